@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Streamlet builds and tests with, and only those
+# that are missing: safe to run again and again.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  libavformat-dev libavcodec-dev libavfilter-dev libswscale-dev libswresample-dev libavutil-dev
+  libx264-dev libtbb-dev libcpp-httplib-dev nlohmann-json3-dev libcxxopts-dev
+  libbenchmark-dev doctest-dev libssl-dev
+  ffmpeg time
+)
+# Extra packages a later step may ask for (e.g. node for the tus interop test).
+packages+=("$@")
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"

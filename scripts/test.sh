@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite: install what is missing, build once, run every test,
+# then a short benchmark smoke run (printed, not asserted).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+bash scripts/build.sh
+jobs=$(nproc 2>/dev/null || echo 2)
+(cd build && ctest --output-on-failure -j"$jobs")
+if [ -x build/bench/bench_smoke.sh ] || [ -f bench/smoke.sh ]; then
+  bash bench/smoke.sh build
+fi
