@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs every Google Benchmark program briefly: a smoke run whose figures are
+# printed for the log, never asserted.
+set -uo pipefail
+build=${1:-build}
+status=0
+for b in "$build"/bench/bench_*; do
+  [ -x "$b" ] || continue
+  echo "== $(basename "$b") (smoke run)"
+  "$b" --benchmark_min_time=0.05 || status=$?
+done
+exit $status
