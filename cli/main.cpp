@@ -1,8 +1,10 @@
 // streamlet-cli: dispatches to the registered subcommands.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "command.hpp"
+#include "streamlet/media.hpp"
 
 namespace streamlet::cli {
 
@@ -47,6 +49,10 @@ void usage(FILE* out) {
 
 int main(int argc, char** argv) {
   using namespace streamlet::cli;
+  // libav speaks only when asked: errors reach the user as one line of ours.
+  streamlet::media::set_libav_log_level(std::getenv("STREAMLET_LIBAV_LOG")
+                                            ? streamlet::media::LibavLogLevel::kInfo
+                                            : streamlet::media::LibavLogLevel::kQuiet);
   if (argc < 2) {
     usage(stderr);
     return kExitUsage;

@@ -1,0 +1,126 @@
+// Transcoding a source file into an adaptive-streaming ladder: one decode,
+// every rendition encoded side by side with H.264, audio encoded once as AAC,
+// all written as CMAF fMP4 segments cut at the same instants and described by
+// an HLS master playlist and a DASH MPD.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "streamlet/media.hpp"
+#include "streamlet/status.hpp"
+
+namespace streamlet::transcode {
+
+// One rung of the ladder. `height` is the short side of the output picture
+// (so "1080p" is 1920x1080 for landscape and 1080x1920 for portrait video).
+struct Rendition {
+  std::string name;            // "720p"; also the track directory name
+  int height = 0;
+  int64_t bitrate = 0;         // target video bits/s
+  // VBV: maxrate = bitrate * maxrate_factor, buffer = bitrate * buffer_factor.
+  double maxrate_factor = 1.07;
+  double buffer_factor = 1.5;
+  std::string profile = "high";
+};
+
+// 1080p 5000k, 720p 2800k, 480p 1400k, 360p 800k (common authoring practice).
+std::vector<Rendition> default_ladder();
+
+// "1080p,720p,480p" picks rungs of the default ladder; "240p:400k" adds a custom
+// rung (height, bitrate in k or M). kInvalidArgument on anything else.
+Result<std::vector<Rendition>> parse_ladder(std::string_view spec);
+
+// A rendition as planned for a given source: sizes are even, aspect ratio is
+// kept, and rungs above the source are dropped (never upscale).
+struct PlannedRendition {
+  Rendition rendition;
+  int width = 0;
+  int height = 0;
+};
+// If every rung is above the source, one rung at the source size is kept,
+// with the lowest rung's bitrate scaled down by pixel count.
+std::vector<PlannedRendition> plan_ladder(const std::vector<Rendition>& ladder, int display_width,
+                                          int display_height);
+
+struct Options {
+  std::vector<Rendition> ladder = default_ladder();
+  double segment_seconds = 6.0;          // Apple HLS authoring spec recommendation
+  double keyframe_interval_seconds = 2.0;  // a keyframe at least this often inside segments
+  std::string preset = "veryfast";       // x264 preset
+  int64_t audio_bitrate = 128000;        // AAC-LC stereo
+  bool write_hls = true;
+  bool write_dash = true;
+  bool write_poster = true;
+  // Packets (and so decoded frames) in flight through the graph at once; bounds memory.
+  int max_in_flight = 24;
+  // Worker threads for the graph; 0 = all hardware threads.
+  int threads = 0;
+};
+
+struct Progress {
+  double fraction = 0;         // 0..1 of the source duration, all renditions included
+  double media_seconds = 0;    // source time fully encoded by every track
+  double fps = 0;              // source frames per wall-clock second
+  double speed = 0;            // media seconds per wall-clock second ("2.5x")
+  int64_t frames = 0;          // source frames encoded by every rendition
+};
+
+// Called from a worker thread, never concurrently with itself, a few times a second.
+using ProgressCallback = std::function<void(const Progress&)>;
+
+// Shared cancellation flag: copy it freely; cancel() from any thread or a
+// signal handler (it only stores an atomic).
+class CancelToken {
+ public:
+  CancelToken() : flag_(std::make_shared<std::atomic<bool>>(false)) {}
+  void cancel() const { flag_->store(true, std::memory_order_relaxed); }
+  bool cancelled() const { return flag_->load(std::memory_order_relaxed); }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> flag_;
+};
+
+struct TrackSummary {
+  std::string id;              // "720p", "audio"
+  std::string codecs;
+  int width = 0, height = 0;
+  int64_t target_bitrate = 0;
+  uint64_t average_bitrate = 0;  // measured from the segments
+  uint64_t peak_bitrate = 0;
+  size_t segments = 0;
+  double duration_seconds = 0;
+};
+
+struct TranscodeResult {
+  std::string output_dir;
+  std::string hls_master;      // absolute paths of what was written ("" if not asked for)
+  std::string dash_manifest;
+  std::string poster;
+  double duration_seconds = 0;
+  std::vector<TrackSummary> video;
+  std::optional<TrackSummary> audio;
+  double wall_seconds = 0;
+  double fps = 0;
+  double speed = 0;
+  media::MediaInfo source;
+
+  std::string to_json(int indent = 2) const;
+};
+
+// Transcodes `input` into `output_dir`. The directory appears complete or not
+// at all: work happens in a hidden sibling that is renamed into place at the
+// end. An existing output_dir is replaced only if it is empty or an earlier
+// Streamlet output (it holds summary.json); otherwise kAlreadyExists.
+// Errors: those of media::probe, kCancelled, kIo, kResourceExhausted, kInternal.
+Result<TranscodeResult> transcode(const std::string& input, const std::string& output_dir,
+                                  const Options& options = {}, ProgressCallback progress = {},
+                                  CancelToken cancel = {});
+
+}  // namespace streamlet::transcode

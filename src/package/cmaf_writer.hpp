@@ -1,0 +1,70 @@
+// Writes one CMAF track: init.mp4 plus numbered media segments, each made of
+// one or more fragments (moof+mdat). The caller decides where segments and
+// fragments start (segment boundaries are decided once, upstream); this class
+// only obeys, and records what it wrote as a package::Track.
+// Not thread-safe: one writer per track, used from one serial graph node.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "media/av.hpp"
+#include "streamlet/package.hpp"
+
+namespace streamlet::package::detail {
+
+struct CmafTrackConfig {
+  std::filesystem::path dir;       // created if missing; the track's files go here
+  TrackKind kind = TrackKind::kVideo;
+  std::string id;
+  const AVCodecContext* encoder = nullptr;  // opened, with global header (extradata)
+  uint32_t timescale = 90000;      // media timescale of the track
+  int64_t presentation_time_offset = 0;     // in `timescale` units
+};
+
+class CmafTrackWriter {
+ public:
+  static Result<std::unique_ptr<CmafTrackWriter>> open(const CmafTrackConfig& config);
+  ~CmafTrackWriter();
+
+  // Writes one encoded packet (timestamps in the encoder's time base).
+  // `new_segment` closes the current segment first; `new_fragment` starts a
+  // fragment inside it (an I-frame for the I-frame playlist when video).
+  Status write(AVPacket* packet, bool new_segment, bool new_fragment);
+  // Flushes the last fragment, closes and fsyncs the last segment.
+  Status finish();
+
+  const Track& track() const { return track_; }
+
+ private:
+  CmafTrackWriter() = default;
+  static int write_callback(void* opaque, uint8_t* buf, int size);
+  Status flush_fragment();
+  Status open_segment();
+  Status close_segment();
+
+  CmafTrackConfig config_;
+  Track track_;
+  media::detail::OutputFormatPtr format_;
+  media::detail::IoContextPtr io_;
+  AVRational encoder_time_base_{1, 1};
+  AVRational stream_time_base_{1, 1};
+
+  int fd_ = -1;                    // the file the muxer's bytes go to now
+  std::filesystem::path fd_path_;
+  uint64_t fd_bytes_ = 0;
+  int write_errno_ = 0;
+
+  bool segment_open_ = false;
+  bool fragment_open_ = false;
+  bool first_in_fragment_is_key_ = false;
+  uint64_t fragment_offset_ = 0;     // where the current fragment starts in the segment file
+  uint64_t fragment_sample_bytes_ = 0;
+  uint64_t fragment_first_sample_bytes_ = 0;
+  int64_t fragment_start_ = 0;       // stream time base
+  int64_t segment_start_ = 0;
+  int64_t segment_end_ = 0;          // max pts + duration seen in the segment
+  bool finished_ = false;
+};
+
+}  // namespace streamlet::package::detail

@@ -1,0 +1,102 @@
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cmath>
+
+#include "core/file_util.hpp"
+#include "transcode/stages.hpp"
+
+namespace streamlet::transcode::detail {
+
+using media::detail::av_status;
+
+PosterPicker::PosterPicker(double duration_seconds) {
+  // A few points into the video, past intros and fades; the first frame if it is short.
+  if (duration_seconds > 3) {
+    for (double f : {0.1, 0.25, 0.4, 0.5}) targets_.push_back(f * duration_seconds);
+  } else {
+    targets_.push_back(0);
+  }
+}
+
+namespace {
+// Luma standard deviation on a sparse grid: black, flat or faded frames score low.
+double interest(const AVFrame* f) {
+  const int steps = 32;
+  double sum = 0, sum2 = 0;
+  int n = 0;
+  const int depth_shift = (f->format == AV_PIX_FMT_YUV420P || f->format == AV_PIX_FMT_YUVJ420P ||
+                           f->format == AV_PIX_FMT_YUV422P || f->format == AV_PIX_FMT_YUV444P)
+                              ? 0
+                              : -1;
+  if (depth_shift < 0 && f->format != AV_PIX_FMT_YUV420P10LE) return 1;  // unknown layout: neutral
+  for (int y = 0; y < steps; ++y) {
+    int row = (f->height - 1) * y / (steps - 1);
+    for (int x = 0; x < steps; ++x) {
+      int col = (f->width - 1) * x / (steps - 1);
+      double v = depth_shift == 0 ? f->data[0][row * f->linesize[0] + col]
+                                  : reinterpret_cast<const uint16_t*>(f->data[0] + row * f->linesize[0])[col] / 4.0;
+      sum += v;
+      sum2 += v * v;
+      ++n;
+    }
+  }
+  double mean = sum / n;
+  return std::sqrt(std::max(0.0, sum2 / n - mean * mean));
+}
+}  // namespace
+
+void PosterPicker::offer(const SharedFrame& frame, double seconds) {
+  if (!best_) {
+    best_ = frame;  // something, even for a one-frame video
+    best_score_ = interest(frame.get());
+  }
+  if (next_ >= targets_.size() || seconds < targets_[next_]) return;
+  while (next_ < targets_.size() && seconds >= targets_[next_]) ++next_;
+  double score = interest(frame.get());
+  // Prefer later candidates only when clearly better.
+  if (score > best_score_ * 1.1) {
+    best_ = frame;
+    best_score_ = score;
+  }
+}
+
+Status PosterPicker::write_jpeg(const AVFrame* frame, int width, int height,
+                                const fs::path& path) {
+  const AVCodec* codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
+  if (!codec) return Status(ErrorCode::kUnsupported, "this FFmpeg has no JPEG encoder");
+  CodecContextPtr enc(avcodec_alloc_context3(codec));
+  enc->width = width;
+  enc->height = height;
+  enc->pix_fmt = AV_PIX_FMT_YUVJ420P;
+  enc->time_base = AVRational{1, 25};
+  enc->flags |= AV_CODEC_FLAG_QSCALE;
+  enc->global_quality = FF_QP2LAMBDA * 3;
+  int err = avcodec_open2(enc.get(), codec, nullptr);
+  if (err < 0) return av_status(err, "open JPEG encoder");
+
+  media::detail::SwsPtr sws(sws_getContext(frame->width, frame->height,
+                                           static_cast<AVPixelFormat>(frame->format), width, height,
+                                           AV_PIX_FMT_YUVJ420P, SWS_BICUBIC, nullptr, nullptr, nullptr));
+  if (!sws) return Status(ErrorCode::kUnsupported, "poster: cannot scale this pixel format");
+  FramePtr out = media::detail::make_frame();
+  out->format = AV_PIX_FMT_YUVJ420P;
+  out->width = width;
+  out->height = height;
+  err = av_frame_get_buffer(out.get(), 0);
+  if (err < 0) return av_status(err, "poster buffer");
+  err = sws_scale_frame(sws.get(), out.get(), frame);
+  if (err < 0) return av_status(err, "poster scale");
+  out->pts = 0;
+  out->quality = enc->global_quality;
+  err = avcodec_send_frame(enc.get(), out.get());
+  if (err < 0) return av_status(err, "poster encode");
+  avcodec_send_frame(enc.get(), nullptr);
+  auto pkt = media::detail::make_packet();
+  err = avcodec_receive_packet(enc.get(), pkt.get());
+  if (err < 0) return av_status(err, "poster encode");
+  return streamlet::detail::write_file_atomic(
+      path, std::string_view(reinterpret_cast<const char*>(pkt->data), static_cast<size_t>(pkt->size)));
+}
+
+}  // namespace streamlet::transcode::detail

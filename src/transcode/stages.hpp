@@ -1,0 +1,160 @@
+// The stages of the transcode graph, each usable (and testable) on its own.
+// Every stage is stateful (codec contexts), so each runs in a serial node.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+
+#include "media/av.hpp"
+#include "package/cmaf_writer.hpp"
+#include "streamlet/transcode.hpp"
+
+namespace streamlet::transcode::detail {
+
+namespace fs = std::filesystem;
+using media::detail::CodecContextPtr;
+using media::detail::FramePtr;
+using media::detail::SharedFrame;
+
+// All video timestamps downstream of the decoder are on one output timeline in
+// 90 kHz units; presentation starts at kVideoTimescale * offset seconds so
+// that B-frame decode times never go negative (tfdt is unsigned).
+constexpr int kVideoTimescale = 90000;
+constexpr AVRational kVideoTimeBase{1, kVideoTimescale};
+
+// A decoded, upright source frame on its way to every rendition. Immutable once sent.
+struct VideoFrame {
+  SharedFrame frame;
+  int64_t pts = 0;             // output timeline, 90 kHz
+  int64_t duration = 0;        // 90 kHz
+  bool segment_start = false;  // first frame of a segment: IDR in every rendition
+  bool keyframe = false;       // forced IDR (segment start, or keyframe interval elapsed)
+  int64_t index = 0;           // source frame number
+  std::shared_ptr<void> token; // holds a place in the graph's in-flight budget
+  bool end = false;            // no more frames: flush
+};
+
+// Rotates frames upright (display matrix) with libavfilter; absent for rotation 0.
+class Orienter {
+ public:
+  explicit Orienter(int rotation) : rotation_(rotation) {}
+  // Returns the upright frame (the input frame itself when no rotation is needed).
+  Result<FramePtr> apply(FramePtr frame);
+
+ private:
+  Status build(const AVFrame* frame);
+  int rotation_;
+  media::detail::FilterGraphPtr graph_;
+  AVFilterContext* source_ = nullptr;
+  AVFilterContext* sink_ = nullptr;
+  int width_ = 0, height_ = 0, format_ = -1;
+};
+
+// scale -> x264 -> CMAF for one rung of the ladder.
+class VideoRenditionEncoder {
+ public:
+  struct Config {
+    PlannedRendition plan;
+    AVRational frame_rate{25, 1};
+    int keyframe_interval_frames = 50;
+    std::string preset = "veryfast";
+    int threads = 1;               // x264 threads, sized against the graph's workers
+    fs::path dir;
+    int64_t presentation_offset = 0;  // 90 kHz
+    AVColorPrimaries primaries = AVCOL_PRI_UNSPECIFIED;
+    AVColorTransferCharacteristic transfer = AVCOL_TRC_UNSPECIFIED;
+    AVColorSpace colorspace = AVCOL_SPC_UNSPECIFIED;
+  };
+  static Result<std::unique_ptr<VideoRenditionEncoder>> open(const Config& config);
+
+  Status encode(const VideoFrame& frame);
+  Status finish();
+  package::Track track() const;
+  int64_t done_pts() const { return done_pts_.load(std::memory_order_relaxed); }
+  int64_t frames() const { return frames_.load(std::memory_order_relaxed); }
+
+ private:
+  Status drain(bool flushing);
+  Config config_;
+  CodecContextPtr encoder_;
+  media::detail::SwsPtr sws_;
+  std::unique_ptr<package::detail::CmafTrackWriter> writer_;
+  media::detail::PacketPtr packet_;
+  std::map<int64_t, int64_t> durations_;   // pts -> duration of frames inside the encoder
+  std::set<int64_t> segment_starts_;
+  std::set<int64_t> fragment_starts_;
+  std::atomic<int64_t> done_pts_{0};
+  std::atomic<int64_t> frames_{0};
+  int64_t frame_rate_num_ = 0;
+};
+
+// decode -> resample -> AAC -> CMAF, once for all renditions.
+class AudioTrackEncoder {
+ public:
+  struct Config {
+    const AVStream* stream = nullptr;
+    std::string source_path;
+    int64_t bitrate = 128000;
+    double segment_seconds = 6.0;
+    fs::path dir;
+    double origin_seconds = 0;     // source time that maps to the start of presentation
+    double offset_seconds = 0;     // where presentation starts on the output timeline
+    double limit_seconds = 0;      // drop source audio after this much presentation (0 = none)
+  };
+  static Result<std::unique_ptr<AudioTrackEncoder>> open(const Config& config);
+
+  Status decode(const AVPacket* packet);
+  // Pads with silence (or trims) to `end_seconds` of presentation, flushes, closes the track.
+  Status finish(double end_seconds);
+  package::Track track() const;
+  // Presentation seconds encoded so far.
+  double done_seconds() const { return done_seconds_.load(std::memory_order_relaxed); }
+
+ private:
+  Status push_samples(const AVFrame* frame);
+  Status push_silence(int64_t samples);
+  Status encode_available(bool final);
+  Status encode_frame(AVFrame* frame);
+  Status drain(bool flushing);
+
+  Config config_;
+  CodecContextPtr decoder_;
+  CodecContextPtr encoder_;
+  media::detail::SwrPtr swr_;
+  media::detail::AudioFifoPtr fifo_;
+  std::unique_ptr<package::detail::CmafTrackWriter> writer_;
+  FramePtr decoded_;
+  media::detail::PacketPtr packet_;
+  int sample_rate_ = 48000;
+  int64_t offset_samples_ = 0;     // output timeline position of presentation start
+  int64_t queued_samples_ = 0;     // presentation samples accepted into the fifo so far
+  int64_t encoded_samples_ = 0;
+  int64_t limit_samples_ = 0;
+  int64_t drop_ = 0;               // source samples still to drop before presentation start
+  int64_t next_boundary_ = 0;      // presentation samples
+  int segment_index_ = 0;
+  bool started_ = false;
+  std::atomic<double> done_seconds_{0};
+};
+
+// Keeps the most telling frame seen at a few sample points (not a black fade).
+class PosterPicker {
+ public:
+  explicit PosterPicker(double duration_seconds);
+  void offer(const SharedFrame& frame, double seconds);
+  const SharedFrame& best() const { return best_; }
+  // Writes a JPEG no wider than `max_width` (aspect kept) to `path`.
+  static Status write_jpeg(const AVFrame* frame, int width, int height, const fs::path& path);
+
+ private:
+  std::vector<double> targets_;
+  size_t next_ = 0;
+  SharedFrame best_;
+  double best_score_ = -1;
+};
+
+}  // namespace streamlet::transcode::detail

@@ -1,0 +1,617 @@
+// The transcode graph (oneTBB flow graph):
+//
+//   demux (input_node) -> limiter -> video decode (serial) -+-> rendition 1 (serial: scale, x264, CMAF)
+//                                 \                         +-> rendition 2 ...
+//                                  -> audio (serial: decode, resample, AAC, CMAF)
+//
+// Every packet holds a token from the limiter until every stage is done with
+// it and the frames decoded from it, so memory is bounded by max_in_flight
+// whatever the video's length. Segment boundaries and forced keyframes are
+// decided once, in the decode stage, from the source timeline.
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <tbb/flow_graph.h>
+#include <tbb/task_arena.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "core/file_util.hpp"
+#include "media/input.hpp"
+#include "transcode/stages.hpp"
+
+namespace streamlet::transcode {
+
+namespace fs = std::filesystem;
+using namespace detail;
+using media::detail::av_status;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// First error wins; any error or a user cancel stops every stage.
+class RunState {
+ public:
+  explicit RunState(CancelToken cancel) : cancel_(std::move(cancel)) {}
+  bool stopped() const { return failed_.load(std::memory_order_relaxed) || cancel_.cancelled(); }
+  void fail(Status s) {
+    std::lock_guard lock(mu_);
+    if (status_.ok()) status_ = std::move(s);
+    failed_.store(true);
+  }
+  Status status() const {
+    std::lock_guard lock(mu_);
+    if (!status_.ok()) return status_;
+    if (cancel_.cancelled()) return Status(ErrorCode::kCancelled, "transcode cancelled");
+    return Status::Ok();
+  }
+  // Runs a stage body; exceptions become a failed run instead of escaping into TBB.
+  template <typename F>
+  void guard(const char* stage, F&& f) {
+    if (stopped()) return;
+    try {
+      Status s = f();
+      if (!s.ok()) fail(std::move(s));
+    } catch (const std::exception& e) {
+      fail(Status(ErrorCode::kInternal, std::string(stage) + ": " + e.what()));
+    } catch (...) {
+      fail(Status(ErrorCode::kInternal, std::string(stage) + ": unknown exception"));
+    }
+  }
+
+ private:
+  CancelToken cancel_;
+  std::atomic<bool> failed_{false};
+  mutable std::mutex mu_;
+  Status status_;
+};
+
+// Gives a limiter place back when the last holder of a token lets go. The
+// limiter pointer is cleared before the graph dies, so late releases are no-ops.
+struct TokenReturn {
+  std::mutex mu;
+  tbb::flow::limiter_node<struct PacketMsg>* limiter = nullptr;
+  void release() {
+    std::lock_guard lock(mu);
+    if (limiter) limiter->decrementer().try_put(tbb::flow::continue_msg());
+  }
+};
+
+struct PacketMsg {
+  std::shared_ptr<AVPacket> packet;  // null at end of input
+  std::shared_ptr<void> token;
+  bool end = false;
+};
+
+std::shared_ptr<void> make_token(const std::shared_ptr<TokenReturn>& ret) {
+  return std::shared_ptr<void>(reinterpret_cast<void*>(1), [ret](void*) { ret->release(); });
+}
+
+// Decode stage: packets in, upright frames with segment/keyframe decisions out.
+class VideoDecodeStage {
+ public:
+  VideoDecodeStage(const AVStream* stream, CodecContextPtr decoder, int rotation, double origin_seconds,
+                   int64_t offset, const Options& options, double duration_seconds, double fps)
+      : stream_(stream),
+        decoder_(std::move(decoder)),
+        orienter_(rotation),
+        origin_(origin_seconds),
+        offset_(offset),
+        segment_ticks_(std::llround(options.segment_seconds * kVideoTimescale)),
+        key_ticks_(std::llround(options.keyframe_interval_seconds * kVideoTimescale)),
+        default_duration_(std::max<int64_t>(1, std::llround(kVideoTimescale / fps))),
+        poster_(duration_seconds),
+        frame_(media::detail::make_frame()) {}
+
+  template <typename Emit>
+  Status on_packet(const PacketMsg& msg, Emit&& emit) {
+    if (msg.end) {
+      avcodec_send_packet(decoder_.get(), nullptr);
+      STREAMLET_RETURN_IF_ERROR(receive(msg.token, emit));
+      if (held_) {
+        // The last frame lasts as long as the container says, else one frame period.
+        int64_t d = held_duration_hint_ > 0 ? held_duration_hint_ : default_duration_;
+        release_held(held_->pts + d, emit);
+      }
+      VideoFrame end;
+      end.end = true;
+      emit(std::move(end));
+      return Status::Ok();
+    }
+    if (msg.packet->stream_index != stream_->index) return Status::Ok();
+    int err = avcodec_send_packet(decoder_.get(), msg.packet.get());
+    if (err < 0 && err != AVERROR(EAGAIN) && err != AVERROR_INVALIDDATA)
+      return av_status(err, "decode video");
+    return receive(msg.token, emit);
+  }
+
+  int64_t end_pts() const { return end_pts_; }  // output timeline, after the last frame
+  int64_t frames() const { return index_; }
+  const PosterPicker& poster() const { return poster_; }
+
+ private:
+  template <typename Emit>
+  Status receive(const std::shared_ptr<void>& token, Emit& emit) {
+    for (;;) {
+      int err = avcodec_receive_frame(decoder_.get(), frame_.get());
+      if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
+      if (err == AVERROR_INVALIDDATA) continue;
+      if (err < 0) return av_status(err, "decode video");
+      int64_t ts = frame_->best_effort_timestamp;
+      if (ts == AV_NOPTS_VALUE) ts = frame_->pts;
+      int64_t pts;
+      if (ts == AV_NOPTS_VALUE) {
+        pts = held_ ? held_->pts + default_duration_ : offset_;
+      } else {
+        double rel = ts * av_q2d(stream_->time_base) - origin_;
+        if (rel < -0.0005) {  // before presentation starts (edit lists, pre-roll)
+          av_frame_unref(frame_.get());
+          continue;
+        }
+        pts = offset_ + std::llround(std::max(0.0, rel) * kVideoTimescale);
+      }
+      if (held_ && pts <= held_->pts) pts = held_->pts + 1;  // keep time moving forward
+      int64_t hint = frame_->pkt_duration > 0
+                         ? av_rescale_q(frame_->pkt_duration, stream_->time_base, kVideoTimeBase)
+                         : 0;
+      FramePtr owned = media::detail::make_frame();
+      av_frame_move_ref(owned.get(), frame_.get());
+      STREAMLET_ASSIGN_OR_RETURN(owned, orienter_.apply(std::move(owned)));
+      if (held_) release_held(pts, emit);
+      VideoFrame v;
+      v.frame = media::detail::share_frame(std::move(owned));
+      v.pts = pts;
+      v.token = token;
+      held_ = std::move(v);
+      held_duration_hint_ = hint;
+    }
+  }
+
+  // A frame's duration is known once the next frame arrives (exact for VFR).
+  template <typename Emit>
+  void release_held(int64_t next_pts, Emit& emit) {
+    VideoFrame v = std::move(*held_);
+    held_.reset();
+    v.duration = std::max<int64_t>(1, next_pts - v.pts);
+    const int64_t t = v.pts - offset_;
+    if (index_ == 0) {
+      v.segment_start = true;
+      next_segment_ = segment_ticks_;
+    }
+    while (t >= next_segment_) {
+      v.segment_start = true;
+      next_segment_ += segment_ticks_;
+    }
+    // Forced keyframe once the interval has elapsed (half a frame early, so CFR lands on time).
+    v.keyframe = v.segment_start || t - last_key_ >= key_ticks_ - v.duration / 2;
+    if (v.keyframe) last_key_ = t;
+    v.index = index_++;
+    end_pts_ = v.pts + v.duration;
+    poster_.offer(v.frame, double(t) / kVideoTimescale);
+    emit(std::move(v));
+  }
+
+  const AVStream* stream_;
+  CodecContextPtr decoder_;
+  Orienter orienter_;
+  double origin_;
+  int64_t offset_;
+  int64_t segment_ticks_;
+  int64_t key_ticks_;
+  int64_t default_duration_;
+  PosterPicker poster_;
+  FramePtr frame_;
+  std::optional<VideoFrame> held_;
+  int64_t held_duration_hint_ = 0;
+  int64_t next_segment_ = 0;
+  int64_t last_key_ = 0;
+  int64_t index_ = 0;
+  int64_t end_pts_ = 0;
+};
+
+// Throttled, serialized progress reports from whichever stage finishes work.
+class ProgressReporter {
+ public:
+  ProgressReporter(ProgressCallback cb, double duration, double fps_hint)
+      : cb_(std::move(cb)), duration_(duration), start_(Clock::now()) {
+    (void)fps_hint;
+  }
+  template <typename Snapshot>
+  void maybe_report(Snapshot&& snapshot, bool force = false) {
+    if (!cb_) return;
+    auto now = Clock::now();
+    std::unique_lock lock(mu_, std::try_to_lock);
+    if (!lock.owns_lock()) return;
+    if (!force && now - last_ < std::chrono::milliseconds(250)) return;
+    last_ = now;
+    Progress p = snapshot();
+    double wall = std::chrono::duration<double>(now - start_).count();
+    p.fraction = duration_ > 0 ? std::clamp(p.media_seconds / duration_, 0.0, 1.0) : 0;
+    p.fps = wall > 0 ? p.frames / wall : 0;
+    p.speed = wall > 0 ? p.media_seconds / wall : 0;
+    cb_(p);
+  }
+  double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+
+ private:
+  ProgressCallback cb_;
+  double duration_;
+  Clock::time_point start_;
+  Clock::time_point last_{};
+  std::mutex mu_;
+};
+
+// ---- output directory: built hidden, published by rename --------------------
+
+bool is_replaceable_output(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return true;
+  if (!fs::is_directory(dir, ec)) return false;
+  if (fs::is_empty(dir, ec)) return true;
+  return fs::exists(dir / "summary.json", ec);
+}
+
+// Removes hidden work directories left by runs that died (their pid is gone).
+void remove_stale_work_dirs(const fs::path& parent, const std::string& name) {
+  std::error_code ec;
+  const std::string prefix = "." + name + ".streamlet-tmp-";
+  for (const auto& entry : fs::directory_iterator(parent, ec)) {
+    std::string n = entry.path().filename().string();
+    if (n.rfind(prefix, 0) != 0) continue;
+    long pid = std::strtol(n.c_str() + prefix.size(), nullptr, 10);
+    if (pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM)) continue;
+    fs::remove_all(entry.path(), ec);
+  }
+}
+
+Status publish(const fs::path& work, const fs::path& target) {
+  std::error_code ec;
+  // Everything inside is already fsynced; make the directory entries durable too.
+  for (const auto& entry : fs::recursive_directory_iterator(work, ec))
+    if (entry.is_directory()) STREAMLET_RETURN_IF_ERROR(streamlet::detail::fsync_path(entry.path()));
+  STREAMLET_RETURN_IF_ERROR(streamlet::detail::fsync_path(work));
+  if (!fs::exists(target, ec)) {
+    if (::rename(work.c_str(), target.c_str()) != 0)
+      return streamlet::detail::errno_status(errno, "publish", target);
+  } else {
+    // Swap atomically with the earlier output, then drop the old one.
+    if (::renameat2(AT_FDCWD, work.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) != 0)
+      return streamlet::detail::errno_status(errno, "publish", target);
+    fs::remove_all(work, ec);
+  }
+  return streamlet::detail::fsync_path(target.parent_path());
+}
+
+TrackSummary summarize(const package::Track& t) {
+  TrackSummary s;
+  s.id = t.id;
+  s.codecs = t.codecs;
+  s.width = t.width;
+  s.height = t.height;
+  s.target_bitrate = t.target_bitrate;
+  s.average_bitrate = t.average_bitrate();
+  s.peak_bitrate = t.peak_bitrate();
+  s.segments = t.segments.size();
+  s.duration_seconds = t.duration_seconds();
+  return s;
+}
+
+// If audio ran past video's last boundary, fold its extra segments into its
+// last one (a CMAF segment may hold several fragments), so both have equal counts.
+Status align_audio_segments(package::Track& audio, size_t video_segments, const fs::path& dir) {
+  if (video_segments == 0 || audio.segments.size() <= video_segments) return Status::Ok();
+  const uint32_t keep = static_cast<uint32_t>(video_segments - 1);
+  fs::path last = dir / audio.segment_name(keep);
+  FILE* out = std::fopen(last.c_str(), "ab");
+  if (!out) return streamlet::detail::errno_status(errno, "open", last);
+  for (uint32_t i = keep + 1; i < audio.segments.size(); ++i) {
+    fs::path extra = dir / audio.segment_name(i);
+    FILE* in = std::fopen(extra.c_str(), "rb");
+    if (!in) {
+      std::fclose(out);
+      return streamlet::detail::errno_status(errno, "open", extra);
+    }
+    char buf[1 << 16];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, in)) > 0) std::fwrite(buf, 1, n, out);
+    std::fclose(in);
+    fs::remove(extra);
+    audio.segments[keep].bytes += audio.segments[i].bytes;
+    audio.segments[keep].duration = audio.segments[i].start + audio.segments[i].duration -
+                                    audio.segments[keep].start;
+  }
+  std::fflush(out);
+  ::fsync(fileno(out));
+  std::fclose(out);
+  audio.segments.resize(video_segments);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<TranscodeResult> transcode(const std::string& input, const std::string& output_dir,
+                                  const Options& options, ProgressCallback progress,
+                                  CancelToken cancel) {
+  if (options.segment_seconds < 1 || options.segment_seconds > 60)
+    return Status(ErrorCode::kInvalidArgument, "segment duration must be between 1 and 60 seconds");
+  if (options.keyframe_interval_seconds <= 0 ||
+      options.keyframe_interval_seconds > options.segment_seconds)
+    return Status(ErrorCode::kInvalidArgument,
+                  "keyframe interval must be positive and at most the segment duration");
+  if (options.ladder.empty()) return Status(ErrorCode::kInvalidArgument, "the ladder is empty");
+  if (output_dir.empty()) return Status(ErrorCode::kInvalidArgument, "no output directory given");
+
+  // Validate everything about the input before any work starts.
+  STREAMLET_ASSIGN_OR_RETURN(media::MediaInfo info, media::probe(input));
+  STREAMLET_ASSIGN_OR_RETURN(auto in, media::detail::open_input(input));
+  const auto& vinfo = info.video.front();
+
+  fs::path target = fs::absolute(fs::path(output_dir)).lexically_normal();
+  if (target.filename().empty()) target = target.parent_path();
+  if (!is_replaceable_output(target))
+    return Status(ErrorCode::kAlreadyExists,
+                  target.string() + " exists and is not a Streamlet output; refusing to replace it");
+  std::error_code ec;
+  fs::create_directories(target.parent_path(), ec);
+  if (ec) return Status(ErrorCode::kIo, "create " + target.parent_path().string() + ": " + ec.message());
+  remove_stale_work_dirs(target.parent_path(), target.filename().string());
+  std::random_device rd;
+  fs::path work = target.parent_path() / ("." + target.filename().string() + ".streamlet-tmp-" +
+                                          std::to_string(::getpid()) + "-" + std::to_string(rd()));
+  fs::create_directory(work, ec);
+  if (ec) return Status(ErrorCode::kIo, "create " + work.string() + ": " + ec.message());
+  struct WorkDirGuard {
+    fs::path path;
+    bool keep = false;
+    ~WorkDirGuard() {
+      std::error_code e;
+      if (!keep) fs::remove_all(path, e);
+    }
+  } guard{work};
+
+  AVFormatContext* fc = in.format.get();
+  const AVStream* vstream = fc->streams[in.video_stream];
+  const AVStream* astream = in.audio_stream >= 0 ? fc->streams[in.audio_stream] : nullptr;
+
+  // Plan: the ladder for this source, frame rate, timeline origin.
+  auto plan = plan_ladder(options.ladder, vinfo.display_width, vinfo.display_height);
+  AVRational fr = av_guess_frame_rate(fc, const_cast<AVStream*>(vstream), nullptr);
+  if (fr.num <= 0 || fr.den <= 0 || av_q2d(fr) > 240) fr = AVRational{25, 1};
+  const double fps = av_q2d(fr);
+  const double origin = vstream->start_time != AV_NOPTS_VALUE
+                            ? vstream->start_time * av_q2d(vstream->time_base)
+                            : 0.0;
+  const double duration = vinfo.duration_seconds > 0 ? vinfo.duration_seconds : info.duration_seconds;
+  // Presentation starts 1 s (or 4 frames, if longer) into the output timeline.
+  const double offset_seconds = std::max(1.0, std::ceil(4.0 / fps));
+  const int64_t offset = std::llround(offset_seconds * kVideoTimescale);
+
+  const int workers = options.threads > 0 ? options.threads
+                                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // x264 threads per rendition: the renditions already run side by side, so
+  // each encoder only gets its share of the cores (at least one).
+  const int x264_threads = std::max(1, (workers + static_cast<int>(plan.size()) - 1) /
+                                           static_cast<int>(plan.size()));
+
+  std::vector<std::unique_ptr<VideoRenditionEncoder>> renditions;
+  for (const auto& p : plan) {
+    VideoRenditionEncoder::Config c;
+    c.plan = p;
+    c.frame_rate = fr;
+    c.keyframe_interval_frames = std::max(1, static_cast<int>(std::lround(options.keyframe_interval_seconds * fps)));
+    c.preset = options.preset;
+    c.threads = x264_threads;
+    c.dir = work / p.rendition.name;
+    c.presentation_offset = offset;
+    c.primaries = vstream->codecpar->color_primaries;
+    c.transfer = vstream->codecpar->color_trc;
+    c.colorspace = vstream->codecpar->color_space;
+    STREAMLET_ASSIGN_OR_RETURN(auto r, VideoRenditionEncoder::open(c));
+    renditions.push_back(std::move(r));
+  }
+  std::unique_ptr<AudioTrackEncoder> audio;
+  if (astream) {
+    AudioTrackEncoder::Config c;
+    c.stream = astream;
+    c.source_path = input;
+    c.bitrate = options.audio_bitrate;
+    c.segment_seconds = options.segment_seconds;
+    c.dir = work / "audio";
+    c.origin_seconds = origin;
+    c.offset_seconds = offset_seconds;
+    c.limit_seconds = vinfo.duration_seconds > 0 ? vinfo.duration_seconds + 0.5 : 0;
+    STREAMLET_ASSIGN_OR_RETURN(audio, AudioTrackEncoder::open(c));
+  }
+  STREAMLET_ASSIGN_OR_RETURN(auto decoder, media::detail::open_decoder(vstream, 0, input));
+  VideoDecodeStage decode(vstream, std::move(decoder), in.rotation, origin, offset, options,
+                          duration, fps);
+
+  RunState state(cancel);
+  ProgressReporter reporter(progress, duration, fps);
+  auto snapshot = [&]() {
+    Progress p;
+    int64_t done = INT64_MAX, frames = INT64_MAX;
+    for (const auto& r : renditions) {
+      done = std::min(done, r->done_pts());
+      frames = std::min(frames, r->frames());
+    }
+    double seconds = std::max<double>(0, double(done - offset) / kVideoTimescale);
+    if (audio) seconds = std::min(seconds, audio->done_seconds());
+    p.media_seconds = seconds;
+    p.frames = frames;
+    return p;
+  };
+
+  auto token_return = std::make_shared<TokenReturn>();
+  tbb::task_arena arena(workers);
+  arena.execute([&] {
+    tbb::flow::graph g;
+    bool end_sent = false;
+    tbb::flow::input_node<PacketMsg> demux(g, [&](tbb::flow_control& fc_) -> PacketMsg {
+      if (end_sent || state.stopped()) {
+        fc_.stop();
+        return {};
+      }
+      for (;;) {
+        auto pkt = std::shared_ptr<AVPacket>(av_packet_alloc(), [](AVPacket* p) { av_packet_free(&p); });
+        int err = av_read_frame(fc, pkt.get());
+        if (err == AVERROR_EOF) {
+          end_sent = true;
+          return PacketMsg{nullptr, make_token(token_return), true};
+        }
+        if (err < 0) {
+          state.fail(Status(ErrorCode::kInvalidMedia,
+                            av_status(err, "read", input).message() + " (truncated or corrupt input)"));
+          fc_.stop();
+          return {};
+        }
+        if (pkt->stream_index == in.video_stream || pkt->stream_index == in.audio_stream)
+          return PacketMsg{std::move(pkt), make_token(token_return), false};
+      }
+    });
+    tbb::flow::limiter_node<PacketMsg> limiter(g, static_cast<size_t>(std::max(2, options.max_in_flight)));
+    token_return->limiter = &limiter;
+
+    using DecodeNode = tbb::flow::multifunction_node<PacketMsg, std::tuple<VideoFrame>>;
+    DecodeNode video(g, tbb::flow::serial, [&](const PacketMsg& msg, DecodeNode::output_ports_type& out) {
+      state.guard("decode", [&] {
+        return decode.on_packet(msg, [&](VideoFrame&& f) { std::get<0>(out).try_put(std::move(f)); });
+      });
+    });
+    std::vector<std::unique_ptr<tbb::flow::function_node<VideoFrame>>> encode_nodes;
+    for (auto& r : renditions) {
+      VideoRenditionEncoder* enc = r.get();
+      encode_nodes.push_back(std::make_unique<tbb::flow::function_node<VideoFrame>>(
+          g, tbb::flow::serial, [&, enc](const VideoFrame& f) {
+            state.guard("encode", [&] { return enc->encode(f); });
+            reporter.maybe_report(snapshot);
+          }));
+    }
+    std::unique_ptr<tbb::flow::function_node<PacketMsg>> audio_node;
+    if (audio) {
+      audio_node = std::make_unique<tbb::flow::function_node<PacketMsg>>(
+          g, tbb::flow::serial, [&](const PacketMsg& msg) {
+            if (msg.end || msg.packet->stream_index != in.audio_stream) return;
+            state.guard("audio", [&] { return audio->decode(msg.packet.get()); });
+          });
+    }
+
+    tbb::flow::make_edge(demux, limiter);
+    tbb::flow::make_edge(limiter, video);
+    if (audio_node) tbb::flow::make_edge(limiter, *audio_node);
+    for (auto& n : encode_nodes) tbb::flow::make_edge(tbb::flow::output_port<0>(video), *n);
+    demux.activate();
+    g.wait_for_all();
+    std::lock_guard lock(token_return->mu);
+    token_return->limiter = nullptr;
+  });
+  STREAMLET_RETURN_IF_ERROR(state.status());
+  if (decode.frames() == 0)
+    return Status(ErrorCode::kInvalidMedia, input + ": no video frame could be decoded");
+
+  const double video_seconds = double(decode.end_pts() - offset) / kVideoTimescale;
+  package::Presentation presentation;
+  presentation.target_segment_seconds = options.segment_seconds;
+  for (const auto& r : renditions) presentation.video.push_back(r->track());
+  if (audio) {
+    if (cancel.cancelled()) return Status(ErrorCode::kCancelled, "transcode cancelled");
+    STREAMLET_RETURN_IF_ERROR(audio->finish(video_seconds));
+    package::Track a = audio->track();
+    STREAMLET_RETURN_IF_ERROR(align_audio_segments(a, presentation.video.front().segments.size(), work / "audio"));
+    presentation.audio = std::move(a);
+  }
+
+  TranscodeResult result;
+  result.output_dir = target.string();
+  result.source = info;
+  result.duration_seconds = video_seconds;
+  if (options.write_hls) {
+    STREAMLET_RETURN_IF_ERROR(streamlet::detail::write_file_atomic(
+        work / "master.m3u8", package::hls_master_playlist(presentation)));
+    auto write_media = [&](const package::Track& t) -> Status {
+      STREAMLET_RETURN_IF_ERROR(streamlet::detail::write_file_atomic(
+          work / t.id / presentation.hls_media_playlist_name, package::hls_media_playlist(t)));
+      if (!t.iframes.empty())
+        STREAMLET_RETURN_IF_ERROR(streamlet::detail::write_file_atomic(
+            work / t.id / presentation.hls_iframe_playlist_name, package::hls_iframe_playlist(t)));
+      return Status::Ok();
+    };
+    for (const auto& t : presentation.video) STREAMLET_RETURN_IF_ERROR(write_media(t));
+    if (presentation.audio) STREAMLET_RETURN_IF_ERROR(write_media(*presentation.audio));
+    result.hls_master = (target / "master.m3u8").string();
+  }
+  if (options.write_dash) {
+    STREAMLET_RETURN_IF_ERROR(streamlet::detail::write_file_atomic(
+        work / "manifest.mpd", package::dash_manifest(presentation)));
+    result.dash_manifest = (target / "manifest.mpd").string();
+  }
+  if (options.write_poster && decode.poster().best()) {
+    const auto& top = presentation.video.front();
+    int w = top.width, h = top.height;
+    if (w > 1280) {
+      h = std::max(2, static_cast<int>(std::lround(double(h) * 1280 / w / 2)) * 2);
+      w = 1280;
+    }
+    STREAMLET_RETURN_IF_ERROR(
+        PosterPicker::write_jpeg(decode.poster().best().get(), w, h, work / "poster.jpg"));
+    result.poster = (target / "poster.jpg").string();
+  }
+  for (const auto& t : presentation.video) result.video.push_back(summarize(t));
+  if (presentation.audio) result.audio = summarize(*presentation.audio);
+  result.wall_seconds = reporter.elapsed();
+  result.fps = result.wall_seconds > 0 ? decode.frames() / result.wall_seconds : 0;
+  result.speed = result.wall_seconds > 0 ? video_seconds / result.wall_seconds : 0;
+  reporter.maybe_report([&] {
+    Progress p;
+    p.media_seconds = video_seconds;
+    p.frames = decode.frames();
+    return p;
+  }, true);
+
+  if (cancel.cancelled()) return Status(ErrorCode::kCancelled, "transcode cancelled");
+  STREAMLET_RETURN_IF_ERROR(streamlet::detail::write_file_atomic(work / "summary.json", result.to_json()));
+  STREAMLET_RETURN_IF_ERROR(publish(work, target));
+  guard.keep = true;  // it is the output now
+  return result;
+}
+
+std::string TranscodeResult::to_json(int indent) const {
+  auto track = [](const TrackSummary& t) {
+    nlohmann::json j = {{"id", t.id},
+                        {"codecs", t.codecs},
+                        {"target_bitrate", t.target_bitrate},
+                        {"average_bitrate", t.average_bitrate},
+                        {"peak_bitrate", t.peak_bitrate},
+                        {"segments", t.segments},
+                        {"duration_seconds", t.duration_seconds}};
+    if (t.width > 0) {
+      j["width"] = t.width;
+      j["height"] = t.height;
+    }
+    return j;
+  };
+  nlohmann::json j;
+  j["output_dir"] = output_dir;
+  j["hls_master"] = hls_master;
+  j["dash_manifest"] = dash_manifest;
+  j["poster"] = poster;
+  j["duration_seconds"] = duration_seconds;
+  j["video"] = nlohmann::json::array();
+  for (const auto& v : video) j["video"].push_back(track(v));
+  j["audio"] = audio ? track(*audio) : nlohmann::json(nullptr);
+  j["wall_seconds"] = wall_seconds;
+  j["fps"] = fps;
+  j["speed"] = speed;
+  j["source"] = nlohmann::json::parse(source.to_json(-1));
+  return j.dump(indent);
+}
+
+}  // namespace streamlet::transcode
