@@ -29,10 +29,12 @@ Track make_video(const char* id, const char* codecs, int w, int h, int kbps) {
   const int64_t gop = 2 * 90000;
   for (uint32_t i = 0; i < kSegments; ++i) {
     // Vary sizes (+-25%) so the peak search has work to do.
-    uint64_t bytes = static_cast<uint64_t>(kbps) * 125 * kSegmentSeconds * (75 + (i * 37) % 50) / 100;
+    uint64_t bytes =
+        static_cast<uint64_t>(kbps) * 125 * kSegmentSeconds * (75 + (i * 37) % 50) / 100;
     t.segments.push_back({i * seg, seg, bytes});
     for (int64_t at = 0; at < seg; at += gop)
-      t.iframes.push_back({i, static_cast<uint64_t>(at / gop) * 200000, bytes / 20, i * seg + at, gop});
+      t.iframes.push_back(
+          {i, static_cast<uint64_t>(at / gop) * 200000, bytes / 20, i * seg + at, gop});
   }
   return t;
 }

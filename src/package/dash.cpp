@@ -31,7 +31,8 @@ std::string iso_duration_ms(int64_t ms) {
 
 int64_t ceil_ms(int64_t ticks, uint32_t timescale) {
   if (timescale == 0 || ticks <= 0) return 0;
-  return static_cast<int64_t>(detail::ceil_div(static_cast<unsigned __int128>(ticks) * 1000, timescale));
+  return static_cast<int64_t>(
+      detail::ceil_div(static_cast<unsigned __int128>(ticks) * 1000, timescale));
 }
 
 // @frameRate is FrameRateType: an integer or a fraction, never a decimal.
@@ -104,8 +105,9 @@ void representation(std::string& out, const Track& t, double min_buffer) {
   const std::string id = detail::url_segment(t.id);
   out += "      <Representation";
   attr(out, "id", id);
-  attr(out, "bandwidth", static_cast<int64_t>(std::min<uint64_t>(
-                             dash_bandwidth(t, min_buffer), std::numeric_limits<int64_t>::max())));
+  attr(out, "bandwidth",
+       static_cast<int64_t>(
+           std::min<uint64_t>(dash_bandwidth(t, min_buffer), std::numeric_limits<int64_t>::max())));
   attr(out, "codecs", t.codecs);
   if (t.kind == TrackKind::kVideo) {
     if (t.width > 0 && t.height > 0) {
@@ -198,8 +200,9 @@ std::string dash_manifest(const Presentation& p) {
       max_h = std::max(max_h, v.height);
       max_fps = std::max(max_fps, v.frame_rate);
     }
-    out += "    <AdaptationSet id=\"0\" contentType=\"video\" mimeType=\"video/mp4\""
-           " segmentAlignment=\"true\" startWithSAP=\"1\"";
+    out +=
+        "    <AdaptationSet id=\"0\" contentType=\"video\" mimeType=\"video/mp4\""
+        " segmentAlignment=\"true\" startWithSAP=\"1\"";
     if (max_w > 0 && max_h > 0) {
       attr(out, "maxWidth", max_w);
       attr(out, "maxHeight", max_h);

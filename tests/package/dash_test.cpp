@@ -123,8 +123,7 @@ TEST_CASE("MPD: a video adaptation set with every rendition and an audio one") {
   CHECK(audio.attr("mimeType") == "audio/mp4");
   CHECK(audio.attr("lang") == "en");
   const XmlElement& channels = audio.one("AudioChannelConfiguration");
-  CHECK(channels.attr("schemeIdUri") ==
-        "urn:mpeg:dash:23003:3:audio_channel_configuration:2011");
+  CHECK(channels.attr("schemeIdUri") == "urn:mpeg:dash:23003:3:audio_channel_configuration:2011");
   CHECK(channels.attr("value") == "2");
   const XmlElement& a = audio.one("Representation");
   CHECK(a.attr("id") == "audio");
@@ -170,8 +169,8 @@ TEST_CASE("MPD: every SegmentTimeline expands back to exactly the segment list")
   // 360p: a gap after segment 1 and an overlap after segment 3, which only an
   // explicit @t can express, and durations that change between runs.
   package::Track& odd = p.video[2];
-  odd.segments = {{0, 100, 1}, {100, 100, 1}, {250, 100, 1}, {350, 90, 1},
-                  {430, 90, 1}, {520, 90, 1}, {610, 100, 1}};
+  odd.segments = {{0, 100, 1},  {100, 100, 1}, {250, 100, 1}, {350, 90, 1},
+                  {430, 90, 1}, {520, 90, 1},  {610, 100, 1}};
   auto mpd = parse_mpd(package::dash_manifest(p));
   auto reps = representations(*mpd);
   std::vector<const package::Track*> tracks = {&p.video[0], &p.video[1], &p.video[2], &*p.audio};

@@ -46,7 +46,9 @@ int version_of(const std::vector<std::string>& ls) {
 }
 
 // Round half up: RFC 8216 4.3.3.1 says "rounded to the nearest integer".
-int64_t rounded_seconds(int64_t us) { return (us + 500000) / 1000000; }
+int64_t rounded_seconds(int64_t us) {
+  return (us + 500000) / 1000000;
+}
 
 void check_vod_media_playlist(const package::Track& t, const std::string& text) {
   auto ls = lines(text);
@@ -278,7 +280,8 @@ TEST_CASE("manifests do not depend on the process locale") {
   const std::string media = package::hls_media_playlist(p.video[0]);
   const std::string mpd = package::dash_manifest(p);
 
-  std::locale previous = std::locale::global(std::locale(std::locale::classic(), new CommaNumpunct));
+  std::locale previous =
+      std::locale::global(std::locale(std::locale::classic(), new CommaNumpunct));
   std::string c_locale = std::setlocale(LC_ALL, nullptr);
   bool have_de = std::setlocale(LC_ALL, "de_DE.UTF-8") != nullptr;
   if (!have_de) MESSAGE("de_DE.UTF-8 not installed: only the C++ global locale is changed");

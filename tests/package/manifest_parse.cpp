@@ -27,7 +27,8 @@ std::map<std::string, std::string> attributes(const std::string& list) {
     REQUIRE_MESSAGE(eq != std::string::npos, "attribute without '=' in: " << list);
     std::string name = list.substr(i, eq - i);
     for (char c : name)
-      REQUIRE_MESSAGE((std::isupper(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '-'),
+      REQUIRE_MESSAGE((std::isupper(static_cast<unsigned char>(c)) ||
+                       std::isdigit(static_cast<unsigned char>(c)) || c == '-'),
                       "bad attribute name '" << name << "' in: " << list);
     std::string value;
     i = eq + 1;
@@ -70,7 +71,8 @@ int64_t parse_micros(const std::string& decimal) {
   std::string frac = dot == std::string::npos ? "" : decimal.substr(dot + 1);
   REQUIRE_MESSAGE(!whole.empty(), "not a decimal: " << decimal);
   REQUIRE_MESSAGE(frac.size() <= 6, "more than 6 decimals: " << decimal);
-  for (char c : whole + frac) REQUIRE_MESSAGE(std::isdigit(static_cast<unsigned char>(c)), "not a decimal: " << decimal);
+  for (char c : whole + frac)
+    REQUIRE_MESSAGE(std::isdigit(static_cast<unsigned char>(c)), "not a decimal: " << decimal);
   frac.append(6 - frac.size(), '0');
   return std::stoll(whole) * 1000000 + std::stoll(frac);
 }
@@ -125,7 +127,8 @@ class XmlReader {
     while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
   }
   static bool name_char(char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == ':' || c == '-' || c == '_' || c == '.';
+    return std::isalnum(static_cast<unsigned char>(c)) || c == ':' || c == '-' || c == '_' ||
+           c == '.';
   }
   std::string name() {
     size_t start = i_;
@@ -185,7 +188,8 @@ class XmlReader {
     }
     for (;;) {
       while (i_ < s_.size() && s_[i_] != '<') {
-        if (!std::isspace(static_cast<unsigned char>(s_[i_]))) fail("unexpected text in " + el->name);
+        if (!std::isspace(static_cast<unsigned char>(s_[i_])))
+          fail("unexpected text in " + el->name);
         ++i_;
       }
       if (i_ >= s_.size()) fail("unclosed <" + el->name + ">");

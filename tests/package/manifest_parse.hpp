@@ -31,7 +31,7 @@ struct XmlElement {
   std::vector<std::unique_ptr<XmlElement>> children;
 
   std::vector<const XmlElement*> all(const std::string& child_name) const;
-  const XmlElement& one(const std::string& child_name) const;  // REQUIREs exactly one
+  const XmlElement& one(const std::string& child_name) const;   // REQUIREs exactly one
   const std::string& attr(const std::string& attr_name) const;  // REQUIREs presence
   bool has(const std::string& attr_name) const { return attributes.count(attr_name) > 0; }
 };
