@@ -8,6 +8,7 @@ extern "C" {
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -37,6 +38,23 @@ std::string describe_rejected_format(const AVInputFormat* fmt) {
   if (name == "tty" || name == "srt" || name == "webvtt" || name == "ass")
     return "a text file is not a video";
   return "format '" + name + "' is not an accepted video container";
+}
+
+// A file whose sample index points past its end was cut short (an interrupted
+// copy or upload). Demuxers read that as an early EOF, so catch it up front.
+Status check_complete(AVFormatContext* fc, int stream, const std::string& path, int64_t file_size) {
+  const AVStream* st = fc->streams[stream];
+  int n = avformat_index_get_entries_count(st);
+  int64_t end = 0;
+  for (int i = 0; i < n; ++i) {
+    const AVIndexEntry* e = avformat_index_get_entry(const_cast<AVStream*>(st), i);
+    if (e) end = std::max<int64_t>(end, e->pos + e->size);
+  }
+  if (end > file_size)
+    return Status(ErrorCode::kInvalidMedia,
+                  path + ": truncated: its index points to byte " + std::to_string(end) +
+                      " but the file ends at " + std::to_string(file_size));
+  return Status::Ok();
 }
 
 }  // namespace
@@ -126,6 +144,7 @@ Result<OpenedInput> open_input(const std::string& path) {
                                     : ": there is no video stream"));
   }
   in.video_stream = best;
+  STREAMLET_RETURN_IF_ERROR(check_complete(raw, best, path, st.st_size));
   int audio = av_find_best_stream(raw, AVMEDIA_TYPE_AUDIO, -1, best, nullptr, 0);
   in.audio_stream = audio >= 0 ? audio : -1;
   in.rotation = stream_rotation(raw->streams[best]);

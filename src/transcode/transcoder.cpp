@@ -516,6 +516,11 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
   STREAMLET_RETURN_IF_ERROR(state.status());
   if (decode.frames() == 0)
     return Status(ErrorCode::kInvalidMedia, input + ": no video frame could be decoded");
+  // The container said how many frames it holds; far fewer means the data was cut off.
+  if (vinfo.frame_count > 10 && decode.frames() < vinfo.frame_count * 9 / 10)
+    return Status(ErrorCode::kInvalidMedia,
+                  input + ": truncated: " + std::to_string(decode.frames()) + " of " +
+                      std::to_string(vinfo.frame_count) + " frames could be read");
 
   const double video_seconds = double(decode.end_pts() - offset) / kVideoTimescale;
   package::Presentation presentation;

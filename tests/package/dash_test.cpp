@@ -4,7 +4,7 @@
 #include <set>
 
 #include "ladder_fixture.hpp"
-#include "manifest_parse.hpp"
+#include "support/manifest_parse.hpp"
 #include "support/support.hpp"
 
 using namespace streamlet;

@@ -12,7 +12,17 @@
 #include <stdexcept>
 #include <sys/wait.h>
 
+#include "streamlet/media.hpp"
+
 namespace streamlet::test {
+
+namespace {
+// Tests call the library directly; keep libav's own chatter out of their logs.
+const bool quiet_libav = [] {
+  streamlet::media::set_libav_log_level(streamlet::media::LibavLogLevel::kQuiet);
+  return true;
+}();
+}  // namespace
 
 TempDir::TempDir() {
   std::string pattern = (fs::temp_directory_path() / "streamlet-test-XXXXXX").string();

@@ -1,4 +1,4 @@
-#include "manifest_parse.hpp"
+#include "support/manifest_parse.hpp"
 
 #include <cctype>
 #include <set>
