@@ -76,11 +76,15 @@ std::vector<PlannedRendition> plan_ladder(const std::vector<Rendition>& ladder, 
   const int short_side = std::min(display_width, display_height);
   const double aspect = double(std::max(display_width, display_height)) / short_side;
   auto even = [](double v) { return std::max(2, static_cast<int>(std::lround(v / 2.0)) * 2); };
+  // Rounding to even must not push a side past the source's own size (that would upscale).
+  auto even_down = [](int v) { return std::max(2, v / 2 * 2); };
+  const int long_side = std::max(display_width, display_height);
 
   auto make = [&](const Rendition& r, int short_px) {
     PlannedRendition p;
     p.rendition = r;
-    int s = even(short_px), l = even(short_px * aspect);
+    int s = std::min(even(short_px), even_down(short_side));
+    int l = std::min(even(short_px * aspect), even_down(long_side));
     p.width = portrait ? s : l;
     p.height = portrait ? l : s;
     return p;
@@ -94,7 +98,7 @@ std::vector<PlannedRendition> plan_ladder(const std::vector<Rendition>& ladder, 
     Rendition r = *lowest;
     double pixels = double(short_side) * short_side / (double(r.height) * r.height);
     r.bitrate = std::max<int64_t>(100'000, static_cast<int64_t>(r.bitrate * pixels));
-    r.height = even(short_side);
+    r.height = even_down(short_side);
     r.name = std::to_string(r.height) + "p";
     out.push_back(make(r, short_side));
   }
