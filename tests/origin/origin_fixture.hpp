@@ -93,6 +93,8 @@ class FakeVideo {
   const std::filesystem::path& tmp() const { return tmp_.path(); }
   const package::Presentation& presentation() const { return presentation_; }
 
+  // Every file written under the root, relative path -> content.
+  const std::map<std::string, std::string>& files() const { return files_; }
   // The bytes of a file under the root, as written.
   std::string bytes(const std::string& rel) const { return files_.at(rel); }
 
