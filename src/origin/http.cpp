@@ -37,7 +37,7 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 std::optional<uint64_t> parse_digits(std::string_view s) {
-  if (s.empty() || s.size() > 19) return std::nullopt;
+  if (s.empty() || s.size() > 20) return std::nullopt;  // from_chars catches overflow
   for (char c : s)
     if (c < '0' || c > '9') return std::nullopt;
   uint64_t v = 0;
