@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -255,8 +257,10 @@ OriginResponse Origin::serve(const std::filesystem::path& video_root, std::strin
     Status s = origin::verify(video_id, request.query, now_unix, options_.signing_key);
     if (!s.ok()) return out.error(403, s.message());
     token = detail::token_query(request.query).value_or("");
-    // verify() accepted it, so exp is a positive number not before now.
-    token_ttl = std::stoll(token.substr(4, token.find('&') - 4)) - now_unix;
+    // verify() accepted it, so the token is "exp=<positive number not before now>&sig=...".
+    int64_t exp = 0;
+    std::from_chars(token.data() + 4, token.data() + token.find('&'), exp);
+    token_ttl = exp - now_unix;
   }
 
   int err = 0;
