@@ -36,23 +36,44 @@ std::string with_query(std::string_view uri, std::string_view query, std::string
   return out;
 }
 
-// Rewrites every URI="..." attribute of one HLS tag line.
+// Rewrites the URI attribute of one HLS tag line. The attribute list is walked
+// as RFC 8216 4.2 defines it, so text inside another quoted value (a NAME or
+// LANGUAGE taken from the source's metadata) is never mistaken for a URI.
 void rewrite_tag(std::string_view line, std::string_view query, std::string& out) {
-  size_t pos = 0;
-  while (true) {
-    size_t at = line.find("URI=\"", pos);
-    // Only the attribute named exactly URI: after the tag's ':' or a ','.
-    while (at != std::string_view::npos && at > 0 && line[at - 1] != ':' && line[at - 1] != ',')
-      at = line.find("URI=\"", at + 1);
-    if (at == std::string_view::npos) break;
-    size_t value = at + 5;
-    size_t close = line.find('"', value);
-    if (close == std::string_view::npos) break;  // unterminated: leave the rest as it is
-    out.append(line.substr(pos, value - pos));
-    out += with_query(line.substr(value, close - value), query, "&");
-    pos = close;
+  size_t colon = line.find(':');
+  if (colon == std::string_view::npos) {
+    out.append(line);
+    return;
   }
-  out.append(line.substr(pos));
+  size_t copied = 0;
+  size_t pos = colon + 1;
+  while (pos < line.size()) {
+    size_t eq = line.find_first_of("=,", pos);
+    if (eq == std::string_view::npos) break;
+    if (line[eq] == ',') {  // a bare value (#EXTINF:4.0,title): no attributes here
+      pos = eq + 1;
+      continue;
+    }
+    std::string_view name = line.substr(pos, eq - pos);
+    size_t value_end;
+    if (eq + 1 < line.size() && line[eq + 1] == '"') {
+      size_t close = line.find('"', eq + 2);
+      if (close == std::string_view::npos) break;  // unterminated: leave the rest as it is
+      if (name == "URI") {
+        out.append(line.substr(copied, eq + 2 - copied));
+        out += with_query(line.substr(eq + 2, close - eq - 2), query, "&");
+        copied = close;
+      }
+      value_end = close + 1;
+    } else {
+      value_end = line.find(',', eq + 1);
+      if (value_end == std::string_view::npos) value_end = line.size();
+    }
+    pos = line.find(',', value_end);
+    if (pos == std::string_view::npos) break;
+    ++pos;
+  }
+  out.append(line.substr(copied));
 }
 
 }  // namespace
@@ -113,17 +134,18 @@ std::string rewrite_dash(std::string_view mpd, std::string_view query) {
            mpd[name_start - 1] != '\n' && mpd[name_start - 1] != '\r' && mpd[name_start - 1] != '<')
       --name_start;
     std::string_view name = mpd.substr(name_start, eq - name_start);
-    bool wanted = false;
-    for (std::string_view a : kAttributes) wanted = wanted || name == a;
-    if (!wanted || name_start == 0 || mpd[name_start - 1] == '<') continue;
     char quote = mpd[eq + 1];
     size_t value = eq + 2;
     size_t close = mpd.find(quote, value);
     if (close == std::string_view::npos) break;
+    // Skip the whole value, rewritten or not: an '=' inside it is not an attribute.
+    scan = close + 1;
+    bool wanted = false;
+    for (std::string_view a : kAttributes) wanted = wanted || name == a;
+    if (!wanted || name_start == 0 || mpd[name_start - 1] == '<') continue;
     out.append(mpd.substr(pos, value - pos));
     out += with_query(mpd.substr(value, close - value), xml_query, "&amp;");
     pos = close;
-    scan = close + 1;
   }
   out.append(mpd.substr(pos));
   return out;

@@ -378,6 +378,17 @@ TEST_CASE("rewrite_hls adds the token to relative URIs only, keeping everything 
   CHECK(rewrite_hls(in, q) == want);
 }
 
+TEST_CASE("text inside other quoted values is never taken for a URI") {
+  // NAME and LANGUAGE come from the source's metadata: an upload controls them.
+  const std::string hls = "#EXT-X-MEDIA:TYPE=AUDIO,NAME=\"a,URI=\",URI=\"audio/index.m3u8\"\n";
+  CHECK(origin::detail::rewrite_hls(hls, "t=1") ==
+        "#EXT-X-MEDIA:TYPE=AUDIO,NAME=\"a,URI=\",URI=\"audio/index.m3u8?t=1\"\n");
+  const std::string mpd =
+      "<AdaptationSet lang=\"en media=\" x=\"1\"><SegmentTemplate media=\"s.m4s\"/>";
+  CHECK(origin::detail::rewrite_dash(mpd, "t=1") ==
+        "<AdaptationSet lang=\"en media=\" x=\"1\"><SegmentTemplate media=\"s.m4s?t=1\"/>");
+}
+
 TEST_CASE("rewrite_dash adds the token to template and URL attributes only") {
   using origin::detail::rewrite_dash;
   const std::string in =
