@@ -100,6 +100,8 @@ Result<std::string> sign(std::string_view video_id, int64_t expires_unix, std::s
 Status verify(std::string_view video_id, std::string_view query, int64_t now_unix,
               std::string_view key) {
   if (key.empty()) return error(ErrorCode::kUnauthenticated, "signed urls are not configured");
+  // sign() never signs an empty id, so no token can be valid for one.
+  if (video_id.empty()) return error(ErrorCode::kPermissionDenied, "invalid signature");
   SignedQuery q;
   if (!split_query(query, q)) return error(ErrorCode::kUnauthenticated, "missing signature");
   std::optional<int64_t> exp = parse_exp(q.exp);
