@@ -29,7 +29,7 @@ bool verify_password(std::string_view password, std::string_view hash);
 
 // What a verified token says. Times are Unix epoch seconds.
 struct TokenClaims {
-  std::string subject;                   // the user id
+  std::string subject;  // the user id
   catalog::Role role = catalog::Role::kUser;
   int64_t issued_at = 0;
   int64_t expires_at = 0;
@@ -62,7 +62,7 @@ std::string generate_secret();
 
 // Who is asking. An empty user_id is an anonymous visitor.
 struct Principal {
-  std::string user_id;                       // ""
+  std::string user_id;  // ""
   catalog::Role role = catalog::Role::kUser;
   bool authenticated() const { return !user_id.empty(); }
   bool admin() const { return authenticated() && role == catalog::Role::kAdmin; }
@@ -86,8 +86,8 @@ Status check(const Principal& who, Action action, const catalog::Video& video);
 // ---- the account service ------------------------------------------------------
 
 struct Session {
-  std::string token;        // the signed JWT
-  int64_t expires_at = 0;   // Unix seconds
+  std::string token;       // the signed JWT
+  int64_t expires_at = 0;  // Unix seconds
   catalog::User user;
 };
 

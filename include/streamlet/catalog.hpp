@@ -27,7 +27,7 @@ enum class VideoStatus { kUploading, kQueued, kProcessing, kReady, kFailed };
 
 enum class Role { kUser, kAdmin };
 
-std::string_view to_string(Visibility v);  // "public", "unlisted", "private"
+std::string_view to_string(Visibility v);   // "public", "unlisted", "private"
 std::string_view to_string(VideoStatus s);  // "uploading", "queued", ...
 std::string_view to_string(Role r);         // "user", "admin"
 // kInvalidArgument for anything but the names above.
@@ -43,22 +43,22 @@ struct Video {
   std::string description;                       // ""
   Visibility visibility = Visibility::kPrivate;  // private until the owner says otherwise
   VideoStatus status = VideoStatus::kUploading;
-  std::string status_reason;                     // why it failed (or is being retried); ""
-  double duration_seconds = 0;                   // 0 until ready
-  std::string renditions_json = "[]";            // JSON array describing the tracks, set when ready
-  std::string hls_master;                        // path of master.m3u8 once ready; ""
-  std::string dash_manifest;                     // path of the MPD once ready; ""
-  std::string poster;                            // path of the poster image once ready; ""
-  int64_t view_count = 0;                        // playbacks recorded by record_view()
-  double watch_seconds = 0;                      // total watch time recorded
+  std::string status_reason;           // why it failed (or is being retried); ""
+  double duration_seconds = 0;         // 0 until ready
+  std::string renditions_json = "[]";  // JSON array describing the tracks, set when ready
+  std::string hls_master;              // path of master.m3u8 once ready; ""
+  std::string dash_manifest;           // path of the MPD once ready; ""
+  std::string poster;                  // path of the poster image once ready; ""
+  int64_t view_count = 0;              // playbacks recorded by record_view()
+  double watch_seconds = 0;            // total watch time recorded
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
 };
 
 struct NewVideo {
-  std::string owner_id;                          // required; must be an existing user
-  std::string title;                             // ""
-  std::string description;                       // ""
+  std::string owner_id;     // required; must be an existing user
+  std::string title;        // ""
+  std::string description;  // ""
   Visibility visibility = Visibility::kPrivate;
   VideoStatus status = VideoStatus::kUploading;  // kQueued when the file is already here
 };
@@ -81,12 +81,12 @@ struct ReadyInfo {
 
 // A listing request. Filters combine with AND; an empty filter matches all.
 struct VideoQuery {
-  std::optional<std::string> owner_id;       // only this owner's videos
-  std::string text;                          // full-text words over title + description; ""
-  std::optional<Visibility> visibility;      // e.g. kPublic for the public browse page
-  std::optional<VideoStatus> status;         // e.g. kReady for playable videos only
-  int limit = 20;                            // 1..100 (clamped)
-  int offset = 0;                            // >= 0
+  std::optional<std::string> owner_id;   // only this owner's videos
+  std::string text;                      // full-text words over title + description; ""
+  std::optional<Visibility> visibility;  // e.g. kPublic for the public browse page
+  std::optional<VideoStatus> status;     // e.g. kReady for playable videos only
+  int limit = 20;                        // 1..100 (clamped)
+  int offset = 0;                        // >= 0
 };
 
 // A page of a listing: newest first, or best match first when `text` is set.
@@ -96,10 +96,10 @@ struct VideoPage {
 };
 
 struct User {
-  std::string id;                   // 12 random URL-safe characters
-  std::string username;             // unique, compared case-insensitively
-  std::string email;                // "" if not given
-  std::string password_hash;        // an encoded argon2id hash (accounts::hash_password)
+  std::string id;             // 12 random URL-safe characters
+  std::string username;       // unique, compared case-insensitively
+  std::string email;          // "" if not given
+  std::string password_hash;  // an encoded argon2id hash (accounts::hash_password)
   Role role = Role::kUser;
   int64_t created_at_ms = 0;
 };
@@ -115,8 +115,8 @@ struct NewUser {
 struct ApiKey {
   std::string id;
   std::string user_id;
-  std::string name;            // the owner's label, e.g. "ci uploader"
-  std::string prefix;          // first characters of the key, to recognise it in a list
+  std::string name;    // the owner's label, e.g. "ci uploader"
+  std::string prefix;  // first characters of the key, to recognise it in a list
   int64_t created_at_ms = 0;
   int64_t last_used_at_ms = 0;  // 0 if never used
 };
@@ -131,9 +131,10 @@ struct NewApiKey {
 // counts as a view; later beacons of the same playback only add watch time.
 struct ViewBeacon {
   std::string video_id;
-  std::string viewer_key;       // stable per viewer (session, user id, hashed address); hashed before storage
-  double seconds_watched = 0;   // watch time since the previous beacon, >= 0
-  std::string day;              // "YYYY-MM-DD" (UTC); "" means today
+  std::string
+      viewer_key;  // stable per viewer (session, user id, hashed address); hashed before storage
+  double seconds_watched = 0;  // watch time since the previous beacon, >= 0
+  std::string day;             // "YYYY-MM-DD" (UTC); "" means today
   bool new_view = true;
 };
 
@@ -145,9 +146,9 @@ struct DailyViews {
 };
 
 struct ViewStats {
-  int64_t views = 0;           // over the requested days
+  int64_t views = 0;  // over the requested days
   double watch_seconds = 0;
-  int64_t unique_viewers = 0;  // distinct viewer keys over the requested days
+  int64_t unique_viewers = 0;    // distinct viewer keys over the requested days
   std::vector<DailyViews> days;  // ascending, only days with activity
 };
 

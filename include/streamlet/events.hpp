@@ -18,16 +18,16 @@ namespace streamlet::events {
 //   "status"   a video's catalog status changed: `state` is uploading, queued,
 //              processing, ready or failed; `message` is the reason.
 struct Event {
-  std::string type;        // see above; apps may publish their own types
-  std::string video_id;    // "" for events not about one video
-  std::string job_id;      // ""
-  std::string state;       // ""
-  double percent = 0;      // 0..100
-  double fps = 0;          // source frames per second of wall time
-  std::string message;     // ""
-  std::string json;        // extra payload as a JSON document; ""
-  uint64_t sequence = 0;   // set by publish(): increasing per bus
-  int64_t time_ms = 0;     // set by publish(): Unix epoch milliseconds
+  std::string type;       // see above; apps may publish their own types
+  std::string video_id;   // "" for events not about one video
+  std::string job_id;     // ""
+  std::string state;      // ""
+  double percent = 0;     // 0..100
+  double fps = 0;         // source frames per second of wall time
+  std::string message;    // ""
+  std::string json;       // extra payload as a JSON document; ""
+  uint64_t sequence = 0;  // set by publish(): increasing per bus
+  int64_t time_ms = 0;    // set by publish(): Unix epoch milliseconds
 };
 
 namespace detail {

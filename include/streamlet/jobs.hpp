@@ -37,17 +37,17 @@ Result<JobState> parse_job_state(std::string_view s);
 
 // Times are Unix epoch milliseconds.
 struct Job {
-  std::string id;                  // 12 random URL-safe characters
-  std::string kind;                // what to do, e.g. "transcode"
-  std::string video_id;            // the video it is about; ""
-  std::string payload = "{}";      // JSON object for the handler
+  std::string id;              // 12 random URL-safe characters
+  std::string kind;            // what to do, e.g. "transcode"
+  std::string video_id;        // the video it is about; ""
+  std::string payload = "{}";  // JSON object for the handler
   JobState state = JobState::kQueued;
-  int attempts = 0;                // claims so far (a claim counts when it starts)
-  int max_attempts = 3;            // after this many failed attempts it is dead-lettered
-  std::string last_error;          // reason of the last failure; ""
-  bool cancel_requested = false;   // cancel() was called while it was running
-  int64_t run_at_ms = 0;           // not claimed before this time (backoff)
-  std::string lease_owner;         // queue instance that holds it while running; ""
+  int attempts = 0;               // claims so far (a claim counts when it starts)
+  int max_attempts = 3;           // after this many failed attempts it is dead-lettered
+  std::string last_error;         // reason of the last failure; ""
+  bool cancel_requested = false;  // cancel() was called while it was running
+  int64_t run_at_ms = 0;          // not claimed before this time (backoff)
+  std::string lease_owner;        // queue instance that holds it while running; ""
   int64_t lease_expires_at_ms = 0;
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
@@ -103,8 +103,7 @@ class JobQueue {
   virtual Status complete(std::string_view id) = 0;
   // Schedules a retry after backoff, or dead-letters the job when attempts are
   // used up or `retryable` is false. Returns the job as it is now.
-  virtual Result<Job> fail(std::string_view id, std::string_view reason,
-                           bool retryable = true) = 0;
+  virtual Result<Job> fail(std::string_view id, std::string_view reason, bool retryable = true) = 0;
   // A running job that stopped because it was asked to: marks it cancelled.
   virtual Result<Job> acknowledge_cancel(std::string_view id) = 0;
   // Gives a running job back (graceful shutdown): queued, due now, attempt not counted.
@@ -130,7 +129,7 @@ class JobQueue {
 // tables are separate). Registers this instance as a live lease owner until
 // it is destroyed. Errors: kIo, kInternal.
 Result<std::unique_ptr<JobQueue>> open_sqlite_job_queue(const std::string& path,
-                                                       const QueueOptions& options = {});
+                                                        const QueueOptions& options = {});
 
 // Reports progress of a running job: fraction 0..1 and frames per second.
 using ProgressFn = std::function<void(double fraction, double fps)>;
@@ -145,11 +144,11 @@ struct JobHandler {
 };
 
 struct WorkerPoolOptions {
-  int workers = 1;                                // threads running jobs
-  std::vector<std::string> kinds;                 // job kinds to take; empty = all
-  std::chrono::milliseconds poll_interval{250};   // how often idle workers look for due jobs
-                                                  // and the monitor checks for cancels
-  bool recover_on_start = true;                   // call queue->recover() in start()
+  int workers = 1;                               // threads running jobs
+  std::vector<std::string> kinds;                // job kinds to take; empty = all
+  std::chrono::milliseconds poll_interval{250};  // how often idle workers look for due jobs
+                                                 // and the monitor checks for cancels
+  bool recover_on_start = true;                  // call queue->recover() in start()
 };
 
 // Runs N threads that claim jobs and call the handler. Publishes "job" and
@@ -182,11 +181,11 @@ class WorkerPool {
 // success, queued with the reason while a retry waits, failed with the reason
 // when dead-lettered or cancelled. Publishes "status" events to `bus`.
 struct TranscodeHandlerOptions {
-  std::shared_ptr<catalog::Catalog> catalog;    // required
-  std::shared_ptr<events::EventBus> bus;        // optional
-  std::string media_root;                       // required: where published videos live
-  transcode::Options transcode;                 // ladder, segment length, ...
-  bool remove_source_on_success = false;        // delete the uploaded file once published
+  std::shared_ptr<catalog::Catalog> catalog;  // required
+  std::shared_ptr<events::EventBus> bus;      // optional
+  std::string media_root;                     // required: where published videos live
+  transcode::Options transcode;               // ladder, segment length, ...
+  bool remove_source_on_success = false;      // delete the uploaded file once published
 };
 JobHandler make_transcode_handler(TranscodeHandlerOptions options);
 

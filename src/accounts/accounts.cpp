@@ -20,14 +20,17 @@ Result<std::string> hash_password(std::string_view password) {
 }
 
 bool verify_password(std::string_view password, std::string_view hash) {
-  if (!detail::sodium_ready() || hash.empty() || hash.size() >= crypto_pwhash_STRBYTES) return false;
+  if (!detail::sodium_ready() || hash.empty() || hash.size() >= crypto_pwhash_STRBYTES)
+    return false;
   std::string h(hash);  // libsodium wants a NUL-terminated string
   return crypto_pwhash_str_verify(h.c_str(), password.data(), password.size()) == 0;
 }
 
 namespace {
 
-int64_t unix_now() { return detail::now_ms() / 1000; }
+int64_t unix_now() {
+  return detail::now_ms() / 1000;
+}
 
 Status unauthenticated(std::string why) {
   return error(ErrorCode::kUnauthenticated, "invalid session token: " + std::move(why));
@@ -51,7 +54,8 @@ std::string TokenSigner::issue(std::string_view subject, catalog::Role role, int
                            {"iat", now},
                            {"exp", now + ttl_.count()}};
   std::string signing_input = encoded_header() + "." + detail::base64url_encode(claims.dump());
-  return signing_input + "." + detail::base64url_encode(detail::hmac_sha256(secret_, signing_input));
+  return signing_input + "." +
+         detail::base64url_encode(detail::hmac_sha256(secret_, signing_input));
 }
 
 Result<TokenClaims> TokenSigner::verify(std::string_view token, int64_t now) const {
@@ -99,7 +103,9 @@ Result<TokenClaims> TokenSigner::verify(std::string_view token, int64_t now) con
   return claims;
 }
 
-std::string generate_secret() { return detail::base64url_encode(detail::random_bytes(32)); }
+std::string generate_secret() {
+  return detail::base64url_encode(detail::random_bytes(32));
+}
 
 bool authorize(const Principal& who, Action action, const catalog::Video& video) {
   if (who.admin()) return true;

@@ -25,7 +25,7 @@ std::string hmac_sha256(std::string_view key, std::string_view data);  // raw 32
 // Compares without an early exit so timing does not reveal the common prefix.
 bool constant_time_equal(std::string_view a, std::string_view b);
 
-int64_t now_ms();                        // Unix epoch milliseconds
-std::string utc_day(int64_t epoch_ms);   // "YYYY-MM-DD"
+int64_t now_ms();                       // Unix epoch milliseconds
+std::string utc_day(int64_t epoch_ms);  // "YYYY-MM-DD"
 
 }  // namespace streamlet::detail

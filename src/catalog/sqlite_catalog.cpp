@@ -224,9 +224,18 @@ class SqliteCatalog final : public Catalog {
                              " description = COALESCE(?, description),"
                              " visibility = COALESCE(?, visibility), updated_at_ms = ?"
                              " WHERE id = ?"));
-    if (up.title) s.bind(1, *up.title); else s.bind_null(1);
-    if (up.description) s.bind(2, *up.description); else s.bind_null(2);
-    if (up.visibility) s.bind(3, to_string(*up.visibility)); else s.bind_null(3);
+    if (up.title)
+      s.bind(1, *up.title);
+    else
+      s.bind_null(1);
+    if (up.description)
+      s.bind(2, *up.description);
+    else
+      s.bind_null(2);
+    if (up.visibility)
+      s.bind(3, to_string(*up.visibility));
+    else
+      s.bind_null(3);
     s.bind(4, detail::now_ms()).bind(5, id);
     STREAMLET_RETURN_IF_ERROR(s.run());
     if (db_->changes() == 0) return not_found(id);
@@ -288,8 +297,9 @@ class SqliteCatalog final : public Catalog {
     if (query.owner_id) where += " AND v.owner_id = :owner";
     if (query.visibility) where += " AND v.visibility = :visibility";
     if (query.status) where += " AND v.status = :status";
-    const std::string order = match.empty() ? " ORDER BY v.created_at_ms DESC, v.seq DESC"
-                                            : " ORDER BY videos_fts.rank, v.created_at_ms DESC, v.seq DESC";
+    const std::string order = match.empty()
+                                  ? " ORDER BY v.created_at_ms DESC, v.seq DESC"
+                                  : " ORDER BY videos_fts.rank, v.created_at_ms DESC, v.seq DESC";
 
     auto bind_filters = [&](Stmt& s, int first) {
       int i = first;
@@ -355,7 +365,8 @@ class SqliteCatalog final : public Catalog {
     STREAMLET_ASSIGN_OR_RETURN(auto s, db_->prepare("UPDATE users SET role = ? WHERE id = ?"));
     s.bind(1, to_string(role)).bind(2, user_id);
     STREAMLET_RETURN_IF_ERROR(s.run());
-    if (db_->changes() == 0) return error(ErrorCode::kNotFound, "no user '" + std::string(user_id) + "'");
+    if (db_->changes() == 0)
+      return error(ErrorCode::kNotFound, "no user '" + std::string(user_id) + "'");
     return Status::Ok();
   }
 
@@ -439,7 +450,8 @@ class SqliteCatalog final : public Catalog {
   }
 
   Status record_view(const ViewBeacon& b) override {
-    if (b.viewer_key.empty()) return error(ErrorCode::kInvalidArgument, "a view needs a viewer key");
+    if (b.viewer_key.empty())
+      return error(ErrorCode::kInvalidArgument, "a view needs a viewer key");
     // One beacon covers at most a day of watching: anything else is a broken or hostile client.
     if (!std::isfinite(b.seconds_watched) || b.seconds_watched < 0 || b.seconds_watched > 86400)
       return error(ErrorCode::kInvalidArgument, "seconds_watched must be between 0 and 86400");
@@ -452,9 +464,9 @@ class SqliteCatalog final : public Catalog {
     std::lock_guard lock(db_->mutex());
     Transaction txn(*db_);
     STREAMLET_RETURN_IF_ERROR(txn.begin());
-    STREAMLET_ASSIGN_OR_RETURN(
-        auto up, db_->prepare("UPDATE videos SET view_count = view_count + ?,"
-                              " watch_seconds = watch_seconds + ? WHERE id = ?"));
+    STREAMLET_ASSIGN_OR_RETURN(auto up,
+                               db_->prepare("UPDATE videos SET view_count = view_count + ?,"
+                                            " watch_seconds = watch_seconds + ? WHERE id = ?"));
     up.bind(1, views).bind(2, b.seconds_watched).bind(3, b.video_id);
     STREAMLET_RETURN_IF_ERROR(up.run());
     if (db_->changes() == 0) return not_found(b.video_id).status();
@@ -491,9 +503,9 @@ class SqliteCatalog final : public Catalog {
       stats.watch_seconds += d.watch_seconds;
       stats.days.push_back(std::move(d));
     }
-    STREAMLET_ASSIGN_OR_RETURN(
-        auto u, db_->prepare("SELECT COUNT(DISTINCT viewer_sha256) FROM video_views"
-                             " WHERE video_id = ? AND day BETWEEN ? AND ?"));
+    STREAMLET_ASSIGN_OR_RETURN(auto u,
+                               db_->prepare("SELECT COUNT(DISTINCT viewer_sha256) FROM video_views"
+                                            " WHERE video_id = ? AND day BETWEEN ? AND ?"));
     u.bind(1, video_id).bind(2, from).bind(3, to);
     STREAMLET_ASSIGN_OR_RETURN(bool row, u.step());
     stats.unique_viewers = row ? u.int64(0) : 0;
@@ -506,8 +518,8 @@ class SqliteCatalog final : public Catalog {
   }
 
   Result<Video> get_locked(std::string_view id) {
-    STREAMLET_ASSIGN_OR_RETURN(
-        auto s, db_->prepare(std::string("SELECT ") + kVideoColumns + " FROM videos v WHERE v.id = ?"));
+    STREAMLET_ASSIGN_OR_RETURN(auto s, db_->prepare(std::string("SELECT ") + kVideoColumns +
+                                                    " FROM videos v WHERE v.id = ?"));
     s.bind(1, id);
     STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
     if (!row) return not_found(id);
@@ -515,9 +527,9 @@ class SqliteCatalog final : public Catalog {
   }
 
   Result<User> user_where_locked(std::string_view column, std::string_view value) {
-    STREAMLET_ASSIGN_OR_RETURN(auto s, db_->prepare(std::string("SELECT ") + kUserColumns +
-                                                    " FROM users WHERE " + std::string(column) +
-                                                    " = ?"));
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare(std::string("SELECT ") + kUserColumns + " FROM users WHERE " +
+                             std::string(column) + " = ?"));
     s.bind(1, value);
     STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
     if (!row) return error(ErrorCode::kNotFound, "no user '" + std::string(value) + "'");

@@ -42,19 +42,26 @@ Status Stmt::run() {
   }
 }
 
-int64_t Stmt::int64(int col) const { return sqlite3_column_int64(stmt_, col); }
-double Stmt::real(int col) const { return sqlite3_column_double(stmt_, col); }
+int64_t Stmt::int64(int col) const {
+  return sqlite3_column_int64(stmt_, col);
+}
+double Stmt::real(int col) const {
+  return sqlite3_column_double(stmt_, col);
+}
 std::string Stmt::text(int col) const {
   const unsigned char* p = sqlite3_column_text(stmt_, col);
   int n = sqlite3_column_bytes(stmt_, col);
   return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(n)) : std::string();
 }
-bool Stmt::is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+bool Stmt::is_null(int col) const {
+  return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
+}
 
 Result<std::unique_ptr<Db>> Db::open(const std::string& path) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
     if (raw) sqlite3_close(raw);
@@ -72,7 +79,9 @@ Result<std::unique_ptr<Db>> Db::open(const std::string& path) {
   return db;
 }
 
-Db::~Db() { sqlite3_close_v2(db_); }
+Db::~Db() {
+  sqlite3_close_v2(db_);
+}
 
 Status Db::exec(std::string_view sql) {
   std::string s(sql);
@@ -94,9 +103,15 @@ Result<Stmt> Db::prepare(std::string_view sql) {
   return Stmt(this, stmt);
 }
 
-int64_t Db::changes() const { return sqlite3_changes(db_); }
-int64_t Db::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
-int Db::last_error_code() const { return sqlite3_extended_errcode(db_); }
+int64_t Db::changes() const {
+  return sqlite3_changes(db_);
+}
+int64_t Db::last_insert_rowid() const {
+  return sqlite3_last_insert_rowid(db_);
+}
+int Db::last_error_code() const {
+  return sqlite3_extended_errcode(db_);
+}
 
 Status Db::last_error(std::string_view what) const {
   int rc = sqlite3_errcode(db_);
@@ -134,8 +149,8 @@ Status Db::migrate(std::string_view component, const std::vector<std::string>& s
     STREAMLET_ASSIGN_OR_RETURN(bool has, q.step());
     const int64_t current = has ? q.int64(0) : 0;
     if (current >= version) continue;
-    STREAMLET_RETURN_IF_ERROR(
-        exec(steps[i]).with_context(std::string(component) + " migration " + std::to_string(version)));
+    STREAMLET_RETURN_IF_ERROR(exec(steps[i]).with_context(std::string(component) + " migration " +
+                                                          std::to_string(version)));
     STREAMLET_ASSIGN_OR_RETURN(
         auto up, prepare("INSERT INTO schema_version(component, version) VALUES(?, ?)"
                          " ON CONFLICT(component) DO UPDATE SET version = excluded.version"));

@@ -65,7 +65,9 @@ Subscription& Subscription::operator=(Subscription&& other) noexcept {
   return *this;
 }
 
-Subscription::~Subscription() { close(); }
+Subscription::~Subscription() {
+  close();
+}
 
 std::optional<Event> Subscription::next(std::chrono::milliseconds timeout) {
   if (!sub_) return std::nullopt;
@@ -124,8 +126,7 @@ Subscription EventBus::subscribe(std::string video_id, size_t max_queued) {
   return Subscription(state_, sub);
 }
 
-Subscription EventBus::subscribe(std::string video_id,
-                                 std::function<void(const Event&)> callback) {
+Subscription EventBus::subscribe(std::string video_id, std::function<void(const Event&)> callback) {
   auto sub = std::make_shared<detail::Subscriber>();
   sub->video_id = std::move(video_id);
   sub->callback = std::move(callback);

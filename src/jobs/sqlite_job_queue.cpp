@@ -16,11 +16,16 @@ namespace streamlet::jobs {
 
 std::string_view to_string(JobState s) {
   switch (s) {
-    case JobState::kQueued: return "queued";
-    case JobState::kRunning: return "running";
-    case JobState::kSucceeded: return "succeeded";
-    case JobState::kFailed: return "failed";
-    case JobState::kCancelled: return "cancelled";
+    case JobState::kQueued:
+      return "queued";
+    case JobState::kRunning:
+      return "running";
+    case JobState::kSucceeded:
+      return "succeeded";
+    case JobState::kFailed:
+      return "failed";
+    case JobState::kCancelled:
+      return "cancelled";
   }
   return "failed";
 }
@@ -236,9 +241,9 @@ class SqliteJobQueue final : public JobQueue {
   Result<Job> renew_lease(std::string_view id) override {
     std::lock_guard lock(db_->mutex());
     const int64_t now = detail::now_ms();
-    STREAMLET_ASSIGN_OR_RETURN(
-        auto s, db_->prepare("UPDATE jobs SET lease_expires_at_ms = ? WHERE id = ?"
-                             " AND state = 'running' AND lease_owner = ?"));
+    STREAMLET_ASSIGN_OR_RETURN(auto s,
+                               db_->prepare("UPDATE jobs SET lease_expires_at_ms = ? WHERE id = ?"
+                                            " AND state = 'running' AND lease_owner = ?"));
     s.bind(1, now + options_.lease.count()).bind(2, id).bind(3, owner_);
     STREAMLET_RETURN_IF_ERROR(s.run());
     if (db_->changes() == 0) return lease_lost(id);
@@ -302,11 +307,10 @@ class SqliteJobQueue final : public JobQueue {
     const int64_t now = detail::now_ms();
     // A cancel that arrived meanwhile still wins: the job ends cancelled.
     STREAMLET_ASSIGN_OR_RETURN(
-        auto s,
-        db_->prepare("UPDATE jobs SET state = CASE WHEN cancel_requested THEN 'cancelled'"
-                     " ELSE 'queued' END, attempts = MAX(attempts - 1, 0), run_at_ms = ?,"
-                     " lease_owner = '', lease_expires_at_ms = 0, updated_at_ms = ?"
-                     " WHERE id = ? AND state = 'running' AND lease_owner = ?"));
+        auto s, db_->prepare("UPDATE jobs SET state = CASE WHEN cancel_requested THEN 'cancelled'"
+                             " ELSE 'queued' END, attempts = MAX(attempts - 1, 0), run_at_ms = ?,"
+                             " lease_owner = '', lease_expires_at_ms = 0, updated_at_ms = ?"
+                             " WHERE id = ? AND state = 'running' AND lease_owner = ?"));
     s.bind(1, now).bind(2, now).bind(3, id).bind(4, owner_);
     STREAMLET_RETURN_IF_ERROR(s.run());
     if (db_->changes() == 0) return lease_lost(id).status();
@@ -420,8 +424,8 @@ class SqliteJobQueue final : public JobQueue {
         const bool registered = s.int64(14) != 0;
         const bool expired = job.lease_expires_at_ms < now;
         // Same machine, another process that no longer exists: it crashed.
-        const bool dead_process = registered && s.text(15) == host_ && s.int64(16) != pid_ &&
-                                  !process_alive(s.int64(16));
+        const bool dead_process =
+            registered && s.text(15) == host_ && s.int64(16) != pid_ && !process_alive(s.int64(16));
         if (expired || (!only_expired && (!registered || dead_process)))
           orphans.push_back(std::move(job));
       }
@@ -445,9 +449,8 @@ class SqliteJobQueue final : public JobQueue {
     }
     for (const Job& job : orphans) {
       std::string state = "queued";
-      std::string reason = "worker stopped while running (attempt " +
-                           std::to_string(job.attempts) + " of " +
-                           std::to_string(job.max_attempts) + ")";
+      std::string reason = "worker stopped while running (attempt " + std::to_string(job.attempts) +
+                           " of " + std::to_string(job.max_attempts) + ")";
       if (job.cancel_requested) {
         state = "cancelled";
       } else if (job.attempts >= job.max_attempts) {
@@ -473,7 +476,7 @@ class SqliteJobQueue final : public JobQueue {
 }  // namespace
 
 Result<std::unique_ptr<JobQueue>> open_sqlite_job_queue(const std::string& path,
-                                                       const QueueOptions& options) {
+                                                        const QueueOptions& options) {
   if (options.lease.count() <= 0 || options.retry.max_attempts < 1 ||
       options.retry.base_backoff.count() < 0 || options.retry.max_backoff.count() < 0)
     return error(ErrorCode::kInvalidArgument,

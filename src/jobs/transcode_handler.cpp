@@ -62,7 +62,8 @@ struct Context {
   }
 
   Status run(const Job& job, const transcode::CancelToken& cancel, const ProgressFn& progress) {
-    if (job.video_id.empty()) return error(ErrorCode::kInvalidArgument, "transcode job without a video");
+    if (job.video_id.empty())
+      return error(ErrorCode::kInvalidArgument, "transcode job without a video");
     auto payload = nlohmann::json::parse(job.payload, nullptr, false);
     if (!payload.is_object() || !payload.contains("input") || !payload["input"].is_string())
       return error(ErrorCode::kInvalidArgument, "transcode job payload needs {\"input\": path}");

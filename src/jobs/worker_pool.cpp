@@ -179,7 +179,9 @@ WorkerPool::WorkerPool(std::shared_ptr<JobQueue> queue, JobHandler handler,
   impl_->bus = std::move(bus);
 }
 
-WorkerPool::~WorkerPool() { stop(true); }
+WorkerPool::~WorkerPool() {
+  stop(true);
+}
 
 Status WorkerPool::start() {
   if (!impl_->queue) return error(ErrorCode::kInvalidArgument, "worker pool needs a queue");

@@ -1,5 +1,5 @@
-#include "accounts/crypto.hpp"
 #include "streamlet/accounts.hpp"
+#include "accounts/crypto.hpp"
 #include "support/support.hpp"
 
 namespace sa = streamlet::accounts;

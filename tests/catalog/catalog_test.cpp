@@ -82,7 +82,10 @@ TEST_CASE("videos: create, read, update, status, ready, delete") {
   CHECK(c->get_video(v.id).status().code() == ErrorCode::kNotFound);
   CHECK(c->delete_video(v.id).code() == ErrorCode::kNotFound);
   CHECK(c->update_video("nope", up).status().code() == ErrorCode::kNotFound);
-  CHECK(c->create_video({"no-such-user", "x", "", sc::Visibility::kPublic, sc::VideoStatus::kQueued}).status().code() == ErrorCode::kNotFound);
+  CHECK(
+      c->create_video({"no-such-user", "x", "", sc::Visibility::kPublic, sc::VideoStatus::kQueued})
+          .status()
+          .code() == ErrorCode::kNotFound);
 }
 
 TEST_CASE("videos: full-text search finds description words and forgets deleted videos") {
@@ -161,7 +164,7 @@ TEST_CASE("videos: pagination, owner and visibility filters") {
       order.push_back(v.id);
     }
   }
-  CHECK(seen.size() == 7);  // pages neither overlap nor skip
+  CHECK(seen.size() == 7);                      // pages neither overlap nor skip
   CHECK(order.front() == alice_public.back());  // newest first
 
   q = {};

@@ -82,7 +82,8 @@ TEST_CASE("jobs: enqueue, claim, complete") {
   CHECK(state_of(*q, j.id) == sj::JobState::kSucceeded);
   CHECK(q->complete(j.id).code() == ErrorCode::kConflict);  // finishing twice is refused
 
-  CHECK(q->enqueue(new_job("transcode", "v", "not json")).status().code() == ErrorCode::kInvalidArgument);
+  CHECK(q->enqueue(new_job("transcode", "v", "not json")).status().code() ==
+        ErrorCode::kInvalidArgument);
   CHECK(q->get("missing").status().code() == ErrorCode::kNotFound);
 }
 
@@ -186,8 +187,7 @@ TEST_CASE("jobs: cancelling a running job reaches the handler through its token"
     while (!token.cancelled() && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(5ms);
     saw_cancel = token.cancelled();
-    return token.cancelled() ? streamlet::error(ErrorCode::kCancelled, "stopped")
-                             : Status::Ok();
+    return token.cancelled() ? streamlet::error(ErrorCode::kCancelled, "stopped") : Status::Ok();
   };
   sj::WorkerPoolOptions opts;
   opts.poll_interval = 20ms;

@@ -36,7 +36,8 @@ struct Platform {
   TempDir dir;
   std::shared_ptr<sc::Catalog> catalog;
   std::shared_ptr<sj::JobQueue> queue;
-  std::shared_ptr<streamlet::events::EventBus> bus = std::make_shared<streamlet::events::EventBus>();
+  std::shared_ptr<streamlet::events::EventBus> bus =
+      std::make_shared<streamlet::events::EventBus>();
   sc::User owner;
 
   Platform() {
@@ -70,8 +71,8 @@ struct Platform {
 
   // What the upload path does when a file is complete.
   std::string submit(const fs::path& input) {
-    auto v = catalog->create_video({owner.id, "test clip", "", sc::Visibility::kPublic,
-                                    sc::VideoStatus::kQueued});
+    auto v = catalog->create_video(
+        {owner.id, "test clip", "", sc::Visibility::kPublic, sc::VideoStatus::kQueued});
     REQUIRE(v.ok());
     nlohmann::json payload = {{"input", input.string()}};
     sj::NewJob job;
@@ -97,7 +98,8 @@ TEST_CASE("transcode jobs: a clip is transcoded, published and marked ready") {
   REQUIRE(pool.start().ok());
   REQUIRE(eventually([&] {
     auto v = p.catalog->get_video(video_id);
-    return v.ok() && (v->status == sc::VideoStatus::kReady || v->status == sc::VideoStatus::kFailed);
+    return v.ok() &&
+           (v->status == sc::VideoStatus::kReady || v->status == sc::VideoStatus::kFailed);
   }));
   pool.stop();
 
