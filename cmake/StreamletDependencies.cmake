@@ -9,4 +9,8 @@ find_package(TBB REQUIRED)
 # better audited than anything we would write ourselves.
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 find_package(nlohmann_json 3.10 REQUIRED)
+# SQLite: the embedded catalog and job queue (one file, durable, WAL for concurrent readers).
+find_package(SQLite3 REQUIRED)
+# libsodium: maintained argon2id password hashing (crypto_pwhash_str) and a CSPRNG.
+pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET GLOBAL libsodium)
 find_package(Threads REQUIRED)

@@ -1,0 +1,118 @@
+// Accounts: password hashing, signed session tokens, API-key authentication
+// and the authorization rules the server applies to videos.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "streamlet/catalog.hpp"
+#include "streamlet/status.hpp"
+
+namespace streamlet::accounts {
+
+// ---- passwords ------------------------------------------------------------
+
+// argon2id through libsodium's crypto_pwhash_str with its INTERACTIVE limits
+// (2 passes, 64 MiB): about 50-100 ms per hash, so online guessing is slow and
+// an HTTP login stays responsive. The result embeds its salt and parameters.
+// kInvalidArgument for a password outside 8..1024 bytes; kResourceExhausted
+// if the memory cannot be had.
+Result<std::string> hash_password(std::string_view password);
+// true only when `password` matches `hash`; false for any malformed hash.
+bool verify_password(std::string_view password, std::string_view hash);
+
+// ---- session tokens ---------------------------------------------------------
+
+// What a verified token says. Times are Unix epoch seconds.
+struct TokenClaims {
+  std::string subject;  // the user id
+  catalog::Role role = catalog::Role::kUser;
+  int64_t issued_at = 0;
+  int64_t expires_at = 0;
+};
+
+// Issues and verifies JWTs (RFC 7519) signed with HMAC-SHA256. Verification
+// accepts only alg "HS256" (never "none" or another algorithm), compares the
+// signature in constant time, and rejects expired or malformed tokens with
+// kUnauthenticated. Immutable after construction: thread safe.
+class TokenSigner {
+ public:
+  // `secret` should be at least 32 random bytes (see generate_secret()).
+  explicit TokenSigner(std::string secret, std::chrono::seconds ttl = std::chrono::minutes(15));
+
+  // `now` (Unix seconds) is for tests; 0 means the system clock.
+  std::string issue(std::string_view subject, catalog::Role role, int64_t now = 0) const;
+  Result<TokenClaims> verify(std::string_view token, int64_t now = 0) const;
+
+  std::chrono::seconds ttl() const { return ttl_; }
+
+ private:
+  std::string secret_;
+  std::chrono::seconds ttl_;
+};
+
+// 32 random bytes, base64url: a fresh server secret.
+std::string generate_secret();
+
+// ---- authorization ----------------------------------------------------------
+
+// Who is asking. An empty user_id is an anonymous visitor.
+struct Principal {
+  std::string user_id;  // ""
+  catalog::Role role = catalog::Role::kUser;
+  bool authenticated() const { return !user_id.empty(); }
+  bool admin() const { return authenticated() && role == catalog::Role::kAdmin; }
+};
+
+enum class Action {
+  kView,    // play or read metadata
+  kModify,  // change title, description, visibility; retry processing
+  kDelete,
+};
+
+// Owners may do anything with their videos and admins with all videos;
+// public and unlisted videos may be viewed by anyone, private ones only by
+// their owner and admins.
+bool authorize(const Principal& who, Action action, const catalog::Video& video);
+// The same rule as a Status for handlers: Ok, kUnauthenticated (anonymous and
+// not allowed), kNotFound (may not view it: its existence is not revealed), or
+// kPermissionDenied (may view, may not change).
+Status check(const Principal& who, Action action, const catalog::Video& video);
+
+// ---- the account service ------------------------------------------------------
+
+struct Session {
+  std::string token;       // the signed JWT
+  int64_t expires_at = 0;  // Unix seconds
+  catalog::User user;
+};
+
+// Registration, login and authentication over a Catalog. Thread safe as the
+// catalog is; keeps shared ownership of it.
+class AccountService {
+ public:
+  AccountService(std::shared_ptr<catalog::Catalog> catalog, TokenSigner signer);
+
+  // kAlreadyExists for a taken name, kInvalidArgument for a bad name or password.
+  Result<catalog::User> register_user(std::string_view username, std::string_view password,
+                                      std::string_view email = {},
+                                      catalog::Role role = catalog::Role::kUser);
+  // kUnauthenticated for an unknown user or a wrong password (the same
+  // message and about the same time, so names cannot be probed).
+  Result<Session> login(std::string_view username, std::string_view password);
+  // A bearer credential: an "sk_" API key or a session token. kUnauthenticated if bad.
+  Result<Principal> authenticate(std::string_view credential);
+
+  const TokenSigner& signer() const { return signer_; }
+
+ private:
+  std::shared_ptr<catalog::Catalog> catalog_;
+  TokenSigner signer_;
+  std::string dummy_hash_;  // verified against when the user does not exist
+};
+
+}  // namespace streamlet::accounts

@@ -1,0 +1,201 @@
+// The platform's catalog: videos, users, API keys and view statistics.
+//
+// `Catalog` is an interface so a networked backend (PostgreSQL, ...) can replace
+// the embedded default, `open_sqlite_catalog()`, which keeps everything in one
+// SQLite file (WAL journal, foreign keys, ordered migrations, FTS5 search over
+// title and description).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "streamlet/status.hpp"
+
+namespace streamlet::catalog {
+
+// Who may see a video: public is listed and playable by anyone, unlisted is
+// playable by anyone with the link but not listed, private is owner/admin only.
+enum class Visibility { kPublic, kUnlisted, kPrivate };
+
+// Where a video is in its life: the upload is in progress, a transcode job is
+// waiting, it is being transcoded, it can be played, or it failed (see reason).
+enum class VideoStatus { kUploading, kQueued, kProcessing, kReady, kFailed };
+
+enum class Role { kUser, kAdmin };
+
+std::string_view to_string(Visibility v);   // "public", "unlisted", "private"
+std::string_view to_string(VideoStatus s);  // "uploading", "queued", ...
+std::string_view to_string(Role r);         // "user", "admin"
+// kInvalidArgument for anything but the names above.
+Result<Visibility> parse_visibility(std::string_view s);
+Result<VideoStatus> parse_video_status(std::string_view s);
+Result<Role> parse_role(std::string_view s);
+
+// One video as the catalog stores it. Times are Unix epoch milliseconds (UTC).
+struct Video {
+  std::string id;                                // 12 random URL-safe characters
+  std::string owner_id;                          // a User id
+  std::string title;                             // "" until the owner sets one
+  std::string description;                       // ""
+  Visibility visibility = Visibility::kPrivate;  // private until the owner says otherwise
+  VideoStatus status = VideoStatus::kUploading;
+  std::string status_reason;           // why it failed (or is being retried); ""
+  double duration_seconds = 0;         // 0 until ready
+  std::string renditions_json = "[]";  // JSON array describing the tracks, set when ready
+  std::string hls_master;              // path of master.m3u8 once ready; ""
+  std::string dash_manifest;           // path of the MPD once ready; ""
+  std::string poster;                  // path of the poster image once ready; ""
+  int64_t view_count = 0;              // playbacks recorded by record_view()
+  double watch_seconds = 0;            // total watch time recorded
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+};
+
+struct NewVideo {
+  std::string owner_id;     // required; must be an existing user
+  std::string title;        // ""
+  std::string description;  // ""
+  Visibility visibility = Visibility::kPrivate;
+  VideoStatus status = VideoStatus::kUploading;  // kQueued when the file is already here
+};
+
+// What an owner may change; unset fields stay as they are.
+struct VideoUpdate {
+  std::optional<std::string> title;
+  std::optional<std::string> description;
+  std::optional<Visibility> visibility;
+};
+
+// What the transcoder produced; set_ready() stores it and marks the video ready.
+struct ReadyInfo {
+  double duration_seconds = 0;
+  std::string renditions_json = "[]";  // must be a JSON array
+  std::string hls_master;              // ""
+  std::string dash_manifest;           // ""
+  std::string poster;                  // ""
+};
+
+// A listing request. Filters combine with AND; an empty filter matches all.
+struct VideoQuery {
+  std::optional<std::string> owner_id;   // only this owner's videos
+  std::string text;                      // full-text words over title + description; ""
+  std::optional<Visibility> visibility;  // e.g. kPublic for the public browse page
+  std::optional<VideoStatus> status;     // e.g. kReady for playable videos only
+  int limit = 20;                        // 1..100 (clamped)
+  int offset = 0;                        // >= 0
+};
+
+// A page of a listing: newest first, or best match first when `text` is set.
+struct VideoPage {
+  std::vector<Video> items;
+  int64_t total = 0;  // matches of the query over all pages
+};
+
+struct User {
+  std::string id;             // 12 random URL-safe characters
+  std::string username;       // unique, compared case-insensitively
+  std::string email;          // "" if not given
+  std::string password_hash;  // an encoded argon2id hash (accounts::hash_password)
+  Role role = Role::kUser;
+  int64_t created_at_ms = 0;
+};
+
+struct NewUser {
+  std::string username;       // 3..64 characters of [A-Za-z0-9_.-]
+  std::string email;          // ""
+  std::string password_hash;  // already hashed; the catalog never sees a password
+  Role role = Role::kUser;
+};
+
+// An API key as listed to its owner; the secret itself is never stored.
+struct ApiKey {
+  std::string id;
+  std::string user_id;
+  std::string name;    // the owner's label, e.g. "ci uploader"
+  std::string prefix;  // first characters of the key, to recognise it in a list
+  int64_t created_at_ms = 0;
+  int64_t last_used_at_ms = 0;  // 0 if never used
+};
+
+// Returned once by create_api_key(): `key` is the only copy of the secret.
+struct NewApiKey {
+  ApiKey info;
+  std::string key;  // "sk_" + 43 base64url characters
+};
+
+// One playback beacon. The first beacon of a playback sets `new_view` so it
+// counts as a view; later beacons of the same playback only add watch time.
+struct ViewBeacon {
+  std::string video_id;
+  std::string
+      viewer_key;  // stable per viewer (session, user id, hashed address); hashed before storage
+  double seconds_watched = 0;  // watch time since the previous beacon, >= 0
+  std::string day;             // "YYYY-MM-DD" (UTC); "" means today
+  bool new_view = true;
+};
+
+struct DailyViews {
+  std::string day;  // "YYYY-MM-DD"
+  int64_t views = 0;
+  double watch_seconds = 0;
+  int64_t unique_viewers = 0;  // distinct viewer keys that day
+};
+
+struct ViewStats {
+  int64_t views = 0;  // over the requested days
+  double watch_seconds = 0;
+  int64_t unique_viewers = 0;    // distinct viewer keys over the requested days
+  std::vector<DailyViews> days;  // ascending, only days with activity
+};
+
+// The catalog store. Implementations are thread safe: any method may be called
+// from any thread. The SQLite default serialises calls on one connection
+// behind a mutex (calls are short) and relies on WAL + busy_timeout when other
+// connections, such as the job queue's, share the file.
+class Catalog {
+ public:
+  virtual ~Catalog() = default;
+
+  // Videos. kNotFound for an unknown id; kInvalidArgument for bad fields.
+  virtual Result<Video> create_video(const NewVideo& video) = 0;
+  virtual Result<Video> get_video(std::string_view id) = 0;
+  virtual Result<Video> update_video(std::string_view id, const VideoUpdate& update) = 0;
+  // Any status change; `reason` explains failures ("" clears it).
+  virtual Result<Video> set_status(std::string_view id, VideoStatus status,
+                                   std::string_view reason = {}) = 0;
+  virtual Result<Video> set_ready(std::string_view id, const ReadyInfo& info) = 0;
+  // Removes the video, its search entry and its view statistics.
+  virtual Status delete_video(std::string_view id) = 0;
+  virtual Result<VideoPage> list_videos(const VideoQuery& query) = 0;
+
+  // Users. create_user: kAlreadyExists when the username is taken.
+  virtual Result<User> create_user(const NewUser& user) = 0;
+  virtual Result<User> get_user(std::string_view id) = 0;
+  virtual Result<User> find_user_by_name(std::string_view username) = 0;
+  virtual Status set_user_role(std::string_view user_id, Role role) = 0;
+  virtual Result<int64_t> count_users() = 0;
+
+  // API keys: only a SHA-256 of the key is stored, so a leaked database does
+  // not leak working keys. find_user_by_api_key: kUnauthenticated if unknown.
+  virtual Result<NewApiKey> create_api_key(std::string_view user_id, std::string_view name) = 0;
+  virtual Result<User> find_user_by_api_key(std::string_view key) = 0;
+  virtual Result<std::vector<ApiKey>> list_api_keys(std::string_view user_id) = 0;
+  virtual Status revoke_api_key(std::string_view user_id, std::string_view key_id) = 0;
+
+  // Views. kNotFound for an unknown video. `from_day`/`to_day` ("YYYY-MM-DD",
+  // inclusive) bound the statistics; "" means unbounded.
+  virtual Status record_view(const ViewBeacon& beacon) = 0;
+  virtual Result<ViewStats> view_stats(std::string_view video_id, std::string_view from_day = {},
+                                       std::string_view to_day = {}) = 0;
+};
+
+// Opens (creating if needed) the SQLite catalog at `path` and applies any
+// pending migrations; opening the same file again is harmless.
+// Errors: kIo when the file cannot be opened, kInternal for a schema failure.
+Result<std::unique_ptr<Catalog>> open_sqlite_catalog(const std::string& path);
+
+}  // namespace streamlet::catalog

@@ -1,0 +1,192 @@
+// A durable job queue and the worker pool that drains it.
+//
+// A finished upload becomes a job; workers claim jobs under a lease, run them,
+// and complete or fail them. Failures are retried with exponential backoff up
+// to a limit, then the job stays failed with its reason (the dead letter an
+// admin lists and retries). A job that was running when its process died is
+// claimed again after recover() (or once its lease expires).
+//
+// `JobQueue` is an interface so a networked queue can replace the embedded
+// default, `open_sqlite_job_queue()`.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "streamlet/catalog.hpp"
+#include "streamlet/events.hpp"
+#include "streamlet/status.hpp"
+#include "streamlet/transcode.hpp"
+
+namespace streamlet::jobs {
+
+// queued -> running -> succeeded
+//                   -> queued (retry after backoff) ... -> failed (dead letter)
+//                   -> cancelled
+// failed / cancelled -> queued again through retry().
+enum class JobState { kQueued, kRunning, kSucceeded, kFailed, kCancelled };
+
+std::string_view to_string(JobState s);  // "queued", "running", ...
+Result<JobState> parse_job_state(std::string_view s);
+
+// Times are Unix epoch milliseconds.
+struct Job {
+  std::string id;              // 12 random URL-safe characters
+  std::string kind;            // what to do, e.g. "transcode"
+  std::string video_id;        // the video it is about; ""
+  std::string payload = "{}";  // JSON object for the handler
+  JobState state = JobState::kQueued;
+  int attempts = 0;               // claims so far (a claim counts when it starts)
+  int max_attempts = 3;           // after this many failed attempts it is dead-lettered
+  std::string last_error;         // reason of the last failure; ""
+  bool cancel_requested = false;  // cancel() was called while it was running
+  int64_t run_at_ms = 0;          // not claimed before this time (backoff)
+  std::string lease_owner;        // queue instance that holds it while running; ""
+  int64_t lease_expires_at_ms = 0;
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+};
+
+struct NewJob {
+  std::string kind = "transcode";
+  std::string video_id;             // ""
+  std::string payload = "{}";       // must be a JSON object
+  std::optional<int> max_attempts;  // the queue's RetryPolicy when unset
+};
+
+struct RetryPolicy {
+  int max_attempts = 3;
+  // Delay before attempt n+1 is base * 2^(n-1), capped.
+  std::chrono::milliseconds base_backoff{10'000};
+  std::chrono::milliseconds max_backoff{600'000};
+};
+
+struct QueueOptions {
+  RetryPolicy retry;
+  // How long a claim stays valid without renew_lease(); a worker that dies
+  // silently loses its jobs to others after this long at the latest.
+  std::chrono::milliseconds lease{60'000};
+};
+
+// Whether a failure is worth another attempt: bad input (kInvalidMedia,
+// kInvalidArgument, kUnsupported, kNotFound, kPermissionDenied) is not.
+bool is_retryable(const Status& failure);
+
+// The queue store. Implementations are thread safe. Each instance is one
+// lease owner: jobs it claims are tied to it until completed, failed,
+// released or recovered by another instance after this one is gone.
+class JobQueue {
+ public:
+  virtual ~JobQueue() = default;
+
+  // Returns the new job, due now.
+  virtual Result<Job> enqueue(const NewJob& job) = 0;
+  virtual Result<Job> get(std::string_view id) = 0;
+  // Newest first; every state when `state` is unset.
+  virtual Result<std::vector<Job>> list(std::optional<JobState> state = std::nullopt,
+                                        int limit = 100) = 0;
+
+  // Takes the oldest due queued job (of one of `kinds`, or any when empty),
+  // marks it running under this instance's lease and counts the attempt.
+  // nullopt when nothing is due.
+  virtual Result<std::optional<Job>> claim(const std::vector<std::string>& kinds = {}) = 0;
+  // Extends the lease of a job this instance runs; returns the job, whose
+  // cancel_requested tells the worker to stop. kConflict if the lease was lost.
+  virtual Result<Job> renew_lease(std::string_view id) = 0;
+  // Finishing calls require the lease: kConflict if another instance took the job over.
+  virtual Status complete(std::string_view id) = 0;
+  // Schedules a retry after backoff, or dead-letters the job when attempts are
+  // used up or `retryable` is false. Returns the job as it is now.
+  virtual Result<Job> fail(std::string_view id, std::string_view reason, bool retryable = true) = 0;
+  // A running job that stopped because it was asked to: marks it cancelled.
+  virtual Result<Job> acknowledge_cancel(std::string_view id) = 0;
+  // Gives a running job back (graceful shutdown): queued, due now, attempt not counted.
+  virtual Status release(std::string_view id) = 0;
+
+  // queued -> cancelled at once; running -> cancel_requested (the worker
+  // stops and acknowledges). kConflict for a job already finished.
+  virtual Result<Job> cancel(std::string_view id) = 0;
+  // failed or cancelled -> queued with a fresh attempt budget. kConflict otherwise.
+  virtual Result<Job> retry(std::string_view id) = 0;
+  // Puts back to queued every running job whose owner is gone (its queue
+  // instance closed, its process died, or its lease expired); a job that
+  // already used all its attempts this way is dead-lettered instead, so a
+  // job that crashes the process cannot loop forever. Returns how many moved.
+  virtual Result<int> recover() = 0;
+
+  // This instance's lease owner id, and how long its claims last unrenewed.
+  virtual const std::string& owner() const = 0;
+  virtual std::chrono::milliseconds lease_duration() const = 0;
+};
+
+// The embedded queue in a SQLite file (the catalog's file is fine: the
+// tables are separate). Registers this instance as a live lease owner until
+// it is destroyed. Errors: kIo, kInternal.
+Result<std::unique_ptr<JobQueue>> open_sqlite_job_queue(const std::string& path,
+                                                        const QueueOptions& options = {});
+
+// Reports progress of a running job: fraction 0..1 and frames per second.
+using ProgressFn = std::function<void(double fraction, double fps)>;
+
+// What a WorkerPool runs. `run` does the work; it should return kCancelled
+// soon after the token is cancelled. Called on a worker thread, concurrently
+// for different jobs. `on_state_change` (optional) is told of every state the
+// pool moves a job into, with the job as stored afterwards.
+struct JobHandler {
+  std::function<Status(const Job&, const transcode::CancelToken&, const ProgressFn&)> run;
+  std::function<void(const Job&)> on_state_change;
+};
+
+struct WorkerPoolOptions {
+  int workers = 1;                               // threads running jobs
+  std::vector<std::string> kinds;                // job kinds to take; empty = all
+  std::chrono::milliseconds poll_interval{250};  // how often idle workers look for due jobs
+                                                 // and the monitor checks for cancels
+  bool recover_on_start = true;                  // call queue->recover() in start()
+};
+
+// Runs N threads that claim jobs and call the handler. Publishes "job" and
+// "progress" events to `bus` when one is given. Thread safe; stop() is
+// idempotent and the destructor calls stop().
+class WorkerPool {
+ public:
+  WorkerPool(std::shared_ptr<JobQueue> queue, JobHandler handler, WorkerPoolOptions options = {},
+             std::shared_ptr<events::EventBus> bus = nullptr);
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  Status start();
+  // Wakes idle workers now (e.g. right after enqueue) instead of at the next poll.
+  void wake();
+  // requeue_running: cancel running jobs and give them back to the queue
+  // (they run again later, attempt not counted). Otherwise wait for them to finish.
+  void stop(bool requeue_running = true);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The handler the platform uses for "transcode" jobs. Payload:
+// {"input": "<source file>"}. Output goes to <media_root>/<video_id>, which the
+// transcoder publishes atomically (complete or absent). Catalog status follows
+// the job: processing while running, ready with renditions and manifests on
+// success, queued with the reason while a retry waits, failed with the reason
+// when dead-lettered or cancelled. Publishes "status" events to `bus`.
+struct TranscodeHandlerOptions {
+  std::shared_ptr<catalog::Catalog> catalog;  // required
+  std::shared_ptr<events::EventBus> bus;      // optional
+  std::string media_root;                     // required: where published videos live
+  transcode::Options transcode;               // ladder, segment length, ...
+  bool remove_source_on_success = false;      // delete the uploaded file once published
+};
+JobHandler make_transcode_handler(TranscodeHandlerOptions options);
+
+}  // namespace streamlet::jobs

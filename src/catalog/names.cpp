@@ -1,0 +1,60 @@
+#include <string>
+
+#include "streamlet/catalog.hpp"
+
+namespace streamlet::catalog {
+
+std::string_view to_string(Visibility v) {
+  switch (v) {
+    case Visibility::kPublic:
+      return "public";
+    case Visibility::kUnlisted:
+      return "unlisted";
+    case Visibility::kPrivate:
+      return "private";
+  }
+  return "private";
+}
+
+std::string_view to_string(VideoStatus s) {
+  switch (s) {
+    case VideoStatus::kUploading:
+      return "uploading";
+    case VideoStatus::kQueued:
+      return "queued";
+    case VideoStatus::kProcessing:
+      return "processing";
+    case VideoStatus::kReady:
+      return "ready";
+    case VideoStatus::kFailed:
+      return "failed";
+  }
+  return "failed";
+}
+
+std::string_view to_string(Role r) {
+  return r == Role::kAdmin ? "admin" : "user";
+}
+
+Result<Visibility> parse_visibility(std::string_view s) {
+  for (auto v : {Visibility::kPublic, Visibility::kUnlisted, Visibility::kPrivate})
+    if (to_string(v) == s) return v;
+  return error(ErrorCode::kInvalidArgument,
+               "visibility must be public, unlisted or private, not '" + std::string(s) + "'");
+}
+
+Result<VideoStatus> parse_video_status(std::string_view s) {
+  for (auto v : {VideoStatus::kUploading, VideoStatus::kQueued, VideoStatus::kProcessing,
+                 VideoStatus::kReady, VideoStatus::kFailed})
+    if (to_string(v) == s) return v;
+  return error(ErrorCode::kInvalidArgument, "unknown video status '" + std::string(s) + "'");
+}
+
+Result<Role> parse_role(std::string_view s) {
+  if (s == "user") return Role::kUser;
+  if (s == "admin") return Role::kAdmin;
+  return error(ErrorCode::kInvalidArgument,
+               "role must be user or admin, not '" + std::string(s) + "'");
+}
+
+}  // namespace streamlet::catalog

@@ -1,0 +1,550 @@
+// The embedded catalog: one SQLite connection behind a mutex.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "accounts/crypto.hpp"
+#include "catalog/sqlite_db.hpp"
+#include "streamlet/catalog.hpp"
+
+namespace streamlet::catalog {
+namespace {
+
+using detail::sql::Db;
+using detail::sql::Stmt;
+using detail::sql::Transaction;
+
+constexpr size_t kMaxTitle = 200;
+constexpr size_t kMaxDescription = 5000;
+
+// Ordered, append-only: a released step is never edited, a change is a new step.
+const std::vector<std::string>& migrations() {
+  static const std::vector<std::string> steps = {
+      R"sql(
+CREATE TABLE users (
+  id TEXT PRIMARY KEY,
+  username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  email TEXT NOT NULL DEFAULT '',
+  password_hash TEXT NOT NULL,
+  role TEXT NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'admin')),
+  created_at_ms INTEGER NOT NULL
+);
+-- seq aliases the rowid so FTS rows stay attached to their video across VACUUM.
+CREATE TABLE videos (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  owner_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  title TEXT NOT NULL DEFAULT '',
+  description TEXT NOT NULL DEFAULT '',
+  visibility TEXT NOT NULL CHECK (visibility IN ('public', 'unlisted', 'private')),
+  status TEXT NOT NULL
+    CHECK (status IN ('uploading', 'queued', 'processing', 'ready', 'failed')),
+  status_reason TEXT NOT NULL DEFAULT '',
+  duration_seconds REAL NOT NULL DEFAULT 0,
+  renditions_json TEXT NOT NULL DEFAULT '[]',
+  hls_master TEXT NOT NULL DEFAULT '',
+  dash_manifest TEXT NOT NULL DEFAULT '',
+  poster TEXT NOT NULL DEFAULT '',
+  view_count INTEGER NOT NULL DEFAULT 0,
+  watch_seconds REAL NOT NULL DEFAULT 0,
+  created_at_ms INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL
+);
+CREATE INDEX videos_by_owner ON videos(owner_id, created_at_ms);
+CREATE INDEX videos_by_created ON videos(created_at_ms);
+CREATE VIRTUAL TABLE videos_fts USING fts5(
+  title, description, content='videos', content_rowid='seq',
+  tokenize='unicode61 remove_diacritics 2');
+CREATE TRIGGER videos_fts_insert AFTER INSERT ON videos BEGIN
+  INSERT INTO videos_fts(rowid, title, description) VALUES (new.seq, new.title, new.description);
+END;
+CREATE TRIGGER videos_fts_delete AFTER DELETE ON videos BEGIN
+  INSERT INTO videos_fts(videos_fts, rowid, title, description)
+    VALUES ('delete', old.seq, old.title, old.description);
+END;
+CREATE TRIGGER videos_fts_update AFTER UPDATE OF title, description ON videos BEGIN
+  INSERT INTO videos_fts(videos_fts, rowid, title, description)
+    VALUES ('delete', old.seq, old.title, old.description);
+  INSERT INTO videos_fts(rowid, title, description) VALUES (new.seq, new.title, new.description);
+END;
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  name TEXT NOT NULL DEFAULT '',
+  prefix TEXT NOT NULL,
+  key_sha256 TEXT NOT NULL UNIQUE,
+  created_at_ms INTEGER NOT NULL,
+  last_used_at_ms INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX api_keys_by_user ON api_keys(user_id);
+-- One row per video, day and viewer: unique viewers per day is a row count.
+CREATE TABLE video_views (
+  video_id TEXT NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+  day TEXT NOT NULL,
+  viewer_sha256 TEXT NOT NULL,
+  views INTEGER NOT NULL DEFAULT 0,
+  watch_seconds REAL NOT NULL DEFAULT 0,
+  PRIMARY KEY (video_id, day, viewer_sha256)
+) WITHOUT ROWID;
+)sql",
+  };
+  return steps;
+}
+
+constexpr const char* kVideoColumns =
+    "v.id, v.owner_id, v.title, v.description, v.visibility, v.status, v.status_reason,"
+    " v.duration_seconds, v.renditions_json, v.hls_master, v.dash_manifest, v.poster,"
+    " v.view_count, v.watch_seconds, v.created_at_ms, v.updated_at_ms";
+
+Video read_video(const Stmt& s) {
+  Video v;
+  v.id = s.text(0);
+  v.owner_id = s.text(1);
+  v.title = s.text(2);
+  v.description = s.text(3);
+  v.visibility = parse_visibility(s.text(4)).value();
+  v.status = parse_video_status(s.text(5)).value();
+  v.status_reason = s.text(6);
+  v.duration_seconds = s.real(7);
+  v.renditions_json = s.text(8);
+  v.hls_master = s.text(9);
+  v.dash_manifest = s.text(10);
+  v.poster = s.text(11);
+  v.view_count = s.int64(12);
+  v.watch_seconds = s.real(13);
+  v.created_at_ms = s.int64(14);
+  v.updated_at_ms = s.int64(15);
+  return v;
+}
+
+constexpr const char* kUserColumns = "id, username, email, password_hash, role, created_at_ms";
+
+User read_user(const Stmt& s) {
+  User u;
+  u.id = s.text(0);
+  u.username = s.text(1);
+  u.email = s.text(2);
+  u.password_hash = s.text(3);
+  u.role = parse_role(s.text(4)).value();
+  u.created_at_ms = s.int64(5);
+  return u;
+}
+
+Status check_text(std::string_view what, std::string_view value, size_t max) {
+  if (value.size() > max)
+    return error(ErrorCode::kInvalidArgument,
+                 std::string(what) + " is longer than " + std::to_string(max) + " bytes");
+  if (value.find('\0') != std::string_view::npos)
+    return error(ErrorCode::kInvalidArgument, std::string(what) + " contains a NUL byte");
+  return Status::Ok();
+}
+
+Status check_username(std::string_view name) {
+  bool ok = name.size() >= 3 && name.size() <= 64;
+  for (char c : name) {
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-');
+  }
+  if (!ok)
+    return error(ErrorCode::kInvalidArgument,
+                 "username must be 3 to 64 characters of letters, digits, '_', '.' or '-'");
+  return Status::Ok();
+}
+
+bool valid_day(std::string_view day) {
+  if (day.size() != 10 || day[4] != '-' || day[7] != '-') return false;
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9})
+    if (!std::isdigit(static_cast<unsigned char>(day[i]))) return false;
+  int month = (day[5] - '0') * 10 + (day[6] - '0');
+  int mday = (day[8] - '0') * 10 + (day[9] - '0');
+  return month >= 1 && month <= 12 && mday >= 1 && mday <= 31;
+}
+
+// Turns what a user typed into an FTS5 query that cannot be a syntax error:
+// every word is quoted and matched as a prefix, all words must match.
+std::string fts_query(std::string_view text) {
+  std::string query, word;
+  auto flush = [&] {
+    if (word.empty()) return;
+    if (!query.empty()) query += ' ';
+    query += '"' + word + "\"*";
+    word.clear();
+  };
+  for (char c : text) {
+    // Bytes >= 0x80 are parts of UTF-8 letters; the unicode61 tokenizer splits them properly.
+    if (std::isalnum(static_cast<unsigned char>(c)) || static_cast<unsigned char>(c) >= 0x80)
+      word += c;
+    else
+      flush();
+  }
+  flush();
+  return query;
+}
+
+class SqliteCatalog final : public Catalog {
+ public:
+  explicit SqliteCatalog(std::unique_ptr<Db> db) : db_(std::move(db)) {}
+
+  Result<Video> create_video(const NewVideo& in) override {
+    STREAMLET_RETURN_IF_ERROR(check_text("title", in.title, kMaxTitle));
+    STREAMLET_RETURN_IF_ERROR(check_text("description", in.description, kMaxDescription));
+    std::lock_guard lock(db_->mutex());
+    {
+      STREAMLET_ASSIGN_OR_RETURN(auto q, db_->prepare("SELECT 1 FROM users WHERE id = ?"));
+      q.bind(1, in.owner_id);
+      STREAMLET_ASSIGN_OR_RETURN(bool found, q.step());
+      if (!found) return error(ErrorCode::kNotFound, "no user '" + in.owner_id + "'");
+    }
+    const std::string id = detail::random_id();
+    const int64_t now = detail::now_ms();
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto ins,
+        db_->prepare("INSERT INTO videos(id, owner_id, title, description, visibility, status,"
+                     " created_at_ms, updated_at_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?)"));
+    ins.bind(1, id).bind(2, in.owner_id).bind(3, in.title).bind(4, in.description);
+    ins.bind(5, to_string(in.visibility)).bind(6, to_string(in.status)).bind(7, now).bind(8, now);
+    STREAMLET_RETURN_IF_ERROR(ins.run().with_context("create video"));
+    return get_locked(id);
+  }
+
+  Result<Video> get_video(std::string_view id) override {
+    std::lock_guard lock(db_->mutex());
+    return get_locked(id);
+  }
+
+  Result<Video> update_video(std::string_view id, const VideoUpdate& up) override {
+    if (up.title) STREAMLET_RETURN_IF_ERROR(check_text("title", *up.title, kMaxTitle));
+    if (up.description)
+      STREAMLET_RETURN_IF_ERROR(check_text("description", *up.description, kMaxDescription));
+    std::lock_guard lock(db_->mutex());
+    // COALESCE keeps the stored value for every field the caller left unset.
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("UPDATE videos SET title = COALESCE(?, title),"
+                             " description = COALESCE(?, description),"
+                             " visibility = COALESCE(?, visibility), updated_at_ms = ?"
+                             " WHERE id = ?"));
+    if (up.title)
+      s.bind(1, *up.title);
+    else
+      s.bind_null(1);
+    if (up.description)
+      s.bind(2, *up.description);
+    else
+      s.bind_null(2);
+    if (up.visibility)
+      s.bind(3, to_string(*up.visibility));
+    else
+      s.bind_null(3);
+    s.bind(4, detail::now_ms()).bind(5, id);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    if (db_->changes() == 0) return not_found(id);
+    return get_locked(id);
+  }
+
+  Result<Video> set_status(std::string_view id, VideoStatus status,
+                           std::string_view reason) override {
+    STREAMLET_RETURN_IF_ERROR(check_text("reason", reason, kMaxDescription));
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("UPDATE videos SET status = ?, status_reason = ?, updated_at_ms = ?"
+                             " WHERE id = ?"));
+    s.bind(1, to_string(status)).bind(2, reason).bind(3, detail::now_ms()).bind(4, id);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    if (db_->changes() == 0) return not_found(id);
+    return get_locked(id);
+  }
+
+  Result<Video> set_ready(std::string_view id, const ReadyInfo& info) override {
+    auto parsed = nlohmann::json::parse(info.renditions_json, nullptr, /*allow_exceptions=*/false);
+    if (!parsed.is_array())
+      return error(ErrorCode::kInvalidArgument, "renditions_json must be a JSON array");
+    if (!std::isfinite(info.duration_seconds) || info.duration_seconds < 0)
+      return error(ErrorCode::kInvalidArgument, "duration must be a finite number >= 0");
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("UPDATE videos SET status = 'ready', status_reason = '',"
+                             " duration_seconds = ?, renditions_json = ?, hls_master = ?,"
+                             " dash_manifest = ?, poster = ?, updated_at_ms = ? WHERE id = ?"));
+    s.bind(1, info.duration_seconds).bind(2, info.renditions_json).bind(3, info.hls_master);
+    s.bind(4, info.dash_manifest).bind(5, info.poster).bind(6, detail::now_ms()).bind(7, id);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    if (db_->changes() == 0) return not_found(id);
+    return get_locked(id);
+  }
+
+  Status delete_video(std::string_view id) override {
+    std::lock_guard lock(db_->mutex());
+    // Views go with the video (ON DELETE CASCADE), the search entry with the trigger.
+    STREAMLET_ASSIGN_OR_RETURN(auto s, db_->prepare("DELETE FROM videos WHERE id = ?"));
+    s.bind(1, id);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    if (db_->changes() == 0) return not_found(id).status();
+    return Status::Ok();
+  }
+
+  Result<VideoPage> list_videos(const VideoQuery& query) override {
+    const int limit = std::clamp(query.limit, 1, 100);
+    if (query.offset < 0) return error(ErrorCode::kInvalidArgument, "offset must be >= 0");
+    const std::string match = fts_query(query.text);
+
+    std::string from = " FROM videos v";
+    std::string where = " WHERE 1";
+    if (!match.empty()) {
+      from += " JOIN videos_fts ON videos_fts.rowid = v.seq";
+      where += " AND videos_fts MATCH :match";
+    }
+    if (query.owner_id) where += " AND v.owner_id = :owner";
+    if (query.visibility) where += " AND v.visibility = :visibility";
+    if (query.status) where += " AND v.status = :status";
+    const std::string order = match.empty()
+                                  ? " ORDER BY v.created_at_ms DESC, v.seq DESC"
+                                  : " ORDER BY videos_fts.rank, v.created_at_ms DESC, v.seq DESC";
+
+    auto bind_filters = [&](Stmt& s, int first) {
+      int i = first;
+      if (!match.empty()) s.bind(i++, match);
+      if (query.owner_id) s.bind(i++, *query.owner_id);
+      if (query.visibility) s.bind(i++, to_string(*query.visibility));
+      if (query.status) s.bind(i++, to_string(*query.status));
+      return i;
+    };
+
+    std::lock_guard lock(db_->mutex());
+    VideoPage page;
+    {
+      STREAMLET_ASSIGN_OR_RETURN(auto count, db_->prepare("SELECT COUNT(*)" + from + where));
+      bind_filters(count, 1);
+      STREAMLET_ASSIGN_OR_RETURN(bool row, count.step());
+      page.total = row ? count.int64(0) : 0;
+    }
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare(std::string("SELECT ") + kVideoColumns + from + where + order +
+                             " LIMIT :limit OFFSET :offset"));
+    int next = bind_filters(s, 1);
+    s.bind(next, limit).bind(next + 1, query.offset);
+    while (true) {
+      STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
+      if (!row) break;
+      page.items.push_back(read_video(s));
+    }
+    return page;
+  }
+
+  Result<User> create_user(const NewUser& in) override {
+    STREAMLET_RETURN_IF_ERROR(check_username(in.username));
+    STREAMLET_RETURN_IF_ERROR(check_text("email", in.email, 254));
+    if (in.password_hash.empty())
+      return error(ErrorCode::kInvalidArgument, "a user needs a password hash");
+    std::lock_guard lock(db_->mutex());
+    const std::string id = detail::random_id();
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("INSERT INTO users(id, username, email, password_hash, role,"
+                             " created_at_ms) VALUES(?, ?, ?, ?, ?, ?)"));
+    s.bind(1, id).bind(2, in.username).bind(3, in.email).bind(4, in.password_hash);
+    s.bind(5, to_string(in.role)).bind(6, detail::now_ms());
+    Status st = s.run();
+    if (st.code() == ErrorCode::kAlreadyExists)
+      return error(ErrorCode::kAlreadyExists, "username '" + in.username + "' is taken");
+    STREAMLET_RETURN_IF_ERROR(st);
+    return user_where_locked("id", id);
+  }
+
+  Result<User> get_user(std::string_view id) override {
+    std::lock_guard lock(db_->mutex());
+    return user_where_locked("id", id);
+  }
+
+  Result<User> find_user_by_name(std::string_view username) override {
+    std::lock_guard lock(db_->mutex());
+    return user_where_locked("username", username);
+  }
+
+  Status set_user_role(std::string_view user_id, Role role) override {
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_ASSIGN_OR_RETURN(auto s, db_->prepare("UPDATE users SET role = ? WHERE id = ?"));
+    s.bind(1, to_string(role)).bind(2, user_id);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    if (db_->changes() == 0)
+      return error(ErrorCode::kNotFound, "no user '" + std::string(user_id) + "'");
+    return Status::Ok();
+  }
+
+  Result<int64_t> count_users() override {
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_ASSIGN_OR_RETURN(auto s, db_->prepare("SELECT COUNT(*) FROM users"));
+    STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
+    return row ? s.int64(0) : int64_t{0};
+  }
+
+  Result<NewApiKey> create_api_key(std::string_view user_id, std::string_view name) override {
+    STREAMLET_RETURN_IF_ERROR(check_text("key name", name, 100));
+    NewApiKey out;
+    // 32 random bytes: guessing is hopeless, so a fast SHA-256 (not a slow
+    // password hash) is enough to make the stored value useless to a thief.
+    out.key = "sk_" + detail::base64url_encode(detail::random_bytes(32));
+    out.info.id = detail::random_id();
+    out.info.user_id = std::string(user_id);
+    out.info.name = std::string(name);
+    out.info.prefix = out.key.substr(0, 10);
+    out.info.created_at_ms = detail::now_ms();
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_RETURN_IF_ERROR(user_where_locked("id", user_id).status());
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("INSERT INTO api_keys(id, user_id, name, prefix, key_sha256,"
+                             " created_at_ms) VALUES(?, ?, ?, ?, ?, ?)"));
+    s.bind(1, out.info.id).bind(2, out.info.user_id).bind(3, out.info.name);
+    s.bind(4, out.info.prefix).bind(5, detail::sha256_hex(out.key));
+    s.bind(6, out.info.created_at_ms);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    return out;
+  }
+
+  Result<User> find_user_by_api_key(std::string_view key) override {
+    const std::string hash = detail::sha256_hex(key);
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("SELECT k.id, k.last_used_at_ms, k.user_id FROM api_keys k"
+                             " WHERE k.key_sha256 = ?"));
+    s.bind(1, hash);
+    STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
+    if (!row) return error(ErrorCode::kUnauthenticated, "unknown API key");
+    const std::string key_id = s.text(0);
+    const int64_t last_used = s.int64(1);
+    const std::string user_id = s.text(2);
+    const int64_t now = detail::now_ms();
+    // Record use at most once a minute so authenticating is not a write per request.
+    if (now - last_used > 60'000) {
+      STREAMLET_ASSIGN_OR_RETURN(
+          auto up, db_->prepare("UPDATE api_keys SET last_used_at_ms = ? WHERE id = ?"));
+      up.bind(1, now).bind(2, key_id);
+      STREAMLET_RETURN_IF_ERROR(up.run());
+    }
+    return user_where_locked("id", user_id);
+  }
+
+  Result<std::vector<ApiKey>> list_api_keys(std::string_view user_id) override {
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("SELECT id, user_id, name, prefix, created_at_ms, last_used_at_ms"
+                             " FROM api_keys WHERE user_id = ? ORDER BY created_at_ms, id"));
+    s.bind(1, user_id);
+    std::vector<ApiKey> keys;
+    while (true) {
+      STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
+      if (!row) break;
+      keys.push_back(ApiKey{s.text(0), s.text(1), s.text(2), s.text(3), s.int64(4), s.int64(5)});
+    }
+    return keys;
+  }
+
+  Status revoke_api_key(std::string_view user_id, std::string_view key_id) override {
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_ASSIGN_OR_RETURN(auto s,
+                               db_->prepare("DELETE FROM api_keys WHERE id = ? AND user_id = ?"));
+    s.bind(1, key_id).bind(2, user_id);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    if (db_->changes() == 0)
+      return error(ErrorCode::kNotFound, "no API key '" + std::string(key_id) + "'");
+    return Status::Ok();
+  }
+
+  Status record_view(const ViewBeacon& b) override {
+    if (b.viewer_key.empty())
+      return error(ErrorCode::kInvalidArgument, "a view needs a viewer key");
+    // One beacon covers at most a day of watching: anything else is a broken or hostile client.
+    if (!std::isfinite(b.seconds_watched) || b.seconds_watched < 0 || b.seconds_watched > 86400)
+      return error(ErrorCode::kInvalidArgument, "seconds_watched must be between 0 and 86400");
+    const std::string day = b.day.empty() ? detail::utc_day(detail::now_ms()) : b.day;
+    if (!valid_day(day)) return error(ErrorCode::kInvalidArgument, "day must be YYYY-MM-DD");
+    // Viewer keys may carry addresses; only a hash is kept.
+    const std::string viewer = detail::sha256_hex(b.viewer_key);
+    const int64_t views = b.new_view ? 1 : 0;
+
+    std::lock_guard lock(db_->mutex());
+    Transaction txn(*db_);
+    STREAMLET_RETURN_IF_ERROR(txn.begin());
+    STREAMLET_ASSIGN_OR_RETURN(auto up,
+                               db_->prepare("UPDATE videos SET view_count = view_count + ?,"
+                                            " watch_seconds = watch_seconds + ? WHERE id = ?"));
+    up.bind(1, views).bind(2, b.seconds_watched).bind(3, b.video_id);
+    STREAMLET_RETURN_IF_ERROR(up.run());
+    if (db_->changes() == 0) return not_found(b.video_id).status();
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("INSERT INTO video_views(video_id, day, viewer_sha256, views,"
+                             " watch_seconds) VALUES(?, ?, ?, ?, ?)"
+                             " ON CONFLICT(video_id, day, viewer_sha256) DO UPDATE SET"
+                             " views = views + excluded.views,"
+                             " watch_seconds = watch_seconds + excluded.watch_seconds"));
+    s.bind(1, b.video_id).bind(2, day).bind(3, viewer).bind(4, views).bind(5, b.seconds_watched);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    return txn.commit();
+  }
+
+  Result<ViewStats> view_stats(std::string_view video_id, std::string_view from_day,
+                               std::string_view to_day) override {
+    if ((!from_day.empty() && !valid_day(from_day)) || (!to_day.empty() && !valid_day(to_day)))
+      return error(ErrorCode::kInvalidArgument, "days must be YYYY-MM-DD");
+    const std::string from = from_day.empty() ? "0000-00-00" : std::string(from_day);
+    const std::string to = to_day.empty() ? "9999-99-99" : std::string(to_day);
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_RETURN_IF_ERROR(get_locked(video_id).status());
+    ViewStats stats;
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("SELECT day, SUM(views), SUM(watch_seconds), COUNT(*)"
+                             " FROM video_views WHERE video_id = ? AND day BETWEEN ? AND ?"
+                             " GROUP BY day ORDER BY day"));
+    s.bind(1, video_id).bind(2, from).bind(3, to);
+    while (true) {
+      STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
+      if (!row) break;
+      DailyViews d{s.text(0), s.int64(1), s.real(2), s.int64(3)};
+      stats.views += d.views;
+      stats.watch_seconds += d.watch_seconds;
+      stats.days.push_back(std::move(d));
+    }
+    STREAMLET_ASSIGN_OR_RETURN(auto u,
+                               db_->prepare("SELECT COUNT(DISTINCT viewer_sha256) FROM video_views"
+                                            " WHERE video_id = ? AND day BETWEEN ? AND ?"));
+    u.bind(1, video_id).bind(2, from).bind(3, to);
+    STREAMLET_ASSIGN_OR_RETURN(bool row, u.step());
+    stats.unique_viewers = row ? u.int64(0) : 0;
+    return stats;
+  }
+
+ private:
+  static Result<Video> not_found(std::string_view id) {
+    return error(ErrorCode::kNotFound, "no video '" + std::string(id) + "'");
+  }
+
+  Result<Video> get_locked(std::string_view id) {
+    STREAMLET_ASSIGN_OR_RETURN(auto s, db_->prepare(std::string("SELECT ") + kVideoColumns +
+                                                    " FROM videos v WHERE v.id = ?"));
+    s.bind(1, id);
+    STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
+    if (!row) return not_found(id);
+    return read_video(s);
+  }
+
+  Result<User> user_where_locked(std::string_view column, std::string_view value) {
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare(std::string("SELECT ") + kUserColumns + " FROM users WHERE " +
+                             std::string(column) + " = ?"));
+    s.bind(1, value);
+    STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
+    if (!row) return error(ErrorCode::kNotFound, "no user '" + std::string(value) + "'");
+    return read_user(s);
+  }
+
+  std::unique_ptr<Db> db_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Catalog>> open_sqlite_catalog(const std::string& path) {
+  STREAMLET_ASSIGN_OR_RETURN(auto db, detail::sql::Db::open(path));
+  STREAMLET_RETURN_IF_ERROR(db->migrate("catalog", migrations()));
+  return std::unique_ptr<Catalog>(std::make_unique<SqliteCatalog>(std::move(db)));
+}
+
+}  // namespace streamlet::catalog

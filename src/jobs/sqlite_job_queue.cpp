@@ -1,0 +1,491 @@
+// The embedded job queue: a `jobs` table plus a registry of live lease owners
+// (`job_owners`), on its own SQLite connection behind a mutex.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "accounts/crypto.hpp"
+#include "catalog/sqlite_db.hpp"
+#include "streamlet/jobs.hpp"
+
+namespace streamlet::jobs {
+
+std::string_view to_string(JobState s) {
+  switch (s) {
+    case JobState::kQueued:
+      return "queued";
+    case JobState::kRunning:
+      return "running";
+    case JobState::kSucceeded:
+      return "succeeded";
+    case JobState::kFailed:
+      return "failed";
+    case JobState::kCancelled:
+      return "cancelled";
+  }
+  return "failed";
+}
+
+Result<JobState> parse_job_state(std::string_view s) {
+  for (auto v : {JobState::kQueued, JobState::kRunning, JobState::kSucceeded, JobState::kFailed,
+                 JobState::kCancelled})
+    if (to_string(v) == s) return v;
+  return error(ErrorCode::kInvalidArgument, "unknown job state '" + std::string(s) + "'");
+}
+
+bool is_retryable(const Status& failure) {
+  switch (failure.code()) {
+    case ErrorCode::kInvalidArgument:
+    case ErrorCode::kInvalidMedia:
+    case ErrorCode::kUnsupported:
+    case ErrorCode::kNotFound:
+    case ErrorCode::kPermissionDenied:
+    case ErrorCode::kUnauthenticated:
+    case ErrorCode::kTooLarge:
+      return false;
+    default:
+      return true;
+  }
+}
+
+namespace {
+
+using detail::sql::Db;
+using detail::sql::Stmt;
+using detail::sql::Transaction;
+
+const std::vector<std::string>& migrations() {
+  static const std::vector<std::string> steps = {
+      R"sql(
+CREATE TABLE jobs (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL,
+  video_id TEXT NOT NULL DEFAULT '',
+  payload TEXT NOT NULL DEFAULT '{}',
+  state TEXT NOT NULL
+    CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  max_attempts INTEGER NOT NULL,
+  last_error TEXT NOT NULL DEFAULT '',
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  run_at_ms INTEGER NOT NULL,
+  lease_owner TEXT NOT NULL DEFAULT '',
+  lease_expires_at_ms INTEGER NOT NULL DEFAULT 0,
+  created_at_ms INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL
+);
+CREATE INDEX jobs_due ON jobs(state, run_at_ms, seq);
+CREATE INDEX jobs_by_video ON jobs(video_id);
+-- Queue instances that may hold leases; a lease whose owner is missing here
+-- (or whose process is dead) is orphaned and recover() takes it back.
+CREATE TABLE job_owners (
+  owner TEXT PRIMARY KEY,
+  host TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  started_at_ms INTEGER NOT NULL,
+  heartbeat_ms INTEGER NOT NULL
+);
+)sql",
+  };
+  return steps;
+}
+
+constexpr const char* kJobColumns =
+    "id, kind, video_id, payload, state, attempts, max_attempts, last_error, cancel_requested,"
+    " run_at_ms, lease_owner, lease_expires_at_ms, created_at_ms, updated_at_ms";
+
+Job read_job(const Stmt& s) {
+  Job j;
+  j.id = s.text(0);
+  j.kind = s.text(1);
+  j.video_id = s.text(2);
+  j.payload = s.text(3);
+  j.state = parse_job_state(s.text(4)).value();
+  j.attempts = static_cast<int>(s.int64(5));
+  j.max_attempts = static_cast<int>(s.int64(6));
+  j.last_error = s.text(7);
+  j.cancel_requested = s.int64(8) != 0;
+  j.run_at_ms = s.int64(9);
+  j.lease_owner = s.text(10);
+  j.lease_expires_at_ms = s.int64(11);
+  j.created_at_ms = s.int64(12);
+  j.updated_at_ms = s.int64(13);
+  return j;
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+bool process_alive(int64_t pid) {
+  if (pid <= 0) return false;
+  // EPERM means it exists but belongs to someone else: alive.
+  return kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+}
+
+class SqliteJobQueue final : public JobQueue {
+ public:
+  SqliteJobQueue(std::unique_ptr<Db> db, QueueOptions options)
+      : db_(std::move(db)),
+        options_(options),
+        owner_(detail::random_id(16)),
+        host_(host_name()),
+        pid_(getpid()) {}
+
+  ~SqliteJobQueue() override {
+    // Leaving the registry is what marks our leases as orphaned for recover();
+    // the jobs themselves are left as they are, exactly as after a crash.
+    std::lock_guard lock(db_->mutex());
+    if (auto s = db_->prepare("DELETE FROM job_owners WHERE owner = ?"); s.ok()) {
+      s->bind(1, owner_);
+      (void)s->run();
+    }
+  }
+
+  Status register_owner() {
+    std::lock_guard lock(db_->mutex());
+    const int64_t now = detail::now_ms();
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("INSERT INTO job_owners(owner, host, pid, started_at_ms, heartbeat_ms)"
+                             " VALUES(?, ?, ?, ?, ?)"));
+    s.bind(1, owner_).bind(2, host_).bind(3, static_cast<int64_t>(pid_)).bind(4, now).bind(5, now);
+    return s.run();
+  }
+
+  Result<Job> enqueue(const NewJob& in) override {
+    if (in.kind.empty()) return error(ErrorCode::kInvalidArgument, "a job needs a kind");
+    auto payload = nlohmann::json::parse(in.payload, nullptr, false);
+    if (!payload.is_object())
+      return error(ErrorCode::kInvalidArgument, "job payload must be a JSON object");
+    const int max_attempts = in.max_attempts.value_or(options_.retry.max_attempts);
+    if (max_attempts < 1) return error(ErrorCode::kInvalidArgument, "max_attempts must be >= 1");
+    const std::string id = detail::random_id();
+    const int64_t now = detail::now_ms();
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("INSERT INTO jobs(id, kind, video_id, payload, state, max_attempts,"
+                             " run_at_ms, created_at_ms, updated_at_ms)"
+                             " VALUES(?, ?, ?, ?, 'queued', ?, ?, ?, ?)"));
+    s.bind(1, id).bind(2, in.kind).bind(3, in.video_id).bind(4, in.payload).bind(5, max_attempts);
+    s.bind(6, now).bind(7, now).bind(8, now);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    return get_locked(id);
+  }
+
+  Result<Job> get(std::string_view id) override {
+    std::lock_guard lock(db_->mutex());
+    return get_locked(id);
+  }
+
+  Result<std::vector<Job>> list(std::optional<JobState> state, int limit) override {
+    std::lock_guard lock(db_->mutex());
+    std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs";
+    if (state) sql += " WHERE state = ?";
+    sql += " ORDER BY seq DESC LIMIT ?";
+    STREAMLET_ASSIGN_OR_RETURN(auto s, db_->prepare(sql));
+    int i = 1;
+    if (state) s.bind(i++, to_string(*state));
+    s.bind(i, std::clamp(limit, 1, 10'000));
+    std::vector<Job> jobs;
+    while (true) {
+      STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
+      if (!row) break;
+      jobs.push_back(read_job(s));
+    }
+    return jobs;
+  }
+
+  Result<std::optional<Job>> claim(const std::vector<std::string>& kinds) override {
+    std::lock_guard lock(db_->mutex());
+    const int64_t now = detail::now_ms();
+    Transaction txn(*db_);
+    STREAMLET_RETURN_IF_ERROR(txn.begin());
+    // Jobs whose lease ran out (their worker hung or died) become claimable.
+    STREAMLET_RETURN_IF_ERROR(reclaim_locked(/*only_expired=*/true, now).status());
+
+    std::string sql = "SELECT id FROM jobs WHERE state = 'queued' AND run_at_ms <= ?";
+    if (!kinds.empty()) {
+      sql += " AND kind IN (?";
+      for (size_t i = 1; i < kinds.size(); ++i) sql += ", ?";
+      sql += ")";
+    }
+    sql += " ORDER BY run_at_ms, seq LIMIT 1";
+    STREAMLET_ASSIGN_OR_RETURN(auto q, db_->prepare(sql));
+    q.bind(1, now);
+    for (size_t i = 0; i < kinds.size(); ++i) q.bind(static_cast<int>(i) + 2, kinds[i]);
+    STREAMLET_ASSIGN_OR_RETURN(bool row, q.step());
+    if (!row) {
+      STREAMLET_RETURN_IF_ERROR(txn.commit());
+      return std::optional<Job>();
+    }
+    const std::string id = q.text(0);
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto up, db_->prepare("UPDATE jobs SET state = 'running', attempts = attempts + 1,"
+                              " lease_owner = ?, lease_expires_at_ms = ?, cancel_requested = 0,"
+                              " updated_at_ms = ? WHERE id = ?"));
+    up.bind(1, owner_).bind(2, now + options_.lease.count()).bind(3, now).bind(4, id);
+    STREAMLET_RETURN_IF_ERROR(up.run());
+    STREAMLET_RETURN_IF_ERROR(heartbeat_locked(now));
+    STREAMLET_ASSIGN_OR_RETURN(Job job, get_locked(id));
+    STREAMLET_RETURN_IF_ERROR(txn.commit());
+    return std::optional<Job>(std::move(job));
+  }
+
+  Result<Job> renew_lease(std::string_view id) override {
+    std::lock_guard lock(db_->mutex());
+    const int64_t now = detail::now_ms();
+    STREAMLET_ASSIGN_OR_RETURN(auto s,
+                               db_->prepare("UPDATE jobs SET lease_expires_at_ms = ? WHERE id = ?"
+                                            " AND state = 'running' AND lease_owner = ?"));
+    s.bind(1, now + options_.lease.count()).bind(2, id).bind(3, owner_);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    if (db_->changes() == 0) return lease_lost(id);
+    STREAMLET_RETURN_IF_ERROR(heartbeat_locked(now));
+    return get_locked(id);
+  }
+
+  Status complete(std::string_view id) override {
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("UPDATE jobs SET state = 'succeeded', lease_owner = '',"
+                             " lease_expires_at_ms = 0, updated_at_ms = ? WHERE id = ?"
+                             " AND state = 'running' AND lease_owner = ?"));
+    s.bind(1, detail::now_ms()).bind(2, id).bind(3, owner_);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    if (db_->changes() == 0) return lease_lost(id).status();
+    return Status::Ok();
+  }
+
+  Result<Job> fail(std::string_view id, std::string_view reason, bool retryable) override {
+    std::lock_guard lock(db_->mutex());
+    Transaction txn(*db_);
+    STREAMLET_RETURN_IF_ERROR(txn.begin());
+    STREAMLET_ASSIGN_OR_RETURN(Job job, held_locked(id));
+    const int64_t now = detail::now_ms();
+    std::string state;
+    int64_t run_at = job.run_at_ms;
+    if (job.cancel_requested) {
+      state = "cancelled";
+    } else if (retryable && job.attempts < job.max_attempts) {
+      state = "queued";
+      run_at = now + backoff(job.attempts).count();
+    } else {
+      state = "failed";
+    }
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("UPDATE jobs SET state = ?, last_error = ?, run_at_ms = ?,"
+                             " lease_owner = '', lease_expires_at_ms = 0, updated_at_ms = ?"
+                             " WHERE id = ?"));
+    s.bind(1, state).bind(2, reason).bind(3, run_at).bind(4, now).bind(5, id);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    STREAMLET_ASSIGN_OR_RETURN(Job after, get_locked(id));
+    STREAMLET_RETURN_IF_ERROR(txn.commit());
+    return after;
+  }
+
+  Result<Job> acknowledge_cancel(std::string_view id) override {
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("UPDATE jobs SET state = 'cancelled', lease_owner = '',"
+                             " lease_expires_at_ms = 0, updated_at_ms = ? WHERE id = ?"
+                             " AND state = 'running' AND lease_owner = ?"));
+    s.bind(1, detail::now_ms()).bind(2, id).bind(3, owner_);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    if (db_->changes() == 0) return lease_lost(id);
+    return get_locked(id);
+  }
+
+  Status release(std::string_view id) override {
+    std::lock_guard lock(db_->mutex());
+    const int64_t now = detail::now_ms();
+    // A cancel that arrived meanwhile still wins: the job ends cancelled.
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("UPDATE jobs SET state = CASE WHEN cancel_requested THEN 'cancelled'"
+                             " ELSE 'queued' END, attempts = MAX(attempts - 1, 0), run_at_ms = ?,"
+                             " lease_owner = '', lease_expires_at_ms = 0, updated_at_ms = ?"
+                             " WHERE id = ? AND state = 'running' AND lease_owner = ?"));
+    s.bind(1, now).bind(2, now).bind(3, id).bind(4, owner_);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    if (db_->changes() == 0) return lease_lost(id).status();
+    return Status::Ok();
+  }
+
+  Result<Job> cancel(std::string_view id) override {
+    std::lock_guard lock(db_->mutex());
+    Transaction txn(*db_);
+    STREAMLET_RETURN_IF_ERROR(txn.begin());
+    STREAMLET_ASSIGN_OR_RETURN(Job job, get_locked(id));
+    const int64_t now = detail::now_ms();
+    std::string sql;
+    if (job.state == JobState::kQueued) {
+      sql = "UPDATE jobs SET state = 'cancelled', updated_at_ms = ? WHERE id = ?";
+    } else if (job.state == JobState::kRunning) {
+      sql = "UPDATE jobs SET cancel_requested = 1, updated_at_ms = ? WHERE id = ?";
+    } else {
+      return error(ErrorCode::kConflict,
+                   "job " + job.id + " is already " + std::string(to_string(job.state)));
+    }
+    STREAMLET_ASSIGN_OR_RETURN(auto s, db_->prepare(sql));
+    s.bind(1, now).bind(2, id);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    STREAMLET_ASSIGN_OR_RETURN(Job after, get_locked(id));
+    STREAMLET_RETURN_IF_ERROR(txn.commit());
+    return after;
+  }
+
+  Result<Job> retry(std::string_view id) override {
+    std::lock_guard lock(db_->mutex());
+    const int64_t now = detail::now_ms();
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("UPDATE jobs SET state = 'queued', attempts = 0, cancel_requested = 0,"
+                             " run_at_ms = ?, updated_at_ms = ? WHERE id = ?"
+                             " AND state IN ('failed', 'cancelled')"));
+    s.bind(1, now).bind(2, now).bind(3, id);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    if (db_->changes() == 0) {
+      STREAMLET_ASSIGN_OR_RETURN(Job job, get_locked(id));
+      return error(ErrorCode::kConflict, "job " + job.id + " is " +
+                                             std::string(to_string(job.state)) +
+                                             ", only failed or cancelled jobs can be retried");
+    }
+    return get_locked(id);
+  }
+
+  Result<int> recover() override {
+    std::lock_guard lock(db_->mutex());
+    Transaction txn(*db_);
+    STREAMLET_RETURN_IF_ERROR(txn.begin());
+    STREAMLET_ASSIGN_OR_RETURN(int moved, reclaim_locked(/*only_expired=*/false, detail::now_ms()));
+    STREAMLET_RETURN_IF_ERROR(txn.commit());
+    return moved;
+  }
+
+  const std::string& owner() const override { return owner_; }
+  std::chrono::milliseconds lease_duration() const override { return options_.lease; }
+
+ private:
+  std::chrono::milliseconds backoff(int attempts) const {
+    auto delay = options_.retry.base_backoff;
+    for (int i = 1; i < attempts && delay < options_.retry.max_backoff; ++i) delay *= 2;
+    return std::min(delay, options_.retry.max_backoff);
+  }
+
+  Result<Job> get_locked(std::string_view id) {
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?"));
+    s.bind(1, id);
+    STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
+    if (!row) return error(ErrorCode::kNotFound, "no job '" + std::string(id) + "'");
+    return read_job(s);
+  }
+
+  // The job, if this instance holds its lease.
+  Result<Job> held_locked(std::string_view id) {
+    STREAMLET_ASSIGN_OR_RETURN(Job job, get_locked(id));
+    if (job.state != JobState::kRunning || job.lease_owner != owner_) return lease_lost(id);
+    return job;
+  }
+
+  Result<Job> lease_lost(std::string_view id) {
+    STREAMLET_ASSIGN_OR_RETURN(Job job, get_locked(id));
+    return error(ErrorCode::kConflict, "job " + job.id + " is not running under this worker (" +
+                                           std::string(to_string(job.state)) + ")");
+  }
+
+  Status heartbeat_locked(int64_t now) {
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("UPDATE job_owners SET heartbeat_ms = ? WHERE owner = ?"));
+    s.bind(1, now).bind(2, owner_);
+    return s.run();
+  }
+
+  // Moves orphaned running jobs back to queued (or to failed when their
+  // attempts are used up, or cancelled if that was asked). Caller holds a transaction.
+  Result<int> reclaim_locked(bool only_expired, int64_t now) {
+    std::vector<Job> orphans;
+    {
+      STREAMLET_ASSIGN_OR_RETURN(
+          auto s, db_->prepare(std::string("SELECT ") + kJobColumns +
+                               ", o.owner IS NOT NULL, o.host, o.pid FROM jobs"
+                               " LEFT JOIN job_owners o ON o.owner = jobs.lease_owner"
+                               " WHERE jobs.state = 'running' AND jobs.lease_owner != ?"));
+      s.bind(1, owner_);
+      while (true) {
+        STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
+        if (!row) break;
+        Job job = read_job(s);
+        const bool registered = s.int64(14) != 0;
+        const bool expired = job.lease_expires_at_ms < now;
+        // Same machine, another process that no longer exists: it crashed.
+        const bool dead_process =
+            registered && s.text(15) == host_ && s.int64(16) != pid_ && !process_alive(s.int64(16));
+        if (expired || (!only_expired && (!registered || dead_process)))
+          orphans.push_back(std::move(job));
+      }
+    }
+    if (!only_expired) {
+      // Forget owners whose process is gone so the registry does not grow forever.
+      STREAMLET_ASSIGN_OR_RETURN(
+          auto s, db_->prepare("SELECT owner, pid FROM job_owners WHERE host = ? AND pid != ?"));
+      s.bind(1, host_).bind(2, static_cast<int64_t>(pid_));
+      std::vector<std::string> dead;
+      while (true) {
+        STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
+        if (!row) break;
+        if (!process_alive(s.int64(1))) dead.push_back(s.text(0));
+      }
+      for (const auto& owner : dead) {
+        STREAMLET_ASSIGN_OR_RETURN(auto d, db_->prepare("DELETE FROM job_owners WHERE owner = ?"));
+        d.bind(1, owner);
+        STREAMLET_RETURN_IF_ERROR(d.run());
+      }
+    }
+    for (const Job& job : orphans) {
+      std::string state = "queued";
+      std::string reason = "worker stopped while running (attempt " + std::to_string(job.attempts) +
+                           " of " + std::to_string(job.max_attempts) + ")";
+      if (job.cancel_requested) {
+        state = "cancelled";
+      } else if (job.attempts >= job.max_attempts) {
+        state = "failed";
+      }
+      STREAMLET_ASSIGN_OR_RETURN(
+          auto s, db_->prepare("UPDATE jobs SET state = ?, last_error = ?, run_at_ms = ?,"
+                               " lease_owner = '', lease_expires_at_ms = 0, updated_at_ms = ?"
+                               " WHERE id = ?"));
+      s.bind(1, state).bind(2, reason).bind(3, now).bind(4, now).bind(5, job.id);
+      STREAMLET_RETURN_IF_ERROR(s.run());
+    }
+    return static_cast<int>(orphans.size());
+  }
+
+  std::unique_ptr<Db> db_;
+  QueueOptions options_;
+  std::string owner_;
+  std::string host_;
+  pid_t pid_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<JobQueue>> open_sqlite_job_queue(const std::string& path,
+                                                        const QueueOptions& options) {
+  if (options.lease.count() <= 0 || options.retry.max_attempts < 1 ||
+      options.retry.base_backoff.count() < 0 || options.retry.max_backoff.count() < 0)
+    return error(ErrorCode::kInvalidArgument,
+                 "job queue: lease must be > 0, max_attempts >= 1, backoffs >= 0");
+  STREAMLET_ASSIGN_OR_RETURN(auto db, detail::sql::Db::open(path));
+  STREAMLET_RETURN_IF_ERROR(db->migrate("jobs", migrations()));
+  auto queue = std::make_unique<SqliteJobQueue>(std::move(db), options);
+  STREAMLET_RETURN_IF_ERROR(queue->register_owner());
+  return std::unique_ptr<JobQueue>(std::move(queue));
+}
+
+}  // namespace streamlet::jobs

@@ -1,0 +1,137 @@
+#include "streamlet/accounts.hpp"
+#include "accounts/crypto.hpp"
+#include "support/support.hpp"
+
+namespace sa = streamlet::accounts;
+namespace sc = streamlet::catalog;
+using streamlet::ErrorCode;
+using streamlet::test::TempDir;
+
+TEST_CASE("accounts: argon2id hashes verify the right password only") {
+  auto h = sa::hash_password("correct horse battery");
+  REQUIRE(h.ok());
+  CHECK(h->rfind("$argon2id$", 0) == 0);
+  CHECK(sa::verify_password("correct horse battery", *h));
+  CHECK_FALSE(sa::verify_password("correct horse battery!", *h));
+  CHECK_FALSE(sa::verify_password("", *h));
+  CHECK_FALSE(sa::verify_password("correct horse battery", "garbage"));
+  auto h2 = sa::hash_password("correct horse battery");
+  REQUIRE(h2.ok());
+  CHECK(*h2 != *h);  // salted
+  CHECK(sa::hash_password("short").status().code() == ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("accounts: session tokens round-trip and reject tampering, expiry and alg=none") {
+  sa::TokenSigner signer("0123456789abcdef0123456789abcdef", std::chrono::seconds(900));
+  const int64_t now = 1'700'000'000;
+  std::string token = signer.issue("user123", sc::Role::kAdmin, now);
+  CHECK(std::count(token.begin(), token.end(), '.') == 2);
+
+  auto claims = signer.verify(token, now + 10);
+  REQUIRE_MESSAGE(claims.ok(), claims.status().to_string());
+  CHECK(claims->subject == "user123");
+  CHECK(claims->role == sc::Role::kAdmin);
+  CHECK(claims->issued_at == now);
+  CHECK(claims->expires_at == now + 900);
+
+  CHECK(signer.verify(token, now + 900).status().code() == ErrorCode::kUnauthenticated);
+
+  // Another server's secret.
+  sa::TokenSigner other("a different secret of enough size!", std::chrono::seconds(900));
+  CHECK(other.verify(token, now).status().code() == ErrorCode::kUnauthenticated);
+
+  // A payload rewritten to claim admin for someone else, signature kept.
+  const size_t d1 = token.find('.'), d2 = token.rfind('.');
+  std::string forged_payload = streamlet::detail::base64url_encode(
+      R"({"sub":"attacker","role":"admin","iat":1700000000,"exp":1700000900})");
+  std::string tampered = token.substr(0, d1 + 1) + forged_payload + token.substr(d2);
+  CHECK(signer.verify(tampered, now).status().code() == ErrorCode::kUnauthenticated);
+
+  // One flipped signature character.
+  std::string flipped = token;
+  flipped.back() = flipped.back() == 'A' ? 'B' : 'A';
+  CHECK(signer.verify(flipped, now).status().code() == ErrorCode::kUnauthenticated);
+
+  // alg=none with an empty signature, the classic JWT downgrade.
+  std::string none_header = streamlet::detail::base64url_encode(R"({"alg":"none","typ":"JWT"})");
+  std::string unsigned_token = none_header + "." + token.substr(d1 + 1, d2 - d1 - 1) + ".";
+  auto r = signer.verify(unsigned_token, now);
+  CHECK(r.status().code() == ErrorCode::kUnauthenticated);
+  CHECK(r.status().message().find("HS256") != std::string::npos);
+
+  for (const char* bad : {"", "a.b", "a.b.c.d", "!!!.???.###", "..."})
+    CHECK(signer.verify(bad, now).status().code() == ErrorCode::kUnauthenticated);
+}
+
+TEST_CASE("accounts: authorization matrix") {
+  sc::Video v;
+  v.id = "vid";
+  v.owner_id = "owner";
+  const sa::Principal anonymous{};
+  const sa::Principal owner{"owner", sc::Role::kUser};
+  const sa::Principal stranger{"someone", sc::Role::kUser};
+  const sa::Principal admin{"root", sc::Role::kAdmin};
+
+  for (auto vis : {sc::Visibility::kPublic, sc::Visibility::kUnlisted, sc::Visibility::kPrivate}) {
+    CAPTURE(sc::to_string(vis));
+    v.visibility = vis;
+    const bool listed_or_linked = vis != sc::Visibility::kPrivate;
+    CHECK(sa::authorize(anonymous, sa::Action::kView, v) == listed_or_linked);
+    CHECK(sa::authorize(stranger, sa::Action::kView, v) == listed_or_linked);
+    CHECK(sa::authorize(owner, sa::Action::kView, v));
+    CHECK(sa::authorize(admin, sa::Action::kView, v));
+    for (auto action : {sa::Action::kModify, sa::Action::kDelete}) {
+      CHECK_FALSE(sa::authorize(anonymous, action, v));
+      CHECK_FALSE(sa::authorize(stranger, action, v));
+      CHECK(sa::authorize(owner, action, v));
+      CHECK(sa::authorize(admin, action, v));
+    }
+  }
+  v.visibility = sc::Visibility::kPrivate;
+  CHECK(sa::check(stranger, sa::Action::kView, v).code() == ErrorCode::kNotFound);
+  CHECK(sa::check(anonymous, sa::Action::kView, v).code() == ErrorCode::kUnauthenticated);
+  v.visibility = sc::Visibility::kPublic;
+  CHECK(sa::check(stranger, sa::Action::kModify, v).code() == ErrorCode::kPermissionDenied);
+  CHECK(sa::check(anonymous, sa::Action::kDelete, v).code() == ErrorCode::kUnauthenticated);
+  CHECK(sa::check(owner, sa::Action::kDelete, v).ok());
+}
+
+TEST_CASE("accounts: register, login, authenticate by token and by API key") {
+  TempDir dir;
+  auto opened = sc::open_sqlite_catalog((dir / "streamlet.db").string());
+  REQUIRE(opened.ok());
+  std::shared_ptr<sc::Catalog> catalog = std::move(opened).value();
+  sa::AccountService accounts(catalog, sa::TokenSigner(sa::generate_secret()));
+
+  auto alice = accounts.register_user("alice", "s3cret-passphrase", "alice@example.com");
+  REQUIRE_MESSAGE(alice.ok(), alice.status().to_string());
+  CHECK(alice->password_hash != "s3cret-passphrase");
+  CHECK(accounts.register_user("alice", "another-password").status().code() ==
+        ErrorCode::kAlreadyExists);
+
+  auto session = accounts.login("alice", "s3cret-passphrase");
+  REQUIRE(session.ok());
+  CHECK(session->user.id == alice->id);
+  auto wrong = accounts.login("alice", "not-the-passphrase");
+  auto unknown = accounts.login("mallory", "s3cret-passphrase");
+  CHECK(wrong.status().code() == ErrorCode::kUnauthenticated);
+  CHECK(unknown.status().code() == ErrorCode::kUnauthenticated);
+  CHECK(wrong.status().message() == unknown.status().message());  // no user enumeration
+
+  auto by_token = accounts.authenticate(session->token);
+  REQUIRE(by_token.ok());
+  CHECK(by_token->user_id == alice->id);
+  CHECK_FALSE(by_token->admin());
+
+  // Promotion takes effect on the next request, not at token expiry.
+  REQUIRE(catalog->set_user_role(alice->id, sc::Role::kAdmin).ok());
+  CHECK(accounts.authenticate(session->token)->admin());
+
+  auto key = catalog->create_api_key(alice->id, "ci");
+  REQUIRE(key.ok());
+  auto by_key = accounts.authenticate(key->key);
+  REQUIRE(by_key.ok());
+  CHECK(by_key->user_id == alice->id);
+  CHECK(accounts.authenticate("sk_wrong").status().code() == ErrorCode::kUnauthenticated);
+  CHECK(accounts.authenticate("garbage").status().code() == ErrorCode::kUnauthenticated);
+}

@@ -1,0 +1,327 @@
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "streamlet/catalog.hpp"
+#include "support/support.hpp"
+
+namespace sc = streamlet::catalog;
+using streamlet::ErrorCode;
+using streamlet::test::TempDir;
+
+namespace {
+
+std::unique_ptr<sc::Catalog> open(const TempDir& dir) {
+  auto c = sc::open_sqlite_catalog((dir / "streamlet.db").string());
+  REQUIRE_MESSAGE(c.ok(), c.status().to_string());
+  return std::move(c).value();
+}
+
+sc::User make_user(sc::Catalog& c, const std::string& name) {
+  auto u = c.create_user({name, name + "@example.com", "$argon2id$placeholder", sc::Role::kUser});
+  REQUIRE_MESSAGE(u.ok(), u.status().to_string());
+  return *u;
+}
+
+sc::Video make_video(sc::Catalog& c, const std::string& owner, const std::string& title,
+                     const std::string& description = "",
+                     sc::Visibility vis = sc::Visibility::kPublic) {
+  auto v = c.create_video({owner, title, description, vis, sc::VideoStatus::kQueued});
+  REQUIRE_MESSAGE(v.ok(), v.status().to_string());
+  return *v;
+}
+
+}  // namespace
+
+TEST_CASE("videos: create, read, update, status, ready, delete") {
+  TempDir dir;
+  auto c = open(dir);
+  auto alice = make_user(*c, "alice");
+
+  auto v = make_video(*c, alice.id, "Sunset", "over the bay", sc::Visibility::kPrivate);
+  CHECK(v.id.size() == 12);
+  CHECK(v.owner_id == alice.id);
+  CHECK(v.status == sc::VideoStatus::kQueued);
+  CHECK(v.created_at_ms > 0);
+
+  auto got = c->get_video(v.id);
+  REQUIRE(got.ok());
+  CHECK(got->title == "Sunset");
+  CHECK(got->visibility == sc::Visibility::kPrivate);
+
+  sc::VideoUpdate up;
+  up.title = "Sunset at the bay";
+  up.visibility = sc::Visibility::kUnlisted;
+  auto updated = c->update_video(v.id, up);
+  REQUIRE(updated.ok());
+  CHECK(updated->title == "Sunset at the bay");
+  CHECK(updated->description == "over the bay");  // untouched field kept
+  CHECK(updated->visibility == sc::Visibility::kUnlisted);
+
+  auto failed = c->set_status(v.id, sc::VideoStatus::kFailed, "decoder error");
+  REQUIRE(failed.ok());
+  CHECK(failed->status == sc::VideoStatus::kFailed);
+  CHECK(failed->status_reason == "decoder error");
+
+  sc::ReadyInfo info;
+  info.duration_seconds = 12.5;
+  info.renditions_json = R"([{"id":"360p"}])";
+  info.hls_master = "abc/master.m3u8";
+  info.poster = "abc/poster.jpg";
+  auto ready = c->set_ready(v.id, info);
+  REQUIRE(ready.ok());
+  CHECK(ready->status == sc::VideoStatus::kReady);
+  CHECK(ready->status_reason.empty());
+  CHECK(ready->duration_seconds == doctest::Approx(12.5));
+  CHECK(ready->hls_master == "abc/master.m3u8");
+
+  info.renditions_json = "{not json";
+  CHECK(c->set_ready(v.id, info).status().code() == ErrorCode::kInvalidArgument);
+
+  REQUIRE(c->delete_video(v.id).ok());
+  CHECK(c->get_video(v.id).status().code() == ErrorCode::kNotFound);
+  CHECK(c->delete_video(v.id).code() == ErrorCode::kNotFound);
+  CHECK(c->update_video("nope", up).status().code() == ErrorCode::kNotFound);
+  CHECK(
+      c->create_video({"no-such-user", "x", "", sc::Visibility::kPublic, sc::VideoStatus::kQueued})
+          .status()
+          .code() == ErrorCode::kNotFound);
+}
+
+TEST_CASE("videos: full-text search finds description words and forgets deleted videos") {
+  TempDir dir;
+  auto c = open(dir);
+  auto alice = make_user(*c, "alice");
+  auto cats = make_video(*c, alice.id, "Holiday", "Two cats chasing a laser pointer");
+  auto dogs = make_video(*c, alice.id, "Park day", "Dogs in the park");
+  make_video(*c, alice.id, "Cooking", "Pasta from scratch");
+
+  sc::VideoQuery q;
+  q.text = "laser";
+  auto r = c->list_videos(q);
+  REQUIRE(r.ok());
+  REQUIRE(r->items.size() == 1);
+  CHECK(r->items[0].id == cats.id);
+  CHECK(r->total == 1);
+
+  q.text = "park";  // title and description of the same video, once
+  r = c->list_videos(q);
+  REQUIRE(r.ok());
+  REQUIRE(r->items.size() == 1);
+  CHECK(r->items[0].id == dogs.id);
+
+  q.text = "chas";  // prefix of a word
+  r = c->list_videos(q);
+  REQUIRE(r.ok());
+  CHECK(r->total == 1);
+
+  q.text = "\"laser\" OR (NEAR";  // query syntax from a user is just words, never an error
+  r = c->list_videos(q);
+  REQUIRE_MESSAGE(r.ok(), r.status().to_string());
+
+  // Renaming updates the index: the old word no longer matches, the new one does.
+  sc::VideoUpdate up;
+  up.description = "Two kittens and a ball of wool";
+  REQUIRE(c->update_video(cats.id, up).ok());
+  q.text = "laser";
+  CHECK(c->list_videos(q)->total == 0);
+  q.text = "kittens";
+  CHECK(c->list_videos(q)->total == 1);
+
+  REQUIRE(c->delete_video(cats.id).ok());
+  CHECK(c->list_videos(q)->total == 0);
+  CHECK(c->list_videos(q)->items.empty());
+}
+
+TEST_CASE("videos: pagination, owner and visibility filters") {
+  TempDir dir;
+  auto c = open(dir);
+  auto alice = make_user(*c, "alice");
+  auto bob = make_user(*c, "bob");
+  std::vector<std::string> alice_public;
+  for (int i = 0; i < 7; ++i)
+    alice_public.push_back(make_video(*c, alice.id, "clip " + std::to_string(i)).id);
+  make_video(*c, alice.id, "secret", "", sc::Visibility::kPrivate);
+  make_video(*c, alice.id, "link only", "", sc::Visibility::kUnlisted);
+  make_video(*c, bob.id, "bob's", "", sc::Visibility::kPublic);
+
+  sc::VideoQuery q;
+  q.owner_id = alice.id;
+  q.visibility = sc::Visibility::kPublic;
+  q.limit = 3;
+  std::set<std::string> seen;
+  std::vector<std::string> order;
+  for (int page = 0; page < 3; ++page) {
+    q.offset = page * 3;
+    auto r = c->list_videos(q);
+    REQUIRE(r.ok());
+    CHECK(r->total == 7);
+    CHECK(r->items.size() == (page < 2 ? 3u : 1u));
+    for (auto& v : r->items) {
+      CHECK(v.owner_id == alice.id);
+      CHECK(v.visibility == sc::Visibility::kPublic);
+      seen.insert(v.id);
+      order.push_back(v.id);
+    }
+  }
+  CHECK(seen.size() == 7);                      // pages neither overlap nor skip
+  CHECK(order.front() == alice_public.back());  // newest first
+
+  q = {};
+  q.visibility = sc::Visibility::kPublic;
+  CHECK(c->list_videos(q)->total == 8);  // private and unlisted stay out of the public list
+  q.visibility = sc::Visibility::kPrivate;
+  CHECK(c->list_videos(q)->total == 1);
+  q = {};
+  q.owner_id = alice.id;
+  CHECK(c->list_videos(q)->total == 9);
+  q.status = sc::VideoStatus::kReady;
+  CHECK(c->list_videos(q)->total == 0);
+}
+
+TEST_CASE("catalog: opening an existing file again keeps the data and the schema") {
+  TempDir dir;
+  std::string id;
+  {
+    auto c = open(dir);
+    auto u = make_user(*c, "alice");
+    id = make_video(*c, u.id, "kept", "searchable words").id;
+  }
+  for (int i = 0; i < 2; ++i) {
+    auto c = open(dir);  // migrations already applied: nothing to redo, nothing lost
+    auto v = c->get_video(id);
+    REQUIRE(v.ok());
+    CHECK(v->title == "kept");
+    sc::VideoQuery q;
+    q.text = "searchable";
+    CHECK(c->list_videos(q)->total == 1);
+  }
+}
+
+TEST_CASE("users: unique names, lookup, roles") {
+  TempDir dir;
+  auto c = open(dir);
+  auto alice = make_user(*c, "alice");
+  CHECK(alice.role == sc::Role::kUser);
+  auto dup = c->create_user({"Alice", "", "$hash", sc::Role::kUser});
+  CHECK(dup.status().code() == ErrorCode::kAlreadyExists);  // names differ only by case
+  CHECK(c->create_user({"a b", "", "$hash"}).status().code() == ErrorCode::kInvalidArgument);
+  CHECK(c->create_user({"xy", "", "$hash"}).status().code() == ErrorCode::kInvalidArgument);
+
+  auto found = c->find_user_by_name("ALICE");
+  REQUIRE(found.ok());
+  CHECK(found->id == alice.id);
+  CHECK(c->find_user_by_name("carol").status().code() == ErrorCode::kNotFound);
+  REQUIRE(c->set_user_role(alice.id, sc::Role::kAdmin).ok());
+  CHECK(c->get_user(alice.id)->role == sc::Role::kAdmin);
+  CHECK(*c->count_users() == 1);
+}
+
+TEST_CASE("api keys: found by the key itself, never by a wrong one, revocable") {
+  TempDir dir;
+  auto c = open(dir);
+  auto alice = make_user(*c, "alice");
+  auto key = c->create_api_key(alice.id, "uploader");
+  REQUIRE(key.ok());
+  CHECK(key->key.rfind("sk_", 0) == 0);
+  CHECK(key->key.size() == 3 + 43);
+  CHECK(key->key.substr(0, key->info.prefix.size()) == key->info.prefix);
+
+  auto who = c->find_user_by_api_key(key->key);
+  REQUIRE(who.ok());
+  CHECK(who->id == alice.id);
+
+  std::string wrong = key->key;
+  wrong.back() = wrong.back() == 'A' ? 'B' : 'A';
+  CHECK(c->find_user_by_api_key(wrong).status().code() == ErrorCode::kUnauthenticated);
+  CHECK(c->find_user_by_api_key("").status().code() == ErrorCode::kUnauthenticated);
+
+  // Neither the database nor its write-ahead log holds a copy of the key.
+  for (const char* file : {"streamlet.db", "streamlet.db-wal"}) {
+    if (!std::filesystem::exists(dir / file)) continue;
+    CHECK(streamlet::test::read_file(dir / file).find(key->key) == std::string::npos);
+  }
+  CHECK(std::filesystem::exists(dir / "streamlet.db-wal"));  // WAL mode is on
+
+  auto keys = c->list_api_keys(alice.id);
+  REQUIRE(keys.ok());
+  REQUIRE(keys->size() == 1);
+  CHECK((*keys)[0].name == "uploader");
+  CHECK((*keys)[0].last_used_at_ms > 0);
+
+  REQUIRE(c->revoke_api_key(alice.id, key->info.id).ok());
+  CHECK(c->find_user_by_api_key(key->key).status().code() == ErrorCode::kUnauthenticated);
+}
+
+TEST_CASE("views: counts, watch time and unique viewers per day") {
+  TempDir dir;
+  auto c = open(dir);
+  auto alice = make_user(*c, "alice");
+  auto v = make_video(*c, alice.id, "popular");
+  auto other = make_video(*c, alice.id, "other");
+
+  auto beacon = [&](const std::string& viewer, double secs, const std::string& day, bool first) {
+    auto s = c->record_view({v.id, viewer, secs, day, first});
+    REQUIRE_MESSAGE(s.ok(), s.to_string());
+  };
+  // Day 1: viewer A plays twice (start beacon + a progress beacon each), B once.
+  beacon("A", 10, "2024-05-01", true);
+  beacon("A", 20, "2024-05-01", false);
+  beacon("A", 5, "2024-05-01", true);
+  beacon("B", 30, "2024-05-01", true);
+  // Day 2: A again.
+  beacon("A", 60, "2024-05-02", true);
+  REQUIRE(c->record_view({other.id, "A", 1, "2024-05-02", true}).ok());
+
+  auto stats = c->view_stats(v.id);
+  REQUIRE(stats.ok());
+  CHECK(stats->views == 4);
+  CHECK(stats->watch_seconds == doctest::Approx(125));
+  CHECK(stats->unique_viewers == 2);
+  REQUIRE(stats->days.size() == 2);
+  CHECK(stats->days[0].day == "2024-05-01");
+  CHECK(stats->days[0].views == 3);
+  CHECK(stats->days[0].unique_viewers == 2);
+  CHECK(stats->days[0].watch_seconds == doctest::Approx(65));
+  CHECK(stats->days[1].unique_viewers == 1);
+  CHECK(stats->days[1].views == 1);
+
+  auto day2 = c->view_stats(v.id, "2024-05-02", "2024-05-02");
+  REQUIRE(day2.ok());
+  CHECK(day2->views == 1);
+  CHECK(day2->unique_viewers == 1);
+
+  auto video = c->get_video(v.id);
+  CHECK(video->view_count == 4);
+  CHECK(video->watch_seconds == doctest::Approx(125));
+
+  CHECK(c->record_view({"missing", "A", 1, "", true}).code() == ErrorCode::kNotFound);
+  CHECK(c->record_view({v.id, "A", -1, "", true}).code() == ErrorCode::kInvalidArgument);
+  CHECK(c->record_view({v.id, "A", 1, "yesterday", true}).code() == ErrorCode::kInvalidArgument);
+  CHECK(c->record_view({v.id, "", 1, "", true}).code() == ErrorCode::kInvalidArgument);
+
+  // A beacon without a day counts today.
+  REQUIRE(c->record_view({v.id, "C", 3, "", true}).ok());
+  CHECK(c->view_stats(v.id)->views == 5);
+
+  // Statistics go with the video.
+  REQUIRE(c->delete_video(v.id).ok());
+  CHECK(c->view_stats(v.id).status().code() == ErrorCode::kNotFound);
+}
+
+TEST_CASE("catalog: concurrent writers from several threads all land") {
+  TempDir dir;
+  auto c = open(dir);
+  auto alice = make_user(*c, "alice");
+  auto v = make_video(*c, alice.id, "busy");
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i)
+        CHECK(c->record_view({v.id, "viewer" + std::to_string(t), 1, "2024-01-01", true}).ok());
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(c->get_video(v.id)->view_count == 100);
+  CHECK(c->view_stats(v.id)->unique_viewers == 4);
+}

@@ -1,0 +1,119 @@
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "streamlet/events.hpp"
+#include "support/support.hpp"
+
+namespace se = streamlet::events;
+using namespace std::chrono_literals;
+
+namespace {
+se::Event progress(const std::string& video, double percent) {
+  se::Event e;
+  e.type = "progress";
+  e.video_id = video;
+  e.percent = percent;
+  return e;
+}
+}  // namespace
+
+TEST_CASE("events: subscribers get their video's events in order, others are filtered") {
+  se::EventBus bus;
+  auto mine = bus.subscribe("v1");
+  auto all = bus.subscribe();
+  bus.publish(progress("v1", 10));
+  bus.publish(progress("v2", 20));
+  bus.publish(progress("v1", 30));
+
+  auto a = mine.next(1s);
+  auto b = mine.next(1s);
+  REQUIRE((a && b));
+  CHECK(a->percent == 10);
+  CHECK(b->percent == 30);
+  CHECK(a->sequence < b->sequence);
+  CHECK(a->time_ms > 0);
+  CHECK_FALSE(mine.next(20ms).has_value());  // v2's event never arrives here
+
+  int seen = 0;
+  while (all.next(20ms)) ++seen;
+  CHECK(seen == 3);
+}
+
+TEST_CASE("events: next() wakes when an event is published from another thread") {
+  se::EventBus bus;
+  auto sub = bus.subscribe("v1");
+  std::thread publisher([&] {
+    std::this_thread::sleep_for(50ms);
+    bus.publish(progress("v1", 42));
+  });
+  auto e = sub.next(30s);
+  publisher.join();
+  REQUIRE(e.has_value());
+  CHECK(e->percent == 42);
+}
+
+TEST_CASE("events: a full queue drops its oldest events instead of blocking the publisher") {
+  se::EventBus bus;
+  auto slow = bus.subscribe("", 4);
+  for (int i = 0; i < 10; ++i) bus.publish(progress("v", i));  // returns although nobody reads
+  CHECK(slow.dropped() == 6);
+  auto first = slow.next(1s);
+  REQUIRE(first);
+  CHECK(first->percent == 6);  // the newest four are kept
+}
+
+TEST_CASE("events: unsubscribing stops delivery; closing waits for a running callback") {
+  se::EventBus bus;
+  std::atomic<int> calls{0};
+  std::atomic<bool> in_callback{false}, release{false};
+  auto sub = bus.subscribe("v", [&](const se::Event&) {
+    in_callback = true;
+    while (!release) std::this_thread::sleep_for(1ms);
+    ++calls;
+    in_callback = false;
+  });
+  std::thread publisher([&] { bus.publish(progress("v", 1)); });
+  while (!in_callback) std::this_thread::sleep_for(1ms);
+  std::atomic<bool> closed{false};
+  std::thread closer([&] {
+    sub.close();
+    closed = true;
+  });
+  std::this_thread::sleep_for(50ms);
+  CHECK_FALSE(closed.load());  // still waiting for the callback in flight
+  release = true;
+  closer.join();
+  publisher.join();
+  CHECK(calls == 1);
+  bus.publish(progress("v", 2));
+  CHECK(calls == 1);
+  CHECK_FALSE(sub.active());
+
+  {
+    auto scoped = bus.subscribe("v", [&](const se::Event&) { ++calls; });
+    bus.publish(progress("v", 3));
+  }
+  bus.publish(progress("v", 4));  // the scoped subscription is gone
+  CHECK(calls == 2);
+}
+
+TEST_CASE("events: a callback may publish and close itself; subscriptions may outlive the bus") {
+  auto bus = std::make_unique<se::EventBus>();
+  se::Subscription self;
+  int calls = 0;
+  self = bus->subscribe("v", [&](const se::Event& e) {
+    ++calls;
+    if (e.percent < 3) bus->publish(progress("v", e.percent + 1));
+    if (e.percent == 3) self.close();
+  });
+  bus->publish(progress("v", 1));
+  CHECK(calls == 3);
+  bus->publish(progress("v", 1));
+  CHECK(calls == 3);
+
+  auto orphan = bus->subscribe("v");
+  bus.reset();
+  CHECK_FALSE(orphan.next(10ms).has_value());
+  CHECK_FALSE(orphan.active());
+}
