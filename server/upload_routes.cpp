@@ -1,0 +1,67 @@
+#include "upload_routes.hpp"
+
+#include "auth.hpp"
+#include "http_errors.hpp"
+
+namespace streamlet::server {
+
+namespace {
+
+void serve(upload::TusHandler& tus, const std::string& api_key, const httplib::Request& req,
+           httplib::Response& res, const httplib::ContentReader* reader) {
+  upload::TusRequest treq;
+  treq.method = req.method;
+  treq.path = req.path;
+  if (auto host = req.get_header_value("Host"); !host.empty()) treq.scheme_host = "http://" + host;
+  for (const auto& [name, value] : req.headers) treq.headers.emplace_back(name, value);
+  if (reader) {
+    // Streams the body chunk by chunk from the socket into the store: never req.body.
+    treq.body = [reader](const upload::BodySink& sink) {
+      return (*reader)([&sink](const char* data, size_t size) { return sink(data, size); });
+    };
+  }
+
+  std::string method = req.get_header_value("X-HTTP-Method-Override");
+  if (method.empty()) method = req.method;
+  if (method != "OPTIONS" && !authorized(req.get_header_value("Authorization"), api_key)) {
+    res.set_header("Tus-Resumable", "1.0.0");
+    res.set_header("Access-Control-Allow-Origin", "*");
+    res.set_header("WWW-Authenticate", "Bearer");
+    send_error(res, error(ErrorCode::kUnauthenticated, "missing or wrong API key"));
+    if (reader) res.set_header("Connection", "close");
+    return;
+  }
+
+  upload::TusResponse out = tus.handle(treq);
+  for (const auto& [name, value] : out.headers) res.set_header(name, value);
+  if (!out.error.ok()) {
+    send_error(res, out.error);
+  } else {
+    res.status = out.status;
+    if (!out.body.empty()) res.set_content(out.body, "application/json");
+  }
+  // Unread body bytes would be parsed as the next request on this connection.
+  if (out.body_unread) res.set_header("Connection", "close");
+}
+
+}  // namespace
+
+void register_upload_routes(httplib::Server& server, upload::TusHandler& tus,
+                            const std::string& base_path, const std::string& api_key) {
+  // One pattern for the collection and every upload under it; the handler splits the path.
+  const std::string pattern = base_path + "(/[^/]*)?";
+  auto plain = [&tus, api_key](const httplib::Request& req, httplib::Response& res) {
+    serve(tus, api_key, req, res, nullptr);
+  };
+  auto streamed = [&tus, api_key](const httplib::Request& req, httplib::Response& res,
+                                  const httplib::ContentReader& reader) {
+    serve(tus, api_key, req, res, &reader);
+  };
+  server.Options(pattern, plain);
+  server.Get(pattern, plain);  // httplib routes HEAD through GET handlers
+  server.Delete(pattern, streamed);
+  server.Post(pattern, streamed);
+  server.Patch(pattern, streamed);
+}
+
+}  // namespace streamlet::server
