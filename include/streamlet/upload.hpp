@@ -25,7 +25,7 @@ namespace streamlet::upload {
 // Tunables of an UploadStore. Every field has a usable default except `dir`.
 struct StoreOptions {
   // Where upload data (<id>.bin) and state (<id>.json) live. Created if missing. Required.
-  std::filesystem::path dir;
+  std::filesystem::path dir{};
   // Largest Upload-Length accepted, in bytes. Default: 8 GiB.
   uint64_t max_upload_size = 8ull << 30;
   // Most unfinished uploads that may exist at once; creating one more is
@@ -46,11 +46,11 @@ struct StoreOptions {
 // What the store knows about one upload. A plain value: copying it is cheap and safe.
 struct UploadInfo {
   std::string id;                      // 32 lowercase hex characters
-  std::optional<uint64_t> length;      // total size; empty while the length is deferred
+  std::optional<uint64_t> length{};    // total size; empty while the length is deferred
   uint64_t offset = 0;                 // bytes received and durable
-  std::map<std::string, std::string> metadata;  // decoded Upload-Metadata (filename, title, ...)
+  std::map<std::string, std::string> metadata{};  // decoded Upload-Metadata (filename, title, ...)
   bool partial = false;                // a part meant to be concatenated (Upload-Concat: partial)
-  std::vector<std::string> parts;      // for a final upload: the ids it was concatenated from
+  std::vector<std::string> parts{};    // for a final upload: the ids it was concatenated from
   std::chrono::system_clock::time_point created{};
   std::chrono::system_clock::time_point expires{};  // meaningful while incomplete
 
@@ -84,15 +84,15 @@ using BodySink = std::function<bool(const char* data, size_t size)>;
 using BodyReader = std::function<bool(const BodySink& sink)>;
 
 struct CreateParams {
-  std::optional<uint64_t> length;               // empty: deferred (creation-defer-length)
-  std::map<std::string, std::string> metadata;  // kept with the upload. Default: none
+  std::optional<uint64_t> length{};             // empty: deferred (creation-defer-length)
+  std::map<std::string, std::string> metadata{};  // kept with the upload. Default: none
   bool partial = false;                         // Upload-Concat: partial. Default: false
 };
 
 struct AppendParams {
   uint64_t offset = 0;                     // where the client believes the upload stands
-  std::optional<uint64_t> content_length;  // bytes announced, checked against limits up front
-  std::optional<Checksum> checksum;        // verified before the append is acknowledged
+  std::optional<uint64_t> content_length{};  // bytes announced, checked against limits up front
+  std::optional<Checksum> checksum{};        // verified before the append is acknowledged
 };
 
 // The on-disk upload store. Thread-safe: any number of threads may call any method; appends
