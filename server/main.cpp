@@ -34,6 +34,7 @@ struct Config {
   size_t max_uploads = 1000;
   int64_t expiration_seconds = 24 * 3600;
   size_t threads = 16;
+  bool fsync = true;
 };
 
 // Precedence: built-in default < config file < environment < command line.
@@ -49,6 +50,7 @@ Result<Config> load_config(int argc, char** argv) {
     ("max-uploads", "most unfinished uploads at once", cxxopts::value<size_t>())
     ("expiration", "seconds an idle unfinished upload is kept", cxxopts::value<int64_t>())
     ("threads", "HTTP worker threads", cxxopts::value<size_t>())
+    ("unsafe-no-fsync", "acknowledge bytes before they are on disk (benchmarks, throwaway data)")
     ("h,help", "show help");
   Config c;
   try {
@@ -80,6 +82,7 @@ Result<Config> load_config(int argc, char** argv) {
     if (args.count("max-uploads")) c.max_uploads = args["max-uploads"].as<size_t>();
     if (args.count("expiration")) c.expiration_seconds = args["expiration"].as<int64_t>();
     if (args.count("threads")) c.threads = args["threads"].as<size_t>();
+    if (args.count("unsafe-no-fsync")) c.fsync = false;
   } catch (const std::exception& e) {
     return error(ErrorCode::kInvalidArgument, e.what());
   }
@@ -118,7 +121,8 @@ int main(int argc, char** argv) {
   auto store = upload::UploadStore::open({.dir = std::filesystem::path(c.data) / "uploads",
                                           .max_upload_size = c.max_upload_size,
                                           .max_concurrent_uploads = c.max_uploads,
-                                          .expiration = std::chrono::seconds(c.expiration_seconds)});
+                                          .expiration = std::chrono::seconds(c.expiration_seconds),
+                                          .durable = c.fsync});
   if (!store.ok()) return fail(store.status().message());
   // Finished uploads go here; the transcode queue will hook in at this point.
   (*store)->set_completion_callback([](const upload::CompletedUpload& done) {
