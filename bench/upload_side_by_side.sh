@@ -10,7 +10,11 @@
 # so the like-for-like ratio is visible even where the disk, not the server, is the limit.
 #
 #   bench/upload_side_by_side.sh [--build build] [--size-mb 500] [--runs 5] [--big-gb 2]
+#                                [--scratch DIR]
 #
+# --scratch DIR puts the input file and every server's data dir under DIR (default $TMPDIR or
+# /tmp). On a shared or throttled disk, --scratch /dev/shm takes the disk out of the figures
+# and measures the servers themselves (fsync is then nearly free).
 # --big-gb N additionally uploads an N GB file to a fresh streamlet-server and reports its
 # peak memory during that upload. Scratch files live in a temp dir that is removed on exit.
 set -euo pipefail
@@ -20,13 +24,15 @@ build=build
 size_mb=500
 runs=5
 big_gb=0
+scratch=${TMPDIR:-/tmp}
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
     --size-mb) size_mb=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --big-gb) big_gb=$2; shift 2 ;;
-    *) echo "usage: $0 [--build DIR] [--size-mb N] [--runs N] [--big-gb N]" >&2; exit 2 ;;
+    --scratch) scratch=$2; shift 2 ;;
+    *) echo "usage: $0 [--build DIR] [--size-mb N] [--runs N] [--big-gb N] [--scratch DIR]" >&2; exit 2 ;;
   esac
 done
 server_bin=$(cd "$build" && pwd)/server/streamlet-server
@@ -34,7 +40,7 @@ server_bin=$(cd "$build" && pwd)/server/streamlet-server
 command -v node >/dev/null && command -v npm >/dev/null || { echo "node/npm needed for the reference server" >&2; exit 2; }
 command -v curl >/dev/null || { echo "curl needed" >&2; exit 2; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/streamlet-upload-bench.XXXXXX")
+work=$(mktemp -d "$scratch/streamlet-upload-bench.XXXXXX")
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
@@ -126,6 +132,7 @@ done
 d_med=$(median "${d_rates[@]}"); u_med=$(median "${u_rates[@]}"); n_med=$(median "${n_rates[@]}")
 echo
 echo "file: ${size_mb} MB, ${runs} alternating runs, loopback, client: curl (one POST + one PATCH)"
+echo "scratch: $work ($(df --output=fstype "$work" | tail -1)), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-36s median %8s MB/s   peak RSS %6s MB   CPU %5s s/GB\n' \
   "streamlet-server (fsync, default)" "$d_med" "$(peak_mb "$d_pid")" "$(cpu_per_gb "$d_pid" "$d0" "$bytes")" \
   "streamlet-server --unsafe-no-fsync" "$u_med" "$(peak_mb "$u_pid")" "$(cpu_per_gb "$u_pid" "$u0" "$bytes")" \
