@@ -31,20 +31,21 @@ void BM_StoreAppend(benchmark::State& state) {
   std::string chunk(piece, 'x');
   std::optional<up::Checksum> checksum;
   if (state.range(3)) {
-    auto algorithm = state.range(3) == 1 ? up::ChecksumAlgorithm::kSha1 : up::ChecksumAlgorithm::kSha256;
+    auto algorithm =
+        state.range(3) == 1 ? up::ChecksumAlgorithm::kSha1 : up::ChecksumAlgorithm::kSha256;
     up::detail::Digest d(algorithm);
     for (size_t at = 0; at < total; at += piece) d.update(chunk.data(), piece);
     checksum = up::Checksum{algorithm, d.finish()};
   }
   for (auto _ : state) {
     auto info = (*store)->create({.length = total});
-    auto done = (*store)->append(
-        info->id, {.offset = 0, .content_length = total, .checksum = checksum},
-        [&](const up::BodySink& sink) {
-          for (size_t at = 0; at < total; at += piece)
-            if (!sink(chunk.data(), piece)) return false;
-          return true;
-        });
+    auto done =
+        (*store)->append(info->id, {.offset = 0, .content_length = total, .checksum = checksum},
+                         [&](const up::BodySink& sink) {
+                           for (size_t at = 0; at < total; at += piece)
+                             if (!sink(chunk.data(), piece)) return false;
+                           return true;
+                         });
     if (!done.ok()) state.SkipWithError(done.status().to_string().c_str());
     (void)(*store)->terminate(info->id);
   }

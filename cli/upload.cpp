@@ -41,8 +41,10 @@ class ResumeState {
     return state_.contains(key) ? state_[key] : nlohmann::json();
   }
   void put(const std::string& key, nlohmann::json value) {
-    if (value.is_null()) state_.erase(key);
-    else state_[key] = std::move(value);
+    if (value.is_null())
+      state_.erase(key);
+    else
+      state_[key] = std::move(value);
     save();
   }
 
@@ -88,15 +90,15 @@ std::string megabytes(uint64_t bytes) {
 int run_upload(int argc, char** argv) {
   cxxopts::Options options("streamlet-cli upload", "Upload a file to streamlet-server with tus");
   options.positional_help("FILE");
-  options.add_options()
-    ("file", "file to upload", cxxopts::value<std::string>())
-    ("server", "server URL (e.g. http://127.0.0.1:8080)", cxxopts::value<std::string>())
-    ("api-key", "API key (default: $STREAMLET_API_KEY)", cxxopts::value<std::string>())
-    ("parallel", "upload N parts at once, then concatenate", cxxopts::value<int>()->default_value("1"))
-    ("chunk-size", "bytes per request (e.g. 32MiB)", cxxopts::value<std::string>()->default_value("32MiB"))
-    ("limit-rate", "cap the upload rate (bytes/s, e.g. 10M)", cxxopts::value<std::string>())
-    ("no-resume", "always start a new upload")
-    ("h,help", "show help");
+  options.add_options()("file", "file to upload", cxxopts::value<std::string>())(
+      "server", "server URL (e.g. http://127.0.0.1:8080)", cxxopts::value<std::string>())(
+      "api-key", "API key (default: $STREAMLET_API_KEY)", cxxopts::value<std::string>())(
+      "parallel", "upload N parts at once, then concatenate",
+      cxxopts::value<int>()->default_value("1"))(
+      "chunk-size", "bytes per request (e.g. 32MiB)",
+      cxxopts::value<std::string>()->default_value("32MiB"))(
+      "limit-rate", "cap the upload rate (bytes/s, e.g. 10M)", cxxopts::value<std::string>())(
+      "no-resume", "always start a new upload")("h,help", "show help");
   options.parse_positional({"file"});
 
   std::string file, server, api_key;
@@ -110,17 +112,21 @@ int run_upload(int argc, char** argv) {
       return kExitOk;
     }
     if (!args.count("file") || !args.count("server")) {
-      print_error(kCommand, "usage: streamlet-cli upload FILE --server URL [--api-key KEY] "
-                            "[--parallel N]");
+      print_error(kCommand,
+                  "usage: streamlet-cli upload FILE --server URL [--api-key KEY] "
+                  "[--parallel N]");
       return kExitUsage;
     }
     file = args["file"].as<std::string>();
     server = args["server"].as<std::string>();
-    if (args.count("api-key")) api_key = args["api-key"].as<std::string>();
-    else if (const char* env = std::getenv("STREAMLET_API_KEY")) api_key = env;
+    if (args.count("api-key"))
+      api_key = args["api-key"].as<std::string>();
+    else if (const char* env = std::getenv("STREAMLET_API_KEY"))
+      api_key = env;
     parallel = args["parallel"].as<int>();
     client_options.chunk_size = parse_size(args["chunk-size"].as<std::string>());
-    if (args.count("limit-rate")) client_options.rate_limit = parse_size(args["limit-rate"].as<std::string>());
+    if (args.count("limit-rate"))
+      client_options.rate_limit = parse_size(args["limit-rate"].as<std::string>());
     resume = !args.count("no-resume");
   } catch (const std::exception& e) {
     print_error(kCommand, e.what());
@@ -207,7 +213,8 @@ int run_upload(int argc, char** argv) {
   for (auto& w : workers) {
     while (w.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
       uint64_t now = sent.load();
-      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       progress.update(size ? double(now) / double(size) : 1.0,
                       megabytes(now) + " / " + megabytes(size) + ", " +
                           megabytes(uint64_t(double(now) / std::max(secs, 1e-3))) + "/s");

@@ -49,7 +49,8 @@ bool retryable(const Status& s) {
 
 Result<Url> parse_url(const std::string& url) {
   size_t scheme = url.find("://");
-  if (scheme == std::string::npos || (url.compare(0, scheme, "http") && url.compare(0, scheme, "https")))
+  if (scheme == std::string::npos ||
+      (url.compare(0, scheme, "http") && url.compare(0, scheme, "https")))
     return error(ErrorCode::kInvalidArgument, "not an http(s) URL: " + url);
   size_t slash = url.find('/', scheme + 3);
   Url out;
@@ -115,8 +116,7 @@ Status TusClient::send(const std::string& url, int fd, uint64_t begin, uint64_t 
 
   while (begin + offset < end) {
     uint64_t chunk = std::min<uint64_t>(options_.chunk_size, end - begin - offset);
-    httplib::Headers headers{{"Tus-Resumable", "1.0.0"},
-                             {"Upload-Offset", std::to_string(offset)}};
+    httplib::Headers headers{{"Tus-Resumable", "1.0.0"}, {"Upload-Offset", std::to_string(offset)}};
     if (!options_.api_key.empty()) headers.emplace("Authorization", "Bearer " + options_.api_key);
     const uint64_t file_pos = begin + offset;
     auto provider = [&](size_t at, size_t length, httplib::DataSink& sink) {
@@ -130,8 +130,8 @@ Status TusClient::send(const std::string& url, int fd, uint64_t begin, uint64_t 
       }
       return sink.write(buf.data(), size_t(got));
     };
-    auto res = client->Patch(u.path, headers, size_t(chunk), provider,
-                             "application/offset+octet-stream");
+    auto res =
+        client->Patch(u.path, headers, size_t(chunk), provider, "application/offset+octet-stream");
     Status st;
     if (res && res->status == 204) {
       auto next = upload::parse_uint(res->get_header_value("Upload-Offset"));
@@ -152,8 +152,10 @@ Status TusClient::send(const std::string& url, int fd, uint64_t begin, uint64_t 
       continue;
     }
     // The server may have kept part of the failed request.
-    if (*now >= offset) sent += *now - offset;
-    else sent -= offset - *now;
+    if (*now >= offset)
+      sent += *now - offset;
+    else
+      sent -= offset - *now;
     offset = *now;
   }
   return Status::Ok();

@@ -22,7 +22,7 @@ struct Url {
 Result<Url> parse_url(const std::string& url);
 
 struct TusClientOptions {
-  std::string api_key;            // sent as "Authorization: Bearer"; empty sends none
+  std::string api_key;             // sent as "Authorization: Bearer"; empty sends none
   uint64_t chunk_size = 32 << 20;  // bytes per PATCH request. Default: 32 MiB
   uint64_t rate_limit = 0;         // bytes per second per client; 0 = unlimited
   int retries = 5;                 // attempts per chunk after a network error or 409/5xx

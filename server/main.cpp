@@ -40,18 +40,17 @@ struct Config {
 // Precedence: built-in default < config file < environment < command line.
 Result<Config> load_config(int argc, char** argv) {
   cxxopts::Options options("streamlet-server", "Streamlet video platform server");
-  options.add_options()
-    ("listen", "HOST:PORT to listen on (port 0 picks a free one)", cxxopts::value<std::string>())
-    ("data", "data directory", cxxopts::value<std::string>())
-    ("api-key", "API key for write endpoints (generated and stored if absent)",
-     cxxopts::value<std::string>())
-    ("config", "JSON config file", cxxopts::value<std::string>())
-    ("max-upload-size", "largest upload in bytes", cxxopts::value<uint64_t>())
-    ("max-uploads", "most unfinished uploads at once", cxxopts::value<size_t>())
-    ("expiration", "seconds an idle unfinished upload is kept", cxxopts::value<int64_t>())
-    ("threads", "HTTP worker threads", cxxopts::value<size_t>())
-    ("unsafe-no-fsync", "acknowledge bytes before they are on disk (benchmarks, throwaway data)")
-    ("h,help", "show help");
+  options.add_options()("listen", "HOST:PORT to listen on (port 0 picks a free one)",
+                        cxxopts::value<std::string>())("data", "data directory",
+                                                       cxxopts::value<std::string>())(
+      "api-key", "API key for write endpoints (generated and stored if absent)",
+      cxxopts::value<std::string>())("config", "JSON config file", cxxopts::value<std::string>())(
+      "max-upload-size", "largest upload in bytes", cxxopts::value<uint64_t>())(
+      "max-uploads", "most unfinished uploads at once", cxxopts::value<size_t>())(
+      "expiration", "seconds an idle unfinished upload is kept", cxxopts::value<int64_t>())(
+      "threads", "HTTP worker threads", cxxopts::value<size_t>())(
+      "unsafe-no-fsync", "acknowledge bytes before they are on disk (benchmarks, throwaway data)")(
+      "h,help", "show help");
   Config c;
   try {
     auto args = options.parse(argc, argv);

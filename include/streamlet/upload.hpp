@@ -45,12 +45,12 @@ struct StoreOptions {
 
 // What the store knows about one upload. A plain value: copying it is cheap and safe.
 struct UploadInfo {
-  std::string id;                      // 32 lowercase hex characters
-  std::optional<uint64_t> length{};    // total size; empty while the length is deferred
-  uint64_t offset = 0;                 // bytes received and durable
+  std::string id;                                 // 32 lowercase hex characters
+  std::optional<uint64_t> length{};               // total size; empty while the length is deferred
+  uint64_t offset = 0;                            // bytes received and durable
   std::map<std::string, std::string> metadata{};  // decoded Upload-Metadata (filename, title, ...)
-  bool partial = false;                // a part meant to be concatenated (Upload-Concat: partial)
-  std::vector<std::string> parts{};    // for a final upload: the ids it was concatenated from
+  bool partial = false;              // a part meant to be concatenated (Upload-Concat: partial)
+  std::vector<std::string> parts{};  // for a final upload: the ids it was concatenated from
   std::chrono::system_clock::time_point created{};
   std::chrono::system_clock::time_point expires{};  // meaningful while incomplete
 
@@ -84,13 +84,13 @@ using BodySink = std::function<bool(const char* data, size_t size)>;
 using BodyReader = std::function<bool(const BodySink& sink)>;
 
 struct CreateParams {
-  std::optional<uint64_t> length{};             // empty: deferred (creation-defer-length)
+  std::optional<uint64_t> length{};               // empty: deferred (creation-defer-length)
   std::map<std::string, std::string> metadata{};  // kept with the upload. Default: none
-  bool partial = false;                         // Upload-Concat: partial. Default: false
+  bool partial = false;                           // Upload-Concat: partial. Default: false
 };
 
 struct AppendParams {
-  uint64_t offset = 0;                     // where the client believes the upload stands
+  uint64_t offset = 0;                       // where the client believes the upload stands
   std::optional<uint64_t> content_length{};  // bytes announced, checked against limits up front
   std::optional<Checksum> checksum{};        // verified before the append is acknowledged
 };
@@ -153,8 +153,8 @@ struct TusOptions {
 
 // One HTTP request as the tus handler needs it. Header names are matched case-insensitively.
 struct TusRequest {
-  std::string method;  // "POST", "PATCH", ... (X-HTTP-Method-Override is honoured)
-  std::string path;    // request path, without query string
+  std::string method;       // "POST", "PATCH", ... (X-HTTP-Method-Override is honoured)
+  std::string path;         // request path, without query string
   std::string scheme_host;  // e.g. "http://127.0.0.1:8080", prefixed to Location; may be empty
   std::vector<std::pair<std::string, std::string>> headers;
   BodyReader body;  // may be empty when there is no body

@@ -1,12 +1,12 @@
 // tus header codecs (metadata, checksums, integers, dates) and digest helpers.
 #include <openssl/evp.h>
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <array>
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include "upload/digest.hpp"
 
@@ -29,7 +29,9 @@ Digest::Digest(ChecksumAlgorithm algorithm) : ctx_(std::make_unique<Ctx>()) {
 
 Digest::~Digest() = default;
 
-void Digest::update(const char* data, size_t size) { EVP_DigestUpdate(ctx_->md, data, size); }
+void Digest::update(const char* data, size_t size) {
+  EVP_DigestUpdate(ctx_->md, data, size);
+}
 
 std::string Digest::finish() {
   std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
@@ -121,8 +123,8 @@ Result<std::string> base64_decode(std::string_view text) {
 
 Result<uint64_t> parse_uint(std::string_view text) {
   if (text.empty() || text.size() > 19)
-    return error(ErrorCode::kInvalidArgument, "not a non-negative integer: '" +
-                                                  std::string(text.substr(0, 32)) + "'");
+    return error(ErrorCode::kInvalidArgument,
+                 "not a non-negative integer: '" + std::string(text.substr(0, 32)) + "'");
   uint64_t v = 0;
   for (char c : text) {
     if (c < '0' || c > '9')
@@ -189,9 +191,9 @@ Result<Checksum> parse_checksum(std::string_view header) {
     checksum.algorithm = ChecksumAlgorithm::kMd5;
     expected = 16;
   } else {
-    return error(ErrorCode::kInvalidArgument,
-                 "Upload-Checksum: unsupported algorithm '" + std::string(name.substr(0, 32)) +
-                     "' (supported: sha1, sha256, md5)");
+    return error(ErrorCode::kInvalidArgument, "Upload-Checksum: unsupported algorithm '" +
+                                                  std::string(name.substr(0, 32)) +
+                                                  "' (supported: sha1, sha256, md5)");
   }
   auto digest = base64_decode(trim(header.substr(space)));
   if (!digest.ok() || digest->size() != expected)

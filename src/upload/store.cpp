@@ -58,7 +58,9 @@ class Fd {
 int64_t to_unix(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
-Clock::time_point from_unix(int64_t s) { return Clock::time_point(std::chrono::seconds(s)); }
+Clock::time_point from_unix(int64_t s) {
+  return Clock::time_point(std::chrono::seconds(s));
+}
 
 nlohmann::json to_json(const UploadInfo& info) {
   nlohmann::json j;
@@ -102,7 +104,7 @@ std::optional<UploadInfo> from_json(const nlohmann::json& j) {
 }  // namespace
 
 struct Entry {
-  UploadInfo info;   // guarded by Impl::mu
+  UploadInfo info;    // guarded by Impl::mu
   bool busy = false;  // an append/concat/terminate owns the data file; guarded by Impl::mu
 };
 
@@ -166,8 +168,7 @@ struct UploadStore::Impl {
       if (gone.count(id)) return error(ErrorCode::kGone, "upload was terminated or expired");
       return error(ErrorCode::kNotFound, "no such upload");
     }
-    if (expired(it->second->info, Clock::now()))
-      return error(ErrorCode::kGone, "upload expired");
+    if (expired(it->second->info, Clock::now())) return error(ErrorCode::kGone, "upload expired");
     return it->second;
   }
 
@@ -225,7 +226,8 @@ Result<std::unique_ptr<UploadStore>> UploadStore::open(StoreOptions options) {
   if (options.dir.empty()) return error(ErrorCode::kInvalidArgument, "upload store: no directory");
   std::error_code ec;
   fs::create_directories(options.dir, ec);
-  if (ec) return error(ErrorCode::kIo, "upload store: " + options.dir.string() + ": " + ec.message());
+  if (ec)
+    return error(ErrorCode::kIo, "upload store: " + options.dir.string() + ": " + ec.message());
   auto impl = std::make_unique<Impl>();
   impl->opt = std::move(options);
   const fs::path& dir = impl->opt.dir;
@@ -275,7 +277,9 @@ Result<std::unique_ptr<UploadStore>> UploadStore::open(StoreOptions options) {
   return std::unique_ptr<UploadStore>(new UploadStore(std::move(impl)));
 }
 
-const StoreOptions& UploadStore::options() const { return impl_->opt; }
+const StoreOptions& UploadStore::options() const {
+  return impl_->opt;
+}
 
 void UploadStore::set_completion_callback(CompletionCallback callback) {
   std::lock_guard lock(impl_->mu);
@@ -405,8 +409,8 @@ Result<UploadInfo> UploadStore::append(std::string_view id, const AppendParams& 
   auto flush = [&]() -> bool {
     size_t done = 0;
     while (done < buffer.size()) {
-      ssize_t n = ::pwrite(fd.get(), buffer.data() + done, buffer.size() - done,
-                           off_t(written + done));
+      ssize_t n =
+          ::pwrite(fd.get(), buffer.data() + done, buffer.size() - done, off_t(written + done));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
         failure = errno_status("write upload data");
@@ -549,8 +553,10 @@ Result<UploadInfo> UploadStore::concatenate(const std::vector<std::string>& part
         // Kernel-side copy: no user-space buffer, and reflinks where the filesystem has them.
         ssize_t n = ::copy_file_range(in.get(), nullptr, out.get(), nullptr, left, 0);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) st = n < 0 ? errno_status("concatenate") : error(ErrorCode::kIo, "part shrank");
-        else left -= uint64_t(n);
+        if (n <= 0)
+          st = n < 0 ? errno_status("concatenate") : error(ErrorCode::kIo, "part shrank");
+        else
+          left -= uint64_t(n);
       }
       if (!st.ok()) break;
     }

@@ -41,7 +41,8 @@ Result<std::optional<uint64_t>> optional_uint(const TusRequest& req, std::string
   auto v = req.header(name);
   if (!v) return std::optional<uint64_t>();
   auto n = parse_uint(trim(*v));
-  if (!n.ok()) return error(ErrorCode::kInvalidArgument, std::string(name) + ": " + n.status().message());
+  if (!n.ok())
+    return error(ErrorCode::kInvalidArgument, std::string(name) + ": " + n.status().message());
   return std::optional<uint64_t>(*n);
 }
 
@@ -55,8 +56,7 @@ bool has_body(const TusRequest& req) {
 Status check_content_type(const TusRequest& req) {
   auto ct = req.header("Content-Type");
   if (!ct || !iequals(trim(ct->substr(0, ct->find(';'))), kOffsetContentType))
-    return error(ErrorCode::kUnsupported,
-                 "Content-Type must be application/offset+octet-stream");
+    return error(ErrorCode::kUnsupported, "Content-Type must be application/offset+octet-stream");
   return Status::Ok();
 }
 
@@ -249,8 +249,8 @@ TusResponse TusHandler::create(const TusRequest& req) {
     if (length->has_value() && content_length->value_or(0) > **length)
       return fail(error(ErrorCode::kTooLarge, "the body is longer than Upload-Length"));
 
-    auto made = store_.create({.length = *length, .metadata = std::move(metadata),
-                               .partial = partial});
+    auto made =
+        store_.create({.length = *length, .metadata = std::move(metadata), .partial = partial});
     if (!made.ok()) return fail(made.status());
     info = std::move(made).value();
     if (has_body(req)) {  // creation-with-upload
@@ -259,8 +259,10 @@ TusResponse TusHandler::create(const TusRequest& req) {
           info.id, {.offset = 0, .content_length = *content_length, .checksum = checksum},
           tracked.reader());
       // The upload exists either way; the client learns the offset and PATCHes the rest.
-      if (appended.ok()) info = std::move(appended).value();
-      else if (auto now = store_.info(info.id); now.ok()) info = std::move(now).value();
+      if (appended.ok())
+        info = std::move(appended).value();
+      else if (auto now = store_.info(info.id); now.ok())
+        info = std::move(now).value();
       bad.body_unread = !tracked.drained;
     }
   }
@@ -280,8 +282,10 @@ TusResponse TusHandler::head(std::string_view id) const {
   r.status = 200;
   r.headers.emplace_back("Cache-Control", "no-store");
   add_upload_headers(r, *info);
-  if (info->length) r.headers.emplace_back("Upload-Length", std::to_string(*info->length));
-  else r.headers.emplace_back("Upload-Defer-Length", "1");
+  if (info->length)
+    r.headers.emplace_back("Upload-Length", std::to_string(*info->length));
+  else
+    r.headers.emplace_back("Upload-Defer-Length", "1");
   if (!info->metadata.empty())
     r.headers.emplace_back("Upload-Metadata", format_metadata(info->metadata));
   if (info->partial) r.headers.emplace_back("Upload-Concat", "partial");

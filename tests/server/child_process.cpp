@@ -55,7 +55,9 @@ bool Child::running() {
   return ::waitpid(pid_, &status_, WNOHANG) == 0 ? (status_ = -1, true) : false;
 }
 
-std::string Child::output() const { return read_file(log_); }
+std::string Child::output() const {
+  return read_file(log_);
+}
 
 ServerProcess::ServerProcess(std::filesystem::path data, std::string api_key,
                              std::vector<std::string> extra, int port)
@@ -63,7 +65,9 @@ ServerProcess::ServerProcess(std::filesystem::path data, std::string api_key,
   start(port);
 }
 
-void ServerProcess::restart() { start(port_); }
+void ServerProcess::restart() {
+  start(port_);
+}
 
 void ServerProcess::start(int port) {
   std::vector<std::string> argv = {server_path().string(), "--listen",

@@ -10,7 +10,9 @@ using namespace streamlet::test;
 
 namespace {
 
-std::string sha256(const fs::path& p) { return up::sha256_file(p).value(); }
+std::string sha256(const fs::path& p) {
+  return up::sha256_file(p).value();
+}
 
 // The single upload URL recorded in the CLI's resume state, once it exists.
 std::string wait_for_state_url(const fs::path& cache) {
@@ -44,10 +46,10 @@ TEST_CASE("cli upload prints the upload URL and --parallel 4 stores the same byt
   std::string cache = "XDG_CACHE_HOME=" + (dir / "cache").string() + " ";
   for (int parallel : {1, 4}) {
     CAPTURE(parallel);
-    auto r = run_shell(cache + shell_quote(cli_path().string()) + " upload " +
-                       shell_quote((dir / "video.bin").string()) + " --server " +
-                       server.base_url() + " --api-key test-key --chunk-size 1MiB --parallel " +
-                       std::to_string(parallel));
+    auto r =
+        run_shell(cache + shell_quote(cli_path().string()) + " upload " +
+                  shell_quote((dir / "video.bin").string()) + " --server " + server.base_url() +
+                  " --api-key test-key --chunk-size 1MiB --parallel " + std::to_string(parallel));
     CHECK(r.exit_code == 0);
     std::string url = last_line(r.output);
     CHECK(url.rfind(server.base_url() + "/v1/uploads/", 0) == 0);
@@ -60,8 +62,8 @@ TEST_CASE("cli upload prints the upload URL and --parallel 4 stores the same byt
                       server.base_url(), "--api-key", "nope"});
   CHECK(bad_key.exit_code == 4);
   CHECK(bad_key.output.find("401") != std::string::npos);
-  auto missing = run({cli_path().string(), "upload", (dir / "nope.bin").string(), "--server",
-                      server.base_url()});
+  auto missing = run(
+      {cli_path().string(), "upload", (dir / "nope.bin").string(), "--server", server.base_url()});
   CHECK(missing.exit_code == 3);
 }
 
@@ -70,9 +72,10 @@ TEST_CASE("cli upload resumes the same upload after the CLI itself is killed") {
   ServerProcess server(dir / "data");
   write_file(dir / "video.bin", test_bytes(20 * 1000 * 1000, 22));
   std::vector<std::string> env = {"XDG_CACHE_HOME=" + (dir / "cache").string()};
-  std::vector<std::string> argv = {cli_path().string(), "upload", (dir / "video.bin").string(),
-                                   "--server", server.base_url(), "--api-key", "test-key",
-                                   "--chunk-size", "1MiB"};
+  std::vector<std::string> argv = {
+      cli_path().string(), "upload",          (dir / "video.bin").string(),
+      "--server",          server.base_url(), "--api-key",
+      "test-key",          "--chunk-size",    "1MiB"};
   std::string url;
   uint64_t before = 0;
   {
@@ -100,10 +103,10 @@ TEST_CASE("cli upload survives a server kill -9 and restart mid-upload") {
   TempDir dir;
   ServerProcess server(dir / "data");
   write_file(dir / "video.bin", test_bytes(20 * 1000 * 1000, 23));
-  Child upload({cli_path().string(), "upload", (dir / "video.bin").string(), "--server",
-                server.base_url(), "--api-key", "test-key", "--chunk-size", "4MiB",
-                "--limit-rate", "10M"},
-               dir / "cli.log", {"XDG_CACHE_HOME=" + (dir / "cache").string()});
+  Child upload(
+      {cli_path().string(), "upload", (dir / "video.bin").string(), "--server", server.base_url(),
+       "--api-key", "test-key", "--chunk-size", "4MiB", "--limit-rate", "10M"},
+      dir / "cli.log", {"XDG_CACHE_HOME=" + (dir / "cache").string()});
   std::string url = wait_for_state_url(dir / "cache");
   for (int i = 0; i < 500 && server_offset(server, url) < 4 * 1024 * 1024; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));

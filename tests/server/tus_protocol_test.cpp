@@ -40,8 +40,8 @@ TEST_CASE("healthz answers 200 and a generated API key is stored owner-only and 
   CHECK(server.output().find("generated API key " + key) != std::string::npos);
 
   // The stored key is the one in force, and a restart keeps it without printing a new one.
-  httplib::Headers headers{{"Tus-Resumable", "1.0.0"}, {"Authorization", "Bearer " + key},
-                           {"Upload-Length", "1"}};
+  httplib::Headers headers{
+      {"Tus-Resumable", "1.0.0"}, {"Authorization", "Bearer " + key}, {"Upload-Length", "1"}};
   CHECK(server.client().Post("/v1/uploads", headers, "", "")->status == 201);
   server.kill9();
   server.restart();
@@ -161,8 +161,8 @@ TEST_CASE("creation-with-upload stores the first bytes with the POST") {
 TEST_CASE("creation-defer-length takes the length on a later PATCH") {
   TempDir dir;
   ServerProcess server(dir / "data");
-  auto res = server.client().Post("/v1/uploads", tus(server, {{"Upload-Defer-Length", "1"}}), "",
-                                  "");
+  auto res =
+      server.client().Post("/v1/uploads", tus(server, {{"Upload-Defer-Length", "1"}}), "", "");
   REQUIRE(res);
   REQUIRE(res->status == 201);
   std::string upload = path_of(res->get_header_value("Location"));
@@ -185,15 +185,17 @@ TEST_CASE("checksum extension: sha1 and sha256 accepted, a mismatch is 460 with 
   auto ok1 = patch(server, upload, 0, a,
                    {{"Upload-Checksum", "sha1 " + b64_digest(up::ChecksumAlgorithm::kSha1, a)}});
   CHECK(ok1->status == 204);
-  auto bad = patch(server, upload, a.size(), b,
-                   {{"Upload-Checksum", "sha256 " + b64_digest(up::ChecksumAlgorithm::kSha256, a)}});
+  auto bad =
+      patch(server, upload, a.size(), b,
+            {{"Upload-Checksum", "sha256 " + b64_digest(up::ChecksumAlgorithm::kSha256, a)}});
   CHECK(bad->status == 460);
   CHECK(server.client().Head(upload, tus(server))->get_header_value("Upload-Offset") ==
         std::to_string(a.size()));
   auto unsupported = patch(server, upload, a.size(), b, {{"Upload-Checksum", "crc32 AAAAAA=="}});
   CHECK(unsupported->status == 400);
-  auto ok2 = patch(server, upload, a.size(), b,
-                   {{"Upload-Checksum", "sha256 " + b64_digest(up::ChecksumAlgorithm::kSha256, b)}});
+  auto ok2 =
+      patch(server, upload, a.size(), b,
+            {{"Upload-Checksum", "sha256 " + b64_digest(up::ChecksumAlgorithm::kSha256, b)}});
   CHECK(ok2->status == 204);
   CHECK(read_file(stored_path(dir / "data", upload)) == a + b);
 }
@@ -245,7 +247,8 @@ TEST_CASE("concatenation: parallel partial uploads give the same bytes as a sequ
     });
   }
   for (auto& t : senders) t.join();
-  CHECK(server.client().Head(parts[0], tus(server))->get_header_value("Upload-Concat") == "partial");
+  CHECK(server.client().Head(parts[0], tus(server))->get_header_value("Upload-Concat") ==
+        "partial");
   std::string concat = "final;";
   for (size_t i = 0; i < n; ++i)  // absolute URLs and plain paths are both accepted
     concat += (i ? " " : "") + (i % 2 ? server.base_url() + parts[i] : parts[i]);
@@ -268,7 +271,9 @@ TEST_CASE("malformed requests get the tus status code and a short body, never a 
   std::string upload = create_upload(server, 10);
   REQUIRE(patch(server, upload, 0, "abc")->status == 204);
   auto cli = server.client();
-  auto post = [&](httplib::Headers h) { return cli.Post("/v1/uploads", tus(server, h), "", "")->status; };
+  auto post = [&](httplib::Headers h) {
+    return cli.Post("/v1/uploads", tus(server, h), "", "")->status;
+  };
   const std::string key = "Bearer test-key";
   auto expect_json_error = [](const httplib::Result& r) {
     auto body = nlohmann::json::parse(r->body, nullptr, false);
@@ -302,9 +307,11 @@ TEST_CASE("malformed requests get the tus status code and a short body, never a 
     expect_json_error(r);
     CHECK(patch(server, upload, 7, "xyz")->status == 409);
     CHECK(cli.Patch(upload, tus(server, {{"Upload-Offset", "-3"}}), "xyz",
-                    "application/offset+octet-stream")->status == 400);
+                    "application/offset+octet-stream")
+              ->status == 400);
     CHECK(cli.Patch(upload, tus(server, {{"Upload-Offset", "three"}}), "xyz",
-                    "application/offset+octet-stream")->status == 400);
+                    "application/offset+octet-stream")
+              ->status == 400);
     CHECK(cli.Patch(upload, tus(server), "xyz", "application/offset+octet-stream")->status == 400);
     CHECK(cli.Patch(upload, tus(server, {{"Upload-Offset", "3"}}), "xyz", "application/json")
               ->status == 415);
@@ -323,11 +330,13 @@ TEST_CASE("malformed requests get the tus status code and a short body, never a 
     CHECK(cli.Head(upload, {{"Authorization", key}, {"Tus-Resumable", "0.2.2"}})->status == 412);
     CHECK(cli.Get(upload, tus(server))->status == 405);
     CHECK(cli.Patch("/v1/uploads", tus(server, {{"Upload-Offset", "0"}}), "x",
-                    "application/offset+octet-stream")->status == 405);
+                    "application/offset+octet-stream")
+              ->status == 405);
     CHECK(cli.Head("/v1/uploads/ffffffffffffffffffffffffffffffff", tus(server))->status == 404);
     CHECK(cli.Get("/v1/nothing-here")->status == 404);
     // A big body on a route that would buffer it is refused before it is read.
-    CHECK(cli.Post("/v1/other", tus(server), std::string(200000, 'b'), "text/plain")->status == 413);
+    CHECK(cli.Post("/v1/other", tus(server), std::string(200000, 'b'), "text/plain")->status ==
+          413);
   }
   // Whatever came before, the server is still up.
   auto health = server.client().Get("/healthz");
@@ -359,17 +368,18 @@ TEST_CASE("kill -9 mid-PATCH loses only unacknowledged bytes and the upload resu
   std::atomic<bool> half_sent{false}, stop{false};
   std::thread slow([&] {
     auto cli = server.client();
-    cli.Patch(upload, tus(server, {{"Upload-Offset", std::to_string(3 * MiB)}}), 5 * MiB,
-              [&](size_t offset, size_t, httplib::DataSink& sink) {
-                if (offset >= 2 * MiB) {
-                  half_sent = true;
-                  for (int i = 0; i < 500 && !stop; ++i)
-                    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-                  return false;
-                }
-                return sink.write(data.data() + 3 * MiB + offset, 64 * 1024);
-              },
-              "application/offset+octet-stream");
+    cli.Patch(
+        upload, tus(server, {{"Upload-Offset", std::to_string(3 * MiB)}}), 5 * MiB,
+        [&](size_t offset, size_t, httplib::DataSink& sink) {
+          if (offset >= 2 * MiB) {
+            half_sent = true;
+            for (int i = 0; i < 500 && !stop; ++i)
+              std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            return false;
+          }
+          return sink.write(data.data() + 3 * MiB + offset, 64 * 1024);
+        },
+        "application/offset+octet-stream");
   });
   while (!half_sent) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   fs::path stored = stored_path(dir / "data", upload);
@@ -405,8 +415,10 @@ TEST_CASE("options come from the environment and a JSON config file") {
   auto at = out.find("127.0.0.1:");
   REQUIRE(at != std::string::npos);
   httplib::Client cli("127.0.0.1", std::stoi(out.substr(at + 10)));
-  auto res = cli.Post("/v1/uploads", {{"Tus-Resumable", "1.0.0"}, {"Authorization", "Bearer from-config"},
-                                      {"Upload-Length", "5"}}, "", "");
+  auto res = cli.Post(
+      "/v1/uploads",
+      {{"Tus-Resumable", "1.0.0"}, {"Authorization", "Bearer from-config"}, {"Upload-Length", "5"}},
+      "", "");
   REQUIRE(res);
   CHECK(res->status == 201);
   CHECK(cli.Options("/v1/uploads")->get_header_value("Tus-Max-Size") == "4242");

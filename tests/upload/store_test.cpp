@@ -93,7 +93,8 @@ TEST_CASE("store: sha1 and sha256 checksums are verified and a mismatch leaves t
   std::string a = random_bytes(200000, 2), b = random_bytes(100000, 3);
   auto info = store->create({.length = a.size() + b.size()});
   REQUIRE(info.ok());
-  auto good = store->append(info->id, {.offset = 0, .checksum = checksum_of(up::ChecksumAlgorithm::kSha1, a)},
+  auto good = store->append(info->id,
+                            {.offset = 0, .checksum = checksum_of(up::ChecksumAlgorithm::kSha1, a)},
                             body_of(a));
   REQUIRE(good.ok());
   auto bad = store->append(
@@ -150,7 +151,8 @@ TEST_CASE("store: a body cut off mid-way keeps what arrived unless a checksum wa
   REQUIRE(kept.ok());
   CHECK(kept->offset == 250);
   auto dropped = store->append(
-      info->id, {.offset = 250, .checksum = checksum_of(up::ChecksumAlgorithm::kSha1, "x")}, broken);
+      info->id, {.offset = 250, .checksum = checksum_of(up::ChecksumAlgorithm::kSha1, "x")},
+      broken);
   CHECK_FALSE(dropped.ok());
   CHECK(store->info(info->id)->offset == 250);
   CHECK(stored(dir, info->id).size() == 250);
@@ -249,13 +251,15 @@ TEST_CASE("store: size, concurrency and disk-space limits are errors, not corrup
   CHECK(store->create({.length = 5}).status().code() == ErrorCode::kResourceExhausted);
   // Past the length, announced or not.
   CHECK(store->append(a->id, {.offset = 0, .content_length = 101}, body_of(std::string(101, 'a')))
-            .status().code() == ErrorCode::kTooLarge);
+            .status()
+            .code() == ErrorCode::kTooLarge);
   CHECK(store->append(a->id, {.offset = 0}, body_of(std::string(150, 'a'))).status().code() ==
         ErrorCode::kTooLarge);
   CHECK(store->info(a->id)->offset == 0);
   CHECK(stored(dir, a->id).empty());
-  CHECK(store->append(deferred->id, {.offset = 0}, body_of(std::string(1001, 'd'))).status().code() ==
-        ErrorCode::kTooLarge);
+  CHECK(
+      store->append(deferred->id, {.offset = 0}, body_of(std::string(1001, 'd'))).status().code() ==
+      ErrorCode::kTooLarge);
 
   // A "full disk": the free-space reserve cannot be met.
   TempDir dir2;
