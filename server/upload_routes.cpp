@@ -12,7 +12,10 @@ void serve(upload::TusHandler& tus, const std::string& api_key, const httplib::R
   upload::TusRequest treq;
   treq.method = req.method;
   treq.path = req.path;
-  if (auto host = req.get_header_value("Host"); !host.empty()) treq.scheme_host = "http://" + host;
+  // Behind a TLS-terminating proxy, upload URLs must say https.
+  std::string scheme = req.get_header_value("X-Forwarded-Proto") == "https" ? "https" : "http";
+  if (auto host = req.get_header_value("Host"); !host.empty())
+    treq.scheme_host = scheme + "://" + host;
   for (const auto& [name, value] : req.headers) treq.headers.emplace_back(name, value);
   if (reader) {
     // Streams the body chunk by chunk from the socket into the store: never req.body.

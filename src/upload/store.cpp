@@ -291,15 +291,6 @@ Result<UploadInfo> UploadStore::create(const CreateParams& params) {
   if (params.length && *params.length > s.opt.max_upload_size)
     return error(ErrorCode::kTooLarge, "Upload-Length exceeds the maximum of " +
                                            std::to_string(s.opt.max_upload_size) + " bytes");
-  {
-    std::lock_guard lock(s.mu);
-    size_t unfinished = 0;
-    auto now = Clock::now();
-    for (const auto& [id, e] : s.uploads)
-      if (!e->info.complete() && !s.expired(e->info, now)) ++unfinished;
-    if (unfinished >= s.opt.max_concurrent_uploads)
-      return error(ErrorCode::kResourceExhausted, "too many unfinished uploads; try again later");
-  }
   if (params.length) STREAMLET_RETURN_IF_ERROR(s.check_free_space(*params.length));
 
   unsigned char raw[16];
@@ -312,19 +303,36 @@ Result<UploadInfo> UploadStore::create(const CreateParams& params) {
   info.created = Clock::now();
   info.expires = info.created + s.opt.expiration;
 
-  {
-    Fd fd(::open(s.bin(info.id).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (!fd.ok()) return errno_status("create upload file");
-  }
-  if (Status st = s.persist(info); !st.ok()) {
-    s.remove_files(info.id);
-    return st;
-  }
+  // Counted and reserved under one lock, so racing creations cannot exceed the limit.
+  auto entry = std::make_shared<Entry>();
+  entry->info = info;
+  entry->busy = true;
   {
     std::lock_guard lock(s.mu);
-    auto e = std::make_shared<Entry>();
-    e->info = info;
-    s.uploads.emplace(info.id, std::move(e));
+    size_t unfinished = 0;
+    auto now = Clock::now();
+    for (const auto& [id, e] : s.uploads)
+      if (!e->info.complete() && !s.expired(e->info, now)) ++unfinished;
+    if (unfinished >= s.opt.max_concurrent_uploads)
+      return error(ErrorCode::kResourceExhausted, "too many unfinished uploads; try again later");
+    s.uploads.emplace(info.id, entry);
+  }
+  Status st;
+  {
+    Fd fd(::open(s.bin(info.id).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!fd.ok()) st = errno_status("create upload file");
+  }
+  if (st.ok()) st = s.persist(info);
+  {
+    std::lock_guard lock(s.mu);
+    if (st.ok())
+      entry->busy = false;
+    else
+      s.uploads.erase(info.id);
+  }
+  if (!st.ok()) {
+    s.remove_files(info.id);
+    return st;
   }
   if (info.complete()) s.notify(info);  // an empty file is finished on creation
   return info;

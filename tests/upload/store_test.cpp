@@ -2,7 +2,9 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <atomic>
 #include <random>
+#include <thread>
 
 #include "streamlet/upload.hpp"
 #include "support/support.hpp"
@@ -326,4 +328,19 @@ TEST_CASE("codec: metadata, checksum, integers and base64 parse strictly") {
   CHECK_FALSE(up::base64_decode("Zm9v$mFy").ok());
   CHECK(up::http_date(std::chrono::system_clock::time_point(std::chrono::seconds(784111777))) ==
         "Sun, 06 Nov 1994 08:49:37 GMT");
+}
+
+TEST_CASE("store: racing creations never exceed the unfinished-upload limit") {
+  TempDir dir;
+  auto store = open_store(dir, {.max_concurrent_uploads = 3});
+  std::atomic<int> created{0}, refused{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 12; ++i)
+    threads.emplace_back([&] {
+      auto r = store->create({.length = 10});
+      (r.ok() ? created : refused)++;
+    });
+  for (auto& t : threads) t.join();
+  CHECK(created == 3);
+  CHECK(refused == 9);
 }
