@@ -1,8 +1,11 @@
 // The upload store and tus header codecs, against a real directory (no HTTP).
+#include <sys/mount.h>
 #include <sys/stat.h>
 
-#include <fstream>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -13,6 +16,7 @@
 namespace up = streamlet::upload;
 using streamlet::ErrorCode;
 using streamlet::test::TempDir;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -343,4 +347,33 @@ TEST_CASE("store: racing creations never exceed the unfinished-upload limit") {
   for (auto& t : threads) t.join();
   CHECK(created == 3);
   CHECK(refused == 9);
+}
+
+TEST_CASE("store: a really full disk fails the append cleanly and keeps acknowledged bytes") {
+  TempDir dir;
+  fs::path small = dir / "small";
+  fs::create_directories(small);
+  // A 4 MiB filesystem of our own; mounting needs root, so elsewhere this case is skipped.
+  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=4m,mode=0700") != 0) {
+    MESSAGE("SKIPPED: cannot mount a small tmpfs here (needs root): ", std::strerror(errno));
+    return;
+  }
+  struct Unmount {
+    fs::path path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{small};
+  // No reserve and a deferred length: nothing stops the write before the disk does.
+  auto store = up::UploadStore::open({.dir = small / "uploads", .min_free_bytes = 0});
+  REQUIRE(store.ok());
+  auto info = (*store)->create({});
+  REQUIRE(info.ok());
+  std::string first = random_bytes(1 << 20, 4);
+  REQUIRE((*store)->append(info->id, {.offset = 0}, body_of(first)).ok());
+  auto full =
+      (*store)->append(info->id, {.offset = first.size()}, body_of(random_bytes(6 << 20, 5)));
+  CHECK(full.status().code() == ErrorCode::kResourceExhausted);
+  CHECK((*store)->info(info->id)->offset == first.size());
+  CHECK(streamlet::test::read_file(small / "uploads" / (info->id + ".bin")) == first);
+  // The space the failed append took is given back: a small append still fits.
+  CHECK((*store)->append(info->id, {.offset = first.size()}, body_of("tail")).ok());
 }
