@@ -7,6 +7,24 @@ namespace streamlet::server {
 
 namespace {
 
+// A refused body that is still on its way: reading (and dropping) a modest one lets the client
+// finish sending and see our answer; closing on it instead makes the kernel reset the
+// connection, and the client sees a network error rather than the status. Large or
+// half-read bodies are not worth it: the connection is closed.
+constexpr uint64_t kMaxDrain = 16ull << 20;
+
+void drain_or_close(const httplib::ContentReader* reader, bool body_touched,
+                    httplib::Response& res) {
+  if (!reader) return;
+  uint64_t drained = 0;
+  bool whole = !body_touched && (*reader)([&drained](const char*, size_t size) {
+    drained += size;
+    return drained <= kMaxDrain;
+  });
+  // Otherwise unread bytes would be parsed as the next request on this connection.
+  if (!whole) res.set_header("Connection", "close");
+}
+
 void serve(upload::TusHandler& tus, const std::string& api_key, const httplib::Request& req,
            httplib::Response& res, const httplib::ContentReader* reader) {
   upload::TusRequest treq;
@@ -17,9 +35,11 @@ void serve(upload::TusHandler& tus, const std::string& api_key, const httplib::R
   if (auto host = req.get_header_value("Host"); !host.empty())
     treq.scheme_host = scheme + "://" + host;
   for (const auto& [name, value] : req.headers) treq.headers.emplace_back(name, value);
+  bool body_touched = false;
   if (reader) {
     // Streams the body chunk by chunk from the socket into the store: never req.body.
-    treq.body = [reader](const upload::BodySink& sink) {
+    treq.body = [reader, &body_touched](const upload::BodySink& sink) {
+      body_touched = true;
       return (*reader)([&sink](const char* data, size_t size) { return sink(data, size); });
     };
   }
@@ -31,7 +51,7 @@ void serve(upload::TusHandler& tus, const std::string& api_key, const httplib::R
     res.set_header("Access-Control-Allow-Origin", "*");
     res.set_header("WWW-Authenticate", "Bearer");
     send_error(res, error(ErrorCode::kUnauthenticated, "missing or wrong API key"));
-    if (reader) res.set_header("Connection", "close");
+    drain_or_close(reader, false, res);
     return;
   }
 
@@ -43,8 +63,7 @@ void serve(upload::TusHandler& tus, const std::string& api_key, const httplib::R
     res.status = out.status;
     if (!out.body.empty()) res.set_content(out.body, "application/json");
   }
-  // Unread body bytes would be parsed as the next request on this connection.
-  if (out.body_unread) res.set_header("Connection", "close");
+  if (out.body_unread) drain_or_close(reader, body_touched, res);
 }
 
 }  // namespace

@@ -70,6 +70,8 @@ void ServerProcess::restart() {
 }
 
 void ServerProcess::start(int port) {
+  // A server may answer and close before a test client has sent its whole body.
+  ::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> argv = {server_path().string(), "--listen",
                                    "127.0.0.1:" + std::to_string(port), "--data", data_.string()};
   if (!api_key_.empty()) argv.insert(argv.end(), {"--api-key", api_key_});

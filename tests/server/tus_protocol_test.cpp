@@ -1,7 +1,9 @@
 // tus 1.0.0 protocol tests: real HTTP over loopback against the real streamlet-server.
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <thread>
 
@@ -423,4 +425,33 @@ TEST_CASE("options come from the environment and a JSON config file") {
   CHECK(res->status == 201);
   CHECK(cli.Options("/v1/uploads")->get_header_value("Tus-Max-Size") == "4242");
   CHECK(fs::exists(dir / "envdata" / "uploads"));
+}
+
+TEST_CASE("a full disk is answered with 503 and the upload is left as it was") {
+  TempDir dir;
+  fs::path small = dir / "small";
+  fs::create_directories(small);
+  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=8m,mode=0700") != 0) {
+    MESSAGE("SKIPPED: cannot mount a small tmpfs here (needs root): ", std::strerror(errno));
+    return;
+  }
+  struct Unmount {
+    fs::path path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{small};
+  {
+    ServerProcess server(small / "data");
+    auto big =
+        server.client().Post("/v1/uploads", tus(server, {{"Upload-Length", "100000000"}}), "", "");
+    REQUIRE(big);
+    CHECK(big->status == 503);
+    CHECK(big->body.find("disk") != std::string::npos);
+    auto res =
+        server.client().Post("/v1/uploads", tus(server, {{"Upload-Defer-Length", "1"}}), "", "");
+    REQUIRE(res->status == 201);
+    std::string upload = path_of(res->get_header_value("Location"));
+    CHECK(patch(server, upload, 0, std::string(10 << 20, 'x'))->status == 503);
+    CHECK(server.client().Head(upload, tus(server))->get_header_value("Upload-Offset") == "0");
+    CHECK(server.client().Get("/healthz")->status == 200);
+  }
 }
