@@ -45,6 +45,7 @@ class ServerProcess {
   int port() const { return port_; }
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::string output() const { return child_->output(); }
+  pid_t pid() const { return child_->pid(); }
   httplib::Client client() const;
   const std::string& api_key() const { return api_key_; }
 

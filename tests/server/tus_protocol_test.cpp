@@ -455,3 +455,25 @@ TEST_CASE("a full disk is answered with 503 and the upload is left as it was") {
     CHECK(server.client().Get("/healthz")->status == 200);
   }
 }
+
+TEST_CASE("server memory stays flat while a large body streams to disk") {
+  TempDir dir;
+  ServerProcess server(dir / "data");
+  const size_t total = 256ull << 20, piece = 1 << 20;
+  std::string upload = create_upload(server, total);
+  std::string block = test_bytes(piece, 31);
+  auto res = server.client().Patch(
+      upload, tus(server, {{"Upload-Offset", "0"}}), total,
+      [&](size_t, size_t, httplib::DataSink& sink) { return sink.write(block.data(), piece); },
+      "application/offset+octet-stream");
+  REQUIRE(res);
+  CHECK(res->status == 204);
+  CHECK(fs::file_size(stored_path(dir / "data", upload)) == total);
+  // Peak resident memory of the server process over its whole life.
+  std::string status = read_file("/proc/" + std::to_string(server.pid()) + "/status");
+  auto at = status.find("VmHWM:");
+  REQUIRE(at != std::string::npos);
+  long peak_kb = std::stol(status.substr(at + 6));
+  MESSAGE("streamlet-server peak RSS after a 256 MiB PATCH: ", peak_kb / 1024, " MiB");
+  CHECK(peak_kb < 48 * 1024);
+}
