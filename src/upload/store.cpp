@@ -240,6 +240,7 @@ Result<std::unique_ptr<UploadStore>> UploadStore::open(StoreOptions options) {
       continue;
     }
     if (p.extension() != ".json") continue;
+    known.insert(p.stem().string());  // even if unreadable below: never delete its data
     std::string text;
     {
       Fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
@@ -263,12 +264,20 @@ Result<std::unique_ptr<UploadStore>> UploadStore::open(StoreOptions options) {
       info->offset = size;
       STREAMLET_RETURN_IF_ERROR(impl->persist(*info));
     }
-    known.insert(info->id);
     auto e = std::make_shared<Entry>();
     e->info = std::move(*info);
     impl->uploads.emplace(e->info.id, std::move(e));
   }
-  // Data files whose creation was never acknowledged.
+  // Parts already concatenated into a final upload (a crash came before their removal).
+  std::vector<std::string> consumed;
+  for (const auto& [id, e] : impl->uploads)
+    for (const auto& part : e->info.parts)
+      if (impl->uploads.count(part)) consumed.push_back(part);
+  for (const auto& part : consumed) {
+    impl->uploads.erase(part);
+    impl->remove_files(part);
+  }
+  // Data files without any state file: their creation was never acknowledged.
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const fs::path& p = entry.path();
     if (p.extension() == ".bin" && valid_id(p.stem().string()) && !known.count(p.stem().string()))

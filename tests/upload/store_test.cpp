@@ -377,3 +377,35 @@ TEST_CASE("store: a really full disk fails the append cleanly and keeps acknowle
   // The space the failed append took is given back: a small append still fits.
   CHECK((*store)->append(info->id, {.offset = first.size()}, body_of("tail")).ok());
 }
+
+TEST_CASE("store: reopening keeps data whose state is unreadable and drops consumed parts") {
+  TempDir dir;
+  std::string final_id, part_id, odd_id;
+  {
+    auto store = open_store(dir);
+    auto part = store->create({.length = 3, .partial = true});
+    REQUIRE(part.ok());
+    REQUIRE(store->append(part->id, {.offset = 0}, body_of("abc")).ok());
+    part_id = part->id;
+    auto odd = store->create({.length = 3});
+    odd_id = odd->id;
+  }
+  fs::path uploads = dir / "uploads";
+  // As if the process died after the final upload was published but before its part was
+  // removed: the final's state lists the part, which is still on disk.
+  auto saved_part = streamlet::test::read_file(uploads / (part_id + ".json"));
+  {
+    auto store = open_store(dir);
+    auto joined = store->concatenate({part_id}, {});
+    REQUIRE(joined.ok());
+    final_id = joined->id;
+  }
+  streamlet::test::write_file(uploads / (part_id + ".json"), saved_part);
+  streamlet::test::write_file(uploads / (part_id + ".bin"), "abc");
+  streamlet::test::write_file(uploads / (odd_id + ".json"), "not json");  // unreadable state
+  auto store = open_store(dir);
+  CHECK(store->info(final_id).ok());
+  CHECK(store->info(part_id).status().code() == ErrorCode::kNotFound);
+  CHECK_FALSE(fs::exists(uploads / (part_id + ".bin")));
+  CHECK(fs::exists(uploads / (odd_id + ".bin")));  // never deleted on a guess
+}
