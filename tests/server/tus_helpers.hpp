@@ -3,6 +3,7 @@
 
 #include <httplib.h>
 
+#include <cstring>
 #include <random>
 #include <string>
 
