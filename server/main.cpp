@@ -1,5 +1,6 @@
-// streamlet-server: parses options, opens the library's stores and wires the routes.
-//   streamlet-server --listen 127.0.0.1:8080 --data ./data [--api-key KEY]
+// streamlet-server: parses options, opens the platform (the library's stores and workers)
+// and wires the routes, one file per area (auth, videos, jobs, media, uploads, ops, web).
+//   streamlet-server --listen 127.0.0.1:8080 --data ./data [--api-key KEY] [--workers N]
 // Options may also come from the environment (STREAMLET_LISTEN, STREAMLET_DATA,
 // STREAMLET_API_KEY) or a JSON config file (--config); flags win over both.
 #include <httplib.h>
@@ -16,8 +17,14 @@
 
 #include "auth.hpp"
 #include "http_errors.hpp"
+#include "routes.hpp"
+#include "streamlet/platform.hpp"
 #include "streamlet/upload.hpp"
 #include "upload_routes.hpp"
+
+#ifndef STREAMLET_WEB_DIST
+#define STREAMLET_WEB_DIST ""
+#endif
 
 namespace {
 
@@ -35,6 +42,17 @@ struct Config {
   int64_t expiration_seconds = 24 * 3600;
   size_t threads = 16;
   bool fsync = true;
+  int workers = 1;
+  std::string ladder;  // "" = the default ladder
+  std::string preset = "veryfast";
+  double segment_seconds = 6.0;
+  std::string default_visibility = "public";
+  bool registration = true;
+  std::string web_root;  // "" = the built bundle if there is one
+  int max_attempts = 3;
+  int64_t retry_backoff_ms = 10'000;
+  std::vector<std::string> webhooks;
+  std::string webhook_secret;
 };
 
 // Precedence: built-in default < config file < environment < command line.
@@ -50,6 +68,20 @@ Result<Config> load_config(int argc, char** argv) {
       "expiration", "seconds an idle unfinished upload is kept", cxxopts::value<int64_t>())(
       "threads", "HTTP worker threads", cxxopts::value<size_t>())(
       "unsafe-no-fsync", "acknowledge bytes before they are on disk (benchmarks, throwaway data)")(
+      "workers", "transcode worker threads (default 1)", cxxopts::value<int>())(
+      "ladder", "renditions, e.g. 720p,360p or 240p:400k (default: 1080p..360p)",
+      cxxopts::value<std::string>())("preset", "x264 preset (default veryfast)",
+                                     cxxopts::value<std::string>())(
+      "segment-seconds", "segment duration (default 6)", cxxopts::value<double>())(
+      "default-visibility", "public|unlisted|private for new uploads (default public)",
+      cxxopts::value<std::string>())("no-registration", "only the admin creates accounts")(
+      "web-root", "directory of the built web app (index.html, assets/)",
+      cxxopts::value<std::string>())("max-attempts", "transcode attempts before a job fails",
+                                     cxxopts::value<int>())(
+      "retry-backoff-ms", "delay before the 2nd attempt (doubles each time)",
+      cxxopts::value<int64_t>())("webhook", "URL told of ready/failed videos (repeatable)",
+                                 cxxopts::value<std::vector<std::string>>())(
+      "webhook-secret", "HMAC key of webhook signatures", cxxopts::value<std::string>())(
       "h,help", "show help");
   Config c;
   try {
@@ -82,11 +114,26 @@ Result<Config> load_config(int argc, char** argv) {
     if (args.count("expiration")) c.expiration_seconds = args["expiration"].as<int64_t>();
     if (args.count("threads")) c.threads = args["threads"].as<size_t>();
     if (args.count("unsafe-no-fsync")) c.fsync = false;
+    if (args.count("workers")) c.workers = args["workers"].as<int>();
+    if (args.count("ladder")) c.ladder = args["ladder"].as<std::string>();
+    if (args.count("preset")) c.preset = args["preset"].as<std::string>();
+    if (args.count("segment-seconds")) c.segment_seconds = args["segment-seconds"].as<double>();
+    if (args.count("default-visibility"))
+      c.default_visibility = args["default-visibility"].as<std::string>();
+    if (args.count("no-registration")) c.registration = false;
+    if (args.count("web-root")) c.web_root = args["web-root"].as<std::string>();
+    if (args.count("max-attempts")) c.max_attempts = args["max-attempts"].as<int>();
+    if (args.count("retry-backoff-ms")) c.retry_backoff_ms = args["retry-backoff-ms"].as<int64_t>();
+    if (args.count("webhook")) c.webhooks = args["webhook"].as<std::vector<std::string>>();
+    if (args.count("webhook-secret")) c.webhook_secret = args["webhook-secret"].as<std::string>();
   } catch (const std::exception& e) {
     return error(ErrorCode::kInvalidArgument, e.what());
   }
-  if (c.threads == 0 || c.expiration_seconds <= 0)
-    return error(ErrorCode::kInvalidArgument, "--threads and --expiration must be positive");
+  if (c.threads == 0 || c.expiration_seconds <= 0 || c.workers <= 0 || c.max_attempts <= 0 ||
+      c.segment_seconds <= 0 || c.retry_backoff_ms < 0)
+    return error(ErrorCode::kInvalidArgument,
+                 "--threads, --expiration, --workers, --max-attempts and --segment-seconds must "
+                 "be positive");
   return c;
 }
 
@@ -117,22 +164,38 @@ int main(int argc, char** argv) {
     std::printf("streamlet-server: generated API key %s (stored in %s)\n", key->key.c_str(),
                 key->file.c_str());
 
-  auto store = upload::UploadStore::open({.dir = std::filesystem::path(c.data) / "uploads",
-                                          .max_upload_size = c.max_upload_size,
-                                          .max_concurrent_uploads = c.max_uploads,
-                                          .expiration = std::chrono::seconds(c.expiration_seconds),
-                                          .durable = c.fsync});
-  if (!store.ok()) return fail(store.status().message());
-  // Finished uploads go here; the transcode queue will hook in at this point.
-  (*store)->set_completion_callback([](const upload::CompletedUpload& done) {
-    auto name = done.info.metadata.find("filename");
-    std::printf("streamlet-server: upload %s complete (%llu bytes%s%s)\n", done.info.id.c_str(),
-                static_cast<unsigned long long>(done.info.offset),
-                name == done.info.metadata.end() ? "" : ", ",
-                name == done.info.metadata.end() ? "" : name->second.c_str());
-    std::fflush(stdout);
-  });
-  upload::TusHandler tus(**store, {.base_path = kUploadsPath});
+  platform::PlatformOptions popts;
+  popts.data_dir = c.data;
+  popts.admin_api_key = key->key;
+  popts.workers = c.workers;
+  if (!c.ladder.empty()) {
+    auto ladder = transcode::parse_ladder(c.ladder);
+    if (!ladder.ok()) return fail("--ladder: " + ladder.status().message());
+    popts.transcode.ladder = *ladder;
+  }
+  popts.transcode.preset = c.preset;
+  popts.transcode.segment_seconds = c.segment_seconds;
+  popts.retry.max_attempts = c.max_attempts;
+  popts.retry.base_backoff = std::chrono::milliseconds(c.retry_backoff_ms);
+  auto visibility = catalog::parse_visibility(c.default_visibility);
+  if (!visibility.ok()) return fail("--default-visibility: " + visibility.status().message());
+  popts.default_visibility = *visibility;
+  popts.allow_registration = c.registration;
+  popts.max_upload_size = c.max_upload_size;
+  popts.max_uploads = c.max_uploads;
+  popts.upload_expiration = std::chrono::seconds(c.expiration_seconds);
+  popts.durable_uploads = c.fsync;
+  auto opened = platform::Platform::open(popts);
+  if (!opened.ok()) return fail(opened.status().message());
+  platform::Platform& plat = **opened;
+  auto admin_password = plat.ensure_admin();
+  if (!admin_password.ok()) return fail(admin_password.status().message());
+  // TODO(libplat): streamlet::webhooks::WebhookDispatcher for --webhook/--webhook-secret via
+  // plat.set_video_finished_callback(), once it is on main.
+  if (!c.webhooks.empty())
+    std::fprintf(stderr, "streamlet-server: --webhook is not wired yet; ignored\n");
+  auto* store = &plat.uploads();
+  upload::TusHandler tus(*store, {.base_path = kUploadsPath});
 
   // Signals are taken by one thread via sigwait, so stopping never runs in a signal handler.
   sigset_t signals;
@@ -172,34 +235,66 @@ int main(int argc, char** argv) {
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
         server::send_error(res, error(ErrorCode::kInternal, "internal error"));
       });
-  svr.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("{\"status\":\"ok\"}", "application/json");
-  });
-  server::register_upload_routes(svr, tus, kUploadsPath, key->key);
+  // The web app: --web-root, else the bundle the build knows of (STREAMLET_WEB_DIST), else
+  // <prefix>/share/streamlet/web next to an installed binary.
+  std::filesystem::path web_root = c.web_root;
+  if (web_root.empty()) {
+    std::error_code wec;
+    auto exe = std::filesystem::read_symlink("/proc/self/exe", wec);
+    for (std::filesystem::path candidate :
+         {std::filesystem::path(STREAMLET_WEB_DIST),
+          wec ? std::filesystem::path() : exe.parent_path() / "../share/streamlet/web"}) {
+      if (!candidate.empty() && std::filesystem::is_regular_file(candidate / "index.html", wec)) {
+        web_root = candidate;
+        break;
+      }
+    }
+  }
+  std::atomic<bool> stopping{false};
+  server::Routes routes{plat, web_root, stopping, {}};
+  server::register_upload_routes(svr, tus, plat, kUploadsPath);
+  server::register_auth_routes(routes, svr);
+  server::register_video_routes(routes, svr);
+  server::register_job_routes(routes, svr);
+  server::register_media_routes(routes, svr);
+  server::register_ops_routes(routes, svr);
+  server::register_web_routes(routes, svr);
+  server::register_method_not_allowed(routes, svr);
 
   int bound = *port == 0 ? svr.bind_to_any_port(host)
                          : (svr.bind_to_port(host, int(*port)) ? int(*port) : -1);
   if (bound <= 0) return fail("cannot listen on " + c.listen);
+  auto started = plat.start();
+  if (!started.ok()) return fail(started.message());
   std::printf("streamlet-server: listening on http://%s:%d\n", host.c_str(), bound);
+  if (!admin_password->empty())
+    std::printf("streamlet-server: created user admin with password %s (shown once)\n",
+                admin_password->c_str());
   std::fflush(stdout);
 
   std::mutex mu;
   std::condition_variable cv;
-  bool stopping = false;
+  bool expiring_done = false;
+  std::atomic<bool>* stopping_flag_for_signal = &routes.stopping;
   std::thread expirer([&] {
     std::unique_lock lock(mu);
     auto every = std::chrono::seconds(std::clamp<int64_t>(c.expiration_seconds / 10, 1, 60));
-    while (!cv.wait_for(lock, every, [&] { return stopping; })) (*store)->expire_idle();
+    while (!cv.wait_for(lock, every, [&] { return expiring_done; })) store->expire_idle();
   });
   std::thread signal_waiter([&] {
     int sig = 0;
     sigwait(&signals, &sig);
+    stopping_flag_for_signal->store(true);
     svr.stop();
   });
   svr.listen_after_bind();
+  // Requests in flight have finished (httplib joins its pool in listen); running
+  // transcodes go back to the queue for the next start.
+  routes.stopping = true;
+  plat.stop(/*requeue_running=*/true);
   {
     std::lock_guard lock(mu);
-    stopping = true;
+    expiring_done = true;
   }
   cv.notify_all();
   expirer.join();
