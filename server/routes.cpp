@@ -66,9 +66,11 @@ void register_method_not_allowed(Routes& r, httplib::Server& svr) {
     for (const auto& m : methods) allow += (allow.empty() ? "" : ", ") + m;
     if (methods.count("GET")) allow += ", HEAD";
     auto refuse = [allow](const httplib::Request&, httplib::Response& res) {
+      // No Status code means "wrong method": the one answer not mapped in http_errors.
       res.set_header("Allow", allow);
-      send_error(res, error(ErrorCode::kInvalidArgument, "method not allowed"));
       res.status = 405;
+      res.set_content(R"({"error":"method not allowed","code":"method_not_allowed"})",
+                      "application/json");
     };
     for (const char* m : {"GET", "POST", "PATCH", "DELETE", "PUT"}) {
       if (methods.count(m)) continue;
