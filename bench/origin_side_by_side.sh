@@ -39,6 +39,7 @@ done
 ulimit -n 65536 2>/dev/null || ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/streamlet-origin-bench.XXXXXX")
+chmod 755 "$work"  # nginx started as root serves as an unprivileged worker user
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done

@@ -41,6 +41,7 @@ struct Config {
   size_t max_uploads = 1000;
   int64_t expiration_seconds = 24 * 3600;
   size_t threads = 16;
+  size_t keep_alive_requests = 100;
   bool fsync = true;
   int workers = 1;
   std::string ladder;  // "" = the default ladder
@@ -67,6 +68,8 @@ Result<Config> load_config(int argc, char** argv) {
       "max-uploads", "most unfinished uploads at once", cxxopts::value<size_t>())(
       "expiration", "seconds an idle unfinished upload is kept", cxxopts::value<int64_t>())(
       "threads", "HTTP worker threads", cxxopts::value<size_t>())(
+      "keep-alive-requests", "requests per keep-alive connection (default 100)",
+      cxxopts::value<size_t>())(
       "unsafe-no-fsync", "acknowledge bytes before they are on disk (benchmarks, throwaway data)")(
       "workers", "transcode worker threads (default 1)", cxxopts::value<int>())(
       "ladder", "renditions, e.g. 720p,360p or 240p:400k (default: 1080p..360p)",
@@ -113,6 +116,8 @@ Result<Config> load_config(int argc, char** argv) {
     if (args.count("max-uploads")) c.max_uploads = args["max-uploads"].as<size_t>();
     if (args.count("expiration")) c.expiration_seconds = args["expiration"].as<int64_t>();
     if (args.count("threads")) c.threads = args["threads"].as<size_t>();
+    if (args.count("keep-alive-requests"))
+      c.keep_alive_requests = args["keep-alive-requests"].as<size_t>();
     if (args.count("unsafe-no-fsync")) c.fsync = false;
     if (args.count("workers")) c.workers = args["workers"].as<int>();
     if (args.count("ladder")) c.ladder = args["ladder"].as<std::string>();
@@ -211,6 +216,9 @@ int main(int argc, char** argv) {
   svr.set_read_timeout(30, 0);
   svr.set_write_timeout(30, 0);
   svr.set_tcp_nodelay(true);
+  // httplib's default (5 requests per connection) makes players and caches reconnect
+  // constantly; a connection still holds its thread only while it is busy or idle < 5 s.
+  svr.set_keep_alive_max_count(c.keep_alive_requests);
   // Only the upload routes stream bodies to disk; any other body is read into memory by
   // httplib, so refuse large ones before it does.
   svr.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
