@@ -200,6 +200,15 @@ int main(int argc, char** argv) {
   if (!c.webhooks.empty())
     std::fprintf(stderr, "streamlet-server: --webhook is not wired yet; ignored\n");
   auto* store = &plat.uploads();
+  plat.set_upload_observer([](const upload::CompletedUpload& done, const std::string& video) {
+    auto name = done.info.metadata.find("filename");
+    bool named = name != done.info.metadata.end();
+    std::printf("streamlet-server: upload %s complete (%llu bytes%s%s)%s%s\n",
+                done.info.id.c_str(), static_cast<unsigned long long>(done.info.offset),
+                named ? ", " : "", named ? name->second.c_str() : "",
+                video.empty() ? "" : ", transcode queued for video ", video.c_str());
+    std::fflush(stdout);
+  });
   upload::TusHandler tus(*store, {.base_path = kUploadsPath});
 
   // Signals are taken by one thread via sigwait, so stopping never runs in a signal handler.

@@ -127,6 +127,10 @@ class Platform {
 
   // ---- uploads ----------------------------------------------------------------
   upload::UploadStore& uploads();
+  // Told of every finished upload (after the platform queued its transcode), with the video
+  // id ("" for parts of a concatenation). For logs. Set before serving.
+  void set_upload_observer(
+      std::function<void(const upload::CompletedUpload&, const std::string& video_id)> fn);
   // Before a tus creation request reaches the store: checks credentials and
   // returns the Upload-Metadata value to pass on instead (with the uploader
   // and, for anything but a partial upload, a newly created video in

@@ -131,6 +131,7 @@ struct Platform::Impl {
   std::atomic<bool> running{false};
   std::string admin_id;
   VideoFinishedFn finished;
+  std::function<void(const upload::CompletedUpload&, const std::string&)> upload_observer;
 
   // Viewers already counted per video (in memory: a restart may count a viewer twice).
   std::mutex views_mu;
@@ -227,8 +228,13 @@ struct Platform::Impl {
 
   void on_upload_complete(const upload::CompletedUpload& done) {
     auto it = done.info.metadata.find(kMetaVideo);
-    if (it == done.info.metadata.end()) return;  // a partial upload: its final one carries the video
-    const std::string video_id = it->second;
+    const std::string video_id = it == done.info.metadata.end() ? "" : it->second;
+    queue_transcode(done, video_id);
+    if (upload_observer) upload_observer(done, video_id);
+  }
+
+  void queue_transcode(const upload::CompletedUpload& done, const std::string& video_id) {
+    if (video_id.empty()) return;  // a partial upload: its final one carries the video
     auto v = catalog->set_status(video_id, catalog::VideoStatus::kQueued, "");
     if (!v.ok()) {  // deleted while uploading
       (void)store->terminate(done.info.id);
@@ -661,6 +667,11 @@ std::vector<std::pair<std::string, int64_t>> Platform::job_counts() {
 // ---- uploads ----------------------------------------------------------------------------
 
 upload::UploadStore& Platform::uploads() { return *impl_->store; }
+
+void Platform::set_upload_observer(
+    std::function<void(const upload::CompletedUpload&, const std::string&)> fn) {
+  impl_->upload_observer = std::move(fn);
+}
 
 Result<Platform::Creation> Platform::begin_upload(const Principal& who,
                                                   std::string_view metadata_header, bool partial) {
