@@ -12,6 +12,8 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <shared_mutex>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "core/crypto.hpp"
@@ -132,6 +134,44 @@ struct Platform::Impl {
   std::string admin_id;
   VideoFinishedFn finished;
   std::function<void(const upload::CompletedUpload&, const std::string&)> upload_observer;
+
+  // Access policies of recently played videos, so a player's stream of segment requests does
+  // not take the catalog's single-connection lock each time. Entries live one second;
+  // update_video/delete_video drop theirs at once, so visibility changes apply immediately.
+  struct CachedPolicy {
+    bool exists = false;
+    origin::AccessPolicy policy;
+    int64_t at_ms = 0;
+  };
+  std::shared_mutex policy_mu;
+  std::unordered_map<std::string, CachedPolicy> policies;
+
+  void forget_policy(const std::string& id) {
+    std::unique_lock lock(policy_mu);
+    policies.erase(id);
+  }
+
+  CachedPolicy policy_of(std::string_view video_id) {
+    const int64_t now = detail::now_ms();
+    const std::string id(video_id);
+    {
+      std::shared_lock lock(policy_mu);
+      auto it = policies.find(id);
+      if (it != policies.end() && now - it->second.at_ms < 1000) return it->second;
+    }
+    CachedPolicy c;
+    c.at_ms = now;
+    auto v = catalog->get_video(id);
+    if (v.ok()) {
+      c.exists = true;
+      c.policy.is_private = v->visibility == catalog::Visibility::kPrivate;
+      c.policy.ready = v->status == catalog::VideoStatus::kReady;
+    }
+    std::unique_lock lock(policy_mu);
+    if (policies.size() > 10000) policies.clear();  // bounded
+    policies[id] = c;
+    return c;
+  }
 
   // Viewers already counted per video (in memory: a restart may count a viewer twice).
   std::mutex views_mu;
@@ -564,6 +604,7 @@ Result<std::string> Platform::update_video(const Principal& who, std::string_vie
   if (update.description && update.description->size() > 5000)
     return error(ErrorCode::kInvalidArgument, "description: at most 5000 characters");
   STREAMLET_ASSIGN_OR_RETURN(auto v, impl_->catalog->update_video(id, update));
+  impl_->forget_policy(v.id);
   return impl_->video_doc(v).dump();
 }
 
@@ -573,6 +614,7 @@ Status Platform::delete_video(const Principal& who, std::string_view id) {
   const std::string vid(id);
   impl_->cancel_jobs_of(vid);
   STREAMLET_RETURN_IF_ERROR(impl_->catalog->delete_video(vid));
+  impl_->forget_policy(vid);
   // A job that still finishes after this finds no video and removes its output (on_job_finished).
   impl_->remove_files_of(vid);
   return Status::Ok();
@@ -730,8 +772,14 @@ Status Platform::check_upload_access(const Principal& who, std::string_view uplo
 
 origin::OriginResponse Platform::serve_media(std::string_view video_id,
                                              const origin::OriginRequest& req) {
-  auto v = impl_->catalog->get_video(video_id);
-  if (!v.ok()) {
+  // Ids are what the catalog generates: anything else (hidden work dirs, "..") is unknown.
+  const bool plausible = !video_id.empty() && video_id.size() <= 64 &&
+                         std::all_of(video_id.begin(), video_id.end(), [](char c) {
+                           return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+                                  c == '-';
+                         });
+  auto cached = plausible ? impl_->policy_of(video_id) : Impl::CachedPolicy{};
+  if (!cached.exists) {
     origin::OriginResponse r;
     r.status = 404;
     r.body = error_json(error(ErrorCode::kNotFound, "no such video"));
@@ -739,10 +787,8 @@ origin::OriginResponse Platform::serve_media(std::string_view video_id,
                  {"Content-Length", std::to_string(r.body.size())}};
     return r;
   }
-  origin::AccessPolicy policy;
-  policy.is_private = v->visibility == catalog::Visibility::kPrivate;
-  policy.ready = v->status == catalog::VideoStatus::kReady;
-  return impl_->origin->serve(impl_->media_root / v->id, v->id, req, policy);
+  return impl_->origin->serve(impl_->media_root / std::string(video_id), video_id, req,
+                              cached.policy);
 }
 
 events::EventBus& Platform::bus() { return *impl_->bus; }
