@@ -6,7 +6,7 @@
 # servers; prints requests/s, p50/p99 latency and MB/s per run, then medians and the
 # streamlet/nginx ratio. Figures are printed, never asserted.
 #
-#   bench/origin_side_by_side.sh [--build build] [--runs 3] [--seconds 5] [--threads 128]
+#   bench/origin_side_by_side.sh [--build build] [--runs 3] [--seconds 5] [--threads 1024]
 #
 # --threads is streamlet-server's HTTP thread pool: cpp-httplib gives each keep-alive
 # connection a thread while it is open, so 1000 connections want a large pool.
@@ -17,7 +17,7 @@ set -euo pipefail
 build=build
 runs=3
 seconds=5
-threads=128
+threads=1024
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift 2 ;;

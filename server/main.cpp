@@ -3,8 +3,11 @@
 //   streamlet-server --listen 127.0.0.1:8080 --data ./data [--api-key KEY] [--workers N]
 // Options may also come from the environment (STREAMLET_LISTEN, STREAMLET_DATA,
 // STREAMLET_API_KEY) or a JSON config file (--config); flags win over both.
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <condition_variable>
 #include <cstdio>
@@ -140,6 +143,25 @@ Result<Config> load_config(int argc, char** argv) {
                  "--threads, --expiration, --workers, --max-attempts and --segment-seconds must "
                  "be positive");
   return c;
+}
+
+// cpp-httplib 0.11 listens with a backlog of 5: a burst of new connections (players
+// starting together, a cache reconnecting) overflows it, and the kernel drops SYNs that the
+// clients only retry after a second. Listening again on the same socket raises the backlog
+// (Linux allows it); httplib does not expose the socket, so it is found by its port.
+void raise_listen_backlog(int port) {
+  for (int fd = 3; fd < 1024; ++fd) {
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
+      continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+    int p = addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
+                                       : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    if (p == port) ::listen(fd, SOMAXCONN);
+  }
 }
 
 int fail(const std::string& message) {
@@ -281,6 +303,7 @@ int main(int argc, char** argv) {
   int bound = *port == 0 ? svr.bind_to_any_port(host)
                          : (svr.bind_to_port(host, int(*port)) ? int(*port) : -1);
   if (bound <= 0) return fail("cannot listen on " + c.listen);
+  raise_listen_backlog(bound);
   auto started = plat.start();
   if (!started.ok()) return fail(started.message());
   std::printf("streamlet-server: listening on http://%s:%d\n", host.c_str(), bound);
