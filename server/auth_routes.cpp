@@ -21,12 +21,15 @@ std::optional<std::pair<std::string, std::string>> credentials(const httplib::Re
 
 void register_auth_routes(Routes& r, httplib::Server& svr) {
   auto& p = r.platform;
-  route(r, svr, "POST", "/v1/auth/register", [&p](const httplib::Request& req, httplib::Response& res) {
-    if (auto c = credentials(req, res)) send_result(res, p.register_user(c->first, c->second), 201);
-  });
-  route(r, svr, "POST", "/v1/auth/login", [&p](const httplib::Request& req, httplib::Response& res) {
-    if (auto c = credentials(req, res)) send_result(res, p.login(c->first, c->second));
-  });
+  route(r, svr, "POST", "/v1/auth/register",
+        [&p](const httplib::Request& req, httplib::Response& res) {
+          if (auto c = credentials(req, res))
+            send_result(res, p.register_user(c->first, c->second), 201);
+        });
+  route(r, svr, "POST", "/v1/auth/login",
+        [&p](const httplib::Request& req, httplib::Response& res) {
+          if (auto c = credentials(req, res)) send_result(res, p.login(c->first, c->second));
+        });
   route(r, svr, "GET", "/v1/auth/me", [&r](const httplib::Request& req, httplib::Response& res) {
     if (auto who = principal(r, req, res)) send_result(res, r.platform.me(*who));
   });
@@ -44,9 +47,10 @@ void register_auth_routes(Routes& r, httplib::Server& svr) {
           }
           send_result(res, r.platform.create_api_key(*who, name), 201);
         });
-  route(r, svr, "GET", "/v1/auth/api-keys", [&r](const httplib::Request& req, httplib::Response& res) {
-    if (auto who = principal(r, req, res)) send_result(res, r.platform.list_api_keys(*who));
-  });
+  route(r, svr, "GET", "/v1/auth/api-keys",
+        [&r](const httplib::Request& req, httplib::Response& res) {
+          if (auto who = principal(r, req, res)) send_result(res, r.platform.list_api_keys(*who));
+        });
   route(r, svr, "DELETE", R"(/v1/auth/api-keys/([^/]+))",
         [&r](const httplib::Request& req, httplib::Response& res) {
           if (auto who = principal(r, req, res))

@@ -153,8 +153,7 @@ void raise_listen_backlog(int port) {
   for (int fd = 3; fd < 1024; ++fd) {
     int listening = 0;
     socklen_t len = sizeof listening;
-    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
-      continue;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
     sockaddr_storage addr{};
     socklen_t alen = sizeof addr;
     if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
@@ -225,9 +224,9 @@ int main(int argc, char** argv) {
   plat.set_upload_observer([](const upload::CompletedUpload& done, const std::string& video) {
     auto name = done.info.metadata.find("filename");
     bool named = name != done.info.metadata.end();
-    std::printf("streamlet-server: upload %s complete (%llu bytes%s%s)%s%s\n",
-                done.info.id.c_str(), static_cast<unsigned long long>(done.info.offset),
-                named ? ", " : "", named ? name->second.c_str() : "",
+    std::printf("streamlet-server: upload %s complete (%llu bytes%s%s)%s%s\n", done.info.id.c_str(),
+                static_cast<unsigned long long>(done.info.offset), named ? ", " : "",
+                named ? name->second.c_str() : "",
                 video.empty() ? "" : ", transcode queued for video ", video.c_str());
     std::fflush(stdout);
   });

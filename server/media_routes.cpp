@@ -67,15 +67,14 @@ void serve_media(Routes& r, const httplib::Request& req, httplib::Response& res)
     fd->fd = ::open(out.file_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd->fd < 0) return send_error(res, error(ErrorCode::kNotFound, "not found"));
     const uint64_t base = out.offset;
-    res.set_content_provider(
-        out.length, content_type,
-        [fd, base](size_t offset, size_t length, httplib::DataSink& sink) {
-          char buf[kChunk];
-          size_t n = std::min(length, kChunk);
-          ssize_t got = ::pread(fd->fd, buf, n, off_t(base + offset));
-          if (got <= 0) return false;
-          return sink.write(buf, size_t(got));
-        });
+    res.set_content_provider(out.length, content_type,
+                             [fd, base](size_t offset, size_t length, httplib::DataSink& sink) {
+                               char buf[kChunk];
+                               size_t n = std::min(length, kChunk);
+                               ssize_t got = ::pread(fd->fd, buf, n, off_t(base + offset));
+                               if (got <= 0) return false;
+                               return sink.write(buf, size_t(got));
+                             });
   } else if (!out.body.empty()) {
     res.set_content(out.body, content_type);
   } else if (req.method == "HEAD") {

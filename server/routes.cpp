@@ -50,12 +50,18 @@ void send_status(httplib::Response& res, const Status& status, int ok_status) {
 void route(Routes& r, httplib::Server& svr, const std::string& method, const std::string& pattern,
            httplib::Server::Handler handler) {
   r.served.emplace_back(method, pattern);
-  if (method == "GET") svr.Get(pattern, std::move(handler));
-  else if (method == "POST") svr.Post(pattern, std::move(handler));
-  else if (method == "PATCH") svr.Patch(pattern, std::move(handler));
-  else if (method == "DELETE") svr.Delete(pattern, std::move(handler));
-  else if (method == "PUT") svr.Put(pattern, std::move(handler));
-  else if (method == "OPTIONS") svr.Options(pattern, std::move(handler));
+  if (method == "GET")
+    svr.Get(pattern, std::move(handler));
+  else if (method == "POST")
+    svr.Post(pattern, std::move(handler));
+  else if (method == "PATCH")
+    svr.Patch(pattern, std::move(handler));
+  else if (method == "DELETE")
+    svr.Delete(pattern, std::move(handler));
+  else if (method == "PUT")
+    svr.Put(pattern, std::move(handler));
+  else if (method == "OPTIONS")
+    svr.Options(pattern, std::move(handler));
 }
 
 void register_method_not_allowed(Routes& r, httplib::Server& svr) {
@@ -75,11 +81,16 @@ void register_method_not_allowed(Routes& r, httplib::Server& svr) {
     for (const char* m : {"GET", "POST", "PATCH", "DELETE", "PUT"}) {
       if (methods.count(m)) continue;
       std::string method = m;
-      if (method == "GET") svr.Get(pattern, refuse);
-      else if (method == "POST") svr.Post(pattern, refuse);
-      else if (method == "PATCH") svr.Patch(pattern, refuse);
-      else if (method == "DELETE") svr.Delete(pattern, refuse);
-      else svr.Put(pattern, refuse);
+      if (method == "GET")
+        svr.Get(pattern, refuse);
+      else if (method == "POST")
+        svr.Post(pattern, refuse);
+      else if (method == "PATCH")
+        svr.Patch(pattern, refuse);
+      else if (method == "DELETE")
+        svr.Delete(pattern, refuse);
+      else
+        svr.Put(pattern, refuse);
     }
   }
 }

@@ -18,8 +18,8 @@ namespace streamlet::server {
 
 struct Routes {
   platform::Platform& platform;
-  std::filesystem::path web_root;        // "" when the web app was not built
-  std::atomic<bool>& stopping;           // set on SIGTERM: long-lived streams end
+  std::filesystem::path web_root;  // "" when the web app was not built
+  std::atomic<bool>& stopping;     // set on SIGTERM: long-lived streams end
   // method -> patterns served, so other methods on a known path answer 405.
   std::vector<std::pair<std::string, std::string>> served;
 };

@@ -43,8 +43,7 @@ void serve(upload::TusHandler& tus, platform::Platform& platform, const std::str
   if (auto host = req.get_header_value("Host"); !host.empty())
     treq.scheme_host = scheme + "://" + host;
   for (const auto& [name, value] : req.headers)
-    if (strcasecmp(name.c_str(), "Upload-Metadata") != 0)
-      treq.headers.emplace_back(name, value);
+    if (strcasecmp(name.c_str(), "Upload-Metadata") != 0) treq.headers.emplace_back(name, value);
   bool body_touched = false;
   if (reader) {
     // Streams the body chunk by chunk from the socket into the store: never req.body.
@@ -117,12 +116,10 @@ void register_upload_routes(httplib::Server& server, upload::TusHandler& tus,
                             platform::Platform& platform, const std::string& base_path) {
   // One pattern for the collection and every upload under it; the handler splits the path.
   const std::string pattern = base_path + "(/[^/]*)?";
-  auto plain = [&tus, &platform, base_path](const httplib::Request& req,
-                                            httplib::Response& res) {
+  auto plain = [&tus, &platform, base_path](const httplib::Request& req, httplib::Response& res) {
     serve(tus, platform, base_path, req, res, nullptr);
   };
-  auto streamed = [&tus, &platform, base_path](const httplib::Request& req,
-                                               httplib::Response& res,
+  auto streamed = [&tus, &platform, base_path](const httplib::Request& req, httplib::Response& res,
                                                const httplib::ContentReader& reader) {
     serve(tus, platform, base_path, req, res, &reader);
   };

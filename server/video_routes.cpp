@@ -23,7 +23,9 @@ std::string sse_frame(const events::Event& e) {
   return "";
 }
 
-bool finished(const std::string& status) { return status == "ready" || status == "failed"; }
+bool finished(const std::string& status) {
+  return status == "ready" || status == "failed";
+}
 
 void events_stream(Routes& r, const httplib::Request& req, httplib::Response& res) {
   auto who = principal(r, req, res);
@@ -48,31 +50,33 @@ void events_stream(Routes& r, const httplib::Request& req, httplib::Response& re
   st->pending = sse_frame(first);
   st->done = finished(first.state);
   std::atomic<bool>* stopping = &r.stopping;
-  res.set_chunked_content_provider(
-      "text/event-stream", [sub, st, stopping](size_t, httplib::DataSink& sink) {
-        if (!st->pending.empty()) {
-          if (!sink.write(st->pending.data(), st->pending.size())) return false;
-          st->pending.clear();
-        }
-        if (st->done || stopping->load()) {
-          sink.done();
-          return true;
-        }
-        // Short waits so a shutdown or a gone client is noticed within a second.
-        auto e = sub->next(std::chrono::seconds(1));
-        if (!e) {
-          if (!sink.is_writable()) return false;
-          if (++st->idle_seconds >= 15) {
-            st->idle_seconds = 0;
-            st->pending = ": heartbeat\n\n";
-          }
-          return true;
-        }
-        st->idle_seconds = 0;
-        st->pending = sse_frame(*e);
-        if (e->type == "status" && finished(e->state)) st->done = true;
-        return true;
-      });
+  res.set_chunked_content_provider("text/event-stream",
+                                   [sub, st, stopping](size_t, httplib::DataSink& sink) {
+                                     if (!st->pending.empty()) {
+                                       if (!sink.write(st->pending.data(), st->pending.size()))
+                                         return false;
+                                       st->pending.clear();
+                                     }
+                                     if (st->done || stopping->load()) {
+                                       sink.done();
+                                       return true;
+                                     }
+                                     // Short waits so a shutdown or a gone client is noticed within
+                                     // a second.
+                                     auto e = sub->next(std::chrono::seconds(1));
+                                     if (!e) {
+                                       if (!sink.is_writable()) return false;
+                                       if (++st->idle_seconds >= 15) {
+                                         st->idle_seconds = 0;
+                                         st->pending = ": heartbeat\n\n";
+                                       }
+                                       return true;
+                                     }
+                                     st->idle_seconds = 0;
+                                     st->pending = sse_frame(*e);
+                                     if (e->type == "status" && finished(e->state)) st->done = true;
+                                     return true;
+                                   });
 }
 
 }  // namespace
@@ -100,7 +104,8 @@ void register_video_routes(Routes& r, httplib::Server& svr) {
         *field = std::stoi(v, &used);
         if (used != v.size()) throw std::invalid_argument(name);
       } catch (const std::exception&) {
-        return send_error(res, error(ErrorCode::kInvalidArgument, std::string(name) + ": a number"));
+        return send_error(res,
+                          error(ErrorCode::kInvalidArgument, std::string(name) + ": a number"));
       }
     }
     send_result(res, r.platform.list_videos(*who, p));
@@ -156,7 +161,8 @@ void register_video_routes(Routes& r, httplib::Server& svr) {
           }
           if (body->contains("seconds")) {
             if (!(*body)["seconds"].is_number())
-              return send_error(res, error(ErrorCode::kInvalidArgument, "seconds must be a number"));
+              return send_error(res,
+                                error(ErrorCode::kInvalidArgument, "seconds must be a number"));
             seconds = (*body)["seconds"].get<double>();
           }
           send_status(res, r.platform.record_view(*who, req.matches[1].str(), viewer, seconds));

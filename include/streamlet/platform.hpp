@@ -42,9 +42,9 @@ struct PlatformOptions {
   std::filesystem::path data_dir;  // required
   // The admin's API key (the server's --api-key or its generated DATA/api-key). "" = none.
   std::string admin_api_key;
-  int workers = 1;                       // transcode worker threads
-  transcode::Options transcode;          // ladder, preset, ...
-  jobs::RetryPolicy retry;               // attempts and backoff of transcode jobs
+  int workers = 1;               // transcode worker threads
+  transcode::Options transcode;  // ladder, preset, ...
+  jobs::RetryPolicy retry;       // attempts and backoff of transcode jobs
   catalog::Visibility default_visibility = catalog::Visibility::kPublic;
   std::chrono::seconds playback_url_ttl = std::chrono::hours(6);  // signed URLs of private videos
   std::chrono::seconds session_ttl = std::chrono::hours(24);
@@ -66,7 +66,8 @@ struct VideoListParams {
 };
 
 // Told once per video that reaches ready or failed, with the video document.
-using VideoFinishedFn = std::function<void(const std::string& event, const std::string& video_json)>;
+using VideoFinishedFn =
+    std::function<void(const std::string& event, const std::string& video_json)>;
 
 class Platform {
  public:
@@ -97,7 +98,7 @@ class Platform {
   // {"user","token","expires_at"}
   Result<std::string> register_user(std::string_view username, std::string_view password);
   Result<std::string> login(std::string_view username, std::string_view password);
-  Result<std::string> me(const accounts::Principal& who);                        // {"user"}
+  Result<std::string> me(const accounts::Principal& who);  // {"user"}
   Result<std::string> create_api_key(const accounts::Principal& who, std::string_view name);
   Result<std::string> list_api_keys(const accounts::Principal& who);
   Status revoke_api_key(const accounts::Principal& who, std::string_view key_id);
@@ -111,8 +112,8 @@ class Platform {
   Status delete_video(const accounts::Principal& who, std::string_view id);
   // The video if `who` may view it (kNotFound otherwise).
   Result<catalog::Video> viewable_video(const accounts::Principal& who, std::string_view id);
-  Status record_view(const accounts::Principal& who, std::string_view id,
-                     std::string_view viewer, double seconds);
+  Status record_view(const accounts::Principal& who, std::string_view id, std::string_view viewer,
+                     double seconds);
   Result<std::string> video_stats(const accounts::Principal& who, std::string_view id);
   // The API's video document (playback URLs signed when private).
   std::string video_json(const catalog::Video& video);

@@ -94,22 +94,38 @@ bool valid_username(std::string_view name) {
 
 std::string_view error_code_name(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kOk: return "ok";
-    case ErrorCode::kInvalidArgument: return "invalid_argument";
-    case ErrorCode::kInvalidMedia: return "invalid_media";
-    case ErrorCode::kUnsupported: return "unsupported";
-    case ErrorCode::kNotFound: return "not_found";
-    case ErrorCode::kAlreadyExists: return "already_exists";
-    case ErrorCode::kConflict: return "conflict";
-    case ErrorCode::kGone: return "gone";
-    case ErrorCode::kTooLarge: return "too_large";
-    case ErrorCode::kChecksumMismatch: return "checksum_mismatch";
-    case ErrorCode::kPermissionDenied: return "permission_denied";
-    case ErrorCode::kUnauthenticated: return "unauthenticated";
-    case ErrorCode::kResourceExhausted: return "resource_exhausted";
-    case ErrorCode::kCancelled: return "cancelled";
-    case ErrorCode::kIo: return "io_error";
-    case ErrorCode::kInternal: return "internal";
+    case ErrorCode::kOk:
+      return "ok";
+    case ErrorCode::kInvalidArgument:
+      return "invalid_argument";
+    case ErrorCode::kInvalidMedia:
+      return "invalid_media";
+    case ErrorCode::kUnsupported:
+      return "unsupported";
+    case ErrorCode::kNotFound:
+      return "not_found";
+    case ErrorCode::kAlreadyExists:
+      return "already_exists";
+    case ErrorCode::kConflict:
+      return "conflict";
+    case ErrorCode::kGone:
+      return "gone";
+    case ErrorCode::kTooLarge:
+      return "too_large";
+    case ErrorCode::kChecksumMismatch:
+      return "checksum_mismatch";
+    case ErrorCode::kPermissionDenied:
+      return "permission_denied";
+    case ErrorCode::kUnauthenticated:
+      return "unauthenticated";
+    case ErrorCode::kResourceExhausted:
+      return "resource_exhausted";
+    case ErrorCode::kCancelled:
+      return "cancelled";
+    case ErrorCode::kIo:
+      return "io_error";
+    case ErrorCode::kInternal:
+      return "internal";
   }
   return "internal";
 }
@@ -284,8 +300,8 @@ struct Platform::Impl {
     jobs::NewJob job;
     job.kind = "transcode";
     job.video_id = video_id;
-    job.payload = json{{"input", fs::absolute(done.path).string()}, {"upload_id", done.info.id}}
-                      .dump();
+    job.payload =
+        json{{"input", fs::absolute(done.path).string()}, {"upload_id", done.info.id}}.dump();
     auto queued = queue->enqueue(job);
     if (!queued.ok()) {
       (void)catalog->set_status(video_id, catalog::VideoStatus::kFailed,
@@ -321,7 +337,8 @@ struct Platform::Impl {
     auto s = accounts::check(who, action, *v);
     if (!s.ok()) {
       // Strangers learn nothing about other people's jobs.
-      if (s.code() == ErrorCode::kPermissionDenied) return error(ErrorCode::kNotFound, "no such job");
+      if (s.code() == ErrorCode::kPermissionDenied)
+        return error(ErrorCode::kNotFound, "no such job");
       return s;
     }
     return v;
@@ -329,7 +346,9 @@ struct Platform::Impl {
 };
 
 Platform::Platform(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Platform::~Platform() { stop(true); }
+Platform::~Platform() {
+  stop(true);
+}
 
 Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options) {
   if (options.data_dir.empty()) return error(ErrorCode::kInvalidArgument, "no data directory");
@@ -388,7 +407,8 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options) {
   jobs::WorkerPoolOptions popts;
   popts.workers = std::max(1, options.workers);
   popts.kinds = {"transcode"};
-  impl->pool = std::make_unique<jobs::WorkerPool>(impl->queue, std::move(handler), popts, impl->bus);
+  impl->pool =
+      std::make_unique<jobs::WorkerPool>(impl->queue, std::move(handler), popts, impl->bus);
   return std::unique_ptr<Platform>(new Platform(std::move(impl)));
 }
 
@@ -400,8 +420,8 @@ Result<std::string> Platform::ensure_admin() {
   }
   if (existing.status().code() != ErrorCode::kNotFound) return existing.status();
   const std::string password = detail::random_id(20);
-  STREAMLET_ASSIGN_OR_RETURN(auto user, impl_->accounts->register_user("admin", password, "",
-                                                                       catalog::Role::kAdmin));
+  STREAMLET_ASSIGN_OR_RETURN(
+      auto user, impl_->accounts->register_user("admin", password, "", catalog::Role::kAdmin));
   impl_->admin_id = user.id;
   return password;
 }
@@ -417,9 +437,13 @@ void Platform::stop(bool requeue_running) {
   if (impl_->pool) impl_->pool->stop(requeue_running);
 }
 
-bool Platform::ready() const { return impl_->running && impl_->catalog != nullptr; }
+bool Platform::ready() const {
+  return impl_->running && impl_->catalog != nullptr;
+}
 
-void Platform::set_video_finished_callback(VideoFinishedFn fn) { impl_->finished = std::move(fn); }
+void Platform::set_video_finished_callback(VideoFinishedFn fn) {
+  impl_->finished = std::move(fn);
+}
 
 // ---- accounts ---------------------------------------------------------------------------
 
@@ -437,7 +461,9 @@ Result<Principal> Platform::authenticate(std::string_view authorization) const {
   return impl_->accounts->authenticate(credential);
 }
 
-bool Platform::registration_open() const { return impl_->options.allow_registration; }
+bool Platform::registration_open() const {
+  return impl_->options.allow_registration;
+}
 
 Result<std::string> Platform::register_user(std::string_view username, std::string_view password) {
   if (!impl_->options.allow_registration)
@@ -457,9 +483,8 @@ Result<std::string> Platform::register_user(std::string_view username, std::stri
 
 Result<std::string> Platform::login(std::string_view username, std::string_view password) {
   STREAMLET_ASSIGN_OR_RETURN(auto s, impl_->accounts->login(username, password));
-  return json{{"user", user_doc(s.user)},
-              {"token", s.token},
-              {"expires_at", rfc3339(s.expires_at * 1000)}}
+  return json{
+      {"user", user_doc(s.user)}, {"token", s.token}, {"expires_at", rfc3339(s.expires_at * 1000)}}
       .dump();
 }
 
@@ -690,7 +715,8 @@ Result<std::string> Platform::cancel_job(const Principal& who, std::string_view 
   STREAMLET_ASSIGN_OR_RETURN(auto after, impl_->queue->cancel(id));
   // A queued job is cancelled at once (no worker will tell); a running one when its worker stops.
   if (after.state == jobs::JobState::kCancelled && !video.id.empty()) {
-    (void)impl_->catalog->set_status(video.id, catalog::VideoStatus::kFailed, "transcode cancelled");
+    (void)impl_->catalog->set_status(video.id, catalog::VideoStatus::kFailed,
+                                     "transcode cancelled");
     impl_->publish_status(video.id, catalog::VideoStatus::kFailed, "transcode cancelled");
   }
   return job_doc(after).dump();
@@ -708,7 +734,9 @@ std::vector<std::pair<std::string, int64_t>> Platform::job_counts() {
 
 // ---- uploads ----------------------------------------------------------------------------
 
-upload::UploadStore& Platform::uploads() { return *impl_->store; }
+upload::UploadStore& Platform::uploads() {
+  return *impl_->store;
+}
 
 void Platform::set_upload_observer(
     std::function<void(const upload::CompletedUpload&, const std::string&)> fn) {
@@ -773,11 +801,11 @@ Status Platform::check_upload_access(const Principal& who, std::string_view uplo
 origin::OriginResponse Platform::serve_media(std::string_view video_id,
                                              const origin::OriginRequest& req) {
   // Ids are what the catalog generates: anything else (hidden work dirs, "..") is unknown.
-  const bool plausible = !video_id.empty() && video_id.size() <= 64 &&
-                         std::all_of(video_id.begin(), video_id.end(), [](char c) {
-                           return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
-                                  c == '-';
-                         });
+  const bool plausible =
+      !video_id.empty() && video_id.size() <= 64 &&
+      std::all_of(video_id.begin(), video_id.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+      });
   auto cached = plausible ? impl_->policy_of(video_id) : Impl::CachedPolicy{};
   if (!cached.exists) {
     origin::OriginResponse r;
@@ -791,8 +819,14 @@ origin::OriginResponse Platform::serve_media(std::string_view video_id,
                               cached.policy);
 }
 
-events::EventBus& Platform::bus() { return *impl_->bus; }
-catalog::Catalog& Platform::catalog() { return *impl_->catalog; }
-const fs::path& Platform::media_root() const { return impl_->media_root; }
+events::EventBus& Platform::bus() {
+  return *impl_->bus;
+}
+catalog::Catalog& Platform::catalog() {
+  return *impl_->catalog;
+}
+const fs::path& Platform::media_root() const {
+  return impl_->media_root;
+}
 
 }  // namespace streamlet::platform

@@ -113,7 +113,8 @@ TEST_CASE("authorization matrix: anonymous, another user, owner, admin") {
   for (const auto& v : {priv, pub}) {
     CHECK(call(server, "GET", "/v1/videos/" + v.video_id, admin).status == 404);
     CHECK_FALSE(fs::exists(dir / "data" / "media" / v.video_id));
-    fs::path bin = dir / "data" / "uploads" / (v.upload_path.substr(v.upload_path.rfind('/') + 1) + ".bin");
+    fs::path bin =
+        dir / "data" / "uploads" / (v.upload_path.substr(v.upload_path.rfind('/') + 1) + ".bin");
     CHECK_FALSE(fs::exists(bin));
     CHECK(server.client().Get(("/media/" + v.video_id + "/master.m3u8").c_str())->status == 404);
   }

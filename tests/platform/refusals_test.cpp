@@ -84,8 +84,8 @@ TEST_CASE("refused requests get their 4xx and leave state unchanged") {
       CHECK(a.status == 400);
       check_error_body(a);
     }
-    auto big = call(server, "PATCH", P, alice,
-                    json{{"title", std::string(200 * 1024, 'x')}}.dump());
+    auto big =
+        call(server, "PATCH", P, alice, json{{"title", std::string(200 * 1024, 'x')}}.dump());
     CHECK(big.status == 413);
     check_error_body(big);
     CHECK(call(server, "POST", "/v1/auth/register", "", "{nope").status == 400);
@@ -100,17 +100,17 @@ TEST_CASE("refused requests get their 4xx and leave state unchanged") {
   }
 
   SUBCASE("unknown ids -> 404, wrong methods -> 405") {
-    for (auto [method, path] : std::vector<std::pair<std::string, std::string>>{
-             {"GET", "/v1/videos/nope"},
-             {"PATCH", "/v1/videos/nope"},
-             {"DELETE", "/v1/videos/nope"},
-             {"GET", "/v1/videos/nope/events"},
-             {"GET", "/v1/videos/nope/stats"},
-             {"POST", "/v1/videos/nope/views"},
-             {"POST", "/v1/jobs/nope/retry"},
-             {"POST", "/v1/jobs/nope/cancel"},
-             {"DELETE", "/v1/auth/api-keys/nope"},
-             {"GET", "/v1/nothing-here"}}) {
+    for (auto [method, path] :
+         std::vector<std::pair<std::string, std::string>>{{"GET", "/v1/videos/nope"},
+                                                          {"PATCH", "/v1/videos/nope"},
+                                                          {"DELETE", "/v1/videos/nope"},
+                                                          {"GET", "/v1/videos/nope/events"},
+                                                          {"GET", "/v1/videos/nope/stats"},
+                                                          {"POST", "/v1/videos/nope/views"},
+                                                          {"POST", "/v1/jobs/nope/retry"},
+                                                          {"POST", "/v1/jobs/nope/cancel"},
+                                                          {"DELETE", "/v1/auth/api-keys/nope"},
+                                                          {"GET", "/v1/nothing-here"}}) {
       CAPTURE(method);
       CAPTURE(path);
       auto a = call(server, method, path, "admin-key", method == "PATCH" ? "{}" : "");

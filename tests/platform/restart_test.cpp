@@ -62,9 +62,9 @@ void check_published(const ServerProcess& s, const fs::path& data, const std::st
 
 TEST_CASE("kill -9 during a transcode: after a restart the job is recovered and completes") {
   TempDir dir;
-  ServerProcess server(dir / "data", "admin-key",
-                       {"--workers", "1", "--ladder", "360p:800k,240p:300k", "--preset",
-                        "veryfast"});
+  ServerProcess server(
+      dir / "data", "admin-key",
+      {"--workers", "1", "--ladder", "360p:800k,240p:300k", "--preset", "veryfast"});
   std::string token = register_user(server, "alice");
   auto up = tus_upload(server, token, clip_20s());
   auto job = wait_running(server, token);
@@ -85,9 +85,9 @@ TEST_CASE("kill -9 during a transcode: after a restart the job is recovered and 
 
 TEST_CASE("SIGTERM during a transcode exits 0 and puts the job back without spending an attempt") {
   TempDir dir;
-  ServerProcess server(dir / "data", "admin-key",
-                       {"--workers", "1", "--ladder", "360p:800k,240p:300k", "--preset",
-                        "veryfast"});
+  ServerProcess server(
+      dir / "data", "admin-key",
+      {"--workers", "1", "--ladder", "360p:800k,240p:300k", "--preset", "veryfast"});
   std::string token = register_user(server, "alice");
   auto up = tus_upload(server, token, clip_20s());
   wait_running(server, token);
