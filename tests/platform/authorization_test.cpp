@@ -24,6 +24,9 @@ TEST_CASE("authorization matrix: anonymous, another user, owner, admin") {
   auto pub = tus_upload(server, alice, clip_small(), {{"title", "Public one"}});
   REQUIRE(final_status(follow_events(server, alice, priv.video_id)) == "ready");
   REQUIRE(final_status(follow_events(server, alice, pub.video_id)) == "ready");
+  // The videos turn ready just before their jobs are completed: wait for both to be done.
+  wait_for(
+      [&] { return call(server, "GET", "/v1/jobs?state=done", alice).body["items"].size() == 2; });
   auto alice_jobs = call(server, "GET", "/v1/jobs", alice);
   REQUIRE(alice_jobs.body["items"].size() == 2);
   const std::string job = alice_jobs.body["items"][0]["id"];

@@ -46,9 +46,7 @@ TEST_CASE("register, upload, follow events to ready, play HLS and DASH with ffmp
   auto stats = call(server, "GET", "/v1/videos/" + up.video_id + "/stats", token);
   CHECK(stats.body["views"] == 1);
   CHECK(stats.body["watch_seconds"].get<double>() == doctest::Approx(5.0));
-  auto jobs = call(server, "GET", "/v1/jobs?state=done", token);
-  REQUIRE(jobs.body["items"].size() == 1);
-  CHECK(jobs.body["items"][0]["video_id"] == up.video_id);
+  CHECK(finished_job(server, token)["video_id"] == up.video_id);
 
   // An already finished video: one status event, then the stream ends.
   auto again = follow_events(server, "", up.video_id);

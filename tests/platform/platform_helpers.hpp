@@ -153,4 +153,17 @@ inline json wait_for(const std::function<bool()>& done, int seconds = 120) {
   return {};
 }
 
+// The video's job once it is done (the video turns ready just before its job is completed).
+inline json finished_job(const ServerProcess& s, const std::string& token) {
+  json job;
+  wait_for([&] {
+    auto a = call(s, "GET", "/v1/jobs?state=done", token);
+    if (a.status != 200 || a.body["items"].empty()) return false;
+    job = a.body["items"][0];
+    return true;
+  });
+  REQUIRE_MESSAGE(!job.is_null(), "the job never finished");
+  return job;
+}
+
 }  // namespace streamlet::test

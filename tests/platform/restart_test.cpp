@@ -76,10 +76,9 @@ TEST_CASE("kill -9 during a transcode: after a restart the job is recovered and 
   server.restart();
   auto events = follow_events(server, token, up.video_id);
   CHECK(final_status(events) == "ready");
-  auto done = call(server, "GET", "/v1/jobs", token);
-  REQUIRE(done.body["items"].size() == 1);
-  CHECK(done.body["items"][0]["state"] == "done");
-  CHECK(done.body["items"][0]["attempts"] == 2);
+  auto done = finished_job(server, token);
+  CHECK(done["video_id"] == up.video_id);
+  CHECK(done["attempts"] == 2);
   check_published(server, dir / "data", token, up.video_id);
 }
 
@@ -98,7 +97,6 @@ TEST_CASE("SIGTERM during a transcode exits 0 and puts the job back without spen
 
   server.restart();
   CHECK(final_status(follow_events(server, token, up.video_id)) == "ready");
-  auto done = call(server, "GET", "/v1/jobs", token);
-  CHECK(done.body["items"][0]["attempts"] == 1);
+  CHECK(finished_job(server, token)["attempts"] == 1);
   check_published(server, dir / "data", token, up.video_id);
 }
