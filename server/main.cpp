@@ -28,6 +28,9 @@
 #ifndef STREAMLET_WEB_DIST
 #define STREAMLET_WEB_DIST ""
 #endif
+#ifndef STREAMLET_WEB_SOURCE_DIST
+#define STREAMLET_WEB_SOURCE_DIST ""
+#endif
 
 namespace {
 
@@ -273,14 +276,15 @@ int main(int argc, char** argv) {
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
         server::send_error(res, error(ErrorCode::kInternal, "internal error"));
       });
-  // The web app: --web-root, else the bundle the build knows of (STREAMLET_WEB_DIST), else
-  // <prefix>/share/streamlet/web next to an installed binary.
+  // The web app: --web-root, else the bundle the build made (<build>/web-dist), else the
+  // source tree's web/dist, else <prefix>/share/streamlet/web next to an installed binary.
   std::filesystem::path web_root = c.web_root;
   if (web_root.empty()) {
     std::error_code wec;
     auto exe = std::filesystem::read_symlink("/proc/self/exe", wec);
     for (std::filesystem::path candidate :
          {std::filesystem::path(STREAMLET_WEB_DIST),
+          std::filesystem::path(STREAMLET_WEB_SOURCE_DIST),
           wec ? std::filesystem::path() : exe.parent_path() / "../share/streamlet/web"}) {
       if (!candidate.empty() && std::filesystem::is_regular_file(candidate / "index.html", wec)) {
         web_root = candidate;

@@ -85,7 +85,12 @@ void serve(upload::TusHandler& tus, platform::Platform& platform, const std::str
   }
   if (!metadata.empty()) treq.headers.emplace_back("Upload-Metadata", metadata);
 
+  // A terminated upload takes its still-uploading video with it.
+  std::string abandoned;
+  if (method == "DELETE") abandoned = platform.video_of_upload(last_segment(req.path));
   upload::TusResponse out = tus.handle(treq);
+  if (!abandoned.empty() && out.error.ok() && out.status == 204)
+    platform.upload_terminated(abandoned);
   for (const auto& [name, value] : out.headers) res.set_header(name, value);
   if (creation) {
     std::string location;

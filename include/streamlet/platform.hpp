@@ -147,6 +147,10 @@ class Platform {
   void finish_upload_creation(const Creation& creation, std::string_view upload_id);
   // HEAD/PATCH/DELETE of an upload: only its uploader or an admin.
   Status check_upload_access(const accounts::Principal& who, std::string_view upload_id);
+  // The video an upload was created for ("" if none or unknown).
+  std::string video_of_upload(std::string_view upload_id);
+  // After a tus DELETE: a video whose upload was abandoned before it finished goes too.
+  void upload_terminated(std::string_view video_id);
 
   // ---- playback ------------------------------------------------------------------
   // /media/{id}/{path}: unknown ids 404; private videos need the signed query.

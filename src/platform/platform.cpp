@@ -796,6 +796,23 @@ Status Platform::check_upload_access(const Principal& who, std::string_view uplo
   return Status::Ok();
 }
 
+std::string Platform::video_of_upload(std::string_view upload_id) {
+  auto info = impl_->store->info(upload_id);
+  if (!info.ok()) return "";
+  auto it = info->metadata.find(kMetaVideo);
+  return it == info->metadata.end() ? "" : it->second;
+}
+
+void Platform::upload_terminated(std::string_view video_id) {
+  if (video_id.empty()) return;
+  auto v = impl_->catalog->get_video(video_id);
+  if (!v.ok() || v->status != catalog::VideoStatus::kUploading) return;
+  if (impl_->catalog->delete_video(video_id).ok()) {
+    impl_->forget_policy(v->id);
+    impl_->remove_files_of(v->id);
+  }
+}
+
 // ---- playback ---------------------------------------------------------------------------
 
 origin::OriginResponse Platform::serve_media(std::string_view video_id,

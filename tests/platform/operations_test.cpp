@@ -1,0 +1,73 @@
+// Operations and the web app: health, readiness, metrics, static files, abandoned uploads.
+#include "platform_helpers.hpp"
+
+using namespace streamlet::test;
+
+TEST_CASE("health, readiness, metrics and the web app's static files") {
+  TempDir dir;
+  fs::create_directories(dir / "web" / "assets");
+  write_file(dir / "web" / "index.html", "<!doctype html><title>app</title>");
+  write_file(dir / "web" / "assets" / "app-abc123.js", "console.log(1)");
+  ServerProcess server(dir / "data", "admin-key",
+                       small_ladder({"--web-root", (dir / "web").string()}));
+  CHECK(call(server, "GET", "/healthz").body["status"] == "ok");
+  CHECK(call(server, "GET", "/readyz").status == 200);
+  auto metrics = server.client().Get("/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->status == 200);
+  CHECK(metrics->body.find("streamlet_queue_depth") != std::string::npos);
+  CHECK(metrics->body.find("streamlet_jobs{state=\"queued\"}") != std::string::npos);
+
+  for (const char* page : {"/", "/watch/abc123", "/upload", "/library", "/login"}) {
+    CAPTURE(page);
+    auto r = server.client().Get(page);
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->body == "<!doctype html><title>app</title>");
+  }
+  auto js = server.client().Get("/assets/app-abc123.js");
+  REQUIRE(js);
+  CHECK(js->status == 200);
+  CHECK(js->body == "console.log(1)");
+  CHECK(server.client().Get("/assets/missing.js")->status == 404);
+  CHECK(server.client().Get("/assets/../index.html")->status != 200);
+}
+
+TEST_CASE("without a built web app, / says so") {
+  TempDir dir;
+  ServerProcess server(dir / "data", "admin-key", {"--web-root", (dir / "none").string()});
+  auto r = server.client().Get("/");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->body.find("web app was not built") != std::string::npos);
+}
+
+TEST_CASE("an upload terminated before it finished takes its video with it") {
+  TempDir dir;
+  ServerProcess server(dir / "data", "admin-key", small_ladder());
+  std::string alice = register_user(server, "alice");
+  httplib::Headers h = bearer(alice);
+  h.emplace("Tus-Resumable", "1.0.0");
+  h.emplace("Upload-Length", "1000");
+  h.emplace("Upload-Metadata", streamlet::upload::format_metadata({{"filename", "a.mp4"}}));
+  auto created = server.client().Post("/v1/uploads", h, std::string(), "");
+  REQUIRE(created);
+  REQUIRE(created->status == 201);
+  CHECK(created->get_header_value("Access-Control-Expose-Headers").find("Streamlet-Video-Id") !=
+        std::string::npos);
+  std::string id = created->get_header_value("Streamlet-Video-Id");
+  std::string location = created->get_header_value("Location");
+  std::string path = location.substr(location.find("/v1/uploads/"));
+  auto video = call(server, "GET", "/v1/videos/" + id, alice);
+  CHECK(video.body["status"] == "uploading");
+  CHECK(video.body["title"] == "a");
+  // Another user may not end it; the uploader may.
+  httplib::Headers del = bearer(register_user(server, "bob"));
+  del.emplace("Tus-Resumable", "1.0.0");
+  CHECK(server.client().Delete(path.c_str(), del)->status == 403);
+  CHECK(call(server, "GET", "/v1/videos/" + id, alice).status == 200);
+  httplib::Headers mine = bearer(alice);
+  mine.emplace("Tus-Resumable", "1.0.0");
+  CHECK(server.client().Delete(path.c_str(), mine)->status == 204);
+  CHECK(call(server, "GET", "/v1/videos/" + id, alice).status == 404);
+}
