@@ -166,6 +166,9 @@ void raise_listen_backlog(int port) {
   }
 }
 
+// When the request on this thread reached routing (for the latency histogram).
+thread_local std::chrono::steady_clock::time_point request_started;
+
 int fail(const std::string& message) {
   std::fprintf(stderr, "streamlet-server: %s\n", message.c_str());
   return 2;
@@ -255,6 +258,7 @@ int main(int argc, char** argv) {
   // Only the upload routes stream bodies to disk; any other body is read into memory by
   // httplib, so refuse large ones before it does.
   svr.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    request_started = std::chrono::steady_clock::now();
     bool streamed = (req.method == "POST" || req.method == "PATCH" || req.method == "DELETE") &&
                     req.path.rfind(kUploadsPath, 0) == 0;
     if (streamed) return httplib::Server::HandlerResponse::Unhandled;
@@ -293,8 +297,19 @@ int main(int argc, char** argv) {
     }
   }
   std::atomic<bool> stopping{false};
-  server::Routes routes{plat, web_root, stopping, {}};
-  server::register_upload_routes(svr, tus, plat, kUploadsPath);
+  server::RequestMetrics metrics;
+  server::Routes routes{plat, web_root, stopping, metrics, {}};
+  server::register_upload_routes(svr, tus, plat, kUploadsPath, metrics);
+  // Requests are timed from routing to the end of the response (httplib runs both, and the
+  // logger, on the connection's thread).
+  svr.set_logger([&metrics](const httplib::Request& req, const httplib::Response& res) {
+    auto elapsed = std::chrono::steady_clock::now() - request_started;
+    metrics.observe(server::route_label(req.path, res.status), req.method, res.status, elapsed);
+  });
+  auto fps_watch = plat.bus().subscribe("", [&metrics](const events::Event& e) {
+    if (e.type == "progress") metrics.set_transcode_fps(e.fps);
+    if (e.type == "job" && e.state != "running") metrics.set_transcode_fps(0);
+  });
   server::register_auth_routes(routes, svr);
   server::register_video_routes(routes, svr);
   server::register_job_routes(routes, svr);

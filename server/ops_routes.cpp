@@ -18,10 +18,9 @@ void register_ops_routes(Routes& r, httplib::Server& svr) {
       send_error(res, error(ErrorCode::kResourceExhausted, "not ready"));
   });
   route(r, svr, "GET", "/metrics", [&r](const httplib::Request&, httplib::Response& res) {
-    // TODO(libplat): replace with streamlet::metrics::Registry once it is on main (requests by
-    // route and status, latency histograms, transcode fps, upload bytes). Until then only the
-    // queue is exported.
+    // HTTP, upload and transcode figures come from RequestMetrics (see its TODO(libplat)).
     std::ostringstream out;
+    out << r.metrics.render();
     out << "# TYPE streamlet_jobs gauge\n";
     int64_t queued = 0;
     for (const auto& [state, n] : r.platform.job_counts()) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "request_metrics.hpp"
 #include "streamlet/platform.hpp"
 
 namespace streamlet::server {
@@ -20,6 +21,7 @@ struct Routes {
   platform::Platform& platform;
   std::filesystem::path web_root;  // "" when the web app was not built
   std::atomic<bool>& stopping;     // set on SIGTERM: long-lived streams end
+  RequestMetrics& metrics;         // what /metrics reports
   // method -> patterns served, so other methods on a known path answer 405.
   std::vector<std::pair<std::string, std::string>> served;
 };

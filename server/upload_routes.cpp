@@ -33,7 +33,7 @@ std::string last_segment(const std::string& url) {
 }
 
 void serve(upload::TusHandler& tus, platform::Platform& platform, const std::string& base_path,
-           const httplib::Request& req, httplib::Response& res,
+           RequestMetrics& metrics, const httplib::Request& req, httplib::Response& res,
            const httplib::ContentReader* reader) {
   upload::TusRequest treq;
   treq.method = req.method;
@@ -47,9 +47,12 @@ void serve(upload::TusHandler& tus, platform::Platform& platform, const std::str
   bool body_touched = false;
   if (reader) {
     // Streams the body chunk by chunk from the socket into the store: never req.body.
-    treq.body = [reader, &body_touched](const upload::BodySink& sink) {
+    treq.body = [reader, &body_touched, &metrics](const upload::BodySink& sink) {
       body_touched = true;
-      return (*reader)([&sink](const char* data, size_t size) { return sink(data, size); });
+      return (*reader)([&sink, &metrics](const char* data, size_t size) {
+        metrics.add_upload_bytes(size);
+        return sink(data, size);
+      });
     };
   }
 
@@ -118,15 +121,18 @@ void serve(upload::TusHandler& tus, platform::Platform& platform, const std::str
 }  // namespace
 
 void register_upload_routes(httplib::Server& server, upload::TusHandler& tus,
-                            platform::Platform& platform, const std::string& base_path) {
+                            platform::Platform& platform, const std::string& base_path,
+                            RequestMetrics& metrics) {
   // One pattern for the collection and every upload under it; the handler splits the path.
   const std::string pattern = base_path + "(/[^/]*)?";
-  auto plain = [&tus, &platform, base_path](const httplib::Request& req, httplib::Response& res) {
-    serve(tus, platform, base_path, req, res, nullptr);
+  auto plain = [&tus, &platform, &metrics, base_path](const httplib::Request& req,
+                                                      httplib::Response& res) {
+    serve(tus, platform, base_path, metrics, req, res, nullptr);
   };
-  auto streamed = [&tus, &platform, base_path](const httplib::Request& req, httplib::Response& res,
-                                               const httplib::ContentReader& reader) {
-    serve(tus, platform, base_path, req, res, &reader);
+  auto streamed = [&tus, &platform, &metrics, base_path](const httplib::Request& req,
+                                                         httplib::Response& res,
+                                                         const httplib::ContentReader& reader) {
+    serve(tus, platform, base_path, metrics, req, res, &reader);
   };
   server.Options(pattern, plain);
   server.Get(pattern, plain);  // httplib routes HEAD through GET handlers

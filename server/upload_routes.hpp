@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "request_metrics.hpp"
 #include "streamlet/platform.hpp"
 #include "streamlet/upload.hpp"
 
@@ -15,6 +16,7 @@ namespace streamlet::server {
 // (Streamlet-Video-Id), other methods need the uploader or an admin. `tus` and `platform`
 // must outlive `server`.
 void register_upload_routes(httplib::Server& server, upload::TusHandler& tus,
-                            platform::Platform& platform, const std::string& base_path);
+                            platform::Platform& platform, const std::string& base_path,
+                            RequestMetrics& metrics);
 
 }  // namespace streamlet::server

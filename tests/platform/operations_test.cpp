@@ -17,6 +17,13 @@ TEST_CASE("health, readiness, metrics and the web app's static files") {
   CHECK(metrics->status == 200);
   CHECK(metrics->body.find("streamlet_queue_depth") != std::string::npos);
   CHECK(metrics->body.find("streamlet_jobs{state=\"queued\"}") != std::string::npos);
+  CHECK(metrics->body.find(
+            R"(streamlet_http_requests_total{route="/healthz",method="GET",status="200"} 1)") !=
+        std::string::npos);
+  CHECK(metrics->body.find(R"(streamlet_http_request_duration_seconds_count{route="/readyz"} 1)") !=
+        std::string::npos);
+  CHECK(metrics->body.find("streamlet_upload_bytes_total 0") != std::string::npos);
+  CHECK(metrics->body.find("streamlet_transcode_fps") != std::string::npos);
 
   for (const char* page : {"/", "/watch/abc123", "/upload", "/library", "/login"}) {
     CAPTURE(page);
