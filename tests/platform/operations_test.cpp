@@ -12,18 +12,26 @@ TEST_CASE("health, readiness, metrics and the web app's static files") {
                        small_ladder({"--web-root", (dir / "web").string()}));
   CHECK(call(server, "GET", "/healthz").body["status"] == "ok");
   CHECK(call(server, "GET", "/readyz").status == 200);
-  auto metrics = server.client().Get("/metrics");
-  REQUIRE(metrics);
-  CHECK(metrics->status == 200);
-  CHECK(metrics->body.find("streamlet_queue_depth") != std::string::npos);
-  CHECK(metrics->body.find("streamlet_jobs{state=\"queued\"}") != std::string::npos);
-  CHECK(metrics->body.find(
-            R"(streamlet_http_requests_total{route="/healthz",method="GET",status="200"} 1)") !=
+  // A request is counted once its response is written, which may be just after the client
+  // has read it: poll until the counts show up.
+  std::string text;
+  wait_for(
+      [&] {
+        auto m = server.client().Get("/metrics");
+        text = m && m->status == 200 ? m->body : "";
+        return text.find(R"(streamlet_http_request_duration_seconds_count{route="/readyz"} 1)") !=
+               std::string::npos;
+      },
+      10);
+  CHECK(text.find("streamlet_queue_depth") != std::string::npos);
+  CHECK(text.find("streamlet_jobs{state=\"queued\"}") != std::string::npos);
+  CHECK(
+      text.find(R"(streamlet_http_requests_total{route="/healthz",method="GET",status="200"} 1)") !=
+      std::string::npos);
+  CHECK(text.find(R"(streamlet_http_request_duration_seconds_count{route="/readyz"} 1)") !=
         std::string::npos);
-  CHECK(metrics->body.find(R"(streamlet_http_request_duration_seconds_count{route="/readyz"} 1)") !=
-        std::string::npos);
-  CHECK(metrics->body.find("streamlet_upload_bytes_total 0") != std::string::npos);
-  CHECK(metrics->body.find("streamlet_transcode_fps") != std::string::npos);
+  CHECK(text.find("streamlet_upload_bytes_total 0") != std::string::npos);
+  CHECK(text.find("streamlet_transcode_fps") != std::string::npos);
 
   for (const char* page : {"/", "/watch/abc123", "/upload", "/library", "/login"}) {
     CAPTURE(page);
