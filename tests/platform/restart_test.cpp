@@ -100,3 +100,46 @@ TEST_CASE("SIGTERM during a transcode exits 0 and puts the job back without spen
   CHECK(finished_job(server, token)["attempts"] == 1);
   check_published(server, dir / "data", token, up.video_id);
 }
+
+TEST_CASE("cancel and retry a running transcode; deleting a video mid-transcode leaves nothing") {
+  TempDir dir;
+  ServerProcess server(
+      dir / "data", "admin-key",
+      {"--workers", "1", "--ladder", "360p:800k,240p:300k", "--preset", "veryfast"});
+  std::string token = register_user(server, "alice");
+  auto up = tus_upload(server, token, clip_20s());
+  auto job = wait_running(server, token);
+  const std::string job_path = "/v1/jobs/" + job["id"].get<std::string>();
+
+  auto cancel = call(server, "POST", job_path + "/cancel", token);
+  CHECK(cancel.status == 200);
+  CHECK(final_status(follow_events(server, token, up.video_id)) == "failed");
+  wait_for([&] {
+    return call(server, "GET", "/v1/jobs?state=cancelled", token).body["items"].size() == 1;
+  });
+  CHECK(call(server, "POST", job_path + "/cancel", token).status == 409);  // already finished
+  CHECK_FALSE(fs::exists(dir / "data" / "media" / up.video_id));
+
+  auto retry = call(server, "POST", job_path + "/retry", token);
+  CHECK(retry.status == 200);
+  CHECK(retry.body["state"] == "queued");
+  CHECK(final_status(follow_events(server, token, up.video_id)) == "ready");
+  check_published(server, dir / "data", token, up.video_id);
+
+  // A second video, deleted while it transcodes: its job is cancelled and no file remains.
+  auto second = tus_upload(server, token, clip_20s());
+  wait_for([&] {
+    auto a = call(server, "GET", "/v1/jobs?state=running", token);
+    return !a.body["items"].empty() && a.body["items"][0]["video_id"] == second.video_id;
+  });
+  CHECK(call(server, "DELETE", "/v1/videos/" + second.video_id, token).status == 204);
+  wait_for(
+      [&] { return call(server, "GET", "/v1/jobs?state=running", token).body["items"].empty(); });
+  // The worker cleans up right after the job leaves "running".
+  wait_for([&] { return !fs::exists(dir / "data" / "media" / second.video_id); }, 30);
+  CHECK_FALSE(fs::exists(dir / "data" / "media" / second.video_id));
+  CHECK_FALSE(fs::exists(dir / "data" / "uploads" /
+                         (second.upload_path.substr(second.upload_path.rfind('/') + 1) + ".bin")));
+  CHECK(call(server, "GET", "/v1/videos/" + second.video_id, token).status == 404);
+  CHECK(server.client().Get(("/media/" + second.video_id + "/master.m3u8").c_str())->status == 404);
+}
