@@ -272,9 +272,19 @@ int main(int argc, char** argv) {
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  svr.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (res.body.empty() && res.status == 404)
+  // Errors httplib produces itself (no route, unparsable request, URI too long) get the same
+  // JSON body as ours; HEAD answers and bodies a handler already set are left alone.
+  svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty() || req.method == "HEAD" || res.status < 400) return;
+    const int status = res.status;
+    if (status == 404) {
       server::send_error(res, error(ErrorCode::kNotFound, "no such endpoint"));
+    } else {
+      res.set_content(nlohmann::json{{"error", "HTTP " + std::to_string(status)},
+                                     {"code", "http_" + std::to_string(status)}}
+                          .dump(),
+                      "application/json");
+    }
   });
   svr.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
