@@ -173,8 +173,11 @@ export function createPlayer(video, { engine = 'hls', onError = () => {} } = {})
       levels: [],
       setLevel(i) {
         // currentLevel switches now (flushing the buffer); -1 returns to automatic switching.
+        const playing = hls.currentLevel;
         hls.currentLevel = i;
-        if (i < 0) el.dataset.auto = 'true';
+        el.dataset.auto = String(i < 0);
+        // Already on that level: no LEVEL_SWITCHED will come, so show it now.
+        if (i >= 0 && playing === i) levelShown(i, false);
       },
       destroy: () => hls.destroy(),
       hls,
