@@ -3,15 +3,36 @@
 // the seek bar. The streaming engines load on demand so the first page stays small.
 import { h, formatDuration } from './dom.js';
 
+// Inline SVG icons: no icon font or emoji font needed on the device.
+const ICONS = {
+  play: 'M8 5v14l11-7z',
+  pause: 'M6 5h4v14H6zm8 0h4v14h-4z',
+  volume: 'M4 9v6h4l5 4V5L8 9H4zm12.5 3a4.5 4.5 0 0 0-2.5-4v8a4.5 4.5 0 0 0 2.5-4z',
+  muted: 'M4 9v6h4l5 4V5L8 9H4zm12.6 3 2.4-2.4-1.1-1.1-2.4 2.4-2.4-2.4-1.1 1.1 2.4 2.4-2.4 2.4 1.1 1.1 2.4-2.4 2.4 2.4 1.1-1.1z',
+  full: 'M5 5h5v2H7v3H5zm9 0h5v5h-2V7h-3zM5 14h2v3h3v2H5zm12 0h2v5h-5v-2h3z',
+};
+function icon(name) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('d', ICONS[name]);
+  path.setAttribute('fill', 'currentColor');
+  svg.append(path);
+  return svg;
+}
+
 export function createPlayer(video, { engine = 'hls', onError = () => {} } = {}) {
   const media = h('video', { playsInline: true, preload: 'metadata', poster: video.poster || null, tabIndex: -1 });
-  const play = h('button.icon', { type: 'button', 'aria-label': 'Play' }, '▶');
+  const play = h('button.icon', { type: 'button', 'aria-label': 'Play' }, icon('play'));
   const time = h('span.time', { 'aria-hidden': 'true' }, '0:00 / ' + formatDuration(video.duration_seconds || 0));
   const seek = h('input.seek', { type: 'range', min: 0, max: video.duration_seconds || 0, step: 0.1, value: 0, 'aria-label': 'Seek' });
   const preview = h('div.preview', { hidden: true, 'aria-hidden': 'true' }, h('div.frame'), h('span.at'));
-  const mute = h('button.icon', { type: 'button', 'aria-label': 'Mute', 'aria-pressed': 'false' }, '🔊');
+  const mute = h('button.icon', { type: 'button', 'aria-label': 'Mute', 'aria-pressed': 'false' }, icon('volume'));
   const quality = h('select.quality', { 'aria-label': 'Quality', name: 'quality' }, h('option', { value: '-1' }, 'Auto'));
-  const full = h('button.icon', { type: 'button', 'aria-label': 'Full screen' }, '⛶');
+  const full = h('button.icon', { type: 'button', 'aria-label': 'Full screen' }, icon('full'));
   const status = h('p.player-status', { role: 'status', 'aria-live': 'polite' });
   const el = h(
     'figure.player',
@@ -28,13 +49,13 @@ export function createPlayer(video, { engine = 'hls', onError = () => {} } = {})
   const togglePlay = () => (media.paused || media.ended ? media.play().catch(() => {}) : media.pause());
   play.addEventListener('click', togglePlay);
   media.addEventListener('click', togglePlay);
-  media.addEventListener('play', () => { play.textContent = '❚❚'; play.setAttribute('aria-label', 'Pause'); });
-  media.addEventListener('pause', () => { play.textContent = '▶'; play.setAttribute('aria-label', 'Play'); });
+  media.addEventListener('play', () => { play.replaceChildren(icon('pause')); play.setAttribute('aria-label', 'Pause'); });
+  media.addEventListener('pause', () => { play.replaceChildren(icon('play')); play.setAttribute('aria-label', 'Play'); });
   media.addEventListener('timeupdate', paintTime);
   media.addEventListener('durationchange', paintTime);
   mute.addEventListener('click', () => { media.muted = !media.muted; });
   media.addEventListener('volumechange', () => {
-    mute.textContent = media.muted ? '🔇' : '🔊';
+    mute.replaceChildren(icon(media.muted ? 'muted' : 'volume'));
     mute.setAttribute('aria-label', media.muted ? 'Unmute' : 'Mute');
     mute.setAttribute('aria-pressed', String(media.muted));
   });

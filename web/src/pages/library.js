@@ -74,10 +74,11 @@ function renderGrid(main, { query, navigate }, { owner, title, editable }) {
     grid.replaceChildren(...items.map((v) => card(v)));
     if (!total && editable && !q) grid.append(h('li.empty', h('a.button.primary', { href: '/upload' }, 'Upload your first video')));
     const pages = Math.max(1, Math.ceil(total / PER_PAGE));
-    pager.replaceChildren(
-      pages > 1 && h('button', { type: 'button', disabled: page <= 1, on: { click: () => { page--; syncUrl(); load(); } } }, 'Previous'),
-      pages > 1 && h('span', `Page ${page} of ${pages}`),
-      pages > 1 && h('button', { type: 'button', disabled: page >= pages, on: { click: () => { page++; syncUrl(); load(); } } }, 'Next'),
+    pager.replaceChildren();
+    if (pages > 1) pager.append(
+      h('button', { type: 'button', disabled: page <= 1, on: { click: () => { page--; syncUrl(); load(); } } }, 'Previous'),
+      h('span', `Page ${page} of ${pages}`),
+      h('button', { type: 'button', disabled: page >= pages, on: { click: () => { page++; syncUrl(); load(); } } }, 'Next'),
     );
   }
 
