@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "accounts/crypto.hpp"
+#include "core/crypto.hpp"
 #include "streamlet/accounts.hpp"
 
 namespace streamlet::accounts {

@@ -5,7 +5,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
-#include "accounts/crypto.hpp"
+#include "core/crypto.hpp"
 #include "catalog/sqlite_db.hpp"
 #include "streamlet/catalog.hpp"
 

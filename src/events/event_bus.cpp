@@ -4,7 +4,7 @@
 #include <mutex>
 #include <vector>
 
-#include "accounts/crypto.hpp"
+#include "core/crypto.hpp"
 #include "streamlet/events.hpp"
 
 namespace streamlet::events {

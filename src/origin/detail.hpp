@@ -53,8 +53,6 @@ std::optional<int64_t> parse_http_date(std::string_view text);
 // missing or repeated.
 std::optional<std::string> token_query(std::string_view query);
 
-std::string base64url(const unsigned char* data, size_t size);
-std::optional<std::string> base64url_decode(std::string_view text);
 
 // Appends `query` (already in URL form, "exp=..&sig=..") to every relative URI
 // a manifest references, so a player fetching them keeps its access. Absolute

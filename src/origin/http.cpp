@@ -1,5 +1,5 @@
 // Request parsing that needs no filesystem: the request path, Range,
-// If-None-Match, HTTP dates, base64url.
+// If-None-Match, HTTP dates.
 #include <array>
 #include <charconv>
 #include <cstdio>
@@ -49,17 +49,6 @@ std::optional<uint64_t> parse_digits(std::string_view s) {
 constexpr std::array<const char*, 7> kDays = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 constexpr std::array<const char*, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
-constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-int b64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
 
 }  // namespace
 
@@ -191,52 +180,6 @@ std::optional<int64_t> parse_http_date(std::string_view text) {
     return std::nullopt;
   tm.tm_year = year - 1900;
   return static_cast<int64_t>(timegm(&tm));
-}
-
-std::string base64url(const unsigned char* data, size_t size) {
-  std::string out;
-  out.reserve((size * 4 + 2) / 3);
-  size_t i = 0;
-  for (; i + 3 <= size; i += 3) {
-    uint32_t v = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
-    out += kB64[(v >> 18) & 63];
-    out += kB64[(v >> 12) & 63];
-    out += kB64[(v >> 6) & 63];
-    out += kB64[v & 63];
-  }
-  if (size - i == 1) {
-    uint32_t v = data[i] << 16;
-    out += kB64[(v >> 18) & 63];
-    out += kB64[(v >> 12) & 63];
-  } else if (size - i == 2) {
-    uint32_t v = (data[i] << 16) | (data[i + 1] << 8);
-    out += kB64[(v >> 18) & 63];
-    out += kB64[(v >> 12) & 63];
-    out += kB64[(v >> 6) & 63];
-  }
-  return out;
-}
-
-std::optional<std::string> base64url_decode(std::string_view text) {
-  // Unpadded only, and the unused low bits of the last character must be zero:
-  // one byte string has exactly one accepted spelling.
-  if (text.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  out.reserve(text.size() * 3 / 4);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : text) {
-    int v = b64_value(c);
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xff);
-    }
-  }
-  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
-  return out;
 }
 
 }  // namespace streamlet::origin::detail

@@ -1,15 +1,13 @@
 // Signed playback URLs: HMAC-SHA256 over a canonical string naming the video
 // and the expiry. The path is deliberately not covered, so one token opens
 // every file of the video (the manifests reference hundreds of segments).
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <array>
 #include <charconv>
 #include <string>
 #include <string_view>
 
+#include "core/crypto.hpp"
 #include "origin/detail.hpp"
 #include "streamlet/origin.hpp"
 
@@ -27,15 +25,6 @@ std::string canonical(std::string_view video_id, int64_t expires_unix) {
   s += '\n';
   s += std::to_string(expires_unix);
   return s;
-}
-
-bool mac(std::string_view key, std::string_view message,
-         std::array<unsigned char, kMacBytes>& out) {
-  unsigned int len = 0;
-  const unsigned char* r = HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-                                reinterpret_cast<const unsigned char*>(message.data()),
-                                message.size(), out.data(), &len);
-  return r != nullptr && len == kMacBytes;
 }
 
 struct SignedQuery {
@@ -91,10 +80,9 @@ Result<std::string> sign(std::string_view video_id, int64_t expires_unix, std::s
   if (video_id.empty()) return error(ErrorCode::kInvalidArgument, "sign: empty video id");
   if (expires_unix <= 0 || expires_unix > 999999999999999999)
     return error(ErrorCode::kInvalidArgument, "sign: expiry must be a positive Unix time");
-  std::array<unsigned char, kMacBytes> m{};
-  if (!mac(key, canonical(video_id, expires_unix), m))
-    return error(ErrorCode::kInternal, "sign: HMAC-SHA256 failed");
-  return "exp=" + std::to_string(expires_unix) + "&sig=" + detail::base64url(m.data(), m.size());
+  std::string m = streamlet::detail::hmac_sha256(key, canonical(video_id, expires_unix));
+  if (m.size() != kMacBytes) return error(ErrorCode::kInternal, "sign: HMAC-SHA256 failed");
+  return "exp=" + std::to_string(expires_unix) + "&sig=" + streamlet::detail::base64url_encode(m);
 }
 
 Status verify(std::string_view video_id, std::string_view query, int64_t now_unix,
@@ -105,14 +93,13 @@ Status verify(std::string_view video_id, std::string_view query, int64_t now_uni
   SignedQuery q;
   if (!split_query(query, q)) return error(ErrorCode::kUnauthenticated, "missing signature");
   std::optional<int64_t> exp = parse_exp(q.exp);
-  std::optional<std::string> given = detail::base64url_decode(q.sig);
+  std::optional<std::string> given = streamlet::detail::base64url_decode(q.sig);
   if (!exp || !given || given->size() != kMacBytes)
     return error(ErrorCode::kUnauthenticated, "malformed signature");
-  std::array<unsigned char, kMacBytes> expected{};
-  if (!mac(key, canonical(video_id, *exp), expected))
-    return error(ErrorCode::kInternal, "verify: HMAC-SHA256 failed");
+  std::string expected = streamlet::detail::hmac_sha256(key, canonical(video_id, *exp));
+  if (expected.size() != kMacBytes) return error(ErrorCode::kInternal, "verify: HMAC-SHA256 failed");
   // Constant time: timing must not tell an attacker how many bytes were right.
-  if (CRYPTO_memcmp(expected.data(), given->data(), kMacBytes) != 0)
+  if (!streamlet::detail::constant_time_equal(expected, *given))
     return error(ErrorCode::kPermissionDenied, "invalid signature");
   // Checked after the MAC so that an attacker cannot learn anything from an
   // "expired" answer to a forged token.

@@ -1,5 +1,5 @@
 #include "streamlet/accounts.hpp"
-#include "accounts/crypto.hpp"
+#include "core/crypto.hpp"
 #include "support/support.hpp"
 
 namespace sa = streamlet::accounts;

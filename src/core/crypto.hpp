@@ -1,5 +1,5 @@
-// Small cryptographic helpers shared by the catalog, the job queue and the
-// accounts module. Randomness comes from libsodium (the OS CSPRNG); hashes
+// Small cryptographic helpers shared by the catalog, the job queue, accounts
+// and signed playback URLs. Randomness comes from libsodium (the OS CSPRNG); hashes
 // and MACs from OpenSSL's libcrypto.
 #pragma once
 
@@ -18,6 +18,7 @@ std::string random_id(size_t length = 12);
 std::string random_bytes(size_t length);
 
 std::string base64url_encode(std::string_view bytes);  // no padding
+// Unpadded only; rejects non-zero unused bits, so each byte string has one spelling.
 std::optional<std::string> base64url_decode(std::string_view text);
 
 std::string sha256_hex(std::string_view data);

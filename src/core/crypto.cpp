@@ -1,4 +1,4 @@
-#include "accounts/crypto.hpp"
+#include "core/crypto.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

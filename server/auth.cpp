@@ -1,0 +1,59 @@
+#include "auth.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+namespace streamlet::server {
+
+namespace fs = std::filesystem;
+
+Result<ApiKey> resolve_api_key(const std::string& given, const fs::path& data_dir) {
+  ApiKey out;
+  out.file = data_dir / "api-key";
+  if (!given.empty()) {
+    out.key = given;
+    return out;
+  }
+  if (std::ifstream in(out.file); in) {
+    std::getline(in, out.key);
+    if (!out.key.empty()) return out;
+  }
+  unsigned char raw[24];
+  {
+    std::ifstream urandom("/dev/urandom", std::ios::binary);
+    if (!urandom.read(reinterpret_cast<char*>(raw), sizeof raw))
+      return error(ErrorCode::kIo, "cannot read /dev/urandom");
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned char c : raw) {
+    out.key += kHex[c >> 4];
+    out.key += kHex[c & 15];
+  }
+  // Owner-only from the first byte: create with 0600, write, fsync, rename into place.
+  fs::path tmp = data_dir / "api-key.tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return error(ErrorCode::kIo, "cannot write " + tmp.string());
+  std::string line = out.key + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == ssize_t(line.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || std::rename(tmp.c_str(), out.file.c_str()) != 0)
+    return error(ErrorCode::kIo, "cannot write " + out.file.string());
+  out.generated = true;
+  return out;
+}
+
+bool authorized(const std::string& authorization, const std::string& key) {
+  static constexpr std::string_view kPrefix = "Bearer ";
+  if (authorization.size() != kPrefix.size() + key.size() ||
+      authorization.compare(0, kPrefix.size(), kPrefix) != 0)
+    return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < key.size(); ++i)
+    diff |= static_cast<unsigned char>(authorization[kPrefix.size() + i] ^ key[i]);
+  return diff == 0;
+}
+
+}  // namespace streamlet::server

@@ -1,0 +1,411 @@
+// The upload store and tus header codecs, against a real directory (no HTTP).
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "streamlet/upload.hpp"
+#include "support/support.hpp"
+#include "upload/digest.hpp"
+
+namespace up = streamlet::upload;
+using streamlet::ErrorCode;
+using streamlet::test::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string random_bytes(size_t n, unsigned seed = 1) {
+  std::mt19937 gen(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = char(gen());
+  return s;
+}
+
+// A body reader that hands `data` over in `piece`-sized chunks, like a socket would.
+up::BodyReader body_of(const std::string& data, size_t piece = 64 * 1024) {
+  return [data, piece](const up::BodySink& sink) {
+    for (size_t at = 0; at < data.size(); at += piece)
+      if (!sink(data.data() + at, std::min(piece, data.size() - at))) return false;
+    return true;
+  };
+}
+
+up::Checksum checksum_of(up::ChecksumAlgorithm algorithm, const std::string& data) {
+  up::detail::Digest d(algorithm);
+  d.update(data.data(), data.size());
+  return {algorithm, d.finish()};
+}
+
+std::unique_ptr<up::UploadStore> open_store(const TempDir& dir, up::StoreOptions o = {}) {
+  o.dir = dir / "uploads";
+  auto store = up::UploadStore::open(o);
+  REQUIRE(store.ok());
+  return std::move(store).value();
+}
+
+std::string stored(const TempDir& dir, const std::string& id) {
+  return streamlet::test::read_file(dir / "uploads" / (id + ".bin"));
+}
+
+}  // namespace
+
+TEST_CASE("store: appends in pieces assemble the file and hand it to the callback once") {
+  TempDir dir;
+  auto store = open_store(dir);
+  std::vector<up::CompletedUpload> done;
+  store->set_completion_callback([&](const up::CompletedUpload& c) { done.push_back(c); });
+  std::string data = random_bytes(3 * 1024 * 1024 + 7);
+  auto info = store->create({.length = data.size(), .metadata = {{"filename", "a.mp4"}}});
+  REQUIRE(info.ok());
+  CHECK(info->offset == 0);
+  CHECK(info->id.size() == 32);
+
+  size_t half = data.size() / 2;
+  auto first = store->append(info->id, {.offset = 0}, body_of(data.substr(0, half)));
+  REQUIRE(first.ok());
+  CHECK(first->offset == half);
+  CHECK(done.empty());
+  auto second = store->append(info->id, {.offset = half}, body_of(data.substr(half)));
+  REQUIRE(second.ok());
+  CHECK(second->complete());
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].info.metadata.at("filename") == "a.mp4");
+  CHECK(streamlet::test::read_file(done[0].path) == data);
+}
+
+TEST_CASE("store: a mismatched offset is a conflict and writes nothing") {
+  TempDir dir;
+  auto store = open_store(dir);
+  auto info = store->create({.length = 100});
+  REQUIRE(info.ok());
+  REQUIRE(store->append(info->id, {.offset = 0}, body_of(std::string(40, 'a'))).ok());
+  auto stale = store->append(info->id, {.offset = 10}, body_of(std::string(30, 'b')));
+  CHECK(stale.status().code() == ErrorCode::kConflict);
+  auto ahead = store->append(info->id, {.offset = 60}, body_of(std::string(30, 'b')));
+  CHECK(ahead.status().code() == ErrorCode::kConflict);
+  CHECK(store->info(info->id)->offset == 40);
+  CHECK(stored(dir, info->id) == std::string(40, 'a'));
+}
+
+TEST_CASE("store: sha1 and sha256 checksums are verified and a mismatch leaves the offset") {
+  TempDir dir;
+  auto store = open_store(dir);
+  std::string a = random_bytes(200000, 2), b = random_bytes(100000, 3);
+  auto info = store->create({.length = a.size() + b.size()});
+  REQUIRE(info.ok());
+  auto good = store->append(info->id,
+                            {.offset = 0, .checksum = checksum_of(up::ChecksumAlgorithm::kSha1, a)},
+                            body_of(a));
+  REQUIRE(good.ok());
+  auto bad = store->append(
+      info->id, {.offset = a.size(), .checksum = checksum_of(up::ChecksumAlgorithm::kSha256, a)},
+      body_of(b));
+  CHECK(bad.status().code() == ErrorCode::kChecksumMismatch);
+  CHECK(store->info(info->id)->offset == a.size());
+  CHECK(stored(dir, info->id) == a);  // the rejected bytes are gone from disk too
+  auto fixed = store->append(
+      info->id, {.offset = a.size(), .checksum = checksum_of(up::ChecksumAlgorithm::kSha256, b)},
+      body_of(b));
+  REQUIRE(fixed.ok());
+  CHECK(stored(dir, info->id) == a + b);
+}
+
+TEST_CASE("store: reopening truncates bytes that were never acknowledged") {
+  TempDir dir;
+  std::string id;
+  {
+    auto store = open_store(dir);
+    auto info = store->create({.length = 1000, .metadata = {{"title", "t\xff\x01"}}});
+    REQUIRE(info.ok());
+    id = info->id;
+    REQUIRE(store->append(id, {.offset = 0}, body_of(std::string(300, 'x'))).ok());
+  }
+  // What a crash mid-append leaves: bytes on disk past the acknowledged offset.
+  {
+    std::ofstream out(dir / "uploads" / (id + ".bin"), std::ios::app | std::ios::binary);
+    out << std::string(123, 'z');
+  }
+  streamlet::test::write_file(dir / "uploads" / (id + ".json.tmp"), "{half a st");
+  auto store = open_store(dir);
+  auto info = store->info(id);
+  REQUIRE(info.ok());
+  CHECK(info->offset == 300);
+  CHECK(info->metadata.at("title") == "t\xff\x01");
+  CHECK(stored(dir, id) == std::string(300, 'x'));
+  CHECK_FALSE(std::filesystem::exists(dir / "uploads" / (id + ".json.tmp")));
+  REQUIRE(store->append(id, {.offset = 300}, body_of(std::string(700, 'y'))).ok());
+  CHECK(store->info(id)->complete());
+}
+
+TEST_CASE("store: a body cut off mid-way keeps what arrived unless a checksum was sent") {
+  TempDir dir;
+  auto store = open_store(dir);
+  auto info = store->create({.length = 1000});
+  REQUIRE(info.ok());
+  auto broken = [](const up::BodySink& sink) {
+    std::string part(250, 'p');
+    sink(part.data(), part.size());
+    return false;  // connection lost
+  };
+  auto kept = store->append(info->id, {.offset = 0}, broken);
+  REQUIRE(kept.ok());
+  CHECK(kept->offset == 250);
+  auto dropped = store->append(
+      info->id, {.offset = 250, .checksum = checksum_of(up::ChecksumAlgorithm::kSha1, "x")},
+      broken);
+  CHECK_FALSE(dropped.ok());
+  CHECK(store->info(info->id)->offset == 250);
+  CHECK(stored(dir, info->id).size() == 250);
+}
+
+TEST_CASE("store: deferred length is fixed later and completes the upload") {
+  TempDir dir;
+  auto store = open_store(dir);
+  int completions = 0;
+  store->set_completion_callback([&](const up::CompletedUpload&) { ++completions; });
+  auto info = store->create({});
+  REQUIRE(info.ok());
+  CHECK_FALSE(info->length.has_value());
+  REQUIRE(store->append(info->id, {.offset = 0}, body_of("hello ")).ok());
+  CHECK(store->declare_length(info->id, 3).status().code() == ErrorCode::kInvalidArgument);
+  REQUIRE(store->declare_length(info->id, 11).ok());
+  CHECK(store->declare_length(info->id, 12).status().code() == ErrorCode::kInvalidArgument);
+  auto done = store->append(info->id, {.offset = 6}, body_of("world"));
+  REQUIRE(done.ok());
+  CHECK(done->complete());
+  CHECK(completions == 1);
+}
+
+TEST_CASE("store: concatenated parts give the same bytes as a sequential upload") {
+  TempDir dir;
+  auto store = open_store(dir);
+  std::string data = random_bytes(2 * 1024 * 1024 + 333, 9);
+  std::vector<std::string> ids;
+  size_t part = data.size() / 3 + 1;
+  for (size_t at = 0; at < data.size(); at += part) {
+    std::string piece = data.substr(at, part);
+    auto p = store->create({.length = piece.size(), .partial = true});
+    REQUIRE(p.ok());
+    REQUIRE(store->append(p->id, {.offset = 0}, body_of(piece)).ok());
+    ids.push_back(p->id);
+  }
+  int completions = 0;
+  store->set_completion_callback([&](const up::CompletedUpload&) { ++completions; });
+  auto final_upload = store->concatenate(ids, {{"filename", "joined.bin"}});
+  REQUIRE(final_upload.ok());
+  CHECK(final_upload->complete());
+  CHECK(final_upload->parts == ids);
+  CHECK(completions == 1);
+  auto path = store->data_path(final_upload->id);
+  REQUIRE(path.ok());
+  CHECK(streamlet::test::read_file(*path) == data);
+  CHECK(store->info(ids[0]).status().code() == ErrorCode::kGone);  // parts were consumed
+  // Patching a final upload is forbidden by tus.
+  CHECK(store->append(final_upload->id, {.offset = data.size()}, body_of("")).status().code() ==
+        ErrorCode::kPermissionDenied);
+}
+
+TEST_CASE("store: concatenation refuses unfinished or non-partial parts") {
+  TempDir dir;
+  auto store = open_store(dir);
+  auto unfinished = store->create({.length = 10, .partial = true});
+  auto whole = store->create({.length = 0});
+  REQUIRE(unfinished.ok());
+  REQUIRE(whole.ok());
+  CHECK(store->concatenate({unfinished->id}, {}).status().code() == ErrorCode::kInvalidArgument);
+  CHECK(store->concatenate({whole->id}, {}).status().code() == ErrorCode::kInvalidArgument);
+  CHECK(store->concatenate({"0123456789abcdef0123456789abcdef"}, {}).status().code() ==
+        ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("store: terminate and expiry remove uploads and their files") {
+  TempDir dir;
+  auto store = open_store(dir);
+  auto a = store->create({.length = 10});
+  REQUIRE(a.ok());
+  REQUIRE(store->terminate(a->id).ok());
+  CHECK(store->info(a->id).status().code() == ErrorCode::kGone);
+  CHECK_FALSE(std::filesystem::exists(dir / "uploads" / (a->id + ".bin")));
+  CHECK(store->info("ffffffffffffffffffffffffffffffff").status().code() == ErrorCode::kNotFound);
+  CHECK(store->info("../../etc/passwd").status().code() == ErrorCode::kNotFound);
+
+  TempDir dir2;
+  auto expiring = open_store(dir2, {.expiration = std::chrono::seconds(0)});
+  auto b = expiring->create({.length = 10});
+  auto finished = expiring->create({.length = 0});
+  REQUIRE(b.ok());
+  CHECK(expiring->info(b->id).status().code() == ErrorCode::kGone);
+  CHECK(expiring->expire_idle() == 1);  // finished uploads do not expire
+  CHECK(expiring->info(finished->id).ok());
+  CHECK_FALSE(std::filesystem::exists(dir2 / "uploads" / (b->id + ".bin")));
+}
+
+TEST_CASE("store: size, concurrency and disk-space limits are errors, not corrupt files") {
+  TempDir dir;
+  auto store = open_store(dir, {.max_upload_size = 1000, .max_concurrent_uploads = 2});
+  CHECK(store->create({.length = 1001}).status().code() == ErrorCode::kTooLarge);
+  auto a = store->create({.length = 100});
+  REQUIRE(a.ok());
+  auto deferred = store->create({});
+  REQUIRE(deferred.ok());
+  CHECK(store->create({.length = 5}).status().code() == ErrorCode::kResourceExhausted);
+  // Past the length, announced or not.
+  CHECK(store->append(a->id, {.offset = 0, .content_length = 101}, body_of(std::string(101, 'a')))
+            .status()
+            .code() == ErrorCode::kTooLarge);
+  CHECK(store->append(a->id, {.offset = 0}, body_of(std::string(150, 'a'))).status().code() ==
+        ErrorCode::kTooLarge);
+  CHECK(store->info(a->id)->offset == 0);
+  CHECK(stored(dir, a->id).empty());
+  CHECK(
+      store->append(deferred->id, {.offset = 0}, body_of(std::string(1001, 'd'))).status().code() ==
+      ErrorCode::kTooLarge);
+
+  // A "full disk": the free-space reserve cannot be met.
+  TempDir dir2;
+  auto full = open_store(dir2, {.min_free_bytes = uint64_t(1) << 60});
+  CHECK(full->create({.length = 10}).status().code() == ErrorCode::kResourceExhausted);
+  auto d = full->create({});
+  REQUIRE(d.ok());
+  CHECK(full->append(d->id, {.offset = 0, .content_length = 4}, body_of("abcd")).status().code() ==
+        ErrorCode::kResourceExhausted);
+  CHECK(full->info(d->id)->offset == 0);
+}
+
+TEST_CASE("store: one append per upload at a time and others get a conflict") {
+  TempDir dir;
+  auto store = open_store(dir);
+  auto info = store->create({.length = 20});
+  REQUIRE(info.ok());
+  streamlet::Status inner;
+  auto outer = store->append(info->id, {.offset = 0}, [&](const up::BodySink& sink) {
+    inner = store->append(info->id, {.offset = 0}, body_of("x")).status();
+    return sink("0123456789", 10);
+  });
+  REQUIRE(outer.ok());
+  CHECK(inner.code() == ErrorCode::kConflict);
+  CHECK(outer->offset == 10);
+}
+
+TEST_CASE("store: state and data files are owner-only") {
+  TempDir dir;
+  auto store = open_store(dir);
+  auto info = store->create({.length = 1});
+  REQUIRE(info.ok());
+  struct stat st {};
+  REQUIRE(::stat((dir / "uploads" / (info->id + ".bin")).c_str(), &st) == 0);
+  CHECK((st.st_mode & 0077) == 0);
+}
+
+TEST_CASE("codec: metadata, checksum, integers and base64 parse strictly") {
+  auto meta = up::parse_metadata("filename bXkgdmlkZW8ubXA0,title,empty ");
+  REQUIRE(meta.ok());
+  CHECK(meta->at("filename") == "my video.mp4");
+  CHECK(meta->at("title").empty());
+  CHECK(up::parse_metadata(up::format_metadata(*meta)).value() == *meta);
+  CHECK_FALSE(up::parse_metadata("filename !!!").ok());
+  CHECK_FALSE(up::parse_metadata("a YQ==,a YQ==").ok());
+  CHECK_FALSE(up::parse_metadata(" ,x").ok());
+
+  CHECK(up::parse_uint("0").value() == 0);
+  CHECK(up::parse_uint("18446744073709551").value() == 18446744073709551ull);
+  for (const char* bad : {"", "-1", "+1", "1.5", " 1", "abc", "99999999999999999999", "0x10"})
+    CHECK_FALSE(up::parse_uint(bad).ok());
+
+  auto sha1 = up::parse_checksum("sha1 " + up::base64_encode(std::string(20, '\x01')));
+  REQUIRE(sha1.ok());
+  CHECK(sha1->algorithm == up::ChecksumAlgorithm::kSha1);
+  CHECK(up::parse_checksum("sha256 " + up::base64_encode(std::string(32, 'a'))).ok());
+  CHECK_FALSE(up::parse_checksum("crc32 AAAA").ok());
+  CHECK_FALSE(up::parse_checksum("sha1 " + up::base64_encode("short")).ok());
+  CHECK_FALSE(up::parse_checksum("sha1").ok());
+
+  for (std::string s : {"", "f", "fo", "foo", "foob", "fooba", "foobar"})
+    CHECK(up::base64_decode(up::base64_encode(s)).value() == s);
+  CHECK(up::base64_encode("foobar") == "Zm9vYmFy");
+  CHECK_FALSE(up::base64_decode("Zm9v$mFy").ok());
+  CHECK(up::http_date(std::chrono::system_clock::time_point(std::chrono::seconds(784111777))) ==
+        "Sun, 06 Nov 1994 08:49:37 GMT");
+}
+
+TEST_CASE("store: racing creations never exceed the unfinished-upload limit") {
+  TempDir dir;
+  auto store = open_store(dir, {.max_concurrent_uploads = 3});
+  std::atomic<int> created{0}, refused{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 12; ++i)
+    threads.emplace_back([&] {
+      auto r = store->create({.length = 10});
+      (r.ok() ? created : refused)++;
+    });
+  for (auto& t : threads) t.join();
+  CHECK(created == 3);
+  CHECK(refused == 9);
+}
+
+TEST_CASE("store: a really full disk fails the append cleanly and keeps acknowledged bytes") {
+  TempDir dir;
+  fs::path small = dir / "small";
+  fs::create_directories(small);
+  // A 4 MiB filesystem of our own; mounting needs root, so elsewhere this case is skipped.
+  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=4m,mode=0700") != 0) {
+    MESSAGE("SKIPPED: cannot mount a small tmpfs here (needs root): ", std::strerror(errno));
+    return;
+  }
+  struct Unmount {
+    fs::path path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{small};
+  // No reserve and a deferred length: nothing stops the write before the disk does.
+  auto store = up::UploadStore::open({.dir = small / "uploads", .min_free_bytes = 0});
+  REQUIRE(store.ok());
+  auto info = (*store)->create({});
+  REQUIRE(info.ok());
+  std::string first = random_bytes(1 << 20, 4);
+  REQUIRE((*store)->append(info->id, {.offset = 0}, body_of(first)).ok());
+  auto full =
+      (*store)->append(info->id, {.offset = first.size()}, body_of(random_bytes(6 << 20, 5)));
+  CHECK(full.status().code() == ErrorCode::kResourceExhausted);
+  CHECK((*store)->info(info->id)->offset == first.size());
+  CHECK(streamlet::test::read_file(small / "uploads" / (info->id + ".bin")) == first);
+  // The space the failed append took is given back: a small append still fits.
+  CHECK((*store)->append(info->id, {.offset = first.size()}, body_of("tail")).ok());
+}
+
+TEST_CASE("store: reopening keeps data whose state is unreadable and drops consumed parts") {
+  TempDir dir;
+  std::string final_id, part_id, odd_id;
+  {
+    auto store = open_store(dir);
+    auto part = store->create({.length = 3, .partial = true});
+    REQUIRE(part.ok());
+    REQUIRE(store->append(part->id, {.offset = 0}, body_of("abc")).ok());
+    part_id = part->id;
+    auto odd = store->create({.length = 3});
+    odd_id = odd->id;
+  }
+  fs::path uploads = dir / "uploads";
+  // As if the process died after the final upload was published but before its part was
+  // removed: the final's state lists the part, which is still on disk.
+  auto saved_part = streamlet::test::read_file(uploads / (part_id + ".json"));
+  {
+    auto store = open_store(dir);
+    auto joined = store->concatenate({part_id}, {});
+    REQUIRE(joined.ok());
+    final_id = joined->id;
+  }
+  streamlet::test::write_file(uploads / (part_id + ".json"), saved_part);
+  streamlet::test::write_file(uploads / (part_id + ".bin"), "abc");
+  streamlet::test::write_file(uploads / (odd_id + ".json"), "not json");  // unreadable state
+  auto store = open_store(dir);
+  CHECK(store->info(final_id).ok());
+  CHECK(store->info(part_id).status().code() == ErrorCode::kNotFound);
+  CHECK_FALSE(fs::exists(uploads / (part_id + ".bin")));
+  CHECK(fs::exists(uploads / (odd_id + ".bin")));  // never deleted on a guess
+}
