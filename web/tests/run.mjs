@@ -40,11 +40,19 @@ function log(...a) {
 }
 function skip(why) {
   log(`web: SKIPPED: ${why}`);
+  removeWork();
   process.exit(SKIP);
 }
 function die(why) {
   log(`web: FAILED: ${why}`);
+  if (server) server.kill('SIGKILL');
+  removeWork();
   process.exit(1);
+}
+function removeWork() {
+  try {
+    if (!args.keep) rmSync(work, { recursive: true, force: true });
+  } catch {} // not created yet
 }
 
 // ---- preconditions ------------------------------------------------------------
@@ -159,12 +167,21 @@ async function startServer() {
   log(`server: ${args.server} ${argv.join(' ')}`);
   const fd = openSync(serverLog, 'a');
   server = spawn(args.server, argv, { stdio: ['ignore', fd, fd] });
+  let exited = null;
   server.on('exit', (code, signal) => {
+    exited = { code, signal };
     if (!shuttingDown) log(`server exited early (code ${code}, signal ${signal}); log: ${serverLog}\n${tail(serverLog)}`);
     server = null;
   });
   base = `http://127.0.0.1:${port}`;
-  await poll('the server to answer /healthz', async () => server && (await fetch(`${base}/healthz`)).ok, 30000, 200).catch((e) => {
+  await poll('the server to answer /healthz', async () => {
+    if (exited) throw new Error('the server exited');
+    return (await fetch(`${base}/healthz`)).ok;
+  }, 30000, 200).catch((e) => {
+    // Exiting cleanly without ever listening is the placeholder server, not a crash.
+    if (exited && exited.code === 0) {
+      skip(`${args.server} exited (code 0) without serving HTTP: the platform server has not landed yet, so nothing in the web app could be exercised. Its output: ${tail(serverLog, 3).trim()}`);
+    }
     die(`${e.message}\n--- server log ---\n${tail(serverLog)}`);
   });
 }
