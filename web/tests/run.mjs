@@ -243,6 +243,11 @@ async function main() {
     '-t', '6', '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-g', '60',
     '-c:a', 'aac', '-b:a', '96k', '-shortest', clip], { encoding: 'utf8' });
   if (ff.status !== 0) die(`ffmpeg could not generate the clip: ${ff.stderr}`);
+  const clip2 = path.join(work, 'second.mp4');
+  const ff2 = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=640x360:rate=25',
+    '-f', 'lavfi', '-i', 'sine=frequency=660:sample_rate=48000', '-t', '4', '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p',
+    '-c:a', 'aac', '-shortest', clip2], { encoding: 'utf8' });
+  if (ff2.status !== 0) die(`ffmpeg could not generate the second clip: ${ff2.stderr}`);
   const notVideo = path.join(work, 'notes.txt');
   writeFileSync(notVideo, 'this is not a video\n');
 
@@ -340,6 +345,34 @@ async function main() {
     return `video ${state.id}; states seen: ${[...seen].filter(Boolean).slice(0, 6).join(' | ')}`;
   });
   if (!uploaded) return;
+  await step('an interrupted upload resumes after the network returns and after a reload', async () => {
+    // Network loss: every PATCH fails until the route is lifted; tus keeps the upload.
+    await page.route('**/v1/uploads/**', (route) => (route.request().method() === 'PATCH' ? route.abort('internetdisconnected') : route.continue()));
+    await page.setInputFiles('#file-input', clip2);
+    const row = page.locator('li.upload[data-file="second.mp4"]');
+    await poll('the row to report the connection trouble', async () => /Connection|retrying|could not be reached/i.test(await row.locator('.row-message').innerText()), 20000);
+    // Reload mid-upload: the page lists the unfinished upload...
+    await page.reload();
+    await page.getByRole('heading', { name: 'Unfinished uploads' }).waitFor();
+    assert((await page.locator('.pending').innerText()).includes('second.mp4'), 'second.mp4 is not listed as unfinished');
+    await shot('upload-unfinished');
+    // ...and picking the same file again continues the same tus upload.
+    await page.unroute('**/v1/uploads/**');
+    let posts = 0;
+    page.on('request', (r) => r.method() === 'POST' && r.url().endsWith('/v1/uploads') && posts++);
+    await page.setInputFiles('#file-input', clip2);
+    const again = page.locator('li.upload[data-file="second.mp4"]');
+    await poll('the resumed upload to reach ready', async () => {
+      const status = await again.getAttribute('data-status');
+      if (status === 'failed') throw new Error(await again.innerText());
+      return status === 'ready';
+    }, 300000, 500);
+    assert(posts === 0, `picking the file again created a new upload (${posts} POST) instead of resuming`);
+    const text = await again.innerText();
+    assert(/Resuming where the earlier upload stopped|Ready/.test(text), text);
+    state.second = await again.getAttribute('data-video-id');
+    return `video ${state.second}`;
+  });
   state.video = (await api('GET', `/v1/videos/${state.id}`)).json;
   const renditions = state.video?.renditions || [];
   log(`     renditions: ${renditions.map((r) => `${r.id} ${r.width}x${r.height} ${r.bitrate}`).join(', ')}`);
