@@ -113,6 +113,7 @@ async function poll(what, fn, timeoutMs = 30000, everyMs = 250) {
       last = await fn();
       if (last) return last;
     } catch (e) {
+      if (e.fatal) throw e;
       last = e.message;
     }
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (last: ${JSON.stringify(last).slice(0, 300)})` : ''}`);
@@ -140,6 +141,7 @@ function freePort() {
 
 // Picks the server's spelling of each option from its --help, so the runner
 // keeps working while the option names settle.
+const serverLacks = [];
 function serverArgs(port, dataDir) {
   const help = spawnSync(args.server, ['--help'], { encoding: 'utf8', timeout: 10000 });
   const text = `${help.stdout || ''}${help.stderr || ''}`;
@@ -154,7 +156,10 @@ function serverArgs(port, dataDir) {
   const data = ['--data-dir', '--data', '--root', '--storage', '--dir'].find(has) || '--data-dir';
   out.push(data, dataDir);
   if (has('--web-root')) out.push('--web-root', path.resolve(args.webRoot));
-  else log(`note: ${args.server} --help does not mention --web-root; passing it anyway`), out.push('--web-root', path.resolve(args.webRoot));
+  else {
+    serverLacks.push('--web-root');
+    log(`note: ${args.server} --help has no --web-root option; starting it without one`);
+  }
   if (has('--api-key')) out.push('--api-key', 'sk_browser_suite_admin_key_0123456789');
   return out;
 }
@@ -175,7 +180,7 @@ async function startServer() {
   });
   base = `http://127.0.0.1:${port}`;
   await poll('the server to answer /healthz', async () => {
-    if (exited) throw new Error('the server exited');
+    if (exited) throw Object.assign(new Error('the server exited'), { fatal: true });
     return (await fetch(`${base}/healthz`)).ok;
   }, 30000, 200).catch((e) => {
     // Exiting cleanly without ever listening is the placeholder server, not a crash.
@@ -228,11 +233,13 @@ async function main() {
   const probe = await fetch(`${base}/v1/auth/register`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
   if (probe.status === 404 || probe.status === 405) {
     await cleanup();
-    skip(`the server at ${base} has no platform API yet (POST /v1/auth/register answered ${probe.status}); nothing in the web app could be exercised.`);
+    skip(`the server at ${base} has no platform API yet (POST /v1/auth/register answered ${probe.status})` +
+         `${serverLacks.length ? ` and no ${serverLacks.join(', ')} option` : ''}; nothing in the web app could be exercised. ` +
+         'The suite runs once the platform server (docs/api.md) is built.');
   }
   const index = await fetch(`${base}/library`);
   const html = await index.text();
-  if (!index.ok || !html.includes('/assets/app.js')) die(`GET /library should serve the web app's index.html from --web-root; got ${index.status} ${html.slice(0, 120)}`);
+  if (!index.ok || !html.includes('/assets/app.js')) die(`${serverLacks.length ? `the server has no ${serverLacks.join(', ')} option. ` : ''}` +`GET /library should serve the web app's index.html from --web-root; got ${index.status} ${html.slice(0, 120)}`);
 
   mkdirSync(shotsDir, { recursive: true });
   const clip = path.join(work, 'clip.mp4');
