@@ -15,16 +15,26 @@ export function isVideoFile(file) {
   return VIDEO_EXTENSIONS.includes((file.name.split('.').pop() || '').toLowerCase());
 }
 
+// Rows live as long as the tab: leaving the page (the app is a single page)
+// does not stop an upload, and coming back shows it again.
+const rows = new Set();
+let list = null;
+window.addEventListener('beforeunload', (e) => {
+  if ([...rows].some((r) => r.state !== 'uploaded' && r.state !== 'failed' && r.upload)) {
+    e.preventDefault(); // uploads resume on the next visit, but warn anyway
+    e.returnValue = '';
+  }
+});
+
 export function renderUpload(main) {
   const endpoint = new URL('/v1/uploads', location.origin).href;
   let maxSize = null;
-  const rows = new Set();
 
   const [visField, visibility] = field(
     'Visibility of new uploads',
     h('select', { name: 'visibility' }, Object.entries(VISIBILITY_WORDS).map(([v, text]) => h('option', { value: v }, text))),
   );
-  const input = h('input.file-input', { type: 'file', multiple: true, accept: 'video/*,' + VIDEO_EXTENSIONS.map((e) => '.' + e).join(','), id: 'file-input' });
+  const input = h('input.file-input', { tabIndex: -1, type: 'file', multiple: true, accept: 'video/*,' + VIDEO_EXTENSIONS.map((e) => '.' + e).join(','), id: 'file-input' });
   const sizeNote = h('span.hint');
   const drop = h(
     'div.dropzone',
@@ -35,7 +45,7 @@ export function renderUpload(main) {
     input,
     h('p.hint', 'MP4, MOV, MKV, WebM and other video files. ', sizeNote),
   );
-  const list = h('ul.uploads', { 'aria-label': 'Uploads' });
+  list ||= h('ul.uploads', { 'aria-label': 'Uploads' });
   const pending = h('section.pending', { hidden: true, 'aria-labelledby': 'pending-h' });
 
   input.addEventListener('change', () => {
@@ -84,7 +94,8 @@ export function renderUpload(main) {
   // Uploads left unfinished by a reload or a closed tab: the browser cannot
   // reopen the file by itself, so list them and resume when the same file is picked.
   async function showPending() {
-    const entries = await previousUploads();
+    const active = new Set([...rows].map((r) => r.upload?.url).filter(Boolean));
+    const entries = (await previousUploads()).filter((e) => !active.has(e.uploadUrl));
     if (!entries.length) return;
     const items = h('ul');
     pending.replaceChildren(
@@ -348,11 +359,6 @@ export function renderUpload(main) {
     }
   }
 
-  // Leaving the page keeps running uploads going only while the tab is open;
-  // the tus fingerprint lets the next visit resume them.
-  return () => {
-    for (const row of rows) row.dispose();
-  };
 }
 
 async function previousUploads() {
