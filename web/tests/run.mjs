@@ -519,6 +519,13 @@ async function main() {
     return labels.join(', ');
   });
 
+  await step('the home page lists the public video', async () => {
+    await page.goto('/');
+    await page.locator(`li.video[data-video-id="${state.id}"]`).waitFor();
+    await shot('home-desktop');
+    await shot('home-phone', PHONE);
+  });
+
   // -- private ---------------------------------------------------------------------
   await step('make the video private from the library', async () => {
     await page.goto('/library');

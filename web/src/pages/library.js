@@ -107,7 +107,7 @@ function renderGrid(main, { query, navigate }, { owner, title, editable }) {
       ' ',
       h('span', formatCount(v.views, 'view')),
       v.duration_seconds ? h('span.sr-only', `, ${formatDuration(v.duration_seconds)} long`) : null,
-      !editable && v.owner ? h('span', ` · ${v.owner.username}`) : null,
+      !editable && v.owner ? h('span.owner', `by ${v.owner.username}`) : null,
     );
     const live = h('p.live', { role: 'status' });
     if (v.status === 'failed' && v.status_reason) live.textContent = `Failed: ${v.status_reason}`;
