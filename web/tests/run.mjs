@@ -243,11 +243,13 @@ async function main() {
 
   mkdirSync(shotsDir, { recursive: true });
   const clip = path.join(work, 'clip.mp4');
-  // 640x360, 6 s, with audio: the server's ladder keeps the rungs at or below the source.
+  // 854x480, 8 s, with audio. The server's ladder drops rungs above the source
+  // and its lowest default rung is 360p, so a 640x360 source would get a single
+  // rendition; 480p gets two (480p + 360p), enough to test quality switching.
   const ff = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y',
-    '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30',
+    '-f', 'lavfi', '-i', 'testsrc2=size=854x480:rate=30',
     '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-t', '6', '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-g', '60',
+    '-t', '8', '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-g', '60',
     '-c:a', 'aac', '-b:a', '96k', '-shortest', clip], { encoding: 'utf8' });
   if (ff.status !== 0) die(`ffmpeg could not generate the clip: ${ff.stderr}`);
   const clip2 = path.join(work, 'second.mp4');
@@ -325,7 +327,7 @@ async function main() {
     const text = await msg.innerText();
     assert(/not a video file/i.test(text), `message said: ${text}`);
   });
-  const uploaded = await step('upload the clip: progress, then live transcode progress, then ready', async () => {
+  const uploaded = await step('upload the clip (854x480, 8 s): progress, then live transcode progress, then ready', async () => {
     await page.getByLabel('Visibility of new uploads').selectOption('public');
     const seen = new Set();
     await page.exposeFunction('__seen', (t) => seen.add(t)).catch(() => {});
@@ -393,7 +395,7 @@ async function main() {
     assert(text.includes('clip'), `title missing: ${text}`);
     assert(/Ready/.test(text), `status missing: ${text}`);
     assert(/\d+ views?/.test(text), `views missing: ${text}`);
-    assert(/0:0[5-7]/.test(text), `duration missing: ${text}`);
+    assert(/0:0[7-9]/.test(text), `duration missing: ${text}`);
     if (state.video.poster) {
       await poll('the poster to load', () => card.locator('img').evaluate((img) => img.complete && img.naturalWidth > 0), 10000);
     } else notTested('poster image', 'the API returned poster: null');
@@ -412,7 +414,7 @@ async function main() {
     const card = page.locator(`li.video[data-video-id="${state.id}"]`);
     await card.getByRole('button', { name: /^Edit/ }).click();
     await card.getByLabel('Title').fill('Test pattern');
-    await card.getByLabel('Description').fill('A 6 second lavfi clip.');
+    await card.getByLabel('Description').fill('An 8 second lavfi clip.');
     await card.getByRole('button', { name: 'Save' }).click();
     await card.getByRole('link', { name: 'Test pattern' }).waitFor();
     const v = await api('GET', `/v1/videos/${state.id}`);
