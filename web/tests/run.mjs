@@ -257,6 +257,8 @@ async function main() {
     '-f', 'lavfi', '-i', 'sine=frequency=660:sample_rate=48000', '-t', '4', '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p',
     '-c:a', 'aac', '-shortest', clip2], { encoding: 'utf8' });
   if (ff2.status !== 0) die(`ffmpeg could not generate the second clip: ${ff2.stderr}`);
+  const broken = path.join(work, 'broken.mp4');
+  writeFileSync(broken, Buffer.from(Array.from({ length: 65536 }, (_, i) => (i * 7919) % 251)));
   const notVideo = path.join(work, 'notes.txt');
   writeFileSync(notVideo, 'this is not a video\n');
 
@@ -354,6 +356,14 @@ async function main() {
     return `video ${state.id}; states seen: ${[...seen].filter(Boolean).slice(0, 6).join(' | ')}`;
   });
   if (!uploaded) return;
+  await step('a file that cannot be decoded fails with the reason in plain words', async () => {
+    await page.setInputFiles('#file-input', broken);
+    const row = page.locator('li.upload[data-file="broken.mp4"]');
+    await poll('the broken upload to fail', async () => (await row.getAttribute('data-status')) === 'failed', 120000, 500);
+    const text = await row.locator('.row-message').innerText();
+    assert(/failed|not|cannot|could not|invalid/i.test(text) && text.length > 20, `message said: ${text}`);
+    return text;
+  });
   await step('an interrupted upload resumes after the network returns and after a reload', async () => {
     // Network loss: every PATCH fails until the route is lifted; tus keeps the upload.
     await page.route('**/v1/uploads/**', (route) => (route.request().method() === 'PATCH' ? route.abort('internetdisconnected') : route.continue()));
