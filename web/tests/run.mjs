@@ -239,7 +239,7 @@ async function main() {
   }
   const index = await fetch(`${base}/library`);
   const html = await index.text();
-  if (!index.ok || !html.includes('/assets/app.js')) die(`${serverLacks.length ? `the server has no ${serverLacks.join(', ')} option. ` : ''}` +`GET /library should serve the web app's index.html from --web-root; got ${index.status} ${html.slice(0, 120)}`);
+  if (!index.ok || !/\/assets\/app-\w+\.js/.test(html)) die(`${serverLacks.length ? `the server has no ${serverLacks.join(', ')} option. ` : ''}` +`GET /library should serve the web app's index.html from --web-root; got ${index.status} ${html.slice(0, 120)}`);
 
   mkdirSync(shotsDir, { recursive: true });
   const clip = path.join(work, 'clip.mp4');
