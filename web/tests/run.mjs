@@ -10,7 +10,7 @@
 // Exit codes: 0 all passed, 1 a check failed, 77 skipped (CTest SKIP_RETURN_CODE):
 // only when Chromium is missing, or when the server does not have the platform API yet.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, truncateSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -142,6 +142,7 @@ function freePort() {
 // Picks the server's spelling of each option from its --help, so the runner
 // keeps working while the option names settle.
 const serverLacks = [];
+const MAX_UPLOAD = 64 * 1000 * 1000;
 function serverArgs(port, dataDir) {
   const help = spawnSync(args.server, ['--help'], { encoding: 'utf8', timeout: 10000 });
   const text = `${help.stdout || ''}${help.stderr || ''}`;
@@ -161,6 +162,10 @@ function serverArgs(port, dataDir) {
     log(`note: ${args.server} --help has no --web-root option; starting it without one`);
   }
   if (has('--api-key')) out.push('--api-key', 'sk_browser_suite_admin_key_0123456789');
+  // Small segments give the 8 s clip several, so switching happens mid-stream.
+  if (has('--segment-seconds')) out.push('--segment-seconds', '2');
+  // A low limit lets the suite check the "too large" message without a huge file.
+  if (has('--max-upload-size')) out.push('--max-upload-size', String(MAX_UPLOAD));
   return out;
 }
 
@@ -356,6 +361,20 @@ async function main() {
     return `video ${state.id}; states seen: ${[...seen].filter(Boolean).slice(0, 6).join(' | ')}`;
   });
   if (!uploaded) return;
+  const tusMax = Number((await fetch(`${base}/v1/uploads`, { method: 'OPTIONS', headers: { 'Tus-Resumable': '1.0.0' } })).headers.get('Tus-Max-Size'));
+  if (tusMax > 0 && tusMax <= 256 * 1000 * 1000) {
+    await step('a file over the server limit is refused before sending, in plain words', async () => {
+      const huge = path.join(work, 'huge.mp4');
+      writeFileSync(huge, '');
+      truncateSync(huge, tusMax + 1); // sparse: costs no disk
+      await page.setInputFiles('#file-input', huge);
+      const msg = page.locator('li.upload[data-file="huge.mp4"] .row-message');
+      await msg.waitFor();
+      const text = await msg.innerText();
+      assert(/too large/i.test(text), `message said: ${text}`);
+      return text;
+    });
+  } else notTested('the too-large message', `the server's Tus-Max-Size is ${tusMax || 'absent'} (the suite sets --max-upload-size when the server has it)`);
   await step('a file that cannot be decoded fails with the reason in plain words', async () => {
     await page.setInputFiles('#file-input', broken);
     const row = page.locator('li.upload[data-file="broken.mp4"]');

@@ -158,7 +158,12 @@ export function renderUpload(main) {
       list.prepend(this.el);
 
       if (!isVideoFile(file)) return this.fail(`${file.name} is not a video file. Choose a video such as MP4, MOV, MKV or WebM.`);
-      if (maxSize && file.size > maxSize) return this.fail(`${file.name} is ${formatBytes(file.size)}, too large: this server accepts files up to ${formatBytes(maxSize)}.`);
+      if (maxSize && file.size > maxSize) {
+        const [a, b] = formatBytes(file.size) === formatBytes(maxSize)
+          ? [`${file.size.toLocaleString()} bytes`, `${maxSize.toLocaleString()} bytes`]
+          : [formatBytes(file.size), formatBytes(maxSize)];
+        return this.fail(`${file.name} is too large (${a}): this server accepts files up to ${b}.`);
+      }
       if (file.size === 0) return this.fail(`${file.name} is empty.`);
       this.start();
     }
