@@ -586,10 +586,13 @@ async function main() {
     const seg = mediaText.split('\n').find((l) => l && !l.startsWith('#'));
     assert(seg, `no segment in media playlist:\n${mediaText}`);
     const segUrl = new URL(seg.trim(), mediaUrl);
-    const signed = await page.evaluate(async (u) => (await fetch(u)).status, segUrl.href);
+    const signed = await page.evaluate(async (u) => (await fetch(u, { cache: 'no-store' })).status, segUrl.href);
     assert(signed === 200 || signed === 206, `the signed segment answered ${signed}`);
     segUrl.search = '';
-    const bare = await page.evaluate(async (u) => (await fetch(u)).status, segUrl.href);
+    // no-store: the browser may still cache this path from when the video was public.
+    const bare = await page.evaluate(async (u) => (await fetch(u, { cache: 'no-store' })).status, segUrl.href);
+    const bareServer = (await fetch(segUrl.href)).status;
+    assert(bareServer === 403, `the server answered ${bareServer} to the bare ${segUrl.pathname}, expected 403`);
     assert(bare === 403, `GET ${segUrl.pathname} without the signature answered ${bare}, expected 403`);
     return `${segUrl.pathname}: signed ${signed}, bare ${bare}`;
   });
