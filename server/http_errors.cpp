@@ -1,6 +1,6 @@
 #include "http_errors.hpp"
 
-#include <nlohmann/json.hpp>
+#include "streamlet/platform.hpp"
 
 namespace streamlet::server {
 
@@ -43,7 +43,7 @@ int http_status(const Status& status) {
 void send_error(httplib::Response& res, const Status& status) {
   res.status = http_status(status);
   // HEAD responses carry no body; httplib drops it, the status says enough.
-  res.set_content(nlohmann::json{{"error", status.message()}}.dump(), "application/json");
+  res.set_content(platform::error_json(status), "application/json");
 }
 
 }  // namespace streamlet::server

@@ -1,9 +1,13 @@
-// streamlet-server: parses options, opens the library's stores and wires the routes.
-//   streamlet-server --listen 127.0.0.1:8080 --data ./data [--api-key KEY]
+// streamlet-server: parses options, opens the platform (the library's stores and workers)
+// and wires the routes, one file per area (auth, videos, jobs, media, uploads, ops, web).
+//   streamlet-server --listen 127.0.0.1:8080 --data ./data [--api-key KEY] [--workers N]
 // Options may also come from the environment (STREAMLET_LISTEN, STREAMLET_DATA,
 // STREAMLET_API_KEY) or a JSON config file (--config); flags win over both.
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <condition_variable>
 #include <cstdio>
@@ -16,8 +20,14 @@
 
 #include "auth.hpp"
 #include "http_errors.hpp"
+#include "routes.hpp"
+#include "streamlet/platform.hpp"
 #include "streamlet/upload.hpp"
 #include "upload_routes.hpp"
+
+#ifndef STREAMLET_WEB_DIST
+#define STREAMLET_WEB_DIST ""
+#endif
 
 namespace {
 
@@ -34,7 +44,19 @@ struct Config {
   size_t max_uploads = 1000;
   int64_t expiration_seconds = 24 * 3600;
   size_t threads = 16;
+  size_t keep_alive_requests = 100;
   bool fsync = true;
+  int workers = 1;
+  std::string ladder;  // "" = the default ladder
+  std::string preset = "veryfast";
+  double segment_seconds = 6.0;
+  std::string default_visibility = "public";
+  bool registration = true;
+  std::string web_root;  // "" = the built bundle if there is one
+  int max_attempts = 3;
+  int64_t retry_backoff_ms = 10'000;
+  std::vector<std::string> webhooks;
+  std::string webhook_secret;
 };
 
 // Precedence: built-in default < config file < environment < command line.
@@ -49,7 +71,23 @@ Result<Config> load_config(int argc, char** argv) {
       "max-uploads", "most unfinished uploads at once", cxxopts::value<size_t>())(
       "expiration", "seconds an idle unfinished upload is kept", cxxopts::value<int64_t>())(
       "threads", "HTTP worker threads", cxxopts::value<size_t>())(
+      "keep-alive-requests", "requests per keep-alive connection (default 100)",
+      cxxopts::value<size_t>())(
       "unsafe-no-fsync", "acknowledge bytes before they are on disk (benchmarks, throwaway data)")(
+      "workers", "transcode worker threads (default 1)", cxxopts::value<int>())(
+      "ladder", "renditions, e.g. 720p,360p or 240p:400k (default: 1080p..360p)",
+      cxxopts::value<std::string>())("preset", "x264 preset (default veryfast)",
+                                     cxxopts::value<std::string>())(
+      "segment-seconds", "segment duration (default 6)", cxxopts::value<double>())(
+      "default-visibility", "public|unlisted|private for new uploads (default public)",
+      cxxopts::value<std::string>())("no-registration", "only the admin creates accounts")(
+      "web-root", "directory of the built web app (index.html, assets/)",
+      cxxopts::value<std::string>())("max-attempts", "transcode attempts before a job fails",
+                                     cxxopts::value<int>())(
+      "retry-backoff-ms", "delay before the 2nd attempt (doubles each time)",
+      cxxopts::value<int64_t>())("webhook", "URL told of ready/failed videos (repeatable)",
+                                 cxxopts::value<std::vector<std::string>>())(
+      "webhook-secret", "HMAC key of webhook signatures", cxxopts::value<std::string>())(
       "h,help", "show help");
   Config c;
   try {
@@ -81,13 +119,48 @@ Result<Config> load_config(int argc, char** argv) {
     if (args.count("max-uploads")) c.max_uploads = args["max-uploads"].as<size_t>();
     if (args.count("expiration")) c.expiration_seconds = args["expiration"].as<int64_t>();
     if (args.count("threads")) c.threads = args["threads"].as<size_t>();
+    if (args.count("keep-alive-requests"))
+      c.keep_alive_requests = args["keep-alive-requests"].as<size_t>();
     if (args.count("unsafe-no-fsync")) c.fsync = false;
+    if (args.count("workers")) c.workers = args["workers"].as<int>();
+    if (args.count("ladder")) c.ladder = args["ladder"].as<std::string>();
+    if (args.count("preset")) c.preset = args["preset"].as<std::string>();
+    if (args.count("segment-seconds")) c.segment_seconds = args["segment-seconds"].as<double>();
+    if (args.count("default-visibility"))
+      c.default_visibility = args["default-visibility"].as<std::string>();
+    if (args.count("no-registration")) c.registration = false;
+    if (args.count("web-root")) c.web_root = args["web-root"].as<std::string>();
+    if (args.count("max-attempts")) c.max_attempts = args["max-attempts"].as<int>();
+    if (args.count("retry-backoff-ms")) c.retry_backoff_ms = args["retry-backoff-ms"].as<int64_t>();
+    if (args.count("webhook")) c.webhooks = args["webhook"].as<std::vector<std::string>>();
+    if (args.count("webhook-secret")) c.webhook_secret = args["webhook-secret"].as<std::string>();
   } catch (const std::exception& e) {
     return error(ErrorCode::kInvalidArgument, e.what());
   }
-  if (c.threads == 0 || c.expiration_seconds <= 0)
-    return error(ErrorCode::kInvalidArgument, "--threads and --expiration must be positive");
+  if (c.threads == 0 || c.expiration_seconds <= 0 || c.workers <= 0 || c.max_attempts <= 0 ||
+      c.segment_seconds <= 0 || c.retry_backoff_ms < 0)
+    return error(ErrorCode::kInvalidArgument,
+                 "--threads, --expiration, --workers, --max-attempts and --segment-seconds must "
+                 "be positive");
   return c;
+}
+
+// cpp-httplib 0.11 listens with a backlog of 5: a burst of new connections (players
+// starting together, a cache reconnecting) overflows it, and the kernel drops SYNs that the
+// clients only retry after a second. Listening again on the same socket raises the backlog
+// (Linux allows it); httplib does not expose the socket, so it is found by its port.
+void raise_listen_backlog(int port) {
+  for (int fd = 3; fd < 1024; ++fd) {
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+    int p = addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
+                                       : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    if (p == port) ::listen(fd, SOMAXCONN);
+  }
 }
 
 int fail(const std::string& message) {
@@ -117,22 +190,47 @@ int main(int argc, char** argv) {
     std::printf("streamlet-server: generated API key %s (stored in %s)\n", key->key.c_str(),
                 key->file.c_str());
 
-  auto store = upload::UploadStore::open({.dir = std::filesystem::path(c.data) / "uploads",
-                                          .max_upload_size = c.max_upload_size,
-                                          .max_concurrent_uploads = c.max_uploads,
-                                          .expiration = std::chrono::seconds(c.expiration_seconds),
-                                          .durable = c.fsync});
-  if (!store.ok()) return fail(store.status().message());
-  // Finished uploads go here; the transcode queue will hook in at this point.
-  (*store)->set_completion_callback([](const upload::CompletedUpload& done) {
+  platform::PlatformOptions popts;
+  popts.data_dir = c.data;
+  popts.admin_api_key = key->key;
+  popts.workers = c.workers;
+  if (!c.ladder.empty()) {
+    auto ladder = transcode::parse_ladder(c.ladder);
+    if (!ladder.ok()) return fail("--ladder: " + ladder.status().message());
+    popts.transcode.ladder = *ladder;
+  }
+  popts.transcode.preset = c.preset;
+  popts.transcode.segment_seconds = c.segment_seconds;
+  popts.retry.max_attempts = c.max_attempts;
+  popts.retry.base_backoff = std::chrono::milliseconds(c.retry_backoff_ms);
+  auto visibility = catalog::parse_visibility(c.default_visibility);
+  if (!visibility.ok()) return fail("--default-visibility: " + visibility.status().message());
+  popts.default_visibility = *visibility;
+  popts.allow_registration = c.registration;
+  popts.max_upload_size = c.max_upload_size;
+  popts.max_uploads = c.max_uploads;
+  popts.upload_expiration = std::chrono::seconds(c.expiration_seconds);
+  popts.durable_uploads = c.fsync;
+  auto opened = platform::Platform::open(popts);
+  if (!opened.ok()) return fail(opened.status().message());
+  platform::Platform& plat = **opened;
+  auto admin_password = plat.ensure_admin();
+  if (!admin_password.ok()) return fail(admin_password.status().message());
+  // TODO(libplat): streamlet::webhooks::WebhookDispatcher for --webhook/--webhook-secret via
+  // plat.set_video_finished_callback(), once it is on main.
+  if (!c.webhooks.empty())
+    std::fprintf(stderr, "streamlet-server: --webhook is not wired yet; ignored\n");
+  auto* store = &plat.uploads();
+  plat.set_upload_observer([](const upload::CompletedUpload& done, const std::string& video) {
     auto name = done.info.metadata.find("filename");
-    std::printf("streamlet-server: upload %s complete (%llu bytes%s%s)\n", done.info.id.c_str(),
-                static_cast<unsigned long long>(done.info.offset),
-                name == done.info.metadata.end() ? "" : ", ",
-                name == done.info.metadata.end() ? "" : name->second.c_str());
+    bool named = name != done.info.metadata.end();
+    std::printf("streamlet-server: upload %s complete (%llu bytes%s%s)%s%s\n", done.info.id.c_str(),
+                static_cast<unsigned long long>(done.info.offset), named ? ", " : "",
+                named ? name->second.c_str() : "",
+                video.empty() ? "" : ", transcode queued for video ", video.c_str());
     std::fflush(stdout);
   });
-  upload::TusHandler tus(**store, {.base_path = kUploadsPath});
+  upload::TusHandler tus(*store, {.base_path = kUploadsPath});
 
   // Signals are taken by one thread via sigwait, so stopping never runs in a signal handler.
   sigset_t signals;
@@ -148,6 +246,9 @@ int main(int argc, char** argv) {
   svr.set_read_timeout(30, 0);
   svr.set_write_timeout(30, 0);
   svr.set_tcp_nodelay(true);
+  // httplib's default (5 requests per connection) makes players and caches reconnect
+  // constantly; a connection still holds its thread only while it is busy or idle < 5 s.
+  svr.set_keep_alive_max_count(c.keep_alive_requests);
   // Only the upload routes stream bodies to disk; any other body is read into memory by
   // httplib, so refuse large ones before it does.
   svr.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
@@ -172,34 +273,67 @@ int main(int argc, char** argv) {
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
         server::send_error(res, error(ErrorCode::kInternal, "internal error"));
       });
-  svr.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("{\"status\":\"ok\"}", "application/json");
-  });
-  server::register_upload_routes(svr, tus, kUploadsPath, key->key);
+  // The web app: --web-root, else the bundle the build knows of (STREAMLET_WEB_DIST), else
+  // <prefix>/share/streamlet/web next to an installed binary.
+  std::filesystem::path web_root = c.web_root;
+  if (web_root.empty()) {
+    std::error_code wec;
+    auto exe = std::filesystem::read_symlink("/proc/self/exe", wec);
+    for (std::filesystem::path candidate :
+         {std::filesystem::path(STREAMLET_WEB_DIST),
+          wec ? std::filesystem::path() : exe.parent_path() / "../share/streamlet/web"}) {
+      if (!candidate.empty() && std::filesystem::is_regular_file(candidate / "index.html", wec)) {
+        web_root = candidate;
+        break;
+      }
+    }
+  }
+  std::atomic<bool> stopping{false};
+  server::Routes routes{plat, web_root, stopping, {}};
+  server::register_upload_routes(svr, tus, plat, kUploadsPath);
+  server::register_auth_routes(routes, svr);
+  server::register_video_routes(routes, svr);
+  server::register_job_routes(routes, svr);
+  server::register_media_routes(routes, svr);
+  server::register_ops_routes(routes, svr);
+  server::register_web_routes(routes, svr);
+  server::register_method_not_allowed(routes, svr);
 
   int bound = *port == 0 ? svr.bind_to_any_port(host)
                          : (svr.bind_to_port(host, int(*port)) ? int(*port) : -1);
   if (bound <= 0) return fail("cannot listen on " + c.listen);
+  raise_listen_backlog(bound);
+  auto started = plat.start();
+  if (!started.ok()) return fail(started.message());
   std::printf("streamlet-server: listening on http://%s:%d\n", host.c_str(), bound);
+  if (!admin_password->empty())
+    std::printf("streamlet-server: created user admin with password %s (shown once)\n",
+                admin_password->c_str());
   std::fflush(stdout);
 
   std::mutex mu;
   std::condition_variable cv;
-  bool stopping = false;
+  bool expiring_done = false;
+  std::atomic<bool>* stopping_flag_for_signal = &routes.stopping;
   std::thread expirer([&] {
     std::unique_lock lock(mu);
     auto every = std::chrono::seconds(std::clamp<int64_t>(c.expiration_seconds / 10, 1, 60));
-    while (!cv.wait_for(lock, every, [&] { return stopping; })) (*store)->expire_idle();
+    while (!cv.wait_for(lock, every, [&] { return expiring_done; })) store->expire_idle();
   });
   std::thread signal_waiter([&] {
     int sig = 0;
     sigwait(&signals, &sig);
+    stopping_flag_for_signal->store(true);
     svr.stop();
   });
   svr.listen_after_bind();
+  // Requests in flight have finished (httplib joins its pool in listen); running
+  // transcodes go back to the queue for the next start.
+  routes.stopping = true;
+  plat.stop(/*requeue_running=*/true);
   {
     std::lock_guard lock(mu);
-    stopping = true;
+    expiring_done = true;
   }
   cv.notify_all();
   expirer.join();

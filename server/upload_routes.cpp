@@ -1,6 +1,7 @@
 #include "upload_routes.hpp"
 
-#include "auth.hpp"
+#include <strings.h>
+
 #include "http_errors.hpp"
 
 namespace streamlet::server {
@@ -25,8 +26,15 @@ void drain_or_close(const httplib::ContentReader* reader, bool body_touched,
   if (!whole) res.set_header("Connection", "close");
 }
 
-void serve(upload::TusHandler& tus, const std::string& api_key, const httplib::Request& req,
-           httplib::Response& res, const httplib::ContentReader* reader) {
+// The upload id at the end of an upload URL ("http://h/v1/uploads/<id>" -> "<id>").
+std::string last_segment(const std::string& url) {
+  auto slash = url.rfind('/');
+  return slash == std::string::npos ? url : url.substr(slash + 1);
+}
+
+void serve(upload::TusHandler& tus, platform::Platform& platform, const std::string& base_path,
+           const httplib::Request& req, httplib::Response& res,
+           const httplib::ContentReader* reader) {
   upload::TusRequest treq;
   treq.method = req.method;
   treq.path = req.path;
@@ -34,7 +42,8 @@ void serve(upload::TusHandler& tus, const std::string& api_key, const httplib::R
   std::string scheme = req.get_header_value("X-Forwarded-Proto") == "https" ? "https" : "http";
   if (auto host = req.get_header_value("Host"); !host.empty())
     treq.scheme_host = scheme + "://" + host;
-  for (const auto& [name, value] : req.headers) treq.headers.emplace_back(name, value);
+  for (const auto& [name, value] : req.headers)
+    if (strcasecmp(name.c_str(), "Upload-Metadata") != 0) treq.headers.emplace_back(name, value);
   bool body_touched = false;
   if (reader) {
     // Streams the body chunk by chunk from the socket into the store: never req.body.
@@ -44,19 +53,54 @@ void serve(upload::TusHandler& tus, const std::string& api_key, const httplib::R
     };
   }
 
-  std::string method = req.get_header_value("X-HTTP-Method-Override");
-  if (method.empty()) method = req.method;
-  if (method != "OPTIONS" && !authorized(req.get_header_value("Authorization"), api_key)) {
+  auto refuse = [&](const Status& why) {
     res.set_header("Tus-Resumable", "1.0.0");
     res.set_header("Access-Control-Allow-Origin", "*");
-    res.set_header("WWW-Authenticate", "Bearer");
-    send_error(res, error(ErrorCode::kUnauthenticated, "missing or wrong API key"));
+    if (why.code() == ErrorCode::kUnauthenticated) res.set_header("WWW-Authenticate", "Bearer");
+    send_error(res, why);
     drain_or_close(reader, false, res);
-    return;
+  };
+
+  std::string method = req.get_header_value("X-HTTP-Method-Override");
+  if (method.empty()) method = req.method;
+  std::optional<platform::Platform::Creation> creation;
+  std::string metadata = req.get_header_value("Upload-Metadata");
+  if (method != "OPTIONS") {
+    auto who = platform.authenticate(req.get_header_value("Authorization"));
+    if (!who.ok()) return refuse(who.status());
+    if (!who->authenticated())
+      return refuse(error(ErrorCode::kUnauthenticated, "sign in or use an API key to upload"));
+    const bool collection = req.path == base_path || req.path == base_path + "/";
+    if (method == "POST" && collection) {
+      // The video exists from creation on; its id and the uploader travel in the metadata.
+      bool partial = req.get_header_value("Upload-Concat") == "partial";
+      auto c = platform.begin_upload(*who, metadata, partial);
+      if (!c.ok()) return refuse(c.status());
+      creation = *c;
+      metadata = c->metadata_header;
+    } else if (!collection) {
+      Status access = platform.check_upload_access(*who, last_segment(req.path));
+      if (!access.ok()) return refuse(access);
+    }
   }
+  if (!metadata.empty()) treq.headers.emplace_back("Upload-Metadata", metadata);
 
   upload::TusResponse out = tus.handle(treq);
   for (const auto& [name, value] : out.headers) res.set_header(name, value);
+  if (creation) {
+    std::string location;
+    for (const auto& [name, value] : out.headers)
+      if (name == "Location") location = value;
+    const bool created = out.error.ok() && out.status == 201 && !location.empty();
+    platform.finish_upload_creation(*creation, created ? last_segment(location) : "");
+    if (created && !creation->video_id.empty()) {
+      res.set_header("Streamlet-Video-Id", creation->video_id);
+      std::string expose = res.get_header_value("Access-Control-Expose-Headers");
+      res.headers.erase("Access-Control-Expose-Headers");
+      res.set_header("Access-Control-Expose-Headers",
+                     expose.empty() ? "Streamlet-Video-Id" : expose + ", Streamlet-Video-Id");
+    }
+  }
   if (!out.error.ok()) {
     send_error(res, out.error);
   } else {
@@ -69,15 +113,15 @@ void serve(upload::TusHandler& tus, const std::string& api_key, const httplib::R
 }  // namespace
 
 void register_upload_routes(httplib::Server& server, upload::TusHandler& tus,
-                            const std::string& base_path, const std::string& api_key) {
+                            platform::Platform& platform, const std::string& base_path) {
   // One pattern for the collection and every upload under it; the handler splits the path.
   const std::string pattern = base_path + "(/[^/]*)?";
-  auto plain = [&tus, api_key](const httplib::Request& req, httplib::Response& res) {
-    serve(tus, api_key, req, res, nullptr);
+  auto plain = [&tus, &platform, base_path](const httplib::Request& req, httplib::Response& res) {
+    serve(tus, platform, base_path, req, res, nullptr);
   };
-  auto streamed = [&tus, api_key](const httplib::Request& req, httplib::Response& res,
-                                  const httplib::ContentReader& reader) {
-    serve(tus, api_key, req, res, &reader);
+  auto streamed = [&tus, &platform, base_path](const httplib::Request& req, httplib::Response& res,
+                                               const httplib::ContentReader& reader) {
+    serve(tus, platform, base_path, req, res, &reader);
   };
   server.Options(pattern, plain);
   server.Get(pattern, plain);  // httplib routes HEAD through GET handlers

@@ -40,6 +40,8 @@ class ServerProcess {
   ServerProcess(std::filesystem::path data, std::string api_key = "test-key",
                 std::vector<std::string> extra = {}, int port = 0);
   void kill9() { child_->stop(SIGKILL); }
+  // Sends `sig` and reaps the server; returns its wait status.
+  int stop_with(int sig) { return child_->stop(sig); }
   // Starts it again on the same port and data dir (after kill9 or stop).
   void restart();
   int port() const { return port_; }

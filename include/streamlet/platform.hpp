@@ -1,0 +1,169 @@
+// The platform: the library's stores wired together the way streamlet-server
+// runs them, so another program (a different HTTP stack, a desktop app) gets
+// the same behaviour by embedding one object.
+//
+//   auto p = streamlet::platform::Platform::open({.data_dir = "data"}).value();
+//   p->start();                       // workers, recovery of orphaned jobs
+//   auto who = p->authenticate(request_authorization_header);
+//   auto json = p->get_video(*who, id);   // the API's video document
+//
+// Data directory layout: catalog.db (catalog + job queue), uploads/ (tus
+// store), media/<video_id>/ (published transcoder output), upload-links/
+// (video -> upload id), secrets (token + URL signing keys, 0600).
+//
+// Answers that the HTTP API returns are JSON text in the shapes of
+// docs/api.md; errors are Status values (kNotFound for what the caller may
+// not see, kPermissionDenied for what it may see but not change, ...).
+// Thread safe: every method may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "streamlet/accounts.hpp"
+#include "streamlet/catalog.hpp"
+#include "streamlet/events.hpp"
+#include "streamlet/jobs.hpp"
+#include "streamlet/origin.hpp"
+#include "streamlet/status.hpp"
+#include "streamlet/transcode.hpp"
+#include "streamlet/upload.hpp"
+
+namespace streamlet::platform {
+
+struct PlatformOptions {
+  std::filesystem::path data_dir;  // required
+  // The admin's API key (the server's --api-key or its generated DATA/api-key). "" = none.
+  std::string admin_api_key;
+  int workers = 1;               // transcode worker threads
+  transcode::Options transcode;  // ladder, preset, ...
+  jobs::RetryPolicy retry;       // attempts and backoff of transcode jobs
+  catalog::Visibility default_visibility = catalog::Visibility::kPublic;
+  std::chrono::seconds playback_url_ttl = std::chrono::hours(6);  // signed URLs of private videos
+  std::chrono::seconds session_ttl = std::chrono::hours(24);
+  bool allow_registration = true;
+  uint64_t max_upload_size = 8ull << 30;
+  size_t max_uploads = 1000;
+  std::chrono::seconds upload_expiration = std::chrono::hours(24);
+  bool durable_uploads = true;  // fsync before acknowledging upload bytes
+  std::string cors_allow_origin = "*";
+};
+
+// Listing parameters of GET /v1/videos.
+struct VideoListParams {
+  std::string q;
+  bool owner_me = false;
+  std::optional<catalog::VideoStatus> status;
+  int page = 1;       // >= 1
+  int per_page = 20;  // 1..100
+};
+
+// Told once per video that reaches ready or failed, with the video document.
+using VideoFinishedFn =
+    std::function<void(const std::string& event, const std::string& video_json)>;
+
+class Platform {
+ public:
+  // Opens (creating on first start) every store under options.data_dir.
+  static Result<std::unique_ptr<Platform>> open(PlatformOptions options);
+  ~Platform();
+  Platform(const Platform&) = delete;
+  Platform& operator=(const Platform&) = delete;
+
+  // Creates the "admin" user with a random password when it does not exist
+  // yet; returns that password (to print once), or "" if the admin existed.
+  Result<std::string> ensure_admin();
+  // Starts the workers (after putting back jobs whose process died).
+  Status start();
+  // Stops the workers; running jobs go back to the queue when requeue_running.
+  void stop(bool requeue_running = true);
+  bool ready() const;  // catalog open and workers running
+
+  // Called from a worker thread when a video becomes ready or fails
+  // ("video.ready" / "video.failed"). Set before start().
+  void set_video_finished_callback(VideoFinishedFn fn);
+
+  // ---- accounts -----------------------------------------------------------
+  // The credential of an "Authorization" header value: "" is anonymous,
+  // "Bearer <session token | API key>" a user; anything else kUnauthenticated.
+  Result<accounts::Principal> authenticate(std::string_view authorization) const;
+  bool registration_open() const;
+  // {"user","token","expires_at"}
+  Result<std::string> register_user(std::string_view username, std::string_view password);
+  Result<std::string> login(std::string_view username, std::string_view password);
+  Result<std::string> me(const accounts::Principal& who);  // {"user"}
+  Result<std::string> create_api_key(const accounts::Principal& who, std::string_view name);
+  Result<std::string> list_api_keys(const accounts::Principal& who);
+  Status revoke_api_key(const accounts::Principal& who, std::string_view key_id);
+
+  // ---- videos ---------------------------------------------------------------
+  Result<std::string> list_videos(const accounts::Principal& who, const VideoListParams& params);
+  Result<std::string> get_video(const accounts::Principal& who, std::string_view id);
+  Result<std::string> update_video(const accounts::Principal& who, std::string_view id,
+                                   const catalog::VideoUpdate& update);
+  // Cancels its job and removes every file of it (media, upload data).
+  Status delete_video(const accounts::Principal& who, std::string_view id);
+  // The video if `who` may view it (kNotFound otherwise).
+  Result<catalog::Video> viewable_video(const accounts::Principal& who, std::string_view id);
+  Status record_view(const accounts::Principal& who, std::string_view id, std::string_view viewer,
+                     double seconds);
+  Result<std::string> video_stats(const accounts::Principal& who, std::string_view id);
+  // The API's video document (playback URLs signed when private).
+  std::string video_json(const catalog::Video& video);
+
+  // ---- jobs -------------------------------------------------------------------
+  Result<std::string> list_jobs(const accounts::Principal& who,
+                                std::optional<jobs::JobState> state);
+  Result<std::string> retry_job(const accounts::Principal& who, std::string_view id);
+  Result<std::string> cancel_job(const accounts::Principal& who, std::string_view id);
+  // Counts per job state (for metrics) and jobs due.
+  std::vector<std::pair<std::string, int64_t>> job_counts();
+
+  // ---- uploads ----------------------------------------------------------------
+  upload::UploadStore& uploads();
+  // Told of every finished upload (after the platform queued its transcode), with the video
+  // id ("" for parts of a concatenation). For logs. Set before serving.
+  void set_upload_observer(
+      std::function<void(const upload::CompletedUpload&, const std::string& video_id)> fn);
+  // Before a tus creation request reaches the store: checks credentials and
+  // returns the Upload-Metadata value to pass on instead (with the uploader
+  // and, for anything but a partial upload, a newly created video in
+  // `video_id`, status uploading).
+  struct Creation {
+    std::string metadata_header;
+    std::string video_id;  // "" for partial uploads
+  };
+  Result<Creation> begin_upload(const accounts::Principal& who, std::string_view metadata_header,
+                                bool partial);
+  // After the store answered the creation: links the video to its upload id,
+  // or removes the video when the creation failed (upload_id "").
+  void finish_upload_creation(const Creation& creation, std::string_view upload_id);
+  // HEAD/PATCH/DELETE of an upload: only its uploader or an admin.
+  Status check_upload_access(const accounts::Principal& who, std::string_view upload_id);
+
+  // ---- playback ------------------------------------------------------------------
+  // /media/{id}/{path}: unknown ids 404; private videos need the signed query.
+  origin::OriginResponse serve_media(std::string_view video_id, const origin::OriginRequest& req);
+
+  events::EventBus& bus();
+  catalog::Catalog& catalog();
+  const std::filesystem::path& media_root() const;
+
+ private:
+  struct Impl;
+  explicit Platform(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The JSON error body of the API: {"error": message, "code": snake_case code}.
+std::string error_json(const Status& status);
+std::string_view error_code_name(ErrorCode code);
+
+}  // namespace streamlet::platform

@@ -1,0 +1,61 @@
+// /v1/auth/*: registration, login, the current user and API keys.
+#include "http_errors.hpp"
+#include "routes.hpp"
+
+namespace streamlet::server {
+
+namespace {
+// {"username","password"} as strings, or nullopt after answering 400.
+std::optional<std::pair<std::string, std::string>> credentials(const httplib::Request& req,
+                                                               httplib::Response& res) {
+  auto body = json_body(req, res);
+  if (!body) return std::nullopt;
+  if (!(*body)["username"].is_string() || !(*body)["password"].is_string()) {
+    send_error(res, error(ErrorCode::kInvalidArgument, "username and password are required"));
+    return std::nullopt;
+  }
+  return std::make_pair((*body)["username"].get<std::string>(),
+                        (*body)["password"].get<std::string>());
+}
+}  // namespace
+
+void register_auth_routes(Routes& r, httplib::Server& svr) {
+  auto& p = r.platform;
+  route(r, svr, "POST", "/v1/auth/register",
+        [&p](const httplib::Request& req, httplib::Response& res) {
+          if (auto c = credentials(req, res))
+            send_result(res, p.register_user(c->first, c->second), 201);
+        });
+  route(r, svr, "POST", "/v1/auth/login",
+        [&p](const httplib::Request& req, httplib::Response& res) {
+          if (auto c = credentials(req, res)) send_result(res, p.login(c->first, c->second));
+        });
+  route(r, svr, "GET", "/v1/auth/me", [&r](const httplib::Request& req, httplib::Response& res) {
+    if (auto who = principal(r, req, res)) send_result(res, r.platform.me(*who));
+  });
+  route(r, svr, "POST", "/v1/auth/api-keys",
+        [&r](const httplib::Request& req, httplib::Response& res) {
+          auto who = principal(r, req, res);
+          if (!who) return;
+          auto body = json_body(req, res);
+          if (!body) return;
+          std::string name;
+          if (body->contains("name")) {
+            if (!(*body)["name"].is_string())
+              return send_error(res, error(ErrorCode::kInvalidArgument, "name must be a string"));
+            name = (*body)["name"].get<std::string>();
+          }
+          send_result(res, r.platform.create_api_key(*who, name), 201);
+        });
+  route(r, svr, "GET", "/v1/auth/api-keys",
+        [&r](const httplib::Request& req, httplib::Response& res) {
+          if (auto who = principal(r, req, res)) send_result(res, r.platform.list_api_keys(*who));
+        });
+  route(r, svr, "DELETE", R"(/v1/auth/api-keys/([^/]+))",
+        [&r](const httplib::Request& req, httplib::Response& res) {
+          if (auto who = principal(r, req, res))
+            send_status(res, r.platform.revoke_api_key(*who, req.matches[1].str()));
+        });
+}
+
+}  // namespace streamlet::server

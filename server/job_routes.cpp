@@ -1,0 +1,32 @@
+// /v1/jobs: the transcode queue as its owners and admins see it.
+#include "http_errors.hpp"
+#include "routes.hpp"
+
+namespace streamlet::server {
+
+void register_job_routes(Routes& r, httplib::Server& svr) {
+  route(r, svr, "GET", "/v1/jobs", [&r](const httplib::Request& req, httplib::Response& res) {
+    auto who = principal(r, req, res);
+    if (!who) return;
+    std::optional<jobs::JobState> state;
+    if (auto s = req.get_param_value("state"); !s.empty()) {
+      // The API says "done" where the queue says "succeeded".
+      auto parsed = jobs::parse_job_state(s == "done" ? "succeeded" : s);
+      if (!parsed.ok()) return send_error(res, parsed.status());
+      state = *parsed;
+    }
+    send_result(res, r.platform.list_jobs(*who, state));
+  });
+  route(r, svr, "POST", R"(/v1/jobs/([^/]+)/retry)",
+        [&r](const httplib::Request& req, httplib::Response& res) {
+          if (auto who = principal(r, req, res))
+            send_result(res, r.platform.retry_job(*who, req.matches[1].str()));
+        });
+  route(r, svr, "POST", R"(/v1/jobs/([^/]+)/cancel)",
+        [&r](const httplib::Request& req, httplib::Response& res) {
+          if (auto who = principal(r, req, res))
+            send_result(res, r.platform.cancel_job(*who, req.matches[1].str()));
+        });
+}
+
+}  // namespace streamlet::server

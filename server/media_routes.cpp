@@ -1,0 +1,96 @@
+// /media/{id}/{path}: the library's origin adapted to httplib. File ranges are streamed
+// from disk in chunks, never read whole into memory.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <memory>
+
+#include "http_errors.hpp"
+#include "routes.hpp"
+
+namespace streamlet::server {
+
+namespace {
+
+constexpr size_t kChunk = 256 * 1024;
+
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+void serve_media(Routes& r, const httplib::Request& req, httplib::Response& res) {
+  const std::string id = req.matches[1].str();
+  // The origin decodes the path itself (exactly once), so it gets the raw request target.
+  const std::string prefix = "/media/" + id + "/";
+  std::string target = req.target;
+  std::string query;
+  if (auto q = target.find('?'); q != std::string::npos) {
+    query = target.substr(q + 1);
+    target.resize(q);
+  }
+  origin::OriginRequest oreq;
+  oreq.method = req.method;
+  oreq.query = query;
+  if (target.rfind(prefix, 0) != 0) {
+    oreq.path = "\x01";  // an id spelled with escapes: nothing the origin will serve
+  } else {
+    oreq.path = target.substr(prefix.size());
+  }
+  for (const auto& [name, value] : req.headers) {
+    std::string lower = name;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    oreq.headers.emplace(lower, value);
+  }
+  origin::OriginResponse out = r.platform.serve_media(id, oreq);
+
+  // The origin already answered any Range: stop httplib from applying it a second time to
+  // the range we hand it. The Request object is not const in httplib; only the handler's view is.
+  const_cast<httplib::Request&>(req).ranges.clear();
+  res.status = out.status;
+  std::string content_type = "application/octet-stream";
+  for (const auto& [name, value] : out.headers) {
+    if (name == "Content-Length") continue;  // httplib computes it from what we hand over
+    if (name == "Content-Type") {
+      content_type = value;
+      continue;
+    }
+    res.set_header(name, value);
+  }
+  if (out.has_file()) {
+    auto fd = std::make_shared<Fd>();
+    fd->fd = ::open(out.file_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd->fd < 0) return send_error(res, error(ErrorCode::kNotFound, "not found"));
+    const uint64_t base = out.offset;
+    res.set_content_provider(out.length, content_type,
+                             [fd, base](size_t offset, size_t length, httplib::DataSink& sink) {
+                               char buf[kChunk];
+                               size_t n = std::min(length, kChunk);
+                               ssize_t got = ::pread(fd->fd, buf, n, off_t(base + offset));
+                               if (got <= 0) return false;
+                               return sink.write(buf, size_t(got));
+                             });
+  } else if (!out.body.empty()) {
+    res.set_content(out.body, content_type);
+  } else if (req.method == "HEAD") {
+    // No body, but the length of the GET answer (httplib leaves an explicit one alone).
+    if (const auto* cl = out.header("Content-Length")) res.set_header("Content-Length", *cl);
+    res.set_header("Content-Type", content_type);
+  }
+}
+
+}  // namespace
+
+void register_media_routes(Routes& r, httplib::Server& svr) {
+  const std::string pattern = R"(/media/([A-Za-z0-9_-]+)/(.*))";
+  auto h = [&r](const httplib::Request& req, httplib::Response& res) { serve_media(r, req, res); };
+  route(r, svr, "GET", pattern, h);
+  route(r, svr, "OPTIONS", pattern, h);
+}
+
+}  // namespace streamlet::server

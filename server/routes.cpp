@@ -1,0 +1,98 @@
+#include "routes.hpp"
+
+#include <map>
+#include <set>
+
+#include "http_errors.hpp"
+
+namespace streamlet::server {
+
+std::optional<accounts::Principal> principal(Routes& r, const httplib::Request& req,
+                                             httplib::Response& res) {
+  auto who = r.platform.authenticate(req.get_header_value("Authorization"));
+  if (!who.ok()) {
+    res.set_header("WWW-Authenticate", "Bearer");
+    send_error(res, who.status());
+    return std::nullopt;
+  }
+  return *who;
+}
+
+std::optional<nlohmann::json> json_body(const httplib::Request& req, httplib::Response& res) {
+  if (req.body.empty()) return nlohmann::json::object();
+  auto j = nlohmann::json::parse(req.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    send_error(res, error(ErrorCode::kInvalidArgument, "the body must be a JSON object"));
+    return std::nullopt;
+  }
+  return j;
+}
+
+void send_json(httplib::Response& res, int status, const std::string& json_text) {
+  res.status = status;
+  res.set_content(json_text, "application/json");
+}
+
+void send_result(httplib::Response& res, const Result<std::string>& result, int ok_status) {
+  if (result.ok())
+    send_json(res, ok_status, *result);
+  else
+    send_error(res, result.status());
+}
+
+void send_status(httplib::Response& res, const Status& status, int ok_status) {
+  if (status.ok())
+    res.status = ok_status;
+  else
+    send_error(res, status);
+}
+
+void route(Routes& r, httplib::Server& svr, const std::string& method, const std::string& pattern,
+           httplib::Server::Handler handler) {
+  r.served.emplace_back(method, pattern);
+  if (method == "GET")
+    svr.Get(pattern, std::move(handler));
+  else if (method == "POST")
+    svr.Post(pattern, std::move(handler));
+  else if (method == "PATCH")
+    svr.Patch(pattern, std::move(handler));
+  else if (method == "DELETE")
+    svr.Delete(pattern, std::move(handler));
+  else if (method == "PUT")
+    svr.Put(pattern, std::move(handler));
+  else if (method == "OPTIONS")
+    svr.Options(pattern, std::move(handler));
+}
+
+void register_method_not_allowed(Routes& r, httplib::Server& svr) {
+  std::map<std::string, std::set<std::string>> by_pattern;
+  for (const auto& [method, pattern] : r.served) by_pattern[pattern].insert(method);
+  for (const auto& [pattern, methods] : by_pattern) {
+    std::string allow;
+    for (const auto& m : methods) allow += (allow.empty() ? "" : ", ") + m;
+    if (methods.count("GET")) allow += ", HEAD";
+    auto refuse = [allow](const httplib::Request&, httplib::Response& res) {
+      // No Status code means "wrong method": the one answer not mapped in http_errors.
+      res.set_header("Allow", allow);
+      res.status = 405;
+      res.set_content(R"({"error":"method not allowed","code":"method_not_allowed"})",
+                      "application/json");
+    };
+    for (const char* m : {"GET", "POST", "PATCH", "DELETE", "PUT"}) {
+      if (methods.count(m)) continue;
+      std::string method = m;
+      if (method == "GET")
+        svr.Get(pattern, refuse);
+      else if (method == "POST")
+        svr.Post(pattern, refuse);
+      else if (method == "PATCH")
+        svr.Patch(pattern, refuse);
+      else if (method == "DELETE")
+        svr.Delete(pattern, refuse);
+      else
+        svr.Put(pattern, refuse);
+    }
+  }
+}
+
+}  // namespace streamlet::server

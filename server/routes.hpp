@@ -1,0 +1,50 @@
+// What every route file shares: the platform, the request -> principal step,
+// and JSON in/out helpers. Route files only parse, call the platform, format.
+#pragma once
+
+#include <httplib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "streamlet/platform.hpp"
+
+namespace streamlet::server {
+
+struct Routes {
+  platform::Platform& platform;
+  std::filesystem::path web_root;  // "" when the web app was not built
+  std::atomic<bool>& stopping;     // set on SIGTERM: long-lived streams end
+  // method -> patterns served, so other methods on a known path answer 405.
+  std::vector<std::pair<std::string, std::string>> served;
+};
+
+// The caller, or nullopt after answering 401 for a bad credential.
+std::optional<accounts::Principal> principal(Routes& r, const httplib::Request& req,
+                                             httplib::Response& res);
+// The body as a JSON object (an empty body is {}), or nullopt after answering 400.
+std::optional<nlohmann::json> json_body(const httplib::Request& req, httplib::Response& res);
+void send_json(httplib::Response& res, int status, const std::string& json_text);
+// Sends `result` with `ok_status`, or its error.
+void send_result(httplib::Response& res, const Result<std::string>& result, int ok_status = 200);
+void send_status(httplib::Response& res, const Status& status, int ok_status = 204);
+
+// Registers `handler` for `method` on `pattern` and remembers it for 405 answers.
+void route(Routes& r, httplib::Server& svr, const std::string& method, const std::string& pattern,
+           httplib::Server::Handler handler);
+// After every route: other methods on a known pattern answer 405 with Allow.
+void register_method_not_allowed(Routes& r, httplib::Server& svr);
+
+void register_auth_routes(Routes& r, httplib::Server& svr);
+void register_video_routes(Routes& r, httplib::Server& svr);
+void register_job_routes(Routes& r, httplib::Server& svr);
+void register_media_routes(Routes& r, httplib::Server& svr);
+void register_ops_routes(Routes& r, httplib::Server& svr);
+void register_web_routes(Routes& r, httplib::Server& svr);
+
+}  // namespace streamlet::server

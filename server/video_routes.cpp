@@ -1,0 +1,177 @@
+// /v1/videos: listing, metadata, deletion, the SSE progress stream, views and stats.
+#include <chrono>
+#include <memory>
+
+#include "http_errors.hpp"
+#include "routes.hpp"
+
+namespace streamlet::server {
+
+namespace {
+
+using nlohmann::json;
+
+// One Server-Sent Event for a bus event, or "" for events the stream does not carry.
+std::string sse_frame(const events::Event& e) {
+  if (e.type == "status")
+    return "event: status\ndata: " + json{{"status", e.state}, {"reason", e.message}}.dump() +
+           "\n\n";
+  if (e.type == "progress")
+    // The worker pool reports fraction and fps; speed is not known at this level.
+    return "event: progress\ndata: " +
+           json{{"percent", e.percent}, {"fps", e.fps}, {"speed", nullptr}}.dump() + "\n\n";
+  return "";
+}
+
+bool finished(const std::string& status) {
+  return status == "ready" || status == "failed";
+}
+
+void events_stream(Routes& r, const httplib::Request& req, httplib::Response& res) {
+  auto who = principal(r, req, res);
+  if (!who) return;
+  const std::string id = req.matches[1].str();
+  // Subscribe before reading the status, so nothing happening in between is missed.
+  auto sub = std::make_shared<events::Subscription>(r.platform.bus().subscribe(id));
+  auto video = r.platform.viewable_video(*who, id);
+  if (!video.ok()) return send_error(res, video.status());
+  events::Event first;
+  first.type = "status";
+  first.state = std::string(catalog::to_string(video->status));
+  first.message = video->status_reason;
+  res.set_header("Cache-Control", "no-store");
+  res.set_header("X-Accel-Buffering", "no");  // nginx in front: do not buffer the stream
+  struct State {
+    std::string pending;
+    bool done = false;
+    int idle_seconds = 0;
+  };
+  auto st = std::make_shared<State>();
+  st->pending = sse_frame(first);
+  st->done = finished(first.state);
+  std::atomic<bool>* stopping = &r.stopping;
+  res.set_chunked_content_provider("text/event-stream",
+                                   [sub, st, stopping](size_t, httplib::DataSink& sink) {
+                                     if (!st->pending.empty()) {
+                                       if (!sink.write(st->pending.data(), st->pending.size()))
+                                         return false;
+                                       st->pending.clear();
+                                     }
+                                     if (st->done || stopping->load()) {
+                                       sink.done();
+                                       return true;
+                                     }
+                                     // Short waits so a shutdown or a gone client is noticed within
+                                     // a second.
+                                     auto e = sub->next(std::chrono::seconds(1));
+                                     if (!e) {
+                                       if (!sink.is_writable()) return false;
+                                       if (++st->idle_seconds >= 15) {
+                                         st->idle_seconds = 0;
+                                         st->pending = ": heartbeat\n\n";
+                                       }
+                                       return true;
+                                     }
+                                     st->idle_seconds = 0;
+                                     st->pending = sse_frame(*e);
+                                     if (e->type == "status" && finished(e->state)) st->done = true;
+                                     return true;
+                                   });
+}
+
+}  // namespace
+
+void register_video_routes(Routes& r, httplib::Server& svr) {
+  route(r, svr, "GET", "/v1/videos", [&r](const httplib::Request& req, httplib::Response& res) {
+    auto who = principal(r, req, res);
+    if (!who) return;
+    platform::VideoListParams p;
+    p.q = req.get_param_value("q");
+    const std::string owner = req.get_param_value("owner");
+    if (!owner.empty() && owner != "me")
+      return send_error(res, error(ErrorCode::kInvalidArgument, "owner: only \"me\" is supported"));
+    p.owner_me = owner == "me";
+    if (auto s = req.get_param_value("status"); !s.empty()) {
+      auto parsed = catalog::parse_video_status(s);
+      if (!parsed.ok()) return send_error(res, parsed.status());
+      p.status = *parsed;
+    }
+    for (auto [name, field] : {std::pair{"page", &p.page}, std::pair{"per_page", &p.per_page}}) {
+      auto v = req.get_param_value(name);
+      if (v.empty()) continue;
+      try {
+        size_t used = 0;
+        *field = std::stoi(v, &used);
+        if (used != v.size()) throw std::invalid_argument(name);
+      } catch (const std::exception&) {
+        return send_error(res,
+                          error(ErrorCode::kInvalidArgument, std::string(name) + ": a number"));
+      }
+    }
+    send_result(res, r.platform.list_videos(*who, p));
+  });
+  route(r, svr, "GET", R"(/v1/videos/([A-Za-z0-9_-]+))",
+        [&r](const httplib::Request& req, httplib::Response& res) {
+          if (auto who = principal(r, req, res))
+            send_result(res, r.platform.get_video(*who, req.matches[1].str()));
+        });
+  route(r, svr, "PATCH", R"(/v1/videos/([A-Za-z0-9_-]+))",
+        [&r](const httplib::Request& req, httplib::Response& res) {
+          auto who = principal(r, req, res);
+          if (!who) return;
+          auto body = json_body(req, res);
+          if (!body) return;
+          catalog::VideoUpdate u;
+          for (const auto& [key, value] : body->items()) {
+            if (key != "title" && key != "description" && key != "visibility")
+              return send_error(res, error(ErrorCode::kInvalidArgument, "unknown field " + key));
+            if (!value.is_string())
+              return send_error(res, error(ErrorCode::kInvalidArgument, key + " must be a string"));
+          }
+          if (body->contains("title")) u.title = (*body)["title"].get<std::string>();
+          if (body->contains("description"))
+            u.description = (*body)["description"].get<std::string>();
+          if (body->contains("visibility")) {
+            auto v = catalog::parse_visibility((*body)["visibility"].get<std::string>());
+            if (!v.ok()) return send_error(res, v.status());
+            u.visibility = *v;
+          }
+          send_result(res, r.platform.update_video(*who, req.matches[1].str(), u));
+        });
+  route(r, svr, "DELETE", R"(/v1/videos/([A-Za-z0-9_-]+))",
+        [&r](const httplib::Request& req, httplib::Response& res) {
+          if (auto who = principal(r, req, res))
+            send_status(res, r.platform.delete_video(*who, req.matches[1].str()));
+        });
+  route(r, svr, "GET", R"(/v1/videos/([A-Za-z0-9_-]+)/events)",
+        [&r](const httplib::Request& req, httplib::Response& res) { events_stream(r, req, res); });
+  route(r, svr, "POST", R"(/v1/videos/([A-Za-z0-9_-]+)/views)",
+        [&r](const httplib::Request& req, httplib::Response& res) {
+          auto who = principal(r, req, res);
+          if (!who) return;
+          // A beacon (navigator.sendBeacon) may come with any content type: read it as JSON.
+          auto body = json_body(req, res);
+          if (!body) return;
+          std::string viewer;
+          double seconds = 0;
+          if (body->contains("viewer")) {
+            if (!(*body)["viewer"].is_string())
+              return send_error(res, error(ErrorCode::kInvalidArgument, "viewer must be a string"));
+            viewer = (*body)["viewer"].get<std::string>();
+          }
+          if (body->contains("seconds")) {
+            if (!(*body)["seconds"].is_number())
+              return send_error(res,
+                                error(ErrorCode::kInvalidArgument, "seconds must be a number"));
+            seconds = (*body)["seconds"].get<double>();
+          }
+          send_status(res, r.platform.record_view(*who, req.matches[1].str(), viewer, seconds));
+        });
+  route(r, svr, "GET", R"(/v1/videos/([A-Za-z0-9_-]+)/stats)",
+        [&r](const httplib::Request& req, httplib::Response& res) {
+          if (auto who = principal(r, req, res))
+            send_result(res, r.platform.video_stats(*who, req.matches[1].str()));
+        });
+}
+
+}  // namespace streamlet::server

@@ -1,0 +1,832 @@
+#include "streamlet/platform.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <shared_mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/crypto.hpp"
+#include "core/file_util.hpp"
+
+namespace streamlet::platform {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using accounts::Principal;
+
+namespace {
+
+// Upload-Metadata keys the server writes itself; a client's own values are dropped.
+constexpr const char* kMetaOwner = "streamlet_owner";
+constexpr const char* kMetaVideo = "streamlet_video";
+
+std::string rfc3339(int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+json user_doc(const catalog::User& u) {
+  return {{"id", u.id},
+          {"username", u.username},
+          {"role", std::string(catalog::to_string(u.role))},
+          {"created_at", rfc3339(u.created_at_ms)}};
+}
+
+json job_doc(const jobs::Job& j) {
+  return {{"id", j.id},
+          {"video_id", j.video_id},
+          {"kind", j.kind},
+          // The API says "done" where the queue says "succeeded".
+          {"state", j.state == jobs::JobState::kSucceeded ? std::string("done")
+                                                          : std::string(jobs::to_string(j.state))},
+          {"attempts", j.attempts},
+          {"max_attempts", j.max_attempts},
+          {"last_error", j.last_error},
+          {"created_at", rfc3339(j.created_at_ms)},
+          {"updated_at", rfc3339(j.updated_at_ms)}};
+}
+
+// Written once with owner-only permissions, then only read.
+Result<json> load_or_create_secrets(const fs::path& file) {
+  if (std::ifstream in(file); in) {
+    auto j = json::parse(in, nullptr, false);
+    if (j.is_object() && j.contains("token_secret") && j.contains("signing_key")) return j;
+    return error(ErrorCode::kInternal, file.string() + " is unreadable; remove it to regenerate");
+  }
+  json j = {{"token_secret", accounts::generate_secret()},
+            {"signing_key", accounts::generate_secret()}};
+  const std::string text = j.dump() + "\n";
+  fs::path tmp = file;
+  tmp += ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return error(ErrorCode::kIo, "cannot write " + tmp.string());
+  bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || std::rename(tmp.c_str(), file.c_str()) != 0)
+    return error(ErrorCode::kIo, "cannot write " + file.string());
+  (void)detail::fsync_path(file.parent_path());
+  return j;
+}
+
+bool valid_username(std::string_view name) {
+  if (name.size() < 3 || name.size() > 32) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+  });
+}
+
+}  // namespace
+
+std::string_view error_code_name(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kOk:
+      return "ok";
+    case ErrorCode::kInvalidArgument:
+      return "invalid_argument";
+    case ErrorCode::kInvalidMedia:
+      return "invalid_media";
+    case ErrorCode::kUnsupported:
+      return "unsupported";
+    case ErrorCode::kNotFound:
+      return "not_found";
+    case ErrorCode::kAlreadyExists:
+      return "already_exists";
+    case ErrorCode::kConflict:
+      return "conflict";
+    case ErrorCode::kGone:
+      return "gone";
+    case ErrorCode::kTooLarge:
+      return "too_large";
+    case ErrorCode::kChecksumMismatch:
+      return "checksum_mismatch";
+    case ErrorCode::kPermissionDenied:
+      return "permission_denied";
+    case ErrorCode::kUnauthenticated:
+      return "unauthenticated";
+    case ErrorCode::kResourceExhausted:
+      return "resource_exhausted";
+    case ErrorCode::kCancelled:
+      return "cancelled";
+    case ErrorCode::kIo:
+      return "io_error";
+    case ErrorCode::kInternal:
+      return "internal";
+  }
+  return "internal";
+}
+
+std::string error_json(const Status& status) {
+  return json{{"error", status.message()}, {"code", std::string(error_code_name(status.code()))}}
+      .dump();
+}
+
+struct Platform::Impl {
+  PlatformOptions options;
+  fs::path media_root;
+  fs::path links_dir;
+  std::shared_ptr<catalog::Catalog> catalog;
+  std::shared_ptr<jobs::JobQueue> queue;
+  std::shared_ptr<events::EventBus> bus = std::make_shared<events::EventBus>();
+  std::unique_ptr<accounts::AccountService> accounts;
+  std::unique_ptr<origin::Origin> origin;
+  std::unique_ptr<upload::UploadStore> store;
+  std::unique_ptr<jobs::WorkerPool> pool;
+  std::atomic<bool> running{false};
+  std::string admin_id;
+  VideoFinishedFn finished;
+  std::function<void(const upload::CompletedUpload&, const std::string&)> upload_observer;
+
+  // Access policies of recently played videos, so a player's stream of segment requests does
+  // not take the catalog's single-connection lock each time. Entries live one second;
+  // update_video/delete_video drop theirs at once, so visibility changes apply immediately.
+  struct CachedPolicy {
+    bool exists = false;
+    origin::AccessPolicy policy;
+    int64_t at_ms = 0;
+  };
+  std::shared_mutex policy_mu;
+  std::unordered_map<std::string, CachedPolicy> policies;
+
+  void forget_policy(const std::string& id) {
+    std::unique_lock lock(policy_mu);
+    policies.erase(id);
+  }
+
+  CachedPolicy policy_of(std::string_view video_id) {
+    const int64_t now = detail::now_ms();
+    const std::string id(video_id);
+    {
+      std::shared_lock lock(policy_mu);
+      auto it = policies.find(id);
+      if (it != policies.end() && now - it->second.at_ms < 1000) return it->second;
+    }
+    CachedPolicy c;
+    c.at_ms = now;
+    auto v = catalog->get_video(id);
+    if (v.ok()) {
+      c.exists = true;
+      c.policy.is_private = v->visibility == catalog::Visibility::kPrivate;
+      c.policy.ready = v->status == catalog::VideoStatus::kReady;
+    }
+    std::unique_lock lock(policy_mu);
+    if (policies.size() > 10000) policies.clear();  // bounded
+    policies[id] = c;
+    return c;
+  }
+
+  // Viewers already counted per video (in memory: a restart may count a viewer twice).
+  std::mutex views_mu;
+  std::unordered_set<std::string> seen_viewers;
+
+  Result<std::string> admin_user_id() {
+    if (!admin_id.empty()) return admin_id;
+    STREAMLET_ASSIGN_OR_RETURN(auto u, catalog->find_user_by_name("admin"));
+    return u.id;
+  }
+
+  std::string signed_suffix(const catalog::Video& v) {
+    if (v.visibility != catalog::Visibility::kPrivate) return "";
+    const int64_t exp = origin->now() + options.playback_url_ttl.count();
+    auto q = origin->sign(v.id, exp);
+    return q.ok() ? "?" + *q : "";
+  }
+
+  json video_doc(const catalog::Video& v) {
+    json owner = {{"id", v.owner_id}, {"username", nullptr}};
+    if (auto u = catalog->get_user(v.owner_id); u.ok()) owner["username"] = u->username;
+    json renditions = json::array();
+    auto tracks = json::parse(v.renditions_json, nullptr, false);
+    if (tracks.is_array()) {
+      for (const auto& t : tracks) {
+        if (t.value("type", "video") != "video") continue;
+        renditions.push_back({{"id", t.value("id", "")},
+                              {"width", t.value("width", 0)},
+                              {"height", t.value("height", 0)},
+                              {"bitrate", t.value("target_bitrate", int64_t(0))}});
+      }
+    }
+    const bool ready = v.status == catalog::VideoStatus::kReady;
+    const std::string sig = ready ? signed_suffix(v) : "";
+    const std::string base = "/media/" + v.id + "/";
+    json doc = {{"id", v.id},
+                {"title", v.title},
+                {"description", v.description},
+                {"visibility", std::string(catalog::to_string(v.visibility))},
+                {"status", std::string(catalog::to_string(v.status))},
+                {"status_reason", v.status_reason},
+                {"owner", owner},
+                {"duration_seconds", v.duration_seconds},
+                {"renditions", renditions},
+                {"views", v.view_count},
+                {"created_at", rfc3339(v.created_at_ms)},
+                {"updated_at", rfc3339(v.updated_at_ms)},
+                {"poster", nullptr},
+                {"storyboard", nullptr},
+                {"page", "/watch/" + v.id}};
+    if (ready) {
+      // Paths in the catalog are relative to the media root: "<id>/master.m3u8".
+      json playback = json::object();
+      if (!v.hls_master.empty()) playback["hls"] = "/media/" + v.hls_master + sig;
+      if (!v.dash_manifest.empty()) playback["dash"] = "/media/" + v.dash_manifest + sig;
+      doc["playback"] = playback;
+      if (!v.poster.empty()) doc["poster"] = "/media/" + v.poster + sig;
+      std::error_code ec;
+      if (fs::is_regular_file(media_root / v.id / "storyboard.vtt", ec))
+        doc["storyboard"] = base + "storyboard.vtt" + sig;
+    }
+    return doc;
+  }
+
+  // Every job of a video that may still run.
+  void cancel_jobs_of(const std::string& video_id) {
+    auto all = queue->list(std::nullopt, 100000);
+    if (!all.ok()) return;
+    for (const auto& j : *all)
+      if (j.video_id == video_id &&
+          (j.state == jobs::JobState::kQueued || j.state == jobs::JobState::kRunning))
+        (void)queue->cancel(j.id);
+  }
+
+  void remove_files_of(const std::string& video_id) {
+    std::error_code ec;
+    fs::remove_all(media_root / video_id, ec);
+    const fs::path link = links_dir / video_id;
+    std::string upload_id;
+    if (std::ifstream in(link); in) std::getline(in, upload_id);
+    if (!upload_id.empty()) (void)store->terminate(upload_id);
+    fs::remove(link, ec);
+  }
+
+  void publish_status(const std::string& video_id, catalog::VideoStatus s,
+                      const std::string& reason) {
+    events::Event e;
+    e.type = "status";
+    e.video_id = video_id;
+    e.state = std::string(catalog::to_string(s));
+    e.message = reason;
+    bus->publish(std::move(e));
+  }
+
+  void on_upload_complete(const upload::CompletedUpload& done) {
+    auto it = done.info.metadata.find(kMetaVideo);
+    const std::string video_id = it == done.info.metadata.end() ? "" : it->second;
+    queue_transcode(done, video_id);
+    if (upload_observer) upload_observer(done, video_id);
+  }
+
+  void queue_transcode(const upload::CompletedUpload& done, const std::string& video_id) {
+    if (video_id.empty()) return;  // a partial upload: its final one carries the video
+    auto v = catalog->set_status(video_id, catalog::VideoStatus::kQueued, "");
+    if (!v.ok()) {  // deleted while uploading
+      (void)store->terminate(done.info.id);
+      return;
+    }
+    publish_status(video_id, catalog::VideoStatus::kQueued, "");
+    jobs::NewJob job;
+    job.kind = "transcode";
+    job.video_id = video_id;
+    job.payload =
+        json{{"input", fs::absolute(done.path).string()}, {"upload_id", done.info.id}}.dump();
+    auto queued = queue->enqueue(job);
+    if (!queued.ok()) {
+      (void)catalog->set_status(video_id, catalog::VideoStatus::kFailed,
+                                "could not queue the transcode: " + queued.status().message());
+      return;
+    }
+    if (pool) pool->wake();
+  }
+
+  // A video's job finished: tell webhooks; clean up output of a video deleted meanwhile.
+  void on_job_finished(const jobs::Job& job) {
+    if (job.video_id.empty()) return;
+    auto v = catalog->get_video(job.video_id);
+    if (!v.ok()) {
+      std::error_code ec;
+      fs::remove_all(media_root / job.video_id, ec);
+      return;
+    }
+    if (!finished) return;
+    if (job.state == jobs::JobState::kSucceeded && v->status == catalog::VideoStatus::kReady)
+      finished("video.ready", video_doc(*v).dump());
+    else if (job.state == jobs::JobState::kFailed || job.state == jobs::JobState::kCancelled)
+      finished("video.failed", video_doc(*v).dump());
+  }
+
+  Result<catalog::Video> video_for_job(const Principal& who, const jobs::Job& job,
+                                       accounts::Action action) {
+    auto v = catalog->get_video(job.video_id);
+    if (!v.ok()) {
+      if (who.admin()) return catalog::Video{};
+      return error(ErrorCode::kNotFound, "no such job");
+    }
+    auto s = accounts::check(who, action, *v);
+    if (!s.ok()) {
+      // Strangers learn nothing about other people's jobs.
+      if (s.code() == ErrorCode::kPermissionDenied)
+        return error(ErrorCode::kNotFound, "no such job");
+      return s;
+    }
+    return v;
+  }
+};
+
+Platform::Platform(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Platform::~Platform() {
+  stop(true);
+}
+
+Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options) {
+  if (options.data_dir.empty()) return error(ErrorCode::kInvalidArgument, "no data directory");
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  std::error_code ec;
+  const fs::path data = fs::absolute(options.data_dir);
+  impl->media_root = data / "media";
+  impl->links_dir = data / "upload-links";
+  for (const auto& dir : {data, impl->media_root, impl->links_dir}) {
+    fs::create_directories(dir, ec);
+    if (ec) return error(ErrorCode::kIo, dir.string() + ": " + ec.message());
+  }
+  STREAMLET_ASSIGN_OR_RETURN(json secrets, load_or_create_secrets(data / "secrets"));
+
+  const std::string db = (data / "catalog.db").string();
+  STREAMLET_ASSIGN_OR_RETURN(auto cat, catalog::open_sqlite_catalog(db));
+  impl->catalog = std::move(cat);
+  jobs::QueueOptions qopts;
+  qopts.retry = options.retry;
+  STREAMLET_ASSIGN_OR_RETURN(auto queue, jobs::open_sqlite_job_queue(db, qopts));
+  impl->queue = std::move(queue);
+
+  impl->accounts = std::make_unique<accounts::AccountService>(
+      impl->catalog,
+      accounts::TokenSigner(secrets["token_secret"].get<std::string>(), options.session_ttl));
+  origin::OriginOptions oopts;
+  oopts.signing_key = secrets["signing_key"].get<std::string>();
+  oopts.cors_allow_origin = options.cors_allow_origin;
+  impl->origin = std::make_unique<origin::Origin>(oopts);
+
+  upload::StoreOptions sopts;
+  sopts.dir = data / "uploads";
+  sopts.max_upload_size = options.max_upload_size;
+  sopts.max_concurrent_uploads = options.max_uploads;
+  sopts.expiration = options.upload_expiration;
+  sopts.durable = options.durable_uploads;
+  STREAMLET_ASSIGN_OR_RETURN(impl->store, upload::UploadStore::open(sopts));
+  Impl* raw = impl.get();
+  impl->store->set_completion_callback(
+      [raw](const upload::CompletedUpload& done) { raw->on_upload_complete(done); });
+
+  jobs::TranscodeHandlerOptions topts;
+  topts.catalog = impl->catalog;
+  topts.bus = impl->bus;
+  topts.media_root = impl->media_root.string();
+  topts.transcode = options.transcode;
+  jobs::JobHandler handler = jobs::make_transcode_handler(topts);
+  auto inner = handler.on_state_change;
+  handler.on_state_change = [raw, inner](const jobs::Job& job) {
+    if (inner) inner(job);
+    if (job.state == jobs::JobState::kSucceeded || job.state == jobs::JobState::kFailed ||
+        job.state == jobs::JobState::kCancelled)
+      raw->on_job_finished(job);
+  };
+  jobs::WorkerPoolOptions popts;
+  popts.workers = std::max(1, options.workers);
+  popts.kinds = {"transcode"};
+  impl->pool =
+      std::make_unique<jobs::WorkerPool>(impl->queue, std::move(handler), popts, impl->bus);
+  return std::unique_ptr<Platform>(new Platform(std::move(impl)));
+}
+
+Result<std::string> Platform::ensure_admin() {
+  auto existing = impl_->catalog->find_user_by_name("admin");
+  if (existing.ok()) {
+    impl_->admin_id = existing->id;
+    return std::string();
+  }
+  if (existing.status().code() != ErrorCode::kNotFound) return existing.status();
+  const std::string password = detail::random_id(20);
+  STREAMLET_ASSIGN_OR_RETURN(
+      auto user, impl_->accounts->register_user("admin", password, "", catalog::Role::kAdmin));
+  impl_->admin_id = user.id;
+  return password;
+}
+
+Status Platform::start() {
+  STREAMLET_RETURN_IF_ERROR(impl_->pool->start());
+  impl_->running = true;
+  return Status::Ok();
+}
+
+void Platform::stop(bool requeue_running) {
+  impl_->running = false;
+  if (impl_->pool) impl_->pool->stop(requeue_running);
+}
+
+bool Platform::ready() const {
+  return impl_->running && impl_->catalog != nullptr;
+}
+
+void Platform::set_video_finished_callback(VideoFinishedFn fn) {
+  impl_->finished = std::move(fn);
+}
+
+// ---- accounts ---------------------------------------------------------------------------
+
+Result<Principal> Platform::authenticate(std::string_view authorization) const {
+  if (authorization.empty()) return Principal{};
+  constexpr std::string_view kBearer = "Bearer ";
+  if (authorization.substr(0, kBearer.size()) != kBearer)
+    return error(ErrorCode::kUnauthenticated, "use Authorization: Bearer <token or API key>");
+  std::string_view credential = authorization.substr(kBearer.size());
+  if (!impl_->options.admin_api_key.empty() &&
+      detail::constant_time_equal(credential, impl_->options.admin_api_key)) {
+    STREAMLET_ASSIGN_OR_RETURN(auto id, impl_->admin_user_id());
+    return Principal{id, catalog::Role::kAdmin};
+  }
+  return impl_->accounts->authenticate(credential);
+}
+
+bool Platform::registration_open() const {
+  return impl_->options.allow_registration;
+}
+
+Result<std::string> Platform::register_user(std::string_view username, std::string_view password) {
+  if (!impl_->options.allow_registration)
+    return error(ErrorCode::kPermissionDenied, "registration is closed on this server");
+  if (!valid_username(username))
+    return error(ErrorCode::kInvalidArgument, "username: 3-32 characters of A-Z a-z 0-9 _ . -");
+  if (password.size() < 8)
+    return error(ErrorCode::kInvalidArgument, "password: at least 8 characters");
+  STREAMLET_ASSIGN_OR_RETURN(auto user, impl_->accounts->register_user(username, password));
+  const auto& signer = impl_->accounts->signer();
+  const int64_t now = detail::now_ms() / 1000;
+  return json{{"user", user_doc(user)},
+              {"token", signer.issue(user.id, user.role, now)},
+              {"expires_at", rfc3339((now + signer.ttl().count()) * 1000)}}
+      .dump();
+}
+
+Result<std::string> Platform::login(std::string_view username, std::string_view password) {
+  STREAMLET_ASSIGN_OR_RETURN(auto s, impl_->accounts->login(username, password));
+  return json{
+      {"user", user_doc(s.user)}, {"token", s.token}, {"expires_at", rfc3339(s.expires_at * 1000)}}
+      .dump();
+}
+
+namespace {
+Status need_user(const Principal& who) {
+  if (!who.authenticated()) return error(ErrorCode::kUnauthenticated, "sign in first");
+  return Status::Ok();
+}
+}  // namespace
+
+Result<std::string> Platform::me(const Principal& who) {
+  STREAMLET_RETURN_IF_ERROR(need_user(who));
+  STREAMLET_ASSIGN_OR_RETURN(auto u, impl_->catalog->get_user(who.user_id));
+  return json{{"user", user_doc(u)}}.dump();
+}
+
+Result<std::string> Platform::create_api_key(const Principal& who, std::string_view name) {
+  STREAMLET_RETURN_IF_ERROR(need_user(who));
+  STREAMLET_ASSIGN_OR_RETURN(auto k, impl_->catalog->create_api_key(who.user_id, name));
+  return json{{"id", k.info.id},
+              {"key", k.key},
+              {"name", k.info.name},
+              {"created_at", rfc3339(k.info.created_at_ms)}}
+      .dump();
+}
+
+Result<std::string> Platform::list_api_keys(const Principal& who) {
+  STREAMLET_RETURN_IF_ERROR(need_user(who));
+  STREAMLET_ASSIGN_OR_RETURN(auto keys, impl_->catalog->list_api_keys(who.user_id));
+  json items = json::array();
+  for (const auto& k : keys)
+    items.push_back({{"id", k.id}, {"name", k.name}, {"created_at", rfc3339(k.created_at_ms)}});
+  return json{{"items", items}}.dump();
+}
+
+Status Platform::revoke_api_key(const Principal& who, std::string_view key_id) {
+  STREAMLET_RETURN_IF_ERROR(need_user(who));
+  return impl_->catalog->revoke_api_key(who.user_id, key_id);
+}
+
+// ---- videos -----------------------------------------------------------------------------
+
+std::string Platform::video_json(const catalog::Video& video) {
+  return impl_->video_doc(video).dump();
+}
+
+Result<std::string> Platform::list_videos(const Principal& who, const VideoListParams& p) {
+  if (p.page < 1) return error(ErrorCode::kInvalidArgument, "page must be >= 1");
+  if (p.per_page < 1 || p.per_page > 100)
+    return error(ErrorCode::kInvalidArgument, "per_page must be 1..100");
+  if (p.owner_me) STREAMLET_RETURN_IF_ERROR(need_user(who));
+  const int offset = (p.page - 1) * p.per_page;
+
+  auto page_doc = [&](const std::vector<catalog::Video>& items, int64_t total) {
+    json arr = json::array();
+    for (const auto& v : items) arr.push_back(impl_->video_doc(v));
+    return json{{"items", arr}, {"page", p.page}, {"per_page", p.per_page}, {"total", total}}
+        .dump();
+  };
+  catalog::VideoQuery q;
+  q.text = p.q;
+  q.status = p.status;
+  if (who.admin() || p.owner_me) {
+    if (p.owner_me) q.owner_id = who.user_id;
+    q.limit = p.per_page;
+    q.offset = offset;
+    STREAMLET_ASSIGN_OR_RETURN(auto page, impl_->catalog->list_videos(q));
+    return page_doc(page.items, page.total);
+  }
+  // Everyone sees public ready videos; a signed-in user also all of their own. The catalog
+  // filters with AND only, so the union is merged here (newest first).
+  if (p.status && *p.status != catalog::VideoStatus::kReady && !who.authenticated())
+    return page_doc({}, 0);
+  auto fetch_all = [&](catalog::VideoQuery query) -> Result<std::vector<catalog::Video>> {
+    std::vector<catalog::Video> out;
+    query.limit = 100;
+    for (query.offset = 0;; query.offset += 100) {
+      STREAMLET_ASSIGN_OR_RETURN(auto page, impl_->catalog->list_videos(query));
+      out.insert(out.end(), page.items.begin(), page.items.end());
+      if (page.items.size() < 100 || int64_t(out.size()) >= page.total) break;
+    }
+    return out;
+  };
+  catalog::VideoQuery pub = q;
+  pub.visibility = catalog::Visibility::kPublic;
+  if (!pub.status) pub.status = catalog::VideoStatus::kReady;
+  std::vector<catalog::Video> all;
+  if (!p.status || *p.status == catalog::VideoStatus::kReady) {
+    STREAMLET_ASSIGN_OR_RETURN(all, fetch_all(pub));
+  }
+  if (who.authenticated()) {
+    catalog::VideoQuery mine = q;
+    mine.owner_id = who.user_id;
+    STREAMLET_ASSIGN_OR_RETURN(auto own, fetch_all(mine));
+    std::set<std::string> ids;
+    for (const auto& v : all) ids.insert(v.id);
+    for (auto& v : own)
+      if (!ids.count(v.id)) all.push_back(std::move(v));
+    if (p.q.empty())
+      std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+        return a.created_at_ms > b.created_at_ms;
+      });
+  }
+  const int64_t total = int64_t(all.size());
+  std::vector<catalog::Video> slice;
+  for (int64_t i = offset; i < total && i < offset + p.per_page; ++i) slice.push_back(all[i]);
+  return page_doc(slice, total);
+}
+
+Result<catalog::Video> Platform::viewable_video(const Principal& who, std::string_view id) {
+  STREAMLET_ASSIGN_OR_RETURN(auto v, impl_->catalog->get_video(id));
+  auto s = accounts::check(who, accounts::Action::kView, v);
+  // A video one may not view does not exist as far as the caller can tell.
+  if (!s.ok()) return error(ErrorCode::kNotFound, "no such video");
+  return v;
+}
+
+namespace {
+// Not found when the caller may not see the video; otherwise the check's own answer.
+Result<catalog::Video> video_for(catalog::Catalog& cat, const Principal& who, std::string_view id,
+                                 accounts::Action action) {
+  auto v = cat.get_video(id);
+  if (!v.ok()) return v.status();
+  if (!accounts::authorize(who, accounts::Action::kView, *v))
+    return error(ErrorCode::kNotFound, "no such video");
+  STREAMLET_RETURN_IF_ERROR(accounts::check(who, action, *v));
+  return v;
+}
+}  // namespace
+
+Result<std::string> Platform::get_video(const Principal& who, std::string_view id) {
+  STREAMLET_ASSIGN_OR_RETURN(auto v, viewable_video(who, id));
+  return impl_->video_doc(v).dump();
+}
+
+Result<std::string> Platform::update_video(const Principal& who, std::string_view id,
+                                           const catalog::VideoUpdate& update) {
+  STREAMLET_RETURN_IF_ERROR(
+      video_for(*impl_->catalog, who, id, accounts::Action::kModify).status());
+  if (update.title && update.title->size() > 200)
+    return error(ErrorCode::kInvalidArgument, "title: at most 200 characters");
+  if (update.description && update.description->size() > 5000)
+    return error(ErrorCode::kInvalidArgument, "description: at most 5000 characters");
+  STREAMLET_ASSIGN_OR_RETURN(auto v, impl_->catalog->update_video(id, update));
+  impl_->forget_policy(v.id);
+  return impl_->video_doc(v).dump();
+}
+
+Status Platform::delete_video(const Principal& who, std::string_view id) {
+  STREAMLET_RETURN_IF_ERROR(
+      video_for(*impl_->catalog, who, id, accounts::Action::kDelete).status());
+  const std::string vid(id);
+  impl_->cancel_jobs_of(vid);
+  STREAMLET_RETURN_IF_ERROR(impl_->catalog->delete_video(vid));
+  impl_->forget_policy(vid);
+  // A job that still finishes after this finds no video and removes its output (on_job_finished).
+  impl_->remove_files_of(vid);
+  return Status::Ok();
+}
+
+Status Platform::record_view(const Principal& who, std::string_view id, std::string_view viewer,
+                             double seconds) {
+  STREAMLET_ASSIGN_OR_RETURN(auto v, viewable_video(who, id));
+  if (!(seconds >= 0) || seconds > 24 * 3600)
+    return error(ErrorCode::kInvalidArgument, "seconds must be 0..86400");
+  std::string key = viewer.empty() ? (who.authenticated() ? "user:" + who.user_id : "anonymous")
+                                   : "viewer:" + std::string(viewer);
+  catalog::ViewBeacon b;
+  b.video_id = v.id;
+  b.viewer_key = key;
+  b.seconds_watched = seconds;
+  {
+    std::lock_guard lock(impl_->views_mu);
+    if (impl_->seen_viewers.size() > 200000) impl_->seen_viewers.clear();  // bounded memory
+    b.new_view = impl_->seen_viewers.insert(v.id + "\n" + key).second;
+  }
+  return impl_->catalog->record_view(b);
+}
+
+Result<std::string> Platform::video_stats(const Principal& who, std::string_view id) {
+  STREAMLET_RETURN_IF_ERROR(
+      video_for(*impl_->catalog, who, id, accounts::Action::kModify).status());
+  STREAMLET_ASSIGN_OR_RETURN(auto s, impl_->catalog->view_stats(id));
+  json days = json::array();
+  for (const auto& d : s.days) days.push_back({{"day", d.day}, {"viewers", d.unique_viewers}});
+  return json{{"views", s.views}, {"watch_seconds", s.watch_seconds}, {"unique_viewers", days}}
+      .dump();
+}
+
+// ---- jobs -------------------------------------------------------------------------------
+
+Result<std::string> Platform::list_jobs(const Principal& who, std::optional<jobs::JobState> state) {
+  STREAMLET_RETURN_IF_ERROR(need_user(who));
+  STREAMLET_ASSIGN_OR_RETURN(auto all, impl_->queue->list(state, 1000));
+  json items = json::array();
+  std::map<std::string, bool> mine;  // video id -> owned by `who`
+  for (const auto& j : all) {
+    if (!who.admin()) {
+      auto it = mine.find(j.video_id);
+      if (it == mine.end()) {
+        auto v = impl_->catalog->get_video(j.video_id);
+        it = mine.emplace(j.video_id, v.ok() && v->owner_id == who.user_id).first;
+      }
+      if (!it->second) continue;
+    }
+    items.push_back(job_doc(j));
+  }
+  return json{{"items", items}}.dump();
+}
+
+Result<std::string> Platform::retry_job(const Principal& who, std::string_view id) {
+  STREAMLET_RETURN_IF_ERROR(need_user(who));
+  STREAMLET_ASSIGN_OR_RETURN(auto job, impl_->queue->get(id));
+  STREAMLET_ASSIGN_OR_RETURN(auto video, impl_->video_for_job(who, job, accounts::Action::kModify));
+  STREAMLET_ASSIGN_OR_RETURN(auto after, impl_->queue->retry(id));
+  if (!video.id.empty()) {
+    (void)impl_->catalog->set_status(video.id, catalog::VideoStatus::kQueued, "");
+    impl_->publish_status(video.id, catalog::VideoStatus::kQueued, "");
+  }
+  impl_->pool->wake();
+  return job_doc(after).dump();
+}
+
+Result<std::string> Platform::cancel_job(const Principal& who, std::string_view id) {
+  STREAMLET_RETURN_IF_ERROR(need_user(who));
+  STREAMLET_ASSIGN_OR_RETURN(auto job, impl_->queue->get(id));
+  STREAMLET_ASSIGN_OR_RETURN(auto video, impl_->video_for_job(who, job, accounts::Action::kModify));
+  STREAMLET_ASSIGN_OR_RETURN(auto after, impl_->queue->cancel(id));
+  // A queued job is cancelled at once (no worker will tell); a running one when its worker stops.
+  if (after.state == jobs::JobState::kCancelled && !video.id.empty()) {
+    (void)impl_->catalog->set_status(video.id, catalog::VideoStatus::kFailed,
+                                     "transcode cancelled");
+    impl_->publish_status(video.id, catalog::VideoStatus::kFailed, "transcode cancelled");
+  }
+  return job_doc(after).dump();
+}
+
+std::vector<std::pair<std::string, int64_t>> Platform::job_counts() {
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (auto s : {jobs::JobState::kQueued, jobs::JobState::kRunning, jobs::JobState::kSucceeded,
+                 jobs::JobState::kFailed, jobs::JobState::kCancelled}) {
+    auto l = impl_->queue->list(s, 1000000);
+    out.emplace_back(std::string(jobs::to_string(s)), l.ok() ? int64_t(l->size()) : 0);
+  }
+  return out;
+}
+
+// ---- uploads ----------------------------------------------------------------------------
+
+upload::UploadStore& Platform::uploads() {
+  return *impl_->store;
+}
+
+void Platform::set_upload_observer(
+    std::function<void(const upload::CompletedUpload&, const std::string&)> fn) {
+  impl_->upload_observer = std::move(fn);
+}
+
+Result<Platform::Creation> Platform::begin_upload(const Principal& who,
+                                                  std::string_view metadata_header, bool partial) {
+  STREAMLET_RETURN_IF_ERROR(need_user(who));
+  std::map<std::string, std::string> meta;
+  if (!metadata_header.empty()) {
+    STREAMLET_ASSIGN_OR_RETURN(meta, upload::parse_metadata(metadata_header));
+  }
+  meta.erase(kMetaOwner);
+  meta.erase(kMetaVideo);
+  meta[kMetaOwner] = who.user_id;
+  Creation c;
+  if (!partial) {
+    catalog::NewVideo nv;
+    nv.owner_id = who.user_id;
+    nv.visibility = impl_->options.default_visibility;
+    nv.status = catalog::VideoStatus::kUploading;
+    if (auto it = meta.find("visibility"); it != meta.end()) {
+      STREAMLET_ASSIGN_OR_RETURN(nv.visibility, catalog::parse_visibility(it->second));
+    }
+    if (auto it = meta.find("title"); it != meta.end() && !it->second.empty()) {
+      nv.title = it->second;
+    } else if (auto f = meta.find("filename"); f != meta.end()) {
+      nv.title = fs::path(f->second).stem().string();
+    }
+    if (auto it = meta.find("description"); it != meta.end()) nv.description = it->second;
+    STREAMLET_ASSIGN_OR_RETURN(auto v, impl_->catalog->create_video(nv));
+    c.video_id = v.id;
+    meta[kMetaVideo] = v.id;
+  }
+  c.metadata_header = upload::format_metadata(meta);
+  return c;
+}
+
+void Platform::finish_upload_creation(const Creation& creation, std::string_view upload_id) {
+  if (creation.video_id.empty()) return;
+  if (upload_id.empty()) {
+    (void)impl_->catalog->delete_video(creation.video_id);
+    return;
+  }
+  (void)detail::write_file_atomic(impl_->links_dir / creation.video_id, upload_id);
+}
+
+Status Platform::check_upload_access(const Principal& who, std::string_view upload_id) {
+  STREAMLET_RETURN_IF_ERROR(need_user(who));
+  if (who.admin()) return Status::Ok();
+  auto info = impl_->store->info(upload_id);
+  if (!info.ok()) return Status::Ok();  // the tus handler answers 404/410 itself
+  auto it = info->metadata.find(kMetaOwner);
+  if (it == info->metadata.end() || it->second != who.user_id)
+    return error(ErrorCode::kPermissionDenied, "not your upload");
+  return Status::Ok();
+}
+
+// ---- playback ---------------------------------------------------------------------------
+
+origin::OriginResponse Platform::serve_media(std::string_view video_id,
+                                             const origin::OriginRequest& req) {
+  // Ids are what the catalog generates: anything else (hidden work dirs, "..") is unknown.
+  const bool plausible =
+      !video_id.empty() && video_id.size() <= 64 &&
+      std::all_of(video_id.begin(), video_id.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+      });
+  auto cached = plausible ? impl_->policy_of(video_id) : Impl::CachedPolicy{};
+  if (!cached.exists) {
+    origin::OriginResponse r;
+    r.status = 404;
+    r.body = error_json(error(ErrorCode::kNotFound, "no such video"));
+    r.headers = {{"Content-Type", "application/json"},
+                 {"Content-Length", std::to_string(r.body.size())}};
+    return r;
+  }
+  return impl_->origin->serve(impl_->media_root / std::string(video_id), video_id, req,
+                              cached.policy);
+}
+
+events::EventBus& Platform::bus() {
+  return *impl_->bus;
+}
+catalog::Catalog& Platform::catalog() {
+  return *impl_->catalog;
+}
+const fs::path& Platform::media_root() const {
+  return impl_->media_root;
+}
+
+}  // namespace streamlet::platform

@@ -1,0 +1,78 @@
+// A user's whole path through the platform over HTTP: register, upload with tus, follow the
+// progress stream until ready, then play HLS and DASH to the end with ffmpeg.
+#include "platform_helpers.hpp"
+
+using namespace streamlet::test;
+
+TEST_CASE("register, upload, follow events to ready, play HLS and DASH with ffmpeg") {
+  TempDir dir;
+  ServerProcess server(dir / "data", "admin-key", small_ladder());
+  CHECK(server.output().find("created user admin with password") != std::string::npos);
+  std::string token = register_user(server, "alice");
+
+  auto up = tus_upload(server, token, clip_small(), {{"description", "a test card"}});
+  auto video = call(server, "GET", "/v1/videos/" + up.video_id, token);
+  REQUIRE(video.status == 200);
+  CHECK(video.body["title"] == "clip_small");  // file name without its extension
+  CHECK(video.body["description"] == "a test card");
+  CHECK(video.body["visibility"] == "public");
+  CHECK(video.body["owner"]["username"] == "alice");
+
+  auto events = follow_events(server, token, up.video_id);
+  CHECK(final_status(events) == "ready");
+
+  video = call(server, "GET", "/v1/videos/" + up.video_id);  // anonymous: public and ready
+  REQUIRE(video.status == 200);
+  CHECK(video.body["status"] == "ready");
+  CHECK(video.body["duration_seconds"].get<double>() == doctest::Approx(4.0).epsilon(0.05));
+  CHECK(video.body["renditions"].size() == 1);
+  CHECK(video.body["page"] == "/watch/" + up.video_id);
+  std::string hls = video.body["playback"]["hls"];
+  std::string dash = video.body["playback"]["dash"];
+  CHECK(decode_url(server.base_url() + hls) == "");
+  CHECK(decode_url(server.base_url() + dash) == "");
+  auto poster = server.client().Get(video.body["poster"].get<std::string>().c_str());
+  REQUIRE(poster);
+  CHECK(poster->status == 200);
+  CHECK(poster->get_header_value("Content-Type") == "image/jpeg");
+
+  // Listed for everyone; a view beacon counts once per viewer; the job is done.
+  auto list = call(server, "GET", "/v1/videos?q=test%20card");
+  CHECK(list.body["total"] == 1);
+  for (int i = 0; i < 2; ++i)
+    CHECK(call(server, "POST", "/v1/videos/" + up.video_id + "/views", "",
+               R"({"viewer":"v1","seconds":2.5})")
+              .status == 204);
+  auto stats = call(server, "GET", "/v1/videos/" + up.video_id + "/stats", token);
+  CHECK(stats.body["views"] == 1);
+  CHECK(stats.body["watch_seconds"].get<double>() == doctest::Approx(5.0));
+  auto jobs = call(server, "GET", "/v1/jobs?state=done", token);
+  REQUIRE(jobs.body["items"].size() == 1);
+  CHECK(jobs.body["items"][0]["video_id"] == up.video_id);
+
+  // An already finished video: one status event, then the stream ends.
+  auto again = follow_events(server, "", up.video_id);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].data["status"] == "ready");
+}
+
+TEST_CASE("a private video plays only through the signed URLs the API hands out") {
+  TempDir dir;
+  ServerProcess server(dir / "data", "admin-key", small_ladder());
+  std::string token = register_user(server, "alice");
+  auto up = tus_upload(server, token, clip_small(), {{"visibility", "private"}, {"title", "Mine"}});
+  CHECK(final_status(follow_events(server, token, up.video_id)) == "ready");
+  auto video = call(server, "GET", "/v1/videos/" + up.video_id, token);
+  REQUIRE(video.status == 200);
+  CHECK(video.body["title"] == "Mine");
+  std::string hls = video.body["playback"]["hls"];
+  CHECK(hls.find("?exp=") != std::string::npos);
+  CHECK(decode_url(server.base_url() + hls) == "");
+  CHECK(decode_url(server.base_url() + video.body["playback"]["dash"].get<std::string>()) == "");
+  // Without the signature: refused; to strangers the video does not exist.
+  std::string bare = hls.substr(0, hls.find('?'));
+  CHECK(server.client().Get(bare.c_str())->status == 403);
+  CHECK(call(server, "GET", "/v1/videos/" + up.video_id).status == 404);
+  CHECK(call(server, "GET", "/v1/videos").body["total"] == 0);
+  CHECK(call(server, "GET", "/v1/videos", token).body["total"] == 1);
+}

@@ -1,0 +1,104 @@
+// Crash and shutdown safety: a transcode interrupted by kill -9 or SIGTERM is picked up again
+// after a restart on the same data directory, and nothing of the interrupted attempt is served.
+#include <sys/wait.h>
+
+#include "platform_helpers.hpp"
+
+using namespace streamlet::test;
+
+namespace {
+
+fs::path clip_20s() {
+  return fixture("clip_640x360_20s.mp4",
+                 {"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=20", "-f", "lavfi",
+                  "-i", "sine=frequency=440:sample_rate=44100:duration=20", "-c:v", "libx264",
+                  "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"});
+}
+
+// Waits until the video's job is running (as its owner sees it in /v1/jobs).
+json wait_running(const ServerProcess& s, const std::string& token) {
+  json job;
+  wait_for([&] {
+    auto a = call(s, "GET", "/v1/jobs?state=running", token);
+    if (a.status != 200 || a.body["items"].empty()) return false;
+    job = a.body["items"][0];
+    return true;
+  });
+  REQUIRE_MESSAGE(!job.is_null(), "the transcode never started");
+  return job;
+}
+
+std::vector<std::string> entries(const fs::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void check_published(const ServerProcess& s, const fs::path& data, const std::string& token,
+                     const std::string& id) {
+  auto video = call(s, "GET", "/v1/videos/" + id, token);
+  REQUIRE(video.body["status"] == "ready");
+  const std::string hls = s.base_url() + video.body["playback"]["hls"].get<std::string>();
+  CHECK(decode_url(hls) == "");
+  CHECK(decode_url(s.base_url() + video.body["playback"]["dash"].get<std::string>()) == "");
+  // Decoded to the end: the played duration is the source's.
+  auto probe = ffprobe(hls);
+  CHECK(std::stod(probe["format"]["duration"].get<std::string>()) ==
+        doctest::Approx(20.0).epsilon(0.05));
+  // The media root holds the published video and, at most, hidden leftovers of the killed
+  // attempt, which are never served; the video's own directory has no hidden work files.
+  for (const auto& name : entries(data / "media")) {
+    if (name == id) continue;
+    CHECK_MESSAGE(name[0] == '.', "unexpected entry in media/: " << name);
+    auto r = s.client().Get(("/media/" + name + "/master.m3u8").c_str());
+    CHECK(r->status == 404);
+  }
+  for (const auto& e : fs::recursive_directory_iterator(data / "media" / id))
+    CHECK_MESSAGE(e.path().filename().string()[0] != '.', e.path());
+}
+
+}  // namespace
+
+TEST_CASE("kill -9 during a transcode: after a restart the job is recovered and completes") {
+  TempDir dir;
+  ServerProcess server(
+      dir / "data", "admin-key",
+      {"--workers", "1", "--ladder", "360p:800k,240p:300k", "--preset", "veryfast"});
+  std::string token = register_user(server, "alice");
+  auto up = tus_upload(server, token, clip_20s());
+  auto job = wait_running(server, token);
+  CHECK(job["video_id"] == up.video_id);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // some output is being written
+  server.kill9();
+  CHECK_FALSE(fs::exists(dir / "data" / "media" / up.video_id));  // never half published
+
+  server.restart();
+  auto events = follow_events(server, token, up.video_id);
+  CHECK(final_status(events) == "ready");
+  auto done = call(server, "GET", "/v1/jobs", token);
+  REQUIRE(done.body["items"].size() == 1);
+  CHECK(done.body["items"][0]["state"] == "done");
+  CHECK(done.body["items"][0]["attempts"] == 2);
+  check_published(server, dir / "data", token, up.video_id);
+}
+
+TEST_CASE("SIGTERM during a transcode exits 0 and puts the job back without spending an attempt") {
+  TempDir dir;
+  ServerProcess server(
+      dir / "data", "admin-key",
+      {"--workers", "1", "--ladder", "360p:800k,240p:300k", "--preset", "veryfast"});
+  std::string token = register_user(server, "alice");
+  auto up = tus_upload(server, token, clip_20s());
+  wait_running(server, token);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  int status = server.stop_with(SIGTERM);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+
+  server.restart();
+  CHECK(final_status(follow_events(server, token, up.video_id)) == "ready");
+  auto done = call(server, "GET", "/v1/jobs", token);
+  CHECK(done.body["items"][0]["attempts"] == 1);
+  check_published(server, dir / "data", token, up.video_id);
+}
