@@ -572,6 +572,25 @@ async function main() {
     await playPast(3);
     await shot('watch-private');
   });
+  await step('the player works from the keyboard (Tab to the play button, Enter, End on the seek bar)', async () => {
+    const paused = () => page.evaluate(() => document.querySelector('figure.player video').paused);
+    const wasPaused = await paused();
+    await page.locator('h1').first().focus();
+    let reached = false;
+    for (let i = 0; i < 25 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = await page.evaluate(() => document.activeElement?.closest('figure.player .bar') != null && /^(Play|Pause)$/.test(document.activeElement.getAttribute('aria-label') || ''));
+    }
+    assert(reached, 'Tab never reached the play/pause button');
+    await page.keyboard.press('Enter');
+    await poll('Enter to toggle playback', async () => (await paused()) !== wasPaused, 5000);
+    await page.keyboard.press('Tab'); // the seek bar
+    const label = await page.evaluate(() => document.activeElement.getAttribute('aria-label'));
+    assert(label === 'Seek', `after the play button, focus is on ${label}`);
+    const before = await page.evaluate(() => document.querySelector('figure.player video').currentTime);
+    await page.keyboard.press('End');
+    await poll('End on the seek bar to seek', async () => (await page.evaluate(() => document.querySelector('figure.player video').currentTime)) > before + 1, 5000);
+  });
   await step("a private segment's bare URL (no signature) is refused with 403", async () => {
     const master = state.video.playback.hls;
     const abs = (u, b) => new URL(u, b).href;
