@@ -1,0 +1,222 @@
+import { h, field, formatDuration, formatCount, STATUS_WORDS, VISIBILITY_WORDS } from '../dom.js';
+import { videos, followVideo } from '../api.js';
+
+const PER_PAGE = 24;
+
+// "/" — everything this visitor may watch (anonymous: public and ready).
+export function renderBrowse(main, ctx) {
+  return renderGrid(main, ctx, { owner: '', title: 'Videos', editable: false });
+}
+
+// "/library" — the signed-in person's own videos, with controls.
+export function renderLibrary(main, ctx) {
+  return renderGrid(main, ctx, { owner: 'me', title: 'Your library', editable: true });
+}
+
+function renderGrid(main, { query, navigate }, { owner, title, editable }) {
+  let page = Math.max(1, Number(query.get('page')) || 1);
+  let q = query.get('q') || '';
+  const followers = new Map();
+  let generation = 0;
+
+  const search = h('input', { type: 'search', name: 'q', value: q, placeholder: 'Title or description', autocomplete: 'off' });
+  const [searchField] = field(editable ? 'Search your videos' : 'Search videos', search);
+  const form = h('form.search', { role: 'search', on: { submit: (e) => { e.preventDefault(); apply(); } } }, searchField, h('button', { type: 'submit' }, 'Search'));
+  let debounce;
+  search.addEventListener('input', () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(apply, 300);
+  });
+
+  const summary = h('p.summary', { role: 'status', 'aria-live': 'polite' });
+  const grid = h('ul.grid', { 'aria-label': title });
+  const pager = h('nav.pager', { 'aria-label': 'Pages' });
+  const head = h('div.page-head', h('h1', title), editable && h('a.button.primary', { href: '/upload' }, 'Upload'));
+  main.append(head, form, summary, grid, pager);
+
+  function apply() {
+    q = search.value.trim();
+    page = 1;
+    syncUrl();
+    load();
+  }
+  function syncUrl() {
+    const p = new URLSearchParams();
+    if (q) p.set('q', q);
+    if (page > 1) p.set('page', String(page));
+    history.replaceState(null, '', location.pathname + (p.toString() ? `?${p}` : ''));
+  }
+
+  async function load() {
+    const mine = ++generation;
+    summary.textContent = 'Loading…';
+    let result;
+    try {
+      result = await videos.list({ q, owner, page, perPage: PER_PAGE });
+    } catch (err) {
+      if (mine !== generation) return;
+      summary.textContent = '';
+      grid.replaceChildren(h('li.error', { role: 'alert' }, `Could not load the videos: ${err.message}`));
+      if (err.status === 401) navigate(`/login?next=${encodeURIComponent(location.pathname)}`, { replace: true });
+      return;
+    }
+    if (mine !== generation) return;
+    for (const stop of followers.values()) stop();
+    followers.clear();
+    const { items = [], total = items.length } = result;
+    summary.textContent = total
+      ? `${formatCount(total, 'video')}${q ? ` matching “${q}”` : ''}`
+      : q
+        ? `No videos match “${q}”.`
+        : editable
+          ? 'You have not uploaded any videos yet.'
+          : 'There are no videos to show yet.';
+    grid.replaceChildren(...items.map((v) => card(v)));
+    if (!total && editable && !q) grid.append(h('li.empty', h('a.button.primary', { href: '/upload' }, 'Upload your first video')));
+    const pages = Math.max(1, Math.ceil(total / PER_PAGE));
+    pager.replaceChildren();
+    if (pages > 1) pager.append(
+      h('button', { type: 'button', disabled: page <= 1, on: { click: () => { page--; syncUrl(); load(); } } }, 'Previous'),
+      h('span', `Page ${page} of ${pages}`),
+      h('button', { type: 'button', disabled: page >= pages, on: { click: () => { page++; syncUrl(); load(); } } }, 'Next'),
+    );
+  }
+
+  function card(v) {
+    const li = h('li.card.video', { dataset: { videoId: v.id, status: v.status } });
+    paint(li, v);
+    return li;
+  }
+
+  function paint(li, v) {
+    li.dataset.status = v.status;
+    const watchable = v.status === 'ready';
+    const poster = v.poster
+      ? h('img', { src: v.poster, alt: '', loading: 'lazy', width: 320, height: 180 })
+      : h('div.poster-missing', { 'aria-hidden': 'true' }, v.status === 'failed' ? '!' : '…');
+    const thumb = h(
+      watchable ? 'a.thumb' : 'div.thumb',
+      watchable ? { href: v.page || `/watch/${v.id}`, tabIndex: -1, 'aria-hidden': 'true' } : {},
+      poster,
+      v.duration_seconds ? h('span.duration', formatDuration(v.duration_seconds)) : null,
+    );
+    const titleEl = h('h2.title', watchable || editable ? h('a', { href: v.page || `/watch/${v.id}` }, v.title || 'Untitled') : v.title);
+    const meta = h(
+      'p.meta',
+      h('span.badge', { class: `status-${v.status}` }, STATUS_WORDS[v.status] || v.status),
+      ' ',
+      h('span', formatCount(v.views, 'view')),
+      v.duration_seconds ? h('span.sr-only', `, ${formatDuration(v.duration_seconds)} long`) : null,
+      !editable && v.owner ? h('span.owner', `by ${v.owner.username}`) : null,
+    );
+    const live = h('p.live', { role: 'status' });
+    if (v.status === 'failed' && v.status_reason) live.textContent = `Failed: ${v.status_reason}`;
+    li.replaceChildren(thumb, h('div.body', titleEl, meta, live, editable && controls(li, v)));
+
+    if (editable && (v.status === 'queued' || v.status === 'processing') && !followers.has(v.id)) {
+      followers.set(
+        v.id,
+        followVideo(v.id, async (u) => {
+          if (u.connection) return;
+          if (u.status === 'processing' && u.percent != null) {
+            li.querySelector('.badge').textContent = `Processing ${Math.round(u.percent)}%`;
+          } else if (u.status === 'ready' || u.status === 'failed') {
+            followers.get(v.id)?.();
+            followers.delete(v.id);
+            try {
+              paint(li, await videos.get(v.id));
+            } catch {}
+          } else if (u.status && STATUS_WORDS[u.status]) {
+            li.querySelector('.badge').textContent = STATUS_WORDS[u.status];
+          }
+        }),
+      );
+    }
+  }
+
+  function controls(li, v) {
+    const error = h('p.error', { role: 'alert', hidden: true });
+    const vis = h(
+      'select.visibility',
+      { 'aria-label': `Visibility of ${v.title}` },
+      ['public', 'unlisted', 'private'].map((x) => h('option', { value: x, selected: v.visibility === x, title: VISIBILITY_WORDS[x] }, x[0].toUpperCase() + x.slice(1))),
+    );
+    vis.addEventListener('change', async () => {
+      error.hidden = true;
+      vis.disabled = true;
+      try {
+        const updated = await videos.update(v.id, { visibility: vis.value });
+        Object.assign(v, updated);
+        paint(li, v);
+        li.querySelector('select.visibility')?.focus();
+      } catch (err) {
+        vis.value = v.visibility;
+        showError(error, `Could not change the visibility: ${err.message}`);
+      } finally {
+        vis.disabled = false;
+      }
+    });
+    const edit = h('button.small', { type: 'button', 'aria-label': `Edit ${v.title}`, on: { click: () => editForm(li, v) } }, 'Edit');
+    const del = h('button.small.danger', { type: 'button', 'aria-label': `Delete ${v.title}`, on: { click: () => remove(li, v, error) } }, 'Delete');
+    return h('div.controls', h('label.inline', vis), edit, del, error);
+  }
+
+  async function remove(li, v, error) {
+    if (!confirm(`Delete “${v.title}”? Its files are removed and this cannot be undone.`)) return;
+    try {
+      await videos.remove(v.id);
+      followers.get(v.id)?.();
+      li.remove();
+      load();
+    } catch (err) {
+      showError(error, `Could not delete: ${err.message}`);
+    }
+  }
+
+  function editForm(li, v) {
+    const [tField, titleInput] = field('Title', h('input', { value: v.title || '', required: true, maxLength: 200 }));
+    const [dField, desc] = field('Description', h('textarea', { rows: 3 }, v.description || ''));
+    const [visField, vis] = field('Visibility', h('select', ['public', 'unlisted', 'private'].map((x) => h('option', { value: x, selected: v.visibility === x }, VISIBILITY_WORDS[x]))));
+    const error = h('p.error', { role: 'alert', hidden: true });
+    const form = h(
+      'form.edit',
+      {
+        'aria-label': `Edit ${v.title}`,
+        on: {
+          submit: async (e) => {
+            e.preventDefault();
+            if (!form.reportValidity()) return;
+            try {
+              Object.assign(v, await videos.update(v.id, { title: titleInput.value.trim(), description: desc.value, visibility: vis.value }));
+              paint(li, v);
+              li.querySelector('.title a')?.focus();
+            } catch (err) {
+              showError(error, `Could not save: ${err.message}`);
+            }
+          },
+          keydown: (e) => e.key === 'Escape' && (paint(li, v), li.querySelector('.controls button')?.focus()),
+        },
+      },
+      tField,
+      dField,
+      visField,
+      error,
+      h('div.actions', h('button.primary.small', { type: 'submit' }, 'Save'), h('button.small', { type: 'button', on: { click: () => paint(li, v) } }, 'Cancel')),
+    );
+    li.querySelector('.body').replaceChildren(form);
+    titleInput.focus();
+  }
+
+  load();
+  return () => {
+    generation++;
+    clearTimeout(debounce);
+    for (const stop of followers.values()) stop();
+  };
+}
+
+function showError(el, text) {
+  el.textContent = text;
+  el.hidden = false;
+}
+

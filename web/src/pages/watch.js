@@ -1,0 +1,171 @@
+import { h, formatCount, STATUS_WORDS, VISIBILITY_WORDS } from '../dom.js';
+import { videos, followVideo, session, authHeaders } from '../api.js';
+import { createPlayer } from '../player.js';
+
+const VIEWER_KEY = 'streamlet.viewer';
+const BEACON_EVERY_MS = 30000;
+
+export function renderWatch(main, { params, query }) {
+  const id = decodeURIComponent(params[0]);
+  const engine = query.get('player') === 'dash' ? 'dash' : 'hls';
+  let player = null;
+  let stopFollow = null;
+  let views = null;
+  let disposed = false;
+
+  main.append(h('p', { role: 'status' }, 'Loading…'));
+  load();
+
+  async function load() {
+    let video;
+    try {
+      video = await videos.get(id);
+    } catch (err) {
+      if (disposed) return;
+      main.replaceChildren(
+        h('h1', err.status === 404 ? 'Video not found' : 'Could not load the video'),
+        h('p.error', { role: 'alert' }, err.status === 404
+          ? 'This video does not exist, or it is private.'
+          : err.message),
+        err.status === 404 && !session.user && h('p', 'If it is yours, ', h('a', { href: `/login?next=${encodeURIComponent(location.pathname)}` }, 'sign in'), ' to watch it.'),
+      );
+      return;
+    }
+    if (disposed) return;
+    document.title = `${video.title} · Streamlet`;
+    render(video);
+  }
+
+  function render(video) {
+    const mine = session.user && video.owner && session.user.id === video.owner.id;
+    const heading = h('h1.video-title', video.title || 'Untitled');
+    const meta = h(
+      'p.meta',
+      h('span.views', formatCount(video.views, 'view')),
+      video.owner ? ` · ${video.owner.username}` : '',
+      video.created_at ? ` · ${new Date(video.created_at).toLocaleDateString()}` : '',
+      mine ? h('span.badge', { class: `vis-${video.visibility}` }, video.visibility) : null,
+    );
+    const description = video.description ? h('p.description', video.description) : null;
+
+    let stage;
+    if (video.status === 'ready') {
+      player?.destroy();
+      player = createPlayer(video, { engine });
+      stage = player.el;
+      views = countViews(video, player.media);
+    } else {
+      const progress = h('progress', { max: 100, 'aria-label': 'Processing progress' });
+      const words = h('p', { role: 'status', 'aria-live': 'polite' }, video.status === 'failed'
+        ? `Processing failed: ${video.status_reason || 'no reason given'}.`
+        : `${STATUS_WORDS[video.status] || video.status}. This page starts playing when the video is ready.`);
+      stage = h('div.not-ready', { dataset: { status: video.status } }, words, video.status !== 'failed' && progress);
+      if (video.status !== 'failed') {
+        stopFollow = followVideo(video.id, async (u) => {
+          if (u.connection) return (words.textContent = 'Lost the live status; reconnecting…');
+          if (u.status === 'processing' && u.percent != null) {
+            progress.value = u.percent;
+            words.textContent = `Processing ${Math.round(u.percent)}%…`;
+          } else if (u.status === 'ready') {
+            stopFollow?.();
+            load();
+          } else if (u.status === 'failed') {
+            words.textContent = `Processing failed: ${u.reason || 'no reason given'}.`;
+            progress.remove();
+          } else if (STATUS_WORDS[u.status]) words.textContent = `${STATUS_WORDS[u.status]}…`;
+        });
+      }
+    }
+
+    const link = new URL(video.page || `/watch/${video.id}`, location.origin).href;
+    const shareInput = h('input', { id: 'share-link', readOnly: true, value: link, on: { focus: (e) => e.target.select() } });
+    const copied = h('span.hint', { role: 'status' });
+    const share = h(
+      'div.share',
+      h('label', { htmlFor: 'share-link' }, 'Share link'),
+      h('div.share-row', shareInput, h('button.small', { type: 'button', on: { click: async () => {
+        try {
+          await navigator.clipboard.writeText(link);
+          copied.textContent = 'Link copied.';
+        } catch {
+          shareInput.select();
+          copied.textContent = 'Press Ctrl+C (⌘C) to copy.';
+        }
+      } } }, 'Copy link')),
+      copied,
+      video.visibility === 'private' ? h('p.hint', 'This video is private: the link works only for you. Make it unlisted to share it.') : null,
+    );
+    const other = engine === 'dash' ? ['HLS', location.pathname] : ['DASH', `${location.pathname}?player=dash`];
+    const tools = h('p.hint', mine ? h('a', { href: '/library' }, 'Edit in your library') : null, mine ? ' · ' : null,
+      video.status === 'ready' && h('a', { href: other[1] }, `Play with ${other[0]}`));
+
+    main.replaceChildren(
+      h('article.watch', { dataset: { videoId: video.id, visibility: video.visibility } },
+        stage,
+        h('div.watch-info', heading, meta, description, share, tools, mine ? h('p.hint', VISIBILITY_WORDS[video.visibility]) : null)),
+    );
+  }
+
+  return () => {
+    disposed = true;
+    views?.flush();
+    views?.stop();
+    stopFollow?.();
+    player?.destroy();
+  };
+}
+
+// View counting: a beacon on first play (counts the view), then watch time
+// every 30 s and when the page is hidden or left.
+function countViews(video, media) {
+  let viewer = localStorage.getItem(VIEWER_KEY);
+  if (!viewer) {
+    viewer = crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2) + Date.now();
+    localStorage.setItem(VIEWER_KEY, viewer);
+  }
+  const url = `/v1/videos/${encodeURIComponent(video.id)}/views`;
+  let started = false;
+  let pending = 0;
+  let last = null;
+
+  function send(seconds) {
+    const body = JSON.stringify({ viewer, seconds: Math.round(seconds * 10) / 10 });
+    // A beacon carries no Authorization header: private videos (only their owner
+    // sees them) go through a keepalive fetch, which does.
+    if (video.visibility !== 'private' && navigator.sendBeacon && navigator.sendBeacon(url, new Blob([body], { type: 'application/json' }))) return;
+    fetch(url, { method: 'POST', keepalive: true, headers: { 'Content-Type': 'application/json', ...authHeaders() }, body }).catch(() => {});
+  }
+  function flush() {
+    if (!started || pending < 0.5) return;
+    send(pending);
+    pending = 0;
+  }
+  const onPlaying = () => {
+    if (!started) {
+      started = true;
+      send(0);
+    }
+    last = media.currentTime;
+  };
+  const onTime = () => {
+    if (media.paused || media.seeking || last == null) return (last = media.currentTime);
+    const d = media.currentTime - last;
+    if (d > 0 && d < 2) pending += d;
+    last = media.currentTime;
+  };
+  const onHide = () => document.visibilityState === 'hidden' && flush();
+  media.addEventListener('playing', onPlaying);
+  media.addEventListener('timeupdate', onTime);
+  media.addEventListener('pause', flush);
+  document.addEventListener('visibilitychange', onHide);
+  window.addEventListener('pagehide', flush);
+  const timer = setInterval(flush, BEACON_EVERY_MS);
+  return {
+    flush,
+    stop() {
+      clearInterval(timer);
+      document.removeEventListener('visibilitychange', onHide);
+      window.removeEventListener('pagehide', flush);
+    },
+  };
+}
