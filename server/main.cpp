@@ -290,8 +290,8 @@ int main(int argc, char** argv) {
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
         server::send_error(res, error(ErrorCode::kInternal, "internal error"));
       });
-  // The web app: --web-root, else the bundle the build made (<build>/web-dist), else the
-  // source tree's web/dist, else <prefix>/share/streamlet/web next to an installed binary.
+  // The web app: --web-root, else the bundle the build made (STREAMLET_WEB_DIST, web/dist),
+  // else <prefix>/share/streamlet/web next to an installed binary.
   std::filesystem::path web_root = c.web_root;
   if (web_root.empty()) {
     std::error_code wec;
