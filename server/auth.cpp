@@ -45,15 +45,4 @@ Result<ApiKey> resolve_api_key(const std::string& given, const fs::path& data_di
   return out;
 }
 
-bool authorized(const std::string& authorization, const std::string& key) {
-  static constexpr std::string_view kPrefix = "Bearer ";
-  if (authorization.size() != kPrefix.size() + key.size() ||
-      authorization.compare(0, kPrefix.size(), kPrefix) != 0)
-    return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < key.size(); ++i)
-    diff |= static_cast<unsigned char>(authorization[kPrefix.size() + i] ^ key[i]);
-  return diff == 0;
-}
-
 }  // namespace streamlet::server

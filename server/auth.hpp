@@ -1,4 +1,5 @@
-// API-key authentication for write endpoints (Authorization: Bearer KEY).
+// The admin API key: given, stored in DATA/api-key, or generated there. Checking credentials
+// is the platform's job (Platform::authenticate).
 #pragma once
 
 #include <filesystem>
@@ -16,8 +17,5 @@ struct ApiKey {
   std::filesystem::path file;  // where a stored/generated key lives
 };
 Result<ApiKey> resolve_api_key(const std::string& given, const std::filesystem::path& data_dir);
-
-// True if `authorization` is "Bearer <key>" (compared in constant time).
-bool authorized(const std::string& authorization, const std::string& key);
 
 }  // namespace streamlet::server
