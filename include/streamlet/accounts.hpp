@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,9 +17,9 @@ namespace streamlet::accounts {
 
 // ---- passwords ------------------------------------------------------------
 
-// argon2id through libsodium's crypto_pwhash_str with its INTERACTIVE limits
-// (2 passes, 64 MiB): about 50-100 ms per hash, so online guessing is slow and
-// an HTTP login stays responsive. The result embeds its salt and parameters.
+// argon2id through libsodium with OWASP's recommended parameters (2 passes,
+// 19 MiB): tens of milliseconds per hash, so online guessing is slow, an HTTP
+// login stays responsive, and concurrent logins do not each take 64 MiB. The result embeds its salt and parameters.
 // kInvalidArgument for a password outside 8..1024 bytes; kResourceExhausted
 // if the memory cannot be had.
 Result<std::string> hash_password(std::string_view password);
@@ -113,6 +114,7 @@ class AccountService {
   std::shared_ptr<catalog::Catalog> catalog_;
   TokenSigner signer_;
   std::string dummy_hash_;  // verified against when the user does not exist
+  std::shared_ptr<std::once_flag> dummy_once_ = std::make_shared<std::once_flag>();
 };
 
 }  // namespace streamlet::accounts
