@@ -17,9 +17,8 @@ std::string sse_frame(const events::Event& e) {
     return "event: status\ndata: " + json{{"status", e.state}, {"reason", e.message}}.dump() +
            "\n\n";
   if (e.type == "progress")
-    // The worker pool reports fraction and fps; speed is not known at this level.
     return "event: progress\ndata: " +
-           json{{"percent", e.percent}, {"fps", e.fps}, {"speed", nullptr}}.dump() + "\n\n";
+           json{{"percent", e.percent}, {"fps", e.fps}, {"speed", e.speed}}.dump() + "\n\n";
   return "";
 }
 

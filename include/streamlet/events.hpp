@@ -24,6 +24,7 @@ struct Event {
   std::string state;      // ""
   double percent = 0;     // 0..100
   double fps = 0;         // source frames per second of wall time
+  double speed = 0;       // media seconds per wall-clock second ("2.5x")
   std::string message;    // ""
   std::string json;       // extra payload as a JSON document; ""
   uint64_t sequence = 0;  // set by publish(): increasing per bus

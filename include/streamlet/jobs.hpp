@@ -132,7 +132,7 @@ Result<std::unique_ptr<JobQueue>> open_sqlite_job_queue(const std::string& path,
                                                         const QueueOptions& options = {});
 
 // Reports progress of a running job: fraction 0..1 and frames per second.
-using ProgressFn = std::function<void(double fraction, double fps)>;
+using ProgressFn = std::function<void(double fraction, double fps, double speed)>;
 
 // What a WorkerPool runs. `run` does the work; it should return kCancelled
 // soon after the token is cancelled. Called on a worker thread, concurrently

@@ -74,10 +74,17 @@ struct Context {
     const fs::path root = fs::absolute(options.media_root);
     const fs::path output = root / job.video_id;
     transcode::ProgressCallback on_progress;
-    if (progress) on_progress = [&](const transcode::Progress& p) { progress(p.fraction, p.fps); };
-    STREAMLET_ASSIGN_OR_RETURN(
-        auto result,
-        transcode::transcode(input, output.string(), options.transcode, on_progress, cancel));
+    if (progress) on_progress = [&](const transcode::Progress& p) { progress(p.fraction, p.fps, p.speed); };
+    auto transcoded = transcode::transcode(input, output.string(), options.transcode, on_progress, cancel);
+    if (!transcoded.ok()) {
+      // The owner sees this reason: name their file, not our storage path.
+      const std::string shown = payload.value("display_name", std::string("the uploaded file"));
+      std::string message = transcoded.status().message();
+      for (size_t at; (at = message.find(input)) != std::string::npos;)
+        message.replace(at, input.size(), shown);
+      return Status(transcoded.status().code(), message);
+    }
+    auto& result = *transcoded;
 
     catalog::ReadyInfo ready;
     ready.duration_seconds = result.duration_seconds;

@@ -87,7 +87,7 @@ struct WorkerPool::Impl {
   }
 
   void run_one(const Job& job, const transcode::CancelToken& token) {
-    ProgressFn progress = [&](double fraction, double fps) {
+    ProgressFn progress = [&](double fraction, double fps, double speed) {
       if (!bus) return;
       events::Event e;
       e.type = "progress";
@@ -96,6 +96,7 @@ struct WorkerPool::Impl {
       e.state = "running";
       e.percent = std::clamp(fraction, 0.0, 1.0) * 100.0;
       e.fps = fps;
+      e.speed = speed;
       bus->publish(std::move(e));
     };
     Status status;

@@ -27,6 +27,14 @@ using accounts::Principal;
 
 namespace {
 
+// How an upload is named to its owner: the client's file name (never a path), or a phrase.
+std::string display_name(const upload::UploadInfo& info) {
+  auto f = info.metadata.find("filename");
+  if (f == info.metadata.end() || f->second.empty()) return "the uploaded file";
+  std::string name = std::filesystem::path(f->second).filename().string();
+  return name.empty() ? "the uploaded file" : name;
+}
+
 // Upload-Metadata keys the server writes itself; a client's own values are dropped.
 constexpr const char* kMetaOwner = "streamlet_owner";
 constexpr const char* kMetaVideo = "streamlet_video";
@@ -301,7 +309,9 @@ struct Platform::Impl {
     job.kind = "transcode";
     job.video_id = video_id;
     job.payload =
-        json{{"input", fs::absolute(done.path).string()}, {"upload_id", done.info.id}}.dump();
+        json{{"input", fs::absolute(done.path).string()},
+             {"upload_id", done.info.id},
+             {"display_name", display_name(done.info)}}.dump();
     auto queued = queue->enqueue(job);
     if (!queued.ok()) {
       (void)catalog->set_status(video_id, catalog::VideoStatus::kFailed,

@@ -284,7 +284,7 @@ TEST_CASE("jobs: a worker pool with two workers runs ten jobs exactly once each"
     int prev = max_concurrent.load();
     while (now > prev && !max_concurrent.compare_exchange_weak(prev, now)) {
     }
-    progress(0.5, 10);
+    progress(0.5, 10, 2.0);
     std::this_thread::sleep_for(20ms);
     {
       std::lock_guard lock(mu);

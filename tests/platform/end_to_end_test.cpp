@@ -74,3 +74,19 @@ TEST_CASE("a private video plays only through the signed URLs the API hands out"
   CHECK(call(server, "GET", "/v1/videos").body["total"] == 0);
   CHECK(call(server, "GET", "/v1/videos", token).body["total"] == 1);
 }
+
+TEST_CASE("a failed transcode tells its owner why, naming their file and not the server's paths") {
+  TempDir dir;
+  ServerProcess server(dir / "data", "admin-key", small_ladder({"--max-attempts", "1"}));
+  std::string token = register_user(server, "alice");
+  write_file(dir / "holiday notes.mp4", "these are notes, not a video\n");
+  auto up = tus_upload(server, token, dir / "holiday notes.mp4");
+  auto events = follow_events(server, token, up.video_id);
+  CHECK(final_status(events) == "failed");
+  auto video = call(server, "GET", "/v1/videos/" + up.video_id, token);
+  REQUIRE(video.status == 200);
+  std::string reason = video.body["status_reason"];
+  CHECK_MESSAGE(reason.find("holiday notes.mp4") != std::string::npos, reason);
+  CHECK_MESSAGE(reason.find((dir / "data").string()) == std::string::npos, reason);
+  CHECK_MESSAGE(reason.find("uploads/") == std::string::npos, reason);
+}

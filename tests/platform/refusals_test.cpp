@@ -64,7 +64,7 @@ TEST_CASE("refused requests get their 4xx and leave state unchanged") {
 
   SUBCASE("path traversal on /media -> 404") {
     for (const std::string& id : {pub.video_id, priv.video_id}) {
-      for (const std::string& rest :
+      for (std::string rest :
            {"..%2f..%2fcatalog.db", "..%2F..%2Fsecrets", "%2e%2e/%2e%2e/catalog.db",
             "..%252f..%252fcatalog.db", "240p/..%2f..%2f..%2fsecrets", "%2fetc%2fpasswd",
             "summary.json", ".hidden/master.m3u8"}) {
@@ -77,7 +77,7 @@ TEST_CASE("refused requests get their 4xx and leave state unchanged") {
   }
 
   SUBCASE("malformed JSON -> 400, oversize -> 413; nothing changes") {
-    for (const std::string& body : {"{bad", "[1,2]", "\"title\"", R"({"title":5})",
+    for (std::string body : {"{bad", "[1,2]", "\"title\"", R"({"title":5})",
                                     R"({"visibility":"secret"})", R"({"owner":"x"})"}) {
       CAPTURE(body);
       auto a = call(server, "PATCH", P, alice, body);
