@@ -58,6 +58,14 @@ struct Options {
   bool write_hls = true;
   bool write_dash = true;
   bool write_poster = true;
+  // Scrub previews: storyboard.vtt (WebVTT thumbnails track) plus sprite sheets
+  // storyboard_1.jpg, storyboard_2.jpg, ... of 10x10 tiles, next to poster.jpg.
+  bool write_storyboard = true;
+  // One tile per this many seconds; 0 = auto: 2 s up to 10 minutes, then
+  // duration/300 rounded up (so at most about 300 tiles, three sheets).
+  double storyboard_interval_seconds = 0;
+  // Tile width in pixels (even, 16..1280); the height follows the aspect ratio.
+  int storyboard_tile_width = 160;
   // Packets (and so decoded frames) in flight through the graph at once; bounds memory.
   int max_in_flight = 24;
   // Worker threads for the graph; 0 = all hardware threads.
@@ -103,6 +111,7 @@ struct TranscodeResult {
   std::string hls_master;      // absolute paths of what was written ("" if not asked for)
   std::string dash_manifest;
   std::string poster;
+  std::string storyboard;      // storyboard.vtt; its sheets are storyboard_N.jpg beside it
   double duration_seconds = 0;
   std::vector<TrackSummary> video;
   std::optional<TrackSummary> audio;

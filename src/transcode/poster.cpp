@@ -61,8 +61,7 @@ void PosterPicker::offer(const SharedFrame& frame, double seconds) {
   }
 }
 
-Status PosterPicker::write_jpeg(const AVFrame* frame, int width, int height,
-                                const fs::path& path) {
+Status write_jpeg(const AVFrame* frame, int width, int height, const fs::path& path) {
   const AVCodec* codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
   if (!codec) return Status(ErrorCode::kUnsupported, "this FFmpeg has no JPEG encoder");
   CodecContextPtr enc(avcodec_alloc_context3(codec));
@@ -73,28 +72,35 @@ Status PosterPicker::write_jpeg(const AVFrame* frame, int width, int height,
   enc->flags |= AV_CODEC_FLAG_QSCALE;
   enc->global_quality = FF_QP2LAMBDA * 3;
   int err = avcodec_open2(enc.get(), codec, nullptr);
-  if (err < 0) return av_status(err, "open JPEG encoder");
+  if (err < 0) return av_status(err, "open JPEG encoder", path.string());
 
-  media::detail::SwsPtr sws(sws_getContext(frame->width, frame->height,
-                                           static_cast<AVPixelFormat>(frame->format), width, height,
-                                           AV_PIX_FMT_YUVJ420P, SWS_BICUBIC, nullptr, nullptr, nullptr));
-  if (!sws) return Status(ErrorCode::kUnsupported, "poster: cannot scale this pixel format");
   FramePtr out = media::detail::make_frame();
-  out->format = AV_PIX_FMT_YUVJ420P;
-  out->width = width;
-  out->height = height;
-  err = av_frame_get_buffer(out.get(), 0);
-  if (err < 0) return av_status(err, "poster buffer");
-  err = sws_scale_frame(sws.get(), out.get(), frame);
-  if (err < 0) return av_status(err, "poster scale");
+  if (frame->format == AV_PIX_FMT_YUVJ420P && frame->width == width && frame->height == height) {
+    // Already what the encoder takes (a storyboard sheet): no scaling pass.
+    err = av_frame_ref(out.get(), frame);
+    if (err < 0) return av_status(err, "jpeg frame", path.string());
+  } else {
+    media::detail::SwsPtr sws(sws_getContext(frame->width, frame->height,
+                                             static_cast<AVPixelFormat>(frame->format), width,
+                                             height, AV_PIX_FMT_YUVJ420P, SWS_BICUBIC, nullptr,
+                                             nullptr, nullptr));
+    if (!sws) return Status(ErrorCode::kUnsupported, "jpeg: cannot scale this pixel format");
+    out->format = AV_PIX_FMT_YUVJ420P;
+    out->width = width;
+    out->height = height;
+    err = av_frame_get_buffer(out.get(), 0);
+    if (err < 0) return av_status(err, "jpeg buffer", path.string());
+    err = sws_scale_frame(sws.get(), out.get(), frame);
+    if (err < 0) return av_status(err, "jpeg scale", path.string());
+  }
   out->pts = 0;
   out->quality = enc->global_quality;
   err = avcodec_send_frame(enc.get(), out.get());
-  if (err < 0) return av_status(err, "poster encode");
+  if (err < 0) return av_status(err, "jpeg encode", path.string());
   avcodec_send_frame(enc.get(), nullptr);
   auto pkt = media::detail::make_packet();
   err = avcodec_receive_packet(enc.get(), pkt.get());
-  if (err < 0) return av_status(err, "poster encode");
+  if (err < 0) return av_status(err, "jpeg encode", path.string());
   return streamlet::detail::write_file_atomic(
       path, std::string_view(reinterpret_cast<const char*>(pkt->data), static_cast<size_t>(pkt->size)));
 }

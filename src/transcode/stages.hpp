@@ -147,14 +147,61 @@ class PosterPicker {
   explicit PosterPicker(double duration_seconds);
   void offer(const SharedFrame& frame, double seconds);
   const SharedFrame& best() const { return best_; }
-  // Writes a JPEG no wider than `max_width` (aspect kept) to `path`.
-  static Status write_jpeg(const AVFrame* frame, int width, int height, const fs::path& path);
 
  private:
   std::vector<double> targets_;
   size_t next_ = 0;
   SharedFrame best_;
   double best_score_ = -1;
+};
+
+// Encodes `frame` (any size and pixel format swscale reads) as a width x height
+// JPEG and publishes it atomically at `path`. Serves the poster and the storyboard sheets.
+Status write_jpeg(const AVFrame* frame, int width, int height, const fs::path& path);
+
+// Scrub-preview thumbnails: one tile every `interval` seconds of presentation,
+// tiled row by row into sprite sheets (storyboard_1.jpg, ...) and described by
+// storyboard.vtt, whose cues point into the sheets with `#xywh=`. Only the
+// sheet being filled is in memory; full sheets are written as soon as they fill.
+// Fed in presentation order by the (serial) decode stage; not thread-safe.
+class StoryboardBuilder {
+ public:
+  struct Config {
+    fs::path dir;                  // where the sheets and storyboard.vtt are written
+    double interval_seconds = 2;   // > 0; see auto_interval()
+    int tile_width = 160;          // even; the height follows the display aspect ratio
+    int display_width = 0;         // upright picture size of the source
+    int display_height = 0;
+    int columns = 10;
+    int rows = 10;
+  };
+  static constexpr const char* kVttName = "storyboard.vtt";
+
+  // 2 s up to 10 minutes, then sparser so a video never needs more than ~300 tiles.
+  static double auto_interval(double duration_seconds);
+  static std::string sheet_name(int index);  // 0-based index -> "storyboard_1.jpg"
+
+  explicit StoryboardBuilder(Config config);
+  // `seconds` is the frame's presentation time; frames come in increasing order.
+  Status offer(const SharedFrame& frame, double seconds);
+  // Fills the tiles up to `end_seconds` with the last frame, writes the last
+  // (partial, cropped) sheet and then storyboard.vtt.
+  Status finish(double end_seconds);
+  int tiles() const { return tiles_; }
+  int tile_height() const { return tile_height_; }
+
+ private:
+  double next_time() const { return tiles_ * config_.interval_seconds; }
+  Status capture(const AVFrame* frame);
+  Status flush_sheet();
+
+  Config config_;
+  int tile_height_ = 0;
+  int tiles_ = 0;             // tiles captured so far (all sheets)
+  int in_sheet_ = 0;          // tiles in the sheet being filled
+  FramePtr sheet_;
+  media::detail::SwsPtr sws_;
+  SharedFrame last_;
 };
 
 }  // namespace streamlet::transcode::detail

@@ -99,7 +99,8 @@ std::shared_ptr<void> make_token(const std::shared_ptr<TokenReturn>& ret) {
 class VideoDecodeStage {
  public:
   VideoDecodeStage(const AVStream* stream, CodecContextPtr decoder, int rotation, double origin_seconds,
-                   int64_t offset, const Options& options, double duration_seconds, double fps)
+                   int64_t offset, const Options& options, double duration_seconds, double fps,
+                   std::unique_ptr<StoryboardBuilder> storyboard)
       : stream_(stream),
         decoder_(std::move(decoder)),
         orienter_(rotation),
@@ -109,6 +110,7 @@ class VideoDecodeStage {
         key_ticks_(std::llround(options.keyframe_interval_seconds * kVideoTimescale)),
         default_duration_(std::max<int64_t>(1, std::llround(kVideoTimescale / fps))),
         poster_(duration_seconds),
+        storyboard_(std::move(storyboard)),
         frame_(media::detail::make_frame()) {}
 
   template <typename Emit>
@@ -119,7 +121,7 @@ class VideoDecodeStage {
       if (held_) {
         // The last frame lasts as long as the container says, else one frame period.
         int64_t d = held_duration_hint_ > 0 ? held_duration_hint_ : default_duration_;
-        release_held(held_->pts + d, emit);
+        STREAMLET_RETURN_IF_ERROR(release_held(held_->pts + d, emit));
       }
       VideoFrame end;
       end.end = true;
@@ -136,6 +138,7 @@ class VideoDecodeStage {
   int64_t end_pts() const { return end_pts_; }  // output timeline, after the last frame
   int64_t frames() const { return index_; }
   const PosterPicker& poster() const { return poster_; }
+  StoryboardBuilder* storyboard() const { return storyboard_.get(); }
 
  private:
   template <typename Emit>
@@ -165,7 +168,7 @@ class VideoDecodeStage {
       FramePtr owned = media::detail::make_frame();
       av_frame_move_ref(owned.get(), frame_.get());
       STREAMLET_ASSIGN_OR_RETURN(owned, orienter_.apply(std::move(owned)));
-      if (held_) release_held(pts, emit);
+      if (held_) STREAMLET_RETURN_IF_ERROR(release_held(pts, emit));
       VideoFrame v;
       v.frame = media::detail::share_frame(std::move(owned));
       v.pts = pts;
@@ -177,7 +180,7 @@ class VideoDecodeStage {
 
   // A frame's duration is known once the next frame arrives (exact for VFR).
   template <typename Emit>
-  void release_held(int64_t next_pts, Emit& emit) {
+  Status release_held(int64_t next_pts, Emit& emit) {
     VideoFrame v = std::move(*held_);
     held_.reset();
     v.duration = std::max<int64_t>(1, next_pts - v.pts);
@@ -196,7 +199,9 @@ class VideoDecodeStage {
     v.index = index_++;
     end_pts_ = v.pts + v.duration;
     poster_.offer(v.frame, double(t) / kVideoTimescale);
+    if (storyboard_) STREAMLET_RETURN_IF_ERROR(storyboard_->offer(v.frame, double(t) / kVideoTimescale));
     emit(std::move(v));
+    return Status::Ok();
   }
 
   const AVStream* stream_;
@@ -208,6 +213,7 @@ class VideoDecodeStage {
   int64_t key_ticks_;
   int64_t default_duration_;
   PosterPicker poster_;
+  std::unique_ptr<StoryboardBuilder> storyboard_;  // null when not asked for
   FramePtr frame_;
   std::optional<VideoFrame> held_;
   int64_t held_duration_hint_ = 0;
@@ -346,6 +352,11 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
       options.keyframe_interval_seconds > options.segment_seconds)
     return Status(ErrorCode::kInvalidArgument,
                   "keyframe interval must be positive and at most the segment duration");
+  if (options.storyboard_interval_seconds < 0 || options.storyboard_interval_seconds > 3600)
+    return Status(ErrorCode::kInvalidArgument,
+                  "storyboard interval must be 0 (auto) or up to 3600 seconds");
+  if (options.storyboard_tile_width < 16 || options.storyboard_tile_width > 1280)
+    return Status(ErrorCode::kInvalidArgument, "storyboard tile width must be 16..1280 pixels");
   if (options.ladder.empty()) return Status(ErrorCode::kInvalidArgument, "the ladder is empty");
   if (output_dir.empty()) return Status(ErrorCode::kInvalidArgument, "no output directory given");
 
@@ -431,8 +442,20 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
     STREAMLET_ASSIGN_OR_RETURN(audio, AudioTrackEncoder::open(c));
   }
   STREAMLET_ASSIGN_OR_RETURN(auto decoder, media::detail::open_decoder(vstream, 0, input));
+  std::unique_ptr<StoryboardBuilder> storyboard;
+  if (options.write_storyboard) {
+    StoryboardBuilder::Config c;
+    c.dir = work;
+    c.interval_seconds = options.storyboard_interval_seconds > 0
+                             ? options.storyboard_interval_seconds
+                             : StoryboardBuilder::auto_interval(duration);
+    c.tile_width = options.storyboard_tile_width;
+    c.display_width = vinfo.display_width;
+    c.display_height = vinfo.display_height;
+    storyboard = std::make_unique<StoryboardBuilder>(c);
+  }
   VideoDecodeStage decode(vstream, std::move(decoder), in.rotation, origin, offset, options,
-                          duration, fps);
+                          duration, fps, std::move(storyboard));
 
   RunState state(cancel);
   ProgressReporter reporter(progress, duration, fps);
@@ -566,8 +589,12 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
       w = 1280;
     }
     STREAMLET_RETURN_IF_ERROR(
-        PosterPicker::write_jpeg(decode.poster().best().get(), w, h, work / "poster.jpg"));
+        write_jpeg(decode.poster().best().get(), w, h, work / "poster.jpg"));
     result.poster = (target / "poster.jpg").string();
+  }
+  if (StoryboardBuilder* sb = decode.storyboard()) {
+    STREAMLET_RETURN_IF_ERROR(sb->finish(video_seconds));
+    if (sb->tiles() > 0) result.storyboard = (target / StoryboardBuilder::kVttName).string();
   }
   for (const auto& t : presentation.video) result.video.push_back(summarize(t));
   if (presentation.audio) result.audio = summarize(*presentation.audio);
@@ -608,6 +635,7 @@ std::string TranscodeResult::to_json(int indent) const {
   j["hls_master"] = hls_master;
   j["dash_manifest"] = dash_manifest;
   j["poster"] = poster;
+  j["storyboard"] = storyboard;
   j["duration_seconds"] = duration_seconds;
   j["video"] = nlohmann::json::array();
   for (const auto& v : video) j["video"].push_back(track(v));
