@@ -1,0 +1,358 @@
+// Webhook deliveries over real sockets to a real cpp-httplib receiver on
+// 127.0.0.1, checked as a receiver would: exact body, valid signature.
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "streamlet/webhooks.hpp"
+#include "support/support.hpp"
+
+using namespace streamlet;
+using namespace streamlet::test;
+namespace wh = streamlet::webhooks;
+using namespace std::chrono_literals;
+
+namespace {
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Answers POST /hook with the scripted statuses in order, then 200.
+class Receiver {
+ public:
+  struct Request {
+    std::string body, signature, event, content_type;
+    std::chrono::steady_clock::time_point at;
+  };
+  explicit Receiver(std::vector<int> script = {}) : script_(script.begin(), script.end()) {
+    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu_);
+      requests_.push_back({req.body, req.get_header_value("Streamlet-Signature"),
+                           req.get_header_value("Streamlet-Event"),
+                           req.get_header_value("Content-Type"), std::chrono::steady_clock::now()});
+      int status = 200;
+      if (!script_.empty()) {
+        status = script_.front();
+        script_.pop_front();
+      }
+      res.status = status;
+      res.set_content("{}", "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    REQUIRE(port_ > 0);
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~Receiver() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+  std::vector<Request> requests() {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::deque<int> script_;
+  std::vector<Request> requests_;
+};
+
+// Collects attempt reports; waits (generously, against hangs only) for final ones.
+class Reports {
+ public:
+  std::function<void(const wh::AttemptReport&)> callback() {
+    return [this](const wh::AttemptReport& r) {
+      std::lock_guard lock(mu_);
+      all_.push_back(r);
+      cv_.notify_all();
+    };
+  }
+  std::vector<wh::AttemptReport> wait_final(size_t finals) {
+    std::unique_lock lock(mu_);
+    bool done = cv_.wait_for(lock, 60s, [&] {
+      size_t n = 0;
+      for (const auto& r : all_) n += r.final ? 1 : 0;
+      return n >= finals;
+    });
+    REQUIRE_MESSAGE(done, "deliveries did not finish");
+    return all_;
+  }
+  std::vector<wh::AttemptReport> wait_attempts(size_t n) {
+    std::unique_lock lock(mu_);
+    REQUIRE(cv_.wait_for(lock, 60s, [&] { return all_.size() >= n; }));
+    return all_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<wh::AttemptReport> all_;
+};
+
+// A TCP port with nothing listening on it: bound once, then closed.
+int closed_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+wh::Options fast_options(std::vector<std::string> urls, Reports& reports) {
+  wh::Options o;
+  o.urls = std::move(urls);
+  o.secret = "whsec_test";
+  o.backoff_base = 20ms;
+  o.backoff_cap = 200ms;
+  o.timeout = 5s;
+  o.on_attempt = reports.callback();
+  return o;
+}
+
+std::string ready_body() {
+  auto body = wh::event_body("video.ready",
+                             R"({"id":"v1","title":"Caf\u00e9 \"night\"","status":"ready"})");
+  REQUIRE(body.ok());
+  return *body;
+}
+
+}  // namespace
+
+TEST_CASE("webhooks: a delivery arrives with the exact body and a signature that verifies") {
+  Receiver rx;
+  Reports reports;
+  auto d = wh::WebhookDispatcher::start(fast_options({rx.url()}, reports));
+  REQUIRE_MESSAGE(d.ok(), d.status().to_string());
+  const std::string body = ready_body();
+  REQUIRE((*d)->enqueue("video.ready", body).ok());
+  auto all = reports.wait_final(1);
+  REQUIRE(all.size() == 1);
+  CHECK(all[0].delivered);
+  CHECK(all[0].status == 200);
+  CHECK(all[0].attempt == 1);
+
+  auto got = rx.requests();
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].body == body);
+  CHECK(got[0].event == "video.ready");
+  CHECK(got[0].content_type == "application/json");
+  Status v = wh::verify("whsec_test", got[0].signature, got[0].body, unix_now());
+  CHECK_MESSAGE(v.ok(), v.to_string() << " header=" << got[0].signature);
+
+  auto j = nlohmann::json::parse(got[0].body);
+  CHECK(j["event"] == "video.ready");
+  CHECK(j["video"]["id"] == "v1");
+  CHECK(j["video"]["title"] == "Caf\xc3\xa9 \"night\"");
+  CHECK(std::regex_match(j["sent_at"].get<std::string>(),
+                         std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)")));
+  auto stats = (*d)->stats();
+  CHECK(stats.delivered == 1);
+  CHECK(stats.pending == 0);
+}
+
+TEST_CASE("webhooks: 500, 500, then 200 takes three attempts with growing waits, each signed") {
+  Receiver rx({500, 500});
+  Reports reports;
+  auto d = wh::WebhookDispatcher::start(fast_options({rx.url()}, reports));
+  REQUIRE(d.ok());
+  REQUIRE((*d)->enqueue("video.failed", ready_body()).ok());
+  auto all = reports.wait_final(1);
+  REQUIRE(all.size() == 3);
+  CHECK(all[0].status == 500);
+  CHECK_FALSE(all[0].final);
+  CHECK(all[1].status == 500);
+  CHECK_FALSE(all[1].final);
+  CHECK(all[2].status == 200);
+  CHECK(all[2].delivered);
+  CHECK(all[2].final);
+  CHECK(all[0].attempt == 1);
+  CHECK(all[1].attempt == 2);
+  CHECK(all[2].attempt == 3);
+  CHECK(all[0].retry_in == 20ms);
+  CHECK(all[1].retry_in == 40ms);  // doubling
+
+  auto got = rx.requests();
+  REQUIRE(got.size() == 3);
+  for (const auto& r : got) {
+    CHECK(r.body == got[0].body);
+    CHECK(wh::verify("whsec_test", r.signature, r.body, unix_now()).ok());
+  }
+  // Lower bounds only: the dispatcher never retries before the backoff.
+  CHECK(got[1].at - got[0].at >= 20ms);
+  CHECK(got[2].at - got[1].at >= 40ms);
+}
+
+TEST_CASE("webhooks: a 400 is final, a 429 is retried") {
+  Receiver refusing({400});
+  Receiver busy({429});
+  Reports reports;
+  auto d = wh::WebhookDispatcher::start(fast_options({refusing.url(), busy.url()}, reports));
+  REQUIRE(d.ok());
+  REQUIRE((*d)->enqueue("video.ready", ready_body()).ok());
+  auto all = reports.wait_final(2);
+  CHECK(refusing.requests().size() == 1);
+  CHECK(busy.requests().size() == 2);
+  int refused_reports = 0;
+  for (const auto& r : all) {
+    if (r.url == refusing.url()) {
+      ++refused_reports;
+      CHECK(r.status == 400);
+      CHECK(r.final);
+      CHECK_FALSE(r.delivered);
+    }
+  }
+  CHECK(refused_reports == 1);
+  auto stats = (*d)->stats();
+  CHECK(stats.delivered == 1);
+  CHECK(stats.failed == 1);
+  CHECK(stats.attempts == 3);
+}
+
+TEST_CASE("webhooks: an unreachable URL is tried max_attempts times, then given up") {
+  Reports reports;
+  auto o = fast_options({"http://127.0.0.1:" + std::to_string(closed_port()) + "/hook"}, reports);
+  o.max_attempts = 4;
+  o.backoff_base = 1ms;
+  auto d = wh::WebhookDispatcher::start(o);
+  REQUIRE(d.ok());
+  REQUIRE((*d)->enqueue("video.ready", ready_body()).ok());
+  auto all = reports.wait_final(1);
+  REQUIRE(all.size() == 4);
+  for (size_t i = 0; i < all.size(); ++i) {
+    CHECK(all[i].status == 0);
+    CHECK_FALSE(all[i].error.empty());
+    CHECK(all[i].final == (i == 3));
+  }
+  CHECK((*d)->stats().failed == 1);
+}
+
+TEST_CASE("webhooks: https (not built in) and malformed URLs fail at once with a clear error") {
+  Reports reports;
+  auto d = wh::WebhookDispatcher::start(
+      fast_options({"https://example.invalid/hook", "ftp://x/y"}, reports));
+  REQUIRE(d.ok());
+  REQUIRE((*d)->enqueue("video.ready", ready_body()).ok());
+  auto all = reports.wait_final(2);
+  REQUIRE(all.size() == 2);
+  for (const auto& r : all) {
+    CHECK(r.final);
+    CHECK(r.attempt == 1);
+    CHECK(r.error.find("http://") != std::string::npos);
+  }
+}
+
+TEST_CASE("webhooks: stop() drains what is pending, then refuses new events") {
+  Receiver rx({503});
+  Reports reports;
+  auto d = wh::WebhookDispatcher::start(fast_options({rx.url()}, reports));
+  REQUIRE(d.ok());
+  REQUIRE((*d)->enqueue("video.ready", ready_body()).ok());
+  (*d)->stop(30s);  // returns once the retry has gone through
+  CHECK(rx.requests().size() == 2);
+  CHECK((*d)->stats().delivered == 1);
+  CHECK((*d)->enqueue("video.ready", ready_body()).code() == ErrorCode::kCancelled);
+}
+
+TEST_CASE("webhooks: with a state directory, a restart resumes a pending delivery") {
+  TempDir state;
+  const std::string body = ready_body();
+  {
+    Receiver down({503});
+    Reports reports;
+    auto o = fast_options({}, reports);
+    o.urls = {down.url()};
+    o.state_dir = state.path().string();
+    o.backoff_base = 1h;  // the retry would be far away: it must survive the restart
+    auto d = wh::WebhookDispatcher::start(o);
+    REQUIRE(d.ok());
+    REQUIRE((*d)->enqueue("video.ready", body).ok());
+    auto all = reports.wait_attempts(1);
+    CHECK_FALSE(all[0].final);
+    (*d)->stop(0ms);
+    CHECK((*d)->stats().pending == 1);
+  }
+  std::string journal = read_file(state / "webhooks.jsonl");
+  CHECK(journal.find("\"op\":\"add\"") != std::string::npos);
+
+  // The old receiver is gone: point the journalled entry at a live one, as an
+  // operator moving the endpoint would, and make it due now; attempts and
+  // body stay as journalled.
+  Receiver up;
+  {
+    std::string rewritten;
+    std::istringstream in(journal);
+    for (std::string line; std::getline(in, line);) {
+      auto j = nlohmann::json::parse(line);
+      if (j.contains("url")) j["url"] = up.url();
+      if (j.contains("due_ms")) j["due_ms"] = 0;  // due now
+      rewritten += j.dump() + "\n";
+    }
+    write_file(state / "webhooks.jsonl", rewritten);
+  }
+  Reports reports;
+  auto o = fast_options({up.url()}, reports);
+  o.state_dir = state.path().string();
+  auto d = wh::WebhookDispatcher::start(o);
+  REQUIRE(d.ok());
+  auto all = reports.wait_final(1);
+  REQUIRE(all.size() == 1);
+  CHECK(all[0].delivered);
+  CHECK(all[0].attempt == 2);  // the attempt count survived the restart
+  auto got = up.requests();
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].body == body);
+  CHECK(wh::verify("whsec_test", got[0].signature, got[0].body, unix_now()).ok());
+  (*d)->stop(0ms);
+  // Nothing is left to resume.
+  Reports none;
+  auto o2 = fast_options({up.url()}, none);
+  o2.state_dir = state.path().string();
+  auto d2 = wh::WebhookDispatcher::start(o2);
+  REQUIRE(d2.ok());
+  CHECK((*d2)->stats().pending == 0);
+}
+
+TEST_CASE("webhooks: verify() rejects a tampered body, a wrong secret, a stale or bad header") {
+  const std::string body = R"({"event":"video.ready","video":{"id":"v1"},"sent_at":"x"})";
+  const int64_t now = 1'800'000'000;
+  const std::string header = wh::sign("s3cret", now - 10, body);
+  CHECK(header.rfind("t=" + std::to_string(now - 10) + ",v1=", 0) == 0);
+  CHECK(header.size() == std::string("t=1799999990,v1=").size() + 64);
+  CHECK(wh::verify("s3cret", header, body, now).ok());
+
+  auto rejected = [](const Status& s) { return s.code() == ErrorCode::kUnauthenticated; };
+  CHECK(rejected(wh::verify("s3cret", header, body + " ", now)));
+  CHECK(
+      rejected(wh::verify("s3cret", header, R"({"event":"video.failed")" + body.substr(22), now)));
+  CHECK(rejected(wh::verify("other", header, body, now)));
+  CHECK(rejected(wh::verify("s3cret", header, body, now + 3600)));   // stale
+  CHECK(rejected(wh::verify("s3cret", header, body, now - 3600)));   // from the future
+  CHECK(wh::verify("s3cret", header, body, now + 3600, 7200).ok());  // wider window
+  CHECK(rejected(wh::verify("s3cret", "", body, now)));
+  CHECK(rejected(wh::verify("s3cret", "v1=abc", body, now)));
+  CHECK(rejected(wh::verify("s3cret", "t=abc," + header.substr(header.find(',') + 1), body, now)));
+  CHECK(rejected(wh::verify("s3cret", "t=" + std::to_string(now), body, now)));
+  // Secret rotation: any matching v1 is accepted.
+  const std::string rotated = header + ",v1=" + wh::sign("new", now - 10, body).substr(16);
+  CHECK(wh::verify("new", rotated, body, now).ok());
+  CHECK(wh::verify("s3cret", rotated, body, now).ok());
+}
