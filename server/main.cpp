@@ -23,6 +23,7 @@
 #include "routes.hpp"
 #include "streamlet/platform.hpp"
 #include "streamlet/upload.hpp"
+#include "streamlet/webhooks.hpp"
 #include "upload_routes.hpp"
 
 #ifndef STREAMLET_WEB_DIST
@@ -222,10 +223,23 @@ int main(int argc, char** argv) {
   platform::Platform& plat = **opened;
   auto admin_password = plat.ensure_admin();
   if (!admin_password.ok()) return fail(admin_password.status().message());
-  // TODO(libplat): streamlet::webhooks::WebhookDispatcher for --webhook/--webhook-secret via
-  // plat.set_video_finished_callback(), once it is on main.
-  if (!c.webhooks.empty())
-    std::fprintf(stderr, "streamlet-server: --webhook is not wired yet; ignored\n");
+  // Ready/failed videos are told to every --webhook URL, signed, retried, and journalled
+  // under the data dir so a restart resumes what was pending.
+  std::unique_ptr<webhooks::WebhookDispatcher> hooks;
+  if (!c.webhooks.empty()) {
+    webhooks::Options wo;
+    wo.urls = c.webhooks;
+    wo.secret = c.webhook_secret;
+    wo.state_dir = (std::filesystem::path(c.data) / "webhooks").string();
+    auto started = webhooks::WebhookDispatcher::start(std::move(wo));
+    if (!started.ok()) return fail(started.status().message());
+    hooks = std::move(*started);
+    plat.set_video_finished_callback(
+        [&hooks](const std::string& event, const std::string& video_json) {
+          auto body = webhooks::event_body(event, video_json);
+          if (body.ok()) (void)hooks->enqueue(event, std::move(*body));
+        });
+  }
   auto* store = &plat.uploads();
   plat.set_upload_observer([](const upload::CompletedUpload& done, const std::string& video) {
     auto name = done.info.metadata.find("filename");
@@ -308,6 +322,7 @@ int main(int argc, char** argv) {
   }
   std::atomic<bool> stopping{false};
   server::RequestMetrics metrics;
+  metrics.set_job_counts([&plat] { return plat.job_counts(); });
   server::Routes routes{plat, web_root, stopping, metrics, {}};
   server::register_upload_routes(svr, tus, plat, kUploadsPath, metrics);
   // Requests are timed from routing to the end of the response (httplib runs both, and the
@@ -360,6 +375,8 @@ int main(int argc, char** argv) {
   // transcodes go back to the queue for the next start.
   routes.stopping = true;
   plat.stop(/*requeue_running=*/true);
+  // No video can finish now; give pending webhooks a moment (the rest stay journalled).
+  if (hooks) hooks->stop(std::chrono::seconds(2));
   {
     std::lock_guard lock(mu);
     expiring_done = true;

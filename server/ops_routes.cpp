@@ -18,17 +18,7 @@ void register_ops_routes(Routes& r, httplib::Server& svr) {
       send_error(res, error(ErrorCode::kResourceExhausted, "not ready"));
   });
   route(r, svr, "GET", "/metrics", [&r](const httplib::Request&, httplib::Response& res) {
-    // HTTP, upload and transcode figures come from RequestMetrics (see its TODO(libplat)).
-    std::ostringstream out;
-    out << r.metrics.render();
-    out << "# TYPE streamlet_jobs gauge\n";
-    int64_t queued = 0;
-    for (const auto& [state, n] : r.platform.job_counts()) {
-      out << "streamlet_jobs{state=\"" << state << "\"} " << n << "\n";
-      if (state == "queued") queued = n;
-    }
-    out << "# TYPE streamlet_queue_depth gauge\nstreamlet_queue_depth " << queued << "\n";
-    res.set_content(out.str(), "text/plain; version=0.0.4");
+    res.set_content(r.metrics.render(), std::string(metrics::kContentType));
   });
 }
 

@@ -1,6 +1,7 @@
 #include "request_metrics.hpp"
 
-#include <sstream>
+#include <cstdio>
+#include <cstdlib>
 
 namespace streamlet::server {
 
@@ -46,42 +47,53 @@ std::string route_label(const std::string& path, int status) {
   return "unmatched";
 }
 
+namespace {
+// Registration of fixed, well-formed names cannot fail; if it did, it is a bug here.
+template <typename T>
+T* must(Result<T*> r) {
+  if (!r.ok()) {
+    std::fprintf(stderr, "streamlet-server: metrics: %s\n", r.status().to_string().c_str());
+    std::abort();
+  }
+  return *r;
+}
+}  // namespace
+
+RequestMetrics::RequestMetrics()
+    : requests_(must(registry_.counter("streamlet_http_requests_total",
+                                       "HTTP requests by route template, method and status",
+                                       {"route", "method", "status"}))),
+      latency_(must(registry_.histogram("streamlet_http_request_duration_seconds",
+                                        "Time from routing to the end of the response",
+                                        {"route"}))),
+      upload_bytes_(&must(registry_.counter("streamlet_upload_bytes_total",
+                                            "Upload bytes acknowledged to tus clients"))
+                         ->get()),
+      fps_(&must(registry_.gauge("streamlet_transcode_fps",
+                                 "Source frames per second of the running transcode"))
+                ->get()) {}
+
 void RequestMetrics::observe(const std::string& route, const std::string& method, int status,
                              std::chrono::duration<double> elapsed) {
-  std::lock_guard lock(mu_);
-  ++requests_[{route, method, status}];
-  Histogram& h = latency_[route];
-  for (size_t i = 0; i < std::size(kBuckets); ++i)
-    if (elapsed.count() <= kBuckets[i]) ++h.counts[i];
-  ++h.count;
-  h.sum += elapsed.count();
+  requests_->labels({route, method, std::to_string(status)}).inc();
+  latency_->labels({route}).observe(elapsed.count());
 }
 
-std::string RequestMetrics::render() const {
-  std::ostringstream out;
-  std::lock_guard lock(mu_);
-  out << "# TYPE streamlet_http_requests_total counter\n";
-  for (const auto& [key, n] : requests_) {
-    const auto& [route, method, status] = key;
-    out << "streamlet_http_requests_total{route=\"" << route << "\",method=\"" << method
-        << "\",status=\"" << status << "\"} " << n << "\n";
-  }
-  out << "# TYPE streamlet_http_request_duration_seconds histogram\n";
-  for (const auto& [route, h] : latency_) {
-    for (size_t i = 0; i < std::size(kBuckets); ++i)
-      out << "streamlet_http_request_duration_seconds_bucket{route=\"" << route << "\",le=\""
-          << kBuckets[i] << "\"} " << h.counts[i] << "\n";
-    out << "streamlet_http_request_duration_seconds_bucket{route=\"" << route << "\",le=\"+Inf\"} "
-        << h.count << "\n";
-    out << "streamlet_http_request_duration_seconds_sum{route=\"" << route << "\"} " << h.sum
-        << "\n";
-    out << "streamlet_http_request_duration_seconds_count{route=\"" << route << "\"} " << h.count
-        << "\n";
-  }
-  out << "# TYPE streamlet_upload_bytes_total counter\nstreamlet_upload_bytes_total "
-      << upload_bytes_.load() << "\n";
-  out << "# TYPE streamlet_transcode_fps gauge\nstreamlet_transcode_fps " << fps_.load() << "\n";
-  return out.str();
+void RequestMetrics::set_job_counts(
+    std::function<std::vector<std::pair<std::string, int64_t>>()> source) {
+  (void)registry_.gauge_callback(
+      "streamlet_jobs", "Transcode jobs by state", {"state"}, [source] {
+        std::vector<metrics::GaugeSample> out;
+        for (const auto& [state, n] : source()) out.push_back({{state}, static_cast<double>(n)});
+        return out;
+      });
+  (void)registry_.gauge_callback("streamlet_queue_depth", "Jobs waiting for a worker", {},
+                                 [source] {
+                                   double queued = 0;
+                                   for (const auto& [state, n] : source())
+                                     if (state == "queued") queued = static_cast<double>(n);
+                                   return std::vector<metrics::GaugeSample>{{{}, queued}};
+                                 });
 }
 
 }  // namespace streamlet::server

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "accounts/crypto.hpp"
+#include "core/crypto.hpp"
 #include "streamlet/webhooks.hpp"
 
 namespace streamlet::webhooks {

@@ -1,6 +1,11 @@
 // Operations and the web app: health, readiness, metrics, static files, abandoned uploads.
 #include "platform_helpers.hpp"
 
+#include <mutex>
+#include <thread>
+
+#include "streamlet/webhooks.hpp"
+
 using namespace streamlet::test;
 
 TEST_CASE("health, readiness, metrics and the web app's static files") {
@@ -85,4 +90,43 @@ TEST_CASE("an upload terminated before it finished takes its video with it") {
   mine.emplace("Tus-Resumable", "1.0.0");
   CHECK(server.client().Delete(path.c_str(), mine)->status == 204);
   CHECK(call(server, "GET", "/v1/videos/" + id, alice).status == 404);
+}
+
+TEST_CASE("webhooks: a ready video is POSTed, signed, to every configured URL") {
+  // A real receiver on loopback that records what it is sent.
+  httplib::Server receiver;
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> got;  // signature header, body
+  receiver.Post("/hook", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    got.emplace_back(req.get_header_value("Streamlet-Signature"), req.body);
+    res.status = 204;
+  });
+  int port = receiver.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { receiver.listen_after_bind(); });
+
+  TempDir dir;
+  std::string hook = "http://127.0.0.1:" + std::to_string(port) + "/hook";
+  ServerProcess server(dir / "data", "admin-key",
+                       small_ladder({"--webhook", hook, "--webhook-secret", "s3cret"}));
+  std::string token = register_user(server, "alice");
+  auto up = tus_upload(server, token, clip_small());
+  CHECK(final_status(follow_events(server, token, up.video_id)) == "ready");
+  wait_for([&] {
+    std::lock_guard lock(mu);
+    return !got.empty();
+  }, 30);
+  receiver.stop();
+  serving.join();
+
+  std::lock_guard lock(mu);
+  REQUIRE(got.size() == 1);
+  auto body = json::parse(got[0].second);
+  CHECK(body["event"] == "video.ready");
+  CHECK(body["video"]["id"] == up.video_id);
+  CHECK(body["video"]["status"] == "ready");
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch()).count();
+  CHECK(streamlet::webhooks::verify("s3cret", got[0].first, got[0].second, now).ok());
+  CHECK_FALSE(streamlet::webhooks::verify("other", got[0].first, got[0].second, now).ok());
 }
