@@ -17,11 +17,14 @@
 #include <string_view>
 #include <utility>
 
+#include "core/file_util.hpp"
 #include "origin/detail.hpp"
 #include "streamlet/origin.hpp"
 
 namespace streamlet::origin {
 namespace {
+
+using streamlet::detail::Fd;
 
 enum class FileClass {
   kSegment,  // init and media segments: written once, never changed
@@ -55,25 +58,6 @@ const FileType* file_type(std::string_view name) {
   return nullptr;
 }
 
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    std::swap(fd_, o.fd_);
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-
- private:
-  int fd_;
-};
 
 // Walks `segments` from the video root with O_NOFOLLOW on every component, so
 // a symlink anywhere under the root (pointing in or out) is never followed

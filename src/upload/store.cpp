@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/file_util.hpp"
 #include "upload/digest.hpp"
 
 namespace streamlet::upload {
@@ -21,6 +22,8 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::system_clock;
 
 namespace {
+
+using streamlet::detail::Fd;
 
 constexpr size_t kWriteBuffer = 1 << 20;  // one write syscall per MiB keeps copies cheap
 constexpr size_t kMaxTombstones = 100000;
@@ -39,21 +42,6 @@ Status errno_status(const std::string& what) {
   return error(code, what + ": " + std::strerror(e));
 }
 
-// Closes a file descriptor on every path out of a scope.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  bool ok() const { return fd_ >= 0; }
-
- private:
-  int fd_;
-};
 
 int64_t to_unix(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
@@ -125,7 +113,7 @@ struct UploadStore::Impl {
   Status sync_dir() const {
     if (!opt.durable) return Status::Ok();
     Fd dir(::open(opt.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!dir.ok() || ::fsync(dir.get()) != 0) return errno_status("fsync " + opt.dir.string());
+    if (!dir.valid() || ::fsync(dir.get()) != 0) return errno_status("fsync " + opt.dir.string());
     return Status::Ok();
   }
 
@@ -135,7 +123,7 @@ struct UploadStore::Impl {
     fs::path tmp = opt.dir / (info.id + ".json.tmp");
     {
       Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-      if (!fd.ok()) return errno_status("create " + tmp.string());
+      if (!fd.valid()) return errno_status("create " + tmp.string());
       size_t done = 0;
       while (done < text.size()) {
         ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
@@ -244,7 +232,7 @@ Result<std::unique_ptr<UploadStore>> UploadStore::open(StoreOptions options) {
     std::string text;
     {
       Fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
-      if (!fd.ok()) continue;
+      if (!fd.valid()) continue;
       char buf[8192];
       ssize_t n;
       while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) text.append(buf, size_t(n));
@@ -329,7 +317,7 @@ Result<UploadInfo> UploadStore::create(const CreateParams& params) {
   Status st;
   {
     Fd fd(::open(s.bin(info.id).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (!fd.ok()) st = errno_status("create upload file");
+    if (!fd.valid()) st = errno_status("create upload file");
   }
   if (st.ok()) st = s.persist(info);
   {
@@ -411,7 +399,7 @@ Result<UploadInfo> UploadStore::append(std::string_view id, const AppendParams& 
   const uint64_t start = info.offset;
   const uint64_t limit = info.length.value_or(s.opt.max_upload_size);
   Fd fd(::open(s.bin(info.id).c_str(), O_WRONLY | O_CLOEXEC));
-  if (!fd.ok()) return errno_status("open upload file");
+  if (!fd.valid()) return errno_status("open upload file");
 
   std::optional<detail::Digest> digest;
   if (params.checksum) digest.emplace(params.checksum->algorithm);
@@ -558,10 +546,10 @@ Result<UploadInfo> UploadStore::concatenate(const std::vector<std::string>& part
   Status st;
   {
     Fd out(::open(s.bin(info.id).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (!out.ok()) return errno_status("create upload file");
+    if (!out.valid()) return errno_status("create upload file");
     for (const auto& e : parts) {
       Fd in(::open(s.bin(e->info.id).c_str(), O_RDONLY | O_CLOEXEC));
-      if (!in.ok()) {
+      if (!in.valid()) {
         st = errno_status("open part");
         break;
       }

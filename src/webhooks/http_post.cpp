@@ -11,11 +11,14 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/file_util.hpp"
 #include "streamlet/webhooks.hpp"
 
 namespace streamlet::webhooks {
 
 namespace {
+
+using streamlet::detail::Fd;
 
 using Clock = std::chrono::steady_clock;
 
@@ -58,19 +61,6 @@ Result<Url> parse_url(const std::string& url) {
   return u;
 }
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 int remaining_ms(Clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
