@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "origin/detail.hpp"
+#include "core/time_format.hpp"
 
 namespace streamlet::origin::detail {
 namespace {
@@ -46,7 +47,6 @@ std::optional<uint64_t> parse_digits(std::string_view s) {
   return v;
 }
 
-constexpr std::array<const char*, 7> kDays = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 constexpr std::array<const char*, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
@@ -146,16 +146,7 @@ bool none_match(std::string_view header, std::string_view etag) {
   return false;
 }
 
-std::string http_date(int64_t unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday],
-                tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                tm.tm_sec);
-  return buf;
-}
+std::string http_date(int64_t unix_seconds) { return streamlet::detail::http_date(unix_seconds); }
 
 std::optional<int64_t> parse_http_date(std::string_view text) {
   // Only IMF-fixdate: what every client sends back is what we sent.

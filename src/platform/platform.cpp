@@ -1,4 +1,5 @@
 #include "streamlet/platform.hpp"
+#include "core/time_format.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -39,14 +40,7 @@ std::string display_name(const upload::UploadInfo& info) {
 constexpr const char* kMetaOwner = "streamlet_owner";
 constexpr const char* kMetaVideo = "streamlet_video";
 
-std::string rfc3339(int64_t ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string rfc3339(int64_t ms) { return streamlet::detail::rfc3339(ms / 1000); }
 
 json user_doc(const catalog::User& u) {
   return {{"id", u.id},

@@ -9,6 +9,7 @@
 #include <ctime>
 
 #include "upload/digest.hpp"
+#include "core/time_format.hpp"
 
 namespace streamlet::upload {
 
@@ -204,17 +205,7 @@ Result<Checksum> parse_checksum(std::string_view header) {
 }
 
 std::string http_date(std::chrono::system_clock::time_point time) {
-  std::time_t t = std::chrono::system_clock::to_time_t(time);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday],
-                tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                tm.tm_sec);
-  return buf;
+  return streamlet::detail::http_date(std::chrono::system_clock::to_time_t(time));
 }
 
 Result<std::string> sha256_file(const std::filesystem::path& path) {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/crypto.hpp"
+#include "core/time_format.hpp"
 #include "streamlet/webhooks.hpp"
 
 namespace streamlet::webhooks {
@@ -80,11 +81,7 @@ Result<std::string> event_body(std::string_view event, std::string_view video_js
   nlohmann::json video = nlohmann::json::parse(video_json, nullptr, /*allow_exceptions=*/false);
   if (!video.is_object())
     return Status(ErrorCode::kInvalidArgument, "webhook event: video is not a JSON object");
-  const time_t secs = std::chrono::system_clock::to_time_t(sent_at);
-  struct tm tm {};
-  gmtime_r(&secs, &tm);
-  char when[32];
-  std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  const std::string when = streamlet::detail::rfc3339(std::chrono::system_clock::to_time_t(sent_at));
   nlohmann::json body = {
       {"event", std::string(event)}, {"video", std::move(video)}, {"sent_at", when}};
   return body.dump();
