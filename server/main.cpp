@@ -7,6 +7,7 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <condition_variable>
@@ -21,6 +22,7 @@
 #include "auth.hpp"
 #include "http_errors.hpp"
 #include "routes.hpp"
+#include "streamlet/origin_front.hpp"
 #include "streamlet/platform.hpp"
 #include "streamlet/upload.hpp"
 #include "streamlet/webhooks.hpp"
@@ -39,6 +41,8 @@ using namespace streamlet;
 
 constexpr const char* kUploadsPath = "/v1/uploads";
 constexpr size_t kMaxBufferedBody = 64 * 1024;  // bodies that are not streamed to disk
+// How long a stop waits for connections relayed to the API to finish.
+constexpr std::chrono::milliseconds kDrainGrace{10'000};
 
 struct Config {
   std::string listen = "127.0.0.1:8080";
@@ -48,6 +52,7 @@ struct Config {
   size_t max_uploads = 1000;
   int64_t expiration_seconds = 24 * 3600;
   size_t threads = 16;
+  int origin_threads = -1;  // -1: one per core; 0: no front, httplib serves everything
   size_t keep_alive_requests = 100;
   bool fsync = true;
   int workers = 1;
@@ -74,7 +79,10 @@ Result<Config> load_config(int argc, char** argv) {
       "max-upload-size", "largest upload in bytes", cxxopts::value<uint64_t>())(
       "max-uploads", "most unfinished uploads at once", cxxopts::value<size_t>())(
       "expiration", "seconds an idle unfinished upload is kept", cxxopts::value<int64_t>())(
-      "threads", "HTTP worker threads", cxxopts::value<size_t>())(
+      "threads", "HTTP worker threads of the API", cxxopts::value<size_t>())(
+      "origin-threads",
+      "event loops answering /media playback (default: one per core; 0: the API threads do)",
+      cxxopts::value<int>())(
       "keep-alive-requests", "requests per keep-alive connection (default 100)",
       cxxopts::value<size_t>())(
       "unsafe-no-fsync", "acknowledge bytes before they are on disk (benchmarks, throwaway data)")(
@@ -112,6 +120,7 @@ Result<Config> load_config(int argc, char** argv) {
       c.max_uploads = j.value("max_uploads", c.max_uploads);
       c.expiration_seconds = j.value("expiration_seconds", c.expiration_seconds);
       c.threads = j.value("threads", c.threads);
+      c.origin_threads = j.value("origin_threads", c.origin_threads);
     }
     if (const char* v = std::getenv("STREAMLET_LISTEN")) c.listen = v;
     if (const char* v = std::getenv("STREAMLET_DATA")) c.data = v;
@@ -123,6 +132,7 @@ Result<Config> load_config(int argc, char** argv) {
     if (args.count("max-uploads")) c.max_uploads = args["max-uploads"].as<size_t>();
     if (args.count("expiration")) c.expiration_seconds = args["expiration"].as<int64_t>();
     if (args.count("threads")) c.threads = args["threads"].as<size_t>();
+    if (args.count("origin-threads")) c.origin_threads = args["origin-threads"].as<int>();
     if (args.count("keep-alive-requests"))
       c.keep_alive_requests = args["keep-alive-requests"].as<size_t>();
     if (args.count("unsafe-no-fsync")) c.fsync = false;
@@ -141,6 +151,8 @@ Result<Config> load_config(int argc, char** argv) {
   } catch (const std::exception& e) {
     return error(ErrorCode::kInvalidArgument, e.what());
   }
+  if (c.origin_threads < -1 || c.origin_threads > 256)
+    return error(ErrorCode::kInvalidArgument, "--origin-threads must be between 0 and 256");
   if (c.threads == 0 || c.expiration_seconds <= 0 || c.workers <= 0 || c.max_attempts <= 0 ||
       c.segment_seconds <= 0 || c.retry_backoff_ms < 0)
     return error(ErrorCode::kInvalidArgument,
@@ -175,9 +187,19 @@ int fail(const std::string& message) {
   return 2;
 }
 
+// Every player connection is a descriptor, and a relayed one is three: take the hard limit.
+void raise_open_files_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  raise_open_files_limit();
   auto config = load_config(argc, argv);
   if (!config.ok()) return fail(config.status().message());
   const Config& c = *config;
@@ -343,13 +365,43 @@ int main(int argc, char** argv) {
   server::register_web_routes(routes, svr);
   server::register_method_not_allowed(routes, svr);
 
-  int bound = *port == 0 ? svr.bind_to_any_port(host)
-                         : (svr.bind_to_port(host, int(*port)) ? int(*port) : -1);
+  // Playback goes through the origin front's event loops on the public port; every other
+  // request is relayed by it to httplib on a loopback port of its own. Without the front,
+  // httplib takes the public port and serves /media on its threads too.
+  const bool with_front = c.origin_threads != 0;
+  int bound = -1;
+  if (with_front) {
+    bound = svr.bind_to_any_port("127.0.0.1");
+  } else {
+    bound = *port == 0 ? svr.bind_to_any_port(host)
+                       : (svr.bind_to_port(host, int(*port)) ? int(*port) : -1);
+  }
   if (bound <= 0) return fail("cannot listen on " + c.listen);
   raise_listen_backlog(bound);
+  std::unique_ptr<origin::Front> front;
+  int public_port = bound;
+  if (with_front) {
+    origin::FrontOptions fo;
+    fo.host = host;
+    fo.port = int(*port);
+    fo.upstream_host = "127.0.0.1";
+    fo.upstream_port = bound;
+    fo.threads = std::max(0, c.origin_threads);
+    auto started_front = origin::Front::start(
+        fo, [&plat](std::string_view id, const origin::OriginRequest& req) {
+          return plat.serve_media(id, req);
+        },
+        [&metrics](const origin::FrontRequestLog& log) {
+          metrics.observe("/media/{id}/{file}", std::string(log.method), log.status, log.elapsed);
+        });
+    if (!started_front.ok())
+      return fail("cannot listen on " + c.listen + ": " + started_front.status().message());
+    front = std::move(*started_front);
+    public_port = front->port();
+  }
   auto started = plat.start();
   if (!started.ok()) return fail(started.message());
-  std::printf("streamlet-server: listening on http://%s:%d\n", host.c_str(), bound);
+  std::printf("streamlet-server: listening on http://%s:%d\n", host.c_str(), public_port);
   if (!admin_password->empty())
     std::printf("streamlet-server: created user admin with password %s (shown once)\n",
                 admin_password->c_str());
@@ -368,9 +420,13 @@ int main(int argc, char** argv) {
     int sig = 0;
     sigwait(&signals, &sig);
     stopping_flag_for_signal->store(true);
+    // No new connections; relayed requests in flight (an upload's PATCH) keep flowing until
+    // httplib has answered them.
+    if (front) front->begin_stop(kDrainGrace);
     svr.stop();
   });
   svr.listen_after_bind();
+  if (front) front->stop(kDrainGrace);
   // Requests in flight have finished (httplib joins its pool in listen); running
   // transcodes go back to the queue for the next start.
   routes.stopping = true;

@@ -9,6 +9,7 @@
 
 #include "http_errors.hpp"
 #include "routes.hpp"
+#include "streamlet/origin_front.hpp"
 
 namespace streamlet::server {
 
@@ -24,30 +25,20 @@ struct Fd {
 };
 
 void serve_media(Routes& r, const httplib::Request& req, httplib::Response& res) {
-  const std::string id = req.matches[1].str();
   // The origin decodes the path itself (exactly once), so it gets the raw request target.
-  const std::string prefix = "/media/" + id + "/";
-  std::string target = req.target;
-  std::string query;
-  if (auto q = target.find('?'); q != std::string::npos) {
-    query = target.substr(q + 1);
-    target.resize(q);
-  }
+  auto media = origin::parse_media_target(req.target, "/media/");
+  if (!media) return send_error(res, error(ErrorCode::kNotFound, "no such video"));
   origin::OriginRequest oreq;
   oreq.method = req.method;
-  oreq.query = query;
-  if (target.rfind(prefix, 0) != 0) {
-    oreq.path = "\x01";  // an id spelled with escapes: nothing the origin will serve
-  } else {
-    oreq.path = target.substr(prefix.size());
-  }
+  oreq.path = std::move(media->path);
+  oreq.query = std::move(media->query);
   for (const auto& [name, value] : req.headers) {
     std::string lower = name;
     std::transform(lower.begin(), lower.end(), lower.begin(),
                    [](unsigned char c) { return std::tolower(c); });
     oreq.headers.emplace(lower, value);
   }
-  origin::OriginResponse out = r.platform.serve_media(id, oreq);
+  origin::OriginResponse out = r.platform.serve_media(media->video_id, oreq);
 
   // The origin already answered any Range: stop httplib from applying it a second time to
   // the range we hand it. The Request object is not const in httplib; only the handler's view is.

@@ -39,9 +39,10 @@ struct OriginRequest {
   std::map<std::string, std::string> headers;
 };
 
-// What to send back. The body is either `body` (errors, rewritten manifests)
-// or, when file_path is not empty, the byte range [offset, offset + length)
-// of that regular file, which the adapter streams. A HEAD response has the
+// What to send back. The body is either `body` (errors, rewritten manifests,
+// small files: see OriginOptions::inline_file_bytes) or, when file_path is not
+// empty, the byte range [offset, offset + length) of that regular file, which
+// the adapter streams. A HEAD response has the
 // same headers as the GET one but neither body nor file_path.
 struct OriginResponse {
   int status = 500;  // HTTP status code
@@ -89,6 +90,11 @@ struct OriginOptions {
   // Largest manifest that will be read into memory to be rewritten for a
   // signed request; bigger ones get 500 rather than unbounded memory use.
   uint64_t max_manifest_bytes = 16u << 20;
+  // A file range up to this size comes back in `body`, read from the descriptor
+  // the checks were made on, so an adapter does not open the file a second time
+  // for every playlist request; larger ranges come back as file_path to stream.
+  // 0 always hands out file_path.
+  uint64_t inline_file_bytes = 64 * 1024;
   // Seconds since the Unix epoch; empty means the system clock. Tests set it.
   std::function<int64_t()> clock;
 };

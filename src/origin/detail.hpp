@@ -10,6 +10,11 @@
 
 namespace streamlet::origin::detail {
 
+// Without leading and trailing spaces and tabs (HTTP's OWS).
+std::string_view trim(std::string_view s);
+// ASCII case-insensitive equality, as header names and tokens compare.
+bool iequals(std::string_view a, std::string_view b);
+
 // Percent-decodes `raw` once and splits it into path segments. nullopt for
 // anything that could name a file outside the video directory or a hidden
 // one: empty or absolute paths, empty segments, "." or ".." (however encoded),

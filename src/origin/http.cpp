@@ -20,6 +20,21 @@ int hex_value(char c) {
   return -1;
 }
 
+std::optional<uint64_t> parse_digits(std::string_view s) {
+  if (s.empty() || s.size() > 20) return std::nullopt;  // from_chars catches overflow
+  for (char c : s)
+    if (c < '0' || c > '9') return std::nullopt;
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+constexpr std::array<const char*, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+}  // namespace
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -36,21 +51,6 @@ bool iequals(std::string_view a, std::string_view b) {
   }
   return true;
 }
-
-std::optional<uint64_t> parse_digits(std::string_view s) {
-  if (s.empty() || s.size() > 20) return std::nullopt;  // from_chars catches overflow
-  for (char c : s)
-    if (c < '0' || c > '9') return std::nullopt;
-  uint64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
-constexpr std::array<const char*, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
-}  // namespace
 
 std::optional<std::vector<std::string>> safe_relative_path(std::string_view raw) {
   if (raw.empty() || raw.size() > kMaxPathBytes || raw.front() == '/') return std::nullopt;

@@ -356,6 +356,16 @@ OriginResponse Origin::serve(const std::filesystem::path& video_root, std::strin
 
   if (rewrite) {
     r.body = offset == 0 && length == body.size() ? std::move(body) : body.substr(offset, length);
+  } else if (length <= options_.inline_file_bytes) {
+    r.body.resize(length);
+    uint64_t done = 0;
+    while (done < length) {
+      ssize_t n = ::pread(file.get(), r.body.data() + done, length - done,
+                          static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return out.error(500, "cannot read file");
+      done += static_cast<uint64_t>(n);
+    }
   } else {
     r.file_path = video_root;
     for (const std::string& s : *segments) r.file_path /= s;

@@ -144,6 +144,8 @@ inline origin::OriginOptions test_options() {
   origin::OriginOptions o;
   o.signing_key = kTestKey;
   o.clock = [] { return kNow; };
+  // Every range as file_path, so tests see what an adapter streams; inlining has its own test.
+  o.inline_file_bytes = 0;
   return o;
 }
 

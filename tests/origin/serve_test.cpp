@@ -43,6 +43,33 @@ TEST_CASE("each file a player needs is served with its content type and exact by
   }
 }
 
+TEST_CASE("small files come back in the body, with the same bytes and headers as streamed ones") {
+  FakeVideo v;
+  origin::OriginOptions inlined = test_options();
+  inlined.inline_file_bytes = 1000;
+  Origin small(inlined), streamed(test_options());
+  for (const char* path : {"master.m3u8", "720p/index.m3u8", "720p/seg_00001.m4s"}) {
+    for (const char* range : {"", "bytes=5-104", "bytes=-900", "bytes=0-"}) {
+      CAPTURE(path);
+      CAPTURE(range);
+      std::map<std::string, std::string> h;
+      if (*range) h["range"] = range;
+      OriginResponse a = small.serve(v.root(), v.id(), request(path, "", h));
+      OriginResponse b = streamed.serve(v.root(), v.id(), request(path, "", h));
+      REQUIRE(b.has_file());
+      CHECK(a.status == b.status);
+      CHECK(a.headers == b.headers);
+      CHECK(received_body(a) == received_body(b));
+      // Only ranges within the limit are read into memory (the segment is 3000 bytes).
+      CHECK(a.has_file() == (b.length > 1000));
+    }
+  }
+  OriginResponse head = small.serve(v.root(), v.id(), request("master.m3u8", "", {}, "HEAD"));
+  CHECK(head.status == 200);
+  CHECK(head.body.empty());
+  CHECK_FALSE(head.has_file());
+}
+
 TEST_CASE("subtitles are served as text/vtt") {
   FakeVideo v;
   v.put("subs/en.vtt", "WEBVTT\n\n00:00.000 --> 00:01.000\nhello\n");

@@ -1,0 +1,403 @@
+// origin::Front over real loopback sockets: playback answered by the front from a
+// real Origin, everything else relayed to a real cpp-httplib upstream, byte for byte.
+#include <arpa/inet.h>
+#include <doctest/doctest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "origin/origin_fixture.hpp"
+#include "streamlet/origin_front.hpp"
+
+namespace streamlet::test {
+namespace {
+
+using origin::Front;
+using origin::FrontOptions;
+
+// A client that writes exactly the bytes it is given and reads answers one at a time.
+class RawClient {
+ public:
+  explicit RawClient(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(uint16_t(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    timeval tv{10, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~RawClient() { ::close(fd_); }
+  bool connected() const { return connected_; }
+
+  void send(const std::string& bytes) {
+    size_t done = 0;
+    while (done < bytes.size()) {
+      ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+      REQUIRE(n > 0);
+      done += size_t(n);
+    }
+  }
+
+  struct Answer {
+    int status = 0;
+    std::string head;  // status line and fields, as received
+    std::string body;
+    bool complete = false;
+    std::string header(const std::string& name) const {
+      std::string lower_head = head;
+      for (char& c : lower_head) c = char(std::tolower(static_cast<unsigned char>(c)));
+      std::string key = "\r\n" + name + ":";
+      for (char& c : key) c = char(std::tolower(static_cast<unsigned char>(c)));
+      size_t at = lower_head.find(key);
+      if (at == std::string::npos) return "";
+      size_t start = at + key.size();
+      size_t end = head.find("\r\n", start);
+      std::string v = head.substr(start, end - start);
+      while (!v.empty() && v.front() == ' ') v.erase(0, 1);
+      return v;
+    }
+  };
+
+  // One answer; `head_only` for HEAD and 304 (no body whatever Content-Length says).
+  Answer read(bool head_only = false) {
+    Answer a;
+    size_t end;
+    while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
+      if (!fill()) return a;
+    }
+    a.head = buf_.substr(0, end);
+    buf_.erase(0, end + 4);
+    a.status = std::atoi(a.head.substr(9, 3).c_str());
+    std::string cl = a.header("Content-Length");
+    if (head_only || a.status == 304 || a.status == 204) {
+      a.complete = true;
+      return a;
+    }
+    if (!cl.empty()) {
+      size_t want = std::stoul(cl);
+      while (buf_.size() < want)
+        if (!fill()) return a;
+      a.body = buf_.substr(0, want);
+      buf_.erase(0, want);
+      a.complete = true;
+    } else {
+      while (fill()) {
+      }
+      a.body = std::move(buf_);
+      buf_.clear();
+      a.complete = true;
+    }
+    return a;
+  }
+
+  // True when the server closed the connection (EOF) with nothing more to read.
+  bool closed_by_server() {
+    char c;
+    ssize_t n = ::recv(fd_, &c, 1, 0);
+    return n == 0 && buf_.empty();
+  }
+
+ private:
+  bool fill() {
+    char tmp[65536];
+    ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+    if (n <= 0) return false;
+    buf_.append(tmp, size_t(n));
+    return true;
+  }
+  int fd_ = -1;
+  bool connected_ = false;
+  std::string buf_;
+};
+
+// The API stand-in: echoes bodies, names itself, streams slowly when asked.
+class Upstream {
+ public:
+  Upstream() {
+    svr_.Post("/v1/echo", [](const httplib::Request& req, httplib::Response& res) {
+      res.set_header("X-Upstream", "yes");
+      res.set_content(req.body, "application/octet-stream");
+    });
+    svr_.Get(R"(/.*)", [](const httplib::Request& req, httplib::Response& res) {
+      res.set_header("X-Upstream", "yes");
+      res.set_content("upstream saw " + req.method + " " + req.target, "text/plain");
+    });
+    port_ = svr_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { svr_.listen_after_bind(); });
+    while (!svr_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ~Upstream() {
+    svr_.stop();
+    thread_.join();
+  }
+  int port() const { return port_; }
+  httplib::Server& server() { return svr_; }
+
+ private:
+  httplib::Server svr_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+struct Fixture {
+  FakeVideo video;
+  origin::Origin origin{test_options()};
+  std::unique_ptr<Front> front;
+  std::atomic<int> observed{0};
+
+  explicit Fixture(int upstream_port, FrontOptions o = {}) {
+    // A segment big enough to go out with sendfile in several pieces.
+    video.put("720p/seg_00002.m4s", pattern_bytes(3 * 1024 * 1024 + 17, 42));
+    o.upstream_port = upstream_port;
+    if (o.threads == 0) o.threads = 2;
+    auto started = Front::start(
+        o,
+        [this](std::string_view id, const origin::OriginRequest& req) {
+          if (id != video.id()) {
+            origin::OriginResponse r;
+            r.status = 404;
+            r.body = "{}";
+            r.headers = {{"Content-Length", "2"}};
+            return r;
+          }
+          return origin.serve(video.root(), id, req);
+        },
+        [this](const origin::FrontRequestLog&) { observed.fetch_add(1); });
+    REQUIRE(started.ok());
+    front = std::move(*started);
+  }
+  std::string get(const std::string& path, const std::string& extra = "") {
+    return "GET /media/" + video.id() + "/" + path + " HTTP/1.1\r\nHost: t\r\n" + extra + "\r\n";
+  }
+};
+
+TEST_CASE("front: playback answers carry the origin's headers and the exact file bytes") {
+  Upstream up;
+  Fixture f(up.port());
+  RawClient c(f.front->port());
+  REQUIRE(c.connected());
+  for (const std::string path : {"master.m3u8", "720p/index.m3u8", "720p/seg_00001.m4s",
+                                 "720p/seg_00002.m4s", "poster.jpg"}) {
+    CAPTURE(path);
+    c.send(f.get(path));  // one keep-alive connection for all of them
+    auto a = c.read();
+    REQUIRE(a.complete);
+    CHECK(a.status == 200);
+    CHECK(a.body == f.video.bytes(path));
+    CHECK(a.header("Content-Length") == std::to_string(f.video.bytes(path).size()));
+    CHECK_FALSE(a.header("ETag").empty());
+    CHECK_FALSE(a.header("Date").empty());
+    CHECK(a.header("X-Upstream").empty());
+  }
+  CHECK(f.observed.load() == 5);
+}
+
+TEST_CASE("front: ranges, HEAD, 304 and pipelined requests come back in order") {
+  Upstream up;
+  Fixture f(up.port());
+  RawClient c(f.front->port());
+  const std::string big = f.video.bytes("720p/seg_00002.m4s");
+  auto first = [&] {
+    c.send(f.get("master.m3u8"));
+    return c.read();
+  }();
+  REQUIRE(first.status == 200);
+  // Five requests in one write: a range of the big segment, a HEAD, a conditional GET,
+  // a suffix range and the playlist again.
+  std::string pipelined = f.get("720p/seg_00002.m4s", "Range: bytes=1000000-2999999\r\n") +
+                          "HEAD /media/" + f.video.id() + "/720p/seg_00002.m4s HTTP/1.1\r\n\r\n" +
+                          f.get("master.m3u8", "If-None-Match: " + first.header("ETag") + "\r\n") +
+                          f.get("720p/seg_00002.m4s", "Range: bytes=-17\r\n") +
+                          f.get("master.m3u8");
+  c.send(pipelined);
+  auto ranged = c.read();
+  CHECK(ranged.status == 206);
+  CHECK(ranged.header("Content-Range") ==
+        "bytes 1000000-2999999/" + std::to_string(big.size()));
+  CHECK(ranged.body == big.substr(1000000, 2000000));
+  auto head = c.read(/*head_only=*/true);
+  CHECK(head.status == 200);
+  CHECK(head.header("Content-Length") == std::to_string(big.size()));
+  auto not_modified = c.read();
+  CHECK(not_modified.status == 304);
+  auto suffix = c.read();
+  CHECK(suffix.status == 206);
+  CHECK(suffix.body == big.substr(big.size() - 17));
+  auto again = c.read();
+  CHECK(again.status == 200);
+  CHECK(again.body == f.video.bytes("master.m3u8"));
+}
+
+TEST_CASE("front: everything that is not plain playback reaches the upstream unchanged") {
+  Upstream up;
+  Fixture f(up.port());
+  SUBCASE("an API request, then everything after it on that connection") {
+    RawClient c(f.front->port());
+    c.send("GET /v1/videos?q=a%20b HTTP/1.1\r\nHost: t\r\n\r\n");
+    auto api = c.read();
+    CHECK(api.header("X-Upstream") == "yes");
+    CHECK(api.body == "upstream saw GET /v1/videos?q=a%20b");
+    // A relayed connection stays relayed (streamlet-server's API serves /media as well).
+    c.send(f.get("master.m3u8"));
+    auto media = c.read();
+    CHECK(media.header("X-Upstream") == "yes");
+    CHECK(media.body == "upstream saw GET /media/" + f.video.id() + "/master.m3u8");
+  }
+  SUBCASE("playback first, then a 5 MB POST relayed whole") {
+    RawClient c(f.front->port());
+    c.send(f.get("master.m3u8"));
+    CHECK(c.read().status == 200);
+    const std::string body = pattern_bytes(5 * 1024 * 1024, 9);
+    c.send("POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
+           "Content-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body);
+    auto echoed = c.read();
+    CHECK(echoed.status == 200);
+    CHECK(echoed.header("X-Upstream") == "yes");
+    CHECK(echoed.body == body);
+  }
+  SUBCASE("odd requests under /media get the upstream's own answer") {
+    // A body on a GET, another method, a header block over the limit, an odd version.
+    const std::vector<std::string> odd = {
+        "GET /media/" + f.video.id() + "/master.m3u8 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+        "DELETE /media/" + f.video.id() + "/master.m3u8 HTTP/1.1\r\n\r\n",
+        "GET /media/" + f.video.id() + "/master.m3u8 HTTP/1.1\r\nX-Big: " +
+            std::string(20000, 'x') + "\r\n\r\n",
+        "GET /media/" + f.video.id() + "/master.m3u8 HTTP/2.0\r\n\r\n",
+        "GET /media/not%20an%20id/master.m3u8 HTTP/1.1\r\n\r\n",
+        "GARBAGE\r\n\r\n",
+    };
+    for (const std::string& request : odd) {
+      CAPTURE(request.substr(0, 60));
+      RawClient via_front(f.front->port());
+      RawClient direct(up.port());
+      via_front.send(request);
+      direct.send(request);
+      auto a = via_front.read();
+      auto b = direct.read();
+      CHECK(a.status == b.status);
+      CHECK(a.body == b.body);
+      CHECK(a.header("X-Upstream") == b.header("X-Upstream"));
+    }
+  }
+  CHECK(f.observed.load() <= 2);  // only the playback requests were answered here
+}
+
+TEST_CASE("front: connection handling (HTTP/1.0, Connection: close, no upstream, idle timeout)") {
+  SUBCASE("HTTP/1.0 and Connection: close end the connection after the answer") {
+    Upstream up;
+    Fixture f(up.port());
+    for (std::string req : {"GET /media/" + f.video.id() + "/master.m3u8 HTTP/1.0\r\n\r\n",
+                            f.get("master.m3u8", "Connection: close\r\n")}) {
+      RawClient c(f.front->port());
+      c.send(req);
+      auto a = c.read();
+      CHECK(a.status == 200);
+      CHECK(a.body == f.video.bytes("master.m3u8"));
+      CHECK(c.closed_by_server());
+    }
+    RawClient kept(f.front->port());
+    kept.send("GET /media/" + f.video.id() +
+              "/master.m3u8 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    auto a = kept.read();
+    CHECK(a.header("Connection") == "keep-alive");
+    kept.send(f.get("poster.jpg"));
+    CHECK(kept.read().body == f.video.bytes("poster.jpg"));
+  }
+  SUBCASE("an upstream that is down gives 502 with a JSON body") {
+    int dead_port;
+    {
+      Upstream gone;
+      dead_port = gone.port();
+    }
+    Fixture f(dead_port);
+    RawClient c(f.front->port());
+    c.send("GET /v1/videos HTTP/1.1\r\n\r\n");
+    auto a = c.read();
+    CHECK(a.status == 502);
+    CHECK(a.header("Content-Type") == "application/json");
+    CHECK(nlohmann::json::parse(a.body).contains("error"));
+    // Playback still works without the API.
+    RawClient p(f.front->port());
+    p.send(f.get("master.m3u8"));
+    CHECK(p.read().status == 200);
+  }
+  SUBCASE("an idle connection is closed after the idle timeout") {
+    Upstream up;
+    FrontOptions o;
+    o.idle_timeout = std::chrono::seconds(1);
+    Fixture f(up.port(), o);
+    RawClient c(f.front->port());
+    c.send(f.get("master.m3u8"));
+    CHECK(c.read().status == 200);
+    CHECK(c.closed_by_server());  // within the 10 s receive timeout, not never
+  }
+}
+
+TEST_CASE("front: many keep-alive connections at once are all answered") {
+  Upstream up;
+  Fixture f(up.port());
+  constexpr int kClients = 64, kRequests = 50;
+  std::atomic<int> good{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      RawClient c(f.front->port());
+      for (int r = 0; r < kRequests; ++r) {
+        const std::string path = (r + i) % 2 ? "master.m3u8" : "720p/seg_00001.m4s";
+        c.send(f.get(path));
+        auto a = c.read();
+        if (a.status == 200 && a.body == f.video.bytes(path)) good.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  CHECK(good.load() == kClients * kRequests);
+}
+
+TEST_CASE("front: stopping refuses new connections but lets a relayed upload finish") {
+  Upstream up;
+  Fixture f(up.port());
+  const int port = f.front->port();
+  RawClient c(port);
+  const std::string body = pattern_bytes(2 * 1024 * 1024, 3);
+  c.send("POST /v1/echo HTTP/1.1\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+         body.substr(0, body.size() / 2));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  f.front->begin_stop(std::chrono::seconds(10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  RawClient late(port);
+  CHECK_FALSE(late.connected());
+  c.send(body.substr(body.size() / 2));
+  auto a = c.read();
+  CHECK(a.status == 200);
+  CHECK(a.body == body);
+  up.server().stop();  // what streamlet-server does next: the API closes its connections
+  f.front->stop(std::chrono::seconds(10));
+}
+
+TEST_CASE("media targets split into id, path and query; implausible ids are refused") {
+  auto t = origin::parse_media_target("/media/abc_D-9/720p/seg_1.m4s?exp=1&sig=x", "/media/");
+  REQUIRE(t);
+  CHECK(t->video_id == "abc_D-9");
+  CHECK(t->path == "720p/seg_1.m4s");
+  CHECK(t->query == "exp=1&sig=x");
+  CHECK(origin::parse_media_target("/media/abc/", "/media/")->path.empty());
+  for (const char* bad : {"/media/abc", "/media//x.m3u8", "/media/a%62c/x.m3u8",
+                          "/media/../x.m3u8", "/other/abc/x.m3u8", "/media/a.b/x.m3u8"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(origin::parse_media_target(bad, "/media/"));
+  }
+  CHECK_FALSE(origin::parse_media_target("/media/" + std::string(65, 'a') + "/x", "/media/"));
+}
+
+}  // namespace
+}  // namespace streamlet::test
