@@ -6,10 +6,11 @@
 # servers; prints requests/s, p50/p99 latency and MB/s per run, then medians and the
 # streamlet/nginx ratio. Figures are printed, never asserted.
 #
-#   bench/origin_side_by_side.sh [--build build] [--runs 3] [--seconds 5] [--threads 1024]
+#   bench/origin_side_by_side.sh [--build build] [--runs 3] [--seconds 5] [--origin-threads N]
 #
-# --threads is streamlet-server's HTTP thread pool: cpp-httplib gives each keep-alive
-# connection a thread while it is open, so 1000 connections want a large pool.
+# --origin-threads is streamlet-server's number of playback event loops (default: one per
+# core, as nginx's `worker_processes auto`); 0 serves /media from cpp-httplib's thread pool
+# instead, the server's behaviour before the origin front (kept for comparison).
 # Needs: a built streamlet-server and streamlet-cli, ffmpeg, nginx and wrk (Debian packages
 # `nginx` and `wrk`). nginx runs unprivileged from a generated config in a temp dir.
 set -euo pipefail
@@ -17,14 +18,14 @@ set -euo pipefail
 build=build
 runs=3
 seconds=5
-threads=1024
+origin_threads=
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
-    --threads) threads=$2; shift 2 ;;
-    *) echo "usage: $0 [--build DIR] [--runs N] [--seconds N] [--threads N]" >&2; exit 2 ;;
+    --origin-threads) origin_threads=$2; shift 2 ;;
+    *) echo "usage: $0 [--build DIR] [--runs N] [--seconds N] [--origin-threads N]" >&2; exit 2 ;;
   esac
 done
 build=$(cd "$build" && pwd)
@@ -54,8 +55,12 @@ ffmpeg -nostdin -v error -f lavfi -i testsrc2=size=1280x720:rate=30:duration=30 
   -f lavfi -i sine=frequency=440:duration=30 -c:v libx264 -preset ultrafast -pix_fmt yuv420p \
   -c:a aac -shortest "$work/source.mp4"
 sport=$(free_port)
+# Without the front, httplib's pool is what 1000 keep-alive connections queue on.
+server_flags=()
+[ -n "$origin_threads" ] && server_flags+=(--origin-threads "$origin_threads")
+[ "$origin_threads" = 0 ] && server_flags+=(--threads 1024)
 "$server_bin" --listen "127.0.0.1:$sport" --data "$work/data" --api-key bench-key \
-  --threads "$threads" --ladder 720p:1400k,360p:600k --preset ultrafast >"$work/server.log" 2>&1 &
+  "${server_flags[@]}" --ladder 720p:1400k,360p:600k --preset ultrafast >"$work/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q "listening on" "$work/server.log" && break; sleep 0.1; done
 base=http://127.0.0.1:$sport
@@ -109,7 +114,7 @@ seg=/media/$video/$seg_path
 for url in "$base$playlist" "http://127.0.0.1:$nport$playlist" "$base$seg" "http://127.0.0.1:$nport$seg"; do
   curl -sf -o /dev/null "$url" || { echo "cannot fetch $url" >&2; exit 1; }
 done
-echo "ladder: $video (720p, 360p, audio); segment $seg_path = $seg_size bytes; $(nproc) cores; streamlet --threads $threads"
+echo "ladder: $video (720p, 360p, audio); segment $seg_path = $seg_size bytes; $(nproc) cores; streamlet ${server_flags[*]:-(defaults)}"
 
 # --- alternate wrk runs ------------------------------------------------------------------------
 results=$work/results.txt

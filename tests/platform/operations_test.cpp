@@ -53,6 +53,36 @@ TEST_CASE("health, readiness, metrics and the web app's static files") {
   CHECK(server.client().Get("/assets/../index.html")->status != 200);
 }
 
+TEST_CASE("playback and the API share the public port, with or without the origin front") {
+  // Default: the front's event loops answer /media and relay the rest to the API threads;
+  // --origin-threads 0: the API threads serve /media too. Both must look the same.
+  for (std::vector<std::string> flags : {std::vector<std::string>{},
+                                         std::vector<std::string>{"--origin-threads", "0"}}) {
+    CAPTURE(flags.size());
+    TempDir dir;
+    ServerProcess server(dir / "data", "admin-key", flags);
+    auto missing = server.client().Get("/media/nosuchvideo/master.m3u8");
+    REQUIRE(missing);
+    CHECK(missing->status == 404);
+    CHECK(json::parse(missing->body, nullptr, false).contains("error"));
+    auto traversal = server.client().Get("/media/..%2f..%2fapi-key/x.m3u8");
+    REQUIRE(traversal);
+    CHECK(traversal->status == 404);
+    CHECK(call(server, "GET", "/healthz").body["status"] == "ok");
+    std::string text;
+    wait_for(
+        [&] {
+          auto m = server.client().Get("/metrics");
+          text = m && m->status == 200 ? m->body : "";
+          return text.find(R"(route="/media/{id}/{file}",method="GET",status="404"} 2)") !=
+                 std::string::npos;
+        },
+        10);
+    CHECK(text.find(R"(route="/media/{id}/{file}",method="GET",status="404"} 2)") !=
+          std::string::npos);
+  }
+}
+
 TEST_CASE("without a built web app, / says so") {
   TempDir dir;
   ServerProcess server(dir / "data", "admin-key", {"--web-root", (dir / "none").string()});
