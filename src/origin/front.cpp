@@ -44,7 +44,12 @@ using detail::trim;
 using Clock = std::chrono::steady_clock;
 using streamlet::detail::Fd;
 
-constexpr size_t kRelayBuffer = 256 * 1024;      // per direction, while relaying
+// Relay buffers start small (most relayed connections are idle API keep-alives or SSE
+// streams) and grow, up to the maximum, while a transfer keeps filling them (uploads).
+constexpr size_t kRelayBufferStart = 16 * 1024;
+constexpr size_t kRelayBufferMax = 256 * 1024;
+// After an answer, a buffer bigger than this is given back rather than kept per connection.
+constexpr size_t kIdleBufferKeep = 16 * 1024;
 constexpr uint64_t kInlineFileBytes = 64 * 1024;  // smaller files are read into the answer
 constexpr size_t kSendfileChunk = 1 << 20;
 
@@ -123,6 +128,18 @@ class Buffer {
     cap_ = capacity;
   }
   size_t size() const { return end_ - begin_; }
+  size_t capacity() const { return cap_; }
+  // Frees an empty buffer whose capacity exceeds `keep`.
+  void release_if_empty(size_t keep) {
+    if (empty() && cap_ > keep) {
+      data_.reset();
+      cap_ = begin_ = end_ = 0;
+    }
+  }
+  // Doubles a buffer that a read filled up, up to `max`.
+  void grow_if_full(size_t max) {
+    if (cap_ < max && end_ == cap_) reserve(std::min(max, cap_ * 2));
+  }
   bool empty() const { return begin_ == end_; }
   const char* data() const { return data_.get() + begin_; }
   std::string_view view() const { return {data(), size()}; }
@@ -185,6 +202,7 @@ struct Conn {
   Clock::time_point head_parsed;
 
   Clock::time_point last_active;
+  Clock::time_point head_started;  // when the bytes of the head being received began
   std::list<std::unique_ptr<Conn>>::iterator self;
 };
 
@@ -304,6 +322,13 @@ class Loop {
       if (now_ - last_sweep >= std::chrono::seconds(1)) {
         last_sweep = now_;
         sweep();
+        if (accept_paused_ && listener_.valid()) {
+          epoll_event ev{};
+          ev.events = EPOLLIN;
+          ev.data.ptr = &listener_;
+          if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listener_.get(), &ev) == 0)
+            accept_paused_ = false;
+        }
       }
     }
   }
@@ -335,7 +360,13 @@ class Loop {
       int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
-        return;  // EAGAIN, or out of descriptors: the backlog keeps the rest
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          // Out of descriptors: the listener would stay readable and spin the loop. Stop
+          // watching it until the next sweep; the backlog keeps the waiting clients.
+          ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.get(), nullptr);
+          accept_paused_ = true;
+        }
+        return;  // EAGAIN, or paused
       }
       if (front_.connections.load() >= front_.options.max_connections) {
         ::close(fd);
@@ -370,12 +401,16 @@ class Loop {
     front_.connections.fetch_sub(1);
   }
 
-  // Local connections that sat idle, or were too slow sending a head or reading an answer.
+  // Local connections that sat idle, or were too slow sending a head (however it trickles
+  // in) or reading an answer.
   void sweep() {
     const auto limit = front_.options.idle_timeout;
     std::vector<Conn*> stale;
     for (auto& c : conns_) {
-      if (!c->relaying && now_ - c->last_active > limit) stale.push_back(c.get());
+      if (c->relaying) continue;
+      const bool partial_head = !c->responding && !c->in.empty();
+      if (now_ - c->last_active > limit || (partial_head && now_ - c->head_started > limit))
+        stale.push_back(c.get());
     }
     for (Conn* c : stale) close_conn(c);
     graveyard_.clear();
@@ -393,6 +428,7 @@ class Loop {
       if (c->responding) {
         if (!flush_answer(c)) return;
         c->responding = false;
+        c->out.release_if_empty(kIdleBufferKeep);
         if (front_.observer) {
           c->log.method = c->log_method;
           c->log.elapsed = Clock::now() - c->head_parsed;
@@ -410,8 +446,10 @@ class Loop {
       c->in.reserve(front_.options.max_head_bytes + 1);
       size_t room = c->in.space();
       if (room == 0) return start_relay(c);  // cannot happen: parse_and_answer relays first
+      const bool fresh = c->in.empty();
       ssize_t got = ::recv(c->client.get(), c->in.write_ptr(), room, 0);
       if (got > 0) {
+        if (fresh) c->head_started = now_;
         c->in.produced(size_t(got));
         c->last_active = now_;
       } else if (got == 0) {
@@ -618,8 +656,8 @@ class Loop {
 
   void start_relay(Conn* c) {
     c->relaying = true;
-    c->in.reserve(kRelayBuffer);
-    c->out.reserve(kRelayBuffer);
+    c->in.reserve(kRelayBufferStart);
+    c->out.reserve(kRelayBufferStart);
     if (front_.upstream_len == 0) {
       // Nothing behind the front: answer like any server without that path, then close.
       std::string body = R"({"error":"no such endpoint","code":"not_found"})";
@@ -680,6 +718,7 @@ class Loop {
         ssize_t n = ::recv(c->client.get(), c->in.write_ptr(), c->in.space(), 0);
         if (n > 0) {
           c->in.produced(size_t(n));
+          c->in.grow_if_full(kRelayBufferMax);
           moved = true;
         } else if (n == 0) {
           c->client_eof = true;
@@ -709,6 +748,7 @@ class Loop {
         ssize_t n = ::recv(c->upstream.get(), c->out.write_ptr(), c->out.space(), 0);
         if (n > 0) {
           c->out.produced(size_t(n));
+          c->out.grow_if_full(kRelayBufferMax);
           moved = true;
         } else if (n == 0) {
           c->upstream_eof = true;
@@ -740,6 +780,7 @@ class Loop {
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> deadline_ns_{0};
   bool stop_seen_ = false;
+  bool accept_paused_ = false;
   Clock::time_point now_ = Clock::now();
   std::list<std::unique_ptr<Conn>> conns_;
   std::vector<std::unique_ptr<Conn>> graveyard_;

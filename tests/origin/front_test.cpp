@@ -36,6 +36,7 @@ class RawClient {
   }
   ~RawClient() { ::close(fd_); }
   bool connected() const { return connected_; }
+  int fd() const { return fd_; }
 
   void send(const std::string& bytes) {
     size_t done = 0;
@@ -339,6 +340,22 @@ TEST_CASE("front: connection handling (HTTP/1.0, Connection: close, no upstream,
     c.send(f.get("master.m3u8"));
     CHECK(c.read().status == 200);
     CHECK(c.closed_by_server());  // within the 10 s receive timeout, not never
+  }
+  SUBCASE("a head trickling in a byte at a time is cut off after the idle timeout") {
+    Upstream up;
+    FrontOptions o;
+    o.idle_timeout = std::chrono::seconds(1);
+    Fixture f(up.port(), o);
+    RawClient c(f.front->port());
+    const std::string head = f.get("master.m3u8", "X-Pad: " + std::string(200, 'p') + "\r\n");
+    size_t sent = 0;
+    bool cut = false;
+    for (; sent < head.size() && !cut; ++sent) {
+      if (::send(c.fd(), head.data() + sent, 1, MSG_NOSIGNAL) != 1) cut = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    // 200+ bytes at 20 per second would take over 10 s; the front gives up after 1-2 s.
+    CHECK(sent < head.size());
   }
 }
 
