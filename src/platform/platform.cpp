@@ -15,7 +15,6 @@
 #include <set>
 #include <shared_mutex>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "core/crypto.hpp"
 #include "core/file_util.hpp"
@@ -190,10 +189,6 @@ struct Platform::Impl {
     policies[id] = c;
     return c;
   }
-
-  // Viewers already counted per video (in memory: a restart may count a viewer twice).
-  std::mutex views_mu;
-  std::unordered_set<std::string> seen_viewers;
 
   Result<std::string> admin_user_id() {
     if (!admin_id.empty()) return admin_id;
@@ -713,11 +708,7 @@ Status Platform::record_view(const Principal& who, std::string_view id, std::str
   b.video_id = v.id;
   b.viewer_key = key;
   b.seconds_watched = seconds;
-  {
-    std::lock_guard lock(impl_->views_mu);
-    if (impl_->seen_viewers.size() > 200000) impl_->seen_viewers.clear();  // bounded memory
-    b.new_view = impl_->seen_viewers.insert(v.id + "\n" + key).second;
-  }
+  b.once_per_day = true;  // the catalog remembers who it counted today, across restarts
   return impl_->catalog->record_view(b);
 }
 

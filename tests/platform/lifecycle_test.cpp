@@ -1,5 +1,6 @@
 // The platform in process, without the server: what becomes of a video whose upload never
-// finishes (expired, terminated, or lost while the platform was down).
+// finishes (expired, terminated, or lost while the platform was down), and view counting
+// across a restart on the same data directory.
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -161,4 +162,40 @@ TEST_CASE("after a restart, a finished upload whose completion was never handled
   auto counts = p->job_counts();  // queued first
   REQUIRE(!counts.empty());
   CHECK(counts[0] == std::pair<std::string, int64_t>("queued", 1));
+}
+
+TEST_CASE("a returning viewer counts one view per day, across a restart") {
+  TempDir dir;
+  const fs::path data = dir / "data";
+  std::string video_id;
+  accounts::Principal alice;
+  {
+    auto p = open_platform(options_for(data));
+    alice = sign_up(*p, "alice");
+    catalog::NewVideo nv;
+    nv.owner_id = alice.user_id;
+    nv.title = "watched";
+    nv.visibility = catalog::Visibility::kPublic;
+    nv.status = catalog::VideoStatus::kReady;
+    auto v = p->catalog().create_video(nv);
+    REQUIRE(v.ok());
+    video_id = v->id;
+    const accounts::Principal anyone;
+    REQUIRE(p->record_view(anyone, video_id, "v1", 0).ok());
+    REQUIRE(p->record_view(anyone, video_id, "v1", 2.5).ok());
+  }
+  auto p = open_platform(options_for(data));
+  const accounts::Principal anyone;
+  REQUIRE(p->record_view(anyone, video_id, "v1", 0).ok());  // the same viewer, back again
+  REQUIRE(p->record_view(anyone, video_id, "v1", 5).ok());
+  REQUIRE(p->record_view(anyone, video_id, "v2", 0).ok());  // a new viewer still counts
+
+  auto stats = p->video_stats(alice, video_id);
+  REQUIRE_MESSAGE(stats.ok(), stats.status().to_string());
+  auto s = json::parse(*stats);
+  CHECK(s["views"] == 2);
+  CHECK(s["watch_seconds"].get<double>() == doctest::Approx(7.5));
+  REQUIRE(s["unique_viewers"].size() == 1);
+  CHECK(s["unique_viewers"][0]["viewers"] == 2);
+  CHECK(p->catalog().get_video(video_id)->view_count == 2);
 }
