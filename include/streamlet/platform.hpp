@@ -71,7 +71,9 @@ using VideoFinishedFn =
 
 class Platform {
  public:
-  // Opens (creating on first start) every store under options.data_dir.
+  // Opens (creating on first start) every store under options.data_dir. Videos left
+  // "uploading" whose upload is gone are removed; one whose upload finished unnoticed (a
+  // crash in between) is queued for its transcode.
   static Result<std::unique_ptr<Platform>> open(PlatformOptions options);
   ~Platform();
   Platform(const Platform&) = delete;
@@ -127,6 +129,8 @@ class Platform {
   std::vector<std::pair<std::string, int64_t>> job_counts();
 
   // ---- uploads ----------------------------------------------------------------
+  // The tus store. An upload it drops before the file is whole (idle expiry, terminate())
+  // takes its still-uploading video with it, whoever called the store.
   upload::UploadStore& uploads();
   // Told of every finished upload (after the platform queued its transcode), with the video
   // id ("" for parts of a concatenation). For logs. Set before serving.
@@ -149,7 +153,8 @@ class Platform {
   Status check_upload_access(const accounts::Principal& who, std::string_view upload_id);
   // The video an upload was created for ("" if none or unknown).
   std::string video_of_upload(std::string_view upload_id);
-  // After a tus DELETE: a video whose upload was abandoned before it finished goes too.
+  // Removes the video if it is still uploading. The platform now does this itself when the
+  // store terminates or expires the upload; calling it after a tus DELETE is harmless.
   void upload_terminated(std::string_view video_id);
 
   // ---- playback ------------------------------------------------------------------

@@ -69,6 +69,18 @@ struct CompletedUpload {
 // that completed it and outside every store lock. It must not throw.
 using CompletionCallback = std::function<void(const CompletedUpload&)>;
 
+// How an upload left the store other than by being concatenated into a final upload.
+enum class RemovalReason {
+  kExpired,     // unfinished and idle past its expiry (expire_idle)
+  kTerminated,  // terminate(), e.g. a tus DELETE
+};
+
+// Called once per upload that expire_idle() or terminate() removed, after its files are gone,
+// on the thread that removed it and outside every store lock (so it may call the store). Lets
+// whoever attached something to an upload (a video waiting for its file) let go of it.
+// It must not throw.
+using RemovalCallback = std::function<void(const UploadInfo&, RemovalReason)>;
+
 enum class ChecksumAlgorithm { kSha1, kSha256, kMd5 };
 
 // The tus checksum of one append: algorithm and raw (not base64) digest bytes.
@@ -111,6 +123,7 @@ class UploadStore {
 
   const StoreOptions& options() const;
   void set_completion_callback(CompletionCallback callback);
+  void set_removal_callback(RemovalCallback callback);
 
   Result<UploadInfo> create(const CreateParams& params);
   // kNotFound for unknown ids, kGone for uploads that expired or were terminated.

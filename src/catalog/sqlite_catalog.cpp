@@ -459,11 +459,20 @@ class SqliteCatalog final : public Catalog {
     if (!valid_day(day)) return error(ErrorCode::kInvalidArgument, "day must be YYYY-MM-DD");
     // Viewer keys may carry addresses; only a hash is kept.
     const std::string viewer = detail::sha256_hex(b.viewer_key);
-    const int64_t views = b.new_view ? 1 : 0;
+    int64_t views = b.new_view ? 1 : 0;
 
     std::lock_guard lock(db_->mutex());
     Transaction txn(*db_);
     STREAMLET_RETURN_IF_ERROR(txn.begin());
+    if (b.once_per_day) {
+      // The viewer's row for the day exists from their first beacon on (inserted below).
+      STREAMLET_ASSIGN_OR_RETURN(auto seen,
+                                 db_->prepare("SELECT 1 FROM video_views WHERE video_id = ?"
+                                              " AND day = ? AND viewer_sha256 = ?"));
+      seen.bind(1, b.video_id).bind(2, day).bind(3, viewer);
+      STREAMLET_ASSIGN_OR_RETURN(bool before, seen.step());
+      views = before ? 0 : 1;
+    }
     STREAMLET_ASSIGN_OR_RETURN(auto up,
                                db_->prepare("UPDATE videos SET view_count = view_count + ?,"
                                             " watch_seconds = watch_seconds + ? WHERE id = ?"));

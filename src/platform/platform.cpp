@@ -15,7 +15,6 @@
 #include <set>
 #include <shared_mutex>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "core/crypto.hpp"
 #include "core/file_util.hpp"
@@ -191,10 +190,6 @@ struct Platform::Impl {
     return c;
   }
 
-  // Viewers already counted per video (in memory: a restart may count a viewer twice).
-  std::mutex views_mu;
-  std::unordered_set<std::string> seen_viewers;
-
   Result<std::string> admin_user_id() {
     if (!admin_id.empty()) return admin_id;
     STREAMLET_ASSIGN_OR_RETURN(auto u, catalog->find_user_by_name("admin"));
@@ -264,14 +259,63 @@ struct Platform::Impl {
         (void)queue->cancel(j.id);
   }
 
+  // The upload a video was created for ("" if its creation never finished).
+  std::string upload_of(const std::string& video_id) {
+    std::string upload_id;
+    if (std::ifstream in(links_dir / video_id); in) std::getline(in, upload_id);
+    return upload_id;
+  }
+
   void remove_files_of(const std::string& video_id) {
     std::error_code ec;
     fs::remove_all(media_root / video_id, ec);
-    const fs::path link = links_dir / video_id;
-    std::string upload_id;
-    if (std::ifstream in(link); in) std::getline(in, upload_id);
+    const std::string upload_id = upload_of(video_id);
     if (!upload_id.empty()) (void)store->terminate(upload_id);
-    fs::remove(link, ec);
+    fs::remove(links_dir / video_id, ec);
+  }
+
+  // Removes a video that is still waiting for its file: without one it can never play, and
+  // it would sit in its owner's library as "uploading" for good. Any other video is left alone.
+  void discard_unfinished(const std::string& video_id) {
+    auto v = catalog->get_video(video_id);
+    if (!v.ok() || v->status != catalog::VideoStatus::kUploading) return;
+    if (!catalog->delete_video(video_id).ok()) return;
+    forget_policy(video_id);
+    remove_files_of(video_id);
+  }
+
+  // The store dropped an upload before it finished (idle expiry, or its uploader ended it).
+  // A finished one that is terminated leaves its video to the transcode (the status check).
+  void on_upload_removed(const upload::UploadInfo& info) {
+    auto it = info.metadata.find(kMetaVideo);
+    if (it != info.metadata.end()) discard_unfinished(it->second);
+  }
+
+  // Run by open(), before anything is served, so no creation is half done. Videos still
+  // "uploading" whose upload is gone (expired while the platform was down, or removed by a
+  // version that left its video behind) are removed; one whose upload finished without the
+  // platform hearing of it (a crash in between) gets the transcode it missed.
+  Status settle_uploading_videos() {
+    (void)store->expire_idle();  // each one goes through on_upload_removed
+    catalog::VideoQuery q;
+    q.status = catalog::VideoStatus::kUploading;
+    q.limit = 100;
+    std::vector<catalog::Video> waiting;  // all first: removing while paging would skip some
+    for (q.offset = 0;; q.offset += q.limit) {
+      STREAMLET_ASSIGN_OR_RETURN(auto page, catalog->list_videos(q));
+      waiting.insert(waiting.end(), page.items.begin(), page.items.end());
+      if (int(page.items.size()) < q.limit) break;
+    }
+    for (const auto& v : waiting) {
+      auto info = store->info(upload_of(v.id));  // no link: its creation never finished
+      if (!info.ok()) {
+        discard_unfinished(v.id);
+      } else if (info->complete()) {
+        if (auto path = store->data_path(info->id); path.ok())
+          on_upload_complete(upload::CompletedUpload{*info, *path});
+      }
+    }
+    return Status::Ok();
   }
 
   void publish_status(const std::string& video_id, catalog::VideoStatus s,
@@ -394,6 +438,9 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options) {
   Impl* raw = impl.get();
   impl->store->set_completion_callback(
       [raw](const upload::CompletedUpload& done) { raw->on_upload_complete(done); });
+  impl->store->set_removal_callback([raw](const upload::UploadInfo& info, upload::RemovalReason) {
+    raw->on_upload_removed(info);
+  });
 
   jobs::TranscodeHandlerOptions topts;
   topts.catalog = impl->catalog;
@@ -413,6 +460,7 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options) {
   popts.kinds = {"transcode"};
   impl->pool =
       std::make_unique<jobs::WorkerPool>(impl->queue, std::move(handler), popts, impl->bus);
+  STREAMLET_RETURN_IF_ERROR(impl->settle_uploading_videos());
   return std::unique_ptr<Platform>(new Platform(std::move(impl)));
 }
 
@@ -660,11 +708,7 @@ Status Platform::record_view(const Principal& who, std::string_view id, std::str
   b.video_id = v.id;
   b.viewer_key = key;
   b.seconds_watched = seconds;
-  {
-    std::lock_guard lock(impl_->views_mu);
-    if (impl_->seen_viewers.size() > 200000) impl_->seen_viewers.clear();  // bounded memory
-    b.new_view = impl_->seen_viewers.insert(v.id + "\n" + key).second;
-  }
+  b.once_per_day = true;  // the catalog remembers who it counted today, across restarts
   return impl_->catalog->record_view(b);
 }
 
@@ -808,13 +852,7 @@ std::string Platform::video_of_upload(std::string_view upload_id) {
 }
 
 void Platform::upload_terminated(std::string_view video_id) {
-  if (video_id.empty()) return;
-  auto v = impl_->catalog->get_video(video_id);
-  if (!v.ok() || v->status != catalog::VideoStatus::kUploading) return;
-  if (impl_->catalog->delete_video(video_id).ok()) {
-    impl_->forget_policy(v->id);
-    impl_->remove_files_of(v->id);
-  }
+  if (!video_id.empty()) impl_->discard_unfinished(std::string(video_id));
 }
 
 // ---- playback ---------------------------------------------------------------------------

@@ -102,6 +102,7 @@ struct UploadStore::Impl {
   std::map<std::string, std::shared_ptr<Entry>, std::less<>> uploads;
   std::set<std::string, std::less<>> gone;
   CompletionCallback callback;
+  RemovalCallback removal_callback;
 
   fs::path bin(std::string_view id) const { return opt.dir / (std::string(id) + ".bin"); }
   fs::path state(std::string_view id) const { return opt.dir / (std::string(id) + ".json"); }
@@ -188,6 +189,15 @@ struct UploadStore::Impl {
       cb = callback;
     }
     if (cb && !info.partial) cb(CompletedUpload{info, bin(info.id)});
+  }
+
+  void notify_removed(const UploadInfo& info, RemovalReason why) const {
+    RemovalCallback cb;
+    {
+      std::lock_guard lock(mu);
+      cb = removal_callback;
+    }
+    if (cb) cb(info, why);
   }
 };
 
@@ -281,6 +291,11 @@ const StoreOptions& UploadStore::options() const {
 void UploadStore::set_completion_callback(CompletionCallback callback) {
   std::lock_guard lock(impl_->mu);
   impl_->callback = std::move(callback);
+}
+
+void UploadStore::set_removal_callback(RemovalCallback callback) {
+  std::lock_guard lock(impl_->mu);
+  impl_->removal_callback = std::move(callback);
 }
 
 Result<UploadInfo> UploadStore::create(const CreateParams& params) {
@@ -587,27 +602,33 @@ Result<UploadInfo> UploadStore::concatenate(const std::vector<std::string>& part
 
 Status UploadStore::terminate(std::string_view id) {
   Impl& s = *impl_;
+  UploadInfo info;
   {
     std::lock_guard lock(s.mu);
     STREAMLET_ASSIGN_OR_RETURN(auto e, s.find_locked(id));
     if (e->busy) return error(ErrorCode::kConflict, "upload is busy with another request");
-    s.bury_locked(std::string(id));
+    info = e->info;
+    s.bury_locked(info.id);
   }
-  s.remove_files(id);
+  s.remove_files(info.id);
+  s.notify_removed(info, RemovalReason::kTerminated);
   return Status::Ok();
 }
 
 size_t UploadStore::expire_idle() {
   Impl& s = *impl_;
-  std::vector<std::string> victims;
+  std::vector<UploadInfo> victims;
   {
     std::lock_guard lock(s.mu);
     auto now = Clock::now();
     for (const auto& [id, e] : s.uploads)
-      if (!e->busy && s.expired(e->info, now)) victims.push_back(id);
-    for (const auto& id : victims) s.bury_locked(id);
+      if (!e->busy && s.expired(e->info, now)) victims.push_back(e->info);
+    for (const auto& info : victims) s.bury_locked(info.id);
   }
-  for (const auto& id : victims) s.remove_files(id);
+  for (const auto& info : victims) {
+    s.remove_files(info.id);
+    s.notify_removed(info, RemovalReason::kExpired);
+  }
   return victims.size();
 }
 

@@ -309,6 +309,41 @@ TEST_CASE("views: counts, watch time and unique viewers per day") {
   CHECK(c->view_stats(v.id).status().code() == ErrorCode::kNotFound);
 }
 
+TEST_CASE("views: once_per_day counts a viewer's first beacon of each day, across a reopen") {
+  TempDir dir;
+  std::string id;
+  auto beacon = [&](sc::Catalog& c, const std::string& viewer, double secs,
+                    const std::string& day) {
+    sc::ViewBeacon b{id, viewer, secs, day};
+    b.new_view = false;  // ignored: the catalog decides
+    b.once_per_day = true;
+    auto s = c.record_view(b);
+    REQUIRE_MESSAGE(s.ok(), s.to_string());
+  };
+  {
+    auto c = open(dir);
+    id = make_video(*c, make_user(*c, "alice").id, "daily").id;
+    beacon(*c, "A", 0, "2024-05-01");
+    beacon(*c, "A", 10, "2024-05-01");
+    beacon(*c, "B", 0, "2024-05-01");
+  }
+  auto c = open(dir);
+  beacon(*c, "A", 5, "2024-05-01");  // the same day after a reopen: still one view
+  beacon(*c, "A", 0, "2024-05-02");  // the next day counts again
+  CHECK(c->record_view({"missing", "A", 1, "2024-05-01", false, true}).code() ==
+        ErrorCode::kNotFound);
+
+  auto stats = c->view_stats(id);
+  REQUIRE(stats.ok());
+  CHECK(stats->views == 3);
+  CHECK(stats->watch_seconds == doctest::Approx(15));
+  REQUIRE(stats->days.size() == 2);
+  CHECK(stats->days[0].views == 2);
+  CHECK(stats->days[0].unique_viewers == 2);
+  CHECK(stats->days[1].views == 1);
+  CHECK(c->get_video(id)->view_count == 3);
+}
+
 TEST_CASE("catalog: concurrent writers from several threads all land") {
   TempDir dir;
   auto c = open(dir);

@@ -246,6 +246,46 @@ TEST_CASE("store: terminate and expiry remove uploads and their files") {
   CHECK_FALSE(std::filesystem::exists(dir2 / "uploads" / (b->id + ".bin")));
 }
 
+TEST_CASE("store: the removal callback hears of each expired or terminated upload once") {
+  TempDir dir, dir2;
+  auto store = open_store(dir);
+  auto expiring = open_store(dir2, {.expiration = std::chrono::seconds(0)});
+  std::vector<std::pair<std::string, up::RemovalReason>> removed;
+  auto record = [&](up::UploadStore& s, const TempDir& d) {
+    s.set_removal_callback([&](const up::UploadInfo& info, up::RemovalReason why) {
+      // Called once the files are gone, with no store lock held.
+      CHECK_FALSE(std::filesystem::exists(d / "uploads" / (info.id + ".bin")));
+      CHECK(s.info(info.id).status().code() == ErrorCode::kGone);
+      removed.emplace_back(info.metadata.at("video"), why);
+    });
+  };
+  record(*store, dir);
+  record(*expiring, dir2);
+
+  auto finished = store->create({.length = 0, .metadata = {{"video", "a"}}});
+  auto p1 = store->create({.length = 1, .metadata = {{"video", "p1"}}, .partial = true});
+  auto p2 = store->create({.length = 1, .metadata = {{"video", "p2"}}, .partial = true});
+  auto idle = expiring->create({.length = 10, .metadata = {{"video", "b"}}});
+  REQUIRE(finished.ok());
+  REQUIRE(p1.ok());
+  REQUIRE(p2.ok());
+  REQUIRE(idle.ok());
+  REQUIRE(store->append(p1->id, {.offset = 0}, body_of("x")).ok());
+  REQUIRE(store->append(p2->id, {.offset = 0}, body_of("y")).ok());
+  // Parts consumed by a concatenation live on in the final upload: not a removal.
+  REQUIRE(store->concatenate({p1->id, p2->id}, {}).ok());
+  CHECK(removed.empty());
+
+  REQUIRE(store->terminate(finished->id).ok());
+  CHECK(store->terminate(finished->id).code() == ErrorCode::kGone);
+  CHECK(expiring->expire_idle() == 1);
+  CHECK(expiring->expire_idle() == 0);
+  REQUIRE(removed.size() == 2);
+  CHECK(removed[0] ==
+        std::pair<std::string, up::RemovalReason>("a", up::RemovalReason::kTerminated));
+  CHECK(removed[1] == std::pair<std::string, up::RemovalReason>("b", up::RemovalReason::kExpired));
+}
+
 TEST_CASE("store: size, concurrency and disk-space limits are errors, not corrupt files") {
   TempDir dir;
   auto store = open_store(dir, {.max_upload_size = 1000, .max_concurrent_uploads = 2});
