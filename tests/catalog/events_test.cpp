@@ -63,7 +63,7 @@ TEST_CASE("events: a full queue drops its oldest events instead of blocking the 
   CHECK(first->percent == 6);  // the newest four are kept
 }
 
-TEST_CASE("events: unsubscribing stops delivery; closing waits for a running callback") {
+TEST_CASE("events: unsubscribing stops delivery, and closing waits for a running callback") {
   se::EventBus bus;
   std::atomic<int> calls{0};
   std::atomic<bool> in_callback{false}, release{false};
@@ -98,7 +98,7 @@ TEST_CASE("events: unsubscribing stops delivery; closing waits for a running cal
   CHECK(calls == 2);
 }
 
-TEST_CASE("events: a callback may publish and close itself; subscriptions may outlive the bus") {
+TEST_CASE("events: a callback may publish and close itself, and subscriptions may outlive the bus") {
   auto bus = std::make_unique<se::EventBus>();
   se::Subscription self;
   int calls = 0;

@@ -17,7 +17,7 @@ std::string cli() { return cli_path().string(); }
 int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 }  // namespace
 
-TEST_CASE("cli probe prints JSON; a missing file is exit 3 with one line") {
+TEST_CASE("cli probe prints JSON, and a missing file is exit 3 with one line") {
   auto ok = run({cli(), "probe", clip_small().string()});
   REQUIRE(ok.exit_code == 0);
   auto j = nlohmann::json::parse(ok.output);

@@ -401,7 +401,7 @@ TEST_CASE("front: stopping refuses new connections but lets a relayed upload fin
   f.front->stop(std::chrono::seconds(10));
 }
 
-TEST_CASE("media targets split into id, path and query; implausible ids are refused") {
+TEST_CASE("media targets split into id, path and query, and implausible ids are refused") {
   auto t = origin::parse_media_target("/media/abc_D-9/720p/seg_1.m4s?exp=1&sig=x", "/media/");
   REQUIRE(t);
   CHECK(t->video_id == "abc_D-9");

@@ -149,7 +149,7 @@ TEST_CASE("Range: a single byte range gets 206 with exactly those bytes") {
   }
 }
 
-TEST_CASE("Range: past the end is 416 with the size; malformed or multiple ranges get 200") {
+TEST_CASE("Range: past the end is 416 with the size, and malformed or multiple ranges get 200") {
   FakeVideo v;
   Origin o(test_options());
   const std::string path = "720p/seg_00001.m4s";
@@ -267,7 +267,7 @@ TEST_CASE(
   CHECK(cc("nope.m3u8") == "no-store");
 }
 
-TEST_CASE("CORS: every response lets a player on another origin read it; preflight answers") {
+TEST_CASE("CORS: every response lets a player on another origin read it, and preflight answers") {
   FakeVideo v;
   Origin o(test_options());
   for (const char* path : {"master.m3u8", "720p/seg_00001.m4s", "nope.m4s"}) {

@@ -89,7 +89,7 @@ std::string replace_number(std::string templ, uint32_t number) {
   return templ.replace(at, token.size(), buf);
 }
 
-TEST_CASE("sign() gives exp and a base64url HMAC; verify() accepts it until it expires") {
+TEST_CASE("sign() gives exp and a base64url HMAC, and verify() accepts it until it expires") {
   auto q = origin::sign("vid-1", kNow + 60, kTestKey);
   REQUIRE(q.ok());
   CHECK(q->starts_with("exp=" + std::to_string(kNow + 60) + "&sig="));

@@ -101,7 +101,7 @@ TEST_CASE("SIGTERM during a transcode exits 0 and puts the job back without spen
   check_published(server, dir / "data", token, up.video_id);
 }
 
-TEST_CASE("cancel and retry a running transcode; deleting a video mid-transcode leaves nothing") {
+TEST_CASE("cancel and retry a running transcode, and deleting a video mid-transcode leaves nothing") {
   TempDir dir;
   ServerProcess server(
       dir / "data", "admin-key",
