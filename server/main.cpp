@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "auth.hpp"
+#include "handed_off.hpp"
 #include "http_errors.hpp"
 #include "routes.hpp"
 #include "streamlet/origin_front.hpp"
@@ -282,7 +283,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  httplib::Server svr;
+  server::ApiServer svr;
   const size_t threads = c.threads;
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   svr.set_read_timeout(30, 0);
@@ -365,28 +366,27 @@ int main(int argc, char** argv) {
   server::register_web_routes(routes, svr);
   server::register_method_not_allowed(routes, svr);
 
-  // Playback goes through the origin front's event loops on the public port; every other
-  // request is relayed by it to httplib on a loopback port of its own. Without the front,
-  // httplib takes the public port and serves /media on its threads too.
+  // The origin front owns the public port: its event loops answer /media playback, and any
+  // other request's connection is handed to httplib's request processing on the API pool.
+  // Without the front (--origin-threads 0), httplib listens itself and serves /media too.
   const bool with_front = c.origin_threads != 0;
-  int bound = -1;
-  if (with_front) {
-    bound = svr.bind_to_any_port("127.0.0.1");
-  } else {
-    bound = *port == 0 ? svr.bind_to_any_port(host)
-                       : (svr.bind_to_port(host, int(*port)) ? int(*port) : -1);
-  }
-  if (bound <= 0) return fail("cannot listen on " + c.listen);
-  raise_listen_backlog(bound);
   std::unique_ptr<origin::Front> front;
-  int public_port = bound;
+  std::unique_ptr<httplib::ThreadPool> api_pool;
+  int public_port = -1;
   if (with_front) {
+    if (!svr.begin_handoffs()) return fail("cannot create a socket");
+    api_pool = std::make_unique<httplib::ThreadPool>(c.threads);
+    server::ConnectionLimits limits;
+    limits.max_requests = c.keep_alive_requests;
     origin::FrontOptions fo;
     fo.host = host;
     fo.port = int(*port);
-    fo.upstream_host = "127.0.0.1";
-    fo.upstream_port = bound;
     fo.threads = std::max(0, c.origin_threads);
+    fo.handoff = [&svr, &api_pool, &stopping, limits](int fd, std::string already_read) {
+      api_pool->enqueue([&svr, &stopping, limits, fd, bytes = std::move(already_read)]() mutable {
+        svr.serve_connection(fd, std::move(bytes), limits, stopping);
+      });
+    };
     auto started_front = origin::Front::start(
         fo, [&plat](std::string_view id, const origin::OriginRequest& req) {
           return plat.serve_media(id, req);
@@ -398,6 +398,11 @@ int main(int argc, char** argv) {
       return fail("cannot listen on " + c.listen + ": " + started_front.status().message());
     front = std::move(*started_front);
     public_port = front->port();
+  } else {
+    public_port = *port == 0 ? svr.bind_to_any_port(host)
+                             : (svr.bind_to_port(host, int(*port)) ? int(*port) : -1);
+    if (public_port <= 0) return fail("cannot listen on " + c.listen);
+    raise_listen_backlog(public_port);
   }
   auto started = plat.start();
   if (!started.ok()) return fail(started.message());
@@ -420,13 +425,20 @@ int main(int argc, char** argv) {
     int sig = 0;
     sigwait(&signals, &sig);
     stopping_flag_for_signal->store(true);
-    // No new connections; relayed requests in flight (an upload's PATCH) keep flowing until
-    // httplib has answered them.
+    // No new connections; requests in flight (an upload's PATCH) run to their answer.
     if (front) front->begin_stop(kDrainGrace);
     svr.stop();
+    svr.end_handoffs();  // event streams end; requests in progress finish
   });
-  svr.listen_after_bind();
-  if (front) front->stop(kDrainGrace);
+  if (front) {
+    signal_waiter.join();  // the front serves until a signal
+    front->stop(kDrainGrace);
+    api_pool->shutdown();  // handed-off connections finish the request they are in
+  } else {
+    svr.listen_after_bind();
+    pthread_kill(signal_waiter.native_handle(), SIGTERM);  // wake it if we stopped another way
+    signal_waiter.join();
+  }
   // Requests in flight have finished (httplib joins its pool in listen); running
   // transcodes go back to the queue for the next start.
   routes.stopping = true;
@@ -439,8 +451,6 @@ int main(int argc, char** argv) {
   }
   cv.notify_all();
   expirer.join();
-  pthread_kill(signal_waiter.native_handle(), SIGTERM);  // wake it if we stopped another way
-  signal_waiter.join();
   std::printf("streamlet-server: stopped\n");
   return 0;
 }

@@ -12,10 +12,12 @@
 // "<prefix><video id>/<path>[?query]" with no request body, parsed as
 // HTTP/1.0 or 1.1. The answer comes from the MediaHandler (normally
 // Platform::serve_media, i.e. streamlet::origin::Origin). Anything else (other
-// paths or methods, bodies, odd request lines, oversized headers) switches the
-// connection to relay mode for the rest of its life: the upstream sees the
-// client's bytes unchanged and decides, so its error answers stay the single
-// source of truth.
+// paths or methods, bodies, odd request lines, oversized headers) leaves the
+// front for the rest of the connection's life, unchanged, so the other server's
+// parsing and error answers stay the single source of truth. Either the
+// connection itself is handed over (FrontOptions::handoff: an in-process server
+// that can read a socket it did not accept, as streamlet-server's httplib
+// does), or its bytes are relayed to an upstream server on loopback.
 //
 // Thread safety: the handler and the observer are called concurrently from the
 // loop threads. start() and the member functions are safe from any thread.
@@ -51,8 +53,13 @@ struct FrontOptions {
   int port = 0;
   // Requests under this prefix are playback requests.
   std::string prefix = "/media/";
-  // Where every other request is relayed. Port 0: no upstream, and those
-  // requests get a 404 JSON answer.
+  // Takes over a connection whose next request the front does not answer:
+  // the socket (non-blocking; the callee closes it) and the bytes already read
+  // from it, starting with that request. Called on a loop thread, so it should
+  // only queue the work. When set, the upstream below is not used.
+  std::function<void(int fd, std::string already_read)> handoff;
+  // Without a handoff, where every other request is relayed. Port 0: no
+  // upstream, and those requests get a 404 JSON answer.
   std::string upstream_host = "127.0.0.1";
   int upstream_port = 0;
   // Event loops (threads), each with its own SO_REUSEPORT listening socket.
@@ -95,6 +102,7 @@ class Front {
   // Stops accepting at once and closes idle connections; answers in progress
   // finish, and relayed connections keep flowing until the upstream closes
   // them (an upload in flight reaches a durable offset) or `grace` runs out.
+  // Connections already handed off are the new owner's to finish.
   // Returns when every loop has ended. Idempotent.
   void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(0));
   // Begins what stop() does without waiting (e.g. from a signal thread).

@@ -655,6 +655,7 @@ class Loop {
   // --- relay mode ----------------------------------------------------------------------------
 
   void start_relay(Conn* c) {
+    if (front_.options.handoff) return hand_off(c);
     c->relaying = true;
     c->in.reserve(kRelayBufferStart);
     c->out.reserve(kRelayBufferStart);
@@ -684,6 +685,15 @@ class Loop {
     ev.data.ptr = &c->upstream_end;
     if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return bad_gateway(c);
     drive_relay(c);
+  }
+
+  // The connection and what was read from it become the handoff's.
+  void hand_off(Conn* c) {
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c->client.get(), nullptr);
+    std::string already_read(c->in.view());
+    int fd = c->client.release();
+    close_conn(c);
+    front_.options.handoff(fd, std::move(already_read));
   }
 
   // The upstream cannot be reached: the client gets a 502 instead of a hang.

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <chrono>
 #include <thread>
 
@@ -290,6 +291,60 @@ TEST_CASE("front: everything that is not plain playback reaches the upstream unc
     }
   }
   CHECK(f.observed.load() <= 2);  // only the playback requests were answered here
+}
+
+TEST_CASE("front: a handed-off connection gets every byte after the playback requests") {
+  // The new owner reads what the front already had plus the socket, and answers with the
+  // exact request bytes it saw.
+  std::mutex mu;
+  std::vector<std::thread> owners;
+  FrontOptions o;
+  o.handoff = [&](int fd, std::string already_read) {
+    std::lock_guard lock(mu);
+    owners.emplace_back([fd, seen = std::move(already_read)]() mutable {
+      const std::string head_end = "\r\n\r\nhello";
+      char buf[4096];
+      while (seen.find(head_end) == std::string::npos) {
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n > 0) {
+          seen.append(buf, size_t(n));
+        } else if (n < 0 && errno == EAGAIN) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        } else {
+          break;
+        }
+      }
+      std::string answer = "HTTP/1.1 200 OK\r\nX-Owner: test\r\nContent-Length: " +
+                           std::to_string(seen.size()) + "\r\n\r\n" + seen;
+      (void)!::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+      ::close(fd);
+    });
+  };
+  Fixture f(0, o);
+  const std::string post = "POST /v1/echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
+  SUBCASE("pipelined behind a playback request, in one write") {
+    RawClient c(f.front->port());
+    c.send(f.get("master.m3u8") + post);
+    CHECK(c.read().body == f.video.bytes("master.m3u8"));
+    auto a = c.read();
+    CHECK(a.header("X-Owner") == "test");
+    CHECK(a.body == post);
+  }
+  SUBCASE("split across writes after the hand-over") {
+    RawClient c(f.front->port());
+    c.send(f.get("poster.jpg"));
+    CHECK(c.read().body == f.video.bytes("poster.jpg"));
+    c.send(post.substr(0, 20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    c.send(post.substr(20));
+    auto a = c.read();
+    CHECK(a.header("X-Owner") == "test");
+    CHECK(a.body == post);
+  }
+  f.front->stop();
+  std::lock_guard lock(mu);
+  for (auto& t : owners) t.join();
+  CHECK(owners.size() == 1);
 }
 
 TEST_CASE("front: connection handling (HTTP/1.0, Connection: close, no upstream, idle timeout)") {
