@@ -97,8 +97,7 @@ class HandedOffStream : public httplib::Stream {
       ssize_t n = ::recv(fd_, ptr, size, 0);
       if (n >= 0) return n;
       if (errno == EINTR) continue;
-      if ((errno != EAGAIN && errno != EWOULDBLOCK) ||
-          !wait_for(fd_, POLLIN, limits_.read_timeout))
+      if ((errno != EAGAIN && errno != EWOULDBLOCK) || !wait_for(fd_, POLLIN, limits_.read_timeout))
         return -1;
     }
   }

@@ -83,9 +83,9 @@ Result<Config> load_config(int argc, char** argv) {
       "threads", "HTTP worker threads of the API", cxxopts::value<size_t>())(
       "origin-threads",
       "event loops answering /media playback (default: one per core; 0: the API threads do)",
-      cxxopts::value<int>())(
-      "keep-alive-requests", "requests per keep-alive connection (default 100)",
-      cxxopts::value<size_t>())(
+      cxxopts::value<int>())("keep-alive-requests",
+                             "requests per keep-alive connection (default 100)",
+                             cxxopts::value<size_t>())(
       "unsafe-no-fsync", "acknowledge bytes before they are on disk (benchmarks, throwaway data)")(
       "workers", "transcode worker threads (default 1)", cxxopts::value<int>())(
       "ladder", "renditions, e.g. 720p,360p or 240p:400k (default: 1080p..360p)",
@@ -388,7 +388,8 @@ int main(int argc, char** argv) {
       });
     };
     auto started_front = origin::Front::start(
-        fo, [&plat](std::string_view id, const origin::OriginRequest& req) {
+        fo,
+        [&plat](std::string_view id, const origin::OriginRequest& req) {
           return plat.serve_media(id, req);
         },
         [&metrics](const origin::FrontRequestLog& log) {

@@ -55,8 +55,8 @@ constexpr size_t kSendfileChunk = 1 << 20;
 
 bool plausible_id(std::string_view id) {
   return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
   });
 }
 
@@ -78,22 +78,38 @@ bool has_token(std::string_view list, std::string_view token) {
 
 const char* reason_phrase(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 410: return "Gone";
-    case 412: return "Precondition Failed";
-    case 416: return "Range Not Satisfiable";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+    case 200:
+      return "OK";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 410:
+      return "Gone";
+    case 412:
+      return "Precondition Failed";
+    case 416:
+      return "Range Not Satisfiable";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Status";
   }
 }
 
@@ -592,7 +608,8 @@ class Loop {
       bool ok = file.valid();
       if (ok && res.length <= kInlineFileBytes) {
         inline_body.resize(size_t(res.length));
-        ssize_t got = ::pread(file.get(), inline_body.data(), inline_body.size(), off_t(res.offset));
+        ssize_t got =
+            ::pread(file.get(), inline_body.data(), inline_body.size(), off_t(res.offset));
         ok = got == ssize_t(inline_body.size());
         file = Fd();
       }
@@ -668,8 +685,8 @@ class Loop {
       c->upstream_eof = true;
       return drive_relay(c);
     }
-    int fd = ::socket(front_.upstream_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                      0);
+    int fd =
+        ::socket(front_.upstream_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return bad_gateway(c);
     c->upstream = Fd(fd);
     int one = 1;
@@ -753,8 +770,7 @@ class Loop {
         c->upstream_shut = true;
       }
       // upstream -> client
-      if (c->upstream_connected && !c->upstream_eof && c->upstream_readable &&
-          c->out.space() > 0) {
+      if (c->upstream_connected && !c->upstream_eof && c->upstream_readable && c->out.space() > 0) {
         ssize_t n = ::recv(c->upstream.get(), c->out.write_ptr(), c->out.space(), 0);
         if (n > 0) {
           c->out.produced(size_t(n));
@@ -862,8 +878,8 @@ Result<std::unique_ptr<Front>> Front::start(FrontOptions options, MediaHandler h
     return error(ErrorCode::kInvalidArgument, "the prefix must start and end with '/'");
   if (options.max_head_bytes < 256)
     return error(ErrorCode::kInvalidArgument, "max_head_bytes must be at least 256");
-  int threads = options.threads > 0 ? options.threads
-                                    : std::max(1, int(std::thread::hardware_concurrency()));
+  int threads =
+      options.threads > 0 ? options.threads : std::max(1, int(std::thread::hardware_concurrency()));
 
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);

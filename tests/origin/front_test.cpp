@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <mutex>
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 #include "origin/origin_fixture.hpp"
@@ -222,8 +222,7 @@ TEST_CASE("front: ranges, HEAD, 304 and pipelined requests come back in order") 
   c.send(pipelined);
   auto ranged = c.read();
   CHECK(ranged.status == 206);
-  CHECK(ranged.header("Content-Range") ==
-        "bytes 1000000-2999999/" + std::to_string(big.size()));
+  CHECK(ranged.header("Content-Range") == "bytes 1000000-2999999/" + std::to_string(big.size()));
   CHECK(ranged.body == big.substr(1000000, 2000000));
   auto head = c.read(/*head_only=*/true);
   CHECK(head.status == 200);
@@ -258,9 +257,10 @@ TEST_CASE("front: everything that is not plain playback reaches the upstream unc
     c.send(f.get("master.m3u8"));
     CHECK(c.read().status == 200);
     const std::string body = pattern_bytes(5 * 1024 * 1024, 9);
-    c.send("POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
-           "Content-Length: " +
-           std::to_string(body.size()) + "\r\n\r\n" + body);
+    c.send(
+        "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body);
     auto echoed = c.read();
     CHECK(echoed.status == 200);
     CHECK(echoed.header("X-Upstream") == "yes");
@@ -271,8 +271,8 @@ TEST_CASE("front: everything that is not plain playback reaches the upstream unc
     const std::vector<std::string> odd = {
         "GET /media/" + f.video.id() + "/master.m3u8 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
         "DELETE /media/" + f.video.id() + "/master.m3u8 HTTP/1.1\r\n\r\n",
-        "GET /media/" + f.video.id() + "/master.m3u8 HTTP/1.1\r\nX-Big: " +
-            std::string(20000, 'x') + "\r\n\r\n",
+        "GET /media/" + f.video.id() +
+            "/master.m3u8 HTTP/1.1\r\nX-Big: " + std::string(20000, 'x') + "\r\n\r\n",
         "GET /media/" + f.video.id() + "/master.m3u8 HTTP/2.0\r\n\r\n",
         "GET /media/not%20an%20id/master.m3u8 HTTP/1.1\r\n\r\n",
         "GARBAGE\r\n\r\n",
@@ -314,8 +314,9 @@ TEST_CASE("front: a handed-off connection gets every byte after the playback req
           break;
         }
       }
-      std::string answer = "HTTP/1.1 200 OK\r\nX-Owner: test\r\nContent-Length: " +
-                           std::to_string(seen.size()) + "\r\n\r\n" + seen;
+      std::string answer =
+          "HTTP/1.1 200 OK\r\nX-Owner: test\r\nContent-Length: " + std::to_string(seen.size()) +
+          "\r\n\r\n" + seen;
       (void)!::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
       ::close(fd);
     });
@@ -463,8 +464,8 @@ TEST_CASE("media targets split into id, path and query, and implausible ids are 
   CHECK(t->path == "720p/seg_1.m4s");
   CHECK(t->query == "exp=1&sig=x");
   CHECK(origin::parse_media_target("/media/abc/", "/media/")->path.empty());
-  for (const char* bad : {"/media/abc", "/media//x.m3u8", "/media/a%62c/x.m3u8",
-                          "/media/../x.m3u8", "/other/abc/x.m3u8", "/media/a.b/x.m3u8"}) {
+  for (const char* bad : {"/media/abc", "/media//x.m3u8", "/media/a%62c/x.m3u8", "/media/../x.m3u8",
+                          "/other/abc/x.m3u8", "/media/a.b/x.m3u8"}) {
     CAPTURE(bad);
     CHECK_FALSE(origin::parse_media_target(bad, "/media/"));
   }
