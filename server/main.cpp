@@ -296,6 +296,11 @@ int main(int argc, char** argv) {
   // httplib, so refuse large ones before it does.
   svr.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     request_started = std::chrono::steady_clock::now();
+    // RFC 9112 6.3: a request with neither Content-Length nor Transfer-Encoding has no body.
+    // httplib would read such a POST to the end of the connection and answer 400 whatever
+    // the route said (a tus POST without credentials got 400, not 401); say it explicitly.
+    if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding"))
+      const_cast<httplib::Request&>(req).headers.emplace("Content-Length", "0");
     bool streamed = (req.method == "POST" || req.method == "PATCH" || req.method == "DELETE") &&
                     req.path.rfind(kUploadsPath, 0) == 0;
     if (streamed) return httplib::Server::HandlerResponse::Unhandled;

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "streamlet/upload.hpp"
+#include "support/raw_http.hpp"
 #include "tus_helpers.hpp"
 #include "upload/digest.hpp"
 
@@ -64,6 +65,17 @@ TEST_CASE("write endpoints need the API key and OPTIONS preflight does not") {
     CHECK(cli.Patch(upload, h, "abc", "application/offset+octet-stream")->status == 401);
     CHECK(cli.Delete(upload, h)->status == 401);
     CHECK(cli.Head(upload, h)->status == 401);
+  }
+  // A POST with no Content-Length at all (curl -X POST) has an empty body (RFC 9112 6.3):
+  // the answer is still 401 with a JSON body, not a 400 from the HTTP library.
+  for (const std::string target : {"/v1/uploads", "/v1/auth/api-keys"}) {
+    CAPTURE(target);
+    RawClient raw(server.port());
+    raw.send("POST " + target + " HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n"
+             "Upload-Length: 10\r\n\r\n");
+    auto a = raw.read();
+    CHECK(a.status == 401);
+    CHECK(a.body.find("\"unauthenticated\"") != std::string::npos);
   }
   auto options = cli.Options("/v1/uploads");
   REQUIRE(options);
