@@ -6,8 +6,8 @@ pkg_check_modules(LIBAV REQUIRED IMPORTED_TARGET GLOBAL
   libavformat libavcodec libavfilter libswscale libswresample libavutil)
 find_package(TBB REQUIRED)
 # OpenSSL's libcrypto: SHA-1/SHA-256 for tus checksums and HMAC for signed URLs,
-# better audited than anything we would write ourselves.
-find_package(OpenSSL REQUIRED COMPONENTS Crypto)
+# better audited than anything we would write ourselves; libssl: https webhooks.
+find_package(OpenSSL REQUIRED COMPONENTS Crypto SSL)
 find_package(nlohmann_json 3.10 REQUIRED)
 # SQLite: the embedded catalog and job queue (one file, durable, WAL for concurrent readers).
 find_package(SQLite3 REQUIRED)

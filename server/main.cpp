@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <cstdio>
@@ -67,6 +68,7 @@ struct Config {
   int64_t retry_backoff_ms = 10'000;
   std::vector<std::string> webhooks;
   std::string webhook_secret;
+  std::string webhook_ca_file;  // "" = the system's trusted certificates
 };
 
 // Precedence: built-in default < config file < environment < command line.
@@ -101,7 +103,10 @@ Result<Config> load_config(int argc, char** argv) {
       cxxopts::value<int64_t>())("webhook", "URL told of ready/failed videos (repeatable)",
                                  cxxopts::value<std::vector<std::string>>())(
       "webhook-secret", "HMAC key of webhook signatures", cxxopts::value<std::string>())(
-      "h,help", "show help");
+      "webhook-ca-file",
+      "PEM certificates https webhook receivers are checked against "
+      "(default: the system store)",
+      cxxopts::value<std::string>())("h,help", "show help");
   Config c;
   try {
     auto args = options.parse(argc, argv);
@@ -149,6 +154,8 @@ Result<Config> load_config(int argc, char** argv) {
     if (args.count("retry-backoff-ms")) c.retry_backoff_ms = args["retry-backoff-ms"].as<int64_t>();
     if (args.count("webhook")) c.webhooks = args["webhook"].as<std::vector<std::string>>();
     if (args.count("webhook-secret")) c.webhook_secret = args["webhook-secret"].as<std::string>();
+    if (args.count("webhook-ca-file"))
+      c.webhook_ca_file = args["webhook-ca-file"].as<std::string>();
   } catch (const std::exception& e) {
     return error(ErrorCode::kInvalidArgument, e.what());
   }
@@ -254,6 +261,9 @@ int main(int argc, char** argv) {
     wo.urls = c.webhooks;
     wo.secret = c.webhook_secret;
     wo.state_dir = (std::filesystem::path(c.data) / "webhooks").string();
+    if (!c.webhook_ca_file.empty() && ::access(c.webhook_ca_file.c_str(), R_OK) != 0)
+      return fail("--webhook-ca-file: cannot read " + c.webhook_ca_file);
+    wo.transport = webhooks::make_http_post({.ca_file = c.webhook_ca_file});
     auto started = webhooks::WebhookDispatcher::start(std::move(wo));
     if (!started.ok()) return fail(started.status().message());
     hooks = std::move(*started);

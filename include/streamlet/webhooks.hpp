@@ -24,8 +24,9 @@ namespace streamlet::webhooks {
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 // How a POST leaves the process. The built-in one (make_http_post()) speaks
-// plain HTTP/1.1 over TCP for http:// URLs only; an app that needs https
-// plugs in its own TLS client here. Called from the dispatcher's thread only.
+// HTTP/1.1 over TCP for http:// URLs and over TLS 1.2+ for https:// URLs; an
+// app with other needs (a proxy, client certificates) plugs in its own here.
+// Called from the dispatcher's thread only.
 class HttpPost {
  public:
   virtual ~HttpPost() = default;
@@ -35,8 +36,15 @@ class HttpPost {
                            std::chrono::milliseconds timeout) = 0;
 };
 
-// http://host[:port][/path] only; https:// and others are kUnsupported.
-std::unique_ptr<HttpPost> make_http_post();
+struct HttpPostOptions {
+  // PEM file of the certificates https receivers are checked against; empty
+  // means the system's store (Debian: ca-certificates). The receiver's chain
+  // must verify and its certificate must name the URL's host (or IP).
+  std::string ca_file;
+};
+
+// http[s]://host[:port][/path]; other schemes are kUnsupported.
+std::unique_ptr<HttpPost> make_http_post(HttpPostOptions options = {});
 
 // "t=<t>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>", the Streamlet-Signature value.
 std::string sign(std::string_view secret, int64_t t, std::string_view body);

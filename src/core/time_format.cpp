@@ -29,7 +29,7 @@ std::string http_date(int64_t unix_seconds) {
 
 std::string rfc3339(int64_t unix_seconds) {
   const std::tm tm = utc(unix_seconds);
-  char buf[32];
+  char buf[80];  // room for any int the compiler imagines in each field
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
   return buf;

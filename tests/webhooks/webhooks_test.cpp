@@ -245,19 +245,133 @@ TEST_CASE("webhooks: an unreachable URL is tried max_attempts times, then given 
   CHECK((*d)->stats().failed == 1);
 }
 
-TEST_CASE("webhooks: https (not built in) and malformed URLs fail at once with a clear error") {
+TEST_CASE("webhooks: other schemes and malformed URLs fail at once with a clear error") {
   Reports reports;
   auto d = wh::WebhookDispatcher::start(
-      fast_options({"https://example.invalid/hook", "ftp://x/y"}, reports));
+      fast_options({"ftp://x/y", "gopher://example.invalid/hook", "http://[::1/hook"}, reports));
   REQUIRE(d.ok());
   REQUIRE((*d)->enqueue("video.ready", ready_body()).ok());
-  auto all = reports.wait_final(2);
-  REQUIRE(all.size() == 2);
+  auto all = reports.wait_final(3);
+  REQUIRE(all.size() == 3);
   for (const auto& r : all) {
+    CAPTURE(r.url);
     CHECK(r.final);
     CHECK(r.attempt == 1);
-    CHECK(r.error.find("http://") != std::string::npos);
+    CHECK_FALSE(r.error.empty());
   }
+  CHECK(all[0].error.find("https://") != std::string::npos);  // says what is supported
+}
+
+namespace {
+
+// A throwaway CA and a receiver certificate signed by it, made with the openssl CLI.
+struct TestPki {
+  TempDir dir;
+  fs::path ca, cert, key;
+  explicit TestPki(const std::string& subject_alt_names) {
+    ca = dir / "ca.pem";
+    cert = dir / "cert.pem";
+    key = dir / "key.pem";
+    write_file(dir / "ext.cnf", "subjectAltName=" + subject_alt_names + "\n");
+    const std::string d = shell_quote(dir.path().string());
+    auto r =
+        run_shell("cd " + d +
+                  " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+                  " -keyout ca.key -out ca.pem -days 2 -subj /CN=streamlet-test-ca"
+                  " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+                  " -keyout key.pem -out cert.csr -subj /CN=receiver"
+                  " && openssl x509 -req -in cert.csr -CA ca.pem -CAkey ca.key -CAcreateserial"
+                  " -out cert.pem -days 2 -extfile ext.cnf");
+    REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  }
+};
+
+// Receives POST /hook over TLS with the given certificate.
+class TlsReceiver {
+ public:
+  TlsReceiver(const fs::path& cert, const fs::path& key) : server_(cert.c_str(), key.c_str()) {
+    REQUIRE(server_.is_valid());
+    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu_);
+      bodies_.push_back(req.body);
+      signatures_.push_back(req.get_header_value("Streamlet-Signature"));
+      res.status = 204;
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    REQUIRE(port_ > 0);
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~TlsReceiver() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url(const std::string& host) const {
+    return "https://" + host + ":" + std::to_string(port_) + "/hook";
+  }
+  std::vector<std::string> bodies() {
+    std::lock_guard lock(mu_);
+    return bodies_;
+  }
+  std::vector<std::string> signatures() {
+    std::lock_guard lock(mu_);
+    return signatures_;
+  }
+
+ private:
+  httplib::SSLServer server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<std::string> bodies_, signatures_;
+};
+
+}  // namespace
+
+TEST_CASE(
+    "webhooks: https to a receiver whose certificate chains to the trusted CA and names the host") {
+  TestPki pki("DNS:localhost,IP:127.0.0.1");
+  TlsReceiver receiver(pki.cert, pki.key);
+  Reports reports;
+  wh::Options o = fast_options({receiver.url("127.0.0.1"), receiver.url("localhost")}, reports);
+  o.transport = wh::make_http_post({.ca_file = pki.ca.string()});
+  auto d = wh::WebhookDispatcher::start(o);
+  REQUIRE(d.ok());
+  const std::string body = ready_body();
+  REQUIRE((*d)->enqueue("video.ready", body).ok());
+  auto all = reports.wait_final(2);
+  for (const auto& r : all) {
+    CAPTURE(r.url);
+    CAPTURE(r.error);
+    CHECK(r.delivered);
+    CHECK(r.status == 204);
+  }
+  auto bodies = receiver.bodies();
+  REQUIRE(bodies.size() == 2);
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    CHECK(bodies[i] == body);
+    CHECK(wh::verify(o.secret, receiver.signatures()[i], bodies[i], unix_now()).ok());
+  }
+}
+
+TEST_CASE("webhooks: https refuses an untrusted certificate and one for another name") {
+  TestPki pki("DNS:other.example");
+  TlsReceiver receiver(pki.cert, pki.key);
+  struct Case {
+    std::string ca_file;  // "" = the system store, which does not know the test CA
+    std::string expect;
+  };
+  for (const Case& c : {Case{"", "not trusted"}, Case{pki.ca.string(), "mismatch"}}) {
+    CAPTURE(c.ca_file);
+    auto transport = wh::make_http_post({.ca_file = c.ca_file});
+    auto r = transport->post(receiver.url("127.0.0.1"), {}, "{}", 5s);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().message().find(c.expect) != std::string::npos);
+  }
+  CHECK(receiver.bodies().empty());  // nothing was sent to a server we could not verify
+  auto bad_ca = wh::make_http_post({.ca_file = (pki.dir / "missing.pem").string()});
+  auto r = bad_ca->post(receiver.url("127.0.0.1"), {}, "{}", 5s);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == ErrorCode::kInvalidArgument);
 }
 
 TEST_CASE("webhooks: stop() drains what is pending, then refuses new events") {
