@@ -159,6 +159,9 @@ Result<Config> load_config(int argc, char** argv) {
   } catch (const std::exception& e) {
     return error(ErrorCode::kInvalidArgument, e.what());
   }
+  if (!c.webhook_ca_file.empty() && ::access(c.webhook_ca_file.c_str(), R_OK) != 0)
+    return error(ErrorCode::kInvalidArgument,
+                 "--webhook-ca-file: cannot read " + c.webhook_ca_file);
   if (c.origin_threads < -1 || c.origin_threads > 256)
     return error(ErrorCode::kInvalidArgument, "--origin-threads must be between 0 and 256");
   if (c.threads == 0 || c.expiration_seconds <= 0 || c.workers <= 0 || c.max_attempts <= 0 ||
@@ -261,8 +264,6 @@ int main(int argc, char** argv) {
     wo.urls = c.webhooks;
     wo.secret = c.webhook_secret;
     wo.state_dir = (std::filesystem::path(c.data) / "webhooks").string();
-    if (!c.webhook_ca_file.empty() && ::access(c.webhook_ca_file.c_str(), R_OK) != 0)
-      return fail("--webhook-ca-file: cannot read " + c.webhook_ca_file);
     wo.transport = webhooks::make_http_post({.ca_file = c.webhook_ca_file});
     auto started = webhooks::WebhookDispatcher::start(std::move(wo));
     if (!started.ok()) return fail(started.status().message());
