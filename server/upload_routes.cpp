@@ -82,18 +82,16 @@ void serve(upload::TusHandler& tus, platform::Platform& platform, const std::str
       creation = *c;
       metadata = c->metadata_header;
     } else if (!collection) {
-      Status access = platform.check_upload_access(*who, last_segment(req.path));
+      Status access =
+          platform.check_upload_access(*who, last_segment(req.path), method == "DELETE");
       if (!access.ok()) return refuse(access);
     }
   }
   if (!metadata.empty()) treq.headers.emplace_back("Upload-Metadata", metadata);
 
-  // A terminated upload takes its still-uploading video with it.
-  std::string abandoned;
-  if (method == "DELETE") abandoned = platform.video_of_upload(last_segment(req.path));
+  // (A terminated unfinished upload takes its video with it: the platform hears it from the
+  // upload store.)
   upload::TusResponse out = tus.handle(treq);
-  if (!abandoned.empty() && out.error.ok() && out.status == 204)
-    platform.upload_terminated(abandoned);
   for (const auto& [name, value] : out.headers) res.set_header(name, value);
   if (creation) {
     std::string location;

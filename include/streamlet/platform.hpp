@@ -149,13 +149,13 @@ class Platform {
   // After the store answered the creation: links the video to its upload id,
   // or removes the video when the creation failed (upload_id "").
   void finish_upload_creation(const Creation& creation, std::string_view upload_id);
-  // HEAD/PATCH/DELETE of an upload: only its uploader or an admin.
-  Status check_upload_access(const accounts::Principal& who, std::string_view upload_id);
-  // The video an upload was created for ("" if none or unknown).
-  std::string video_of_upload(std::string_view upload_id);
-  // Removes the video if it is still uploading. The platform now does this itself when the
-  // store terminates or expires the upload; calling it after a tus DELETE is harmless.
-  void upload_terminated(std::string_view video_id);
+  // HEAD/PATCH/DELETE of an upload: only its uploader or an admin. A DELETE
+  // (`terminating`) of a finished upload whose video is still queued or being
+  // transcoded is kConflict: the file is the transcode's input, and deleting
+  // the video is how to stop that. (An unfinished upload's DELETE takes its
+  // video with it, through the store's removal callback.)
+  Status check_upload_access(const accounts::Principal& who, std::string_view upload_id,
+                             bool terminating = false);
 
   // ---- playback ------------------------------------------------------------------
   // /media/{id}/{path}: unknown ids 404; private videos need the signed query.

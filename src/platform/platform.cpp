@@ -39,7 +39,9 @@ std::string display_name(const upload::UploadInfo& info) {
 constexpr const char* kMetaOwner = "streamlet_owner";
 constexpr const char* kMetaVideo = "streamlet_video";
 
-std::string rfc3339(int64_t ms) { return streamlet::detail::rfc3339(ms / 1000); }
+std::string rfc3339(int64_t ms) {
+  return streamlet::detail::rfc3339(ms / 1000);
+}
 
 json user_doc(const catalog::User& u) {
   return {{"id", u.id},
@@ -346,10 +348,10 @@ struct Platform::Impl {
     jobs::NewJob job;
     job.kind = "transcode";
     job.video_id = video_id;
-    job.payload =
-        json{{"input", fs::absolute(done.path).string()},
-             {"upload_id", done.info.id},
-             {"display_name", display_name(done.info)}}.dump();
+    job.payload = json{{"input", fs::absolute(done.path).string()},
+                       {"upload_id", done.info.id},
+                       {"display_name", display_name(done.info)}}
+                      .dump();
     auto queued = queue->enqueue(job);
     if (!queued.ok()) {
       (void)catalog->set_status(video_id, catalog::VideoStatus::kFailed,
@@ -833,26 +835,23 @@ void Platform::finish_upload_creation(const Creation& creation, std::string_view
   (void)detail::write_file_atomic(impl_->links_dir / creation.video_id, upload_id);
 }
 
-Status Platform::check_upload_access(const Principal& who, std::string_view upload_id) {
+Status Platform::check_upload_access(const Principal& who, std::string_view upload_id,
+                                     bool terminating) {
   STREAMLET_RETURN_IF_ERROR(need_user(who));
-  if (who.admin()) return Status::Ok();
   auto info = impl_->store->info(upload_id);
   if (!info.ok()) return Status::Ok();  // the tus handler answers 404/410 itself
-  auto it = info->metadata.find(kMetaOwner);
-  if (it == info->metadata.end() || it->second != who.user_id)
+  auto owner = info->metadata.find(kMetaOwner);
+  if (!who.admin() && (owner == info->metadata.end() || owner->second != who.user_id))
     return error(ErrorCode::kPermissionDenied, "not your upload");
+  auto video = info->metadata.find(kMetaVideo);
+  if (terminating && info->complete() && video != info->metadata.end()) {
+    auto v = impl_->catalog->get_video(video->second);
+    if (v.ok() && (v->status == catalog::VideoStatus::kQueued ||
+                   v->status == catalog::VideoStatus::kProcessing))
+      return error(ErrorCode::kConflict, "this upload is being transcoded into video " + v->id +
+                                             "; delete the video to stop it");
+  }
   return Status::Ok();
-}
-
-std::string Platform::video_of_upload(std::string_view upload_id) {
-  auto info = impl_->store->info(upload_id);
-  if (!info.ok()) return "";
-  auto it = info->metadata.find(kMetaVideo);
-  return it == info->metadata.end() ? "" : it->second;
-}
-
-void Platform::upload_terminated(std::string_view video_id) {
-  if (!video_id.empty()) impl_->discard_unfinished(std::string(video_id));
 }
 
 // ---- playback ---------------------------------------------------------------------------

@@ -104,6 +104,28 @@ TEST_CASE("terminating an upload in the store removes its video only if the file
   CHECK(library_of(*p, alice)["total"] == 1);
 }
 
+TEST_CASE("a tus DELETE of a finished upload is refused while its video waits for the transcode") {
+  TempDir dir;
+  auto p = open_platform(options_for(dir / "data"));  // not started: the job stays queued
+  auto alice = sign_up(*p, "alice");
+  auto bob = sign_up(*p, "bob");
+  auto finished = start_upload(*p, alice, 0);
+  auto unfinished = start_upload(*p, alice, 1000);
+  REQUIRE(status_of(*p, finished.video_id) == "queued");
+  // Deleting the transcode's input would fail the video: the answer says what to do instead.
+  Status refused = p->check_upload_access(alice, finished.upload_id, /*terminating=*/true);
+  CHECK(refused.code() == ErrorCode::kConflict);
+  CHECK(refused.message().find("delete the video") != std::string::npos);
+  // Other requests on it, and DELETE of an unfinished upload, are the owner's to make.
+  CHECK(p->check_upload_access(alice, finished.upload_id).ok());
+  CHECK(p->check_upload_access(alice, unfinished.upload_id, true).ok());
+  CHECK(p->check_upload_access(bob, unfinished.upload_id, true).code() ==
+        ErrorCode::kPermissionDenied);
+  // Once the video is gone (DELETE /v1/videos/{id}), so is the refusal.
+  REQUIRE(p->delete_video(alice, finished.video_id).ok());
+  CHECK(p->check_upload_access(alice, finished.upload_id, true).ok());
+}
+
 TEST_CASE("after a restart, uploading videos whose upload is gone or expired are removed") {
   TempDir dir;
   const fs::path data = dir / "data";
