@@ -139,7 +139,8 @@ void ApiServer::end_handoffs() {
 }
 
 void ApiServer::serve_connection(int fd, std::string already_read, const ConnectionLimits& limits,
-                                 const std::atomic<bool>& stopping) {
+                                 const std::atomic<bool>& stopping,
+                                 const std::function<void(int fd)>& give_back) {
   HandedOffStream stream(fd, std::move(already_read), limits);
   for (size_t left = limits.max_requests; left > 0; --left) {
     if (!stream.has_buffered() && !next_request(fd, limits, stopping)) break;
@@ -148,6 +149,8 @@ void ApiServer::serve_connection(int fd, std::string already_read, const Connect
     // "Connection: close".
     bool ok = process_request(stream, left == 1 || stopping.load(), closed, nullptr);
     if (!ok || closed) break;
+    // Nothing of the next request read yet: the front waits for it without a thread.
+    if (give_back && !stream.has_buffered() && !stopping.load()) return give_back(fd);
   }
   ::shutdown(fd, SHUT_RDWR);
   ::close(fd);

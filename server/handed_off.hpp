@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <string>
 
 namespace streamlet::server {
@@ -28,10 +29,13 @@ class ApiServer : public httplib::Server {
   bool begin_handoffs();
   void end_handoffs();
 
-  // Serves `fd` (which it closes) until the client leaves, a limit is reached, or
-  // `stopping` is set (then after the request in progress). Blocks; run it on a worker.
+  // Serves `fd` until the client leaves, a limit is reached, or `stopping` is set (then
+  // after the request in progress), and closes it. With `give_back`, a connection that
+  // is between requests goes back to the front instead (give_back owns it then), so an
+  // idle keep-alive connection holds no thread. Blocks; run it on a worker.
   void serve_connection(int fd, std::string already_read, const ConnectionLimits& limits,
-                        const std::atomic<bool>& stopping);
+                        const std::atomic<bool>& stopping,
+                        const std::function<void(int fd)>& give_back = {});
 };
 
 }  // namespace streamlet::server

@@ -387,6 +387,7 @@ int main(int argc, char** argv) {
   // Without the front (--origin-threads 0), httplib listens itself and serves /media too.
   const bool with_front = c.origin_threads != 0;
   std::unique_ptr<origin::Front> front;
+  std::atomic<origin::Front*> front_ref{nullptr};  // for the API threads' give-back
   std::unique_ptr<httplib::ThreadPool> api_pool;
   int public_port = -1;
   if (with_front) {
@@ -398,10 +399,18 @@ int main(int argc, char** argv) {
     fo.host = host;
     fo.port = int(*port);
     fo.threads = std::max(0, c.origin_threads);
-    fo.handoff = [&svr, &api_pool, &stopping, limits](int fd, std::string already_read) {
-      api_pool->enqueue([&svr, &stopping, limits, fd, bytes = std::move(already_read)]() mutable {
-        svr.serve_connection(fd, std::move(bytes), limits, stopping);
-      });
+    // Answered API connections go back to the front between requests (give_back), so
+    // browsers' idle keep-alive connections hold no API thread and their next /media
+    // request is the front's again.
+    fo.handoff = [&svr, &api_pool, &stopping, &front_ref, limits](int fd,
+                                                                  std::string already_read) {
+      api_pool->enqueue(
+          [&svr, &stopping, &front_ref, limits, fd, bytes = std::move(already_read)]() mutable {
+            svr.serve_connection(fd, std::move(bytes), limits, stopping, [&front_ref](int idle) {
+              if (auto* f = front_ref.load()) return f->adopt(idle);
+              ::close(idle);  // only in the instant between the front's start and front_ref
+            });
+          });
     };
     auto started_front = origin::Front::start(
         fo,
@@ -414,6 +423,7 @@ int main(int argc, char** argv) {
     if (!started_front.ok())
       return fail("cannot listen on " + c.listen + ": " + started_front.status().message());
     front = std::move(*started_front);
+    front_ref = front.get();
     public_port = front->port();
   } else {
     public_port = *port == 0 ? svr.bind_to_any_port(host)

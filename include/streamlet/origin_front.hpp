@@ -99,6 +99,14 @@ class Front {
 
   int port() const;
 
+  // Takes (back) a connection that sits between requests: a socket handed off
+  // earlier whose request has been answered, with any bytes already read past
+  // it. The front then reads its next request, so an idle keep-alive
+  // connection holds no thread of the other server. The socket must be
+  // non-blocking; the front closes it. Safe from any thread; after stop() the
+  // socket is just closed.
+  void adopt(int fd, std::string already_read = {});
+
   // Stops accepting at once and closes idle connections; answers in progress
   // finish, and relayed connections keep flowing until the upstream closes
   // them (an upload in flight reaches a durable offset) or `grace` runs out.

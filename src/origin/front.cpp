@@ -254,6 +254,7 @@ struct Front::Impl {
   socklen_t upstream_len = 0;
   int port = 0;
   std::atomic<size_t> connections{0};
+  std::atomic<size_t> next_adopter{0};
   std::vector<std::unique_ptr<Loop>> loops;
   std::vector<std::thread> threads;
   std::mutex stop_mu;
@@ -294,6 +295,19 @@ class Loop {
     (void)!::write(wake_.get(), &one, sizeof one);
   }
 
+  // From any thread: the connection joins this loop at its next wake-up.
+  void adopt(int fd, std::string already_read) {
+    {
+      std::lock_guard lock(incoming_mu_);
+      if (!ended_) {
+        incoming_.emplace_back(fd, std::move(already_read));
+        fd = -1;
+      }
+    }
+    if (fd >= 0) ::close(fd);  // the loop is gone
+    wake();
+  }
+
   void stop(Clock::time_point deadline) {
     deadline_ns_.store(deadline.time_since_epoch().count());
     stopping_.store(true);
@@ -314,6 +328,7 @@ class Loop {
         } else if (p == &wake_) {
           uint64_t v;
           (void)!::read(wake_.get(), &v, sizeof v);
+          take_incoming();
         } else {
           auto* end = static_cast<Endpoint*>(p);
           Conn* c = end->conn;
@@ -347,6 +362,10 @@ class Loop {
         }
       }
     }
+    std::lock_guard lock(incoming_mu_);
+    ended_ = true;
+    for (auto& [fd, bytes] : incoming_) ::close(fd);
+    incoming_.clear();
   }
 
  private:
@@ -371,6 +390,47 @@ class Loop {
     graveyard_.clear();
   }
 
+  void take_incoming() {
+    std::vector<std::pair<int, std::string>> batch;
+    {
+      std::lock_guard lock(incoming_mu_);
+      batch.swap(incoming_);
+    }
+    for (auto& [fd, bytes] : batch) {
+      if (stopping_.load()) {
+        ::close(fd);
+        continue;
+      }
+      Conn* c = add_conn(fd);
+      if (!c) continue;
+      if (!bytes.empty()) {
+        c->in.reserve(std::max(front_.options.max_head_bytes + 1, bytes.size()));
+        c->in.append(bytes);
+        c->head_started = now_;
+        drive(c);
+      }
+    }
+  }
+
+  // Registers an accepted (or adopted) non-blocking socket; nullptr when it was closed.
+  Conn* add_conn(int fd) {
+    auto conn = std::make_unique<Conn>();
+    conn->client = Fd(fd);
+    conn->last_active = now_;
+    Conn* c = conn.get();
+    conns_.push_front(std::move(conn));
+    c->self = conns_.begin();
+    front_.connections.fetch_add(1);
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = &c->client_end;
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+      close_conn(c);
+      return nullptr;
+    }
+    return c;
+  }
+
   void accept_all() {
     for (;;) {
       int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -390,17 +450,7 @@ class Loop {
       }
       int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      auto conn = std::make_unique<Conn>();
-      conn->client = Fd(fd);
-      conn->last_active = now_;
-      Conn* c = conn.get();
-      conns_.push_front(std::move(conn));
-      c->self = conns_.begin();
-      front_.connections.fetch_add(1);
-      epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-      ev.data.ptr = &c->client_end;
-      if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) close_conn(c);
+      add_conn(fd);
     }
   }
 
@@ -810,6 +860,9 @@ class Loop {
   Clock::time_point now_ = Clock::now();
   std::list<std::unique_ptr<Conn>> conns_;
   std::vector<std::unique_ptr<Conn>> graveyard_;
+  std::mutex incoming_mu_;
+  std::vector<std::pair<int, std::string>> incoming_;  // adopted, not yet registered
+  bool ended_ = false;                                 // run() returned: adopt() closes
 };
 
 }  // namespace front_detail
@@ -919,6 +972,12 @@ Front::~Front() {
 
 int Front::port() const {
   return impl_->port;
+}
+
+void Front::adopt(int fd, std::string already_read) {
+  const size_t n = impl_->loops.size();
+  const size_t pick = impl_->next_adopter.fetch_add(1) % n;
+  impl_->loops[pick]->adopt(fd, std::move(already_read));
 }
 
 void Front::begin_stop(std::chrono::milliseconds grace) {

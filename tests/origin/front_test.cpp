@@ -14,8 +14,8 @@
 #include <thread>
 
 #include "origin/origin_fixture.hpp"
-#include "support/raw_http.hpp"
 #include "streamlet/origin_front.hpp"
+#include "support/raw_http.hpp"
 
 namespace streamlet::test {
 namespace {
@@ -253,6 +253,65 @@ TEST_CASE("front: a handed-off connection gets every byte after the playback req
   std::lock_guard lock(mu);
   for (auto& t : owners) t.join();
   CHECK(owners.size() == 1);
+}
+
+TEST_CASE("front: a connection handed off and adopted back goes on with playback answered here") {
+  // The other server answers one request, then gives the idle connection back (adopt): the
+  // next playback request on it is the front's again, the next API request is handed off again.
+  std::mutex mu;
+  std::vector<std::thread> owners;
+  std::atomic<int> handoffs{0};
+  Front* front = nullptr;
+  FrontOptions o;
+  o.handoff = [&](int fd, std::string already_read) {
+    handoffs.fetch_add(1);
+    std::lock_guard lock(mu);
+    owners.emplace_back([fd, seen = std::move(already_read), &front]() mutable {
+      char buf[4096];
+      while (seen.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n > 0) {
+          seen.append(buf, size_t(n));
+        } else if (n < 0 && errno == EAGAIN) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        } else {
+          ::close(fd);
+          return;
+        }
+      }
+      const std::string line = seen.substr(0, seen.find("\r\n"));
+      std::string answer =
+          "HTTP/1.1 200 OK\r\nX-Owner: test\r\nContent-Length: " + std::to_string(line.size()) +
+          "\r\n\r\n" + line;
+      (void)!::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+      front->adopt(fd);
+    });
+  };
+  Fixture f(0, o);
+  front = f.front.get();
+  RawClient c(f.front->port());
+  c.send("GET /v1/videos HTTP/1.1\r\n\r\n");
+  auto api = c.read();
+  CHECK(api.header("X-Owner") == "test");
+  CHECK(api.body == "GET /v1/videos HTTP/1.1");
+  c.send(f.get("master.m3u8"));
+  auto media = c.read();
+  CHECK(media.status == 200);
+  CHECK(media.body == f.video.bytes("master.m3u8"));
+  CHECK(media.header("X-Owner").empty());
+  c.send("GET /v1/jobs HTTP/1.1\r\n\r\n");
+  CHECK(c.read().body == "GET /v1/jobs HTTP/1.1");
+  CHECK(handoffs.load() == 2);
+  f.front->stop();
+  // Adopting after a stop just closes the socket.
+  int pair[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair) == 0);
+  f.front->adopt(pair[0]);
+  char byte;
+  CHECK(::recv(pair[1], &byte, 1, 0) == 0);  // EOF: the front closed its end
+  ::close(pair[1]);
+  std::lock_guard lock(mu);
+  for (auto& t : owners) t.join();
 }
 
 TEST_CASE("front: connection handling (HTTP/1.0, Connection: close, no upstream, idle timeout)") {
