@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 namespace streamlet::server {
 namespace {
@@ -123,6 +124,33 @@ bool next_request(int fd, const ConnectionLimits& limits, const std::atomic<bool
 }
 
 }  // namespace
+
+bool is_long_lived_request(std::string_view head) {
+  std::string_view line = head.substr(0, head.find("\r\n"));
+  if (!line.starts_with("GET /v1/videos/")) return false;
+  line = line.substr(0, line.rfind(' '));  // the target, without " HTTP/1.1"
+  line = line.substr(0, line.find('?'));
+  return line.ends_with("/events");
+}
+
+bool StreamThreads::spawn(std::function<void()> fn) {
+  {
+    std::lock_guard lock(mu_);
+    if (running_ >= max_) return false;
+    ++running_;
+  }
+  std::thread([this, fn = std::move(fn)] {
+    fn();
+    std::lock_guard lock(mu_);
+    if (--running_ == 0) idle_.notify_all();
+  }).detach();
+  return true;
+}
+
+void StreamThreads::wait() {
+  std::unique_lock lock(mu_);
+  idle_.wait(lock, [this] { return running_ == 0; });
+}
 
 bool ApiServer::begin_handoffs() {
   if (svr_sock_ != INVALID_SOCKET) return true;

@@ -8,8 +8,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <string>
+#include <string_view>
 
 namespace streamlet::server {
 
@@ -18,6 +21,28 @@ struct ConnectionLimits {
   std::chrono::seconds write_timeout{30};  // the client must keep reading
   std::chrono::seconds keep_alive{5};      // idle wait for the next request
   size_t max_requests = 100;               // requests per connection
+};
+
+// True when the request at the start of `head` is a long-lived one (an SSE progress
+// stream) that should not occupy a thread of the API pool for its whole life.
+bool is_long_lived_request(std::string_view head);
+
+// Threads for long-lived requests, one each, up to a limit: a page following a transcode
+// holds its SSE stream for minutes, and a fixed pool of such streams would starve every
+// other API call. wait() joins them at shutdown.
+class StreamThreads {
+ public:
+  explicit StreamThreads(size_t max) : max_(max) {}
+  ~StreamThreads() { wait(); }
+  // Runs `fn` on a new thread; false (nothing started) when `max` are running.
+  bool spawn(std::function<void()> fn);
+  void wait();
+
+ private:
+  size_t max_;
+  std::mutex mu_;
+  std::condition_variable idle_;
+  size_t running_ = 0;
 };
 
 class ApiServer : public httplib::Server {

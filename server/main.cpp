@@ -43,6 +43,8 @@ using namespace streamlet;
 
 constexpr const char* kUploadsPath = "/v1/uploads";
 constexpr size_t kMaxBufferedBody = 64 * 1024;  // bodies that are not streamed to disk
+// Server-Sent Event streams open at once, each on its own thread; more wait for the pool.
+constexpr size_t kMaxStreams = 2048;
 // How long a stop waits for connections relayed to the API to finish.
 constexpr std::chrono::milliseconds kDrainGrace{10'000};
 
@@ -389,6 +391,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<origin::Front> front;
   std::atomic<origin::Front*> front_ref{nullptr};  // for the API threads' give-back
   std::unique_ptr<httplib::ThreadPool> api_pool;
+  server::StreamThreads streams(kMaxStreams);
   int public_port = -1;
   if (with_front) {
     if (!svr.begin_handoffs()) return fail("cannot create a socket");
@@ -402,15 +405,19 @@ int main(int argc, char** argv) {
     // Answered API connections go back to the front between requests (give_back), so
     // browsers' idle keep-alive connections hold no API thread and their next /media
     // request is the front's again.
-    fo.handoff = [&svr, &api_pool, &stopping, &front_ref, limits](int fd,
-                                                                  std::string already_read) {
-      api_pool->enqueue(
-          [&svr, &stopping, &front_ref, limits, fd, bytes = std::move(already_read)]() mutable {
-            svr.serve_connection(fd, std::move(bytes), limits, stopping, [&front_ref](int idle) {
-              if (auto* f = front_ref.load()) return f->adopt(idle);
-              ::close(idle);  // only in the instant between the front's start and front_ref
-            });
-          });
+    fo.handoff = [&svr, &api_pool, &streams, &stopping, &front_ref, limits](
+                     int fd, std::string already_read) {
+      const bool long_lived = server::is_long_lived_request(already_read);
+      auto serve = [&svr, &stopping, &front_ref, limits, fd,
+                    bytes = std::move(already_read)]() mutable {
+        svr.serve_connection(fd, std::move(bytes), limits, stopping, [&front_ref](int idle) {
+          if (auto* f = front_ref.load()) return f->adopt(idle);
+          ::close(idle);  // only in the instant between the front's start and front_ref
+        });
+      };
+      // An SSE stream gets a thread of its own (up to kMaxStreams), not one of the pool's.
+      if (long_lived && streams.spawn(serve)) return;
+      api_pool->enqueue(std::move(serve));
     };
     auto started_front = origin::Front::start(
         fo,
@@ -461,6 +468,7 @@ int main(int argc, char** argv) {
     signal_waiter.join();  // the front serves until a signal
     front->stop(kDrainGrace);
     api_pool->shutdown();  // handed-off connections finish the request they are in
+    streams.wait();        // event streams end on `stopping`
   } else {
     svr.listen_after_bind();
     pthread_kill(signal_waiter.native_handle(), SIGTERM);  // wake it if we stopped another way

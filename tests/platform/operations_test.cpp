@@ -1,5 +1,6 @@
 // Operations and the web app: health, readiness, metrics, static files, abandoned uploads.
 #include "platform_helpers.hpp"
+#include "support/raw_http.hpp"
 
 #include <mutex>
 #include <thread>
@@ -120,6 +121,47 @@ TEST_CASE("an upload terminated before it finished takes its video with it") {
   mine.emplace("Tus-Resumable", "1.0.0");
   CHECK(server.client().Delete(path.c_str(), mine)->status == 204);
   CHECK(call(server, "GET", "/v1/videos/" + id, alice).status == 404);
+}
+
+TEST_CASE("open progress streams do not starve the API, and idle connections hold no thread") {
+  TempDir dir;
+  // Two API threads, and more open event streams and idle keep-alive connections than that.
+  ServerProcess server(dir / "data", "admin-key", {"--threads", "2"});
+  std::string alice = register_user(server, "alice");
+  httplib::Headers h = bearer(alice);
+  h.emplace("Tus-Resumable", "1.0.0");
+  h.emplace("Upload-Length", "1000");
+  auto created = server.client().Post("/v1/uploads", h, std::string(), "");
+  REQUIRE(created);
+  REQUIRE(created->status == 201);
+  const std::string id = created->get_header_value("Streamlet-Video-Id");
+  // An uploading video's stream stays open until the video is ready or failed.
+  std::vector<std::unique_ptr<RawClient>> streams;
+  for (int i = 0; i < 6; ++i) {
+    streams.push_back(std::make_unique<RawClient>(server.port()));
+    streams.back()->send("GET /v1/videos/" + id + "/events HTTP/1.1\r\nHost: x\r\n" +
+                         "Authorization: Bearer " + alice + "\r\n\r\n");
+    auto head = streams.back()->read(/*head_only=*/true);
+    REQUIRE(head.status == 200);
+    CHECK(head.header("Content-Type") == "text/event-stream");
+  }
+  std::vector<std::unique_ptr<RawClient>> idle;
+  for (int i = 0; i < 6; ++i) {
+    idle.push_back(std::make_unique<RawClient>(server.port()));
+    idle.back()->send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    REQUIRE(idle.back()->read().status == 200);
+  }
+  // With a thread per open connection, this would wait for a stream to end (never, here).
+  auto c = server.client();
+  c.set_read_timeout(10, 0);
+  auto listed = c.Get("/v1/videos", bearer(alice));
+  REQUIRE(listed);
+  CHECK(listed->status == 200);
+  // And the idle connections still work when they are used again.
+  for (auto& k : idle) {
+    k->send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(k->read().status == 200);
+  }
 }
 
 TEST_CASE("webhooks: a ready video is POSTed, signed, to every configured URL") {
