@@ -85,6 +85,11 @@ struct VideoQuery {
   std::string text;                      // full-text words over title + description; ""
   std::optional<Visibility> visibility;  // e.g. kPublic for the public browse page
   std::optional<VideoStatus> status;     // e.g. kReady for playable videos only
+  // What a non-admin may list: other people's videos only when public and
+  // ready, and every video of this user ("" = anonymous: public and ready
+  // only). Combined with the filters above, in one query, so a page costs the
+  // same however many videos the catalog holds.
+  std::optional<std::string> visible_to;
   int limit = 20;                        // 1..100 (clamped)
   int offset = 0;                        // >= 0
 };

@@ -5,8 +5,8 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
-#include "core/crypto.hpp"
 #include "catalog/sqlite_db.hpp"
+#include "core/crypto.hpp"
 #include "streamlet/catalog.hpp"
 
 namespace streamlet::catalog {
@@ -297,6 +297,10 @@ class SqliteCatalog final : public Catalog {
     if (query.owner_id) where += " AND v.owner_id = :owner";
     if (query.visibility) where += " AND v.visibility = :visibility";
     if (query.status) where += " AND v.status = :status";
+    if (query.visible_to)
+      where += " AND ((v.visibility = '" + std::string(to_string(Visibility::kPublic)) +
+               "' AND v.status = '" + std::string(to_string(VideoStatus::kReady)) +
+               "') OR v.owner_id = :viewer)";
     const std::string order = match.empty()
                                   ? " ORDER BY v.created_at_ms DESC, v.seq DESC"
                                   : " ORDER BY videos_fts.rank, v.created_at_ms DESC, v.seq DESC";
@@ -307,6 +311,7 @@ class SqliteCatalog final : public Catalog {
       if (query.owner_id) s.bind(i++, *query.owner_id);
       if (query.visibility) s.bind(i++, to_string(*query.visibility));
       if (query.status) s.bind(i++, to_string(*query.status));
+      if (query.visible_to) s.bind(i++, *query.visible_to);
       return i;
     };
 

@@ -608,44 +608,12 @@ Result<std::string> Platform::list_videos(const Principal& who, const VideoListP
     STREAMLET_ASSIGN_OR_RETURN(auto page, impl_->catalog->list_videos(q));
     return page_doc(page.items, page.total);
   }
-  // Everyone sees public ready videos; a signed-in user also all of their own. The catalog
-  // filters with AND only, so the union is merged here (newest first).
-  if (p.status && *p.status != catalog::VideoStatus::kReady && !who.authenticated())
-    return page_doc({}, 0);
-  auto fetch_all = [&](catalog::VideoQuery query) -> Result<std::vector<catalog::Video>> {
-    std::vector<catalog::Video> out;
-    query.limit = 100;
-    for (query.offset = 0;; query.offset += 100) {
-      STREAMLET_ASSIGN_OR_RETURN(auto page, impl_->catalog->list_videos(query));
-      out.insert(out.end(), page.items.begin(), page.items.end());
-      if (page.items.size() < 100 || int64_t(out.size()) >= page.total) break;
-    }
-    return out;
-  };
-  catalog::VideoQuery pub = q;
-  pub.visibility = catalog::Visibility::kPublic;
-  if (!pub.status) pub.status = catalog::VideoStatus::kReady;
-  std::vector<catalog::Video> all;
-  if (!p.status || *p.status == catalog::VideoStatus::kReady) {
-    STREAMLET_ASSIGN_OR_RETURN(all, fetch_all(pub));
-  }
-  if (who.authenticated()) {
-    catalog::VideoQuery mine = q;
-    mine.owner_id = who.user_id;
-    STREAMLET_ASSIGN_OR_RETURN(auto own, fetch_all(mine));
-    std::set<std::string> ids;
-    for (const auto& v : all) ids.insert(v.id);
-    for (auto& v : own)
-      if (!ids.count(v.id)) all.push_back(std::move(v));
-    if (p.q.empty())
-      std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
-        return a.created_at_ms > b.created_at_ms;
-      });
-  }
-  const int64_t total = int64_t(all.size());
-  std::vector<catalog::Video> slice;
-  for (int64_t i = offset; i < total && i < offset + p.per_page; ++i) slice.push_back(all[i]);
-  return page_doc(slice, total);
+  // Everyone sees public ready videos; a signed-in user also all of their own.
+  q.visible_to = who.authenticated() ? who.user_id : std::string();
+  q.limit = p.per_page;
+  q.offset = offset;
+  STREAMLET_ASSIGN_OR_RETURN(auto page, impl_->catalog->list_videos(q));
+  return page_doc(page.items, page.total);
 }
 
 Result<catalog::Video> Platform::viewable_video(const Principal& who, std::string_view id) {

@@ -179,6 +179,53 @@ TEST_CASE("videos: pagination, owner and visibility filters") {
   CHECK(c->list_videos(q)->total == 0);
 }
 
+TEST_CASE("videos: visible_to lists others' public ready videos and all of the viewer's own") {
+  TempDir dir;
+  auto c = open(dir);
+  auto alice = make_user(*c, "alice");
+  auto bob = make_user(*c, "bob");
+  auto ready = [&](const sc::Video& v) {
+    REQUIRE(c->set_status(v.id, sc::VideoStatus::kReady, "").ok());
+    return v.id;
+  };
+  const std::string bob_public = ready(make_video(*c, bob.id, "bob public ocean"));
+  make_video(*c, bob.id, "bob public still queued ocean");
+  ready(make_video(*c, bob.id, "bob unlisted", "", sc::Visibility::kUnlisted));
+  ready(make_video(*c, bob.id, "bob private", "", sc::Visibility::kPrivate));
+  const std::string alice_private =
+      ready(make_video(*c, alice.id, "alice private ocean", "", sc::Visibility::kPrivate));
+  const std::string alice_queued = make_video(*c, alice.id, "alice queued").id;
+  auto ids = [&](sc::VideoQuery q) {
+    auto page = c->list_videos(q);
+    REQUIRE(page.ok());
+    std::set<std::string> out;
+    for (const auto& v : page->items) out.insert(v.id);
+    CHECK(page->total == int64_t(out.size()));
+    return out;
+  };
+  sc::VideoQuery q;
+  q.visible_to = alice.id;
+  CHECK(ids(q) == std::set<std::string>{bob_public, alice_private, alice_queued});
+  q.visible_to = "";  // anonymous
+  CHECK(ids(q) == std::set<std::string>{bob_public});
+  // The other filters apply to both halves.
+  q.visible_to = alice.id;
+  q.text = "ocean";
+  CHECK(ids(q) == std::set<std::string>{bob_public, alice_private});
+  q.text.clear();
+  q.status = sc::VideoStatus::kQueued;
+  CHECK(ids(q) == std::set<std::string>{alice_queued});
+  // Paging walks the union newest first.
+  q = {};
+  q.visible_to = alice.id;
+  q.limit = 2;
+  auto first = c->list_videos(q);
+  REQUIRE(first.ok());
+  CHECK(first->total == 3);
+  CHECK(first->items.size() == 2);
+  CHECK(first->items[0].id == alice_queued);
+}
+
 TEST_CASE("catalog: opening an existing file again keeps the data and the schema") {
   TempDir dir;
   std::string id;
