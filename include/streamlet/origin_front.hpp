@@ -46,6 +46,9 @@ struct MediaTarget {
 };
 // nullopt when `target` is not under `prefix` or its id is not a plausible one.
 std::optional<MediaTarget> parse_media_target(std::string_view target, std::string_view prefix);
+// [A-Za-z0-9_-]{1,64}: what a video id may look like in a playback URL (anything
+// else, hidden work dirs and ".." included, is no video).
+bool plausible_video_id(std::string_view id);
 
 struct FrontOptions {
   // Where players connect. Port 0 picks a free port (see Front::port()).

@@ -53,13 +53,6 @@ constexpr size_t kIdleBufferKeep = 16 * 1024;
 constexpr uint64_t kInlineFileBytes = 64 * 1024;  // smaller files are read into the answer
 constexpr size_t kSendfileChunk = 1 << 20;
 
-bool plausible_id(std::string_view id) {
-  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
-  });
-}
-
 // RFC 9110 token characters, for header field names.
 bool is_tchar(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
@@ -186,6 +179,36 @@ class Buffer {
   size_t cap_ = 0, begin_ = 0, end_ = 0;
 };
 
+// What one non-blocking recv or send did.
+enum class Io { kMoved, kEof, kWouldBlock, kFailed };
+
+// Receives into the free space of `b` (which must have some).
+Io receive_into(int fd, Buffer& b) {
+  for (;;) {
+    ssize_t n = ::recv(fd, b.write_ptr(), b.space(), 0);
+    if (n > 0) {
+      b.produced(size_t(n));
+      return Io::kMoved;
+    }
+    if (n == 0) return Io::kEof;
+    if (errno == EINTR) continue;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? Io::kWouldBlock : Io::kFailed;
+  }
+}
+
+// Sends from the front of `b` (which must not be empty).
+Io send_from(int fd, Buffer& b, int flags = 0) {
+  for (;;) {
+    ssize_t n = ::send(fd, b.data(), b.size(), MSG_NOSIGNAL | flags);
+    if (n > 0) {
+      b.consume(size_t(n));
+      return Io::kMoved;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? Io::kWouldBlock : Io::kFailed;
+  }
+}
+
 struct Conn;
 // What an epoll event points at: one end of a connection.
 struct Endpoint {
@@ -231,6 +254,13 @@ using front_detail::Conn;
 using front_detail::Endpoint;
 using front_detail::Loop;
 
+bool plausible_video_id(std::string_view id) {
+  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+}
+
 std::optional<MediaTarget> parse_media_target(std::string_view target, std::string_view prefix) {
   if (prefix.empty() || !target.starts_with(prefix)) return std::nullopt;
   target.remove_prefix(prefix.size());
@@ -242,7 +272,7 @@ std::optional<MediaTarget> parse_media_target(std::string_view target, std::stri
   size_t slash = target.find('/');
   if (slash == std::string_view::npos) return std::nullopt;
   std::string_view id = target.substr(0, slash);
-  if (!plausible_id(id)) return std::nullopt;
+  if (!plausible_video_id(id)) return std::nullopt;
   return MediaTarget{std::string(id), std::string(target.substr(slash + 1)), std::string(query)};
 }
 
@@ -510,20 +540,21 @@ class Loop {
       if (c->client_eof) return close_conn(c);
       if (!c->client_readable) return;
       c->in.reserve(front_.options.max_head_bytes + 1);
-      size_t room = c->in.space();
-      if (room == 0) return start_relay(c);  // cannot happen: parse_and_answer relays first
+      if (c->in.space() == 0) return start_relay(c);  // cannot happen: parsing relays first
       const bool fresh = c->in.empty();
-      ssize_t got = ::recv(c->client.get(), c->in.write_ptr(), room, 0);
-      if (got > 0) {
-        if (fresh) c->head_started = now_;
-        c->in.produced(size_t(got));
-        c->last_active = now_;
-      } else if (got == 0) {
-        c->client_eof = true;
-      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        c->client_readable = false;
-      } else if (errno != EINTR) {
-        return close_conn(c);
+      switch (receive_into(c->client.get(), c->in)) {
+        case Io::kMoved:
+          if (fresh) c->head_started = now_;
+          c->last_active = now_;
+          break;
+        case Io::kEof:
+          c->client_eof = true;
+          break;
+        case Io::kWouldBlock:
+          c->client_readable = false;
+          break;
+        case Io::kFailed:
+          return close_conn(c);
       }
     }
   }
@@ -531,19 +562,13 @@ class Loop {
   // Sends what is pending; true once the whole answer is out.
   bool flush_answer(Conn* c) {
     while (!c->out.empty()) {
-      int flags = MSG_NOSIGNAL | (c->file_left > 0 ? MSG_MORE : 0);
-      ssize_t n = ::send(c->client.get(), c->out.data(), c->out.size(), flags);
-      if (n > 0) {
-        c->out.consume(size_t(n));
-        c->last_active = now_;
-      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        return false;
-      } else if (n < 0 && errno == EINTR) {
-        continue;
-      } else {
+      Io io = send_from(c->client.get(), c->out, c->file_left > 0 ? MSG_MORE : 0);
+      if (io == Io::kWouldBlock) return false;
+      if (io == Io::kFailed) {
         close_conn(c);
         return false;
       }
+      c->last_active = now_;
     }
     while (c->file_left > 0) {
       size_t want = size_t(std::min<uint64_t>(c->file_left, kSendfileChunk));
@@ -792,28 +817,18 @@ class Loop {
       }
       // client -> upstream
       if (!c->client_eof && c->client_readable && c->in.space() > 0) {
-        ssize_t n = ::recv(c->client.get(), c->in.write_ptr(), c->in.space(), 0);
-        if (n > 0) {
-          c->in.produced(size_t(n));
-          c->in.grow_if_full(kRelayBufferMax);
-          moved = true;
-        } else if (n == 0) {
-          c->client_eof = true;
-          moved = true;
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-          c->client_readable = false;
-        } else if (errno != EINTR) {
-          return close_conn(c);
-        }
+        Io io = receive_into(c->client.get(), c->in);
+        if (io == Io::kFailed) return close_conn(c);
+        if (io == Io::kWouldBlock) c->client_readable = false;
+        if (io == Io::kEof) c->client_eof = true;
+        if (io == Io::kMoved) c->in.grow_if_full(kRelayBufferMax);
+        moved = moved || io == Io::kMoved || io == Io::kEof;
       }
       if (c->upstream_connected && !c->in.empty()) {
-        ssize_t n = ::send(c->upstream.get(), c->in.data(), c->in.size(), MSG_NOSIGNAL);
-        if (n > 0) {
-          c->in.consume(size_t(n));
-          moved = true;
-        } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-          return close_conn(c);  // the upstream reset: nothing sensible to tell the client
-        }
+        Io io = send_from(c->upstream.get(), c->in);
+        // The upstream reset: nothing sensible to tell the client.
+        if (io == Io::kFailed) return close_conn(c);
+        moved = moved || io == Io::kMoved;
       }
       if (c->client_eof && c->in.empty() && c->upstream_connected && !c->upstream_shut) {
         ::shutdown(c->upstream.get(), SHUT_WR);
@@ -821,29 +836,17 @@ class Loop {
       }
       // upstream -> client
       if (c->upstream_connected && !c->upstream_eof && c->upstream_readable && c->out.space() > 0) {
-        ssize_t n = ::recv(c->upstream.get(), c->out.write_ptr(), c->out.space(), 0);
-        if (n > 0) {
-          c->out.produced(size_t(n));
-          c->out.grow_if_full(kRelayBufferMax);
-          moved = true;
-        } else if (n == 0) {
-          c->upstream_eof = true;
-          moved = true;
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-          c->upstream_readable = false;
-        } else if (errno != EINTR) {
-          c->upstream_eof = true;
-          moved = true;
-        }
+        Io io = receive_into(c->upstream.get(), c->out);
+        if (io == Io::kWouldBlock) c->upstream_readable = false;
+        // An upstream error ends the relay like its EOF: the client gets what arrived.
+        if (io == Io::kEof || io == Io::kFailed) c->upstream_eof = true;
+        if (io == Io::kMoved) c->out.grow_if_full(kRelayBufferMax);
+        moved = moved || io != Io::kWouldBlock;
       }
       if (!c->out.empty()) {
-        ssize_t n = ::send(c->client.get(), c->out.data(), c->out.size(), MSG_NOSIGNAL);
-        if (n > 0) {
-          c->out.consume(size_t(n));
-          moved = true;
-        } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-          return close_conn(c);
-        }
+        Io io = send_from(c->client.get(), c->out);
+        if (io == Io::kFailed) return close_conn(c);
+        moved = moved || io == Io::kMoved;
       }
       if (c->upstream_eof && c->out.empty()) return close_conn(c);
     }

@@ -18,6 +18,7 @@
 
 #include "core/crypto.hpp"
 #include "core/file_util.hpp"
+#include "streamlet/origin_front.hpp"
 
 namespace streamlet::platform {
 
@@ -827,11 +828,7 @@ Status Platform::check_upload_access(const Principal& who, std::string_view uplo
 origin::OriginResponse Platform::serve_media(std::string_view video_id,
                                              const origin::OriginRequest& req) {
   // Ids are what the catalog generates: anything else (hidden work dirs, "..") is unknown.
-  const bool plausible =
-      !video_id.empty() && video_id.size() <= 64 &&
-      std::all_of(video_id.begin(), video_id.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
-      });
+  const bool plausible = origin::plausible_video_id(video_id);
   auto cached = plausible ? impl_->policy_of(video_id) : Impl::CachedPolicy{};
   if (!cached.exists) {
     origin::OriginResponse r;

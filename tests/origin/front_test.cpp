@@ -52,6 +52,29 @@ class Upstream {
   std::thread thread_;
 };
 
+// What a handoff's new owner does first: reads the non-blocking socket until `marker` has
+// arrived (false if the client left before).
+bool read_until(int fd, std::string& seen, std::string_view marker) {
+  char buf[4096];
+  while (seen.find(marker) == std::string::npos) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n > 0) {
+      seen.append(buf, size_t(n));
+    } else if (n < 0 && errno == EAGAIN) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The new owner's answer: `body` under an X-Owner header the front never sends.
+std::string owner_answer(const std::string& body) {
+  return "HTTP/1.1 200 OK\r\nX-Owner: test\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
+}
+
 struct Fixture {
   FakeVideo video;
   origin::Origin origin{test_options()};
@@ -209,21 +232,8 @@ TEST_CASE("front: a handed-off connection gets every byte after the playback req
   o.handoff = [&](int fd, std::string already_read) {
     std::lock_guard lock(mu);
     owners.emplace_back([fd, seen = std::move(already_read)]() mutable {
-      const std::string head_end = "\r\n\r\nhello";
-      char buf[4096];
-      while (seen.find(head_end) == std::string::npos) {
-        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n > 0) {
-          seen.append(buf, size_t(n));
-        } else if (n < 0 && errno == EAGAIN) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(2));
-        } else {
-          break;
-        }
-      }
-      std::string answer =
-          "HTTP/1.1 200 OK\r\nX-Owner: test\r\nContent-Length: " + std::to_string(seen.size()) +
-          "\r\n\r\n" + seen;
+      (void)read_until(fd, seen, "\r\n\r\nhello");
+      std::string answer = owner_answer(seen);
       (void)!::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
       ::close(fd);
     });
@@ -267,22 +277,11 @@ TEST_CASE("front: a connection handed off and adopted back goes on with playback
     handoffs.fetch_add(1);
     std::lock_guard lock(mu);
     owners.emplace_back([fd, seen = std::move(already_read), &front]() mutable {
-      char buf[4096];
-      while (seen.find("\r\n\r\n") == std::string::npos) {
-        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n > 0) {
-          seen.append(buf, size_t(n));
-        } else if (n < 0 && errno == EAGAIN) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(2));
-        } else {
-          ::close(fd);
-          return;
-        }
+      if (!read_until(fd, seen, "\r\n\r\n")) {
+        ::close(fd);
+        return;
       }
-      const std::string line = seen.substr(0, seen.find("\r\n"));
-      std::string answer =
-          "HTTP/1.1 200 OK\r\nX-Owner: test\r\nContent-Length: " + std::to_string(line.size()) +
-          "\r\n\r\n" + line;
+      std::string answer = owner_answer(seen.substr(0, seen.find("\r\n")));
       (void)!::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
       front->adopt(fd);
     });
