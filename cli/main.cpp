@@ -27,6 +27,7 @@ int exit_code(const Status& status) {
     case ErrorCode::kGone:
     case ErrorCode::kChecksumMismatch:
     case ErrorCode::kPermissionDenied:
+    case ErrorCode::kRateLimited:
     case ErrorCode::kUnauthenticated: return kExitRemote;
     default: return kExitInternal;
   }

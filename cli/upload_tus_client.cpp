@@ -25,6 +25,7 @@ Status remote_error(const httplib::Result& res, const std::string& what) {
                    : res->status == 409 ? ErrorCode::kConflict
                    : res->status == 410 ? ErrorCode::kGone
                    : res->status == 413 ? ErrorCode::kTooLarge
+                   : res->status == 429 ? ErrorCode::kRateLimited
                    : res->status == 460 ? ErrorCode::kChecksumMismatch
                    : res->status >= 500 ? ErrorCode::kResourceExhausted
                                         : ErrorCode::kInvalidArgument;

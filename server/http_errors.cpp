@@ -1,5 +1,7 @@
 #include "http_errors.hpp"
 
+#include <algorithm>
+
 #include "streamlet/platform.hpp"
 
 namespace streamlet::server {
@@ -33,6 +35,8 @@ int http_status(const Status& status) {
       return 400;  // the client stopped sending mid-body
     case ErrorCode::kResourceExhausted:
       return 503;  // disk full / too many uploads: retry later
+    case ErrorCode::kRateLimited:
+      return 429;  // this caller's own limit: Retry-After says when
     case ErrorCode::kIo:
     case ErrorCode::kInternal:
       return 500;
@@ -42,6 +46,9 @@ int http_status(const Status& status) {
 
 void send_error(httplib::Response& res, const Status& status) {
   res.status = http_status(status);
+  if (status.code() == ErrorCode::kRateLimited)
+    res.set_header("Retry-After",
+                   std::to_string(std::max<int64_t>(1, status.retry_after().count())));
   // HEAD responses carry no body; httplib drops it, the status says enough.
   res.set_content(platform::error_json(status), "application/json");
 }

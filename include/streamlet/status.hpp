@@ -2,7 +2,9 @@
 // Status is cheap to copy; an ok Status carries no message. Thread-compatible.
 #pragma once
 
+#include <algorithm>
 #include <cassert>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +29,7 @@ enum class ErrorCode {
   kPermissionDenied,    // authenticated but not allowed
   kUnauthenticated,     // no or bad credentials
   kResourceExhausted,   // disk full, too many concurrent sessions, ...
+  kRateLimited,         // this caller is over a per-caller limit or quota: see retry_after()
   kCancelled,           // the caller asked us to stop
   kIo,                  // the operating system refused a read or write
   kInternal,            // a bug or a library failure we did not expect
@@ -51,12 +54,24 @@ class [[nodiscard]] Status {
   // Prefixes the message with context ("probe: ...") and keeps the code.
   Status with_context(std::string_view context) const;
 
+  // How long the caller should wait before trying again (kRateLimited); 0 when unknown.
+  std::chrono::seconds retry_after() const { return retry_after_; }
+
  private:
+  friend Status rate_limited(std::string message, std::chrono::seconds retry_after);
   ErrorCode code_ = ErrorCode::kOk;
   std::string message_;
+  std::chrono::seconds retry_after_{0};
 };
 
 inline Status error(ErrorCode code, std::string message) { return {code, std::move(message)}; }
+
+// kRateLimited with the wait the caller is told (at least one second).
+inline Status rate_limited(std::string message, std::chrono::seconds retry_after) {
+  Status s(ErrorCode::kRateLimited, std::move(message));
+  s.retry_after_ = std::max(retry_after, std::chrono::seconds(1));
+  return s;
+}
 
 // A value or the Status that explains why there is none.
 template <typename T>

@@ -17,6 +17,7 @@ std::string_view to_string(ErrorCode code) {
     case ErrorCode::kPermissionDenied: return "permission denied";
     case ErrorCode::kUnauthenticated: return "unauthenticated";
     case ErrorCode::kResourceExhausted: return "resource exhausted";
+    case ErrorCode::kRateLimited: return "rate limited";
     case ErrorCode::kCancelled: return "cancelled";
     case ErrorCode::kIo: return "i/o error";
     case ErrorCode::kInternal: return "internal error";
@@ -36,7 +37,9 @@ std::string Status::to_string() const {
 
 Status Status::with_context(std::string_view context) const {
   if (ok()) return *this;
-  return Status(code_, std::string(context) + ": " + message_);
+  Status out = *this;
+  out.message_ = std::string(context) + ": " + message_;
+  return out;
 }
 
 }  // namespace streamlet

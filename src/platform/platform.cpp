@@ -124,6 +124,8 @@ std::string_view error_code_name(ErrorCode code) {
       return "unauthenticated";
     case ErrorCode::kResourceExhausted:
       return "resource_exhausted";
+    case ErrorCode::kRateLimited:
+      return "rate_limited";
     case ErrorCode::kCancelled:
       return "cancelled";
     case ErrorCode::kIo:
