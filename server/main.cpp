@@ -71,6 +71,8 @@ struct Config {
   std::vector<std::string> webhooks;
   std::string webhook_secret;
   std::string webhook_ca_file;  // "" = the system's trusted certificates
+  std::string metrics_listen;   // "" = /metrics on the public port
+  std::string metrics_token;    // "" = /metrics needs no token
 };
 
 // Precedence: built-in default < config file < environment < command line.
@@ -108,6 +110,10 @@ Result<Config> load_config(int argc, char** argv) {
       "webhook-ca-file",
       "PEM certificates https webhook receivers are checked against "
       "(default: the system store)",
+      cxxopts::value<std::string>())(
+      "metrics-listen", "HOST:PORT serving /metrics instead of the public port",
+      cxxopts::value<std::string>())(
+      "metrics-token", "Bearer token /metrics requires (or STREAMLET_METRICS_TOKEN)",
       cxxopts::value<std::string>())("h,help", "show help");
   Config c;
   try {
@@ -129,10 +135,13 @@ Result<Config> load_config(int argc, char** argv) {
       c.expiration_seconds = j.value("expiration_seconds", c.expiration_seconds);
       c.threads = j.value("threads", c.threads);
       c.origin_threads = j.value("origin_threads", c.origin_threads);
+      c.metrics_listen = j.value("metrics_listen", c.metrics_listen);
+      c.metrics_token = j.value("metrics_token", c.metrics_token);
     }
     if (const char* v = std::getenv("STREAMLET_LISTEN")) c.listen = v;
     if (const char* v = std::getenv("STREAMLET_DATA")) c.data = v;
     if (const char* v = std::getenv("STREAMLET_API_KEY")) c.api_key = v;
+    if (const char* v = std::getenv("STREAMLET_METRICS_TOKEN")) c.metrics_token = v;
     if (args.count("listen")) c.listen = args["listen"].as<std::string>();
     if (args.count("data")) c.data = args["data"].as<std::string>();
     if (args.count("api-key")) c.api_key = args["api-key"].as<std::string>();
@@ -158,6 +167,8 @@ Result<Config> load_config(int argc, char** argv) {
     if (args.count("webhook-secret")) c.webhook_secret = args["webhook-secret"].as<std::string>();
     if (args.count("webhook-ca-file"))
       c.webhook_ca_file = args["webhook-ca-file"].as<std::string>();
+    if (args.count("metrics-listen")) c.metrics_listen = args["metrics-listen"].as<std::string>();
+    if (args.count("metrics-token")) c.metrics_token = args["metrics-token"].as<std::string>();
   } catch (const std::exception& e) {
     return error(ErrorCode::kInvalidArgument, e.what());
   }
@@ -222,6 +233,16 @@ int main(int argc, char** argv) {
   std::string host = c.listen.substr(0, colon);
   auto port = upload::parse_uint(c.listen.substr(colon + 1));
   if (!port.ok() || *port > 65535) return fail("--listen: bad port");
+  std::string metrics_host;
+  int metrics_port = -1;  // -1: /metrics on the public port
+  if (!c.metrics_listen.empty()) {
+    size_t mc = c.metrics_listen.rfind(':');
+    auto mp = mc == std::string::npos ? Result<uint64_t>(error(ErrorCode::kInvalidArgument, ""))
+                                      : upload::parse_uint(c.metrics_listen.substr(mc + 1));
+    if (!mp.ok() || *mp > 65535) return fail("--metrics-listen must be HOST:PORT");
+    metrics_host = c.metrics_listen.substr(0, mc);
+    metrics_port = int(*mp);
+  }
 
   std::error_code ec;
   std::filesystem::create_directories(c.data, ec);
@@ -309,6 +330,7 @@ int main(int argc, char** argv) {
   // httplib, so refuse large ones before it does.
   svr.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     request_started = std::chrono::steady_clock::now();
+    server::clear_route();
     // RFC 9112 6.3: a request with neither Content-Length nor Transfer-Encoding has no body.
     // httplib would read such a POST to the end of the connection and answer 400 whatever
     // the route said (a tus POST without credentials got 400, not 401); say it explicitly.
@@ -364,13 +386,13 @@ int main(int argc, char** argv) {
   std::atomic<bool> stopping{false};
   server::RequestMetrics metrics;
   metrics.set_job_counts([&plat] { return plat.job_counts(); });
-  server::Routes routes{plat, web_root, stopping, metrics, {}};
+  server::Routes routes{plat, web_root, stopping, metrics, {}, metrics_port < 0, c.metrics_token};
   server::register_upload_routes(svr, tus, plat, kUploadsPath, metrics);
   // Requests are timed from routing to the end of the response (httplib runs both, and the
   // logger, on the connection's thread).
   svr.set_logger([&metrics](const httplib::Request& req, const httplib::Response& res) {
     auto elapsed = std::chrono::steady_clock::now() - request_started;
-    metrics.observe(server::route_label(req.path, res.status), req.method, res.status, elapsed);
+    metrics.observe(server::request_route(req.path), req.method, res.status, elapsed);
   });
   auto fps_watch = plat.bus().subscribe("", [&metrics](const events::Event& e) {
     if (e.type == "progress") metrics.set_transcode_fps(e.fps);
@@ -438,9 +460,18 @@ int main(int argc, char** argv) {
     if (public_port <= 0) return fail("cannot listen on " + c.listen);
     raise_listen_backlog(public_port);
   }
+  std::unique_ptr<server::MetricsListener> metrics_listener;
+  if (metrics_port >= 0) {
+    auto ml = server::MetricsListener::start(metrics_host, metrics_port, metrics, c.metrics_token);
+    if (!ml.ok()) return fail("cannot listen on " + c.metrics_listen + " (--metrics-listen)");
+    metrics_listener = std::move(*ml);
+  }
   auto started = plat.start();
   if (!started.ok()) return fail(started.message());
   std::printf("streamlet-server: listening on http://%s:%d\n", host.c_str(), public_port);
+  if (metrics_listener)
+    std::printf("streamlet-server: metrics on http://%s:%d\n", metrics_host.c_str(),
+                metrics_listener->port());
   if (!admin_password->empty())
     std::printf("streamlet-server: created user admin with password %s (shown once)\n",
                 admin_password->c_str());
@@ -477,6 +508,7 @@ int main(int argc, char** argv) {
   // Requests in flight have finished (httplib joins its pool in listen); running
   // transcodes go back to the queue for the next start.
   routes.stopping = true;
+  if (metrics_listener) metrics_listener->stop();
   plat.stop(/*requeue_running=*/true);
   // No video can finish now; give pending webhooks a moment (the rest stay journalled).
   if (hooks) hooks->stop(std::chrono::seconds(2));

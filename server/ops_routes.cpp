@@ -7,6 +7,64 @@
 
 namespace streamlet::server {
 
+namespace {
+// Compares every byte whatever the first difference, so the time says nothing about the token.
+bool same_secret(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+}  // namespace
+
+void serve_metrics(const RequestMetrics& metrics, const std::string& token,
+                   const httplib::Request& req, httplib::Response& res) {
+  if (!token.empty()) {
+    const std::string given = req.get_header_value("Authorization");
+    constexpr std::string_view kBearer = "Bearer ";
+    const bool ok = given.rfind(kBearer, 0) == 0 &&
+                    same_secret(std::string_view(given).substr(kBearer.size()), token);
+    if (!ok) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      return send_error(res, error(ErrorCode::kUnauthenticated, "/metrics needs its token"));
+    }
+  }
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(metrics.render(), std::string(metrics::kContentType));
+}
+
+Result<std::unique_ptr<MetricsListener>> MetricsListener::start(const std::string& host, int port,
+                                                                const RequestMetrics& metrics,
+                                                                std::string token) {
+  std::unique_ptr<MetricsListener> l(new MetricsListener());
+  l->server_.new_task_queue = [] { return new httplib::ThreadPool(2); };
+  l->server_.set_read_timeout(10, 0);
+  l->server_.set_write_timeout(10, 0);
+  l->server_.Get("/metrics", [&metrics, token = std::move(token)](const httplib::Request& req,
+                                                                  httplib::Response& res) {
+    serve_metrics(metrics, token, req, res);
+  });
+  l->server_.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty() || res.status < 400) return;
+    if (res.status == 404)
+      send_error(res, error(ErrorCode::kNotFound, "only /metrics is served here"));
+  });
+  l->port_ = port == 0 ? l->server_.bind_to_any_port(host)
+                       : (l->server_.bind_to_port(host, port) ? port : -1);
+  if (l->port_ <= 0) return error(ErrorCode::kIo, "cannot listen on " + host);
+  l->thread_ = std::thread([raw = l.get()] { raw->server_.listen_after_bind(); });
+  return l;
+}
+
+MetricsListener::~MetricsListener() {
+  stop();
+}
+
+void MetricsListener::stop() {
+  server_.stop();
+  if (thread_.joinable()) thread_.join();
+}
+
 void register_ops_routes(Routes& r, httplib::Server& svr) {
   route(r, svr, "GET", "/healthz", [](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200, R"({"status":"ok"})");
@@ -17,9 +75,10 @@ void register_ops_routes(Routes& r, httplib::Server& svr) {
     else
       send_error(res, error(ErrorCode::kResourceExhausted, "not ready"));
   });
-  route(r, svr, "GET", "/metrics", [&r](const httplib::Request&, httplib::Response& res) {
-    res.set_content(r.metrics.render(), std::string(metrics::kContentType));
-  });
+  if (r.metrics_here)
+    route(r, svr, "GET", "/metrics", [&r](const httplib::Request& req, httplib::Response& res) {
+      serve_metrics(r.metrics, r.metrics_token, req, res);
+    });
 }
 
 void register_web_routes(Routes& r, httplib::Server& svr) {

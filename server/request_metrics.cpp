@@ -6,45 +6,92 @@
 namespace streamlet::server {
 
 namespace {
-bool starts_with(const std::string& s, const std::string& prefix) {
-  return s.rfind(prefix, 0) == 0;
-}
-std::vector<std::string> segments(const std::string& path) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (size_t i = 1; i <= path.size(); ++i) {
-    if (i == path.size() || path[i] == '/') {
-      out.push_back(cur);
-      cur.clear();
+thread_local std::string noted_route;
+}  // namespace
+
+std::string route_template(std::string_view pattern) {
+  std::string out;
+  auto skip_quantifier = [&](size_t& i) {
+    if (i < pattern.size() && (pattern[i] == '?' || pattern[i] == '*' || pattern[i] == '+')) ++i;
+  };
+  // End of a bracket expression starting at `i` ('['), or npos.
+  auto class_end = [&](size_t i) {
+    size_t j = i + 1;
+    if (j < pattern.size() && pattern[j] == '^') ++j;
+    if (j < pattern.size() && pattern[j] == ']') ++j;
+    for (; j < pattern.size(); ++j) {
+      if (pattern[j] == '\\') ++j;
+      else if (pattern[j] == ']') return j;
+    }
+    return std::string_view::npos;
+  };
+  for (size_t i = 0; i < pattern.size();) {
+    const char c = pattern[i];
+    if (c == '\\' && i + 1 < pattern.size()) {
+      out += pattern[i + 1];
+      i += 2;
+    } else if (c == '[') {
+      size_t end = class_end(i);
+      if (end == std::string_view::npos) return out + "{id}";
+      i = end + 1;
+      skip_quantifier(i);
+      out += "{id}";
+    } else if (c == '(') {
+      int depth = 0;
+      size_t j = i;
+      for (; j < pattern.size(); ++j) {
+        if (pattern[j] == '\\') {
+          ++j;
+        } else if (pattern[j] == '[') {
+          j = class_end(j);
+          if (j == std::string_view::npos) break;
+        } else if (pattern[j] == '(') {
+          ++depth;
+        } else if (pattern[j] == ')' && --depth == 0) {
+          break;
+        }
+      }
+      if (j == std::string_view::npos || j >= pattern.size()) return out + "{id}";
+      const std::string_view body = pattern.substr(i + 1, j - i - 1);
+      out += body == ".*" || body == ".+" ? "{file}" : "{id}";
+      i = j + 1;
+      skip_quantifier(i);
     } else {
-      cur += path[i];
+      out += c;
+      ++i;
     }
   }
   return out;
 }
-}  // namespace
 
-std::string route_label(const std::string& path, int status) {
-  if (starts_with(path, "/media/")) return "/media/{id}/{file}";
-  if (starts_with(path, "/assets/")) return "/assets/{file}";
-  if (starts_with(path, "/watch/")) return "/watch/{id}";
-  auto s = segments(path);
-  if (s.size() >= 3 && s[0] == "v1") {
-    if (s[1] == "uploads") return "/v1/uploads/{id}";
-    if (s[1] == "videos" && s.size() == 3) return "/v1/videos/{id}";
-    if (s[1] == "videos" && s.size() == 4) return "/v1/videos/{id}/" + s[3];
-    if (s[1] == "jobs" && s.size() == 4) return "/v1/jobs/{id}/" + s[3];
-    if (s[1] == "auth" && s.size() == 4 && s[2] == "api-keys") return "/v1/auth/api-keys/{id}";
-  }
-  // Fixed paths; anything else that found no route is one label, not one per path.
-  if (status == 404 && !starts_with(path, "/v1/")) return "unmatched";
-  static const char* kFixed[] = {
-      "/",           "/upload",        "/library",          "/login",           "/healthz",
-      "/readyz",     "/metrics",       "/v1/videos",        "/v1/jobs",         "/v1/uploads",
-      "/v1/auth/me", "/v1/auth/login", "/v1/auth/register", "/v1/auth/api-keys"};
-  for (const char* f : kFixed)
-    if (path == f) return path;
+void note_route(const std::string& label) {
+  noted_route = label;
+}
+
+void clear_route() {
+  noted_route.clear();
+}
+
+std::string request_route(const std::string& path) {
+  std::string label = std::move(noted_route);
+  noted_route.clear();
+  if (!label.empty()) return label;
+  // Fixed labels for the two areas served by prefix: a playback path no pattern took (an id
+  // the front found implausible) is still a playback request.
+  if (path.rfind("/assets/", 0) == 0) return "/assets/{file}";
+  if (path.rfind("/media/", 0) == 0) return "/media/{id}/{file}";
   return "unmatched";
+}
+
+std::string method_label(const std::string& method) {
+  for (const char* m : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+    if (method == m) return method;
+  return "other";
+}
+
+std::string status_label(int status) {
+  if (status < 100 || status > 599) return "other";
+  return std::to_string(status);
 }
 
 namespace {
@@ -75,7 +122,7 @@ RequestMetrics::RequestMetrics()
 
 void RequestMetrics::observe(const std::string& route, const std::string& method, int status,
                              std::chrono::duration<double> elapsed) {
-  requests_->labels({route, method, std::to_string(status)}).inc();
+  requests_->labels({route, method_label(method), status_label(status)}).inc();
   latency_->labels({route}).observe(elapsed.count());
 }
 

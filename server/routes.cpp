@@ -48,8 +48,14 @@ void send_status(httplib::Response& res, const Status& status, int ok_status) {
 }
 
 void route(Routes& r, httplib::Server& svr, const std::string& method, const std::string& pattern,
-           httplib::Server::Handler handler) {
+           httplib::Server::Handler inner) {
   r.served.emplace_back(method, pattern);
+  // The metrics label is the route's template, whatever the request's path said.
+  auto handler = [label = route_template(pattern), inner = std::move(inner)](
+                     const httplib::Request& req, httplib::Response& res) {
+    note_route(label);
+    inner(req, res);
+  };
   if (method == "GET")
     svr.Get(pattern, std::move(handler));
   else if (method == "POST")
@@ -71,7 +77,9 @@ void register_method_not_allowed(Routes& r, httplib::Server& svr) {
     std::string allow;
     for (const auto& m : methods) allow += (allow.empty() ? "" : ", ") + m;
     if (methods.count("GET")) allow += ", HEAD";
-    auto refuse = [allow](const httplib::Request&, httplib::Response& res) {
+    auto refuse = [allow, label = route_template(pattern)](const httplib::Request&,
+                                                           httplib::Response& res) {
+      note_route(label);
       // No Status code means "wrong method": the one answer not mapped in http_errors.
       res.set_header("Allow", allow);
       res.status = 405;

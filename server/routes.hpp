@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "request_metrics.hpp"
@@ -24,6 +25,10 @@ struct Routes {
   RequestMetrics& metrics;         // what /metrics reports
   // method -> patterns served, so other methods on a known path answer 405.
   std::vector<std::pair<std::string, std::string>> served;
+  // /metrics: on this port unless --metrics-listen moved it; "Bearer <token>" required
+  // when the token is not empty.
+  bool metrics_here = true;
+  std::string metrics_token;
 };
 
 // The caller, or nullopt after answering 401 for a bad credential.
@@ -41,6 +46,30 @@ void route(Routes& r, httplib::Server& svr, const std::string& method, const std
            httplib::Server::Handler handler);
 // After every route: other methods on a known pattern answer 405 with Allow.
 void register_method_not_allowed(Routes& r, httplib::Server& svr);
+
+// GET /metrics: the exposition, or 401 without "Authorization: Bearer <token>" (token "" =
+// no check).
+void serve_metrics(const RequestMetrics& metrics, const std::string& token,
+                   const httplib::Request& req, httplib::Response& res);
+
+// /metrics on an address of its own (--metrics-listen), so the public port never serves it.
+// Runs its own two threads until stop() or destruction.
+class MetricsListener {
+ public:
+  // kIo when HOST:PORT cannot be bound; port 0 picks a free one (see port()).
+  static Result<std::unique_ptr<MetricsListener>> start(const std::string& host, int port,
+                                                        const RequestMetrics& metrics,
+                                                        std::string token);
+  ~MetricsListener();
+  int port() const { return port_; }
+  void stop();
+
+ private:
+  MetricsListener() = default;
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+};
 
 void register_auth_routes(Routes& r, httplib::Server& svr);
 void register_video_routes(Routes& r, httplib::Server& svr);

@@ -35,6 +35,8 @@ std::string last_segment(const std::string& url) {
 void serve(upload::TusHandler& tus, platform::Platform& platform, const std::string& base_path,
            RequestMetrics& metrics, const httplib::Request& req, httplib::Response& res,
            const httplib::ContentReader* reader) {
+  const bool to_collection = req.path == base_path || req.path == base_path + "/";
+  note_route(to_collection ? base_path : base_path + "/{id}");
   upload::TusRequest treq;
   treq.method = req.method;
   treq.path = req.path;

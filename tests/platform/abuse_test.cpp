@@ -1,0 +1,197 @@
+// Hostile clients on the public port (issue 9, "abuse and quotas"): each case is an attack as a
+// client would mount it over real HTTP against the real streamlet-server, and what a user or
+// an operator checks afterwards. Several clients are told apart by their socket address: the
+// whole of 127/8 is loopback, so a test speaks from 127.0.0.2, 127.0.0.3, ...
+#include <chrono>
+#include <ctime>
+#include <regex>
+#include <set>
+
+#include "platform_helpers.hpp"
+#include "support/raw_http.hpp"
+
+using namespace streamlet::test;
+
+namespace {
+
+struct RawAnswer {
+  int status = 0;
+  json body;
+  std::string retry_after;  // the Retry-After header, "" when absent
+};
+
+// One request from the client address `source`, on its own connection.
+RawAnswer call_from(const ServerProcess& s, const std::string& source, const std::string& method,
+                    const std::string& path, const std::string& token = "",
+                    const std::string& body = "", const httplib::Headers& extra = {}) {
+  RawClient c(s.port(), source);
+  REQUIRE(c.connected());
+  std::string req = method + " " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n";
+  if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
+  for (const auto& [k, v] : extra) req += k + ": " + v + "\r\n";
+  req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
+  c.send(req);
+  auto a = c.read(method == "HEAD");
+  REQUIRE_MESSAGE(a.status != 0, method << " " << path << " from " << source << ": no answer");
+  RawAnswer out;
+  out.status = a.status;
+  out.body = json::parse(a.body, nullptr, false);
+  out.retry_after = a.header("Retry-After");
+  return out;
+}
+
+std::string credentials(const std::string& user, const std::string& password) {
+  return json{{"username", user}, {"password", password}}.dump();
+}
+
+// A 429 as the API promises it: a JSON error, code rate_limited, a Retry-After in seconds.
+void check_rate_limited(const RawAnswer& a) {
+  CHECK(a.status == 429);
+  CHECK(a.body.is_object());
+  CHECK(a.body.value("code", "") == "rate_limited");
+  CHECK(!a.body.value("error", "").empty());
+  REQUIRE(!a.retry_after.empty());
+  const int seconds = std::atoi(a.retry_after.c_str());
+  CHECK(seconds >= 1);
+  CHECK(std::to_string(seconds) == a.retry_after);
+}
+
+void check_rate_limited(const Answer& a) {
+  RawAnswer r{a.status, a.body, ""};
+  for (const auto& [k, v] : a.headers)
+    if (k == "Retry-After") r.retry_after = v;
+  check_rate_limited(r);
+}
+
+httplib::Headers tus_headers(const std::string& token, httplib::Headers extra = {}) {
+  extra.emplace("Tus-Resumable", "1.0.0");
+  extra.emplace("Authorization", "Bearer " + token);
+  return extra;
+}
+
+// A tus creation; the whole answer, so refusals can be looked at.
+Answer create(const ServerProcess& s, const std::string& token, httplib::Headers extra) {
+  auto r = s.client().Post("/v1/uploads", tus_headers(token, std::move(extra)), "", "");
+  REQUIRE(r);
+  Answer a;
+  a.status = r->status;
+  a.headers = r->headers;
+  a.body = json::parse(r->body, nullptr, false);
+  return a;
+}
+
+std::string location_path(const Answer& a) {
+  for (const auto& [k, v] : a.headers)
+    if (k == "Location") return v.substr(v.find("/v1/uploads/"));
+  return "";
+}
+
+std::string header_of(const Answer& a, const std::string& name) {
+  for (const auto& [k, v] : a.headers)
+    if (k == name) return v;
+  return "";
+}
+
+// Every value a label takes in the exposition (`route="..."` -> the set of "...").
+std::set<std::string> label_values(const std::string& text, const std::string& label) {
+  std::set<std::string> out;
+  std::regex re(label + "=\"([^\"]*)\"");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator();
+       ++it)
+    out.insert((*it)[1].str());
+  return out;
+}
+
+// The port the server printed for a listener ("metrics on http://127.0.0.1:PORT").
+int printed_port(const ServerProcess& s, const std::string& what) {
+  std::smatch m;
+  const std::string out = s.output();
+  std::regex re(what + " on http://127\\.0\\.0\\.1:(\\d+)");
+  if (!std::regex_search(out, m, re)) return -1;
+  return std::stoi(m[1]);
+}
+
+}  // namespace
+
+TEST_CASE("metrics: labels come from the route table whatever paths and methods clients send") {
+  TempDir dir;
+  ServerProcess server(dir / "data", "admin-key");
+  // Unique paths under every kind of route (ids, unknown sub-resources, unknown areas), and
+  // unique request methods: none of it may become a label value.
+  for (int i = 0; i < 150; ++i) {
+    const std::string n = std::to_string(i);
+    auto c = server.client();
+    REQUIRE(c.Get(("/v1/videos/v" + n).c_str()));
+    REQUIRE(c.Get(("/v1/videos/v" + n + "/zz" + n).c_str()));
+    REQUIRE(c.Post(("/v1/jobs/j" + n + "/qq" + n).c_str(), "", "application/json"));
+    REQUIRE(c.Get(("/v1/zz" + n + "/x").c_str()));
+    REQUIRE(c.Get(("/nowhere/zz" + n).c_str()));
+    RawClient raw(server.port());
+    raw.send("ZZ" + n + " /v1/videos HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    CHECK(raw.read().status == 400);
+  }
+  auto m = server.client().Get("/metrics");
+  REQUIRE(m);
+  REQUIRE(m->status == 200);
+  const std::string& text = m->body;
+  CHECK(text.find("zz1") == std::string::npos);
+  CHECK(text.find("qq1") == std::string::npos);
+  CHECK(text.find("ZZ1") == std::string::npos);
+  auto routes = label_values(text, "route");
+  auto methods = label_values(text, "method");
+  CAPTURE(text.substr(0, 4000));
+  // Every route label is a registered template or "unmatched"; methods are the HTTP ones.
+  CHECK(routes.size() <= 30);
+  CHECK(routes.count("unmatched") == 1);
+  CHECK(routes.count("/v1/videos/{id}") == 1);
+  std::vector<std::string> odd_routes, odd_methods;
+  for (const auto& r : routes)
+    if (r != "unmatched" && r.rfind("/", 0) != 0) odd_routes.push_back(r);
+  const std::set<std::string> http_methods = {"GET",    "HEAD",    "POST",  "PUT",
+                                              "DELETE", "OPTIONS", "PATCH", "other"};
+  for (const auto& method : methods)
+    if (!http_methods.count(method)) odd_methods.push_back(method);
+  CHECK(odd_routes.empty());
+  CHECK(odd_methods.size() == 0);
+  // 900 hostile requests leave /metrics the size of a quiet server's, not megabytes.
+  CHECK(text.size() < 64 * 1024);
+}
+
+TEST_CASE("metrics: --metrics-listen moves /metrics off the public port, --metrics-token guards it") {
+  TempDir dir;
+  ServerProcess server(dir / "data", "admin-key",
+                       {"--metrics-listen", "127.0.0.1:0", "--metrics-token", "scrape-secret"});
+  const int metrics_port = printed_port(server, "metrics");
+  REQUIRE(metrics_port > 0);
+  REQUIRE(metrics_port != server.port());
+  // The public port has no /metrics at all.
+  auto pub = call(server, "GET", "/metrics");
+  CHECK(pub.status == 404);
+  CHECK(pub.body.value("code", "") == "not_found");
+  httplib::Client scrape("127.0.0.1", metrics_port);
+  auto none = scrape.Get("/metrics");
+  REQUIRE(none);
+  CHECK(none->status == 401);
+  CHECK(none->body.find("\"unauthenticated\"") != std::string::npos);
+  CHECK(none->body.find("streamlet_") == std::string::npos);
+  auto wrong = scrape.Get("/metrics", {{"Authorization", "Bearer scrape-secreT"}});
+  REQUIRE(wrong);
+  CHECK(wrong->status == 401);
+  auto right = scrape.Get("/metrics", {{"Authorization", "Bearer scrape-secret"}});
+  REQUIRE(right);
+  CHECK(right->status == 200);
+  CHECK(right->body.find("streamlet_http_requests_total") != std::string::npos);
+  // The metrics listener serves nothing but /metrics.
+  auto api = scrape.Get("/v1/videos", {{"Authorization", "Bearer scrape-secret"}});
+  REQUIRE(api);
+  CHECK(api->status == 404);
+
+  // --metrics-token alone: /metrics stays on the public port, behind the token.
+  TempDir dir2;
+  ServerProcess guarded(dir2 / "data", "admin-key", {"--metrics-token", "scrape-secret"});
+  CHECK(call(guarded, "GET", "/metrics").status == 401);
+  CHECK(call(guarded, "GET", "/metrics", "admin-key").status == 401);  // not the API key either
+  auto ok = call(guarded, "GET", "/metrics", "scrape-secret");
+  CHECK(ok.status == 200);
+}
