@@ -22,6 +22,14 @@
 
 namespace streamlet::upload {
 
+// What one owner may hold in an UploadStore at once; 0 means no limit.
+struct OwnerLimits {
+  size_t max_unfinished = 0;  // unfinished uploads
+  // Bytes: the length of every upload (declared, or received so far while deferred),
+  // finished ones included, since a finished upload stays as the source of its video.
+  uint64_t max_bytes = 0;
+};
+
 // Tunables of an UploadStore. Every field has a usable default except `dir`.
 struct StoreOptions {
   // Where upload data (<id>.bin) and state (<id>.json) live. Created if missing. Required.
@@ -41,6 +49,15 @@ struct StoreOptions {
   uint64_t checkpoint_bytes = 64ull << 20;
   // fsync data and state before acknowledging. Turn off only for throwaway stores. Default: on.
   bool durable = true;
+  // Uploads have owners when set: the value of this metadata key (e.g. the uploader's user
+  // id). Then a final upload concatenates only parts of its own owner (any other part is
+  // answered as unknown, so its existence is not revealed), and `owner_limits` applies.
+  // Default: "" (no owners).
+  std::string owner_key{};
+  // The limits of an owner, asked (outside the store's lock) whenever a creation or an
+  // append needs them; exceeding one is kRateLimited with a retry_after. Uploads without an
+  // owner are not limited. Default: none.
+  std::function<OwnerLimits(std::string_view owner)> owner_limits{};
 };
 
 // What the store knows about one upload. A plain value: copying it is cheap and safe.

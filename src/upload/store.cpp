@@ -94,6 +94,9 @@ std::optional<UploadInfo> from_json(const nlohmann::json& j) {
 struct Entry {
   UploadInfo info;    // guarded by Impl::mu
   bool busy = false;  // an append/concat/terminate owns the data file; guarded by Impl::mu
+  // Bytes an append in progress may still add to this deferred-length upload, counted
+  // against its owner's limit so parallel appends cannot each take the same room.
+  uint64_t reserved = 0;  // guarded by Impl::mu
 };
 
 struct UploadStore::Impl {
@@ -182,6 +185,50 @@ struct UploadStore::Impl {
     return Status::Ok();
   }
 
+  std::string owner_of(const std::map<std::string, std::string>& metadata) const {
+    if (opt.owner_key.empty()) return {};
+    auto it = metadata.find(opt.owner_key);
+    return it == metadata.end() ? std::string() : it->second;
+  }
+  OwnerLimits limits_of(const std::string& owner) const {
+    if (owner.empty() || !opt.owner_limits) return {};
+    return opt.owner_limits(owner);
+  }
+
+  struct Usage {
+    size_t unfinished = 0;
+    uint64_t bytes = 0;
+    std::optional<Clock::time_point> next_expiry;  // the first of its unfinished uploads
+  };
+  // What `owner` holds now, leaving out `except` (the upload being changed).
+  Usage usage_locked(const std::string& owner, Clock::time_point now,
+                     const Entry* except = nullptr) const {
+    Usage u;
+    for (const auto& [id, e] : uploads) {
+      if (e.get() == except || expired(e->info, now) || owner_of(e->info.metadata) != owner)
+        continue;
+      if (!e->info.complete()) {
+        ++u.unfinished;
+        if (!u.next_expiry || e->info.expires < *u.next_expiry) u.next_expiry = e->info.expires;
+      }
+      u.bytes += e->info.length ? *e->info.length : e->info.offset + e->reserved;
+    }
+    return u;
+  }
+  // When waiting may help: the owner's next unfinished upload expires (or is finished
+  // sooner); with none, only deleting helps, so an hour.
+  static std::chrono::seconds wait_for_room(const Usage& u, Clock::time_point now) {
+    if (!u.next_expiry) return std::chrono::hours(1);
+    return std::chrono::ceil<std::chrono::seconds>(*u.next_expiry - now);
+  }
+  static Status over_quota(uint64_t wanted, const Usage& u, uint64_t max,
+                           Clock::time_point now) {
+    return rate_limited("storage quota: " + std::to_string(wanted) + " more bytes would pass " +
+                            std::to_string(max) + " (" + std::to_string(u.bytes) +
+                            " in use); finish or end unfinished uploads, or delete videos",
+                        wait_for_room(u, now));
+  }
+
   void notify(const UploadInfo& info) const {
     CompletionCallback cb;
     {
@@ -209,6 +256,7 @@ class BusyGuard {
   ~BusyGuard() {
     std::lock_guard lock(mu_);
     entry_->busy = false;
+    entry_->reserved = 0;
   }
 
  private:
@@ -315,6 +363,8 @@ Result<UploadInfo> UploadStore::create(const CreateParams& params) {
   info.created = Clock::now();
   info.expires = info.created + s.opt.expiration;
 
+  const std::string owner = s.owner_of(info.metadata);
+  const OwnerLimits limits = s.limits_of(owner);
   // Counted and reserved under one lock, so racing creations cannot exceed the limit.
   auto entry = std::make_shared<Entry>();
   entry->info = info;
@@ -323,6 +373,19 @@ Result<UploadInfo> UploadStore::create(const CreateParams& params) {
     std::lock_guard lock(s.mu);
     size_t unfinished = 0;
     auto now = Clock::now();
+    // The owner's own limits first: one owner at its limit is told so, and leaves the
+    // global limit (the last resort, 503 for everyone) to the others.
+    if (limits.max_unfinished || limits.max_bytes) {
+      auto u = s.usage_locked(owner, now);
+      if (limits.max_unfinished && u.unfinished >= limits.max_unfinished)
+        return rate_limited("you have " + std::to_string(u.unfinished) +
+                                " unfinished uploads, the most allowed; finish or end one first",
+                            Impl::wait_for_room(u, now));
+      const uint64_t wanted = info.length.value_or(0);
+      if (limits.max_bytes && (u.bytes + wanted > limits.max_bytes ||
+                               (!info.length && u.bytes >= limits.max_bytes)))
+        return Impl::over_quota(wanted, u, limits.max_bytes, now);
+    }
     for (const auto& [id, e] : s.uploads)
       if (!e->info.complete() && !s.expired(e->info, now)) ++unfinished;
     if (unfinished >= s.opt.max_concurrent_uploads)
@@ -360,6 +423,14 @@ Result<UploadInfo> UploadStore::declare_length(std::string_view id, uint64_t len
   Impl& s = *impl_;
   std::shared_ptr<Entry> e;
   UploadInfo info;
+  OwnerLimits limits;
+  std::string owner;
+  {
+    std::lock_guard lock(s.mu);
+    STREAMLET_ASSIGN_OR_RETURN(e, s.find_locked(id));
+    owner = s.owner_of(e->info.metadata);
+  }
+  limits = s.limits_of(owner);
   {
     std::lock_guard lock(s.mu);
     STREAMLET_ASSIGN_OR_RETURN(e, s.find_locked(id));
@@ -373,6 +444,12 @@ Result<UploadInfo> UploadStore::declare_length(std::string_view id, uint64_t len
                                              std::to_string(s.opt.max_upload_size) + " bytes");
     if (length < e->info.offset)
       return error(ErrorCode::kInvalidArgument, "Upload-Length is below the current offset");
+    if (limits.max_bytes) {
+      const auto now = Clock::now();
+      auto u = s.usage_locked(owner, now, e.get());
+      if (u.bytes + length > limits.max_bytes)
+        return Impl::over_quota(length - e->info.offset, u, limits.max_bytes, now);
+    }
     e->busy = true;
     info = e->info;
   }
@@ -392,6 +469,18 @@ Result<UploadInfo> UploadStore::append(std::string_view id, const AppendParams& 
   Impl& s = *impl_;
   std::shared_ptr<Entry> e;
   UploadInfo info;
+  // Only a deferred-length upload grows its owner's bytes as it is appended to; the
+  // length of any other was counted when it was declared.
+  OwnerLimits limits;
+  std::string owner;
+  {
+    std::lock_guard lock(s.mu);
+    STREAMLET_ASSIGN_OR_RETURN(e, s.find_locked(id));
+    if (!e->info.length) owner = s.owner_of(e->info.metadata);
+  }
+  limits = s.limits_of(owner);
+  uint64_t limit = 0;
+  bool quota_bound = false;  // the limit is the owner's quota, not the upload's length
   {
     std::lock_guard lock(s.mu);
     STREAMLET_ASSIGN_OR_RETURN(e, s.find_locked(id));
@@ -402,9 +491,22 @@ Result<UploadInfo> UploadStore::append(std::string_view id, const AppendParams& 
       return error(ErrorCode::kConflict, "Upload-Offset " + std::to_string(params.offset) +
                                              " does not match the upload's offset " +
                                              std::to_string(e->info.offset));
-    uint64_t limit = e->info.length.value_or(s.opt.max_upload_size);
+    limit = e->info.length.value_or(s.opt.max_upload_size);
     if (params.content_length && params.offset + *params.content_length > limit)
       return error(ErrorCode::kTooLarge, "the body goes past the upload's length");
+    if (!e->info.length && limits.max_bytes) {
+      const auto now = Clock::now();
+      auto u = s.usage_locked(owner, now, e.get());
+      const uint64_t used = u.bytes + e->info.offset;
+      const uint64_t room = limits.max_bytes > used ? limits.max_bytes - used : 0;
+      if (params.content_length && *params.content_length > room)
+        return Impl::over_quota(*params.content_length, u, limits.max_bytes, now);
+      if (e->info.offset + room < limit) {
+        limit = e->info.offset + room;
+        quota_bound = true;
+      }
+      e->reserved = room;
+    }
     e->busy = true;
     info = e->info;
   }
@@ -412,7 +514,6 @@ Result<UploadInfo> UploadStore::append(std::string_view id, const AppendParams& 
   STREAMLET_RETURN_IF_ERROR(s.check_free_space(params.content_length.value_or(0)));
 
   const uint64_t start = info.offset;
-  const uint64_t limit = info.length.value_or(s.opt.max_upload_size);
   Fd fd(::open(s.bin(info.id).c_str(), O_WRONLY | O_CLOEXEC));
   if (!fd.valid()) return errno_status("open upload file");
 
@@ -466,7 +567,12 @@ Result<UploadInfo> UploadStore::append(std::string_view id, const AppendParams& 
   if (body) {
     body_ok = body([&](const char* data, size_t size) {
       if (received + size > limit) {
-        failure = error(ErrorCode::kTooLarge, "the body goes past the upload's length");
+        failure = quota_bound
+                      ? rate_limited("storage quota: the body goes past the " +
+                                         std::to_string(limits.max_bytes) +
+                                         " bytes its owner may store",
+                                     std::chrono::hours(1))
+                      : error(ErrorCode::kTooLarge, "the body goes past the upload's length");
         return false;
       }
       received += size;
@@ -519,18 +625,22 @@ Result<UploadInfo> UploadStore::concatenate(const std::vector<std::string>& part
     return error(ErrorCode::kInvalidArgument, "Upload-Concat: final needs at least one part");
   std::vector<std::shared_ptr<Entry>> parts;
   uint64_t total = 0;
+  const bool owned = !s.opt.owner_key.empty();
+  const std::string owner = s.owner_of(metadata);
   {
     std::lock_guard lock(s.mu);
     std::set<std::string_view> seen;
     for (const auto& id : part_ids) {
       if (!seen.insert(id).second)
         return error(ErrorCode::kInvalidArgument, "Upload-Concat: part listed twice");
+      const Status unknown = error(ErrorCode::kInvalidArgument, "Upload-Concat: unknown part " + id);
       auto found = s.find_locked(id);
+      // With owners, another owner's part (or one gone, whoever had it) is not there as far
+      // as the caller can tell: the same answer as for an id that never existed.
       if (!found.ok())
-        return found.status().code() == ErrorCode::kGone
-                   ? found.status()
-                   : error(ErrorCode::kInvalidArgument, "Upload-Concat: unknown part " + id);
+        return found.status().code() == ErrorCode::kGone && !owned ? found.status() : unknown;
       const auto& e = *found;
+      if (owned && s.owner_of(e->info.metadata) != owner) return unknown;
       if (!e->info.partial)
         return error(ErrorCode::kInvalidArgument, "Upload-Concat: " + id + " is not partial");
       if (!e->info.complete())

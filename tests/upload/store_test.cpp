@@ -449,3 +449,103 @@ TEST_CASE("store: reopening keeps data whose state is unreadable and drops consu
   CHECK_FALSE(fs::exists(uploads / (part_id + ".bin")));
   CHECK(fs::exists(uploads / (odd_id + ".bin")));  // never deleted on a guess
 }
+
+namespace {
+up::StoreOptions owned(up::OwnerLimits limits) {
+  up::StoreOptions o;
+  o.durable = false;
+  o.owner_key = "owner";
+  o.owner_limits = [limits](std::string_view owner) {
+    return owner == "root" ? up::OwnerLimits{} : limits;  // an owner the app exempts
+  };
+  return o;
+}
+up::CreateParams of(const std::string& owner, std::optional<uint64_t> length, bool partial = false) {
+  up::CreateParams p;
+  p.length = length;
+  p.metadata = {{"owner", owner}};
+  p.partial = partial;
+  return p;
+}
+}  // namespace
+
+TEST_CASE("store: an owner's unfinished uploads are limited apart from everyone else's") {
+  TempDir dir;
+  auto store = open_store(dir, owned({.max_unfinished = 2}));
+  auto a = store->create(of("alice", 4));
+  REQUIRE(a.ok());
+  REQUIRE(store->create(of("alice", 4)).ok());
+  auto third = store->create(of("alice", 4));
+  REQUIRE(!third.ok());
+  CHECK(third.status().code() == ErrorCode::kRateLimited);
+  // The wait is until alice's first upload would expire (24 h by default), not forever.
+  CHECK(third.status().retry_after() > std::chrono::hours(23));
+  CHECK(third.status().retry_after() <= std::chrono::hours(24));
+  CHECK(store->create(of("bob", 4)).ok());
+  for (int i = 0; i < 5; ++i) CHECK(store->create(of("root", 4)).ok());
+  // Finishing one gives alice room again; so does ending one.
+  REQUIRE(store->append(a->id, {.offset = 0}, body_of("abcd")).ok());
+  CHECK(store->create(of("alice", 4)).ok());
+  CHECK(store->create(of("alice", 4)).status().code() == ErrorCode::kRateLimited);
+}
+
+TEST_CASE("store: an owner's bytes are capped over declared, deferred and finished uploads") {
+  TempDir dir;
+  auto store = open_store(dir, owned({.max_bytes = 100}));
+  auto done = store->create(of("alice", 40));
+  REQUIRE(done.ok());
+  REQUIRE(store->append(done->id, {.offset = 0}, body_of(std::string(40, 'a'))).ok());
+  // 40 finished + 60 declared = the quota; one byte more is refused.
+  REQUIRE(store->create(of("alice", 60)).ok());
+  CHECK(store->create(of("alice", 1)).status().code() == ErrorCode::kRateLimited);
+  CHECK(store->create(of("bob", 100)).ok());
+  // A deferred upload at the quota cannot be made, nor declared or streamed past it.
+  CHECK(store->create(of("alice", std::nullopt)).status().code() == ErrorCode::kRateLimited);
+  TempDir dir2;
+  auto s2 = open_store(dir2, owned({.max_bytes = 100}));
+  auto d = s2->create(of("carol", std::nullopt));
+  REQUIRE(d.ok());
+  CHECK(s2->declare_length(d->id, 101).status().code() == ErrorCode::kRateLimited);
+  // Without a length the body streams until the quota, then stops: what came before the
+  // quota is kept, nothing past it.
+  auto streamed = s2->append(d->id, {.offset = 0}, body_of(std::string(150, 'x'), 30));
+  REQUIRE(!streamed.ok());
+  CHECK(streamed.status().code() == ErrorCode::kRateLimited);
+  auto now = s2->info(d->id);
+  REQUIRE(now.ok());
+  CHECK(now->offset <= 100);
+  // An announced body that does not fit is refused before anything is read.
+  const uint64_t at = now->offset;
+  bool read = false;
+  auto announced = s2->append(d->id, {.offset = at, .content_length = 101 - at},
+                              [&read](const up::BodySink&) {
+                                read = true;
+                                return true;
+                              });
+  CHECK(announced.status().code() == ErrorCode::kRateLimited);
+  CHECK(!read);
+  CHECK(s2->declare_length(d->id, 100).ok());
+}
+
+TEST_CASE("store: a final upload takes only parts of its own owner, and says no more") {
+  TempDir dir;
+  auto store = open_store(dir, owned({}));
+  auto part = store->create(of("alice", 3, /*partial=*/true));
+  REQUIRE(part.ok());
+  REQUIRE(store->append(part->id, {.offset = 0}, body_of("abc")).ok());
+  auto unfinished = store->create(of("alice", 3, true));
+  REQUIRE(unfinished.ok());
+  auto stolen = store->concatenate({part->id}, {{"owner", "bob"}});
+  auto unknown = store->concatenate({"0123456789abcdef0123456789abcdef"}, {{"owner", "bob"}});
+  auto stolen_unfinished = store->concatenate({unfinished->id}, {{"owner", "bob"}});
+  REQUIRE(!stolen.ok());
+  CHECK(stolen.status().code() == unknown.status().code());
+  CHECK(stolen.status().message() == "Upload-Concat: unknown part " + part->id);
+  // Not "is not finished": that would tell bob the part exists.
+  CHECK(stolen_unfinished.status().message() == "Upload-Concat: unknown part " + unfinished->id);
+  CHECK(store->concatenate({part->id}, {}).status().code() == ErrorCode::kInvalidArgument);
+  CHECK(store->info(part->id)->offset == 3);
+  auto mine = store->concatenate({part->id}, {{"owner", "alice"}});
+  REQUIRE(mine.ok());
+  CHECK(stored(dir, mine->id) == "abc");
+}
