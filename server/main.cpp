@@ -54,6 +54,9 @@ struct Config {
   std::string api_key;
   uint64_t max_upload_size = 8ull << 30;
   size_t max_uploads = 1000;
+  size_t max_uploads_per_user = 20;
+  uint64_t max_user_bytes = 0;  // 0 = no limit
+  int uploads_per_minute = 30;
   int64_t expiration_seconds = 24 * 3600;
   size_t threads = 16;
   int origin_threads = -1;  // -1: one per core; 0: no front, httplib serves everything
@@ -85,6 +88,12 @@ Result<Config> load_config(int argc, char** argv) {
       cxxopts::value<std::string>())("config", "JSON config file", cxxopts::value<std::string>())(
       "max-upload-size", "largest upload in bytes", cxxopts::value<uint64_t>())(
       "max-uploads", "most unfinished uploads at once", cxxopts::value<size_t>())(
+      "max-uploads-per-user", "most unfinished uploads of one user (default 20, 0: no limit)",
+      cxxopts::value<size_t>())("max-user-bytes",
+                                "bytes one user may keep in uploads (default 0: no limit)",
+                                cxxopts::value<uint64_t>())(
+      "uploads-per-minute", "upload creations per user and minute (default 30, 0: no limit)",
+      cxxopts::value<int>())(
       "expiration", "seconds an idle unfinished upload is kept", cxxopts::value<int64_t>())(
       "threads", "HTTP worker threads of the API", cxxopts::value<size_t>())(
       "origin-threads",
@@ -132,6 +141,9 @@ Result<Config> load_config(int argc, char** argv) {
       c.api_key = j.value("api_key", c.api_key);
       c.max_upload_size = j.value("max_upload_size", c.max_upload_size);
       c.max_uploads = j.value("max_uploads", c.max_uploads);
+      c.max_uploads_per_user = j.value("max_uploads_per_user", c.max_uploads_per_user);
+      c.max_user_bytes = j.value("max_user_bytes", c.max_user_bytes);
+      c.uploads_per_minute = j.value("uploads_per_minute", c.uploads_per_minute);
       c.expiration_seconds = j.value("expiration_seconds", c.expiration_seconds);
       c.threads = j.value("threads", c.threads);
       c.origin_threads = j.value("origin_threads", c.origin_threads);
@@ -147,6 +159,11 @@ Result<Config> load_config(int argc, char** argv) {
     if (args.count("api-key")) c.api_key = args["api-key"].as<std::string>();
     if (args.count("max-upload-size")) c.max_upload_size = args["max-upload-size"].as<uint64_t>();
     if (args.count("max-uploads")) c.max_uploads = args["max-uploads"].as<size_t>();
+    if (args.count("max-uploads-per-user"))
+      c.max_uploads_per_user = args["max-uploads-per-user"].as<size_t>();
+    if (args.count("max-user-bytes")) c.max_user_bytes = args["max-user-bytes"].as<uint64_t>();
+    if (args.count("uploads-per-minute"))
+      c.uploads_per_minute = args["uploads-per-minute"].as<int>();
     if (args.count("expiration")) c.expiration_seconds = args["expiration"].as<int64_t>();
     if (args.count("threads")) c.threads = args["threads"].as<size_t>();
     if (args.count("origin-threads")) c.origin_threads = args["origin-threads"].as<int>();
@@ -175,6 +192,8 @@ Result<Config> load_config(int argc, char** argv) {
   if (!c.webhook_ca_file.empty() && ::access(c.webhook_ca_file.c_str(), R_OK) != 0)
     return error(ErrorCode::kInvalidArgument,
                  "--webhook-ca-file: cannot read " + c.webhook_ca_file);
+  if (c.uploads_per_minute < 0)
+    return error(ErrorCode::kInvalidArgument, "--uploads-per-minute must be 0 or more");
   if (c.origin_threads < -1 || c.origin_threads > 256)
     return error(ErrorCode::kInvalidArgument, "--origin-threads must be between 0 and 256");
   if (c.threads == 0 || c.expiration_seconds <= 0 || c.workers <= 0 || c.max_attempts <= 0 ||
@@ -272,6 +291,9 @@ int main(int argc, char** argv) {
   popts.allow_registration = c.registration;
   popts.max_upload_size = c.max_upload_size;
   popts.max_uploads = c.max_uploads;
+  popts.max_uploads_per_user = c.max_uploads_per_user;
+  popts.max_user_bytes = c.max_user_bytes;
+  popts.uploads_per_minute = c.uploads_per_minute;
   popts.upload_expiration = std::chrono::seconds(c.expiration_seconds);
   popts.durable_uploads = c.fsync;
   auto opened = platform::Platform::open(popts);

@@ -50,7 +50,15 @@ struct PlatformOptions {
   std::chrono::seconds session_ttl = std::chrono::hours(24);
   bool allow_registration = true;
   uint64_t max_upload_size = 8ull << 30;
-  size_t max_uploads = 1000;
+  size_t max_uploads = 1000;  // unfinished uploads of everyone: the last resort (503)
+  // Per-user upload limits, answered kRateLimited (429 + Retry-After); admins have none.
+  // 0 turns one off.
+  size_t max_uploads_per_user = 20;  // unfinished uploads of one user at once
+  // Bytes one user keeps in the upload store: the lengths of their unfinished uploads and
+  // of finished ones (a video's source stays until the video is deleted). Transcoded
+  // output is not counted. Default: no limit.
+  uint64_t max_user_bytes = 0;
+  int uploads_per_minute = 30;  // upload creations (tus POSTs, parts included) per user
   std::chrono::seconds upload_expiration = std::chrono::hours(24);
   bool durable_uploads = true;  // fsync before acknowledging upload bytes
   std::string cors_allow_origin = "*";

@@ -19,6 +19,7 @@
 #include "core/crypto.hpp"
 #include "core/file_util.hpp"
 #include "streamlet/origin_front.hpp"
+#include "streamlet/throttle.hpp"
 
 namespace streamlet::platform {
 
@@ -156,6 +157,7 @@ struct Platform::Impl {
   std::string admin_id;
   VideoFinishedFn finished;
   std::function<void(const upload::CompletedUpload&, const std::string&)> upload_observer;
+  std::unique_ptr<throttle::RateLimiter> upload_rate;  // creations per user
 
   // Access policies of recently played videos, so a player's stream of segment requests does
   // not take the catalog's single-connection lock each time. Entries live one second;
@@ -439,8 +441,18 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options) {
   sopts.max_concurrent_uploads = options.max_uploads;
   sopts.expiration = options.upload_expiration;
   sopts.durable = options.durable_uploads;
-  STREAMLET_ASSIGN_OR_RETURN(impl->store, upload::UploadStore::open(sopts));
   Impl* raw = impl.get();
+  // Uploads belong to their uploader (the owner the platform writes into their metadata):
+  // per-user limits, and no concatenating someone else's parts.
+  sopts.owner_key = kMetaOwner;
+  sopts.owner_limits = [raw](std::string_view owner) {
+    auto u = raw->catalog->get_user(owner);
+    if (u.ok() && u->role == catalog::Role::kAdmin) return upload::OwnerLimits{};
+    return upload::OwnerLimits{raw->options.max_uploads_per_user, raw->options.max_user_bytes};
+  };
+  impl->upload_rate =
+      std::make_unique<throttle::RateLimiter>(options.uploads_per_minute, std::chrono::minutes(1));
+  STREAMLET_ASSIGN_OR_RETURN(impl->store, upload::UploadStore::open(sopts));
   impl->store->set_completion_callback(
       [raw](const upload::CompletedUpload& done) { raw->on_upload_complete(done); });
   impl->store->set_removal_callback([raw](const upload::UploadInfo& info, upload::RemovalReason) {
@@ -767,6 +779,13 @@ void Platform::set_upload_observer(
 Result<Platform::Creation> Platform::begin_upload(const Principal& who,
                                                   std::string_view metadata_header, bool partial) {
   STREAMLET_RETURN_IF_ERROR(need_user(who));
+  if (!who.admin()) {
+    if (auto wait = impl_->upload_rate->acquire(who.user_id); wait.count() > 0)
+      return rate_limited("at most " + std::to_string(impl_->options.uploads_per_minute) +
+                              " new uploads a minute; try again in " +
+                              std::to_string(wait.count()) + " s",
+                          wait);
+  }
   std::map<std::string, std::string> meta;
   if (!metadata_header.empty()) {
     STREAMLET_ASSIGN_OR_RETURN(meta, upload::parse_metadata(metadata_header));

@@ -195,3 +195,123 @@ TEST_CASE("metrics: --metrics-listen moves /metrics off the public port, --metri
   auto ok = call(guarded, "GET", "/metrics", "scrape-secret");
   CHECK(ok.status == 200);
 }
+
+TEST_CASE("uploads: one user's unfinished uploads cannot lock other users out") {
+  TempDir dir;
+  // A global limit above the per-user default (20): the global one is the last resort only.
+  ServerProcess server(dir / "data", "admin-key", {"--max-uploads", "30"});
+  const std::string mallory = register_user(server, "mallory");
+  const std::string bob = register_user(server, "bob");
+  int created = 0;
+  Answer refused;
+  for (int i = 0; i < 40; ++i) {
+    auto a = create(server, mallory, {{"Upload-Length", "1000"}});
+    if (a.status != 201) {
+      refused = a;
+      break;
+    }
+    ++created;
+  }
+  CHECK(created == 20);
+  check_rate_limited(refused);
+  // Bob is not affected by mallory's uploads.
+  auto b = create(server, bob, {{"Upload-Length", "1000"}});
+  CHECK(b.status == 201);
+  // A refused creation leaves no video behind.
+  auto lib = call(server, "GET", "/v1/videos?owner=me&per_page=100", mallory);
+  CHECK(lib.body["total"] == 20);
+  // Ending one of them frees a place.
+  auto c = server.client();
+  auto first = create(server, mallory, {{"Upload-Length", "1000"}});
+  REQUIRE(first.status == 429);
+  auto mine = call(server, "GET", "/v1/videos?owner=me&per_page=1", mallory);
+  REQUIRE(mine.status == 200);
+  CHECK(call(server, "DELETE", "/v1/videos/" + mine.body["items"][0]["id"].get<std::string>(),
+             mallory)
+            .status == 204);
+  CHECK(create(server, mallory, {{"Upload-Length", "1000"}}).status == 201);
+}
+
+TEST_CASE("uploads: --max-user-bytes caps what one user stores, deferred lengths included") {
+  TempDir dir;
+  ServerProcess server(dir / "data", "admin-key", small_ladder({"--max-user-bytes", "1000"}));
+  const std::string alice = register_user(server, "alice");
+  const std::string bob = register_user(server, "bob");
+  auto a = create(server, alice, {{"Upload-Length", "600"}});
+  REQUIRE(a.status == 201);
+  check_rate_limited(create(server, alice, {{"Upload-Length", "500"}}));
+  CHECK(create(server, bob, {{"Upload-Length", "900"}}).status == 201);
+  // A deferred-length upload cannot stream past the quota either.
+  auto d = create(server, alice, {{"Upload-Defer-Length", "1"}});
+  REQUIRE(d.status == 201);
+  auto c = server.client();
+  auto over = c.Patch(location_path(d).c_str(),
+                      tus_headers(alice, {{"Upload-Offset", "0"}, {"Upload-Length", "500"}}),
+                      std::string(500, 'x'), "application/offset+octet-stream");
+  REQUIRE(over);
+  CHECK(over->status == 429);
+  auto head = c.Head(location_path(d).c_str(), tus_headers(alice));
+  REQUIRE(head);
+  CHECK(head->get_header_value("Upload-Offset") == "0");
+  // Ending the big upload frees its bytes.
+  REQUIRE(c.Delete(location_path(a).c_str(), tus_headers(alice))->status == 204);
+  CHECK(create(server, alice, {{"Upload-Length", "500"}}).status == 201);
+}
+
+TEST_CASE("uploads: --uploads-per-minute limits how fast one user creates uploads") {
+  TempDir dir;
+  ServerProcess server(dir / "data", "admin-key", {"--uploads-per-minute", "3"});
+  const std::string alice = register_user(server, "alice");
+  const std::string bob = register_user(server, "bob");
+  auto c = server.client();
+  for (int i = 0; i < 3; ++i) {
+    auto a = create(server, alice, {{"Upload-Length", "10"}});
+    REQUIRE(a.status == 201);
+    REQUIRE(c.Delete(location_path(a).c_str(), tus_headers(alice))->status == 204);
+  }
+  auto fourth = create(server, alice, {{"Upload-Length", "10"}});
+  check_rate_limited(fourth);
+  CHECK(std::atoi(header_of(fourth, "Retry-After").c_str()) <= 60);
+  CHECK(!header_of(fourth, "Tus-Resumable").empty());
+  CHECK(create(server, bob, {{"Upload-Length", "10"}}).status == 201);
+}
+
+TEST_CASE("uploads: Upload-Concat final takes only the caller's own partial uploads") {
+  TempDir dir;
+  ServerProcess server(dir / "data", "admin-key", small_ladder());
+  const std::string alice = register_user(server, "alice");
+  const std::string bob = register_user(server, "bob");
+  auto c = server.client();
+  auto part = create(server, alice, {{"Upload-Length", "6"}, {"Upload-Concat", "partial"}});
+  REQUIRE(part.status == 201);
+  const std::string part_path = location_path(part);
+  REQUIRE(c.Patch(part_path.c_str(), tus_headers(alice, {{"Upload-Offset", "0"}}), "secret",
+                  "application/offset+octet-stream")
+              ->status == 204);
+  // Bob names alice's finished part in a final upload: the same answer as for a part that
+  // does not exist, so he learns nothing, and he gets neither the bytes nor a video.
+  auto stolen = create(server, bob, {{"Upload-Concat", "final;" + part_path}});
+  auto unknown = create(server, bob,
+                        {{"Upload-Concat", "final;/v1/uploads/0123456789abcdef0123456789abcdef"}});
+  CHECK(stolen.status == 400);
+  CHECK(stolen.status == unknown.status);
+  CHECK(stolen.body.value("code", "") == unknown.body.value("code", "x"));
+  std::string shown = stolen.body.value("error", "");
+  CHECK(shown.find(part_path.substr(part_path.rfind('/') + 1)) != std::string::npos);
+  CHECK(shown.find("unknown part") != std::string::npos);
+  CHECK(call(server, "GET", "/v1/videos?owner=me", bob).body["total"] == 0);
+  // Alice's part is untouched and still hers to use.
+  auto head = c.Head(part_path.c_str(), tus_headers(alice));
+  REQUIRE(head);
+  CHECK(head->status == 200);
+  CHECK(head->get_header_value("Upload-Offset") == "6");
+  auto mine = create(server, alice, {{"Upload-Concat", "final;" + part_path}});
+  CHECK(mine.status == 201);
+  // The admin cannot take it either: only one's own parts.
+  auto part2 = create(server, alice, {{"Upload-Length", "1"}, {"Upload-Concat", "partial"}});
+  REQUIRE(c.Patch(location_path(part2).c_str(), tus_headers(alice, {{"Upload-Offset", "0"}}),
+                  "x", "application/offset+octet-stream")
+              ->status == 204);
+  CHECK(create(server, "admin-key", {{"Upload-Concat", "final;" + location_path(part2)}}).status ==
+        400);
+}
