@@ -24,11 +24,12 @@ void register_auth_routes(Routes& r, httplib::Server& svr) {
   route(r, svr, "POST", "/v1/auth/register",
         [&p](const httplib::Request& req, httplib::Response& res) {
           if (auto c = credentials(req, res))
-            send_result(res, p.register_user(c->first, c->second), 201);
+            send_result(res, p.register_user(c->first, c->second, req.remote_addr), 201);
         });
   route(r, svr, "POST", "/v1/auth/login",
         [&p](const httplib::Request& req, httplib::Response& res) {
-          if (auto c = credentials(req, res)) send_result(res, p.login(c->first, c->second));
+          if (auto c = credentials(req, res))
+            send_result(res, p.login(c->first, c->second, req.remote_addr));
         });
   route(r, svr, "GET", "/v1/auth/me", [&r](const httplib::Request& req, httplib::Response& res) {
     if (auto who = principal(r, req, res)) send_result(res, r.platform.me(*who));

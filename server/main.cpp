@@ -68,6 +68,7 @@ struct Config {
   double segment_seconds = 6.0;
   std::string default_visibility = "public";
   bool registration = true;
+  int registrations_per_hour = 10;
   std::string web_root;  // "" = the built bundle if there is one
   int max_attempts = 3;
   int64_t retry_backoff_ms = 10'000;
@@ -109,6 +110,8 @@ Result<Config> load_config(int argc, char** argv) {
       "segment-seconds", "segment duration (default 6)", cxxopts::value<double>())(
       "default-visibility", "public|unlisted|private for new uploads (default public)",
       cxxopts::value<std::string>())("no-registration", "only the admin creates accounts")(
+      "registrations-per-hour", "new accounts per client address and hour (default 10, 0: no limit)",
+      cxxopts::value<int>())(
       "web-root", "directory of the built web app (index.html, assets/)",
       cxxopts::value<std::string>())("max-attempts", "transcode attempts before a job fails",
                                      cxxopts::value<int>())(
@@ -177,6 +180,8 @@ Result<Config> load_config(int argc, char** argv) {
     if (args.count("default-visibility"))
       c.default_visibility = args["default-visibility"].as<std::string>();
     if (args.count("no-registration")) c.registration = false;
+    if (args.count("registrations-per-hour"))
+      c.registrations_per_hour = args["registrations-per-hour"].as<int>();
     if (args.count("web-root")) c.web_root = args["web-root"].as<std::string>();
     if (args.count("max-attempts")) c.max_attempts = args["max-attempts"].as<int>();
     if (args.count("retry-backoff-ms")) c.retry_backoff_ms = args["retry-backoff-ms"].as<int64_t>();
@@ -192,8 +197,9 @@ Result<Config> load_config(int argc, char** argv) {
   if (!c.webhook_ca_file.empty() && ::access(c.webhook_ca_file.c_str(), R_OK) != 0)
     return error(ErrorCode::kInvalidArgument,
                  "--webhook-ca-file: cannot read " + c.webhook_ca_file);
-  if (c.uploads_per_minute < 0)
-    return error(ErrorCode::kInvalidArgument, "--uploads-per-minute must be 0 or more");
+  if (c.uploads_per_minute < 0 || c.registrations_per_hour < 0)
+    return error(ErrorCode::kInvalidArgument,
+                 "--uploads-per-minute and --registrations-per-hour must be 0 or more");
   if (c.origin_threads < -1 || c.origin_threads > 256)
     return error(ErrorCode::kInvalidArgument, "--origin-threads must be between 0 and 256");
   if (c.threads == 0 || c.expiration_seconds <= 0 || c.workers <= 0 || c.max_attempts <= 0 ||
@@ -289,6 +295,7 @@ int main(int argc, char** argv) {
   if (!visibility.ok()) return fail("--default-visibility: " + visibility.status().message());
   popts.default_visibility = *visibility;
   popts.allow_registration = c.registration;
+  popts.registrations_per_hour = c.registrations_per_hour;
   popts.max_upload_size = c.max_upload_size;
   popts.max_uploads = c.max_uploads;
   popts.max_uploads_per_user = c.max_uploads_per_user;

@@ -33,6 +33,7 @@
 #include "streamlet/jobs.hpp"
 #include "streamlet/origin.hpp"
 #include "streamlet/status.hpp"
+#include "streamlet/throttle.hpp"
 #include "streamlet/transcode.hpp"
 #include "streamlet/upload.hpp"
 
@@ -49,6 +50,11 @@ struct PlatformOptions {
   std::chrono::seconds playback_url_ttl = std::chrono::hours(6);  // signed URLs of private videos
   std::chrono::seconds session_ttl = std::chrono::hours(24);
   bool allow_registration = true;
+  // Sign-ins are slowed down per client address and per account (see
+  // throttle::LoginThrottle); registrations are limited per client address and hour
+  // (0: no limit). Both need the caller's address, which login()/register_user() take.
+  throttle::LoginThrottleOptions login_throttle;
+  int registrations_per_hour = 10;
   uint64_t max_upload_size = 8ull << 30;
   size_t max_uploads = 1000;  // unfinished uploads of everyone: the last resort (503)
   // Per-user upload limits, answered kRateLimited (429 + Retry-After); admins have none.
@@ -105,9 +111,13 @@ class Platform {
   // "Bearer <session token | API key>" a user; anything else kUnauthenticated.
   Result<accounts::Principal> authenticate(std::string_view authorization) const;
   bool registration_open() const;
-  // {"user","token","expires_at"}
-  Result<std::string> register_user(std::string_view username, std::string_view password);
-  Result<std::string> login(std::string_view username, std::string_view password);
+  // {"user","token","expires_at"}. `client_address` is the caller's IP address (the
+  // socket peer; "" when unknown, then only the per-account limits apply). Over a limit:
+  // kRateLimited with the wait, before any password is looked at.
+  Result<std::string> register_user(std::string_view username, std::string_view password,
+                                    std::string_view client_address = {});
+  Result<std::string> login(std::string_view username, std::string_view password,
+                            std::string_view client_address = {});
   Result<std::string> me(const accounts::Principal& who);  // {"user"}
   Result<std::string> create_api_key(const accounts::Principal& who, std::string_view name);
   Result<std::string> list_api_keys(const accounts::Principal& who);

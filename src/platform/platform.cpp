@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -158,6 +159,8 @@ struct Platform::Impl {
   VideoFinishedFn finished;
   std::function<void(const upload::CompletedUpload&, const std::string&)> upload_observer;
   std::unique_ptr<throttle::RateLimiter> upload_rate;  // creations per user
+  std::unique_ptr<throttle::RateLimiter> registration_rate;  // per client address
+  std::unique_ptr<throttle::LoginThrottle> logins;
 
   // Access policies of recently played videos, so a player's stream of segment requests does
   // not take the catalog's single-connection lock each time. Entries live one second;
@@ -452,6 +455,9 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options) {
   };
   impl->upload_rate =
       std::make_unique<throttle::RateLimiter>(options.uploads_per_minute, std::chrono::minutes(1));
+  impl->registration_rate = std::make_unique<throttle::RateLimiter>(
+      options.registrations_per_hour, std::chrono::hours(1));
+  impl->logins = std::make_unique<throttle::LoginThrottle>(options.login_throttle);
   STREAMLET_ASSIGN_OR_RETURN(impl->store, upload::UploadStore::open(sopts));
   impl->store->set_completion_callback(
       [raw](const upload::CompletedUpload& done) { raw->on_upload_complete(done); });
@@ -534,13 +540,31 @@ bool Platform::registration_open() const {
   return impl_->options.allow_registration;
 }
 
-Result<std::string> Platform::register_user(std::string_view username, std::string_view password) {
+namespace {
+// The account a sign-in names, as the throttle counts it: usernames compare
+// case-insensitively, and a hostile name cannot make a key of any length.
+std::string account_key(std::string_view username) {
+  std::string k(username.substr(0, 64));
+  for (auto& c : k) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return k;
+}
+}  // namespace
+
+Result<std::string> Platform::register_user(std::string_view username, std::string_view password,
+                                            std::string_view client_address) {
   if (!impl_->options.allow_registration)
     return error(ErrorCode::kPermissionDenied, "registration is closed on this server");
   if (!valid_username(username))
     return error(ErrorCode::kInvalidArgument, "username: 3-32 characters of A-Z a-z 0-9 _ . -");
   if (password.size() < 8)
     return error(ErrorCode::kInvalidArgument, "password: at least 8 characters");
+  if (!client_address.empty()) {
+    auto wait = impl_->registration_rate->acquire(throttle::address_key(client_address));
+    if (wait.count() > 0)
+      return rate_limited("too many new accounts from your address; try again in " +
+                              std::to_string(wait.count()) + " s",
+                          wait);
+  }
   STREAMLET_ASSIGN_OR_RETURN(auto user, impl_->accounts->register_user(username, password));
   const auto& signer = impl_->accounts->signer();
   const int64_t now = detail::now_ms() / 1000;
@@ -550,8 +574,17 @@ Result<std::string> Platform::register_user(std::string_view username, std::stri
       .dump();
 }
 
-Result<std::string> Platform::login(std::string_view username, std::string_view password) {
+Result<std::string> Platform::login(std::string_view username, std::string_view password,
+                                    std::string_view client_address) {
+  const std::string address =
+      client_address.empty() ? std::string() : throttle::address_key(client_address);
+  const std::string account = account_key(username);
+  if (auto wait = impl_->logins->begin(address, account); wait.count() > 0)
+    return rate_limited("too many failed sign-ins; try again in " +
+                            std::to_string(wait.count()) + " s",
+                        wait);
   STREAMLET_ASSIGN_OR_RETURN(auto s, impl_->accounts->login(username, password));
+  impl_->logins->succeeded(address, account);
   return json{
       {"user", user_doc(s.user)}, {"token", s.token}, {"expires_at", rfc3339(s.expires_at * 1000)}}
       .dump();

@@ -315,3 +315,75 @@ TEST_CASE("uploads: Upload-Concat final takes only the caller's own partial uplo
   CHECK(create(server, "admin-key", {{"Upload-Concat", "final;" + location_path(part2)}}).status ==
         400);
 }
+
+TEST_CASE("login: wrong passwords from one address slow that address down, not the owner") {
+  TempDir dir;
+  ServerProcess server(dir / "data", "admin-key");
+  register_user(server, "alice");
+  const std::string attacker = "127.0.0.2";
+  for (int i = 0; i < 5; ++i)
+    CHECK(call_from(server, attacker, "POST", "/v1/auth/login", "",
+                    credentials("alice", "guess" + std::to_string(i)))
+              .status == 401);
+  auto slowed = call_from(server, attacker, "POST", "/v1/auth/login", "",
+                          credentials("alice", "guess-again"));
+  check_rate_limited(slowed);
+  // While slowed down, even the right password is not tried from that address (it would
+  // tell the attacker whether a guess was right).
+  check_rate_limited(call_from(server, attacker, "POST", "/v1/auth/login", "",
+                               credentials("alice", "correct horse")));
+  // Other account names from that address are slowed too: the address is the key.
+  check_rate_limited(call_from(server, attacker, "POST", "/v1/auth/login", "",
+                               credentials("bob", "whatever1")));
+  // The owner, from their own address, signs in at once.
+  auto owner = call_from(server, "127.0.0.3", "POST", "/v1/auth/login", "",
+                         credentials("alice", "correct horse"));
+  CHECK(owner.status == 200);
+  CHECK(owner.body.contains("token"));
+}
+
+TEST_CASE("login: guesses spread over many addresses slow the account, the owner still gets in") {
+  TempDir dir;
+  ServerProcess server(dir / "data", "admin-key");
+  register_user(server, "alice");
+  // 12 addresses, 2 guesses each: under every per-address limit, over the per-account one.
+  std::vector<std::string> botnet;
+  for (int i = 10; i < 22; ++i) botnet.push_back("127.0.0." + std::to_string(i));
+  int refused = 0;
+  for (int round = 0; round < 2; ++round)
+    for (const auto& addr : botnet) {
+      auto a = call_from(server, addr, "POST", "/v1/auth/login", "",
+                         credentials("alice", "guess" + addr + std::to_string(round)));
+      if (a.status == 429) {
+        check_rate_limited(a);
+        ++refused;
+      } else {
+        CHECK(a.status == 401);
+      }
+    }
+  CHECK(refused > 0);
+  // The next guess from an address that already failed on alice waits.
+  check_rate_limited(call_from(server, botnet[0], "POST", "/v1/auth/login", "",
+                               credentials("alice", "one-more-guess")));
+  // The owner, from an address that has not failed on alice, gets in: a slow-down for the
+  // guessers, not a lock-out of the owner.
+  auto owner = call_from(server, "127.0.0.99", "POST", "/v1/auth/login", "",
+                         credentials("alice", "correct horse"));
+  CHECK(owner.status == 200);
+}
+
+TEST_CASE("register: one address may create only a few accounts an hour") {
+  TempDir dir;
+  ServerProcess server(dir / "data", "admin-key", {"--registrations-per-hour", "3"});
+  for (int i = 0; i < 3; ++i)
+    CHECK(call_from(server, "127.0.0.2", "POST", "/v1/auth/register", "",
+                    credentials("user" + std::to_string(i), "correct horse"))
+              .status == 201);
+  auto fourth = call_from(server, "127.0.0.2", "POST", "/v1/auth/register", "",
+                          credentials("user9", "correct horse"));
+  check_rate_limited(fourth);
+  // Refused before anything is stored: the name is still free.
+  CHECK(call_from(server, "127.0.0.3", "POST", "/v1/auth/register", "",
+                  credentials("user9", "correct horse"))
+            .status == 201);
+}
