@@ -31,6 +31,23 @@ void register_auth_routes(Routes& r, httplib::Server& svr) {
           if (auto c = credentials(req, res))
             send_result(res, p.login(c->first, c->second, req.remote_addr));
         });
+  route(r, svr, "POST", "/v1/auth/logout",
+        [&r](const httplib::Request& req, httplib::Response& res) {
+          if (auto who = principal(r, req, res)) send_status(res, r.platform.logout(*who));
+        });
+  route(r, svr, "POST", "/v1/auth/password",
+        [&r](const httplib::Request& req, httplib::Response& res) {
+          auto who = principal(r, req, res);
+          if (!who) return;
+          auto body = json_body(req, res);
+          if (!body) return;
+          if (!(*body)["current_password"].is_string() || !(*body)["new_password"].is_string())
+            return send_error(res, error(ErrorCode::kInvalidArgument,
+                                         "current_password and new_password are required"));
+          send_status(res, r.platform.change_password(
+                               *who, (*body)["current_password"].get<std::string>(),
+                               (*body)["new_password"].get<std::string>(), req.remote_addr));
+        });
   route(r, svr, "GET", "/v1/auth/me", [&r](const httplib::Request& req, httplib::Response& res) {
     if (auto who = principal(r, req, res)) send_result(res, r.platform.me(*who));
   });

@@ -69,6 +69,7 @@ struct Config {
   std::string default_visibility = "public";
   bool registration = true;
   int registrations_per_hour = 10;
+  int64_t session_ttl_seconds = 24 * 3600;
   std::string web_root;  // "" = the built bundle if there is one
   int max_attempts = 3;
   int64_t retry_backoff_ms = 10'000;
@@ -111,7 +112,8 @@ Result<Config> load_config(int argc, char** argv) {
       "default-visibility", "public|unlisted|private for new uploads (default public)",
       cxxopts::value<std::string>())("no-registration", "only the admin creates accounts")(
       "registrations-per-hour", "new accounts per client address and hour (default 10, 0: no limit)",
-      cxxopts::value<int>())(
+      cxxopts::value<int>())("session-ttl", "seconds a sign-in lasts (default 86400)",
+                             cxxopts::value<int64_t>())(
       "web-root", "directory of the built web app (index.html, assets/)",
       cxxopts::value<std::string>())("max-attempts", "transcode attempts before a job fails",
                                      cxxopts::value<int>())(
@@ -147,6 +149,7 @@ Result<Config> load_config(int argc, char** argv) {
       c.max_uploads_per_user = j.value("max_uploads_per_user", c.max_uploads_per_user);
       c.max_user_bytes = j.value("max_user_bytes", c.max_user_bytes);
       c.uploads_per_minute = j.value("uploads_per_minute", c.uploads_per_minute);
+      c.session_ttl_seconds = j.value("session_ttl_seconds", c.session_ttl_seconds);
       c.expiration_seconds = j.value("expiration_seconds", c.expiration_seconds);
       c.threads = j.value("threads", c.threads);
       c.origin_threads = j.value("origin_threads", c.origin_threads);
@@ -180,6 +183,7 @@ Result<Config> load_config(int argc, char** argv) {
     if (args.count("default-visibility"))
       c.default_visibility = args["default-visibility"].as<std::string>();
     if (args.count("no-registration")) c.registration = false;
+    if (args.count("session-ttl")) c.session_ttl_seconds = args["session-ttl"].as<int64_t>();
     if (args.count("registrations-per-hour"))
       c.registrations_per_hour = args["registrations-per-hour"].as<int>();
     if (args.count("web-root")) c.web_root = args["web-root"].as<std::string>();
@@ -197,6 +201,8 @@ Result<Config> load_config(int argc, char** argv) {
   if (!c.webhook_ca_file.empty() && ::access(c.webhook_ca_file.c_str(), R_OK) != 0)
     return error(ErrorCode::kInvalidArgument,
                  "--webhook-ca-file: cannot read " + c.webhook_ca_file);
+  if (c.session_ttl_seconds <= 0)
+    return error(ErrorCode::kInvalidArgument, "--session-ttl must be positive");
   if (c.uploads_per_minute < 0 || c.registrations_per_hour < 0)
     return error(ErrorCode::kInvalidArgument,
                  "--uploads-per-minute and --registrations-per-hour must be 0 or more");
@@ -296,6 +302,7 @@ int main(int argc, char** argv) {
   popts.default_visibility = *visibility;
   popts.allow_registration = c.registration;
   popts.registrations_per_hour = c.registrations_per_hour;
+  popts.session_ttl = std::chrono::seconds(c.session_ttl_seconds);
   popts.max_upload_size = c.max_upload_size;
   popts.max_uploads = c.max_uploads;
   popts.max_uploads_per_user = c.max_uploads_per_user;

@@ -30,7 +30,8 @@ bool verify_password(std::string_view password, std::string_view hash);
 
 // What a verified token says. Times are Unix epoch seconds.
 struct TokenClaims {
-  std::string subject;  // the user id
+  std::string subject;     // the user id
+  std::string session_id;  // claim "sid": the catalog session it stands for ("" if none)
   catalog::Role role = catalog::Role::kUser;
   int64_t issued_at = 0;
   int64_t expires_at = 0;
@@ -45,8 +46,10 @@ class TokenSigner {
   // `secret` should be at least 32 random bytes (see generate_secret()).
   explicit TokenSigner(std::string secret, std::chrono::seconds ttl = std::chrono::minutes(15));
 
-  // `now` (Unix seconds) is for tests; 0 means the system clock.
-  std::string issue(std::string_view subject, catalog::Role role, int64_t now = 0) const;
+  // `now` (Unix seconds) is for tests; 0 means the system clock. A non-empty `session_id`
+  // is carried as the "sid" claim.
+  std::string issue(std::string_view subject, catalog::Role role, int64_t now = 0,
+                    std::string_view session_id = {}) const;
   Result<TokenClaims> verify(std::string_view token, int64_t now = 0) const;
 
   std::chrono::seconds ttl() const { return ttl_; }
@@ -65,6 +68,7 @@ std::string generate_secret();
 struct Principal {
   std::string user_id;  // ""
   catalog::Role role = catalog::Role::kUser;
+  std::string session_id{};  // the session a session token stands for; "" for API keys
   bool authenticated() const { return !user_id.empty(); }
   bool admin() const { return authenticated() && role == catalog::Role::kAdmin; }
 };
@@ -88,12 +92,18 @@ Status check(const Principal& who, Action action, const catalog::Video& video);
 
 struct Session {
   std::string token;       // the signed JWT
+  std::string id;          // its row in the catalog's sessions
   int64_t expires_at = 0;  // Unix seconds
   catalog::User user;
 };
 
 // Registration, login and authentication over a Catalog. Thread safe as the
 // catalog is; keeps shared ownership of it.
+//
+// A session is a signed token (lasting the signer's ttl) plus a row in the
+// catalog's sessions that the token names: a token is good only while its row
+// is there, so logout() and change_password() end sessions at once, on every
+// server sharing the catalog, rather than when their tokens expire.
 class AccountService {
  public:
   AccountService(std::shared_ptr<catalog::Catalog> catalog, TokenSigner signer);
@@ -105,8 +115,18 @@ class AccountService {
   // kUnauthenticated for an unknown user or a wrong password (the same
   // message and about the same time, so names cannot be probed).
   Result<Session> login(std::string_view username, std::string_view password);
-  // A bearer credential: an "sk_" API key or a session token. kUnauthenticated if bad.
+  // A new session for a user already known to be who they say (e.g. just registered).
+  Result<Session> start_session(const catalog::User& user);
+  // A bearer credential: an "sk_" API key or a session token. kUnauthenticated if bad,
+  // expired, or a session that has ended (or a token from before sessions were kept).
   Result<Principal> authenticate(std::string_view credential);
+  // Ends one session (the caller's own: Principal::session_id).
+  Status logout(std::string_view session_id);
+  // Checks `current`, stores the hash of `replacement` and ends every other session of the
+  // user (all but `keep`; "" = all). kUnauthenticated for a wrong current password,
+  // kInvalidArgument for an unacceptable new one (see hash_password).
+  Status change_password(std::string_view user_id, std::string_view current,
+                         std::string_view replacement, std::string_view keep = {});
 
   const TokenSigner& signer() const { return signer_; }
 

@@ -187,7 +187,23 @@ class Catalog {
   virtual Result<User> get_user(std::string_view id) = 0;
   virtual Result<User> find_user_by_name(std::string_view username) = 0;
   virtual Status set_user_role(std::string_view user_id, Role role) = 0;
+  // Replaces the stored hash (an accounts::hash_password result). kNotFound for no such user.
+  virtual Status set_password_hash(std::string_view user_id, std::string_view hash) = 0;
   virtual Result<int64_t> count_users() = 0;
+
+  // Sessions: the server-side half of a session token, so that a session can end before
+  // its token expires (logout, a password change). A session is alive while its row exists
+  // and `expires_at_ms` (Unix ms) is in the future; deleting a user ends theirs.
+  // create_session returns the new session's id (22 random characters); it also clears
+  // away sessions that have expired.
+  virtual Result<std::string> create_session(std::string_view user_id, int64_t expires_at_ms) = 0;
+  // Ok when the session is alive and belongs to `user_id`; kUnauthenticated otherwise.
+  virtual Status check_session(std::string_view session_id, std::string_view user_id) = 0;
+  // Ends one session (kNotFound when it is not there).
+  virtual Status delete_session(std::string_view session_id) = 0;
+  // Ends every session of the user except `keep` ("" = all); returns how many ended.
+  virtual Result<int64_t> delete_sessions_of(std::string_view user_id,
+                                             std::string_view keep = {}) = 0;
 
   // API keys: only a SHA-256 of the key is stored, so a leaked database does
   // not leak working keys. find_user_by_api_key: kUnauthenticated if unknown.

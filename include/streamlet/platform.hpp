@@ -119,6 +119,14 @@ class Platform {
   Result<std::string> login(std::string_view username, std::string_view password,
                             std::string_view client_address = {});
   Result<std::string> me(const accounts::Principal& who);  // {"user"}
+  // Ends the caller's session server-side: its token is refused from then on.
+  // kInvalidArgument when the credential is an API key (revoke_api_key ends those).
+  Status logout(const accounts::Principal& who);
+  // Sets a new password after checking the current one (throttled like a login), and ends
+  // every other session of the user; the caller's own session stays. kUnauthenticated
+  // for a wrong current password, kInvalidArgument for a new one outside 8..1024 bytes.
+  Status change_password(const accounts::Principal& who, std::string_view current,
+                         std::string_view replacement, std::string_view client_address = {});
   Result<std::string> create_api_key(const accounts::Principal& who, std::string_view name);
   Result<std::string> list_api_keys(const accounts::Principal& who);
   Status revoke_api_key(const accounts::Principal& who, std::string_view key_id);

@@ -55,12 +55,14 @@ const std::string& encoded_header() {
 TokenSigner::TokenSigner(std::string secret, std::chrono::seconds ttl)
     : secret_(std::move(secret)), ttl_(ttl) {}
 
-std::string TokenSigner::issue(std::string_view subject, catalog::Role role, int64_t now) const {
+std::string TokenSigner::issue(std::string_view subject, catalog::Role role, int64_t now,
+                               std::string_view session_id) const {
   if (now == 0) now = unix_now();
   nlohmann::json claims = {{"sub", std::string(subject)},
                            {"role", std::string(catalog::to_string(role))},
                            {"iat", now},
                            {"exp", now + ttl_.count()}};
+  if (!session_id.empty()) claims["sid"] = std::string(session_id);
   std::string signing_input = encoded_header() + "." + detail::base64url_encode(claims.dump());
   return signing_input + "." +
          detail::base64url_encode(detail::hmac_sha256(secret_, signing_input));
@@ -106,6 +108,10 @@ Result<TokenClaims> TokenSigner::verify(std::string_view token, int64_t now) con
   claims.role = *role;
   claims.expires_at = payload["exp"].get<int64_t>();
   claims.issued_at = payload.value("iat", int64_t{0});
+  if (payload.contains("sid")) {
+    if (!payload["sid"].is_string()) return unauthenticated("bad session id");
+    claims.session_id = payload["sid"].get<std::string>();
+  }
   if (claims.subject.empty()) return unauthenticated("empty subject");
   if (now >= claims.expires_at) return unauthenticated("expired");
   return claims;
@@ -164,20 +170,50 @@ Result<Session> AccountService::login(std::string_view username, std::string_vie
     return wrong;
   }
   if (!verify_password(password, user->password_hash)) return wrong;
+  return start_session(*user);
+}
+
+Result<Session> AccountService::start_session(const catalog::User& user) {
   Session s;
   const int64_t now = unix_now();
-  s.token = signer_.issue(user->id, user->role, now);
   s.expires_at = now + signer_.ttl().count();
-  s.user = std::move(*user);
+  STREAMLET_ASSIGN_OR_RETURN(s.id, catalog_->create_session(user.id, s.expires_at * 1000));
+  s.token = signer_.issue(user.id, user.role, now, s.id);
+  s.user = user;
   return s;
+}
+
+Status AccountService::logout(std::string_view session_id) {
+  if (session_id.empty())
+    return error(ErrorCode::kInvalidArgument, "not a session: API keys are revoked instead");
+  Status st = catalog_->delete_session(session_id);
+  if (st.code() == ErrorCode::kNotFound)
+    return error(ErrorCode::kUnauthenticated, "the session has already ended");
+  return st;
+}
+
+Status AccountService::change_password(std::string_view user_id, std::string_view current,
+                                       std::string_view replacement, std::string_view keep) {
+  STREAMLET_ASSIGN_OR_RETURN(auto user, catalog_->get_user(user_id));
+  if (!verify_password(current, user.password_hash))
+    return error(ErrorCode::kUnauthenticated, "the current password is wrong");
+  STREAMLET_ASSIGN_OR_RETURN(std::string hash, hash_password(replacement));
+  STREAMLET_RETURN_IF_ERROR(catalog_->set_password_hash(user.id, hash));
+  // Whoever else holds a session (a stolen token, a forgotten device) is out now.
+  return catalog_->delete_sessions_of(user.id, keep).status();
 }
 
 Result<Principal> AccountService::authenticate(std::string_view credential) {
   if (credential.rfind("sk_", 0) == 0) {
     STREAMLET_ASSIGN_OR_RETURN(auto user, catalog_->find_user_by_api_key(credential));
-    return Principal{user.id, user.role};
+    return Principal{user.id, user.role, {}};
   }
   STREAMLET_ASSIGN_OR_RETURN(auto claims, signer_.verify(credential));
+  // A token is only as good as its session: ended sessions (logout, a password change)
+  // and tokens that name none (issued before sessions were kept) are refused.
+  if (claims.session_id.empty())
+    return error(ErrorCode::kUnauthenticated, "the token names no session; sign in again");
+  STREAMLET_RETURN_IF_ERROR(catalog_->check_session(claims.session_id, claims.subject));
   // The role comes from the catalog, not the token, so a demoted admin loses
   // admin rights at once rather than when the token expires.
   auto user = catalog_->get_user(claims.subject);
@@ -186,7 +222,7 @@ Result<Principal> AccountService::authenticate(std::string_view credential) {
       return error(ErrorCode::kUnauthenticated, "the token's user no longer exists");
     return user.status();
   }
-  return Principal{user->id, user->role};
+  return Principal{user->id, user->role, claims.session_id};
 }
 
 }  // namespace streamlet::accounts

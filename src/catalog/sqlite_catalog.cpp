@@ -89,6 +89,17 @@ CREATE TABLE video_views (
   PRIMARY KEY (video_id, day, viewer_sha256)
 ) WITHOUT ROWID;
 )sql",
+      R"sql(
+-- Live sessions: a session token names its row (claim "sid"); no row, no session.
+CREATE TABLE sessions (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  created_at_ms INTEGER NOT NULL,
+  expires_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_by_user ON sessions(user_id);
+CREATE INDEX sessions_by_expiry ON sessions(expires_at_ms);
+)sql",
   };
   return steps;
 }
@@ -373,6 +384,67 @@ class SqliteCatalog final : public Catalog {
     if (db_->changes() == 0)
       return error(ErrorCode::kNotFound, "no user '" + std::string(user_id) + "'");
     return Status::Ok();
+  }
+
+  Status set_password_hash(std::string_view user_id, std::string_view hash) override {
+    if (hash.empty()) return error(ErrorCode::kInvalidArgument, "a user needs a password hash");
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_ASSIGN_OR_RETURN(auto s,
+                               db_->prepare("UPDATE users SET password_hash = ? WHERE id = ?"));
+    s.bind(1, hash).bind(2, user_id);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    if (db_->changes() == 0)
+      return error(ErrorCode::kNotFound, "no user '" + std::string(user_id) + "'");
+    return Status::Ok();
+  }
+
+  Result<std::string> create_session(std::string_view user_id, int64_t expires_at_ms) override {
+    const int64_t now = detail::now_ms();
+    const std::string id = detail::random_id(22);  // about 130 bits
+    std::lock_guard lock(db_->mutex());
+    Transaction txn(*db_);
+    STREAMLET_RETURN_IF_ERROR(txn.begin());
+    STREAMLET_ASSIGN_OR_RETURN(auto gone,
+                               db_->prepare("DELETE FROM sessions WHERE expires_at_ms <= ?"));
+    gone.bind(1, now);
+    STREAMLET_RETURN_IF_ERROR(gone.run());
+    STREAMLET_RETURN_IF_ERROR(user_where_locked("id", user_id).status());
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("INSERT INTO sessions(id, user_id, created_at_ms, expires_at_ms)"
+                             " VALUES(?, ?, ?, ?)"));
+    s.bind(1, id).bind(2, user_id).bind(3, now).bind(4, expires_at_ms);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    STREAMLET_RETURN_IF_ERROR(txn.commit());
+    return id;
+  }
+
+  Status check_session(std::string_view session_id, std::string_view user_id) override {
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("SELECT 1 FROM sessions WHERE id = ? AND user_id = ?"
+                             " AND expires_at_ms > ?"));
+    s.bind(1, session_id).bind(2, user_id).bind(3, detail::now_ms());
+    STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
+    if (!row) return error(ErrorCode::kUnauthenticated, "the session has ended; sign in again");
+    return Status::Ok();
+  }
+
+  Status delete_session(std::string_view session_id) override {
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_ASSIGN_OR_RETURN(auto s, db_->prepare("DELETE FROM sessions WHERE id = ?"));
+    s.bind(1, session_id);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    if (db_->changes() == 0) return error(ErrorCode::kNotFound, "no such session");
+    return Status::Ok();
+  }
+
+  Result<int64_t> delete_sessions_of(std::string_view user_id, std::string_view keep) override {
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_ASSIGN_OR_RETURN(auto s,
+                               db_->prepare("DELETE FROM sessions WHERE user_id = ? AND id <> ?"));
+    s.bind(1, user_id).bind(2, keep);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    return db_->changes();
   }
 
   Result<int64_t> count_users() override {

@@ -531,7 +531,7 @@ Result<Principal> Platform::authenticate(std::string_view authorization) const {
   if (!impl_->options.admin_api_key.empty() &&
       detail::constant_time_equal(credential, impl_->options.admin_api_key)) {
     STREAMLET_ASSIGN_OR_RETURN(auto id, impl_->admin_user_id());
-    return Principal{id, catalog::Role::kAdmin};
+    return Principal{id, catalog::Role::kAdmin, {}};
   }
   return impl_->accounts->authenticate(credential);
 }
@@ -566,11 +566,9 @@ Result<std::string> Platform::register_user(std::string_view username, std::stri
                           wait);
   }
   STREAMLET_ASSIGN_OR_RETURN(auto user, impl_->accounts->register_user(username, password));
-  const auto& signer = impl_->accounts->signer();
-  const int64_t now = detail::now_ms() / 1000;
-  return json{{"user", user_doc(user)},
-              {"token", signer.issue(user.id, user.role, now)},
-              {"expires_at", rfc3339((now + signer.ttl().count()) * 1000)}}
+  STREAMLET_ASSIGN_OR_RETURN(auto s, impl_->accounts->start_session(user));
+  return json{
+      {"user", user_doc(s.user)}, {"token", s.token}, {"expires_at", rfc3339(s.expires_at * 1000)}}
       .dump();
 }
 
@@ -601,6 +599,35 @@ Result<std::string> Platform::me(const Principal& who) {
   STREAMLET_RETURN_IF_ERROR(need_user(who));
   STREAMLET_ASSIGN_OR_RETURN(auto u, impl_->catalog->get_user(who.user_id));
   return json{{"user", user_doc(u)}}.dump();
+}
+
+Status Platform::logout(const Principal& who) {
+  STREAMLET_RETURN_IF_ERROR(need_user(who));
+  if (who.session_id.empty())
+    return error(ErrorCode::kInvalidArgument,
+                 "this credential is an API key, not a session: revoke it with "
+                 "DELETE /v1/auth/api-keys/{id}");
+  return impl_->accounts->logout(who.session_id);
+}
+
+Status Platform::change_password(const Principal& who, std::string_view current,
+                                 std::string_view replacement, std::string_view client_address) {
+  STREAMLET_RETURN_IF_ERROR(need_user(who));
+  if (replacement.size() < 8 || replacement.size() > 1024)
+    return error(ErrorCode::kInvalidArgument, "new_password: 8 to 1024 bytes");
+  STREAMLET_ASSIGN_OR_RETURN(auto user, impl_->catalog->get_user(who.user_id));
+  // Whoever holds a session can try current passwords here: the same throttle as sign-ins.
+  const std::string address =
+      client_address.empty() ? std::string() : throttle::address_key(client_address);
+  const std::string account = account_key(user.username);
+  if (auto wait = impl_->logins->begin(address, account); wait.count() > 0)
+    return rate_limited("too many wrong passwords; try again in " +
+                            std::to_string(wait.count()) + " s",
+                        wait);
+  STREAMLET_RETURN_IF_ERROR(
+      impl_->accounts->change_password(user.id, current, replacement, who.session_id));
+  impl_->logins->succeeded(address, account);
+  return Status::Ok();
 }
 
 Result<std::string> Platform::create_api_key(const Principal& who, std::string_view name) {

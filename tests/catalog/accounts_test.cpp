@@ -135,3 +135,58 @@ TEST_CASE("accounts: register, login, authenticate by token and by API key") {
   CHECK(accounts.authenticate("sk_wrong").status().code() == ErrorCode::kUnauthenticated);
   CHECK(accounts.authenticate("garbage").status().code() == ErrorCode::kUnauthenticated);
 }
+
+TEST_CASE("accounts: sessions end on logout and on a password change, tokens or not") {
+  TempDir dir;
+  auto opened = sc::open_sqlite_catalog((dir / "streamlet.db").string());
+  REQUIRE(opened.ok());
+  std::shared_ptr<sc::Catalog> catalog = std::move(opened).value();
+  const std::string secret = sa::generate_secret();
+  sa::AccountService accounts(catalog, sa::TokenSigner(secret, std::chrono::hours(1)));
+  auto alice = accounts.register_user("alice", "s3cret-passphrase");
+  REQUIRE(alice.ok());
+  auto laptop = accounts.login("alice", "s3cret-passphrase");
+  auto phone = accounts.login("alice", "s3cret-passphrase");
+  REQUIRE(laptop.ok());
+  REQUIRE(phone.ok());
+  CHECK(laptop->id != phone->id);
+  auto who = accounts.authenticate(laptop->token);
+  REQUIRE(who.ok());
+  CHECK(who->session_id == laptop->id);
+
+  // Logout: that token is refused although its signature and expiry are fine.
+  REQUIRE(accounts.logout(laptop->id).ok());
+  CHECK(accounts.authenticate(laptop->token).status().code() == ErrorCode::kUnauthenticated);
+  CHECK(accounts.authenticate(phone->token).ok());
+  CHECK(accounts.logout(laptop->id).code() == ErrorCode::kUnauthenticated);
+  // A correctly signed token that names no session (as issued before sessions were kept),
+  // or another user's session, is no session.
+  sa::TokenSigner signer(secret, std::chrono::hours(1));
+  CHECK(accounts.authenticate(signer.issue(alice->id, sc::Role::kUser)).status().code() ==
+        ErrorCode::kUnauthenticated);
+  auto bob = accounts.register_user("bob", "another-passphrase");
+  REQUIRE(bob.ok());
+  CHECK(accounts.authenticate(signer.issue(bob->id, sc::Role::kUser, 0, phone->id))
+            .status()
+            .code() == ErrorCode::kUnauthenticated);
+
+  // A password change keeps the session it came from and ends every other.
+  auto tablet = accounts.login("alice", "s3cret-passphrase");
+  REQUIRE(tablet.ok());
+  CHECK(accounts.change_password(alice->id, "wrong-passphrase", "new-passphrase", phone->id)
+            .code() == ErrorCode::kUnauthenticated);
+  CHECK(accounts.authenticate(tablet->token).ok());
+  REQUIRE(accounts.change_password(alice->id, "s3cret-passphrase", "new-passphrase", phone->id)
+              .ok());
+  CHECK(accounts.authenticate(phone->token).ok());
+  CHECK(accounts.authenticate(tablet->token).status().code() == ErrorCode::kUnauthenticated);
+  CHECK(!accounts.login("alice", "s3cret-passphrase").ok());
+  CHECK(accounts.login("alice", "new-passphrase").ok());
+  // Ended sessions stay ended when the catalog is opened again.
+  catalog.reset();
+  auto reopened = sc::open_sqlite_catalog((dir / "streamlet.db").string());
+  REQUIRE(reopened.ok());
+  sa::AccountService again(std::move(reopened).value(), sa::TokenSigner(secret, std::chrono::hours(1)));
+  CHECK(again.authenticate(phone->token).ok());
+  CHECK(again.authenticate(tablet->token).status().code() == ErrorCode::kUnauthenticated);
+}

@@ -387,3 +387,71 @@ TEST_CASE("register: one address may create only a few accounts an hour") {
                   credentials("user9", "correct horse"))
             .status == 201);
 }
+
+TEST_CASE("sessions: logout revokes the token on the server") {
+  TempDir dir;
+  ServerProcess server(dir / "data", "admin-key", {"--session-ttl", "3600"});
+  register_user(server, "alice");
+  auto login = call(server, "POST", "/v1/auth/login", "", credentials("alice", "correct horse"));
+  REQUIRE(login.status == 200);
+  const std::string token = login.body["token"];
+  // The session lasts what --session-ttl says.
+  std::tm tm{};
+  const std::string expires = login.body["expires_at"];
+  REQUIRE(strptime(expires.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm));
+  const long left = long(timegm(&tm) - std::time(nullptr));
+  CHECK(left > 3600 - 60);
+  CHECK(left <= 3600);
+
+  auto other = call(server, "POST", "/v1/auth/login", "", credentials("alice", "correct horse"));
+  REQUIRE(other.status == 200);
+  CHECK(call(server, "GET", "/v1/auth/me", token).status == 200);
+  CHECK(call(server, "POST", "/v1/auth/logout", token).status == 204);
+  auto after = call(server, "GET", "/v1/auth/me", token);
+  CHECK(after.status == 401);
+  CHECK(after.body.value("code", "") == "unauthenticated");
+  CHECK(call(server, "POST", "/v1/auth/logout", token).status == 401);
+  // Only that session ended, and a restart does not bring it back.
+  CHECK(call(server, "GET", "/v1/auth/me", other.body["token"]).status == 200);
+  server.kill9();
+  server.restart();
+  CHECK(call(server, "GET", "/v1/auth/me", token).status == 401);
+  CHECK(call(server, "GET", "/v1/auth/me", other.body["token"]).status == 200);
+  // An API key is not a session: logging out with one is refused and the key keeps working.
+  auto key = call(server, "POST", "/v1/auth/api-keys", other.body["token"], "{}");
+  REQUIRE(key.status == 201);
+  CHECK(call(server, "POST", "/v1/auth/logout", key.body["key"]).status == 400);
+  CHECK(call(server, "GET", "/v1/auth/me", key.body["key"]).status == 200);
+  CHECK(call(server, "POST", "/v1/auth/logout").status == 401);
+}
+
+TEST_CASE("sessions: a password change ends the user's other sessions") {
+  TempDir dir;
+  ServerProcess server(dir / "data", "admin-key");
+  register_user(server, "alice");
+  const std::string here =
+      call(server, "POST", "/v1/auth/login", "", credentials("alice", "correct horse"))
+          .body["token"];
+  const std::string stolen =
+      call(server, "POST", "/v1/auth/login", "", credentials("alice", "correct horse"))
+          .body["token"];
+  auto wrong = call(server, "POST", "/v1/auth/password", here,
+                    json{{"current_password", "not it at all"}, {"new_password", "battery staple"}}
+                        .dump());
+  CHECK(wrong.status == 401);
+  CHECK(call(server, "POST", "/v1/auth/password", here,
+             json{{"current_password", "correct horse"}, {"new_password", "short"}}.dump())
+            .status == 400);
+  CHECK(call(server, "GET", "/v1/auth/me", stolen).status == 200);  // nothing changed yet
+  auto changed = call(server, "POST", "/v1/auth/password", here,
+                      json{{"current_password", "correct horse"},
+                           {"new_password", "battery staple"}}
+                          .dump());
+  CHECK(changed.status == 204);
+  CHECK(call(server, "GET", "/v1/auth/me", here).status == 200);
+  CHECK(call(server, "GET", "/v1/auth/me", stolen).status == 401);
+  CHECK(call(server, "POST", "/v1/auth/login", "", credentials("alice", "correct horse")).status ==
+        401);
+  CHECK(call(server, "POST", "/v1/auth/login", "", credentials("alice", "battery staple"))
+            .status == 200);
+}
