@@ -70,6 +70,8 @@ struct Config {
   bool registration = true;
   int registrations_per_hour = 10;
   int64_t session_ttl_seconds = 24 * 3600;
+  int64_t view_interval_seconds = 30 * 60;
+  int beacons_per_minute = 60;
   std::string web_root;  // "" = the built bundle if there is one
   int max_attempts = 3;
   int64_t retry_backoff_ms = 10'000;
@@ -114,6 +116,10 @@ Result<Config> load_config(int argc, char** argv) {
       "registrations-per-hour", "new accounts per client address and hour (default 10, 0: no limit)",
       cxxopts::value<int>())("session-ttl", "seconds a sign-in lasts (default 86400)",
                              cxxopts::value<int64_t>())(
+      "view-interval", "seconds one viewer's beacons count as one view (default 1800)",
+      cxxopts::value<int64_t>())(
+      "beacons-per-minute", "view beacons per client address and minute (default 60, 0: no limit)",
+      cxxopts::value<int>())(
       "web-root", "directory of the built web app (index.html, assets/)",
       cxxopts::value<std::string>())("max-attempts", "transcode attempts before a job fails",
                                      cxxopts::value<int>())(
@@ -150,6 +156,8 @@ Result<Config> load_config(int argc, char** argv) {
       c.max_user_bytes = j.value("max_user_bytes", c.max_user_bytes);
       c.uploads_per_minute = j.value("uploads_per_minute", c.uploads_per_minute);
       c.session_ttl_seconds = j.value("session_ttl_seconds", c.session_ttl_seconds);
+      c.view_interval_seconds = j.value("view_interval_seconds", c.view_interval_seconds);
+      c.beacons_per_minute = j.value("beacons_per_minute", c.beacons_per_minute);
       c.expiration_seconds = j.value("expiration_seconds", c.expiration_seconds);
       c.threads = j.value("threads", c.threads);
       c.origin_threads = j.value("origin_threads", c.origin_threads);
@@ -184,6 +192,10 @@ Result<Config> load_config(int argc, char** argv) {
       c.default_visibility = args["default-visibility"].as<std::string>();
     if (args.count("no-registration")) c.registration = false;
     if (args.count("session-ttl")) c.session_ttl_seconds = args["session-ttl"].as<int64_t>();
+    if (args.count("view-interval"))
+      c.view_interval_seconds = args["view-interval"].as<int64_t>();
+    if (args.count("beacons-per-minute"))
+      c.beacons_per_minute = args["beacons-per-minute"].as<int>();
     if (args.count("registrations-per-hour"))
       c.registrations_per_hour = args["registrations-per-hour"].as<int>();
     if (args.count("web-root")) c.web_root = args["web-root"].as<std::string>();
@@ -201,11 +213,12 @@ Result<Config> load_config(int argc, char** argv) {
   if (!c.webhook_ca_file.empty() && ::access(c.webhook_ca_file.c_str(), R_OK) != 0)
     return error(ErrorCode::kInvalidArgument,
                  "--webhook-ca-file: cannot read " + c.webhook_ca_file);
-  if (c.session_ttl_seconds <= 0)
-    return error(ErrorCode::kInvalidArgument, "--session-ttl must be positive");
-  if (c.uploads_per_minute < 0 || c.registrations_per_hour < 0)
+  if (c.session_ttl_seconds <= 0 || c.view_interval_seconds <= 0)
+    return error(ErrorCode::kInvalidArgument, "--session-ttl and --view-interval must be positive");
+  if (c.uploads_per_minute < 0 || c.registrations_per_hour < 0 || c.beacons_per_minute < 0)
     return error(ErrorCode::kInvalidArgument,
-                 "--uploads-per-minute and --registrations-per-hour must be 0 or more");
+                 "--uploads-per-minute, --registrations-per-hour and --beacons-per-minute must "
+                 "be 0 or more");
   if (c.origin_threads < -1 || c.origin_threads > 256)
     return error(ErrorCode::kInvalidArgument, "--origin-threads must be between 0 and 256");
   if (c.threads == 0 || c.expiration_seconds <= 0 || c.workers <= 0 || c.max_attempts <= 0 ||
@@ -303,6 +316,8 @@ int main(int argc, char** argv) {
   popts.allow_registration = c.registration;
   popts.registrations_per_hour = c.registrations_per_hour;
   popts.session_ttl = std::chrono::seconds(c.session_ttl_seconds);
+  popts.view_interval = std::chrono::seconds(c.view_interval_seconds);
+  popts.beacons_per_minute = c.beacons_per_minute;
   popts.max_upload_size = c.max_upload_size;
   popts.max_uploads = c.max_uploads;
   popts.max_uploads_per_user = c.max_uploads_per_user;

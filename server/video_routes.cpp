@@ -164,7 +164,8 @@ void register_video_routes(Routes& r, httplib::Server& svr) {
                                 error(ErrorCode::kInvalidArgument, "seconds must be a number"));
             seconds = (*body)["seconds"].get<double>();
           }
-          send_status(res, r.platform.record_view(*who, req.matches[1].str(), viewer, seconds));
+          send_status(res, r.platform.record_view(*who, req.matches[1].str(), viewer, seconds,
+                                                  req.remote_addr));
         });
   route(r, svr, "GET", R"(/v1/videos/([A-Za-z0-9_-]+)/stats)",
         [&r](const httplib::Request& req, httplib::Response& res) {

@@ -135,17 +135,21 @@ struct NewApiKey {
 // One playback beacon. The first beacon of a playback sets `new_view` so it
 // counts as a view; later beacons of the same playback only add watch time.
 // With `once_per_day` the catalog decides instead: a viewer's first beacon of
-// the day on a video counts a view. That rests on the stored per-day rows, so
-// it holds across restarts and for any number of viewers, which a caller's
+// the day on a video counts a view. With a positive `view_interval` it decides
+// by time: a beacon counts a view when the viewer's last counted view of that
+// video is at least that old (or there is none). Both rest on stored rows, so
+// they hold across restarts and for any number of viewers, which a caller's
 // own memory of who it has seen does not.
 struct ViewBeacon {
   std::string video_id;
   std::string
       viewer_key;  // stable per viewer (session, user id, hashed address); hashed before storage
   double seconds_watched = 0;  // watch time since the previous beacon, >= 0
-  std::string day;             // "YYYY-MM-DD" (UTC); "" means today
-  bool new_view = true;        // ignored when once_per_day
+  std::string day;             // "YYYY-MM-DD" (UTC); "" means the day of at_ms
+  bool new_view = true;        // ignored when once_per_day or view_interval decides
   bool once_per_day = false;
+  int64_t view_interval_seconds = 0;  // > 0: at most one view per viewer per this long
+  int64_t at_ms = 0;                  // when the beacon came (Unix ms); 0 = now
 };
 
 struct DailyViews {

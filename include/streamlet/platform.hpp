@@ -55,6 +55,11 @@ struct PlatformOptions {
   // (0: no limit). Both need the caller's address, which login()/register_user() take.
   throttle::LoginThrottleOptions login_throttle;
   int registrations_per_hour = 10;
+  // A viewer's beacons for one video count one view per this long (stored, so it holds
+  // across restarts); beacons are accepted at most this often per client address and
+  // minute (0: no limit).
+  std::chrono::seconds view_interval = std::chrono::minutes(30);
+  int beacons_per_minute = 60;
   uint64_t max_upload_size = 8ull << 30;
   size_t max_uploads = 1000;  // unfinished uploads of everyone: the last resort (503)
   // Per-user upload limits, answered kRateLimited (429 + Retry-After); admins have none.
@@ -140,8 +145,11 @@ class Platform {
   Status delete_video(const accounts::Principal& who, std::string_view id);
   // The video if `who` may view it (kNotFound otherwise).
   Result<catalog::Video> viewable_video(const accounts::Principal& who, std::string_view id);
+  // A playback beacon. The viewer is the signed-in user, else the client's opaque `viewer`
+  // id, else the client address; each counts one view per view_interval. Over the beacon
+  // rate of `client_address` ("" = unknown: not limited): kRateLimited.
   Status record_view(const accounts::Principal& who, std::string_view id, std::string_view viewer,
-                     double seconds);
+                     double seconds, std::string_view client_address = {});
   Result<std::string> video_stats(const accounts::Principal& who, std::string_view id);
   // The API's video document (playback URLs signed when private).
   std::string video_json(const catalog::Video& video);

@@ -100,6 +100,15 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_by_user ON sessions(user_id);
 CREATE INDEX sessions_by_expiry ON sessions(expires_at_ms);
 )sql",
+      R"sql(
+-- When each viewer's last view of a video was counted (ViewBeacon::view_interval_seconds).
+CREATE TABLE viewer_last_view (
+  video_id TEXT NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+  viewer_sha256 TEXT NOT NULL,
+  counted_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (video_id, viewer_sha256)
+) WITHOUT ROWID;
+)sql",
   };
   return steps;
 }
@@ -532,7 +541,10 @@ class SqliteCatalog final : public Catalog {
     // One beacon covers at most a day of watching: anything else is a broken or hostile client.
     if (!std::isfinite(b.seconds_watched) || b.seconds_watched < 0 || b.seconds_watched > 86400)
       return error(ErrorCode::kInvalidArgument, "seconds_watched must be between 0 and 86400");
-    const std::string day = b.day.empty() ? detail::utc_day(detail::now_ms()) : b.day;
+    if (b.view_interval_seconds < 0)
+      return error(ErrorCode::kInvalidArgument, "view_interval_seconds must be >= 0");
+    const int64_t at = b.at_ms > 0 ? b.at_ms : detail::now_ms();
+    const std::string day = b.day.empty() ? detail::utc_day(at) : b.day;
     if (!valid_day(day)) return error(ErrorCode::kInvalidArgument, "day must be YYYY-MM-DD");
     // Viewer keys may carry addresses; only a hash is kept.
     const std::string viewer = detail::sha256_hex(b.viewer_key);
@@ -549,6 +561,13 @@ class SqliteCatalog final : public Catalog {
       seen.bind(1, b.video_id).bind(2, day).bind(3, viewer);
       STREAMLET_ASSIGN_OR_RETURN(bool before, seen.step());
       views = before ? 0 : 1;
+    } else if (b.view_interval_seconds > 0) {
+      STREAMLET_ASSIGN_OR_RETURN(auto last,
+                                 db_->prepare("SELECT counted_at_ms FROM viewer_last_view"
+                                              " WHERE video_id = ? AND viewer_sha256 = ?"));
+      last.bind(1, b.video_id).bind(2, viewer);
+      STREAMLET_ASSIGN_OR_RETURN(bool seen, last.step());
+      views = !seen || at - last.int64(0) >= b.view_interval_seconds * 1000 ? 1 : 0;
     }
     STREAMLET_ASSIGN_OR_RETURN(auto up,
                                db_->prepare("UPDATE videos SET view_count = view_count + ?,"
@@ -564,6 +583,15 @@ class SqliteCatalog final : public Catalog {
                              " watch_seconds = watch_seconds + excluded.watch_seconds"));
     s.bind(1, b.video_id).bind(2, day).bind(3, viewer).bind(4, views).bind(5, b.seconds_watched);
     STREAMLET_RETURN_IF_ERROR(s.run());
+    if (views > 0 && b.view_interval_seconds > 0) {
+      STREAMLET_ASSIGN_OR_RETURN(
+          auto counted, db_->prepare("INSERT INTO viewer_last_view(video_id, viewer_sha256,"
+                                     " counted_at_ms) VALUES(?, ?, ?)"
+                                     " ON CONFLICT(video_id, viewer_sha256) DO UPDATE SET"
+                                     " counted_at_ms = excluded.counted_at_ms"));
+      counted.bind(1, b.video_id).bind(2, viewer).bind(3, at);
+      STREAMLET_RETURN_IF_ERROR(counted.run());
+    }
     return txn.commit();
   }
 

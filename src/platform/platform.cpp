@@ -161,6 +161,7 @@ struct Platform::Impl {
   std::unique_ptr<throttle::RateLimiter> upload_rate;  // creations per user
   std::unique_ptr<throttle::RateLimiter> registration_rate;  // per client address
   std::unique_ptr<throttle::LoginThrottle> logins;
+  std::unique_ptr<throttle::RateLimiter> beacon_rate;  // per client address
 
   // Access policies of recently played videos, so a player's stream of segment requests does
   // not take the catalog's single-connection lock each time. Entries live one second;
@@ -458,6 +459,8 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options) {
   impl->registration_rate = std::make_unique<throttle::RateLimiter>(
       options.registrations_per_hour, std::chrono::hours(1));
   impl->logins = std::make_unique<throttle::LoginThrottle>(options.login_throttle);
+  impl->beacon_rate =
+      std::make_unique<throttle::RateLimiter>(options.beacons_per_minute, std::chrono::minutes(1));
   STREAMLET_ASSIGN_OR_RETURN(impl->store, upload::UploadStore::open(sopts));
   impl->store->set_completion_callback(
       [raw](const upload::CompletedUpload& done) { raw->on_upload_complete(done); });
@@ -743,17 +746,28 @@ Status Platform::delete_video(const Principal& who, std::string_view id) {
 }
 
 Status Platform::record_view(const Principal& who, std::string_view id, std::string_view viewer,
-                             double seconds) {
+                             double seconds, std::string_view client_address) {
+  const std::string address =
+      client_address.empty() ? std::string() : throttle::address_key(client_address);
+  if (!address.empty()) {
+    // One address minting a new viewer id per beacon would count a view each time.
+    if (auto wait = impl_->beacon_rate->acquire(address); wait.count() > 0)
+      return rate_limited("too many view beacons from your address", wait);
+  }
   STREAMLET_ASSIGN_OR_RETURN(auto v, viewable_video(who, id));
   if (!(seconds >= 0) || seconds > 24 * 3600)
     return error(ErrorCode::kInvalidArgument, "seconds must be 0..86400");
-  std::string key = viewer.empty() ? (who.authenticated() ? "user:" + who.user_id : "anonymous")
-                                   : "viewer:" + std::string(viewer);
+  if (viewer.size() > 128) return error(ErrorCode::kInvalidArgument, "viewer: at most 128 bytes");
+  std::string key = who.authenticated()  ? "user:" + who.user_id
+                    : !viewer.empty()    ? "viewer:" + std::string(viewer)
+                    : !address.empty()   ? "address:" + address
+                                         : "anonymous";
   catalog::ViewBeacon b;
   b.video_id = v.id;
   b.viewer_key = key;
   b.seconds_watched = seconds;
-  b.once_per_day = true;  // the catalog remembers who it counted today, across restarts
+  // The catalog remembers when it last counted each viewer, across restarts.
+  b.view_interval_seconds = std::max<int64_t>(1, impl_->options.view_interval.count());
   return impl_->catalog->record_view(b);
 }
 

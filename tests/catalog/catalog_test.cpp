@@ -391,6 +391,43 @@ TEST_CASE("views: once_per_day counts a viewer's first beacon of each day, acros
   CHECK(c->get_video(id)->view_count == 3);
 }
 
+TEST_CASE("views: view_interval counts a viewer at most once per interval, across a reopen") {
+  TempDir dir;
+  std::string id;
+  const int64_t t0 = 1714557600000;  // 2024-05-01 10:00 UTC
+  auto beacon = [&](sc::Catalog& c, const std::string& viewer, int64_t at_ms) {
+    sc::ViewBeacon b{id, viewer, 1, ""};
+    b.new_view = true;  // ignored: the catalog decides
+    b.view_interval_seconds = 30 * 60;
+    b.at_ms = at_ms;
+    auto s = c.record_view(b);
+    REQUIRE_MESSAGE(s.ok(), s.to_string());
+  };
+  const int64_t minute = 60'000;
+  {
+    auto c = open(dir);
+    id = make_video(*c, make_user(*c, "alice").id, "watched").id;
+    beacon(*c, "A", t0);                // a view
+    beacon(*c, "A", t0 + 10 * minute);  // the same playback going on: no view
+    beacon(*c, "B", t0 + 10 * minute);  // another viewer: a view
+  }
+  auto c = open(dir);
+  beacon(*c, "A", t0 + 29 * minute);  // still within 30 min of the counted view
+  CHECK(c->get_video(id)->view_count == 2);
+  beacon(*c, "A", t0 + 30 * minute);  // half an hour on: a view again
+  beacon(*c, "A", t0 + 45 * minute);  // measured from that one, not the first
+  CHECK(c->get_video(id)->view_count == 3);
+  beacon(*c, "A", t0 + 60 * minute);
+  auto stats = c->view_stats(id);
+  REQUIRE(stats.ok());
+  CHECK(stats->views == 4);
+  CHECK(stats->watch_seconds == doctest::Approx(7));
+  CHECK(stats->unique_viewers == 2);
+  sc::ViewBeacon bad{id, "A", 1, ""};
+  bad.view_interval_seconds = -1;
+  CHECK(c->record_view(bad).code() == ErrorCode::kInvalidArgument);
+}
+
 TEST_CASE("catalog: concurrent writers from several threads all land") {
   TempDir dir;
   auto c = open(dir);

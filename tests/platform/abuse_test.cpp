@@ -455,3 +455,43 @@ TEST_CASE("sessions: a password change ends the user's other sessions") {
   CHECK(call(server, "POST", "/v1/auth/login", "", credentials("alice", "battery staple"))
             .status == 200);
 }
+
+TEST_CASE("views: a viewer counts once per interval, and beacons from one address are bounded") {
+  TempDir dir;
+  ServerProcess server(dir / "data", "admin-key", small_ladder({"--beacons-per-minute", "10"}));
+  const std::string alice = register_user(server, "alice");
+  auto up = tus_upload(server, alice, clip_small(), {{"title", "watched"}});
+  REQUIRE(final_status(follow_events(server, alice, up.video_id)) == "ready");
+  const std::string beacon = "/v1/videos/" + up.video_id + "/views";
+  // The same viewer beaconing again and again is one view.
+  for (int i = 0; i < 3; ++i)
+    CHECK(call_from(server, "127.0.0.2", "POST", beacon, "",
+                    json{{"viewer", "v-one"}, {"seconds", 5}}.dump())
+              .status == 204);
+  CHECK(call(server, "GET", "/v1/videos/" + up.video_id, alice).body["views"] == 1);
+  // One address minting a new viewer id per beacon: refused once over the beacon rate, and
+  // the views counted stay bounded by it (10 a minute here, so a burst of 10 plus what the
+  // elapsed time refills).
+  int accepted = 0, refused = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 100; ++i) {
+    auto a = call_from(server, "127.0.0.3", "POST", beacon, "",
+                       json{{"viewer", "fake" + std::to_string(i)}, {"seconds", 1}}.dump());
+    if (a.status == 204) ++accepted;
+    if (a.status == 429) {
+      ++refused;
+      if (refused == 1) check_rate_limited(a);
+    }
+  }
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CHECK(refused > 0);
+  CHECK(accepted + refused == 100);
+  CHECK(accepted <= 10 + int(elapsed * 10 / 60) + 1);
+  const int views = call(server, "GET", "/v1/videos/" + up.video_id, alice).body["views"];
+  CHECK(views <= 1 + accepted);
+  // Another address is not affected by that one.
+  CHECK(call_from(server, "127.0.0.4", "POST", beacon, "",
+                  json{{"viewer", "v-two"}, {"seconds", 5}}.dump())
+            .status == 204);
+}
