@@ -22,14 +22,14 @@ std::optional<std::pair<std::string, std::string>> credentials(const httplib::Re
 void register_auth_routes(Routes& r, httplib::Server& svr) {
   auto& p = r.platform;
   route(r, svr, "POST", "/v1/auth/register",
-        [&p](const httplib::Request& req, httplib::Response& res) {
+        [&r, &p](const httplib::Request& req, httplib::Response& res) {
           if (auto c = credentials(req, res))
-            send_result(res, p.register_user(c->first, c->second, req.remote_addr), 201);
+            send_result(res, p.register_user(c->first, c->second, client_address(r, req)), 201);
         });
   route(r, svr, "POST", "/v1/auth/login",
-        [&p](const httplib::Request& req, httplib::Response& res) {
+        [&r, &p](const httplib::Request& req, httplib::Response& res) {
           if (auto c = credentials(req, res))
-            send_result(res, p.login(c->first, c->second, req.remote_addr));
+            send_result(res, p.login(c->first, c->second, client_address(r, req)));
         });
   route(r, svr, "POST", "/v1/auth/logout",
         [&r](const httplib::Request& req, httplib::Response& res) {
@@ -46,7 +46,7 @@ void register_auth_routes(Routes& r, httplib::Server& svr) {
                                          "current_password and new_password are required"));
           send_status(res, r.platform.change_password(
                                *who, (*body)["current_password"].get<std::string>(),
-                               (*body)["new_password"].get<std::string>(), req.remote_addr));
+                               (*body)["new_password"].get<std::string>(), client_address(r, req)));
         });
   route(r, svr, "GET", "/v1/auth/me", [&r](const httplib::Request& req, httplib::Response& res) {
     if (auto who = principal(r, req, res)) send_result(res, r.platform.me(*who));

@@ -80,6 +80,7 @@ struct Config {
   std::string webhook_ca_file;  // "" = the system's trusted certificates
   std::string metrics_listen;   // "" = /metrics on the public port
   std::string metrics_token;    // "" = /metrics needs no token
+  std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is believed
 };
 
 // Precedence: built-in default < config file < environment < command line.
@@ -134,7 +135,10 @@ Result<Config> load_config(int argc, char** argv) {
       "metrics-listen", "HOST:PORT serving /metrics instead of the public port",
       cxxopts::value<std::string>())(
       "metrics-token", "Bearer token /metrics requires (or STREAMLET_METRICS_TOKEN)",
-      cxxopts::value<std::string>())("h,help", "show help");
+      cxxopts::value<std::string>())(
+      "trusted-proxy",
+      "address of a reverse proxy whose X-Forwarded-For names the client (repeatable)",
+      cxxopts::value<std::vector<std::string>>())("h,help", "show help");
   Config c;
   try {
     auto args = options.parse(argc, argv);
@@ -207,6 +211,8 @@ Result<Config> load_config(int argc, char** argv) {
       c.webhook_ca_file = args["webhook-ca-file"].as<std::string>();
     if (args.count("metrics-listen")) c.metrics_listen = args["metrics-listen"].as<std::string>();
     if (args.count("metrics-token")) c.metrics_token = args["metrics-token"].as<std::string>();
+    if (args.count("trusted-proxy"))
+      c.trusted_proxies = args["trusted-proxy"].as<std::vector<std::string>>();
   } catch (const std::exception& e) {
     return error(ErrorCode::kInvalidArgument, e.what());
   }
@@ -437,7 +443,8 @@ int main(int argc, char** argv) {
   std::atomic<bool> stopping{false};
   server::RequestMetrics metrics;
   metrics.set_job_counts([&plat] { return plat.job_counts(); });
-  server::Routes routes{plat, web_root, stopping, metrics, {}, metrics_port < 0, c.metrics_token};
+  server::Routes routes{plat,          web_root,         stopping,         metrics, {},
+                        metrics_port < 0, c.metrics_token, c.trusted_proxies};
   server::register_upload_routes(svr, tus, plat, kUploadsPath, metrics);
   // Requests are timed from routing to the end of the response (httplib runs both, and the
   // logger, on the connection's thread).

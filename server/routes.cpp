@@ -1,5 +1,8 @@
 #include "routes.hpp"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -26,6 +29,39 @@ std::optional<nlohmann::json> json_body(const httplib::Request& req, httplib::Re
     return std::nullopt;
   }
   return j;
+}
+
+std::string client_address(const Routes& r, const httplib::Request& req) {
+  auto trusted = [&r](const std::string& a) {
+    return std::find(r.trusted_proxies.begin(), r.trusted_proxies.end(), a) !=
+           r.trusted_proxies.end();
+  };
+  if (r.trusted_proxies.empty() || !trusted(req.remote_addr)) return req.remote_addr;
+  // Every X-Forwarded-For field, in order, as one list; walked from the right.
+  std::vector<std::string> hops;
+  const size_t n = req.get_header_value_count("X-Forwarded-For");
+  for (size_t i = 0; i < n; ++i) {
+    const std::string v = req.get_header_value("X-Forwarded-For", i);
+    size_t start = 0;
+    while (start <= v.size()) {
+      size_t comma = v.find(',', start);
+      std::string hop = v.substr(start, comma == std::string::npos ? std::string::npos
+                                                                    : comma - start);
+      hop.erase(0, hop.find_first_not_of(" \t"));
+      hop.erase(hop.find_last_not_of(" \t") + 1);
+      if (!hop.empty()) hops.push_back(hop);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  for (auto it = hops.rbegin(); it != hops.rend(); ++it) {
+    if (trusted(*it)) continue;
+    unsigned char buf[sizeof(in6_addr)];
+    const bool ip = ::inet_pton(AF_INET, it->c_str(), buf) == 1 ||
+                    ::inet_pton(AF_INET6, it->c_str(), buf) == 1;
+    return ip ? *it : req.remote_addr;  // a proxy that passes garbage: count the proxy
+  }
+  return req.remote_addr;
 }
 
 void send_json(httplib::Response& res, int status, const std::string& json_text) {

@@ -29,7 +29,14 @@ struct Routes {
   // when the token is not empty.
   bool metrics_here = true;
   std::string metrics_token;
+  // Socket peers whose X-Forwarded-For is believed (--trusted-proxy); none by default.
+  std::vector<std::string> trusted_proxies;
 };
+
+// The client address that per-address limits count: the socket peer, or, when the peer
+// is a trusted proxy, the rightmost X-Forwarded-For entry that is not a trusted proxy
+// (what the first untrusted hop looked like to the proxies). Never a header alone.
+std::string client_address(const Routes& r, const httplib::Request& req);
 
 // The caller, or nullopt after answering 401 for a bad credential.
 std::optional<accounts::Principal> principal(Routes& r, const httplib::Request& req,

@@ -165,7 +165,7 @@ void register_video_routes(Routes& r, httplib::Server& svr) {
             seconds = (*body)["seconds"].get<double>();
           }
           send_status(res, r.platform.record_view(*who, req.matches[1].str(), viewer, seconds,
-                                                  req.remote_addr));
+                                                  client_address(r, req)));
         });
   route(r, svr, "GET", R"(/v1/videos/([A-Za-z0-9_-]+)/stats)",
         [&r](const httplib::Request& req, httplib::Response& res) {

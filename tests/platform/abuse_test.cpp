@@ -372,6 +372,28 @@ TEST_CASE("login: guesses spread over many addresses slow the account, the owner
   CHECK(owner.status == 200);
 }
 
+TEST_CASE("login: X-Forwarded-For counts only from a --trusted-proxy") {
+  TempDir dir;
+  ServerProcess server(dir / "data", "admin-key", {"--trusted-proxy", "127.0.0.5"});
+  register_user(server, "alice");
+  auto guess = [&](const std::string& from, const std::string& forwarded) {
+    return call_from(server, from, "POST", "/v1/auth/login", "",
+                     credentials("alice", "wrong" + forwarded), {{"X-Forwarded-For", forwarded}});
+  };
+  // A client that is not the proxy cannot dodge its limit with a new header each time.
+  for (int i = 0; i < 5; ++i) CHECK(guess("127.0.0.2", "192.0.2." + std::to_string(i)).status == 401);
+  check_rate_limited(guess("127.0.0.2", "192.0.2.77"));
+  // Through the proxy, each forwarded client has its own count, and the proxy's own
+  // address is not what gets slowed down; a forged entry left of the proxy's is ignored.
+  for (int i = 0; i < 5; ++i)
+    CHECK(guess("127.0.0.5", "10.9.9." + std::to_string(i) + ", 198.51.100.1").status == 401);
+  check_rate_limited(guess("127.0.0.5", "10.9.9.99, 198.51.100.1"));
+  auto other = call_from(server, "127.0.0.5", "POST", "/v1/auth/login", "",
+                         credentials("alice", "correct horse"),
+                         {{"X-Forwarded-For", "198.51.100.2"}});
+  CHECK(other.status == 200);
+}
+
 TEST_CASE("register: one address may create only a few accounts an hour") {
   TempDir dir;
   ServerProcess server(dir / "data", "admin-key", {"--registrations-per-hour", "3"});
