@@ -113,7 +113,9 @@ void serve(upload::TusHandler& tus, platform::Platform& platform, const std::str
     res.status = out.status;
     if (!out.body.empty()) res.set_content(out.body, "application/json");
   }
-  if (out.body_unread) drain_or_close(reader, body_touched, res);
+  // A body the handler did not read (an X-HTTP-Method-Override of OPTIONS or HEAD, say) is
+  // drained or the connection closed; the front closes it anyway if bytes are left.
+  if (out.body_unread || !body_touched) drain_or_close(reader, body_touched, res);
 }
 
 }  // namespace
