@@ -83,6 +83,8 @@ bool RequestParser::scan_head_bytes(std::string_view bytes) {
   for (char c : bytes) {
     if (c != '\r' && c != '\n') started_ = true;
     if (prev_byte_ == '\n' && (c == ' ' || c == '\t') && past_request_line_) return false;
+    // The request line is split by single spaces only (http-parser also takes tabs).
+    if (!past_request_line_ && c == '\t') return false;
     if (c == '\n' && started_) past_request_line_ = true;
     prev_byte_ = c;
   }
@@ -101,7 +103,8 @@ RequestParser::Step RequestParser::feed(std::string_view data) {
     // last LF, which the next call consumes).
     const size_t head_part = head_done_ ? n + 1 : n;
     if (!scan_head_bytes(data.substr(0, std::min(head_part, data.size()))))
-      return fail(400, "header lines may not start with whitespace (obs-fold)", n);
+      return fail(400, past_request_line_ ? "header lines may not start with whitespace (obs-fold)"
+                                          : "malformed request line", n);
     head_seen_ += head_part;
     if (head_done_) head_.head_bytes = head_seen_;
     if (head_seen_ > limits_.max_head_bytes && error_status_ == 0)
