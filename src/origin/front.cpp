@@ -1068,29 +1068,6 @@ class Loop {
 
   // --- hand-off ---------------------------------------------------------------------------
 
-  // The request as the taker reads it: one Content-Length, no Transfer-Encoding, no Expect
-  // when the front already read the body.
-  std::string canonical_request(Conn* c, uint64_t content_length, bool keep_expect) {
-    const auto& h = c->parser.head();
-    std::string out;
-    out.reserve(h.head_bytes + 64 + c->body.size());
-    out += h.method;
-    out += ' ';
-    out += h.target;
-    out += h.http_minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n";
-    for (const auto& [name, value] : h.headers) {
-      if (iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding")) continue;
-      if (!keep_expect && iequals(name, "Expect")) continue;
-      out += name;
-      out += ": ";
-      out += value;
-      out += "\r\n";
-    }
-    out += "Content-Length: " + std::to_string(content_length) + "\r\n\r\n";
-    out += c->body;
-    return out;
-  }
-
   void hand_off(Conn* c) {
     const FrontOptions& opt = front_.options;
     const auto& h = c->parser.head();
@@ -1103,7 +1080,7 @@ class Loop {
     HandOff off;
     off.streamed = c->kind == RequestKind::kStreamed;
     const uint64_t length = off.streamed ? h.content_length.value_or(0) : c->body.size();
-    off.request = canonical_request(c, length, off.streamed);
+    off.request = detail::canonical_head(h, length, /*keep_expect=*/off.streamed) + c->body;
     off.body_left = off.streamed ? length - c->body.size() : 0;
     if (off.body_left == 0) off.after = std::string(c->in.view());
     off.last = !keep_alive(c);

@@ -42,6 +42,25 @@ std::string_view RequestHead::path() const {
   return t.substr(0, t.find('?'));
 }
 
+std::string canonical_head(const RequestHead& h, uint64_t content_length, bool keep_expect) {
+  std::string out;
+  out.reserve(h.head_bytes + 64);
+  out += h.method;
+  out += ' ';
+  out += h.target;
+  out += h.http_minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n";
+  for (const auto& [name, value] : h.headers) {
+    if (iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding")) continue;
+    if (!keep_expect && iequals(name, "Expect")) continue;
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
+  out += "Content-Length: " + std::to_string(content_length) + "\r\n\r\n";
+  return out;
+}
+
 RequestParser::RequestParser(ParserLimits limits) : limits_(limits) {
   http_parser_settings_init(&settings_);
   settings_.on_message_begin = on_message_begin;
@@ -158,6 +177,7 @@ int RequestParser::on_url(http_parser* p, const char* at, size_t n) {
 
 int RequestParser::on_header_field(http_parser* p, const char* at, size_t n) {
   auto& s = self(p);
+  if (s.head_done_) return 0;  // a trailer of a chunked body: dropped, never handed over
   if (!s.in_field_) {
     if (s.head_.headers.size() >= s.limits_.max_header_count) {
       s.error_status_ = 431;
@@ -174,6 +194,7 @@ int RequestParser::on_header_field(http_parser* p, const char* at, size_t n) {
 
 int RequestParser::on_header_value(http_parser* p, const char* at, size_t n) {
   auto& s = self(p);
+  if (s.head_done_) return 0;
   if (s.head_.headers.empty()) return 0;
   s.in_field_ = false;
   s.head_.headers.back().second.append(at, n);
@@ -223,6 +244,11 @@ bool RequestParser::check_head() {
           return is_tchar(static_cast<unsigned char>(c));
         }))
       return refuse(400, "malformed header field name");
+    // http-parser takes any name that begins "Transfer-Encoding" for that field; the taker
+    // would not. Such names are refused so both always agree on the framing.
+    for (std::string_view framing : {"transfer-encoding", "content-length"})
+      if (name.size() > framing.size() && iequals(std::string_view(name).substr(0, framing.size()), framing))
+        return refuse(400, "malformed header field name");
     value = std::string(trim(value));
     if (iequals(name, "Host")) ++hosts;
     if (iequals(name, "Transfer-Encoding")) transfer_encoding = true;

@@ -47,6 +47,12 @@ struct RequestHead {
   std::string_view path() const;  // target without the query
 };
 
+// The head as the taker of a hand-off reads it: the request line and the fields as sent, but
+// one "Content-Length: <content_length>" and no Transfer-Encoding (the front decoded any
+// chunks), and no Expect unless `keep_expect` (the front answered it when it read the body).
+// Parsing it again gives the same head.
+std::string canonical_head(const RequestHead& head, uint64_t content_length, bool keep_expect);
+
 class RequestParser {
  public:
   enum class Event { kNeedMore, kHead, kBody, kComplete, kError };
