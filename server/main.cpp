@@ -44,6 +44,9 @@ using namespace streamlet;
 constexpr const char* kUploadsPath = "/v1/uploads";
 // How long a stop lets requests in flight (an upload's PATCH) run before their reads fail.
 constexpr std::chrono::milliseconds kDrainGrace{5'000};
+// Requests handed over and waiting for a thread, per pool (each holds a socket and a body of
+// at most 64 KiB); more are answered 503 by the front.
+constexpr size_t kMaxQueued = 1024;
 
 struct Config {
   std::string listen = "127.0.0.1:8080";
@@ -396,13 +399,25 @@ int main(int argc, char** argv) {
     return server::classify_request(req, kUploadsPath);
   };
   fo.stream_handler = server::event_stream_handler(routes);
-  fo.handoff = [&svr, &api_pool, &upload_pool, &front_ref, &limits](origin::HandOff off) {
+  // Requests waiting for a thread are bounded: past kMaxQueued per pool the front answers
+  // 503, so a flood cannot pile up sockets and buffered bodies without end.
+  std::atomic<size_t> api_queued{0}, upload_queued{0};
+  fo.handoff = [&svr, &api_pool, &upload_pool, &api_queued, &upload_queued, &front_ref,
+                &limits](origin::HandOff& off) {
     auto& pool = off.streamed ? upload_pool : api_pool;
-    pool->enqueue([&svr, &front_ref, &limits, off = std::move(off)]() mutable {
+    auto& queued = off.streamed ? upload_queued : api_queued;
+    if (queued.fetch_add(1) >= kMaxQueued) {
+      queued.fetch_sub(1);
+      return false;
+    }
+    pool->enqueue([&svr, &front_ref, &limits, &queued, off = std::move(off)]() mutable {
+      queued.fetch_sub(1);
       auto served = svr.serve(off, limits);
-      if (auto* f = front_ref.load()) return f->adopt(off.fd, std::move(served.after), !served.keep_alive);
+      if (auto* f = front_ref.load())
+        return f->adopt(off.fd, std::move(served.after), !served.keep_alive);
       ::close(off.fd);  // only in the instant between the front's start and front_ref
     });
+    return true;
   };
   auto started_front = origin::Front::start(
       fo,

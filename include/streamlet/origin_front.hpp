@@ -124,8 +124,10 @@ struct FrontOptions {
   // Requests under this prefix are playback requests.
   std::string prefix = "/media/";
   // Takes every request that is not playback or a stream. Called on a loop thread, so it
-  // should only queue the work. Without it such requests get a 404 JSON answer.
-  std::function<void(HandOff)> handoff;
+  // should only queue the work. It returns false to refuse (its queue is full): the front
+  // keeps the connection and answers 503 with Retry-After. Without it such requests get a
+  // 404 JSON answer.
+  std::function<bool(HandOff&)> handoff;
   // Says what a non-playback request is; default: every one kBuffered.
   std::function<RequestKind(const FrontRequest&)> classify;
   // Answers kEventStream requests (without it they are handed over buffered).

@@ -1085,10 +1085,17 @@ class Loop {
     if (off.body_left == 0) off.after = std::string(c->in.view());
     off.last = !keep_alive(c);
     off.peer = c->peer.empty() ? peer_address(c->client.get()) : c->peer;
+    off.fd = c->client.get();
+    if (!opt.handoff(off)) {
+      // The taker is saturated: say so rather than queue without bound.
+      OriginResponse busy = json_error(503, "the server is busy; retry later");
+      busy.headers.emplace_back("Retry-After", "1");
+      write_answer(c, h.method, h.http_minor, false, std::move(busy), FrontAnswer::kRefused);
+      return;
+    }
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c->client.get(), nullptr);
-    off.fd = c->client.release();
+    (void)c->client.release();  // the taker's now
     close_conn(c);
-    opt.handoff(std::move(off));
   }
 
   // --- event streams ----------------------------------------------------------------------

@@ -86,12 +86,18 @@ struct Fixture {
   Taker taker;
   std::unique_ptr<Front> front;
   std::atomic<int> observed{0};
+  std::atomic<bool> refuse_handoffs{false};
 
   explicit Fixture(FrontOptions o = {}) {
     // A segment big enough to go out with sendfile in several pieces.
     video.put("720p/seg_00002.m4s", pattern_bytes(3 * 1024 * 1024 + 17, 42));
     if (o.threads == 0) o.threads = 2;
-    if (!o.handoff) o.handoff = [this](origin::HandOff off) { taker.take(std::move(off)); };
+    if (!o.handoff)
+      o.handoff = [this](origin::HandOff& off) {
+        if (refuse_handoffs.load()) return false;
+        taker.take(std::move(off));
+        return true;
+      };
     auto started = Front::start(
         o,
         [this](std::string_view id, const origin::OriginRequest& req) {
@@ -232,6 +238,15 @@ TEST_CASE("front: other requests are handed over one at a time, in canonical for
     c.send(" world");
     CHECK(c.read().body ==
           "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello world");
+  }
+  SUBCASE("a taker that is full: 503 with Retry-After, the connection closed") {
+    f.refuse_handoffs = true;
+    c.send("GET /v1/videos HTTP/1.1\r\nHost: t\r\n\r\n");
+    auto a = c.read();
+    CHECK(a.status == 503);
+    CHECK(a.header("Retry-After") == "1");
+    CHECK(c.closed_by_server());
+    CHECK(f.taker.handoffs() == 0);
   }
   SUBCASE("Expect: 100-continue on a buffered body is the front's to answer") {
     c.send("POST /v1/echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
