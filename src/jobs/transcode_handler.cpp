@@ -1,6 +1,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "core/json_text.hpp"
 #include "streamlet/jobs.hpp"
 
 namespace streamlet::jobs {
@@ -38,7 +39,7 @@ std::string renditions_json(const transcode::TranscodeResult& r) {
                       {"average_bitrate", r.audio->average_bitrate},
                       {"segments", r.audio->segments}});
   }
-  return tracks.dump();
+  return streamlet::detail::json_text(tracks);
 }
 
 struct Context {

@@ -18,6 +18,8 @@
 
 #include "core/crypto.hpp"
 #include "core/file_util.hpp"
+#include "core/json_text.hpp"
+#include "core/text.hpp"
 #include "streamlet/origin_front.hpp"
 
 namespace streamlet::platform {
@@ -135,8 +137,9 @@ std::string_view error_code_name(ErrorCode code) {
 }
 
 std::string error_json(const Status& status) {
-  return json{{"error", status.message()}, {"code", std::string(error_code_name(status.code()))}}
-      .dump();
+  // Messages may quote what a client sent (an unknown status, a job id): never a reason to fail.
+  return detail::json_text(
+      json{{"error", status.message()}, {"code", std::string(error_code_name(status.code()))}});
 }
 
 struct Platform::Impl {
@@ -349,10 +352,9 @@ struct Platform::Impl {
     jobs::NewJob job;
     job.kind = "transcode";
     job.video_id = video_id;
-    job.payload = json{{"input", fs::absolute(done.path).string()},
-                       {"upload_id", done.info.id},
-                       {"display_name", display_name(done.info)}}
-                      .dump();
+    job.payload = detail::json_text(json{{"input", fs::absolute(done.path).string()},
+                                         {"upload_id", done.info.id},
+                                         {"display_name", display_name(done.info)}});
     auto queued = queue->enqueue(job);
     if (!queued.ok()) {
       (void)catalog->set_status(video_id, catalog::VideoStatus::kFailed,
@@ -373,9 +375,9 @@ struct Platform::Impl {
     }
     if (!finished) return;
     if (job.state == jobs::JobState::kSucceeded && v->status == catalog::VideoStatus::kReady)
-      finished("video.ready", video_doc(*v).dump());
+      finished("video.ready", detail::json_text(video_doc(*v)));
     else if (job.state == jobs::JobState::kFailed || job.state == jobs::JobState::kCancelled)
-      finished("video.failed", video_doc(*v).dump());
+      finished("video.failed", detail::json_text(video_doc(*v)));
   }
 
   Result<catalog::Video> video_for_job(const Principal& who, const jobs::Job& job,
@@ -530,17 +532,16 @@ Result<std::string> Platform::register_user(std::string_view username, std::stri
   STREAMLET_ASSIGN_OR_RETURN(auto user, impl_->accounts->register_user(username, password));
   const auto& signer = impl_->accounts->signer();
   const int64_t now = detail::now_ms() / 1000;
-  return json{{"user", user_doc(user)},
-              {"token", signer.issue(user.id, user.role, now)},
-              {"expires_at", rfc3339((now + signer.ttl().count()) * 1000)}}
-      .dump();
+  return detail::json_text(json{{"user", user_doc(user)},
+                                {"token", signer.issue(user.id, user.role, now)},
+                                {"expires_at", rfc3339((now + signer.ttl().count()) * 1000)}});
 }
 
 Result<std::string> Platform::login(std::string_view username, std::string_view password) {
   STREAMLET_ASSIGN_OR_RETURN(auto s, impl_->accounts->login(username, password));
-  return json{
-      {"user", user_doc(s.user)}, {"token", s.token}, {"expires_at", rfc3339(s.expires_at * 1000)}}
-      .dump();
+  return detail::json_text(json{{"user", user_doc(s.user)},
+                                {"token", s.token},
+                                {"expires_at", rfc3339(s.expires_at * 1000)}});
 }
 
 namespace {
@@ -553,17 +554,16 @@ Status need_user(const Principal& who) {
 Result<std::string> Platform::me(const Principal& who) {
   STREAMLET_RETURN_IF_ERROR(need_user(who));
   STREAMLET_ASSIGN_OR_RETURN(auto u, impl_->catalog->get_user(who.user_id));
-  return json{{"user", user_doc(u)}}.dump();
+  return detail::json_text(json{{"user", user_doc(u)}});
 }
 
 Result<std::string> Platform::create_api_key(const Principal& who, std::string_view name) {
   STREAMLET_RETURN_IF_ERROR(need_user(who));
   STREAMLET_ASSIGN_OR_RETURN(auto k, impl_->catalog->create_api_key(who.user_id, name));
-  return json{{"id", k.info.id},
-              {"key", k.key},
-              {"name", k.info.name},
-              {"created_at", rfc3339(k.info.created_at_ms)}}
-      .dump();
+  return detail::json_text(json{{"id", k.info.id},
+                                {"key", k.key},
+                                {"name", k.info.name},
+                                {"created_at", rfc3339(k.info.created_at_ms)}});
 }
 
 Result<std::string> Platform::list_api_keys(const Principal& who) {
@@ -572,7 +572,7 @@ Result<std::string> Platform::list_api_keys(const Principal& who) {
   json items = json::array();
   for (const auto& k : keys)
     items.push_back({{"id", k.id}, {"name", k.name}, {"created_at", rfc3339(k.created_at_ms)}});
-  return json{{"items", items}}.dump();
+  return detail::json_text(json{{"items", items}});
 }
 
 Status Platform::revoke_api_key(const Principal& who, std::string_view key_id) {
@@ -583,7 +583,7 @@ Status Platform::revoke_api_key(const Principal& who, std::string_view key_id) {
 // ---- videos -----------------------------------------------------------------------------
 
 std::string Platform::video_json(const catalog::Video& video) {
-  return impl_->video_doc(video).dump();
+  return detail::json_text(impl_->video_doc(video));
 }
 
 Result<std::string> Platform::list_videos(const Principal& who, const VideoListParams& p) {
@@ -591,13 +591,14 @@ Result<std::string> Platform::list_videos(const Principal& who, const VideoListP
   if (p.per_page < 1 || p.per_page > 100)
     return error(ErrorCode::kInvalidArgument, "per_page must be 1..100");
   if (p.owner_me) STREAMLET_RETURN_IF_ERROR(need_user(who));
+  STREAMLET_RETURN_IF_ERROR(detail::check_text("q", p.q, detail::TextKind::kLine));
   const int offset = (p.page - 1) * p.per_page;
 
   auto page_doc = [&](const std::vector<catalog::Video>& items, int64_t total) {
     json arr = json::array();
     for (const auto& v : items) arr.push_back(impl_->video_doc(v));
-    return json{{"items", arr}, {"page", p.page}, {"per_page", p.per_page}, {"total", total}}
-        .dump();
+    return detail::json_text(
+        json{{"items", arr}, {"page", p.page}, {"per_page", p.per_page}, {"total", total}});
   };
   catalog::VideoQuery q;
   q.text = p.q;
@@ -640,7 +641,7 @@ Result<catalog::Video> video_for(catalog::Catalog& cat, const Principal& who, st
 
 Result<std::string> Platform::get_video(const Principal& who, std::string_view id) {
   STREAMLET_ASSIGN_OR_RETURN(auto v, viewable_video(who, id));
-  return impl_->video_doc(v).dump();
+  return detail::json_text(impl_->video_doc(v));
 }
 
 Result<std::string> Platform::update_video(const Principal& who, std::string_view id,
@@ -653,7 +654,7 @@ Result<std::string> Platform::update_video(const Principal& who, std::string_vie
     return error(ErrorCode::kInvalidArgument, "description: at most 5000 characters");
   STREAMLET_ASSIGN_OR_RETURN(auto v, impl_->catalog->update_video(id, update));
   impl_->forget_policy(v.id);
-  return impl_->video_doc(v).dump();
+  return detail::json_text(impl_->video_doc(v));
 }
 
 Status Platform::delete_video(const Principal& who, std::string_view id) {
@@ -689,8 +690,8 @@ Result<std::string> Platform::video_stats(const Principal& who, std::string_view
   STREAMLET_ASSIGN_OR_RETURN(auto s, impl_->catalog->view_stats(id));
   json days = json::array();
   for (const auto& d : s.days) days.push_back({{"day", d.day}, {"viewers", d.unique_viewers}});
-  return json{{"views", s.views}, {"watch_seconds", s.watch_seconds}, {"unique_viewers", days}}
-      .dump();
+  return detail::json_text(
+      json{{"views", s.views}, {"watch_seconds", s.watch_seconds}, {"unique_viewers", days}});
 }
 
 // ---- jobs -------------------------------------------------------------------------------
@@ -711,7 +712,7 @@ Result<std::string> Platform::list_jobs(const Principal& who, std::optional<jobs
     }
     items.push_back(job_doc(j));
   }
-  return json{{"items", items}}.dump();
+  return detail::json_text(json{{"items", items}});
 }
 
 Result<std::string> Platform::retry_job(const Principal& who, std::string_view id) {
@@ -724,7 +725,7 @@ Result<std::string> Platform::retry_job(const Principal& who, std::string_view i
     impl_->publish_status(video.id, catalog::VideoStatus::kQueued, "");
   }
   impl_->pool->wake();
-  return job_doc(after).dump();
+  return detail::json_text(job_doc(after));
 }
 
 Result<std::string> Platform::cancel_job(const Principal& who, std::string_view id) {
@@ -738,7 +739,7 @@ Result<std::string> Platform::cancel_job(const Principal& who, std::string_view 
                                      "transcode cancelled");
     impl_->publish_status(video.id, catalog::VideoStatus::kFailed, "transcode cancelled");
   }
-  return job_doc(after).dump();
+  return detail::json_text(job_doc(after));
 }
 
 std::vector<std::pair<std::string, int64_t>> Platform::job_counts() {
@@ -769,6 +770,13 @@ Result<Platform::Creation> Platform::begin_upload(const Principal& who,
   if (!metadata_header.empty()) {
     STREAMLET_ASSIGN_OR_RETURN(meta, upload::parse_metadata(metadata_header));
   }
+  // What becomes the video's text (and the name its owner is shown) must be text.
+  for (auto [key, kind] : {std::pair{"title", detail::TextKind::kLine},
+                           std::pair{"filename", detail::TextKind::kLine},
+                           std::pair{"description", detail::TextKind::kMultiline}})
+    if (auto it = meta.find(key); it != meta.end())
+      STREAMLET_RETURN_IF_ERROR(
+          detail::check_text(std::string("Upload-Metadata ") + key, it->second, kind));
   meta.erase(kMetaOwner);
   meta.erase(kMetaVideo);
   meta[kMetaOwner] = who.user_id;

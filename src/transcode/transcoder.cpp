@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "core/file_util.hpp"
+#include "core/json_text.hpp"
 #include "media/input.hpp"
 #include "transcode/stages.hpp"
 
@@ -644,7 +645,7 @@ std::string TranscodeResult::to_json(int indent) const {
   j["fps"] = fps;
   j["speed"] = speed;
   j["source"] = nlohmann::json::parse(source.to_json(-1));
-  return j.dump(indent);
+  return streamlet::detail::json_text(j, indent);
 }
 
 }  // namespace streamlet::transcode

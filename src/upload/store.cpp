@@ -14,6 +14,7 @@
 #include <set>
 
 #include "core/file_util.hpp"
+#include "core/json_text.hpp"
 #include "upload/digest.hpp"
 
 namespace streamlet::upload {
@@ -120,7 +121,7 @@ struct UploadStore::Impl {
 
   // Atomically replaces <id>.json: temp file, fsync, rename, fsync the directory.
   Status persist(const UploadInfo& info) const {
-    std::string text = to_json(info).dump();
+    std::string text = streamlet::detail::json_text(to_json(info));
     fs::path tmp = opt.dir / (info.id + ".json.tmp");
     {
       Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));

