@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -592,7 +593,10 @@ Result<std::string> Platform::list_videos(const Principal& who, const VideoListP
     return error(ErrorCode::kInvalidArgument, "per_page must be 1..100");
   if (p.owner_me) STREAMLET_RETURN_IF_ERROR(need_user(who));
   STREAMLET_RETURN_IF_ERROR(detail::check_text("q", p.q, detail::TextKind::kLine));
-  const int offset = (p.page - 1) * p.per_page;
+  // In 64 bits: page 2^31-1 of 100 is no overflow, just far past the end of any catalog, so
+  // the offset is clamped and the page comes back empty (with the real total).
+  const int64_t wanted = (int64_t(p.page) - 1) * p.per_page;
+  const int offset = int(std::min<int64_t>(wanted, std::numeric_limits<int>::max()));
 
   auto page_doc = [&](const std::vector<catalog::Video>& items, int64_t total) {
     json arr = json::array();

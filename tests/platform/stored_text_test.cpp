@@ -116,3 +116,26 @@ TEST_CASE("user text is checked at every door: JSON bodies, query strings, key n
   CHECK(found.body["total"] == 1);
 }
 
+TEST_CASE("a page far past the end is an empty page, not an overflow") {
+  TempDir dir;
+  ServerProcess server(dir / "data", "admin-key", small_ladder());
+  const std::string alice = register_user(server, "alice");
+  tus_upload(server, alice, clip_small());
+  for (std::string query : {"page=2147483647", "page=2147483647&per_page=100",
+                            "page=1073741825&per_page=2", "page=21474837&per_page=100"}) {
+    CAPTURE(query);
+    auto a = call(server, "GET", "/v1/videos?" + query, alice);
+    CHECK(a.status == 200);
+    CHECK(a.body["items"].empty());
+    CHECK(a.body["total"] == 1);
+    CHECK(a.body["page"].get<int64_t>() > 1);
+  }
+  for (std::string query : {"page=0", "page=-1", "page=99999999999", "per_page=101",
+                            "per_page=2147483647", "page=1e3"}) {
+    CAPTURE(query);
+    auto a = call(server, "GET", "/v1/videos?" + query, alice);
+    CHECK(a.status == 400);
+    CHECK(a.body["code"] == "invalid_argument");
+  }
+}
+
