@@ -381,21 +381,28 @@ struct Platform::Impl {
       finished("video.failed", detail::json_text(video_doc(*v)));
   }
 
+  // The job's video, if `who` may act on it. To anyone else the job does not exist: the answer
+  // is word for word the one an unknown id gets, naming nothing but the id asked for.
   Result<catalog::Video> video_for_job(const Principal& who, const jobs::Job& job,
                                        accounts::Action action) {
     auto v = catalog->get_video(job.video_id);
     if (!v.ok()) {
       if (who.admin()) return catalog::Video{};
-      return error(ErrorCode::kNotFound, "no such job");
+      return no_such_job(job.id);
     }
-    auto s = accounts::check(who, action, *v);
-    if (!s.ok()) {
-      // Strangers learn nothing about other people's jobs.
-      if (s.code() == ErrorCode::kPermissionDenied)
-        return error(ErrorCode::kNotFound, "no such job");
-      return s;
-    }
+    if (!accounts::check(who, action, *v).ok()) return no_such_job(job.id);
     return v;
+  }
+
+  // The job `id`, or the not-found answer every caller gets for an id that is not theirs.
+  Result<jobs::Job> job_of(std::string_view id) {
+    auto job = queue->get(id);
+    if (!job.ok() && job.status().code() == ErrorCode::kNotFound) return no_such_job(id);
+    return job;
+  }
+
+  static Status no_such_job(std::string_view id) {
+    return error(ErrorCode::kNotFound, "no job '" + std::string(id) + "'");
   }
 };
 
@@ -721,7 +728,7 @@ Result<std::string> Platform::list_jobs(const Principal& who, std::optional<jobs
 
 Result<std::string> Platform::retry_job(const Principal& who, std::string_view id) {
   STREAMLET_RETURN_IF_ERROR(need_user(who));
-  STREAMLET_ASSIGN_OR_RETURN(auto job, impl_->queue->get(id));
+  STREAMLET_ASSIGN_OR_RETURN(auto job, impl_->job_of(id));
   STREAMLET_ASSIGN_OR_RETURN(auto video, impl_->video_for_job(who, job, accounts::Action::kModify));
   STREAMLET_ASSIGN_OR_RETURN(auto after, impl_->queue->retry(id));
   if (!video.id.empty()) {
@@ -734,7 +741,7 @@ Result<std::string> Platform::retry_job(const Principal& who, std::string_view i
 
 Result<std::string> Platform::cancel_job(const Principal& who, std::string_view id) {
   STREAMLET_RETURN_IF_ERROR(need_user(who));
-  STREAMLET_ASSIGN_OR_RETURN(auto job, impl_->queue->get(id));
+  STREAMLET_ASSIGN_OR_RETURN(auto job, impl_->job_of(id));
   STREAMLET_ASSIGN_OR_RETURN(auto video, impl_->video_for_job(who, job, accounts::Action::kModify));
   STREAMLET_ASSIGN_OR_RETURN(auto after, impl_->queue->cancel(id));
   // A queued job is cancelled at once (no worker will tell); a running one when its worker stops.

@@ -139,3 +139,33 @@ TEST_CASE("a page far past the end is an empty page, not an overflow") {
   }
 }
 
+TEST_CASE("a job of someone else's private video is a 404 that names only the job asked for") {
+  TempDir dir;
+  ServerProcess server(dir / "data", "admin-key", small_ladder({"--max-attempts", "1"}));
+  const std::string bob = register_user(server, "bob");
+  const std::string alice = register_user(server, "alice");
+  write_file(dir / "notes.mp4", "not a video at all\n");
+  auto up = tus_upload(server, bob, dir / "notes.mp4", {{"visibility", "private"}});
+  REQUIRE(final_status(follow_events(server, bob, up.video_id)) == "failed");
+  auto jobs = call(server, "GET", "/v1/jobs", bob);
+  REQUIRE(jobs.body["items"].size() == 1);
+  const std::string job_id = jobs.body["items"][0]["id"];
+
+  for (std::string action : {"retry", "cancel"}) {
+    CAPTURE(action);
+    auto a = call(server, "POST", "/v1/jobs/" + job_id + "/" + action, alice);
+    CHECK(a.status == 404);
+    CHECK(a.body["code"] == "not_found");
+    const std::string message = a.body["error"];
+    CHECK_MESSAGE(message.find(up.video_id) == std::string::npos, message);
+    // Exactly what an id that does not exist gets.
+    auto unknown = call(server, "POST", "/v1/jobs/doesnotexist/" + action, alice);
+    CHECK(unknown.status == 404);
+    std::string expected = unknown.body["error"];
+    expected.replace(expected.find("doesnotexist"), 12, job_id);
+    CHECK(message == expected);
+  }
+  CHECK(call(server, "GET", "/v1/jobs", alice).body["items"].empty());
+  // The owner still may.
+  CHECK(call(server, "POST", "/v1/jobs/" + job_id + "/retry", bob).status == 200);
+}
