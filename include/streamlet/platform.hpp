@@ -73,7 +73,10 @@ class Platform {
  public:
   // Opens (creating on first start) every store under options.data_dir. Videos left
   // "uploading" whose upload is gone are removed; one whose upload finished unnoticed (a
-  // crash in between) is queued for its transcode.
+  // crash in between) is queued for its transcode. Stored state that is not as Streamlet
+  // wrote it is refused with a message naming the file, never re-created: a secrets file
+  // without both keys as strings of 16+ characters, an empty catalog.db in a used data dir,
+  // a catalog from a newer version (kUnsupported), a file that is not a SQLite database.
   static Result<std::unique_ptr<Platform>> open(PlatformOptions options);
   ~Platform();
   Platform(const Platform&) = delete;
