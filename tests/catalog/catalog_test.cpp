@@ -247,6 +247,37 @@ TEST_CASE("catalog: opening an existing file again keeps the data and the schema
   }
 }
 
+TEST_CASE("catalog: a file from a newer schema version is refused, naming file and versions") {
+  TempDir dir;
+  const std::string path = (dir / "streamlet.db").string();
+  { open(dir); }
+  {
+    auto db = streamlet::detail::sql::Db::open(path);
+    REQUIRE(db.ok());
+    REQUIRE((*db)->exec("UPDATE schema_version SET version = 7 WHERE component = 'catalog'").ok());
+  }
+  auto again = sc::open_sqlite_catalog(path);
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.status().code() == ErrorCode::kUnsupported);
+  const std::string& m = again.status().message();
+  CHECK_MESSAGE(m.find(path) != std::string::npos, m);
+  CHECK_MESSAGE(m.find("schema version 7") != std::string::npos, m);
+  CHECK_MESSAGE(m.find("knows 1") != std::string::npos, m);
+  // The job queue shares the file and checks its own component the same way.
+  {
+    auto db = streamlet::detail::sql::Db::open(path);
+    REQUIRE((*db)->exec("UPDATE schema_version SET version = 1 WHERE component = 'catalog'").ok());
+  }
+  REQUIRE(streamlet::jobs::open_sqlite_job_queue(path).ok());
+  {
+    auto db = streamlet::detail::sql::Db::open(path);
+    REQUIRE((*db)->exec("UPDATE schema_version SET version = 3 WHERE component = 'jobs'").ok());
+  }
+  auto queue = streamlet::jobs::open_sqlite_job_queue(path);
+  REQUIRE_FALSE(queue.ok());
+  CHECK(queue.status().message().find("jobs schema version 3") != std::string::npos);
+}
+
 TEST_CASE("catalog: titles, descriptions and key names must be UTF-8 text") {
   TempDir dir;
   auto c = open(dir);

@@ -112,3 +112,23 @@ TEST_CASE("a zero-length catalog file in a used data directory is refused, not r
   CHECK(try_start(dir / "interrupted").started);
 }
 
+TEST_CASE("a catalog from a newer version (unknown schema_version) is refused at start") {
+  TempDir dir;
+  prepare(dir / "data");
+  const fs::path catalog = dir / "data" / "catalog.db";
+  {
+    auto db = streamlet::detail::sql::Db::open(catalog.string());
+    REQUIRE(db.ok());
+    REQUIRE((*db)->exec("UPDATE schema_version SET version = 99 WHERE component = 'catalog'").ok());
+  }
+  check_refused(try_start(dir / "data"), catalog.string(), "schema version 99");
+}
+
+TEST_CASE("a catalog file that is not a database is refused with its name") {
+  TempDir dir;
+  prepare(dir / "data");
+  const fs::path catalog = dir / "data" / "catalog.db";
+  for (const char* side : {"-wal", "-shm"}) fs::remove(catalog.string() + side);
+  write_file(catalog, std::string(8192, 'x'));
+  check_refused(try_start(dir / "data"), catalog.string(), "not a database");
+}
