@@ -95,6 +95,27 @@ TEST_CASE("an empty or missing signing key is refused at start") {
   check_refused(try_start(dir / "data"), (dir / "data" / "secrets").string(), "signing_key");
 }
 
+TEST_CASE("a webhook journal line with the wrong types is refused at start, naming the line") {
+  TempDir dir;
+  prepare(dir / "data");
+  fs::create_directories(dir / "data" / "webhooks");
+  const fs::path journal = dir / "data" / "webhooks" / "webhooks.jsonl";
+  write_file(journal,
+             R"({"op":"add","id":1,"url":"http://127.0.0.1:9/hook","event":"video.ready",)"
+             R"("body":"{}","attempts":0,"due_ms":0})"
+             "\n"
+             R"({"op":"add","id":"seven","url":"http://127.0.0.1:9/hook"})"
+             "\n");
+  auto a = try_start(dir / "data", {"--webhook", "http://127.0.0.1:9/hook"});
+  check_refused(a, journal.string(), "line 2");
+  // Left as it was, for the operator to look at.
+  CHECK(read_file(journal).find("seven") != std::string::npos);
+
+  // A torn last line (a crash in the middle of an append) is not corruption: it is skipped.
+  write_file(journal, R"({"op":"add","id":1,"url":"http://127.0.0.1:9/hook","eve)");
+  CHECK(try_start(dir / "data", {"--webhook", "http://127.0.0.1:9/hook"}).started);
+}
+
 TEST_CASE("a zero-length catalog file in a used data directory is refused, not re-initialised") {
   TempDir dir;
   prepare(dir / "data");
