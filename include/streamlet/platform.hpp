@@ -85,7 +85,9 @@ class Platform {
   // Creates the "admin" user with a random password when it does not exist
   // yet; returns that password (to print once), or "" if the admin existed.
   Result<std::string> ensure_admin();
-  // Starts the workers (after putting back jobs whose process died).
+  // Starts the workers, after putting back jobs whose process died (a job out of attempts
+  // is failed instead: its video turns failed, the finished callback hears video.failed) and
+  // removing the work directories such processes left in the media root.
   Status start();
   // Stops the workers; running jobs go back to the queue when requeue_running.
   void stop(bool requeue_running = true);

@@ -552,6 +552,9 @@ Result<std::string> Platform::ensure_admin() {
 }
 
 Status Platform::start() {
+  // What transcodes killed with their process (a crash, kill -9) left half written: no job
+  // resumes it (the next attempt starts over), and a dead-lettered job has no next attempt.
+  (void)transcode::remove_abandoned_work_dirs(impl_->media_root.string());
   STREAMLET_RETURN_IF_ERROR(impl_->pool->start());
   impl_->running = true;
   return Status::Ok();
