@@ -17,11 +17,15 @@ constexpr uint64_t kMaxDrain = 16ull << 20;
 void drain_or_close(const httplib::ContentReader* reader, bool body_touched,
                     httplib::Response& res) {
   if (!reader) return;
+  // httplib sets 400 itself when a content receiver stops early; the answer is still the one
+  // already given (409, 413, ...), which is what its JSON body says.
+  const int status = res.status;
   uint64_t drained = 0;
   bool whole = !body_touched && (*reader)([&drained](const char*, size_t size) {
     drained += size;
     return drained <= kMaxDrain;
   });
+  res.status = status;
   // Otherwise unread bytes would be parsed as the next request on this connection.
   if (!whole) res.set_header("Connection", "close");
 }
@@ -113,7 +117,9 @@ void serve(upload::TusHandler& tus, platform::Platform& platform, const std::str
     res.status = out.status;
     if (!out.body.empty()) res.set_content(out.body, "application/json");
   }
-  if (out.body_unread) drain_or_close(reader, body_touched, res);
+  // A body the handler did not read (an X-HTTP-Method-Override of OPTIONS or HEAD, say) is
+  // drained or the connection closed; the front closes it anyway if bytes are left.
+  if (out.body_unread || !body_touched) drain_or_close(reader, body_touched, res);
 }
 
 }  // namespace

@@ -74,3 +74,31 @@ TEST_CASE("upload metadata that is not UTF-8 text is refused at creation and the
   CHECK(items[0]["description"] == "one\ntwo");
 }
 
+TEST_CASE("a refused PATCH whose body is larger than what is drained answers 409, as its JSON") {
+  TempDir dir;
+  ServerProcess server(dir / "data");
+  std::string upload = create_upload(server, 40 << 20);
+  const std::string body((17 << 20) + 5, 'z');  // past the 16 MiB the server reads to discard
+  RawClient raw(server.port());
+  raw.send("PATCH " + upload + " HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\n" +
+           "Authorization: Bearer " + server.api_key() +
+           "\r\nUpload-Offset: 5\r\nContent-Type: application/offset+octet-stream\r\n" +
+           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+  // The body goes out on another thread: the server answers (and closes) before it has all.
+  std::thread sender([&] {
+    size_t done = 0;
+    while (done < body.size()) {
+      ssize_t n = ::send(raw.fd(), body.data() + done, body.size() - done, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      done += size_t(n);
+    }
+  });
+  auto a = raw.read();
+  ::shutdown(raw.fd(), SHUT_RDWR);
+  sender.join();
+  CHECK(a.status == 409);
+  CHECK(a.body.find("\"conflict\"") != std::string::npos);
+  CHECK(a.header("Connection") == "close");
+  // The upload is as it was.
+  CHECK(server.client().Head(upload, tus(server))->get_header_value("Upload-Offset") == "0");
+}
