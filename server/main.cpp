@@ -71,6 +71,7 @@ struct Config {
   std::vector<std::string> webhooks;
   std::string webhook_secret;
   std::string webhook_ca_file;  // "" = the system's trusted certificates
+  std::string public_url;       // "" = upload URLs from the request's Host header
 };
 
 // Precedence: built-in default < config file < environment < command line.
@@ -108,6 +109,10 @@ Result<Config> load_config(int argc, char** argv) {
       "webhook-ca-file",
       "PEM certificates https webhook receivers are checked against "
       "(default: the system store)",
+      cxxopts::value<std::string>())(
+      "public-url",
+      "how clients reach this server, e.g. https://video.example.com; upload URLs use it "
+      "instead of the Host header",
       cxxopts::value<std::string>())("h,help", "show help");
   Config c;
   try {
@@ -129,6 +134,7 @@ Result<Config> load_config(int argc, char** argv) {
       c.expiration_seconds = j.value("expiration_seconds", c.expiration_seconds);
       c.threads = j.value("threads", c.threads);
       c.origin_threads = j.value("origin_threads", c.origin_threads);
+      c.public_url = j.value("public_url", c.public_url);
     }
     if (const char* v = std::getenv("STREAMLET_LISTEN")) c.listen = v;
     if (const char* v = std::getenv("STREAMLET_DATA")) c.data = v;
@@ -158,12 +164,18 @@ Result<Config> load_config(int argc, char** argv) {
     if (args.count("webhook-secret")) c.webhook_secret = args["webhook-secret"].as<std::string>();
     if (args.count("webhook-ca-file"))
       c.webhook_ca_file = args["webhook-ca-file"].as<std::string>();
+    if (args.count("public-url")) c.public_url = args["public-url"].as<std::string>();
   } catch (const std::exception& e) {
     return error(ErrorCode::kInvalidArgument, e.what());
   }
   if (!c.webhook_ca_file.empty() && ::access(c.webhook_ca_file.c_str(), R_OK) != 0)
     return error(ErrorCode::kInvalidArgument,
                  "--webhook-ca-file: cannot read " + c.webhook_ca_file);
+  if (!c.public_url.empty()) {
+    auto url = server::parse_public_url(c.public_url);
+    if (!url.ok()) return url.status();
+    c.public_url = *url;
+  }
   if (c.origin_threads < -1 || c.origin_threads > 256)
     return error(ErrorCode::kInvalidArgument, "--origin-threads must be between 0 and 256");
   if (c.threads == 0 || c.expiration_seconds <= 0 || c.workers <= 0 || c.max_attempts <= 0 ||
@@ -365,7 +377,7 @@ int main(int argc, char** argv) {
   server::RequestMetrics metrics;
   metrics.set_job_counts([&plat] { return plat.job_counts(); });
   server::Routes routes{plat, web_root, stopping, metrics, {}};
-  server::register_upload_routes(svr, tus, plat, kUploadsPath, metrics);
+  server::register_upload_routes(svr, tus, plat, kUploadsPath, metrics, c.public_url);
   // Requests are timed from routing to the end of the response (httplib runs both, and the
   // logger, on the connection's thread).
   svr.set_logger([&metrics](const httplib::Request& req, const httplib::Response& res) {

@@ -74,6 +74,54 @@ TEST_CASE("upload metadata that is not UTF-8 text is refused at creation and the
   CHECK(items[0]["description"] == "one\ntwo");
 }
 
+TEST_CASE("the Host header is checked before it goes into Location") {
+  TempDir dir;
+  ServerProcess server(dir / "data");
+  for (std::string host : {"localhost:8080", "127.0.0.1", "[::1]:8080", "video.example.com"}) {
+    CAPTURE(host);
+    auto a = create_with_host(server, host);
+    CHECK(a.status == 201);
+    CHECK(a.header("Location").rfind("http://" + host + "/v1/uploads/", 0) == 0);
+  }
+  for (std::string host : {"evil.example/phish?x=", "a b", "evil.example:80:80", "host\\x",
+                           "user@evil.example", "[::1", "[::1]x", "host:", "host:99999"}) {
+    CAPTURE(host);
+    auto a = create_with_host(server, host);
+    CHECK(a.status == 400);
+    CHECK(a.header("Location").empty());
+    CHECK(a.body.find("\"invalid_argument\"") != std::string::npos);
+  }
+  // An empty Host names no host (RFC 9110 7.2): the Location is then a path on this server.
+  auto empty = create_with_host(server, "");
+  CHECK(empty.status == 201);
+  CHECK(empty.header("Location").rfind("/v1/uploads/", 0) == 0);
+}
+
+TEST_CASE("with --public-url, Location names the configured server whatever Host says") {
+  TempDir dir;
+  ServerProcess server(dir / "data", "test-key", {"--public-url", "https://video.example.com/"});
+  for (std::string host : {"evil.example", "localhost"}) {
+    CAPTURE(host);
+    auto a = create_with_host(server, host);
+    CHECK(a.status == 201);
+    CHECK(a.header("Location").rfind("https://video.example.com/v1/uploads/", 0) == 0);
+  }
+  // The Location it gives works as the upload's address (path and id are ours).
+  std::string upload = path_of(create_with_host(server, "x").header("Location"));
+  CHECK(patch(server, upload, 0, "0123456789")->status == 204);
+
+  // A value that is not an http(s) origin is refused at start.
+  for (std::string bad : {"video.example.com", "ftp://video.example.com", "https://",
+                          "https://video.example.com/?q=1", "https://a b"}) {
+    CAPTURE(bad);
+    std::vector<std::string> argv = {server_path().string(), "--listen", "127.0.0.1:0", "--data",
+                                     (dir / "other").string(), "--public-url", bad};
+    Child child(argv, dir / "refused.log");
+    CHECK(child.wait() == 2);
+    CHECK(child.output().find("--public-url") != std::string::npos);
+  }
+}
+
 TEST_CASE("a refused PATCH whose body is larger than what is drained answers 409, as its JSON") {
   TempDir dir;
   ServerProcess server(dir / "data");
