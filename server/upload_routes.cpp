@@ -37,8 +37,8 @@ bool all_of(std::string_view s, bool (*ok)(char)) {
 }
 
 bool name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.' || c == '_';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_';
 }
 
 // The upload id at the end of an upload URL ("http://h/v1/uploads/<id>" -> "<id>").
@@ -200,7 +200,8 @@ bool plausible_host(std::string_view host) {
 Result<std::string> parse_public_url(std::string_view url) {
   const Status bad = error(ErrorCode::kInvalidArgument,
                            "--public-url must be http[s]://host[:port][/path], e.g. "
-                           "https://video.example.com, not '" + std::string(url) + "'");
+                           "https://video.example.com, not '" +
+                               std::string(url) + "'");
   size_t scheme_end = 0;
   if (url.rfind("https://", 0) == 0)
     scheme_end = 8;

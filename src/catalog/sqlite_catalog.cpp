@@ -190,8 +190,8 @@ class SqliteCatalog final : public Catalog {
 
   Result<Video> create_video(const NewVideo& in) override {
     STREAMLET_RETURN_IF_ERROR(check_text("title", in.title, kMaxTitle));
-    STREAMLET_RETURN_IF_ERROR(check_text("description", in.description, kMaxDescription,
-                                         detail::TextKind::kMultiline));
+    STREAMLET_RETURN_IF_ERROR(
+        check_text("description", in.description, kMaxDescription, detail::TextKind::kMultiline));
     std::lock_guard lock(db_->mutex());
     {
       STREAMLET_ASSIGN_OR_RETURN(auto q, db_->prepare("SELECT 1 FROM users WHERE id = ?"));

@@ -66,7 +66,7 @@ Status check_text(std::string_view field, std::string_view value, TextKind kind)
     const bool allowed_space =
         kind == TextKind::kMultiline && (cp == '\t' || cp == '\n' || cp == '\r');
     if (is_control(cp) && !allowed_space) {
-      char name[8];
+      char name[16];
       std::snprintf(name, sizeof name, "U+%04X", static_cast<unsigned>(cp));
       return error(ErrorCode::kInvalidArgument,
                    std::string(field) + ": control character " + name + " not allowed");

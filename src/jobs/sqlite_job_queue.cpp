@@ -456,9 +456,10 @@ class SqliteJobQueue final : public JobQueue {
     for (const Job& job : orphans) {
       std::string state = "queued";
       // Said to the video's owner: what happened, and what happens next.
+      const std::string attempt =
+          std::to_string(job.attempts) + " of " + std::to_string(job.max_attempts);
       std::string reason = "the transcode was interrupted (its server stopped while it ran, "
-                           "attempt " + std::to_string(job.attempts) + " of " +
-                           std::to_string(job.max_attempts) + "); it will run again";
+                           "attempt " + attempt + "); it will run again";
       if (job.cancel_requested) {
         state = "cancelled";
         reason = "transcode cancelled";

@@ -845,9 +845,9 @@ Result<Platform::Creation> Platform::begin_upload(const Principal& who,
     STREAMLET_ASSIGN_OR_RETURN(meta, upload::parse_metadata(metadata_header));
   }
   // What becomes the video's text (and the name its owner is shown) must be text.
-  for (auto [key, kind] : {std::pair{"title", detail::TextKind::kLine},
-                           std::pair{"filename", detail::TextKind::kLine},
-                           std::pair{"description", detail::TextKind::kMultiline}})
+  for (auto [key, kind] :
+       {std::pair{"title", detail::TextKind::kLine}, std::pair{"filename", detail::TextKind::kLine},
+        std::pair{"description", detail::TextKind::kMultiline}})
     if (auto it = meta.find(key); it != meta.end())
       STREAMLET_RETURN_IF_ERROR(
           detail::check_text(std::string("Upload-Metadata ") + key, it->second, kind));

@@ -386,9 +386,9 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
   if (ec) return Status(ErrorCode::kIo, "create " + target.parent_path().string() + ": " + ec.message());
   remove_stale_work_dirs(target.parent_path(), target.filename().string());
   std::random_device rd;
-  fs::path work = target.parent_path() / ("." + target.filename().string() +
-                                          std::string(kWorkDirMark) + std::to_string(::getpid()) +
-                                          "-" + std::to_string(rd()));
+  fs::path work =
+      target.parent_path() / ("." + target.filename().string() + std::string(kWorkDirMark) +
+                              std::to_string(::getpid()) + "-" + std::to_string(rd()));
   fs::create_directory(work, ec);
   if (ec) return Status(ErrorCode::kIo, "create " + work.string() + ": " + ec.message());
   struct WorkDirGuard {

@@ -109,7 +109,8 @@ struct WebhookDispatcher::Impl {
     if (!r.contains("id") || !r["id"].is_number_unsigned())
       return bad("\"id\" must be a non-negative integer");
     for (const char* key : {"url", "event", "body"})
-      if (r.contains(key) && !r[key].is_string()) return bad("\"" + std::string(key) + "\" must be a string");
+      if (r.contains(key) && !r[key].is_string())
+        return bad("\"" + std::string(key) + "\" must be a string");
     if (r.contains("attempts") && !r["attempts"].is_number_unsigned())
       return bad("\"attempts\" must be a non-negative integer");
     if (r.contains("due_ms") && !r["due_ms"].is_number_integer())

@@ -285,7 +285,8 @@ TEST_CASE("catalog: titles, descriptions and key names must be UTF-8 text") {
   for (std::string bad : {std::string("caf\xE9"), std::string("\xED\xA0\x80"),
                           std::string("tab\there"), std::string("new\nline")}) {
     CAPTURE(bad);
-    auto v = c->create_video({alice.id, bad, "", sc::Visibility::kPublic, sc::VideoStatus::kQueued});
+    auto v =
+        c->create_video({alice.id, bad, "", sc::Visibility::kPublic, sc::VideoStatus::kQueued});
     CHECK(v.status().code() == ErrorCode::kInvalidArgument);
     CHECK(v.status().message().rfind("title: ", 0) == 0);
     CHECK(c->create_api_key(alice.id, bad).status().code() == ErrorCode::kInvalidArgument);

@@ -215,8 +215,8 @@ TEST_CASE("a transcode that kills the server three times ends failed: told, stre
   const fs::path media = dir / "data" / "media";
   const std::string hook = "http://127.0.0.1:" + std::to_string(port) + "/hook";
   ServerProcess server(dir / "data", "admin-key",
-                       {"--workers", "1", "--ladder", "360p:800k,240p:300k", "--preset",
-                        "veryfast", "--max-attempts", "3", "--webhook", hook});
+                       {"--workers", "1", "--ladder", "360p:800k,240p:300k", "--preset", "veryfast",
+                        "--max-attempts", "3", "--webhook", hook});
   std::string token = register_user(server, "alice");
   auto up = tus_upload(server, token, clip_20s());
   for (int attempt = 1; attempt <= 3; ++attempt) {
@@ -249,10 +249,12 @@ TEST_CASE("a transcode that kills the server three times ends failed: told, stre
   CHECK(followed.ended);
   CHECK(final_status(followed.events) == "failed");
   // video.failed goes to the webhook.
-  wait_for([&] {
-    std::lock_guard lock(mu);
-    return !hooks.empty();
-  }, 30);
+  wait_for(
+      [&] {
+        std::lock_guard lock(mu);
+        return !hooks.empty();
+      },
+      30);
   {
     std::lock_guard lock(mu);
     REQUIRE(hooks.size() == 1);
@@ -263,9 +265,9 @@ TEST_CASE("a transcode that kills the server three times ends failed: told, stre
   // No work directory of the killed attempts is left behind.
   CHECK(entries(media).empty());
   // A retry from the owner starts over and succeeds.
-  auto retry = call(server, "POST",
-                    "/v1/jobs/" + failed.body["items"][0]["id"].get<std::string>() + "/retry",
-                    token);
+  auto retry =
+      call(server, "POST",
+           "/v1/jobs/" + failed.body["items"][0]["id"].get<std::string>() + "/retry", token);
   CHECK(retry.status == 200);
   CHECK(final_status(follow_events(server, token, up.video_id)) == "ready");
 }

@@ -45,19 +45,18 @@ TEST_CASE("titles and names stored before UTF-8 was checked still list, with U+F
   const std::string id = created->get_header_value("Streamlet-Video-Id");
   REQUIRE(server.stop_with(SIGTERM) == 0);
 
+  const std::string bad_title = sql_text("bad \xFF\xFE title");
+  const std::string bad_description = sql_text("lone \xED\xA0\x80 surrogate");
+  const std::string bad_name = sql_text("al\xC0\xAFice");
   exec_sql(data / "catalog.db",
-           "UPDATE videos SET title = " + sql_text("bad \xFF\xFE title") +
-               ", description = " + sql_text("lone \xED\xA0\x80 surrogate") + ";" +
-               "UPDATE users SET username = " + sql_text("al\xC0\xAF" "ice") +
-               " WHERE username = 'alice'");
+           "UPDATE videos SET title = " + bad_title + ", description = " + bad_description +
+               "; UPDATE users SET username = " + bad_name + " WHERE username = 'alice'");
   server.restart();
   auto list = call(server, "GET", "/v1/videos", alice);
   REQUIRE(list.status == 200);
   REQUIRE(list.body["items"].size() == 1);
   CHECK(list.body["items"][0]["title"] == "bad \xEF\xBF\xBD\xEF\xBF\xBD title");
-  CHECK(list.body["items"][0]["owner"]["username"] ==
-        "al\xEF\xBF\xBD\xEF\xBF\xBD"
-        "ice");
+  CHECK(list.body["items"][0]["owner"]["username"] == "al\xEF\xBF\xBD\xEF\xBF\xBDice");
   auto one = call(server, "GET", "/v1/videos/" + id, alice);
   CHECK(one.status == 200);
   CHECK(one.body["description"] == "lone \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD surrogate");
@@ -87,12 +86,10 @@ TEST_CASE("user text is checked at every door: JSON bodies, query strings, key n
   refused(call(server, "PATCH", V, alice, R"({"title":"ring \u0007 bell"})"), "title");
   refused(call(server, "PATCH", V, alice, R"({"title":"new\nline"})"), "title");
   refused(call(server, "PATCH", V, alice, R"({"title":"nul \u0000"})"), "title");
-  refused(call(server, "PATCH", V, alice, R"({"description":"\u001b[2J clear"})"),
-          "description");
+  refused(call(server, "PATCH", V, alice, R"({"description":"\u001b[2J clear"})"), "description");
   CHECK(call(server, "PATCH", V, alice, "{\"title\":\"raw \xFF\"}").status == 400);
   CHECK(call(server, "PATCH", V, alice, R"({"title":"\ud800 lone"})").status == 400);
-  refused(call(server, "POST", "/v1/auth/api-keys", alice, R"({"name":"key \u001b[31m"})"),
-          "name");
+  refused(call(server, "POST", "/v1/auth/api-keys", alice, R"({"name":"key \u001b[31m"})"), "name");
   refused(call(server, "POST", "/v1/auth/register", "",
                R"({"username":"b\u00f6b","password":"correct horse"})"),
           "username");

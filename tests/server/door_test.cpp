@@ -114,8 +114,9 @@ TEST_CASE("with --public-url, Location names the configured server whatever Host
   for (std::string bad : {"video.example.com", "ftp://video.example.com", "https://",
                           "https://video.example.com/?q=1", "https://a b"}) {
     CAPTURE(bad);
-    std::vector<std::string> argv = {server_path().string(), "--listen", "127.0.0.1:0", "--data",
-                                     (dir / "other").string(), "--public-url", bad};
+    std::vector<std::string> argv = {
+        server_path().string(), "--listen", "127.0.0.1:0", "--data", (dir / "other").string(),
+        "--public-url",         bad};
     Child child(argv, dir / "refused.log");
     CHECK(child.wait() == 2);
     CHECK(child.output().find("--public-url") != std::string::npos);

@@ -17,15 +17,15 @@ using json = nlohmann::json;
 namespace {
 
 struct StartAttempt {
-  bool started = false;  // it printed "listening" (and was stopped again by the test)
-  int exit_code = -1;    // 128 + signal when it died of one
+  bool started = false;            // it printed "listening" (and was stopped again by the test)
+  int exit_code = -1;              // 128 + signal when it died of one
   std::vector<std::string> lines;  // what it printed, one entry per line
 };
 
 // Runs streamlet-server on `data` and waits up to 20 s for it to either listen or exit.
 StartAttempt try_start(const fs::path& data, std::vector<std::string> extra = {}) {
-  std::vector<std::string> argv = {server_path().string(), "--listen", "127.0.0.1:0", "--data",
-                                   data.string(), "--api-key", "test-key"};
+  std::vector<std::string> argv = {server_path().string(), "--listen",  "127.0.0.1:0", "--data",
+                                   data.string(),          "--api-key", "test-key"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   static int attempt = 0;
   Child child(argv, data.parent_path() / ("attempt-" + std::to_string(++attempt) + ".log"));
@@ -100,12 +100,11 @@ TEST_CASE("a webhook journal line with the wrong types is refused at start, nami
   prepare(dir / "data");
   fs::create_directories(dir / "data" / "webhooks");
   const fs::path journal = dir / "data" / "webhooks" / "webhooks.jsonl";
-  write_file(journal,
-             R"({"op":"add","id":1,"url":"http://127.0.0.1:9/hook","event":"video.ready",)"
-             R"("body":"{}","attempts":0,"due_ms":0})"
-             "\n"
-             R"({"op":"add","id":"seven","url":"http://127.0.0.1:9/hook"})"
-             "\n");
+  write_file(journal, R"({"op":"add","id":1,"url":"http://127.0.0.1:9/hook","event":"video.ready",)"
+                      R"("body":"{}","attempts":0,"due_ms":0})"
+                      "\n"
+                      R"({"op":"add","id":"seven","url":"http://127.0.0.1:9/hook"})"
+                      "\n");
   auto a = try_start(dir / "data", {"--webhook", "http://127.0.0.1:9/hook"});
   check_refused(a, journal.string(), "line 2");
   // Left as it was, for the operator to look at.

@@ -476,10 +476,11 @@ TEST_CASE("webhooks: a journal line of the wrong shape is refused at start, nami
   const std::string good =
       R"({"op":"add","id":1,"url":"http://127.0.0.1:9/hook","event":"video.ready",)"
       R"("body":"{}","attempts":0,"due_ms":0})";
-  for (std::string bad : {R"({"op":"add","id":"seven"})", R"({"op":"add","id":-1})",
-                          R"({"op":"add","id":2,"url":17})", R"({"op":"add","id":2,"attempts":"x"})",
-                          R"({"op":"retry","id":1,"due_ms":"soon"})", R"({"op":3,"id":1})",
-                          R"({"op":"explode","id":1})", R"({"op":"add","id":1.5})", R"([1,2,3])"}) {
+  for (std::string bad :
+       {R"({"op":"add","id":"seven"})", R"({"op":"add","id":-1})",
+        R"({"op":"add","id":2,"url":17})", R"({"op":"add","id":2,"attempts":"x"})",
+        R"({"op":"retry","id":1,"due_ms":"soon"})", R"({"op":3,"id":1})",
+        R"({"op":"explode","id":1})", R"({"op":"add","id":1.5})", R"([1,2,3])"}) {
     CAPTURE(bad);
     write_file(state / "webhooks.jsonl", good + "\n" + bad + "\n" + good + "\n");
     Reports reports;
