@@ -75,6 +75,7 @@ struct Config {
   std::vector<std::string> webhooks;
   std::string webhook_secret;
   std::string webhook_ca_file;  // "" = the system's trusted certificates
+  std::string public_url;       // "" = upload URLs from the request's Host header
 };
 
 // Precedence: built-in default < config file < environment < command line.
@@ -120,6 +121,10 @@ Result<Config> load_config(int argc, char** argv) {
       "webhook-ca-file",
       "PEM certificates https webhook receivers are checked against "
       "(default: the system store)",
+      cxxopts::value<std::string>())(
+      "public-url",
+      "how clients reach this server, e.g. https://video.example.com; upload URLs use it "
+      "instead of the Host header",
       cxxopts::value<std::string>())("h,help", "show help");
   Config c;
   try {
@@ -141,6 +146,7 @@ Result<Config> load_config(int argc, char** argv) {
       c.expiration_seconds = j.value("expiration_seconds", c.expiration_seconds);
       c.threads = j.value("threads", c.threads);
       c.origin_threads = j.value("origin_threads", c.origin_threads);
+      c.public_url = j.value("public_url", c.public_url);
     }
     if (const char* v = std::getenv("STREAMLET_LISTEN")) c.listen = v;
     if (const char* v = std::getenv("STREAMLET_DATA")) c.data = v;
@@ -175,12 +181,18 @@ Result<Config> load_config(int argc, char** argv) {
     if (args.count("webhook-secret")) c.webhook_secret = args["webhook-secret"].as<std::string>();
     if (args.count("webhook-ca-file"))
       c.webhook_ca_file = args["webhook-ca-file"].as<std::string>();
+    if (args.count("public-url")) c.public_url = args["public-url"].as<std::string>();
   } catch (const std::exception& e) {
     return error(ErrorCode::kInvalidArgument, e.what());
   }
   if (!c.webhook_ca_file.empty() && ::access(c.webhook_ca_file.c_str(), R_OK) != 0)
     return error(ErrorCode::kInvalidArgument,
                  "--webhook-ca-file: cannot read " + c.webhook_ca_file);
+  if (!c.public_url.empty()) {
+    auto url = server::parse_public_url(c.public_url);
+    if (!url.ok()) return url.status();
+    c.public_url = *url;
+  }
   if (c.origin_threads < 0 || c.origin_threads > 256)
     return error(ErrorCode::kInvalidArgument, "--origin-threads must be between 0 and 256");
   if (c.head_timeout_seconds < 1 || c.head_timeout_seconds > 3600)
@@ -355,7 +367,7 @@ int main(int argc, char** argv) {
   server::RequestMetrics metrics;
   metrics.set_job_counts([&plat] { return plat.job_counts(); });
   server::Routes routes{plat, web_root, stopping, metrics, {}};
-  server::register_upload_routes(svr, tus, plat, kUploadsPath, metrics);
+  server::register_upload_routes(svr, tus, plat, kUploadsPath, metrics, c.public_url);
   // Requests are timed from routing to the end of the response (httplib runs both, and the
   // logger, on the connection's thread).
   svr.set_logger([&metrics](const httplib::Request& req, const httplib::Response& res) {
