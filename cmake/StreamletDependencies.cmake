@@ -14,3 +14,12 @@ find_package(SQLite3 REQUIRED)
 # libsodium: maintained argon2id password hashing (crypto_pwhash_str) and a CSPRNG.
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET GLOBAL libsodium)
 find_package(Threads REQUIRED)
+# http-parser (Debian libhttp-parser-dev, the parser Node.js used for years): the framing of
+# every request on the public port, rather than a hand-written HTTP/1 parser. No pkg-config file.
+find_path(HTTP_PARSER_INCLUDE_DIR http_parser.h REQUIRED)
+find_library(HTTP_PARSER_LIBRARY NAMES http_parser REQUIRED)
+if(NOT TARGET HttpParser::HttpParser)
+  add_library(HttpParser::HttpParser UNKNOWN IMPORTED GLOBAL)
+  set_target_properties(HttpParser::HttpParser PROPERTIES IMPORTED_LOCATION "${HTTP_PARSER_LIBRARY}"
+                        INTERFACE_INCLUDE_DIRECTORIES "${HTTP_PARSER_INCLUDE_DIR}")
+endif()

@@ -7,9 +7,9 @@ packages=(
   build-essential cmake pkg-config git
   libavformat-dev libavcodec-dev libavfilter-dev libswscale-dev libswresample-dev libavutil-dev
   libx264-dev libtbb-dev libcpp-httplib-dev nlohmann-json3-dev libcxxopts-dev
-  libbenchmark-dev doctest-dev libssl-dev libsqlite3-dev libsodium-dev
+  libbenchmark-dev doctest-dev libssl-dev libsqlite3-dev libsodium-dev libhttp-parser-dev
   ffmpeg time libxml2-utils python3 curl chromium
-  ca-certificates openssl
+  ca-certificates openssl clang libclang-rt-14-dev
 )
 # Extra packages a later step may ask for (e.g. node for the tus interop test).
 packages+=("$@")

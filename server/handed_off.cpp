@@ -3,30 +3,24 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <thread>
 
 namespace streamlet::server {
 namespace {
 
-// httplib reads heads a byte at a time and bodies in 4 KiB pieces; a 64 KiB buffer turns
-// those into few recv calls (httplib's own socket stream buffers 4 KiB).
-constexpr size_t kReadBuffer = 64 * 1024;
+using Clock = std::chrono::steady_clock;
 
-// Waits for `events` on fd; false on timeout or error.
-bool wait_for(int fd, short events, std::chrono::milliseconds timeout) {
-  pollfd p{fd, events, 0};
-  for (;;) {
-    int n = ::poll(&p, 1, int(timeout.count()));
-    if (n < 0 && errno == EINTR) continue;
-    return n > 0;
-  }
-}
+// httplib reads heads a byte at a time and bodies in 4 KiB pieces; a 64 KiB buffer turns
+// those into few recv calls.
+constexpr size_t kReadBuffer = 64 * 1024;
+// Waits are sliced so a stop's hard deadline is noticed promptly.
+constexpr std::chrono::milliseconds kSlice{200};
 
 void address_of(int fd, bool peer, std::string& ip, int& port) {
   sockaddr_storage a{};
@@ -47,27 +41,36 @@ void address_of(int fd, bool peer, std::string& ip, int& port) {
   ip = text;
 }
 
-// A non-blocking socket as httplib's Stream, with the front's bytes served first.
+// One request as httplib's Stream: the front's canonical bytes, then at most `body_left`
+// bytes from the socket, then end of stream.
 class HandedOffStream : public httplib::Stream {
  public:
-  HandedOffStream(int fd, std::string already_read, const ConnectionLimits& limits)
-      : fd_(fd), buf_(std::move(already_read)), limits_(limits) {}
+  HandedOffStream(int fd, std::string request, uint64_t body_left, const ConnectionLimits& limits)
+      : fd_(fd), buf_(std::move(request)), body_left_(body_left), limits_(limits) {}
 
-  bool has_buffered() const { return pos_ < buf_.size(); }
+  // Every byte of the request was read (a handler that ignored its body leaves some).
+  bool consumed() const { return pos_ == buf_.size() && body_left_ == 0; }
 
   bool is_readable() const override {
-    return has_buffered() || wait_for(fd_, POLLIN, limits_.read_timeout);
+    return pos_ < buf_.size() || (body_left_ > 0 && wait_for(POLLIN, limits_.read_timeout));
   }
-  bool is_writable() const override { return wait_for(fd_, POLLOUT, limits_.write_timeout); }
+  bool is_writable() const override { return wait_for(POLLOUT, limits_.write_timeout); }
 
   ssize_t read(char* ptr, size_t size) override {
-    if (!has_buffered()) {
-      if (size >= kReadBuffer) return receive(ptr, size);  // big reads skip the copy
-      buf_.resize(kReadBuffer);
-      ssize_t n = receive(buf_.data(), kReadBuffer);
-      buf_.resize(n > 0 ? size_t(n) : 0);
+    if (pos_ == buf_.size()) {
+      if (body_left_ == 0) return 0;
+      const size_t want = size_t(std::min<uint64_t>(body_left_, kReadBuffer));
+      if (size >= want) {  // big reads skip the copy
+        ssize_t n = receive(ptr, want);
+        if (n > 0) body_left_ -= uint64_t(n);
+        return n;
+      }
+      buf_.resize(want);
       pos_ = 0;
+      ssize_t n = receive(buf_.data(), want);
+      buf_.resize(n > 0 ? size_t(n) : 0);
       if (n <= 0) return n;
+      body_left_ -= uint64_t(n);
     }
     size_t n = std::min(size, buf_.size() - pos_);
     std::memcpy(ptr, buf_.data() + pos_, n);
@@ -77,6 +80,7 @@ class HandedOffStream : public httplib::Stream {
 
   ssize_t write(const char* ptr, size_t size) override {
     for (;;) {
+      if (past_deadline()) return -1;
       ssize_t n = ::send(fd_, ptr, size, MSG_NOSIGNAL);
       if (n >= 0) return n;
       if (errno == EINTR) continue;
@@ -90,15 +94,39 @@ class HandedOffStream : public httplib::Stream {
   void get_local_ip_and_port(std::string& ip, int& port) const override {
     address_of(fd_, false, ip, port);
   }
-  socket_t socket() const override { return fd_; }
+  // httplib only uses this to refuse descriptors past FD_SETSIZE (its select()); we never
+  // select, and the front holds thousands of connections, so numbers above it are normal.
+  socket_t socket() const override { return fd_ < FD_SETSIZE ? fd_ : 0; }
 
  private:
+  bool past_deadline() const {
+    const auto* d = limits_.hard_deadline_ns;
+    if (!d) return false;
+    const int64_t at = d->load();
+    return at != 0 && Clock::now().time_since_epoch().count() >= at;
+  }
+
+  // Waits for `events` up to `timeout`, in slices so a hard deadline cuts it short.
+  bool wait_for(short events, std::chrono::seconds timeout) const {
+    const auto until = Clock::now() + timeout;
+    for (;;) {
+      if (past_deadline()) return false;
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{fd_, events, 0};
+      int n = ::poll(&p, 1, int(std::min(left, kSlice).count()));
+      if (n > 0) return true;
+      if (n < 0 && errno != EINTR) return false;
+    }
+  }
+
   ssize_t receive(char* ptr, size_t size) {
     for (;;) {
+      if (past_deadline()) return -1;
       ssize_t n = ::recv(fd_, ptr, size, 0);
       if (n >= 0) return n;
       if (errno == EINTR) continue;
-      if ((errno != EAGAIN && errno != EWOULDBLOCK) || !wait_for(fd_, POLLIN, limits_.read_timeout))
+      if ((errno != EAGAIN && errno != EWOULDBLOCK) || !wait_for(POLLIN, limits_.read_timeout))
         return -1;
     }
   }
@@ -106,51 +134,11 @@ class HandedOffStream : public httplib::Stream {
   int fd_;
   std::string buf_;
   size_t pos_ = 0;
+  uint64_t body_left_;  // body bytes still on the socket
   const ConnectionLimits& limits_;
 };
 
-// Idle between requests: true once the next one starts arriving; false on timeout, on
-// the client leaving (readable EOF is left to the request parser) or on stop.
-bool next_request(int fd, const ConnectionLimits& limits, const std::atomic<bool>& stopping) {
-  const auto deadline = std::chrono::steady_clock::now() + limits.keep_alive;
-  while (!stopping.load()) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    // Short slices so a stop is noticed while connections sit idle.
-    if (wait_for(fd, POLLIN, std::min(left, std::chrono::milliseconds(200)))) return true;
-  }
-  return false;
-}
-
 }  // namespace
-
-bool is_long_lived_request(std::string_view head) {
-  std::string_view line = head.substr(0, head.find("\r\n"));
-  if (!line.starts_with("GET /v1/videos/")) return false;
-  line = line.substr(0, line.rfind(' '));  // the target, without " HTTP/1.1"
-  line = line.substr(0, line.find('?'));
-  return line.ends_with("/events");
-}
-
-bool StreamThreads::spawn(std::function<void()> fn) {
-  {
-    std::lock_guard lock(mu_);
-    if (running_ >= max_) return false;
-    ++running_;
-  }
-  std::thread([this, fn = std::move(fn)] {
-    fn();
-    std::lock_guard lock(mu_);
-    if (--running_ == 0) idle_.notify_all();
-  }).detach();
-  return true;
-}
-
-void StreamThreads::wait() {
-  std::unique_lock lock(mu_);
-  idle_.wait(lock, [this] { return running_ == 0; });
-}
 
 bool ApiServer::begin_handoffs() {
   if (svr_sock_ != INVALID_SOCKET) return true;
@@ -166,22 +154,15 @@ void ApiServer::end_handoffs() {
   if (placeholder != INVALID_SOCKET) ::close(placeholder);
 }
 
-void ApiServer::serve_connection(int fd, std::string already_read, const ConnectionLimits& limits,
-                                 const std::atomic<bool>& stopping,
-                                 const std::function<void(int fd)>& give_back) {
-  HandedOffStream stream(fd, std::move(already_read), limits);
-  for (size_t left = limits.max_requests; left > 0; --left) {
-    if (!stream.has_buffered() && !next_request(fd, limits, stopping)) break;
-    bool closed = false;
-    // The last request of the connection (or one during a stop) is answered with
-    // "Connection: close".
-    bool ok = process_request(stream, left == 1 || stopping.load(), closed, nullptr);
-    if (!ok || closed) break;
-    // Nothing of the next request read yet: the front waits for it without a thread.
-    if (give_back && !stream.has_buffered() && !stopping.load()) return give_back(fd);
-  }
-  ::shutdown(fd, SHUT_RDWR);
-  ::close(fd);
+ApiServer::Served ApiServer::serve(origin::HandOff& off, const ConnectionLimits& limits) {
+  HandedOffStream stream(off.fd, std::move(off.request), off.body_left, limits);
+  bool closed = false;
+  const bool ok = process_request(stream, off.last, closed, nullptr);
+  Served served;
+  // Unread body bytes would be read as the next request: such a connection only closes.
+  served.keep_alive = ok && !closed && !off.last && stream.consumed();
+  if (served.keep_alive) served.after = std::move(off.after);
+  return served;
 }
 
 }  // namespace streamlet::server

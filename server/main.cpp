@@ -42,11 +42,11 @@ namespace {
 using namespace streamlet;
 
 constexpr const char* kUploadsPath = "/v1/uploads";
-constexpr size_t kMaxBufferedBody = 64 * 1024;  // bodies that are not streamed to disk
-// Server-Sent Event streams open at once, each on its own thread; more wait for the pool.
-constexpr size_t kMaxStreams = 2048;
-// How long a stop waits for connections relayed to the API to finish.
-constexpr std::chrono::milliseconds kDrainGrace{10'000};
+// How long a stop lets requests in flight (an upload's PATCH) run before their reads fail.
+constexpr std::chrono::milliseconds kDrainGrace{5'000};
+// Requests handed over and waiting for a thread, per pool (each holds a socket and a body of
+// at most 64 KiB); more are answered 503 by the front.
+constexpr size_t kMaxQueued = 1024;
 
 struct Config {
   std::string listen = "127.0.0.1:8080";
@@ -58,9 +58,13 @@ struct Config {
   uint64_t max_user_bytes = 0;  // 0 = no limit
   int uploads_per_minute = 30;
   int64_t expiration_seconds = 24 * 3600;
-  size_t threads = 16;
-  int origin_threads = -1;  // -1: one per core; 0: no front, httplib serves everything
-  size_t keep_alive_requests = 100;
+  size_t threads = 16;         // API requests with small bodies
+  size_t upload_threads = 16;  // tus requests, whose bodies stream to disk
+  int origin_threads = 0;      // event loops of the front; 0: one per core
+  size_t keep_alive_requests = 1000;
+  int64_t head_timeout_seconds = 10;
+  size_t max_streams = 20000;
+  size_t max_streams_per_client = 256;
   bool fsync = true;
   int workers = 1;
   std::string ladder;  // "" = the default ladder
@@ -81,6 +85,7 @@ struct Config {
   std::string metrics_listen;   // "" = /metrics on the public port
   std::string metrics_token;    // "" = /metrics needs no token
   std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is believed
+  std::string public_url;       // "" = upload URLs from the request's Host header
 };
 
 // Precedence: built-in default < config file < environment < command line.
@@ -100,12 +105,20 @@ Result<Config> load_config(int argc, char** argv) {
       "uploads-per-minute", "upload creations per user and minute (default 30, 0: no limit)",
       cxxopts::value<int>())(
       "expiration", "seconds an idle unfinished upload is kept", cxxopts::value<int64_t>())(
-      "threads", "HTTP worker threads of the API", cxxopts::value<size_t>())(
+      "threads", "threads answering API requests (default 16)", cxxopts::value<size_t>())(
+      "upload-threads", "threads answering tus upload requests (default 16)",
+      cxxopts::value<size_t>())(
       "origin-threads",
-      "event loops answering /media playback (default: one per core; 0: the API threads do)",
+      "event loops of the public port's front (default 0: one per core)",
       cxxopts::value<int>())("keep-alive-requests",
-                             "requests per keep-alive connection (default 100)",
+                             "requests per keep-alive connection (default 1000)",
                              cxxopts::value<size_t>())(
+      "head-timeout", "seconds a client has to send a whole request head (default 10)",
+      cxxopts::value<int64_t>())(
+      "max-streams", "open progress streams (SSE) in all (default 20000)",
+      cxxopts::value<size_t>())(
+      "max-streams-per-client", "open progress streams per client address (default 256)",
+      cxxopts::value<size_t>())(
       "unsafe-no-fsync", "acknowledge bytes before they are on disk (benchmarks, throwaway data)")(
       "workers", "transcode worker threads (default 1)", cxxopts::value<int>())(
       "ladder", "renditions, e.g. 720p,360p or 240p:400k (default: 1080p..360p)",
@@ -138,7 +151,11 @@ Result<Config> load_config(int argc, char** argv) {
       cxxopts::value<std::string>())(
       "trusted-proxy",
       "address of a reverse proxy whose X-Forwarded-For names the client (repeatable)",
-      cxxopts::value<std::vector<std::string>>())("h,help", "show help");
+      cxxopts::value<std::vector<std::string>>())(
+      "public-url",
+      "how clients reach this server, e.g. https://video.example.com; upload URLs use it "
+      "instead of the Host header",
+      cxxopts::value<std::string>())("h,help", "show help");
   Config c;
   try {
     auto args = options.parse(argc, argv);
@@ -167,6 +184,7 @@ Result<Config> load_config(int argc, char** argv) {
       c.origin_threads = j.value("origin_threads", c.origin_threads);
       c.metrics_listen = j.value("metrics_listen", c.metrics_listen);
       c.metrics_token = j.value("metrics_token", c.metrics_token);
+      c.public_url = j.value("public_url", c.public_url);
     }
     if (const char* v = std::getenv("STREAMLET_LISTEN")) c.listen = v;
     if (const char* v = std::getenv("STREAMLET_DATA")) c.data = v;
@@ -184,7 +202,12 @@ Result<Config> load_config(int argc, char** argv) {
       c.uploads_per_minute = args["uploads-per-minute"].as<int>();
     if (args.count("expiration")) c.expiration_seconds = args["expiration"].as<int64_t>();
     if (args.count("threads")) c.threads = args["threads"].as<size_t>();
+    if (args.count("upload-threads")) c.upload_threads = args["upload-threads"].as<size_t>();
     if (args.count("origin-threads")) c.origin_threads = args["origin-threads"].as<int>();
+    if (args.count("head-timeout")) c.head_timeout_seconds = args["head-timeout"].as<int64_t>();
+    if (args.count("max-streams")) c.max_streams = args["max-streams"].as<size_t>();
+    if (args.count("max-streams-per-client"))
+      c.max_streams_per_client = args["max-streams-per-client"].as<size_t>();
     if (args.count("keep-alive-requests"))
       c.keep_alive_requests = args["keep-alive-requests"].as<size_t>();
     if (args.count("unsafe-no-fsync")) c.fsync = false;
@@ -213,6 +236,7 @@ Result<Config> load_config(int argc, char** argv) {
     if (args.count("metrics-token")) c.metrics_token = args["metrics-token"].as<std::string>();
     if (args.count("trusted-proxy"))
       c.trusted_proxies = args["trusted-proxy"].as<std::vector<std::string>>();
+    if (args.count("public-url")) c.public_url = args["public-url"].as<std::string>();
   } catch (const std::exception& e) {
     return error(ErrorCode::kInvalidArgument, e.what());
   }
@@ -225,32 +249,24 @@ Result<Config> load_config(int argc, char** argv) {
     return error(ErrorCode::kInvalidArgument,
                  "--uploads-per-minute, --registrations-per-hour and --beacons-per-minute must "
                  "be 0 or more");
-  if (c.origin_threads < -1 || c.origin_threads > 256)
+  if (!c.public_url.empty()) {
+    auto url = server::parse_public_url(c.public_url);
+    if (!url.ok()) return url.status();
+    c.public_url = *url;
+  }
+  if (c.origin_threads < 0 || c.origin_threads > 256)
     return error(ErrorCode::kInvalidArgument, "--origin-threads must be between 0 and 256");
+  if (c.head_timeout_seconds < 1 || c.head_timeout_seconds > 3600)
+    return error(ErrorCode::kInvalidArgument, "--head-timeout must be between 1 and 3600");
+  if (c.max_streams == 0 || c.max_streams_per_client == 0 || c.upload_threads == 0)
+    return error(ErrorCode::kInvalidArgument,
+                 "--max-streams, --max-streams-per-client and --upload-threads must be positive");
   if (c.threads == 0 || c.expiration_seconds <= 0 || c.workers <= 0 || c.max_attempts <= 0 ||
       c.segment_seconds <= 0 || c.retry_backoff_ms < 0)
     return error(ErrorCode::kInvalidArgument,
                  "--threads, --expiration, --workers, --max-attempts and --segment-seconds must "
                  "be positive");
   return c;
-}
-
-// cpp-httplib 0.11 listens with a backlog of 5: a burst of new connections (players
-// starting together, a cache reconnecting) overflows it, and the kernel drops SYNs that the
-// clients only retry after a second. Listening again on the same socket raises the backlog
-// (Linux allows it); httplib does not expose the socket, so it is found by its port.
-void raise_listen_backlog(int port) {
-  for (int fd = 3; fd < 1024; ++fd) {
-    int listening = 0;
-    socklen_t len = sizeof listening;
-    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
-    sockaddr_storage addr{};
-    socklen_t alen = sizeof addr;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
-    int p = addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
-                                       : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-    if (p == port) ::listen(fd, SOMAXCONN);
-  }
 }
 
 // When the request on this thread reached routing (for the latency histogram).
@@ -385,25 +401,11 @@ int main(int argc, char** argv) {
   svr.set_keep_alive_max_count(c.keep_alive_requests);
   // Only the upload routes stream bodies to disk; any other body is read into memory by
   // httplib, so refuse large ones before it does.
-  svr.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+  // Request heads and framing were checked by the front, which also read every body that is
+  // not an upload's (at most FrontOptions::max_buffered_body) before handing it over.
+  svr.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
     request_started = std::chrono::steady_clock::now();
     server::clear_route();
-    // RFC 9112 6.3: a request with neither Content-Length nor Transfer-Encoding has no body.
-    // httplib would read such a POST to the end of the connection and answer 400 whatever
-    // the route said (a tus POST without credentials got 400, not 401); say it explicitly.
-    if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding"))
-      const_cast<httplib::Request&>(req).headers.emplace("Content-Length", "0");
-    bool streamed = (req.method == "POST" || req.method == "PATCH" || req.method == "DELETE") &&
-                    req.path.rfind(kUploadsPath, 0) == 0;
-    if (streamed) return httplib::Server::HandlerResponse::Unhandled;
-    bool chunked = !req.get_header_value("Transfer-Encoding").empty();
-    std::string cl = req.get_header_value("Content-Length");
-    auto length = upload::parse_uint(cl.empty() ? "0" : cl);
-    if (chunked || !length.ok() || *length > kMaxBufferedBody) {
-      server::send_error(res, error(ErrorCode::kTooLarge, "request body too large"));
-      res.set_header("Connection", "close");
-      return httplib::Server::HandlerResponse::Handled;
-    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
   // Errors httplib produces itself (no route, unparsable request, URI too long) get the same
@@ -445,7 +447,7 @@ int main(int argc, char** argv) {
   metrics.set_job_counts([&plat] { return plat.job_counts(); });
   server::Routes routes{plat,          web_root,         stopping,         metrics, {},
                         metrics_port < 0, c.metrics_token, c.trusted_proxies};
-  server::register_upload_routes(svr, tus, plat, kUploadsPath, metrics);
+  server::register_upload_routes(svr, tus, plat, kUploadsPath, metrics, c.public_url);
   // Requests are timed from routing to the end of the response (httplib runs both, and the
   // logger, on the connection's thread).
   svr.set_logger([&metrics](const httplib::Request& req, const httplib::Response& res) {
@@ -464,60 +466,68 @@ int main(int argc, char** argv) {
   server::register_web_routes(routes, svr);
   server::register_method_not_allowed(routes, svr);
 
-  // The origin front owns the public port: its event loops answer /media playback, and any
-  // other request's connection is handed to httplib's request processing on the API pool.
-  // Without the front (--origin-threads 0), httplib listens itself and serves /media too.
-  const bool with_front = c.origin_threads != 0;
+  // The front owns the public port: its event loops read and check every request, answer
+  // /media playback and progress streams themselves, and hand each other request, whole or
+  // (uploads) with its body following on the socket, to httplib's request processing on a
+  // pool. Answered connections come back to the front between requests, so no thread waits
+  // on a slow or idle client.
+  if (!svr.begin_handoffs()) return fail("cannot create a socket");
   std::unique_ptr<origin::Front> front;
-  std::atomic<origin::Front*> front_ref{nullptr};  // for the API threads' give-back
-  std::unique_ptr<httplib::ThreadPool> api_pool;
-  server::StreamThreads streams(kMaxStreams);
-  int public_port = -1;
-  if (with_front) {
-    if (!svr.begin_handoffs()) return fail("cannot create a socket");
-    api_pool = std::make_unique<httplib::ThreadPool>(c.threads);
-    server::ConnectionLimits limits;
-    limits.max_requests = c.keep_alive_requests;
-    origin::FrontOptions fo;
-    fo.host = host;
-    fo.port = int(*port);
-    fo.threads = std::max(0, c.origin_threads);
-    // Answered API connections go back to the front between requests (give_back), so
-    // browsers' idle keep-alive connections hold no API thread and their next /media
-    // request is the front's again.
-    fo.handoff = [&svr, &api_pool, &streams, &stopping, &front_ref, limits](
-                     int fd, std::string already_read) {
-      const bool long_lived = server::is_long_lived_request(already_read);
-      auto serve = [&svr, &stopping, &front_ref, limits, fd,
-                    bytes = std::move(already_read)]() mutable {
-        svr.serve_connection(fd, std::move(bytes), limits, stopping, [&front_ref](int idle) {
-          if (auto* f = front_ref.load()) return f->adopt(idle);
-          ::close(idle);  // only in the instant between the front's start and front_ref
-        });
-      };
-      // An SSE stream gets a thread of its own (up to kMaxStreams), not one of the pool's.
-      if (long_lived && streams.spawn(serve)) return;
-      api_pool->enqueue(std::move(serve));
-    };
-    auto started_front = origin::Front::start(
-        fo,
-        [&plat](std::string_view id, const origin::OriginRequest& req) {
-          return plat.serve_media(id, req);
-        },
-        [&metrics](const origin::FrontRequestLog& log) {
-          metrics.observe("/media/{id}/{file}", std::string(log.method), log.status, log.elapsed);
-        });
-    if (!started_front.ok())
-      return fail("cannot listen on " + c.listen + ": " + started_front.status().message());
-    front = std::move(*started_front);
-    front_ref = front.get();
-    public_port = front->port();
-  } else {
-    public_port = *port == 0 ? svr.bind_to_any_port(host)
-                             : (svr.bind_to_port(host, int(*port)) ? int(*port) : -1);
-    if (public_port <= 0) return fail("cannot listen on " + c.listen);
-    raise_listen_backlog(public_port);
-  }
+  std::atomic<origin::Front*> front_ref{nullptr};  // for the pools' give-back
+  std::atomic<int64_t> hard_deadline_ns{0};        // set on stop: reads and writes then fail
+  auto api_pool = std::make_unique<httplib::ThreadPool>(c.threads);
+  auto upload_pool = std::make_unique<httplib::ThreadPool>(c.upload_threads);
+  server::ConnectionLimits limits;
+  limits.hard_deadline_ns = &hard_deadline_ns;
+  origin::FrontOptions fo;
+  fo.host = host;
+  fo.port = int(*port);
+  fo.threads = c.origin_threads;
+  fo.head_timeout = std::chrono::seconds(c.head_timeout_seconds);
+  fo.max_requests_per_connection = c.keep_alive_requests;
+  fo.max_streams = c.max_streams;
+  fo.max_streams_per_client = c.max_streams_per_client;
+  fo.classify = [](const origin::FrontRequest& req) {
+    return server::classify_request(req, kUploadsPath);
+  };
+  fo.stream_handler = server::event_stream_handler(routes);
+  // Requests waiting for a thread are bounded: past kMaxQueued per pool the front answers
+  // 503, so a flood cannot pile up sockets and buffered bodies without end.
+  std::atomic<size_t> api_queued{0}, upload_queued{0};
+  fo.handoff = [&svr, &api_pool, &upload_pool, &api_queued, &upload_queued, &front_ref,
+                &limits](origin::HandOff& off) {
+    auto& pool = off.streamed ? upload_pool : api_pool;
+    auto& queued = off.streamed ? upload_queued : api_queued;
+    if (queued.fetch_add(1) >= kMaxQueued) {
+      queued.fetch_sub(1);
+      return false;
+    }
+    pool->enqueue([&svr, &front_ref, &limits, &queued, off = std::move(off)]() mutable {
+      queued.fetch_sub(1);
+      auto served = svr.serve(off, limits);
+      if (auto* f = front_ref.load())
+        return f->adopt(off.fd, std::move(served.after), !served.keep_alive);
+      ::close(off.fd);  // only in the instant between the front's start and front_ref
+    });
+    return true;
+  };
+  auto started_front = origin::Front::start(
+      fo,
+      [&plat](std::string_view id, const origin::OriginRequest& req) {
+        return plat.serve_media(id, req);
+      },
+      [&metrics](const origin::FrontRequestLog& log) {
+        const char* label = log.kind == origin::FrontAnswer::kPlayback      ? "/media/{id}/{file}"
+                            : log.kind == origin::FrontAnswer::kEventStream ? "/v1/videos/{id}/events"
+                                                                            : "unparsed";
+        metrics.observe(label, log.method.empty() ? "other" : std::string(log.method), log.status,
+                        log.elapsed);
+      });
+  if (!started_front.ok())
+    return fail("cannot listen on " + c.listen + ": " + started_front.status().message());
+  front = std::move(*started_front);
+  front_ref = front.get();
+  const int public_port = front->port();
   std::unique_ptr<server::MetricsListener> metrics_listener;
   if (metrics_port >= 0) {
     auto ml = server::MetricsListener::start(metrics_host, metrics_port, metrics, c.metrics_token);
@@ -548,21 +558,17 @@ int main(int argc, char** argv) {
     int sig = 0;
     sigwait(&signals, &sig);
     stopping_flag_for_signal->store(true);
-    // No new connections; requests in flight (an upload's PATCH) run to their answer.
-    if (front) front->begin_stop(kDrainGrace);
-    svr.stop();
-    svr.end_handoffs();  // event streams end; requests in progress finish
+    // No new connections, idle ones and progress streams end; requests in flight (an
+    // upload's PATCH) run to their answer, or fail their reads after the grace period.
+    front->begin_stop(kDrainGrace);
+    hard_deadline_ns.store(
+        (std::chrono::steady_clock::now() + kDrainGrace).time_since_epoch().count());
   });
-  if (front) {
-    signal_waiter.join();  // the front serves until a signal
-    front->stop(kDrainGrace);
-    api_pool->shutdown();  // handed-off connections finish the request they are in
-    streams.wait();        // event streams end on `stopping`
-  } else {
-    svr.listen_after_bind();
-    pthread_kill(signal_waiter.native_handle(), SIGTERM);  // wake it if we stopped another way
-    signal_waiter.join();
-  }
+  signal_waiter.join();  // the front serves until a signal
+  front->stop(kDrainGrace);
+  api_pool->shutdown();  // handed-off requests finish (bounded by the hard deadline)
+  upload_pool->shutdown();
+  svr.end_handoffs();
   // Requests in flight have finished (httplib joins its pool in listen); running
   // transcodes go back to the queue for the next start.
   routes.stopping = true;

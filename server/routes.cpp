@@ -83,6 +83,21 @@ void send_status(httplib::Response& res, const Status& status, int ok_status) {
     send_error(res, status);
 }
 
+origin::RequestKind classify_request(const origin::FrontRequest& req, std::string_view uploads_path) {
+  std::string_view path = req.path();
+  if ((req.method == "POST" || req.method == "PATCH" || req.method == "DELETE") &&
+      path.starts_with(uploads_path) &&
+      (path.size() == uploads_path.size() || path[uploads_path.size()] == '/'))
+    return origin::RequestKind::kStreamed;
+  constexpr std::string_view kVideos = "/v1/videos/", kEvents = "/events";
+  if (req.method == "GET" && path.size() > kVideos.size() + kEvents.size() &&
+      path.starts_with(kVideos) && path.ends_with(kEvents) &&
+      origin::plausible_video_id(
+          path.substr(kVideos.size(), path.size() - kVideos.size() - kEvents.size())))
+    return origin::RequestKind::kEventStream;
+  return origin::RequestKind::kBuffered;
+}
+
 void route(Routes& r, httplib::Server& svr, const std::string& method, const std::string& pattern,
            httplib::Server::Handler inner) {
   r.served.emplace_back(method, pattern);

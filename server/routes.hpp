@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "request_metrics.hpp"
+#include "streamlet/origin_front.hpp"
 #include "streamlet/platform.hpp"
 
 namespace streamlet::server {
@@ -84,5 +85,11 @@ void register_job_routes(Routes& r, httplib::Server& svr);
 void register_media_routes(Routes& r, httplib::Server& svr);
 void register_ops_routes(Routes& r, httplib::Server& svr);
 void register_web_routes(Routes& r, httplib::Server& svr);
+
+// What the front does with a request before any thread sees it: upload bodies stream to the
+// taker, progress streams stay in the front, everything else arrives whole.
+origin::RequestKind classify_request(const origin::FrontRequest& req, std::string_view uploads_path);
+// GET /v1/videos/{id}/events as a stream the front writes (no thread per open stream).
+origin::StreamHandler event_stream_handler(Routes& r);
 
 }  // namespace streamlet::server

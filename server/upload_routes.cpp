@@ -17,13 +17,28 @@ constexpr uint64_t kMaxDrain = 16ull << 20;
 void drain_or_close(const httplib::ContentReader* reader, bool body_touched,
                     httplib::Response& res) {
   if (!reader) return;
+  // httplib sets 400 itself when a content receiver stops early; the answer is still the one
+  // already given (409, 413, ...), which is what its JSON body says.
+  const int status = res.status;
   uint64_t drained = 0;
   bool whole = !body_touched && (*reader)([&drained](const char*, size_t size) {
     drained += size;
     return drained <= kMaxDrain;
   });
+  res.status = status;
   // Otherwise unread bytes would be parsed as the next request on this connection.
   if (!whole) res.set_header("Connection", "close");
+}
+
+bool all_of(std::string_view s, bool (*ok)(char)) {
+  for (char c : s)
+    if (!ok(c)) return false;
+  return true;
+}
+
+bool name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_';
 }
 
 // The upload id at the end of an upload URL ("http://h/v1/uploads/<id>" -> "<id>").
@@ -33,17 +48,24 @@ std::string last_segment(const std::string& url) {
 }
 
 void serve(upload::TusHandler& tus, platform::Platform& platform, const std::string& base_path,
-           RequestMetrics& metrics, const httplib::Request& req, httplib::Response& res,
-           const httplib::ContentReader* reader) {
+           RequestMetrics& metrics, const std::string& public_url, const httplib::Request& req,
+           httplib::Response& res, const httplib::ContentReader* reader) {
   const bool to_collection = req.path == base_path || req.path == base_path + "/";
   note_route(to_collection ? base_path : base_path + "/{id}");
   upload::TusRequest treq;
   treq.method = req.method;
   treq.path = req.path;
-  // Behind a TLS-terminating proxy, upload URLs must say https.
-  std::string scheme = req.get_header_value("X-Forwarded-Proto") == "https" ? "https" : "http";
-  if (auto host = req.get_header_value("Host"); !host.empty())
-    treq.scheme_host = scheme + "://" + host;
+  bool bad_host = false;
+  if (!public_url.empty()) {
+    treq.scheme_host = public_url;
+  } else if (req.has_header("Host")) {
+    // Reflected into Location, so a client's Host must be a host, not a link elsewhere.
+    // Behind a TLS-terminating proxy, upload URLs must say https.
+    const std::string host = req.get_header_value("Host");
+    bad_host = !plausible_host(host);
+    std::string scheme = req.get_header_value("X-Forwarded-Proto") == "https" ? "https" : "http";
+    if (!bad_host) treq.scheme_host = scheme + "://" + host;
+  }
   for (const auto& [name, value] : req.headers)
     if (strcasecmp(name.c_str(), "Upload-Metadata") != 0) treq.headers.emplace_back(name, value);
   bool body_touched = false;
@@ -65,6 +87,11 @@ void serve(upload::TusHandler& tus, platform::Platform& platform, const std::str
     send_error(res, why);
     drain_or_close(reader, false, res);
   };
+
+  if (bad_host)
+    return refuse(error(ErrorCode::kInvalidArgument,
+                        "the Host header is not a host[:port]; use --public-url behind a proxy "
+                        "that rewrites it"));
 
   std::string method = req.get_header_value("X-HTTP-Method-Override");
   if (method.empty()) method = req.method;
@@ -115,30 +142,86 @@ void serve(upload::TusHandler& tus, platform::Platform& platform, const std::str
     res.status = out.status;
     if (!out.body.empty()) res.set_content(out.body, "application/json");
   }
-  if (out.body_unread) drain_or_close(reader, body_touched, res);
+  // A body the handler did not read (an X-HTTP-Method-Override of OPTIONS or HEAD, say) is
+  // drained or the connection closed; the front closes it anyway if bytes are left.
+  if (out.body_unread || !body_touched) drain_or_close(reader, body_touched, res);
 }
 
 }  // namespace
 
 void register_upload_routes(httplib::Server& server, upload::TusHandler& tus,
                             platform::Platform& platform, const std::string& base_path,
-                            RequestMetrics& metrics) {
+                            RequestMetrics& metrics, const std::string& public_url) {
   // One pattern for the collection and every upload under it; the handler splits the path.
   const std::string pattern = base_path + "(/[^/]*)?";
-  auto plain = [&tus, &platform, &metrics, base_path](const httplib::Request& req,
-                                                      httplib::Response& res) {
-    serve(tus, platform, base_path, metrics, req, res, nullptr);
+  auto plain = [&tus, &platform, &metrics, base_path, public_url](const httplib::Request& req,
+                                                                  httplib::Response& res) {
+    serve(tus, platform, base_path, metrics, public_url, req, res, nullptr);
   };
-  auto streamed = [&tus, &platform, &metrics, base_path](const httplib::Request& req,
-                                                         httplib::Response& res,
-                                                         const httplib::ContentReader& reader) {
-    serve(tus, platform, base_path, metrics, req, res, &reader);
+  auto streamed = [&tus, &platform, &metrics, base_path, public_url](
+                      const httplib::Request& req, httplib::Response& res,
+                      const httplib::ContentReader& reader) {
+    serve(tus, platform, base_path, metrics, public_url, req, res, &reader);
   };
   server.Options(pattern, plain);
   server.Get(pattern, plain);  // httplib routes HEAD through GET handlers
   server.Delete(pattern, streamed);
   server.Post(pattern, streamed);
   server.Patch(pattern, streamed);
+}
+
+bool plausible_host(std::string_view host) {
+  if (host.empty() || host.size() > 261) return false;
+  std::string_view port;
+  if (host.front() == '[') {
+    const size_t close = host.find(']');
+    if (close == std::string_view::npos || close < 3) return false;
+    auto inside = host.substr(1, close - 1);
+    if (!all_of(inside, [](char c) {
+          return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+                 c == ':' || c == '.';
+        }))
+      return false;
+    auto after = host.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':' || after.size() == 1) return false;
+      port = after.substr(1);
+    }
+  } else {
+    const size_t colon = host.find(':');
+    if (colon != std::string_view::npos) {
+      port = host.substr(colon + 1);
+      host = host.substr(0, colon);
+      if (port.empty()) return false;
+    }
+    if (host.empty() || !all_of(host, name_char)) return false;
+  }
+  if (port.empty()) return true;
+  if (port.size() > 5 || !all_of(port, [](char c) { return c >= '0' && c <= '9'; })) return false;
+  return std::stoi(std::string(port)) <= 65535;
+}
+
+Result<std::string> parse_public_url(std::string_view url) {
+  const Status bad = error(ErrorCode::kInvalidArgument,
+                           "--public-url must be http[s]://host[:port][/path], e.g. "
+                           "https://video.example.com, not '" +
+                               std::string(url) + "'");
+  size_t scheme_end = 0;
+  if (url.rfind("https://", 0) == 0)
+    scheme_end = 8;
+  else if (url.rfind("http://", 0) == 0)
+    scheme_end = 7;
+  else
+    return bad;
+  std::string_view rest = url.substr(scheme_end);
+  const size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash);
+  if (!plausible_host(authority)) return bad;
+  if (!all_of(path, [](char c) { return name_char(c) || c == '/' || c == '~' || c == '%'; }))
+    return bad;
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  return std::string(url.substr(0, scheme_end)) + std::string(authority) + std::string(path);
 }
 
 }  // namespace streamlet::server

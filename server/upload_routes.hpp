@@ -4,6 +4,7 @@
 #include <httplib.h>
 
 #include <string>
+#include <string_view>
 
 #include "request_metrics.hpp"
 #include "streamlet/platform.hpp"
@@ -15,8 +16,18 @@ namespace streamlet::server {
 // (a CORS preflight) needs a signed-in user or API key; creation makes the video
 // (Streamlet-Video-Id), other methods need the uploader or an admin. `tus` and `platform`
 // must outlive `server`.
+// Upload URLs (Location) start with `public_url` when it is set (parse_public_url's form),
+// else with the scheme and the request's Host, which must be a plausible host[:port] (400).
 void register_upload_routes(httplib::Server& server, upload::TusHandler& tus,
                             platform::Platform& platform, const std::string& base_path,
-                            RequestMetrics& metrics);
+                            RequestMetrics& metrics, const std::string& public_url = "");
+
+// A Host header value that may be put in a URL: a DNS name or IPv4 address, or an IPv6
+// address in brackets, with an optional port. No spaces, slashes, userinfo or CR/LF.
+bool plausible_host(std::string_view host);
+
+// --public-url: "http[s]://host[:port][/path]" (a trailing slash is dropped), how clients
+// reach this server. kInvalidArgument for anything else (no scheme, a query, a bad host).
+Result<std::string> parse_public_url(std::string_view url);
 
 }  // namespace streamlet::server

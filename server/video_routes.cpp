@@ -26,58 +26,63 @@ bool finished(const std::string& status) {
   return status == "ready" || status == "failed";
 }
 
-void events_stream(Routes& r, const httplib::Request& req, httplib::Response& res) {
-  auto who = principal(r, req, res);
-  if (!who) return;
-  const std::string id = req.matches[1].str();
-  // Subscribe before reading the status, so nothing happening in between is missed.
-  auto sub = std::make_shared<events::Subscription>(r.platform.bus().subscribe(id));
-  auto video = r.platform.viewable_video(*who, id);
-  if (!video.ok()) return send_error(res, video.status());
-  events::Event first;
-  first.type = "status";
-  first.state = std::string(catalog::to_string(video->status));
-  first.message = video->status_reason;
-  res.set_header("Cache-Control", "no-store");
-  res.set_header("X-Accel-Buffering", "no");  // nginx in front: do not buffer the stream
-  struct State {
-    std::string pending;
-    bool done = false;
-    int idle_seconds = 0;
-  };
-  auto st = std::make_shared<State>();
-  st->pending = sse_frame(first);
-  st->done = finished(first.state);
-  std::atomic<bool>* stopping = &r.stopping;
-  res.set_chunked_content_provider("text/event-stream",
-                                   [sub, st, stopping](size_t, httplib::DataSink& sink) {
-                                     if (!st->pending.empty()) {
-                                       if (!sink.write(st->pending.data(), st->pending.size()))
-                                         return false;
-                                       st->pending.clear();
-                                     }
-                                     if (st->done || stopping->load()) {
-                                       sink.done();
-                                       return true;
-                                     }
-                                     // Short waits so a shutdown or a gone client is noticed within
-                                     // a second.
-                                     auto e = sub->next(std::chrono::seconds(1));
-                                     if (!e) {
-                                       if (!sink.is_writable()) return false;
-                                       if (++st->idle_seconds >= 15) {
-                                         st->idle_seconds = 0;
-                                         st->pending = ": heartbeat\n\n";
-                                       }
-                                       return true;
-                                     }
-                                     st->idle_seconds = 0;
-                                     st->pending = sse_frame(*e);
-                                     if (e->type == "status" && finished(e->state)) st->done = true;
-                                     return true;
-                                   });
+origin::OriginResponse error_answer(const Status& status) {
+  origin::OriginResponse res;
+  res.status = http_status(status);
+  res.body = platform::error_json(status);
+  res.headers = {{"Content-Type", "application/json"},
+                 {"Content-Length", std::to_string(res.body.size())},
+                 {"Cache-Control", "no-store"}};
+  if (status.code() == ErrorCode::kUnauthenticated)
+    res.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return res;
 }
 
+}  // namespace
+
+// GET /v1/videos/{id}/events, written by the front's event loops: the bus callback formats
+// each event and queues it on the channel, so an open stream holds no thread.
+origin::StreamHandler event_stream_handler(Routes& r) {
+  return [&r](const origin::FrontRequest& req, std::shared_ptr<origin::StreamChannel> channel) {
+    origin::StreamAnswer answer;
+    std::string_view path = req.path();
+    constexpr std::string_view kPrefix = "/v1/videos/", kSuffix = "/events";
+    const std::string id(path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size()));
+    auto who = r.platform.authenticate(req.header("Authorization"));
+    if (!who.ok()) {
+      answer.response = error_answer(who.status());
+      return answer;
+    }
+    // Subscribe before reading the status, so nothing happening in between is missed.
+    auto sub = std::make_shared<events::Subscription>(r.platform.bus().subscribe(
+        id, [channel](const events::Event& e) {
+          std::string frame = sse_frame(e);
+          if (frame.empty()) return;
+          channel->send(frame);
+          if (e.type == "status" && finished(e.state)) channel->finish();
+        }));
+    answer.on_end = [sub] { sub->close(); };
+    auto video = r.platform.viewable_video(*who, id);
+    if (!video.ok()) {
+      answer.response = error_answer(video.status());
+      return answer;
+    }
+    events::Event first;
+    first.type = "status";
+    first.state = std::string(catalog::to_string(video->status));
+    first.message = video->status_reason;
+    answer.response.status = 200;
+    answer.response.headers = {{"Content-Type", "text/event-stream"},
+                               {"Cache-Control", "no-store"},
+                               // nginx in front: do not buffer the stream
+                               {"X-Accel-Buffering", "no"}};
+    answer.first = sse_frame(first);
+    if (finished(first.state)) channel->finish();
+    return answer;
+  };
+}
+
+namespace {
 }  // namespace
 
 void register_video_routes(Routes& r, httplib::Server& svr) {
@@ -142,8 +147,8 @@ void register_video_routes(Routes& r, httplib::Server& svr) {
           if (auto who = principal(r, req, res))
             send_status(res, r.platform.delete_video(*who, req.matches[1].str()));
         });
-  route(r, svr, "GET", R"(/v1/videos/([A-Za-z0-9_-]+)/events)",
-        [&r](const httplib::Request& req, httplib::Response& res) { events_stream(r, req, res); });
+  // The event stream is the front's (event_stream_handler); the route table still knows it.
+  r.served.emplace_back("GET", R"(/v1/videos/([A-Za-z0-9_-]+)/events)");
   route(r, svr, "POST", R"(/v1/videos/([A-Za-z0-9_-]+)/views)",
         [&r](const httplib::Request& req, httplib::Response& res) {
           auto who = principal(r, req, res);

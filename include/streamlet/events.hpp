@@ -17,6 +17,8 @@ namespace streamlet::events {
 //   "progress" a running job advanced: `percent` and `fps` are set.
 //   "status"   a video's catalog status changed: `state` is uploading, queued,
 //              processing, ready or failed; `message` is the reason.
+// publish() makes `state` and `message` well-formed UTF-8 (bad bytes become U+FFFD), so a
+// subscriber can put them in JSON as they are.
 struct Event {
   std::string type;       // see above; apps may publish their own types
   std::string video_id;   // "" for events not about one video

@@ -117,8 +117,12 @@ class JobQueue {
   // Puts back to queued every running job whose owner is gone (its queue
   // instance closed, its process died, or its lease expired); a job that
   // already used all its attempts this way is dead-lettered instead, so a
-  // job that crashes the process cannot loop forever. Returns how many moved.
-  virtual Result<int> recover() = 0;
+  // job that crashes the process cannot loop forever (and one whose cancel was
+  // asked ends cancelled). Returns the jobs it moved, as stored now, so the
+  // caller can tell their owners (a dead-lettered job's video must not stay
+  // "processing"). claim() takes over expired leases itself, but only to
+  // queue them again: jobs that end are always ended here.
+  virtual Result<std::vector<Job>> recover() = 0;
 
   // This instance's lease owner id, and how long its claims last unrenewed.
   virtual const std::string& owner() const = 0;
@@ -148,7 +152,9 @@ struct WorkerPoolOptions {
   std::vector<std::string> kinds;                // job kinds to take; empty = all
   std::chrono::milliseconds poll_interval{250};  // how often idle workers look for due jobs
                                                  // and the monitor checks for cancels
-  bool recover_on_start = true;                  // call queue->recover() in start()
+  bool recover_on_start = true;                  // call queue->recover() in start(), and
+                                                 // again every lease, telling
+                                                 // on_state_change of each job it moves
 };
 
 // Runs N threads that claim jobs and call the handler. Publishes "job" and

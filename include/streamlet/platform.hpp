@@ -92,7 +92,10 @@ class Platform {
  public:
   // Opens (creating on first start) every store under options.data_dir. Videos left
   // "uploading" whose upload is gone are removed; one whose upload finished unnoticed (a
-  // crash in between) is queued for its transcode.
+  // crash in between) is queued for its transcode. Stored state that is not as Streamlet
+  // wrote it is refused with a message naming the file, never re-created: a secrets file
+  // without both keys as strings of 16+ characters, an empty catalog.db in a used data dir,
+  // a catalog from a newer version (kUnsupported), a file that is not a SQLite database.
   static Result<std::unique_ptr<Platform>> open(PlatformOptions options);
   ~Platform();
   Platform(const Platform&) = delete;
@@ -101,7 +104,9 @@ class Platform {
   // Creates the "admin" user with a random password when it does not exist
   // yet; returns that password (to print once), or "" if the admin existed.
   Result<std::string> ensure_admin();
-  // Starts the workers (after putting back jobs whose process died).
+  // Starts the workers, after putting back jobs whose process died (a job out of attempts
+  // is failed instead: its video turns failed, the finished callback hears video.failed) and
+  // removing the work directories such processes left in the media root.
   Status start();
   // Stops the workers; running jobs go back to the queue when requeue_running.
   void stop(bool requeue_running = true);

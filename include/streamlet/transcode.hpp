@@ -132,4 +132,10 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
                                   const Options& options = {}, ProgressCallback progress = {},
                                   CancelToken cancel = {});
 
+// Removes the hidden work directories (".<name>.streamlet-tmp-<pid>-<n>") that transcodes into
+// `parent` left behind when their process died (a crash, kill -9); those of processes still
+// running are left alone. A transcode does this for its own output name when it starts; this
+// sweeps every name, for outputs that will not be transcoded again. Returns how many it removed.
+size_t remove_abandoned_work_dirs(const std::string& parent);
+
 }  // namespace streamlet::transcode

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/crypto.hpp"
+#include "core/json_text.hpp"
 #include "streamlet/accounts.hpp"
 
 namespace streamlet::accounts {
@@ -63,7 +64,8 @@ std::string TokenSigner::issue(std::string_view subject, catalog::Role role, int
                            {"iat", now},
                            {"exp", now + ttl_.count()}};
   if (!session_id.empty()) claims["sid"] = std::string(session_id);
-  std::string signing_input = encoded_header() + "." + detail::base64url_encode(claims.dump());
+  std::string signing_input =
+      encoded_header() + "." + detail::base64url_encode(detail::json_text(claims));
   return signing_input + "." +
          detail::base64url_encode(detail::hmac_sha256(secret_, signing_input));
 }

@@ -7,6 +7,7 @@
 
 #include "catalog/sqlite_db.hpp"
 #include "core/crypto.hpp"
+#include "core/text.hpp"
 #include "streamlet/catalog.hpp"
 
 namespace streamlet::catalog {
@@ -152,13 +153,14 @@ User read_user(const Stmt& s) {
   return u;
 }
 
-Status check_text(std::string_view what, std::string_view value, size_t max) {
+// Every user string is checked here, whichever door it came through: well-formed UTF-8,
+// no control characters (a description may have lines and tabs), at most `max` bytes.
+Status check_text(std::string_view what, std::string_view value, size_t max,
+                  detail::TextKind kind = detail::TextKind::kLine) {
   if (value.size() > max)
     return error(ErrorCode::kInvalidArgument,
                  std::string(what) + " is longer than " + std::to_string(max) + " bytes");
-  if (value.find('\0') != std::string_view::npos)
-    return error(ErrorCode::kInvalidArgument, std::string(what) + " contains a NUL byte");
-  return Status::Ok();
+  return detail::check_text(what, value, kind);
 }
 
 Status check_username(std::string_view name) {
@@ -208,7 +210,8 @@ class SqliteCatalog final : public Catalog {
 
   Result<Video> create_video(const NewVideo& in) override {
     STREAMLET_RETURN_IF_ERROR(check_text("title", in.title, kMaxTitle));
-    STREAMLET_RETURN_IF_ERROR(check_text("description", in.description, kMaxDescription));
+    STREAMLET_RETURN_IF_ERROR(
+        check_text("description", in.description, kMaxDescription, detail::TextKind::kMultiline));
     std::lock_guard lock(db_->mutex());
     {
       STREAMLET_ASSIGN_OR_RETURN(auto q, db_->prepare("SELECT 1 FROM users WHERE id = ?"));
@@ -236,7 +239,8 @@ class SqliteCatalog final : public Catalog {
   Result<Video> update_video(std::string_view id, const VideoUpdate& up) override {
     if (up.title) STREAMLET_RETURN_IF_ERROR(check_text("title", *up.title, kMaxTitle));
     if (up.description)
-      STREAMLET_RETURN_IF_ERROR(check_text("description", *up.description, kMaxDescription));
+      STREAMLET_RETURN_IF_ERROR(check_text("description", *up.description, kMaxDescription,
+                                           detail::TextKind::kMultiline));
     std::lock_guard lock(db_->mutex());
     // COALESCE keeps the stored value for every field the caller left unset.
     STREAMLET_ASSIGN_OR_RETURN(
@@ -264,12 +268,14 @@ class SqliteCatalog final : public Catalog {
 
   Result<Video> set_status(std::string_view id, VideoStatus status,
                            std::string_view reason) override {
-    STREAMLET_RETURN_IF_ERROR(check_text("reason", reason, kMaxDescription));
+    // A reason is the system's own text (often a library's error): it is kept, with any bad
+    // bytes replaced, because refusing it would leave the video in its old status.
+    const std::string shown = detail::to_valid_utf8(reason.substr(0, kMaxDescription));
     std::lock_guard lock(db_->mutex());
     STREAMLET_ASSIGN_OR_RETURN(
         auto s, db_->prepare("UPDATE videos SET status = ?, status_reason = ?, updated_at_ms = ?"
                              " WHERE id = ?"));
-    s.bind(1, to_string(status)).bind(2, reason).bind(3, detail::now_ms()).bind(4, id);
+    s.bind(1, to_string(status)).bind(2, shown).bind(3, detail::now_ms()).bind(4, id);
     STREAMLET_RETURN_IF_ERROR(s.run());
     if (db_->changes() == 0) return not_found(id);
     return get_locked(id);
@@ -464,7 +470,7 @@ class SqliteCatalog final : public Catalog {
   }
 
   Result<NewApiKey> create_api_key(std::string_view user_id, std::string_view name) override {
-    STREAMLET_RETURN_IF_ERROR(check_text("key name", name, 100));
+    STREAMLET_RETURN_IF_ERROR(check_text("name", name, 100));
     NewApiKey out;
     // 32 random bytes: guessing is hopeless, so a fast SHA-256 (not a slow
     // password hash) is enough to make the stored value useless to a thief.

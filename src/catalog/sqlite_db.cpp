@@ -67,15 +67,18 @@ Result<std::unique_ptr<Db>> Db::open(const std::string& path) {
     if (raw) sqlite3_close(raw);
     return error(ErrorCode::kIo, "cannot open database " + path + ": " + msg);
   }
-  std::unique_ptr<Db> db(new Db(raw));
+  std::unique_ptr<Db> db(new Db(raw, path));
   // Writers from other connections (the job queue, another process) wait
   // rather than fail; 5 s is far above any single statement we run.
   sqlite3_busy_timeout(raw, 5000);
   // WAL: readers never block the writer and a crash cannot corrupt the file.
-  // synchronous=NORMAL is durable across process crashes in WAL mode.
-  STREAMLET_RETURN_IF_ERROR(db->exec("PRAGMA journal_mode=WAL"));
-  STREAMLET_RETURN_IF_ERROR(db->exec("PRAGMA synchronous=NORMAL"));
-  STREAMLET_RETURN_IF_ERROR(db->exec("PRAGMA foreign_keys=ON"));
+  // synchronous=NORMAL is durable across process crashes in WAL mode. The first statement
+  // reads the file, so this is where one that is not a database is found: say which.
+  for (const char* pragma :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"}) {
+    Status s = db->exec(pragma);
+    if (!s.ok()) return Status(s.code(), path + ": " + s.message());
+  }
   return db;
 }
 
@@ -137,6 +140,20 @@ Status Db::migrate(std::string_view component, const std::vector<std::string>& s
   STREAMLET_RETURN_IF_ERROR(
       exec("CREATE TABLE IF NOT EXISTS schema_version ("
            " component TEXT PRIMARY KEY, version INTEGER NOT NULL)"));
+  {
+    // Tables changed by versions we do not know may not mean what this code thinks.
+    STREAMLET_ASSIGN_OR_RETURN(auto q,
+                               prepare("SELECT version FROM schema_version WHERE component = ?"));
+    q.bind(1, component);
+    STREAMLET_ASSIGN_OR_RETURN(bool has, q.step());
+    const int64_t known = static_cast<int64_t>(steps.size());
+    if (has && q.int64(0) > known)
+      return error(ErrorCode::kUnsupported,
+                   path_ + ": " + std::string(component) + " schema version " +
+                       std::to_string(q.int64(0)) + " is from a newer Streamlet (this one knows " +
+                       std::to_string(known) +
+                       "); run that version, or restore a backup made with this one");
+  }
   for (size_t i = 0; i < steps.size(); ++i) {
     const int64_t version = static_cast<int64_t>(i) + 1;
     Transaction txn(*this);

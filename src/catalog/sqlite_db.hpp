@@ -65,8 +65,11 @@ class Db {
   int64_t last_insert_rowid() const;
 
   // Applies `steps[i]` for every version i+1 above the one recorded for
-  // `component` in schema_version, in one transaction per step.
+  // `component` in schema_version, in one transaction per step. A recorded version above
+  // steps.size() is a file a newer Streamlet wrote: kUnsupported, nothing is changed.
   Status migrate(std::string_view component, const std::vector<std::string>& steps);
+
+  const std::string& path() const { return path_; }
 
   // The last error of this connection as a Status (constraint failures map to kAlreadyExists).
   Status last_error(std::string_view what) const;
@@ -75,8 +78,9 @@ class Db {
   std::mutex& mutex() { return mutex_; }
 
  private:
-  explicit Db(sqlite3* db) : db_(db) {}
+  Db(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   sqlite3* db_;
+  std::string path_;
   std::mutex mutex_;
 };
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/crypto.hpp"
+#include "core/text.hpp"
 #include "streamlet/events.hpp"
 
 namespace streamlet::events {
@@ -136,6 +137,9 @@ Subscription EventBus::subscribe(std::string video_id, std::function<void(const 
 }
 
 void EventBus::publish(Event event) {
+  // Subscribers put these in JSON (SSE frames, webhooks): they are text whatever made them.
+  event.state = streamlet::detail::to_valid_utf8(event.state);
+  event.message = streamlet::detail::to_valid_utf8(event.message);
   std::vector<std::shared_ptr<detail::Subscriber>> targets;
   {
     std::lock_guard lock(state_->mutex);

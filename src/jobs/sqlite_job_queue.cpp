@@ -207,7 +207,9 @@ class SqliteJobQueue final : public JobQueue {
     const int64_t now = detail::now_ms();
     Transaction txn(*db_);
     STREAMLET_RETURN_IF_ERROR(txn.begin());
-    // Jobs whose lease ran out (their worker hung or died) become claimable.
+    // Jobs whose lease ran out (their worker hung or died) become claimable. Only those that
+    // go back to the queue: ending one (out of attempts, cancelled) is recover()'s, whose
+    // caller tells the job's owner.
     STREAMLET_RETURN_IF_ERROR(reclaim_locked(/*only_expired=*/true, now).status());
 
     std::string sql = "SELECT id FROM jobs WHERE state = 'queued' AND run_at_ms <= ?";
@@ -358,11 +360,12 @@ class SqliteJobQueue final : public JobQueue {
     return get_locked(id);
   }
 
-  Result<int> recover() override {
+  Result<std::vector<Job>> recover() override {
     std::lock_guard lock(db_->mutex());
     Transaction txn(*db_);
     STREAMLET_RETURN_IF_ERROR(txn.begin());
-    STREAMLET_ASSIGN_OR_RETURN(int moved, reclaim_locked(/*only_expired=*/false, detail::now_ms()));
+    STREAMLET_ASSIGN_OR_RETURN(auto moved,
+                               reclaim_locked(/*only_expired=*/false, detail::now_ms()));
     STREAMLET_RETURN_IF_ERROR(txn.commit());
     return moved;
   }
@@ -406,9 +409,10 @@ class SqliteJobQueue final : public JobQueue {
     return s.run();
   }
 
-  // Moves orphaned running jobs back to queued (or to failed when their
-  // attempts are used up, or cancelled if that was asked). Caller holds a transaction.
-  Result<int> reclaim_locked(bool only_expired, int64_t now) {
+  // Moves orphaned running jobs back to queued, or (unless only_expired) to failed when their
+  // attempts are used up, or cancelled if that was asked. Returns them as they are now.
+  // Caller holds a transaction.
+  Result<std::vector<Job>> reclaim_locked(bool only_expired, int64_t now) {
     std::vector<Job> orphans;
     {
       STREAMLET_ASSIGN_OR_RETURN(
@@ -426,7 +430,8 @@ class SqliteJobQueue final : public JobQueue {
         // Same machine, another process that no longer exists: it crashed.
         const bool dead_process =
             registered && s.text(15) == host_ && s.int64(16) != pid_ && !process_alive(s.int64(16));
-        if (expired || (!only_expired && (!registered || dead_process)))
+        const bool ends = job.cancel_requested || job.attempts >= job.max_attempts;
+        if (only_expired ? expired && !ends : expired || !registered || dead_process)
           orphans.push_back(std::move(job));
       }
     }
@@ -447,14 +452,21 @@ class SqliteJobQueue final : public JobQueue {
         STREAMLET_RETURN_IF_ERROR(d.run());
       }
     }
+    std::vector<Job> moved;
     for (const Job& job : orphans) {
       std::string state = "queued";
-      std::string reason = "worker stopped while running (attempt " + std::to_string(job.attempts) +
-                           " of " + std::to_string(job.max_attempts) + ")";
+      // Said to the video's owner: what happened, and what happens next.
+      const std::string attempt =
+          std::to_string(job.attempts) + " of " + std::to_string(job.max_attempts);
+      std::string reason = "the transcode was interrupted (its server stopped while it ran, "
+                           "attempt " + attempt + "); it will run again";
       if (job.cancel_requested) {
         state = "cancelled";
+        reason = "transcode cancelled";
       } else if (job.attempts >= job.max_attempts) {
         state = "failed";
+        reason = "the transcode was interrupted " + std::to_string(job.attempts) +
+                 " times (its server stopped or crashed while it ran); it is not tried again";
       }
       STREAMLET_ASSIGN_OR_RETURN(
           auto s, db_->prepare("UPDATE jobs SET state = ?, last_error = ?, run_at_ms = ?,"
@@ -462,8 +474,10 @@ class SqliteJobQueue final : public JobQueue {
                                " WHERE id = ?"));
       s.bind(1, state).bind(2, reason).bind(3, now).bind(4, now).bind(5, job.id);
       STREAMLET_RETURN_IF_ERROR(s.run());
+      STREAMLET_ASSIGN_OR_RETURN(Job after, get_locked(job.id));
+      moved.push_back(std::move(after));
     }
-    return static_cast<int>(orphans.size());
+    return moved;
   }
 
   std::unique_ptr<Db> db_;

@@ -1,6 +1,9 @@
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "core/json_text.hpp"
 #include "streamlet/jobs.hpp"
 
 namespace streamlet::jobs {
@@ -38,7 +41,35 @@ std::string renditions_json(const transcode::TranscodeResult& r) {
                       {"average_bitrate", r.audio->average_bitrate},
                       {"segments", r.audio->segments}});
   }
-  return tracks.dump();
+  return streamlet::detail::json_text(tracks);
+}
+
+// The reason a failed transcode's owner (and the job list) is shown: their file's name, not
+// the upload's path; files of the output by their name in it ("480p/seg_00001.m4s"), without
+// the storage path or the hidden work directory; and a full disk said in plain words.
+std::string owner_reason(const Status& failure, const std::string& input, const std::string& shown,
+                         const fs::path& root) {
+  std::string message = failure.message();
+  for (size_t at; !input.empty() && (at = message.find(input)) != std::string::npos;)
+    message.replace(at, input.size(), shown);
+  std::string base = root.lexically_normal().string();
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  const std::string prefix = base + "/";
+  for (size_t at; (at = message.find(prefix)) != std::string::npos;) {
+    size_t end = message.find_first_of(": ", at);
+    if (end == std::string::npos) end = message.size();
+    // <root>/<video id or work dir>/<inside>: keep <inside>.
+    const std::string rest = message.substr(at + prefix.size(), end - at - prefix.size());
+    const size_t slash = rest.find('/');
+    const std::string inside = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    message.replace(at, end - at, inside.empty() ? "the output" : inside);
+  }
+  const bool disk_full = message.find(std::strerror(ENOSPC)) != std::string::npos ||
+                         message.find(std::strerror(EDQUOT)) != std::string::npos;
+  if (failure.code() == ErrorCode::kResourceExhausted && disk_full)
+    message = "the server ran out of disk space while writing the renditions; try again later (" +
+              message + ")";
+  return message;
 }
 
 struct Context {
@@ -77,12 +108,9 @@ struct Context {
     if (progress) on_progress = [&](const transcode::Progress& p) { progress(p.fraction, p.fps, p.speed); };
     auto transcoded = transcode::transcode(input, output.string(), options.transcode, on_progress, cancel);
     if (!transcoded.ok()) {
-      // The owner sees this reason: name their file, not our storage path.
       const std::string shown = payload.value("display_name", std::string("the uploaded file"));
-      std::string message = transcoded.status().message();
-      for (size_t at; (at = message.find(input)) != std::string::npos;)
-        message.replace(at, input.size(), shown);
-      return Status(transcoded.status().code(), message);
+      return Status(transcoded.status().code(),
+                    owner_reason(transcoded.status(), input, shown, root));
     }
     auto& result = *transcoded;
 

@@ -139,6 +139,9 @@ struct WorkerPool::Impl {
     // Renew well before expiry so one slow renewal does not lose the lease.
     const auto renew_every = std::max(std::chrono::milliseconds(10), lease / 3);
     auto next_renew = std::chrono::steady_clock::now() + renew_every;
+    // Other instances' jobs whose lease ran out are taken back once a lease (claim() only
+    // queues them again; this also ends those out of attempts, and says so).
+    auto next_recover = std::chrono::steady_clock::now() + lease;
     while (true) {
       std::vector<std::string> ids;
       {
@@ -149,6 +152,11 @@ struct WorkerPool::Impl {
       }
       const bool renew = std::chrono::steady_clock::now() >= next_renew;
       if (renew) next_renew = std::chrono::steady_clock::now() + renew_every;
+      if (options.recover_on_start && std::chrono::steady_clock::now() >= next_recover) {
+        next_recover = std::chrono::steady_clock::now() + lease;
+        if (auto moved = queue->recover(); moved.ok())
+          for (const Job& job : *moved) publish_job(job);
+      }
       for (const auto& id : ids) {
         // A read is enough to see a cancel; the lease is only written when due.
         auto job = renew ? queue->renew_lease(id) : queue->get(id);
@@ -197,6 +205,8 @@ Status WorkerPool::start() {
   if (impl_->options.recover_on_start) {
     auto moved = impl_->queue->recover();
     if (!moved.ok()) return moved.status().with_context("recovering orphaned jobs");
+    // A job dead-lettered here is as final as one a worker failed: its observers must hear.
+    for (const Job& job : *moved) impl_->publish_job(job);
   }
   impl_->monitor = std::thread([this] { impl_->monitor_loop(); });
   for (int i = 0; i < impl_->options.workers; ++i)

@@ -1,5 +1,6 @@
 #include <nlohmann/json.hpp>
 
+#include "core/json_text.hpp"
 #include "media/input.hpp"
 #include "streamlet/media.hpp"
 
@@ -86,7 +87,7 @@ std::string MediaInfo::to_json(int indent) const {
                           {"bit_rate", a.bit_rate},
                           {"duration_seconds", a.duration_seconds}});
   }
-  return j.dump(indent);
+  return streamlet::detail::json_text(j, indent);
 }
 
 }  // namespace streamlet::media

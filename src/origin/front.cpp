@@ -1,18 +1,19 @@
-// origin::Front: epoll loops that answer playback requests and relay the rest.
+// origin::Front: epoll loops that read and check every request on the public port, answer
+// playback and event streams themselves, and hand every other request over, one at a time.
 //
-// Each loop owns its connections outright (no locks on the data path): a
-// SO_REUSEPORT listening socket, an epoll set, an eventfd to be woken for
-// stop. Sockets are edge-triggered; a connection remembers which of its ends
-// are readable and writable and drive() moves bytes until both would block.
+// Each loop owns its connections outright (no locks on the data path): a SO_REUSEPORT
+// listening socket, an epoll set, an eventfd to be woken (adopted connections, stream data,
+// stop). Sockets are edge-triggered; a connection remembers whether its socket is readable
+// and drive() moves bytes until it would block.
 //
-// A connection starts in local mode: heads are parsed here and answered with
-// the MediaHandler, one at a time in order (pipelined requests wait in the
-// input buffer). The first request that is not a plain playback GET/HEAD/
-// OPTIONS turns the connection into a relay to the upstream for good, starting
-// with that request's bytes: nothing is rewritten, so the upstream's own
-// parsing, limits and error answers apply.
+// A connection is in one state at a time: reading a request (head, then a buffered body),
+// answering (a playback or error answer being written), streaming (an event stream), or
+// lingering (closing: write side shut, what still arrives dropped). Requests are parsed by
+// RequestParser (http-parser plus RFC 9112 checks) and never forwarded as raw bytes, so
+// what the taker of a hand-off reads is exactly one well-framed request.
 #include "streamlet/origin_front.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -26,84 +27,105 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <list>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "core/file_util.hpp"
 #include "core/time_format.hpp"
 #include "origin/detail.hpp"
+#include "origin/request_parser.hpp"
 
 namespace streamlet::origin {
 namespace {
 
 using detail::iequals;
-using detail::trim;
 using Clock = std::chrono::steady_clock;
 using streamlet::detail::Fd;
 
-// Relay buffers start small (most relayed connections are idle API keep-alives or SSE
-// streams) and grow, up to the maximum, while a transfer keeps filling them (uploads).
-constexpr size_t kRelayBufferStart = 16 * 1024;
-constexpr size_t kRelayBufferMax = 256 * 1024;
 // After an answer, a buffer bigger than this is given back rather than kept per connection.
-constexpr size_t kIdleBufferKeep = 16 * 1024;
+constexpr size_t kIdleBufferKeep = 4 * 1024;
+constexpr size_t kReadChunk = 16 * 1024;          // what one recv asks for
 constexpr uint64_t kInlineFileBytes = 64 * 1024;  // smaller files are read into the answer
 constexpr size_t kSendfileChunk = 1 << 20;
-
-// RFC 9110 token characters, for header field names.
-bool is_tchar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != '\0';
-}
-
-bool has_token(std::string_view list, std::string_view token) {
-  while (!list.empty()) {
-    size_t comma = list.find(',');
-    if (iequals(trim(list.substr(0, comma)), token)) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return false;
-}
+// Lingering close: how long the bytes of a refused request are read and dropped.
+constexpr auto kLingerTotal = std::chrono::seconds(5);
+constexpr auto kLingerIdle = std::chrono::seconds(2);
 
 const char* reason_phrase(int status) {
   switch (status) {
-    case 200:
-      return "OK";
-    case 204:
-      return "No Content";
-    case 206:
-      return "Partial Content";
-    case 304:
-      return "Not Modified";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 410:
-      return "Gone";
-    case 412:
-      return "Precondition Failed";
-    case 416:
-      return "Range Not Satisfiable";
-    case 500:
-      return "Internal Server Error";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    default:
-      return "Status";
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 416: return "Range Not Satisfiable";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Status";
   }
+}
+
+// The "code" of the JSON error body for the statuses the front gives itself.
+const char* error_code_for(int status) {
+  switch (status) {
+    case 400: return "bad_request";
+    case 404: return "not_found";
+    case 408: return "request_timeout";
+    case 411: return "length_required";
+    case 413: return "too_large";
+    case 429: return "rate_limited";
+    case 431: return "header_too_large";
+    case 501: return "not_implemented";
+    case 503: return "unavailable";
+    case 505: return "http_version_not_supported";
+    default: return "internal";
+  }
+}
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20 || c >= 0x7f) {
+      // Messages are ours and ASCII; anything else is escaped rather than trusted.
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\u%04x", c);
+      out += esc;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+OriginResponse json_error(int status, std::string_view message) {
+  OriginResponse res;
+  res.status = status;
+  res.body = "{\"error\":" + json_string(message) + ",\"code\":\"" + error_code_for(status) + "\"}";
+  res.headers = {{"Content-Type", "application/json"},
+                 {"Content-Length", std::to_string(res.body.size())}};
+  return res;
 }
 
 // "Date: <IMF-fixdate>\r\n", formatted once per second per loop thread.
@@ -120,7 +142,62 @@ const std::string& date_line() {
   return line;
 }
 
+std::string peer_address(int fd) {
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) return "";
+  char text[INET6_ADDRSTRLEN] = {};
+  if (a.ss_family == AF_INET6) {
+    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(a).sin6_addr, text, sizeof text);
+  } else if (a.ss_family == AF_INET) {
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(a).sin_addr, text, sizeof text);
+  }
+  return text;
+}
+
+std::string chunk(std::string_view data) {
+  char size[24];
+  std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+  std::string out = size;
+  out.append(data);
+  out += "\r\n";
+  return out;
+}
+
 }  // namespace
+
+std::string_view FrontRequest::header(std::string_view name) const {
+  for (const auto& [n, v] : headers)
+    if (iequals(n, name)) return v;
+  return {};
+}
+
+std::string_view FrontRequest::path() const {
+  std::string_view t = target;
+  return t.substr(0, t.find('?'));
+}
+
+bool plausible_video_id(std::string_view id) {
+  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+}
+
+std::optional<MediaTarget> parse_media_target(std::string_view target, std::string_view prefix) {
+  if (prefix.empty() || !target.starts_with(prefix)) return std::nullopt;
+  target.remove_prefix(prefix.size());
+  std::string_view query;
+  if (size_t q = target.find('?'); q != std::string_view::npos) {
+    query = target.substr(q + 1);
+    target = target.substr(0, q);
+  }
+  size_t slash = target.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  std::string_view id = target.substr(0, slash);
+  if (!plausible_video_id(id)) return std::nullopt;
+  return MediaTarget{std::string(id), std::string(target.substr(slash + 1)), std::string(query)};
+}
 
 namespace front_detail {
 
@@ -209,79 +286,112 @@ Io send_from(int fd, Buffer& b, int flags = 0) {
   }
 }
 
+class Loop;
 struct Conn;
-// What an epoll event points at: one end of a connection.
-struct Endpoint {
-  Conn* conn;
-  bool upstream;
+
+// The StreamChannel of one event stream. `conn` and `loop` are set and cleared on the loop
+// thread under `mu`; other threads only queue data and post the channel to the loop.
+class Channel : public StreamChannel, public std::enable_shared_from_this<Channel> {
+ public:
+  Channel(Loop* loop, bool chunked, size_t backlog) : loop_(loop), chunked_(chunked), backlog_(backlog) {}
+  bool send(std::string_view data) override;
+  void finish() override;
+
+  // Loop side.
+  struct Taken {
+    std::string data;
+    bool finish = false;
+    bool overflow = false;
+  };
+  Taken take();
+  void attach(Conn* c) {
+    std::lock_guard lock(mu_);
+    conn_ = c;
+  }
+  // The stream is over: nothing more is accepted or posted.
+  void end() {
+    std::lock_guard lock(mu_);
+    ended_ = true;
+    conn_ = nullptr;
+    loop_ = nullptr;
+  }
+  Conn* conn() {
+    std::lock_guard lock(mu_);
+    return conn_;
+  }
+
+ private:
+  void post_locked();
+
+  std::mutex mu_;
+  Loop* loop_;
+  Conn* conn_ = nullptr;
+  const bool chunked_;
+  const size_t backlog_;
+  std::string pending_;
+  bool finished_ = false, ended_ = false, queued_ = false, overflow_ = false;
 };
+
+enum class State { kReading, kAnswering, kStreaming, kLingering };
+enum class Target { kNone, kMedia, kStream, kHandOff };
 
 struct Conn {
   Fd client;
-  Fd upstream;
-  Endpoint client_end{this, false};
-  Endpoint upstream_end{this, true};
-  bool relaying = false;
+  State state = State::kReading;
   bool closed = false;
-  // Edge-triggered readiness, cleared when a call would block.
-  bool client_readable = true, upstream_readable = false;
-  bool client_eof = false, upstream_eof = false;
-  bool upstream_connected = false, upstream_shut = false;
+  bool readable = true;  // edge-triggered: cleared when a read would block
+  bool eof = false;
 
-  Buffer in;   // from the client: request heads (local), anything (relay)
-  Buffer out;  // to the client: answer heads and small bodies (local), upstream bytes (relay)
-  // Local mode: the body of the answer being sent, when it is a large file range.
+  detail::RequestParser parser;
+  Buffer in;   // received, not yet parsed
+  Buffer out;  // to the client
+  // The request being read.
+  Target target = Target::kNone;
+  RequestKind kind = RequestKind::kBuffered;
+  std::string body;  // buffered body
+  size_t requests = 0;
+
+  // Answering: the body of the answer, when it is a large file range.
   Fd file;
   off_t file_offset = 0;
   uint64_t file_left = 0;
-  bool responding = false;
   bool close_after = false;
   std::string log_method;
   FrontRequestLog log;
   Clock::time_point head_parsed;
 
-  Clock::time_point last_active;
-  Clock::time_point head_started;  // when the bytes of the head being received began
-  std::list<std::unique_ptr<Conn>>::iterator self;
-};
+  // Streaming.
+  std::shared_ptr<Channel> channel;
+  std::function<void()> on_end;
+  std::string heartbeat;
+  std::chrono::seconds heartbeat_interval{15};
+  Clock::time_point last_stream_write;
+  std::string peer;  // set for streams (per-client caps)
+  bool stream_chunked = true;
+  bool stream_finishing = false;
 
-class Loop;
+  Clock::time_point last_active;
+  Clock::time_point head_started;  // first byte of the request being read
+  Clock::time_point body_started;  // its head complete
+  Clock::time_point linger_started;
+  std::list<std::unique_ptr<Conn>>::iterator self;
+
+  explicit Conn(detail::ParserLimits limits) : parser(limits) {}
+};
 
 }  // namespace front_detail
 
 using front_detail::Buffer;
+using front_detail::Channel;
 using front_detail::Conn;
-using front_detail::Endpoint;
 using front_detail::Loop;
-
-bool plausible_video_id(std::string_view id) {
-  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
-  });
-}
-
-std::optional<MediaTarget> parse_media_target(std::string_view target, std::string_view prefix) {
-  if (prefix.empty() || !target.starts_with(prefix)) return std::nullopt;
-  target.remove_prefix(prefix.size());
-  std::string_view query;
-  if (size_t q = target.find('?'); q != std::string_view::npos) {
-    query = target.substr(q + 1);
-    target = target.substr(0, q);
-  }
-  size_t slash = target.find('/');
-  if (slash == std::string_view::npos) return std::nullopt;
-  std::string_view id = target.substr(0, slash);
-  if (!plausible_video_id(id)) return std::nullopt;
-  return MediaTarget{std::string(id), std::string(target.substr(slash + 1)), std::string(query)};
-}
+using front_detail::State;
+using front_detail::Target;
 
 struct Front::Impl {
   FrontOptions options;
   MediaHandler handler;
   FrontObserver observer;
-  sockaddr_storage upstream_addr{};
-  socklen_t upstream_len = 0;
   int port = 0;
   std::atomic<size_t> connections{0};
   std::atomic<size_t> next_adopter{0};
@@ -290,19 +400,20 @@ struct Front::Impl {
   std::mutex stop_mu;
   bool stop_begun = false;
   bool joined = false;
+  // Open event streams, in all and per client address.
+  std::mutex streams_mu;
+  size_t streams = 0;
+  std::unordered_map<std::string, size_t> streams_by_peer;
 };
-
-namespace {
-
-enum class Step { kNeedMore, kAnswered, kRelay };
-
-}  // namespace
 
 namespace front_detail {
 
 class Loop {
  public:
-  Loop(Front::Impl& front, Fd listener) : front_(front), listener_(std::move(listener)) {}
+  Loop(Front::Impl& front, Fd listener) : front_(front), listener_(std::move(listener)) {
+    limits_.max_head_bytes = front.options.max_head_bytes;
+    limits_.max_header_count = front.options.max_header_count;
+  }
 
   Status init() {
     epoll_ = Fd(::epoll_create1(EPOLL_CLOEXEC));
@@ -326,15 +437,25 @@ class Loop {
   }
 
   // From any thread: the connection joins this loop at its next wake-up.
-  void adopt(int fd, std::string already_read) {
+  void adopt(int fd, std::string after, bool close) {
     {
       std::lock_guard lock(incoming_mu_);
       if (!ended_) {
-        incoming_.emplace_back(fd, std::move(already_read));
+        incoming_.push_back({fd, std::move(after), close});
         fd = -1;
       }
     }
     if (fd >= 0) ::close(fd);  // the loop is gone
+    wake();
+  }
+
+  // From any thread, with the channel's lock held: it has data or finished.
+  void post(std::shared_ptr<Channel> ch) {
+    {
+      std::lock_guard lock(incoming_mu_);
+      if (ended_) return;
+      dirty_.push_back(std::move(ch));
+    }
     wake();
   }
 
@@ -360,12 +481,14 @@ class Loop {
           (void)!::read(wake_.get(), &v, sizeof v);
           take_incoming();
         } else {
-          auto* end = static_cast<Endpoint*>(p);
-          Conn* c = end->conn;
+          auto* c = static_cast<Conn*>(p);
           if (c->closed) continue;
           const uint32_t e = events[i].events;
-          if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-            (end->upstream ? c->upstream_readable : c->client_readable) = true;
+          if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->readable = true;
+          // A client that leaves an event stream ends it (nothing is read while streaming).
+          if (c->state == State::kStreaming && (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+            close_conn(c);
+            continue;
           }
           drive(c);
         }
@@ -394,57 +517,80 @@ class Loop {
     }
     std::lock_guard lock(incoming_mu_);
     ended_ = true;
-    for (auto& [fd, bytes] : incoming_) ::close(fd);
+    for (auto& a : incoming_) ::close(a.fd);
     incoming_.clear();
+    dirty_.clear();
   }
 
  private:
+  struct Adopted {
+    int fd;
+    std::string after;
+    bool close;
+  };
+
   void begin_stopping() {
     stop_seen_ = true;
     if (listener_.valid()) {
       ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.get(), nullptr);
       listener_ = Fd();
     }
-    // Idle and half-received local connections end now; answers in progress finish, then
-    // close; relays run until the upstream closes them.
+    // Idle and half-received connections end now, event streams end (their last chunk is
+    // sent), answers in progress finish and then close.
     std::vector<Conn*> idle;
     for (auto& c : conns_) {
-      if (c->relaying) continue;
-      if (c->responding) {
-        c->close_after = true;
-      } else {
-        idle.push_back(c.get());
+      switch (c->state) {
+        case State::kAnswering:
+          c->close_after = true;
+          break;
+        case State::kStreaming:
+          c->close_after = true;
+          end_stream_output(c.get());
+          break;
+        default:
+          idle.push_back(c.get());
       }
     }
     for (Conn* c : idle) close_conn(c);
+    std::vector<Conn*> rest;
+    for (auto& c : conns_) rest.push_back(c.get());
+    for (Conn* c : rest) drive(c);
     graveyard_.clear();
   }
 
   void take_incoming() {
-    std::vector<std::pair<int, std::string>> batch;
+    std::vector<Adopted> batch;
+    std::vector<std::shared_ptr<Channel>> dirty;
     {
       std::lock_guard lock(incoming_mu_);
       batch.swap(incoming_);
+      dirty.swap(dirty_);
     }
-    for (auto& [fd, bytes] : batch) {
+    for (auto& a : batch) {
       if (stopping_.load()) {
-        ::close(fd);
+        ::close(a.fd);
         continue;
       }
-      Conn* c = add_conn(fd);
+      Conn* c = add_conn(a.fd);
       if (!c) continue;
-      if (!bytes.empty()) {
-        c->in.reserve(std::max(front_.options.max_head_bytes + 1, bytes.size()));
-        c->in.append(bytes);
+      if (a.close) {
+        start_lingering(c);
+      } else if (!a.after.empty()) {
+        c->in.append(a.after);
         c->head_started = now_;
-        drive(c);
       }
+      drive(c);
+    }
+    for (auto& ch : dirty) {
+      Conn* c = ch->conn();
+      if (!c || c->closed || c->channel != ch) continue;
+      pump_stream(c);
     }
   }
 
   // Registers an accepted (or adopted) non-blocking socket; nullptr when it was closed.
   Conn* add_conn(int fd) {
-    auto conn = std::make_unique<Conn>();
+    auto conn = std::make_unique<Conn>(limits_);
     conn->client = Fd(fd);
     conn->last_active = now_;
     Conn* c = conn.get();
@@ -453,7 +599,7 @@ class Loop {
     front_.connections.fetch_add(1);
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    ev.data.ptr = &c->client_end;
+    ev.data.ptr = c;
     if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
       close_conn(c);
       return nullptr;
@@ -487,76 +633,367 @@ class Loop {
   void close_conn(Conn* c) {
     if (c->closed) return;
     c->closed = true;
-    // Closing the descriptors takes them out of the epoll set; the Conn itself lives until
-    // the end of this batch of events, which may still point at it.
+    if (c->channel) end_stream(c);
+    // Closing the descriptor takes it out of the epoll set; the Conn itself lives until the
+    // end of this batch of events, which may still point at it.
     c->client = Fd();
-    c->upstream = Fd();
     c->file = Fd();
     graveyard_.push_back(std::move(*c->self));
     conns_.erase(c->self);
     front_.connections.fetch_sub(1);
   }
 
-  // Local connections that sat idle, or were too slow sending a head (however it trickles
-  // in) or reading an answer.
+  // Connections that sat idle, sent a head or a buffered body too slowly, did not read an
+  // answer, or lingered long enough; event streams get their heartbeat.
   void sweep() {
-    const auto limit = front_.options.idle_timeout;
+    const FrontOptions& opt = front_.options;
     std::vector<Conn*> stale;
-    for (auto& c : conns_) {
-      if (c->relaying) continue;
-      const bool partial_head = !c->responding && !c->in.empty();
-      if (now_ - c->last_active > limit || (partial_head && now_ - c->head_started > limit))
-        stale.push_back(c.get());
+    std::vector<std::pair<Conn*, int>> late;  // answered 408
+    std::vector<Conn*> beat;
+    for (auto& cp : conns_) {
+      Conn* c = cp.get();
+      switch (c->state) {
+        case State::kReading:
+          if (c->parser.head_done()) {
+            if (now_ - c->body_started > opt.body_timeout) late.emplace_back(c, 408);
+          } else if (c->parser.started() || !c->in.empty()) {
+            if (now_ - c->head_started > opt.head_timeout) late.emplace_back(c, 408);
+          } else if (now_ - c->last_active > opt.idle_timeout) {
+            stale.push_back(c);
+          }
+          break;
+        case State::kAnswering:
+          if (now_ - c->last_active > opt.idle_timeout) stale.push_back(c);
+          break;
+        case State::kStreaming:
+          if (!c->out.empty() && now_ - c->last_active > opt.idle_timeout) {
+            stale.push_back(c);  // a client that stopped reading
+          } else if (now_ - c->last_stream_write >= c->heartbeat_interval) {
+            beat.push_back(c);
+          }
+          break;
+        case State::kLingering:
+          if (now_ - c->linger_started > kLingerTotal || now_ - c->last_active > kLingerIdle)
+            stale.push_back(c);
+          break;
+      }
     }
     for (Conn* c : stale) close_conn(c);
+    for (auto [c, status] : late) {
+      if (c->closed) continue;
+      refuse(c, status, c->parser.head_done() ? "the request body did not arrive in time"
+                                              : "the request head did not arrive in time");
+      drive(c);
+    }
+    for (Conn* c : beat) {
+      if (c->closed || c->heartbeat.empty()) continue;
+      queue_stream_data(c, c->heartbeat);
+      drive(c);
+    }
     graveyard_.clear();
   }
 
   void drive(Conn* c) {
-    if (!c->relaying) drive_local(c);
-    if (!c->closed && c->relaying) drive_relay(c);
+    for (int rounds = 0; !c->closed; ++rounds) {
+      switch (c->state) {
+        case State::kAnswering:
+          if (!flush_answer(c)) return;
+          finish_answer(c);
+          continue;
+        case State::kStreaming:
+          flush_stream(c);
+          return;
+        case State::kLingering:
+          linger(c);
+          return;
+        case State::kReading:
+          if (!read_request(c)) return;
+          continue;
+      }
+    }
   }
 
-  // --- local mode ---------------------------------------------------------------------------
+  // --- reading ------------------------------------------------------------------------------
 
-  void drive_local(Conn* c) {
+  // Parses what is buffered and reads more; true when the state changed (drive again).
+  bool read_request(Conn* c) {
     for (;;) {
-      if (c->responding) {
-        if (!flush_answer(c)) return;
-        c->responding = false;
-        c->out.release_if_empty(kIdleBufferKeep);
-        if (front_.observer) {
-          c->log.method = c->log_method;
-          c->log.elapsed = Clock::now() - c->head_parsed;
-          front_.observer(c->log);
+      if (!c->out.empty()) {  // a "100 Continue" on its way
+        Io io = send_from(c->client.get(), c->out);
+        if (io == Io::kFailed) {
+          close_conn(c);
+          return false;
         }
-        if (c->close_after) return close_conn(c);
       }
-      Step step = parse_and_answer(c);
-      if (c->closed) return;
-      if (step == Step::kAnswered) continue;
-      if (step == Step::kRelay) return start_relay(c);
-      // A head is incomplete: read more.
-      if (c->client_eof) return close_conn(c);
-      if (!c->client_readable) return;
-      c->in.reserve(front_.options.max_head_bytes + 1);
-      if (c->in.space() == 0) return start_relay(c);  // cannot happen: parsing relays first
-      const bool fresh = c->in.empty();
+      if (!c->in.empty()) {
+        if (parse(c)) return true;
+        if (c->closed) return false;
+      }
+      if (c->eof) {
+        close_conn(c);
+        return false;
+      }
+      if (!c->readable) {
+        c->in.release_if_empty(0);
+        return false;
+      }
+      c->in.reserve(kReadChunk);
+      if (c->in.space() == 0) return false;  // cannot happen: parse() consumes it
+      const bool fresh = c->in.empty() && !c->parser.started();
       switch (receive_into(c->client.get(), c->in)) {
         case Io::kMoved:
           if (fresh) c->head_started = now_;
           c->last_active = now_;
           break;
         case Io::kEof:
-          c->client_eof = true;
+          c->eof = true;
           break;
         case Io::kWouldBlock:
-          c->client_readable = false;
+          c->readable = false;
           break;
         case Io::kFailed:
-          return close_conn(c);
+          close_conn(c);
+          return false;
       }
     }
+  }
+
+  // Feeds the parser; true when the connection left the reading state.
+  bool parse(Conn* c) {
+    const FrontOptions& opt = front_.options;
+    while (!c->in.empty()) {
+      auto step = c->parser.feed(c->in.view());
+      c->in.consume(step.consumed);
+      switch (step.event) {
+        case detail::RequestParser::Event::kError:
+          refuse(c, c->parser.error_status(), c->parser.error_message());
+          return true;
+        case detail::RequestParser::Event::kHead:
+          c->body_started = now_;
+          c->head_parsed = Clock::now();
+          if (on_head(c)) return true;
+          break;
+        case detail::RequestParser::Event::kBody:
+          c->body += c->parser.take_body();
+          if (c->body.size() > opt.max_buffered_body) {
+            refuse(c, 413, "the request body is larger than " +
+                               std::to_string(opt.max_buffered_body) + " bytes");
+            return true;
+          }
+          break;
+        case detail::RequestParser::Event::kComplete:
+          c->body += c->parser.take_body();
+          if (c->body.size() > opt.max_buffered_body) {
+            refuse(c, 413, "the request body is larger than " +
+                               std::to_string(opt.max_buffered_body) + " bytes");
+            return true;
+          }
+          on_complete(c);
+          return true;
+        case detail::RequestParser::Event::kNeedMore:
+          return false;
+      }
+    }
+    return false;
+  }
+
+  FrontRequest front_request(Conn* c) {
+    const auto& h = c->parser.head();
+    FrontRequest r;
+    r.method = h.method;
+    r.target = h.target;
+    r.http_minor = h.http_minor;
+    r.headers = h.headers;
+    if (c->peer.empty()) c->peer = peer_address(c->client.get());
+    r.peer = c->peer;
+    return r;
+  }
+
+  // The head is in: where does this request go? True when the connection left reading.
+  bool on_head(Conn* c) {
+    const FrontOptions& opt = front_.options;
+    const auto& h = c->parser.head();
+    ++c->requests;
+    const bool playback_method = h.method == "GET" || h.method == "HEAD" || h.method == "OPTIONS";
+    if (playback_method && std::string_view(h.target).starts_with(opt.prefix)) {
+      c->target = Target::kMedia;
+    } else {
+      c->kind = opt.classify ? opt.classify(front_request(c)) : RequestKind::kBuffered;
+      if (c->kind == RequestKind::kEventStream && !opt.stream_handler)
+        c->kind = RequestKind::kBuffered;
+      c->target = c->kind == RequestKind::kEventStream ? Target::kStream : Target::kHandOff;
+    }
+    if (c->target == Target::kHandOff && c->kind == RequestKind::kStreamed) {
+      if (h.chunked) {
+        refuse(c, 411, "an upload body needs a Content-Length");
+        return true;
+      }
+      // Whatever of the body is already here goes with the head; the rest follows on the socket.
+      if (!c->in.empty()) {
+        auto step = c->parser.feed(c->in.view());
+        c->in.consume(step.consumed);
+        if (step.event == detail::RequestParser::Event::kError) {
+          refuse(c, c->parser.error_status(), c->parser.error_message());
+          return true;
+        }
+      }
+      c->body = c->parser.take_body();
+      hand_off(c);
+      return true;
+    }
+    if (h.content_length.value_or(0) > opt.max_buffered_body) {
+      refuse(c, 413,
+             "the request body is larger than " + std::to_string(opt.max_buffered_body) + " bytes");
+      return true;
+    }
+    // The client waits for a go-ahead before sending the body; the front reads it itself.
+    if (h.expect_continue && h.has_body()) c->out.append("HTTP/1.1 100 Continue\r\n\r\n");
+    return false;
+  }
+
+  void on_complete(Conn* c) {
+    switch (c->target) {
+      case Target::kMedia:
+        return answer_media(c);
+      case Target::kStream:
+        return start_stream(c);
+      default:
+        return hand_off(c);
+    }
+  }
+
+  bool keep_alive(Conn* c) {
+    const auto& opt = front_.options;
+    return c->parser.head().keep_alive && !stopping_.load() &&
+           (opt.max_requests_per_connection == 0 || c->requests < opt.max_requests_per_connection);
+  }
+
+  // Ready for the next request on this connection.
+  void next_request(Conn* c) {
+    c->parser.reset();
+    c->target = Target::kNone;
+    c->kind = RequestKind::kBuffered;
+    std::string().swap(c->body);
+    c->state = State::kReading;
+    if (!c->in.empty()) c->head_started = now_;
+    c->last_active = now_;
+  }
+
+  // --- answers --------------------------------------------------------------------------------
+
+  // An error the front gives itself; the connection closes after it (lingering when a
+  // request body may still be coming).
+  void refuse(Conn* c, int status, std::string_view message) {
+    c->out.append(head_text("HTTP/1.1", status, json_error(status, message).headers, false));
+    c->out.append(json_error(status, message).body);
+    c->state = State::kAnswering;
+    c->close_after = true;
+    c->log_method = c->parser.head_done() ? c->parser.head().method : "";
+    c->log.status = status;
+    c->log.kind = FrontAnswer::kRefused;
+    c->log.body_bytes = 0;
+    c->head_parsed = now_;
+  }
+
+  std::string head_text(std::string_view version, int status,
+                        const std::vector<std::pair<std::string, std::string>>& headers,
+                        bool keep_alive, bool version_10 = false) {
+    std::string head;
+    head.reserve(512);
+    head += version;
+    head += ' ';
+    head += std::to_string(status);
+    head += ' ';
+    head += reason_phrase(status);
+    head += "\r\n";
+    head += date_line();
+    for (const auto& [name, value] : headers) {
+      if (iequals(name, "Connection")) continue;
+      head += name;
+      head += ": ";
+      head += value;
+      head += "\r\n";
+    }
+    if (!keep_alive) {
+      head += "Connection: close\r\n";
+    } else if (version_10) {
+      head += "Connection: keep-alive\r\n";
+    }
+    head += "\r\n";
+    return head;
+  }
+
+  void answer_media(Conn* c) {
+    const auto& h = c->parser.head();
+    auto media = parse_media_target(h.target, front_.options.prefix);
+    OriginResponse res;
+    OriginRequest req;
+    req.method = h.method;
+    if (!media) {
+      res = json_error(404, "not found");
+    } else {
+      req.path = std::move(media->path);
+      req.query = std::move(media->query);
+      for (const auto& [name, value] : h.headers) {
+        std::string lower(name);
+        std::transform(lower.begin(), lower.end(), lower.begin(),
+                       [](unsigned char ch) { return char(std::tolower(ch)); });
+        req.headers.emplace(std::move(lower), value);
+      }
+      try {
+        res = front_.handler(media->video_id, req);
+      } catch (...) {
+        res = json_error(500, "internal error");
+      }
+    }
+    write_answer(c, h.method, h.http_minor, keep_alive(c), std::move(res), FrontAnswer::kPlayback);
+  }
+
+  void write_answer(Conn* c, std::string_view method, int minor, bool keep_alive,
+                    OriginResponse res, FrontAnswer kind) {
+    const bool bodyless = method == "HEAD" || res.status == 204 || res.status == 304;
+    std::string inline_body;
+    Fd file;
+    if (res.has_file() && !bodyless) {
+      file = Fd(::open(res.file_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+      bool ok = file.valid();
+      if (ok && res.length <= kInlineFileBytes) {
+        inline_body.resize(size_t(res.length));
+        ssize_t got =
+            ::pread(file.get(), inline_body.data(), inline_body.size(), off_t(res.offset));
+        ok = got == ssize_t(inline_body.size());
+        file = Fd();
+      }
+      if (!ok) {
+        // Gone between the origin's check and here (the video was just deleted).
+        res = json_error(404, "not found");
+        file = Fd();
+        inline_body.clear();
+      }
+    }
+    c->out.append(head_text(minor == 0 ? "HTTP/1.0" : "HTTP/1.1", res.status, res.headers,
+                            keep_alive, minor == 0));
+    uint64_t body_bytes = 0;
+    if (!bodyless) {
+      if (file.valid()) {
+        c->file = std::move(file);
+        c->file_offset = off_t(res.offset);
+        c->file_left = res.length;
+        body_bytes = res.length;
+      } else if (res.has_file()) {
+        c->out.append(inline_body);
+        body_bytes = inline_body.size();
+      } else {
+        c->out.append(res.body);
+        body_bytes = res.body.size();
+      }
+    }
+    c->state = State::kAnswering;
+    c->close_after = !keep_alive;
+    c->log_method.assign(method);
+    c->log.status = res.status;
+    c->log.body_bytes = body_bytes;
+    c->log.kind = kind;
   }
 
   // Sends what is pending; true once the whole answer is out.
@@ -591,268 +1028,212 @@ class Loop {
     return true;
   }
 
-  Step parse_and_answer(Conn* c) {
-    const FrontOptions& opt = front_.options;
-    std::string_view data = c->in.view();
-    // RFC 9112 2.2: empty lines before a request line are ignored.
-    size_t skip = 0;
-    while (skip + 1 < data.size() && data[skip] == '\r' && data[skip + 1] == '\n') skip += 2;
-    if (skip > 0) {
-      c->in.consume(skip);
-      data = c->in.view();
+  void finish_answer(Conn* c) {
+    c->out.release_if_empty(kIdleBufferKeep);
+    if (front_.observer && !c->log_method.empty()) {
+      c->log.method = c->log_method;
+      c->log.elapsed = Clock::now() - c->head_parsed;
+      front_.observer(c->log);
     }
-    if (data.empty()) return Step::kNeedMore;
-    size_t line_end = data.find("\r\n");
-    if (line_end == std::string_view::npos)
-      return data.size() >= opt.max_head_bytes ? Step::kRelay : Step::kNeedMore;
-
-    // request-line = method SP request-target SP HTTP-version
-    std::string_view line = data.substr(0, line_end);
-    size_t sp1 = line.find(' ');
-    size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-    if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos)
-      return Step::kRelay;
-    std::string_view method = line.substr(0, sp1);
-    std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-    std::string_view version = line.substr(sp2 + 1);
-    if ((method != "GET" && method != "HEAD" && method != "OPTIONS") ||
-        (version != "HTTP/1.1" && version != "HTTP/1.0") || !target.starts_with(opt.prefix))
-      return Step::kRelay;
-
-    size_t head_end = data.find("\r\n\r\n");
-    if (head_end == std::string_view::npos)
-      return data.size() >= opt.max_head_bytes ? Step::kRelay : Step::kNeedMore;
-    if (head_end + 4 > opt.max_head_bytes) return Step::kRelay;
-
-    auto media = parse_media_target(target, opt.prefix);
-    if (!media) return Step::kRelay;
-    OriginRequest req;
-    req.method = std::string(method);
-    req.path = std::move(media->path);
-    req.query = std::move(media->query);
-    bool keep_alive = version == "HTTP/1.1";
-    std::string_view fields = data.substr(line_end + 2, head_end - line_end - 2 + 2);
-    while (!fields.empty()) {
-      size_t eol = fields.find("\r\n");
-      std::string_view field = fields.substr(0, eol);
-      fields.remove_prefix(eol + 2);
-      size_t colon = field.find(':');
-      // obs-fold, a field without a name or with a bad one: the upstream answers 400.
-      if (colon == 0 || colon == std::string_view::npos) return Step::kRelay;
-      std::string_view name = field.substr(0, colon);
-      if (!std::all_of(name.begin(), name.end(), is_tchar)) return Step::kRelay;
-      std::string_view value = trim(field.substr(colon + 1));
-      std::string lower(name);
-      std::transform(lower.begin(), lower.end(), lower.begin(),
-                     [](unsigned char ch) { return char(std::tolower(ch)); });
-      // A request with a body is not a playback request.
-      if (lower == "transfer-encoding" || (lower == "content-length" && value != "0"))
-        return Step::kRelay;
-      if (lower == "connection") {
-        if (has_token(value, "close")) keep_alive = false;
-        if (version == "HTTP/1.0" && has_token(value, "keep-alive")) keep_alive = true;
-      }
-      req.headers.emplace(std::move(lower), std::string(value));
+    if (c->close_after) {
+      // The rest of a refused request may still be coming: drop it for a moment so the
+      // client reads the answer rather than a reset.
+      if (!c->eof && !stopping_.load()) return start_lingering(c);
+      return close_conn(c);
     }
-    c->in.consume(head_end + 4);
-    c->head_parsed = Clock::now();
+    next_request(c);
+  }
+
+  void start_lingering(Conn* c) {
+    ::shutdown(c->client.get(), SHUT_WR);
+    c->state = State::kLingering;
+    c->linger_started = now_;
     c->last_active = now_;
-
-    OriginResponse res;
-    try {
-      res = front_.handler(media->video_id, req);
-    } catch (...) {
-      res = OriginResponse{};
-      res.status = 500;
-      res.body = R"({"error":"internal error","code":"internal"})";
-      res.headers = {{"Content-Type", "application/json"},
-                     {"Content-Length", std::to_string(res.body.size())}};
-    }
-    if (stopping_.load()) keep_alive = false;
-    write_answer(c, req.method, version, keep_alive, std::move(res));
-    return Step::kAnswered;
+    c->in.consume(c->in.size());
   }
 
-  void write_answer(Conn* c, std::string_view method, std::string_view version, bool keep_alive,
-                    OriginResponse res) {
-    const bool bodyless = method == "HEAD" || res.status == 204 || res.status == 304;
-    std::string inline_body;
-    Fd file;
-    if (res.has_file() && !bodyless) {
-      file = Fd(::open(res.file_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-      bool ok = file.valid();
-      if (ok && res.length <= kInlineFileBytes) {
-        inline_body.resize(size_t(res.length));
-        ssize_t got =
-            ::pread(file.get(), inline_body.data(), inline_body.size(), off_t(res.offset));
-        ok = got == ssize_t(inline_body.size());
-        file = Fd();
+  void linger(Conn* c) {
+    char sink[16 * 1024];
+    for (;;) {
+      ssize_t n = ::recv(c->client.get(), sink, sizeof sink, 0);
+      if (n > 0) {
+        c->last_active = now_;
+        continue;
       }
-      if (!ok) {
-        // Gone between the origin's check and here (the video was just deleted).
-        res = OriginResponse{};
-        res.status = 404;
-        res.body = R"({"error":"not found","code":"not_found"})";
-        res.headers = {{"Content-Type", "application/json"},
-                       {"Content-Length", std::to_string(res.body.size())}};
-        file = Fd();
-        inline_body.clear();
-      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      return close_conn(c);  // EOF or error
     }
-    std::string head;
-    head.reserve(512);
-    head += version;
-    head += ' ';
-    head += std::to_string(res.status);
-    head += ' ';
-    head += reason_phrase(res.status);
-    head += "\r\n";
-    head += date_line();
-    for (const auto& [name, value] : res.headers) {
-      if (iequals(name, "Connection")) continue;
-      head += name;
-      head += ": ";
-      head += value;
-      head += "\r\n";
-    }
-    if (!keep_alive) {
-      head += "Connection: close\r\n";
-    } else if (version == "HTTP/1.0") {
-      head += "Connection: keep-alive\r\n";
-    }
-    head += "\r\n";
-    c->out.append(head);
-    uint64_t body_bytes = 0;
-    if (!bodyless) {
-      if (file.valid()) {
-        c->file = std::move(file);
-        c->file_offset = off_t(res.offset);
-        c->file_left = res.length;
-        body_bytes = res.length;
-      } else if (res.has_file()) {
-        c->out.append(inline_body);
-        body_bytes = inline_body.size();
-      } else {
-        c->out.append(res.body);
-        body_bytes = res.body.size();
-      }
-    }
-    c->responding = true;
-    c->close_after = !keep_alive;
-    c->log_method.assign(method);
-    c->log.status = res.status;
-    c->log.body_bytes = body_bytes;
   }
 
-  // --- relay mode ----------------------------------------------------------------------------
+  // --- hand-off ---------------------------------------------------------------------------
 
-  void start_relay(Conn* c) {
-    if (front_.options.handoff) return hand_off(c);
-    c->relaying = true;
-    c->in.reserve(kRelayBufferStart);
-    c->out.reserve(kRelayBufferStart);
-    if (front_.upstream_len == 0) {
-      // Nothing behind the front: answer like any server without that path, then close.
-      std::string body = R"({"error":"no such endpoint","code":"not_found"})";
-      c->out.append("HTTP/1.1 404 Not Found\r\n" + date_line() +
-                    "Content-Type: application/json\r\nContent-Length: " +
-                    std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
-      c->upstream_eof = true;
-      return drive_relay(c);
-    }
-    int fd =
-        ::socket(front_.upstream_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return bad_gateway(c);
-    c->upstream = Fd(fd);
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&front_.upstream_addr),
-                  front_.upstream_len) == 0) {
-      c->upstream_connected = true;
-    } else if (errno != EINPROGRESS) {
-      return bad_gateway(c);
-    }
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    ev.data.ptr = &c->upstream_end;
-    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return bad_gateway(c);
-    drive_relay(c);
-  }
-
-  // The connection and what was read from it become the handoff's.
   void hand_off(Conn* c) {
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c->client.get(), nullptr);
-    std::string already_read(c->in.view());
-    int fd = c->client.release();
-    close_conn(c);
-    front_.options.handoff(fd, std::move(already_read));
-  }
-
-  // The upstream cannot be reached: the client gets a 502 instead of a hang.
-  void bad_gateway(Conn* c) {
-    c->upstream = Fd();
-    c->upstream_connected = false;
-    std::string body = R"({"error":"the API server is not reachable","code":"unavailable"})";
-    c->out.append("HTTP/1.1 502 Bad Gateway\r\n" + date_line() +
-                  "Content-Type: application/json\r\nContent-Length: " +
-                  std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
-    c->upstream_eof = true;
-    drive_relay(c);
-  }
-
-  void drive_relay(Conn* c) {
-    for (bool moved = true; moved && !c->closed;) {
-      moved = false;
-      if (c->upstream.valid() && !c->upstream_connected) {
-        sockaddr_storage peer{};
-        socklen_t plen = sizeof peer;
-        if (::getpeername(c->upstream.get(), reinterpret_cast<sockaddr*>(&peer), &plen) != 0) {
-          int err = 0;
-          socklen_t len = sizeof err;
-          ::getsockopt(c->upstream.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-          if (err != 0) return bad_gateway(c);
-          return;  // still connecting: EPOLLOUT will say when
-        }
-        c->upstream_connected = true;
-      }
-      // client -> upstream
-      if (!c->client_eof && c->client_readable && c->in.space() > 0) {
-        Io io = receive_into(c->client.get(), c->in);
-        if (io == Io::kFailed) return close_conn(c);
-        if (io == Io::kWouldBlock) c->client_readable = false;
-        if (io == Io::kEof) c->client_eof = true;
-        if (io == Io::kMoved) c->in.grow_if_full(kRelayBufferMax);
-        moved = moved || io == Io::kMoved || io == Io::kEof;
-      }
-      if (c->upstream_connected && !c->in.empty()) {
-        Io io = send_from(c->upstream.get(), c->in);
-        // The upstream reset: nothing sensible to tell the client.
-        if (io == Io::kFailed) return close_conn(c);
-        moved = moved || io == Io::kMoved;
-      }
-      if (c->client_eof && c->in.empty() && c->upstream_connected && !c->upstream_shut) {
-        ::shutdown(c->upstream.get(), SHUT_WR);
-        c->upstream_shut = true;
-      }
-      // upstream -> client
-      if (c->upstream_connected && !c->upstream_eof && c->upstream_readable && c->out.space() > 0) {
-        Io io = receive_into(c->upstream.get(), c->out);
-        if (io == Io::kWouldBlock) c->upstream_readable = false;
-        // An upstream error ends the relay like its EOF: the client gets what arrived.
-        if (io == Io::kEof || io == Io::kFailed) c->upstream_eof = true;
-        if (io == Io::kMoved) c->out.grow_if_full(kRelayBufferMax);
-        moved = moved || io != Io::kWouldBlock;
-      }
-      if (!c->out.empty()) {
-        Io io = send_from(c->client.get(), c->out);
-        if (io == Io::kFailed) return close_conn(c);
-        moved = moved || io == Io::kMoved;
-      }
-      if (c->upstream_eof && c->out.empty()) return close_conn(c);
+    const FrontOptions& opt = front_.options;
+    const auto& h = c->parser.head();
+    if (!opt.handoff) {
+      write_answer(c, h.method, h.http_minor, false, json_error(404, "no such endpoint"),
+                   FrontAnswer::kRefused);
+      if (c->kind == RequestKind::kStreamed && !c->parser.head_done()) c->close_after = true;
+      return;
     }
+    HandOff off;
+    off.streamed = c->kind == RequestKind::kStreamed;
+    const uint64_t length = off.streamed ? h.content_length.value_or(0) : c->body.size();
+    off.request = detail::canonical_head(h, length, /*keep_expect=*/off.streamed) + c->body;
+    off.body_left = off.streamed ? length - c->body.size() : 0;
+    if (off.body_left == 0) off.after = std::string(c->in.view());
+    off.last = !keep_alive(c);
+    off.peer = c->peer.empty() ? peer_address(c->client.get()) : c->peer;
+    off.fd = c->client.get();
+    if (!opt.handoff(off)) {
+      // The taker is saturated: say so rather than queue without bound.
+      OriginResponse busy = json_error(503, "the server is busy; retry later");
+      busy.headers.emplace_back("Retry-After", "1");
+      write_answer(c, h.method, h.http_minor, false, std::move(busy), FrontAnswer::kRefused);
+      return;
+    }
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c->client.get(), nullptr);
+    (void)c->client.release();  // the taker's now
+    close_conn(c);
+  }
+
+  // --- event streams ----------------------------------------------------------------------
+
+  void start_stream(Conn* c) {
+    const FrontOptions& opt = front_.options;
+    const auto& h = c->parser.head();
+    FrontRequest req = front_request(c);
+    // Caps first, so a refused client costs no handler call.
+    {
+      std::lock_guard lock(front_.streams_mu);
+      if (front_.streams >= opt.max_streams) {
+        OriginResponse busy = json_error(503, "too many open event streams; retry later");
+        busy.headers.emplace_back("Retry-After", "10");
+        return write_answer(c, h.method, h.http_minor, keep_alive(c), std::move(busy),
+                            FrontAnswer::kEventStream);
+      }
+      size_t& mine = front_.streams_by_peer[c->peer];
+      if (mine >= opt.max_streams_per_client) {
+        OriginResponse busy = json_error(429, "too many open event streams from this address");
+        busy.headers.emplace_back("Retry-After", "10");
+        if (mine == 0) front_.streams_by_peer.erase(c->peer);
+        return write_answer(c, h.method, h.http_minor, keep_alive(c), std::move(busy),
+                            FrontAnswer::kEventStream);
+      }
+      ++mine;
+      ++front_.streams;
+    }
+    c->stream_chunked = h.http_minor == 1;
+    auto ch = std::make_shared<Channel>(this, c->stream_chunked, opt.max_stream_backlog);
+    StreamAnswer answer;
+    try {
+      answer = opt.stream_handler(req, ch);
+    } catch (...) {
+      answer = StreamAnswer{};
+      answer.response = json_error(500, "internal error");
+    }
+    if (answer.response.status != 200) {
+      ch->end();
+      release_stream_slot(c->peer);
+      if (answer.on_end) answer.on_end();
+      return write_answer(c, h.method, h.http_minor, keep_alive(c), std::move(answer.response),
+                          FrontAnswer::kEventStream);
+    }
+    auto headers = answer.response.headers;
+    headers.erase(std::remove_if(headers.begin(), headers.end(),
+                                 [](const auto& kv) {
+                                   return iequals(kv.first, "Content-Length") ||
+                                          iequals(kv.first, "Transfer-Encoding");
+                                 }),
+                  headers.end());
+    const bool keep = c->stream_chunked && keep_alive(c);
+    if (c->stream_chunked) headers.emplace_back("Transfer-Encoding", "chunked");
+    c->out.append(head_text(c->stream_chunked ? "HTTP/1.1" : "HTTP/1.0", 200, headers, keep));
+    c->close_after = !keep;
+    c->state = State::kStreaming;
+    c->channel = ch;
+    c->on_end = std::move(answer.on_end);
+    c->heartbeat = std::move(answer.heartbeat);
+    c->heartbeat_interval = std::max(answer.heartbeat_interval, std::chrono::seconds(1));
+    c->last_stream_write = now_;
+    c->stream_finishing = false;
+    c->in.release_if_empty(0);
+    std::string().swap(c->body);
+    ch->attach(c);
+    if (!answer.first.empty()) queue_stream_data(c, answer.first);
+    if (front_.observer) {
+      FrontRequestLog log;
+      log.method = h.method;
+      log.status = 200;
+      log.kind = FrontAnswer::kEventStream;
+      log.elapsed = Clock::now() - c->head_parsed;
+      front_.observer(log);
+    }
+    pump_stream(c);
+  }
+
+  void release_stream_slot(const std::string& peer) {
+    std::lock_guard lock(front_.streams_mu);
+    --front_.streams;
+    auto it = front_.streams_by_peer.find(peer);
+    if (it != front_.streams_by_peer.end() && --it->second == 0) front_.streams_by_peer.erase(it);
+  }
+
+  void queue_stream_data(Conn* c, std::string_view data) {
+    if (data.empty() || c->stream_finishing) return;
+    c->out.append(c->stream_chunked ? chunk(data) : std::string(data));
+    c->last_stream_write = now_;
+  }
+
+  // The last bytes of a stream: the terminating chunk (or, without chunking, a close).
+  void end_stream_output(Conn* c) {
+    if (c->stream_finishing) return;
+    if (c->stream_chunked) c->out.append("0\r\n\r\n");
+    c->stream_finishing = true;
+    if (!c->stream_chunked) c->close_after = true;
+  }
+
+  // Moves what the channel has queued to the socket.
+  void pump_stream(Conn* c) {
+    auto taken = c->channel->take();
+    if (taken.overflow) return close_conn(c);  // the client fell too far behind
+    if (!taken.data.empty() && !c->stream_finishing) {
+      c->out.append(taken.data);
+      c->last_stream_write = now_;
+    }
+    if (taken.finish) end_stream_output(c);
+    if (c->out.size() > front_.options.max_stream_backlog) return close_conn(c);
+    flush_stream(c);
+  }
+
+  void flush_stream(Conn* c) {
+    while (!c->out.empty()) {
+      Io io = send_from(c->client.get(), c->out);
+      if (io == Io::kWouldBlock) return;
+      if (io == Io::kFailed) return close_conn(c);
+      c->last_active = now_;
+    }
+    c->out.release_if_empty(kIdleBufferKeep);
+    if (!c->stream_finishing) return;
+    // The stream is over: the connection goes on (or closes).
+    end_stream(c);
+    if (c->close_after) return close_conn(c);
+    next_request(c);
+    drive(c);
+  }
+
+  void end_stream(Conn* c) {
+    auto ch = std::move(c->channel);
+    ch->end();
+    release_stream_slot(c->peer);
+    auto on_end = std::move(c->on_end);
+    c->on_end = nullptr;
+    if (on_end) on_end();
   }
 
   Front::Impl& front_;
+  detail::ParserLimits limits_;
   Fd listener_;
   Fd epoll_;
   Fd wake_;
@@ -864,9 +1245,42 @@ class Loop {
   std::list<std::unique_ptr<Conn>> conns_;
   std::vector<std::unique_ptr<Conn>> graveyard_;
   std::mutex incoming_mu_;
-  std::vector<std::pair<int, std::string>> incoming_;  // adopted, not yet registered
-  bool ended_ = false;                                 // run() returned: adopt() closes
+  std::vector<Adopted> incoming_;                // adopted, not yet registered
+  std::vector<std::shared_ptr<Channel>> dirty_;  // streams with data to send
+  bool ended_ = false;                           // run() returned: adopt() closes
 };
+
+bool Channel::send(std::string_view data) {
+  std::lock_guard lock(mu_);
+  if (ended_ || finished_ || overflow_) return false;
+  if (data.empty()) return true;
+  if (pending_.size() + data.size() > backlog_) {
+    overflow_ = true;
+  } else {
+    pending_ += chunked_ ? chunk(data) : std::string(data);
+  }
+  post_locked();
+  return !overflow_;
+}
+
+void Channel::finish() {
+  std::lock_guard lock(mu_);
+  if (ended_ || finished_) return;
+  finished_ = true;
+  post_locked();
+}
+
+void Channel::post_locked() {
+  if (queued_ || !loop_) return;
+  queued_ = true;
+  loop_->post(shared_from_this());
+}
+
+Channel::Taken Channel::take() {
+  std::lock_guard lock(mu_);
+  queued_ = false;
+  return Taken{std::exchange(pending_, {}), finished_, overflow_};
+}
 
 }  // namespace front_detail
 
@@ -927,13 +1341,17 @@ Result<Fd> listen_on(sockaddr_storage addr) {
 Result<std::unique_ptr<Front>> Front::start(FrontOptions options, MediaHandler handler,
                                             FrontObserver observer) {
   if (!handler) return error(ErrorCode::kInvalidArgument, "the front needs a media handler");
-  if (options.port < 0 || options.port > 65535 || options.upstream_port < 0 ||
-      options.upstream_port > 65535)
+  if (options.port < 0 || options.port > 65535)
     return error(ErrorCode::kInvalidArgument, "port out of range");
   if (options.prefix.empty() || options.prefix.front() != '/' || options.prefix.back() != '/')
     return error(ErrorCode::kInvalidArgument, "the prefix must start and end with '/'");
   if (options.max_head_bytes < 256)
     return error(ErrorCode::kInvalidArgument, "max_head_bytes must be at least 256");
+  if (options.max_header_count < 1)
+    return error(ErrorCode::kInvalidArgument, "max_header_count must be at least 1");
+  if (options.head_timeout.count() < 1 || options.body_timeout.count() < 1 ||
+      options.idle_timeout.count() < 1)
+    return error(ErrorCode::kInvalidArgument, "timeouts must be at least one second");
   int threads =
       options.threads > 0 ? options.threads : std::max(1, int(std::thread::hardware_concurrency()));
 
@@ -942,11 +1360,6 @@ Result<std::unique_ptr<Front>> Front::start(FrontOptions options, MediaHandler h
   impl->handler = std::move(handler);
   impl->observer = std::move(observer);
   const FrontOptions& opt = impl->options;
-  if (opt.upstream_port != 0) {
-    STREAMLET_ASSIGN_OR_RETURN(auto up, resolve(opt.upstream_host, opt.upstream_port, false));
-    impl->upstream_addr = up.front();
-    impl->upstream_len = addr_len(up.front());
-  }
   STREAMLET_ASSIGN_OR_RETURN(auto here, resolve(opt.host, opt.port, true));
   sockaddr_storage addr = here.front();
   for (int i = 0; i < threads; ++i) {
@@ -977,10 +1390,15 @@ int Front::port() const {
   return impl_->port;
 }
 
-void Front::adopt(int fd, std::string already_read) {
+size_t Front::open_streams() const {
+  std::lock_guard lock(impl_->streams_mu);
+  return impl_->streams;
+}
+
+void Front::adopt(int fd, std::string after, bool close) {
   const size_t n = impl_->loops.size();
   const size_t pick = impl_->next_adopter.fetch_add(1) % n;
-  impl_->loops[pick]->adopt(fd, std::move(already_read));
+  impl_->loops[pick]->adopt(fd, std::move(after), close);
 }
 
 void Front::begin_stop(std::chrono::milliseconds grace) {

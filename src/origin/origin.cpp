@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "core/file_util.hpp"
+#include "core/json_text.hpp"
 #include "origin/detail.hpp"
 #include "streamlet/origin.hpp"
 
@@ -138,7 +139,7 @@ class Responder {
   OriginResponse error(int status, std::string_view message) {
     r_ = OriginResponse{};
     r_.status = status;
-    std::string body = nlohmann::json{{"error", message}}.dump();
+    std::string body = streamlet::detail::json_text(nlohmann::json{{"error", message}});
     add("Content-Type", "application/json");
     add("Content-Length", std::to_string(body.size()));
     add("Cache-Control", "no-store");

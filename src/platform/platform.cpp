@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -19,6 +20,8 @@
 
 #include "core/crypto.hpp"
 #include "core/file_util.hpp"
+#include "core/json_text.hpp"
+#include "core/text.hpp"
 #include "streamlet/origin_front.hpp"
 #include "streamlet/throttle.hpp"
 
@@ -67,16 +70,49 @@ json job_doc(const jobs::Job& j) {
           {"updated_at", rfc3339(j.updated_at_ms)}};
 }
 
-// Written once with owner-only permissions, then only read.
-Result<json> load_or_create_secrets(const fs::path& file) {
-  if (std::ifstream in(file); in) {
+struct Secrets {
+  std::string token_secret;  // signs session tokens
+  std::string signing_key;   // signs playback URLs of private videos
+};
+
+constexpr size_t kMinSecretBytes = 16;
+
+// Written once with owner-only permissions, then only read. A file that is there but not as
+// we wrote it is refused, never replaced: new keys would sign every user out and break every
+// signed URL handed out, and a key that is not a string (or is empty) cannot be used at all.
+Result<Secrets> load_or_create_secrets(const fs::path& file) {
+  const std::string remedy =
+      "; restore it from a backup, or remove it to generate new keys (this signs every user "
+      "out and invalidates signed playback URLs)";
+  std::error_code ec;
+  if (fs::exists(file, ec)) {
+    std::ifstream in(file);
+    if (!in) return error(ErrorCode::kIo, file.string() + ": cannot read it" + remedy);
     auto j = json::parse(in, nullptr, false);
-    if (j.is_object() && j.contains("token_secret") && j.contains("signing_key")) return j;
-    return error(ErrorCode::kInternal, file.string() + " is unreadable; remove it to regenerate");
+    if (!j.is_object())
+      return error(ErrorCode::kInvalidArgument, file.string() + ": not a JSON object" + remedy);
+    Secrets out;
+    for (auto [name, field] : {std::pair{"token_secret", &out.token_secret},
+                               std::pair{"signing_key", &out.signing_key}}) {
+      std::string problem;
+      if (!j.contains(name))
+        problem = std::string(name) + " is missing";
+      else if (!j[name].is_string())
+        problem = std::string(name) + " must be a string, not " + j[name].type_name();
+      else if (j[name].get_ref<const std::string&>().empty())
+        problem = std::string(name) + " is empty";
+      else if (j[name].get_ref<const std::string&>().size() < kMinSecretBytes)
+        problem = std::string(name) + " is shorter than " + std::to_string(kMinSecretBytes) +
+                  " characters";
+      if (!problem.empty())
+        return error(ErrorCode::kInvalidArgument, file.string() + ": " + problem + remedy);
+      *field = j[name].get<std::string>();
+    }
+    return out;
   }
-  json j = {{"token_secret", accounts::generate_secret()},
-            {"signing_key", accounts::generate_secret()}};
-  const std::string text = j.dump() + "\n";
+  Secrets out{accounts::generate_secret(), accounts::generate_secret()};
+  json j = {{"token_secret", out.token_secret}, {"signing_key", out.signing_key}};
+  const std::string text = detail::json_text(j) + "\n";
   fs::path tmp = file;
   tmp += ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -86,7 +122,32 @@ Result<json> load_or_create_secrets(const fs::path& file) {
   if (!ok || std::rename(tmp.c_str(), file.c_str()) != 0)
     return error(ErrorCode::kIo, "cannot write " + file.string());
   (void)detail::fsync_path(file.parent_path());
-  return j;
+  return out;
+}
+
+// SQLite takes a zero-length file for a new, empty database. That is right only for a data
+// directory that was never used (a first start that died before the catalog was written);
+// anywhere else the catalog was truncated or lost, and opening it would silently start over
+// with no users and no videos. The evidence of use: the secrets (written after the catalog on
+// a first start), anything under media/ or uploads/, or a write-ahead log with content.
+Status check_catalog_file(const fs::path& data, const fs::path& db) {
+  std::error_code ec;
+  if (!fs::exists(db, ec) || fs::file_size(db, ec) != 0 || ec) return Status::Ok();
+  auto has_entries = [](const fs::path& dir) {
+    std::error_code e;
+    return fs::is_directory(dir, e) && !fs::is_empty(dir, e);
+  };
+  fs::path wal = db;
+  wal += "-wal";
+  const bool used = fs::exists(data / "secrets", ec) || has_entries(data / "media") ||
+                    has_entries(data / "uploads") ||
+                    (fs::exists(wal, ec) && fs::file_size(wal, ec) > 0);
+  if (!used) return Status::Ok();
+  return error(ErrorCode::kInvalidArgument,
+               db.string() +
+                   " is empty (0 bytes) but this data directory has been used (secrets, media "
+                   "or uploads are there): starting would lose every user and video. Restore "
+                   "the file from a backup; to start over, remove the whole data directory");
 }
 
 bool valid_username(std::string_view name) {
@@ -139,8 +200,9 @@ std::string_view error_code_name(ErrorCode code) {
 }
 
 std::string error_json(const Status& status) {
-  return json{{"error", status.message()}, {"code", std::string(error_code_name(status.code()))}}
-      .dump();
+  // Messages may quote what a client sent (an unknown status, a job id): never a reason to fail.
+  return detail::json_text(
+      json{{"error", status.message()}, {"code", std::string(error_code_name(status.code()))}});
 }
 
 struct Platform::Impl {
@@ -357,10 +419,9 @@ struct Platform::Impl {
     jobs::NewJob job;
     job.kind = "transcode";
     job.video_id = video_id;
-    job.payload = json{{"input", fs::absolute(done.path).string()},
-                       {"upload_id", done.info.id},
-                       {"display_name", display_name(done.info)}}
-                      .dump();
+    job.payload = detail::json_text(json{{"input", fs::absolute(done.path).string()},
+                                         {"upload_id", done.info.id},
+                                         {"display_name", display_name(done.info)}});
     auto queued = queue->enqueue(job);
     if (!queued.ok()) {
       (void)catalog->set_status(video_id, catalog::VideoStatus::kFailed,
@@ -381,26 +442,33 @@ struct Platform::Impl {
     }
     if (!finished) return;
     if (job.state == jobs::JobState::kSucceeded && v->status == catalog::VideoStatus::kReady)
-      finished("video.ready", video_doc(*v).dump());
+      finished("video.ready", detail::json_text(video_doc(*v)));
     else if (job.state == jobs::JobState::kFailed || job.state == jobs::JobState::kCancelled)
-      finished("video.failed", video_doc(*v).dump());
+      finished("video.failed", detail::json_text(video_doc(*v)));
   }
 
+  // The job's video, if `who` may act on it. To anyone else the job does not exist: the answer
+  // is word for word the one an unknown id gets, naming nothing but the id asked for.
   Result<catalog::Video> video_for_job(const Principal& who, const jobs::Job& job,
                                        accounts::Action action) {
     auto v = catalog->get_video(job.video_id);
     if (!v.ok()) {
       if (who.admin()) return catalog::Video{};
-      return error(ErrorCode::kNotFound, "no such job");
+      return no_such_job(job.id);
     }
-    auto s = accounts::check(who, action, *v);
-    if (!s.ok()) {
-      // Strangers learn nothing about other people's jobs.
-      if (s.code() == ErrorCode::kPermissionDenied)
-        return error(ErrorCode::kNotFound, "no such job");
-      return s;
-    }
+    if (!accounts::check(who, action, *v).ok()) return no_such_job(job.id);
     return v;
+  }
+
+  // The job `id`, or the not-found answer every caller gets for an id that is not theirs.
+  Result<jobs::Job> job_of(std::string_view id) {
+    auto job = queue->get(id);
+    if (!job.ok() && job.status().code() == ErrorCode::kNotFound) return no_such_job(id);
+    return job;
+  }
+
+  static Status no_such_job(std::string_view id) {
+    return error(ErrorCode::kNotFound, "no job '" + std::string(id) + "'");
   }
 };
 
@@ -421,21 +489,23 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options) {
     fs::create_directories(dir, ec);
     if (ec) return error(ErrorCode::kIo, dir.string() + ": " + ec.message());
   }
-  STREAMLET_ASSIGN_OR_RETURN(json secrets, load_or_create_secrets(data / "secrets"));
-
-  const std::string db = (data / "catalog.db").string();
+  // The catalog first: the secrets' presence is what tells a used data directory from a new
+  // one (check_catalog_file), so they are only written once the catalog is.
+  const fs::path db_path = data / "catalog.db";
+  STREAMLET_RETURN_IF_ERROR(check_catalog_file(data, db_path));
+  const std::string db = db_path.string();
   STREAMLET_ASSIGN_OR_RETURN(auto cat, catalog::open_sqlite_catalog(db));
   impl->catalog = std::move(cat);
   jobs::QueueOptions qopts;
   qopts.retry = options.retry;
   STREAMLET_ASSIGN_OR_RETURN(auto queue, jobs::open_sqlite_job_queue(db, qopts));
   impl->queue = std::move(queue);
+  STREAMLET_ASSIGN_OR_RETURN(Secrets secrets, load_or_create_secrets(data / "secrets"));
 
   impl->accounts = std::make_unique<accounts::AccountService>(
-      impl->catalog,
-      accounts::TokenSigner(secrets["token_secret"].get<std::string>(), options.session_ttl));
+      impl->catalog, accounts::TokenSigner(secrets.token_secret, options.session_ttl));
   origin::OriginOptions oopts;
-  oopts.signing_key = secrets["signing_key"].get<std::string>();
+  oopts.signing_key = secrets.signing_key;
   oopts.cors_allow_origin = options.cors_allow_origin;
   impl->origin = std::make_unique<origin::Origin>(oopts);
 
@@ -505,6 +575,9 @@ Result<std::string> Platform::ensure_admin() {
 }
 
 Status Platform::start() {
+  // What transcodes killed with their process (a crash, kill -9) left half written: no job
+  // resumes it (the next attempt starts over), and a dead-lettered job has no next attempt.
+  (void)transcode::remove_abandoned_work_dirs(impl_->media_root.string());
   STREAMLET_RETURN_IF_ERROR(impl_->pool->start());
   impl_->running = true;
   return Status::Ok();
@@ -570,9 +643,9 @@ Result<std::string> Platform::register_user(std::string_view username, std::stri
   }
   STREAMLET_ASSIGN_OR_RETURN(auto user, impl_->accounts->register_user(username, password));
   STREAMLET_ASSIGN_OR_RETURN(auto s, impl_->accounts->start_session(user));
-  return json{
-      {"user", user_doc(s.user)}, {"token", s.token}, {"expires_at", rfc3339(s.expires_at * 1000)}}
-      .dump();
+  return detail::json_text(json{{"user", user_doc(s.user)},
+                                {"token", s.token},
+                                {"expires_at", rfc3339(s.expires_at * 1000)}});
 }
 
 Result<std::string> Platform::login(std::string_view username, std::string_view password,
@@ -586,9 +659,9 @@ Result<std::string> Platform::login(std::string_view username, std::string_view 
                         wait);
   STREAMLET_ASSIGN_OR_RETURN(auto s, impl_->accounts->login(username, password));
   impl_->logins->succeeded(address, account);
-  return json{
-      {"user", user_doc(s.user)}, {"token", s.token}, {"expires_at", rfc3339(s.expires_at * 1000)}}
-      .dump();
+  return detail::json_text(json{{"user", user_doc(s.user)},
+                                {"token", s.token},
+                                {"expires_at", rfc3339(s.expires_at * 1000)}});
 }
 
 namespace {
@@ -601,7 +674,7 @@ Status need_user(const Principal& who) {
 Result<std::string> Platform::me(const Principal& who) {
   STREAMLET_RETURN_IF_ERROR(need_user(who));
   STREAMLET_ASSIGN_OR_RETURN(auto u, impl_->catalog->get_user(who.user_id));
-  return json{{"user", user_doc(u)}}.dump();
+  return detail::json_text(json{{"user", user_doc(u)}});
 }
 
 Status Platform::logout(const Principal& who) {
@@ -636,11 +709,10 @@ Status Platform::change_password(const Principal& who, std::string_view current,
 Result<std::string> Platform::create_api_key(const Principal& who, std::string_view name) {
   STREAMLET_RETURN_IF_ERROR(need_user(who));
   STREAMLET_ASSIGN_OR_RETURN(auto k, impl_->catalog->create_api_key(who.user_id, name));
-  return json{{"id", k.info.id},
-              {"key", k.key},
-              {"name", k.info.name},
-              {"created_at", rfc3339(k.info.created_at_ms)}}
-      .dump();
+  return detail::json_text(json{{"id", k.info.id},
+                                {"key", k.key},
+                                {"name", k.info.name},
+                                {"created_at", rfc3339(k.info.created_at_ms)}});
 }
 
 Result<std::string> Platform::list_api_keys(const Principal& who) {
@@ -649,7 +721,7 @@ Result<std::string> Platform::list_api_keys(const Principal& who) {
   json items = json::array();
   for (const auto& k : keys)
     items.push_back({{"id", k.id}, {"name", k.name}, {"created_at", rfc3339(k.created_at_ms)}});
-  return json{{"items", items}}.dump();
+  return detail::json_text(json{{"items", items}});
 }
 
 Status Platform::revoke_api_key(const Principal& who, std::string_view key_id) {
@@ -660,7 +732,7 @@ Status Platform::revoke_api_key(const Principal& who, std::string_view key_id) {
 // ---- videos -----------------------------------------------------------------------------
 
 std::string Platform::video_json(const catalog::Video& video) {
-  return impl_->video_doc(video).dump();
+  return detail::json_text(impl_->video_doc(video));
 }
 
 Result<std::string> Platform::list_videos(const Principal& who, const VideoListParams& p) {
@@ -668,13 +740,17 @@ Result<std::string> Platform::list_videos(const Principal& who, const VideoListP
   if (p.per_page < 1 || p.per_page > 100)
     return error(ErrorCode::kInvalidArgument, "per_page must be 1..100");
   if (p.owner_me) STREAMLET_RETURN_IF_ERROR(need_user(who));
-  const int offset = (p.page - 1) * p.per_page;
+  STREAMLET_RETURN_IF_ERROR(detail::check_text("q", p.q, detail::TextKind::kLine));
+  // In 64 bits: page 2^31-1 of 100 is no overflow, just far past the end of any catalog, so
+  // the offset is clamped and the page comes back empty (with the real total).
+  const int64_t wanted = (int64_t(p.page) - 1) * p.per_page;
+  const int offset = int(std::min<int64_t>(wanted, std::numeric_limits<int>::max()));
 
   auto page_doc = [&](const std::vector<catalog::Video>& items, int64_t total) {
     json arr = json::array();
     for (const auto& v : items) arr.push_back(impl_->video_doc(v));
-    return json{{"items", arr}, {"page", p.page}, {"per_page", p.per_page}, {"total", total}}
-        .dump();
+    return detail::json_text(
+        json{{"items", arr}, {"page", p.page}, {"per_page", p.per_page}, {"total", total}});
   };
   catalog::VideoQuery q;
   q.text = p.q;
@@ -717,7 +793,7 @@ Result<catalog::Video> video_for(catalog::Catalog& cat, const Principal& who, st
 
 Result<std::string> Platform::get_video(const Principal& who, std::string_view id) {
   STREAMLET_ASSIGN_OR_RETURN(auto v, viewable_video(who, id));
-  return impl_->video_doc(v).dump();
+  return detail::json_text(impl_->video_doc(v));
 }
 
 Result<std::string> Platform::update_video(const Principal& who, std::string_view id,
@@ -730,7 +806,7 @@ Result<std::string> Platform::update_video(const Principal& who, std::string_vie
     return error(ErrorCode::kInvalidArgument, "description: at most 5000 characters");
   STREAMLET_ASSIGN_OR_RETURN(auto v, impl_->catalog->update_video(id, update));
   impl_->forget_policy(v.id);
-  return impl_->video_doc(v).dump();
+  return detail::json_text(impl_->video_doc(v));
 }
 
 Status Platform::delete_video(const Principal& who, std::string_view id) {
@@ -777,8 +853,8 @@ Result<std::string> Platform::video_stats(const Principal& who, std::string_view
   STREAMLET_ASSIGN_OR_RETURN(auto s, impl_->catalog->view_stats(id));
   json days = json::array();
   for (const auto& d : s.days) days.push_back({{"day", d.day}, {"viewers", d.unique_viewers}});
-  return json{{"views", s.views}, {"watch_seconds", s.watch_seconds}, {"unique_viewers", days}}
-      .dump();
+  return detail::json_text(
+      json{{"views", s.views}, {"watch_seconds", s.watch_seconds}, {"unique_viewers", days}});
 }
 
 // ---- jobs -------------------------------------------------------------------------------
@@ -799,12 +875,12 @@ Result<std::string> Platform::list_jobs(const Principal& who, std::optional<jobs
     }
     items.push_back(job_doc(j));
   }
-  return json{{"items", items}}.dump();
+  return detail::json_text(json{{"items", items}});
 }
 
 Result<std::string> Platform::retry_job(const Principal& who, std::string_view id) {
   STREAMLET_RETURN_IF_ERROR(need_user(who));
-  STREAMLET_ASSIGN_OR_RETURN(auto job, impl_->queue->get(id));
+  STREAMLET_ASSIGN_OR_RETURN(auto job, impl_->job_of(id));
   STREAMLET_ASSIGN_OR_RETURN(auto video, impl_->video_for_job(who, job, accounts::Action::kModify));
   STREAMLET_ASSIGN_OR_RETURN(auto after, impl_->queue->retry(id));
   if (!video.id.empty()) {
@@ -812,12 +888,12 @@ Result<std::string> Platform::retry_job(const Principal& who, std::string_view i
     impl_->publish_status(video.id, catalog::VideoStatus::kQueued, "");
   }
   impl_->pool->wake();
-  return job_doc(after).dump();
+  return detail::json_text(job_doc(after));
 }
 
 Result<std::string> Platform::cancel_job(const Principal& who, std::string_view id) {
   STREAMLET_RETURN_IF_ERROR(need_user(who));
-  STREAMLET_ASSIGN_OR_RETURN(auto job, impl_->queue->get(id));
+  STREAMLET_ASSIGN_OR_RETURN(auto job, impl_->job_of(id));
   STREAMLET_ASSIGN_OR_RETURN(auto video, impl_->video_for_job(who, job, accounts::Action::kModify));
   STREAMLET_ASSIGN_OR_RETURN(auto after, impl_->queue->cancel(id));
   // A queued job is cancelled at once (no worker will tell); a running one when its worker stops.
@@ -826,7 +902,7 @@ Result<std::string> Platform::cancel_job(const Principal& who, std::string_view 
                                      "transcode cancelled");
     impl_->publish_status(video.id, catalog::VideoStatus::kFailed, "transcode cancelled");
   }
-  return job_doc(after).dump();
+  return detail::json_text(job_doc(after));
 }
 
 std::vector<std::pair<std::string, int64_t>> Platform::job_counts() {
@@ -864,6 +940,13 @@ Result<Platform::Creation> Platform::begin_upload(const Principal& who,
   if (!metadata_header.empty()) {
     STREAMLET_ASSIGN_OR_RETURN(meta, upload::parse_metadata(metadata_header));
   }
+  // What becomes the video's text (and the name its owner is shown) must be text.
+  for (auto [key, kind] :
+       {std::pair{"title", detail::TextKind::kLine}, std::pair{"filename", detail::TextKind::kLine},
+        std::pair{"description", detail::TextKind::kMultiline}})
+    if (auto it = meta.find(key); it != meta.end())
+      STREAMLET_RETURN_IF_ERROR(
+          detail::check_text(std::string("Upload-Metadata ") + key, it->second, kind));
   meta.erase(kMetaOwner);
   meta.erase(kMetaVideo);
   meta[kMetaOwner] = who.user_id;

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "core/file_util.hpp"
+#include "core/json_text.hpp"
 #include "media/input.hpp"
 #include "transcode/stages.hpp"
 
@@ -265,17 +266,23 @@ bool is_replaceable_output(const fs::path& dir) {
   return fs::exists(dir / "summary.json", ec);
 }
 
-// Removes hidden work directories left by runs that died (their pid is gone).
-void remove_stale_work_dirs(const fs::path& parent, const std::string& name) {
+constexpr std::string_view kWorkDirMark = ".streamlet-tmp-";
+
+// Removes hidden work directories left by runs that died (their pid is gone): those of output
+// `name`, or of every output when `name` is empty.
+size_t remove_stale_work_dirs(const fs::path& parent, const std::string& name) {
   std::error_code ec;
-  const std::string prefix = "." + name + ".streamlet-tmp-";
+  size_t removed = 0;
   for (const auto& entry : fs::directory_iterator(parent, ec)) {
-    std::string n = entry.path().filename().string();
-    if (n.rfind(prefix, 0) != 0) continue;
-    long pid = std::strtol(n.c_str() + prefix.size(), nullptr, 10);
+    const std::string n = entry.path().filename().string();
+    size_t mark = n.find(kWorkDirMark);
+    if (n.empty() || n[0] != '.' || mark == std::string::npos || mark < 2) continue;
+    if (!name.empty() && n.compare(1, mark - 1, name) != 0) continue;
+    long pid = std::strtol(n.c_str() + mark + kWorkDirMark.size(), nullptr, 10);
     if (pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM)) continue;
-    fs::remove_all(entry.path(), ec);
+    if (fs::remove_all(entry.path(), ec) > 0 && !ec) ++removed;
   }
+  return removed;
 }
 
 Status publish(const fs::path& work, const fs::path& target) {
@@ -343,6 +350,10 @@ Status align_audio_segments(package::Track& audio, size_t video_segments, const 
 
 }  // namespace
 
+size_t remove_abandoned_work_dirs(const std::string& parent) {
+  return remove_stale_work_dirs(parent, "");
+}
+
 Result<TranscodeResult> transcode(const std::string& input, const std::string& output_dir,
                                   const Options& options, ProgressCallback progress,
                                   CancelToken cancel) {
@@ -375,8 +386,9 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
   if (ec) return Status(ErrorCode::kIo, "create " + target.parent_path().string() + ": " + ec.message());
   remove_stale_work_dirs(target.parent_path(), target.filename().string());
   std::random_device rd;
-  fs::path work = target.parent_path() / ("." + target.filename().string() + ".streamlet-tmp-" +
-                                          std::to_string(::getpid()) + "-" + std::to_string(rd()));
+  fs::path work =
+      target.parent_path() / ("." + target.filename().string() + std::string(kWorkDirMark) +
+                              std::to_string(::getpid()) + "-" + std::to_string(rd()));
   fs::create_directory(work, ec);
   if (ec) return Status(ErrorCode::kIo, "create " + work.string() + ": " + ec.message());
   struct WorkDirGuard {
@@ -644,7 +656,7 @@ std::string TranscodeResult::to_json(int indent) const {
   j["fps"] = fps;
   j["speed"] = speed;
   j["source"] = nlohmann::json::parse(source.to_json(-1));
-  return j.dump(indent);
+  return streamlet::detail::json_text(j, indent);
 }
 
 }  // namespace streamlet::transcode

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "core/file_util.hpp"
+#include "core/json_text.hpp"
 #include "upload/digest.hpp"
 
 namespace streamlet::upload {
@@ -36,6 +37,8 @@ bool valid_id(std::string_view id) {
   return true;
 }
 
+// Messages reach the uploader (a full disk is a 503 with this text): they say what failed,
+// never where in the server's storage.
 Status errno_status(const std::string& what) {
   int e = errno;
   ErrorCode code = (e == ENOSPC || e == EDQUOT) ? ErrorCode::kResourceExhausted : ErrorCode::kIo;
@@ -117,36 +120,36 @@ struct UploadStore::Impl {
   Status sync_dir() const {
     if (!opt.durable) return Status::Ok();
     Fd dir(::open(opt.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!dir.valid() || ::fsync(dir.get()) != 0) return errno_status("fsync " + opt.dir.string());
+    if (!dir.valid() || ::fsync(dir.get()) != 0) return errno_status("save upload state");
     return Status::Ok();
   }
 
   // Atomically replaces <id>.json: temp file, fsync, rename, fsync the directory.
   Status persist(const UploadInfo& info) const {
-    std::string text = to_json(info).dump();
+    std::string text = streamlet::detail::json_text(to_json(info));
     fs::path tmp = opt.dir / (info.id + ".json.tmp");
     {
       Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-      if (!fd.valid()) return errno_status("create " + tmp.string());
+      if (!fd.valid()) return errno_status("save upload state");
       size_t done = 0;
       while (done < text.size()) {
         ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
-          Status s = errno_status("write " + tmp.string());
+          Status s = errno_status("save upload state");
           ::unlink(tmp.c_str());
           return s;
         }
         done += size_t(n);
       }
       if (opt.durable && ::fsync(fd.get()) != 0) {
-        Status s = errno_status("fsync " + tmp.string());
+        Status s = errno_status("save upload state");
         ::unlink(tmp.c_str());
         return s;
       }
     }
     if (::rename(tmp.c_str(), state(info.id).c_str()) != 0) {
-      Status s = errno_status("rename " + tmp.string());
+      Status s = errno_status("save upload state");
       ::unlink(tmp.c_str());
       return s;
     }

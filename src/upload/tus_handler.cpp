@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_text.hpp"
 #include "streamlet/upload.hpp"
 
 namespace streamlet::upload {
@@ -27,7 +28,7 @@ TusResponse protocol_response(int status, std::string_view message) {
   TusResponse r;
   r.status = status;
   r.headers.emplace_back("Content-Type", "application/json");
-  r.body = nlohmann::json{{"error", message}}.dump();
+  r.body = streamlet::detail::json_text(nlohmann::json{{"error", message}});
   return r;
 }
 

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "core/file_util.hpp"
+#include "core/json_text.hpp"
 #include "streamlet/webhooks.hpp"
 
 namespace streamlet::webhooks {
@@ -77,7 +78,7 @@ struct WebhookDispatcher::Impl {
   // Appends one record; a torn last line is skipped when the journal is read.
   void journal(const nlohmann::json& record) {
     if (journal_fd < 0) return;
-    std::string line = record.dump() + "\n";
+    std::string line = streamlet::detail::json_text(record) + "\n";
     size_t off = 0;
     while (off < line.size()) {
       ssize_t n = ::write(journal_fd, line.data() + off, line.size() - off);
@@ -94,6 +95,54 @@ struct WebhookDispatcher::Impl {
             {"due_ms", d.due_ms}};
   }
 
+  // Applies one journal record. One that is JSON but not a record we write (wrong types, an
+  // unknown op) was not torn by a crash: something else changed the file, and guessing what
+  // it meant could drop or repeat deliveries, so it is refused with what is wrong.
+  Status replay(const nlohmann::json& r, int64_t now_ms) {
+    const std::string fix =
+        "; fix or remove the line (removing the file drops every pending delivery)";
+    auto bad = [&](const std::string& what) {
+      return Status(ErrorCode::kInvalidArgument, what + fix);
+    };
+    if (!r.is_object()) return bad("not a journal record (a JSON object)");
+    if (!r.contains("op") || !r["op"].is_string()) return bad("\"op\" must be a string");
+    if (!r.contains("id") || !r["id"].is_number_unsigned())
+      return bad("\"id\" must be a non-negative integer");
+    for (const char* key : {"url", "event", "body"})
+      if (r.contains(key) && !r[key].is_string())
+        return bad("\"" + std::string(key) + "\" must be a string");
+    if (r.contains("attempts") && !r["attempts"].is_number_unsigned())
+      return bad("\"attempts\" must be a non-negative integer");
+    if (r.contains("due_ms") && !r["due_ms"].is_number_integer())
+      return bad("\"due_ms\" must be an integer");
+    const uint64_t id = r["id"].get<uint64_t>();
+    const std::string op = r["op"].get<std::string>();
+    auto attempts = [&] {
+      return static_cast<int>(std::min<uint64_t>(r.value("attempts", uint64_t{0}), 1u << 20));
+    };
+    if (op == "add") {
+      Delivery d;
+      d.id = id;
+      d.url = r.value("url", "");
+      d.event = r.value("event", "");
+      d.body = r.value("body", "");
+      d.attempts = attempts();
+      d.due_ms = r.value("due_ms", now_ms);
+      pending[id] = std::move(d);
+    } else if (op == "retry") {
+      if (auto it = pending.find(id); it != pending.end()) {
+        it->second.attempts = attempts();
+        it->second.due_ms = r.value("due_ms", now_ms);
+      }
+    } else if (op == "done") {
+      pending.erase(id);
+    } else {
+      return bad("unknown op \"" + op + "\"");
+    }
+    next_id = std::max(next_id, id + 1);
+    return Status::Ok();
+  }
+
   Status open_journal() {
     if (options.state_dir.empty()) return Status::Ok();
     std::error_code ec;
@@ -103,33 +152,20 @@ struct WebhookDispatcher::Impl {
     journal_path = fs::path(options.state_dir) / kJournalName;
     std::ifstream in(journal_path);
     const int64_t now_ms = unix_ms_now();
+    size_t line_no = 0;
     for (std::string line; std::getline(in, line);) {
+      ++line_no;
       auto r = nlohmann::json::parse(line, nullptr, false);
-      if (!r.is_object() || !r.contains("op") || !r.contains("id")) continue;  // torn write
-      uint64_t id = r["id"].get<uint64_t>();
-      next_id = std::max(next_id, id + 1);
-      const std::string op = r["op"].get<std::string>();
-      if (op == "add") {
-        Delivery d;
-        d.id = id;
-        d.url = r.value("url", "");
-        d.event = r.value("event", "");
-        d.body = r.value("body", "");
-        d.attempts = r.value("attempts", 0);
-        d.due_ms = r.value("due_ms", now_ms);
-        pending[id] = std::move(d);
-      } else if (op == "retry" && pending.count(id)) {
-        pending[id].attempts = r.value("attempts", 0);
-        pending[id].due_ms = r.value("due_ms", now_ms);
-      } else if (op == "done") {
-        pending.erase(id);
-      }
+      // What is not JSON at all is a torn append (a crash, a full disk): nothing to resume.
+      if (r.is_discarded()) continue;
+      STREAMLET_RETURN_IF_ERROR(replay(r, now_ms).with_context(journal_path.string() + " line " +
+                                                               std::to_string(line_no)));
     }
     std::string compacted;
     const auto now = Clock::now();
     for (auto& [id, d] : pending) {
       d.due = now + std::chrono::milliseconds(std::max<int64_t>(0, d.due_ms - now_ms));
-      compacted += add_record(d).dump() + "\n";
+      compacted += streamlet::detail::json_text(add_record(d)) + "\n";
     }
     STREAMLET_RETURN_IF_ERROR(streamlet::detail::write_file_atomic(journal_path, compacted));
     journal_fd = ::open(journal_path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);

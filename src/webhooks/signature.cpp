@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/crypto.hpp"
+#include "core/json_text.hpp"
 #include "core/time_format.hpp"
 #include "streamlet/webhooks.hpp"
 
@@ -84,7 +85,7 @@ Result<std::string> event_body(std::string_view event, std::string_view video_js
   const std::string when = streamlet::detail::rfc3339(std::chrono::system_clock::to_time_t(sent_at));
   nlohmann::json body = {
       {"event", std::string(event)}, {"video", std::move(video)}, {"sent_at", when}};
-  return body.dump();
+  return streamlet::detail::json_text(body);
 }
 
 }  // namespace streamlet::webhooks

@@ -2,7 +2,9 @@
 #include <set>
 #include <thread>
 
+#include "catalog/sqlite_db.hpp"
 #include "streamlet/catalog.hpp"
+#include "streamlet/jobs.hpp"
 #include "support/support.hpp"
 
 namespace sc = streamlet::catalog;
@@ -243,6 +245,60 @@ TEST_CASE("catalog: opening an existing file again keeps the data and the schema
     q.text = "searchable";
     CHECK(c->list_videos(q)->total == 1);
   }
+}
+
+TEST_CASE("catalog: a file from a newer schema version is refused, naming file and versions") {
+  TempDir dir;
+  const std::string path = (dir / "streamlet.db").string();
+  { open(dir); }
+  {
+    auto db = streamlet::detail::sql::Db::open(path);
+    REQUIRE(db.ok());
+    REQUIRE((*db)->exec("UPDATE schema_version SET version = 7 WHERE component = 'catalog'").ok());
+  }
+  auto again = sc::open_sqlite_catalog(path);
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.status().code() == ErrorCode::kUnsupported);
+  const std::string& m = again.status().message();
+  CHECK_MESSAGE(m.find(path) != std::string::npos, m);
+  CHECK_MESSAGE(m.find("schema version 7") != std::string::npos, m);
+  CHECK_MESSAGE(m.find("knows 3") != std::string::npos, m);
+  // The job queue shares the file and checks its own component the same way.
+  {
+    auto db = streamlet::detail::sql::Db::open(path);
+    REQUIRE((*db)->exec("UPDATE schema_version SET version = 1 WHERE component = 'catalog'").ok());
+  }
+  REQUIRE(streamlet::jobs::open_sqlite_job_queue(path).ok());
+  {
+    auto db = streamlet::detail::sql::Db::open(path);
+    REQUIRE((*db)->exec("UPDATE schema_version SET version = 3 WHERE component = 'jobs'").ok());
+  }
+  auto queue = streamlet::jobs::open_sqlite_job_queue(path);
+  REQUIRE_FALSE(queue.ok());
+  CHECK(queue.status().message().find("jobs schema version 3") != std::string::npos);
+}
+
+TEST_CASE("catalog: titles, descriptions and key names must be UTF-8 text") {
+  TempDir dir;
+  auto c = open(dir);
+  auto alice = make_user(*c, "alice");
+  for (std::string bad : {std::string("caf\xE9"), std::string("\xED\xA0\x80"),
+                          std::string("tab\there"), std::string("new\nline")}) {
+    CAPTURE(bad);
+    auto v =
+        c->create_video({alice.id, bad, "", sc::Visibility::kPublic, sc::VideoStatus::kQueued});
+    CHECK(v.status().code() == ErrorCode::kInvalidArgument);
+    CHECK(v.status().message().rfind("title: ", 0) == 0);
+    CHECK(c->create_api_key(alice.id, bad).status().code() == ErrorCode::kInvalidArgument);
+  }
+  auto v = make_video(*c, alice.id, "ok", "two\nlines\tand a tab");
+  sc::VideoUpdate bad_description;
+  bad_description.description = "bad \xFF";
+  CHECK(c->update_video(v.id, bad_description).status().code() == ErrorCode::kInvalidArgument);
+  // A status reason is the system's text: kept, with bad bytes replaced, never refused.
+  auto failed = c->set_status(v.id, sc::VideoStatus::kFailed, "decoder said \xFF\xFE");
+  REQUIRE(failed.ok());
+  CHECK(failed->status_reason == "decoder said \xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
 TEST_CASE("users: unique names, lookup, roles") {

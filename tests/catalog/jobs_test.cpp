@@ -227,7 +227,9 @@ TEST_CASE("jobs: a job left running by a vanished worker runs again after recove
 
   auto moved = b->recover();
   REQUIRE(moved.ok());
-  CHECK(*moved == 1);
+  REQUIRE(moved->size() == 1);
+  CHECK(moved->front().id == id);
+  CHECK(moved->front().state == sj::JobState::kQueued);  // as stored now
   CHECK(state_of(*b, id) == sj::JobState::kQueued);
 
   std::atomic<int> runs{0};

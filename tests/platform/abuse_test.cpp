@@ -24,7 +24,7 @@ struct RawAnswer {
 RawAnswer call_from(const ServerProcess& s, const std::string& source, const std::string& method,
                     const std::string& path, const std::string& token = "",
                     const std::string& body = "", const httplib::Headers& extra = {}) {
-  RawClient c(s.port(), source);
+  RawClient c(s.port(), source.c_str());
   REQUIRE(c.connected());
   std::string req = method + " " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n";
   if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
@@ -147,7 +147,7 @@ TEST_CASE("metrics: labels come from the route table whatever paths and methods 
   CHECK(routes.count("/v1/videos/{id}") == 1);
   std::vector<std::string> odd_routes, odd_methods;
   for (const auto& r : routes)
-    if (r != "unmatched" && r.rfind("/", 0) != 0) odd_routes.push_back(r);
+    if (r != "unmatched" && r != "unparsed" && r.rfind("/", 0) != 0) odd_routes.push_back(r);
   const std::set<std::string> http_methods = {"GET",    "HEAD",    "POST",  "PUT",
                                               "DELETE", "OPTIONS", "PATCH", "other"};
   for (const auto& method : methods)

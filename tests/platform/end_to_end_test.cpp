@@ -1,5 +1,11 @@
 // A user's whole path through the platform over HTTP: register, upload with tus, follow the
 // progress stream until ready, then play HLS and DASH to the end with ffmpeg.
+#include <sched.h>
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "platform_helpers.hpp"
 
 using namespace streamlet::test;
@@ -89,4 +95,42 @@ TEST_CASE("a failed transcode tells its owner why, naming their file and not the
   CHECK_MESSAGE(reason.find("holiday notes.mp4") != std::string::npos, reason);
   CHECK_MESSAGE(reason.find((dir / "data").string()) == std::string::npos, reason);
   CHECK_MESSAGE(reason.find("uploads/") == std::string::npos, reason);
+}
+
+TEST_CASE("a transcode that fills the disk says so, without naming the server's storage paths") {
+  // A private mount namespace, so the small file system is this test's alone.
+  if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr)) {
+    MESSAGE("SKIPPED: no mount namespace here (needs CAP_SYS_ADMIN): ", std::strerror(errno));
+    std::exit(77);
+  }
+  TempDir dir;
+  const fs::path media = dir / "data" / "media";
+  fs::create_directories(media);
+  // Uploads land on the normal disk; the renditions on 512 KiB, which they do not fit in.
+  if (::mount("tmpfs", media.c_str(), "tmpfs", 0, "size=512k,mode=0700") != 0) {
+    MESSAGE("SKIPPED: cannot mount a tmpfs: ", std::strerror(errno));
+    std::exit(77);
+  }
+  struct Unmount {
+    fs::path path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{media};
+  ServerProcess server(dir / "data", "admin-key",
+                       {"--ladder", "480p:6000k", "--preset", "ultrafast", "--max-attempts", "1"});
+  std::string token = register_user(server, "alice");
+  auto up = tus_upload(server, token, clip_480p_audio());
+  CHECK(final_status(follow_events(server, token, up.video_id)) == "failed");
+  auto video = call(server, "GET", "/v1/videos/" + up.video_id, token);
+  const std::string reason = video.body["status_reason"];
+  CHECK_MESSAGE(reason.find("disk space") != std::string::npos, reason);
+  for (const std::string& leak : {(dir / "data").string(), std::string("/media"),
+                                  std::string("streamlet-tmp"), std::string("uploads/")})
+    CHECK_MESSAGE(reason.find(leak) == std::string::npos, reason);
+  auto jobs = call(server, "GET", "/v1/jobs?state=failed", token);
+  REQUIRE(jobs.body["items"].size() == 1);
+  const std::string last_error = jobs.body["items"][0]["last_error"];
+  CHECK_MESSAGE(last_error.find((dir / "data").string()) == std::string::npos, last_error);
+  CHECK_MESSAGE(last_error.find("streamlet-tmp") == std::string::npos, last_error);
+  // The failed attempt left nothing on the full file system.
+  CHECK(fs::is_empty(media));
 }

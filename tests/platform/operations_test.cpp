@@ -26,7 +26,8 @@ TEST_CASE("health, readiness, metrics and the web app's static files") {
         auto m = server.client().Get("/metrics");
         text = m && m->status == 200 ? m->body : "";
         return text.find(R"(streamlet_http_request_duration_seconds_count{route="/readyz"} 1)") !=
-               std::string::npos;
+                   std::string::npos &&
+               text.find(R"(route="/healthz",method="GET",status="200"} 1)") != std::string::npos;
       },
       10);
   CHECK(text.find("streamlet_queue_depth") != std::string::npos);
@@ -54,11 +55,10 @@ TEST_CASE("health, readiness, metrics and the web app's static files") {
   CHECK(server.client().Get("/assets/../index.html")->status != 200);
 }
 
-TEST_CASE("playback and the API share the public port, with or without the origin front") {
-  // Default: the front's event loops answer /media and relay the rest to the API threads;
-  // --origin-threads 0: the API threads serve /media too. Both must look the same.
+TEST_CASE("playback and the API share the public port, with one front loop or one per core") {
+  // The front's event loops answer /media and hand the rest to the API threads.
   for (std::vector<std::string> flags : {std::vector<std::string>{},
-                                         std::vector<std::string>{"--origin-threads", "0"}}) {
+                                         std::vector<std::string>{"--origin-threads", "1"}}) {
     CAPTURE(flags.size());
     TempDir dir;
     ServerProcess server(dir / "data", "admin-key", flags);

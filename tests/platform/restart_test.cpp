@@ -2,6 +2,9 @@
 // after a restart on the same data directory, and nothing of the interrupted attempt is served.
 #include <sys/wait.h>
 
+#include <mutex>
+#include <sstream>
+
 #include "platform_helpers.hpp"
 
 using namespace streamlet::test;
@@ -142,4 +145,129 @@ TEST_CASE("cancel and retry a running transcode, and deleting a video mid-transc
                          (second.upload_path.substr(second.upload_path.rfind('/') + 1) + ".bin")));
   CHECK(call(server, "GET", "/v1/videos/" + second.video_id, token).status == 404);
   CHECK(server.client().Get(("/media/" + second.video_id + "/master.m3u8").c_str())->status == 404);
+}
+
+namespace {
+
+struct Followed {
+  std::vector<SseEvent> events;
+  bool ended = false;  // the server ended the stream (rather than the test giving up)
+};
+
+// Follows /v1/videos/{id}/events for at most about `seconds`.
+Followed follow_for(const ServerProcess& s, const std::string& token, const std::string& id,
+                    int seconds) {
+  auto c = s.client();
+  c.set_read_timeout(seconds, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  std::string buffer;
+  Followed out;
+  auto r = c.Get(("/v1/videos/" + id + "/events").c_str(), bearer(token),
+                 [&](const char* data, size_t n) {
+                   buffer.append(data, n);
+                   for (size_t end; (end = buffer.find("\n\n")) != std::string::npos;) {
+                     std::string frame = buffer.substr(0, end);
+                     buffer.erase(0, end + 2);
+                     SseEvent e;
+                     std::istringstream lines(frame);
+                     for (std::string line; std::getline(lines, line);) {
+                       if (line.rfind("event: ", 0) == 0) e.event = line.substr(7);
+                       if (line.rfind("data: ", 0) == 0) e.data = json::parse(line.substr(6));
+                     }
+                     if (!e.event.empty()) out.events.push_back(e);
+                   }
+                   return std::chrono::steady_clock::now() < deadline;
+                 });
+  out.ended = r && r->status == 200;
+  return out;
+}
+
+bool has_work_dir(const fs::path& media) {
+  for (const auto& name : entries(media))
+    if (name[0] == '.') return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("a transcode that kills the server three times ends failed: told, streamed, swept") {
+  // A real receiver on loopback that records the webhooks it is sent.
+  httplib::Server receiver;
+  std::mutex mu;
+  std::vector<json> hooks;
+  receiver.Post("/hook", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    hooks.push_back(json::parse(req.body, nullptr, false));
+    res.status = 204;
+  });
+  int port = receiver.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { receiver.listen_after_bind(); });
+  struct Stop {
+    httplib::Server& r;
+    std::thread& t;
+    ~Stop() {
+      r.stop();
+      t.join();
+    }
+  } stop_receiver{receiver, serving};
+
+  TempDir dir;
+  const fs::path media = dir / "data" / "media";
+  const std::string hook = "http://127.0.0.1:" + std::to_string(port) + "/hook";
+  ServerProcess server(dir / "data", "admin-key",
+                       {"--workers", "1", "--ladder", "360p:800k,240p:300k", "--preset", "veryfast",
+                        "--max-attempts", "3", "--webhook", hook});
+  std::string token = register_user(server, "alice");
+  auto up = tus_upload(server, token, clip_20s());
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    CAPTURE(attempt);
+    auto job = wait_running(server, token);
+    CHECK(job["attempts"] == attempt);
+    // Killed while its work directory is being written.
+    wait_for([&] { return has_work_dir(media); }, 60);
+    server.kill9();
+    CHECK(has_work_dir(media));
+    server.restart();
+    if (attempt < 3) {
+      // The video waits for its next attempt again.
+      auto v = call(server, "GET", "/v1/videos/" + up.video_id, token);
+      CHECK(v.body["status"] != "failed");
+    }
+  }
+  // Out of attempts: the start that recovers it dead-letters the job and fails the video.
+  auto video = call(server, "GET", "/v1/videos/" + up.video_id, token);
+  CHECK(video.body["status"] == "failed");
+  const std::string reason = video.body["status_reason"];
+  CHECK_MESSAGE(reason.find("interrupted") != std::string::npos, reason);
+  CHECK_MESSAGE(reason.find("3") != std::string::npos, reason);
+  auto failed = call(server, "GET", "/v1/jobs?state=failed", token);
+  REQUIRE(failed.body["items"].size() == 1);
+  CHECK(failed.body["items"][0]["attempts"] == 3);
+
+  // Its progress stream gives the final status and ends.
+  auto followed = follow_for(server, token, up.video_id, 20);
+  CHECK(followed.ended);
+  CHECK(final_status(followed.events) == "failed");
+  // video.failed goes to the webhook.
+  wait_for(
+      [&] {
+        std::lock_guard lock(mu);
+        return !hooks.empty();
+      },
+      30);
+  {
+    std::lock_guard lock(mu);
+    REQUIRE(hooks.size() == 1);
+    CHECK(hooks[0]["event"] == "video.failed");
+    CHECK(hooks[0]["video"]["id"] == up.video_id);
+    CHECK(hooks[0]["video"]["status"] == "failed");
+  }
+  // No work directory of the killed attempts is left behind.
+  CHECK(entries(media).empty());
+  // A retry from the owner starts over and succeeds.
+  auto retry =
+      call(server, "POST",
+           "/v1/jobs/" + failed.body["items"][0]["id"].get<std::string>() + "/retry", token);
+  CHECK(retry.status == 200);
+  CHECK(final_status(follow_events(server, token, up.video_id)) == "ready");
 }

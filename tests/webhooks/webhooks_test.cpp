@@ -470,3 +470,36 @@ TEST_CASE("webhooks: verify() rejects a tampered body, a wrong secret, a stale o
   CHECK(wh::verify("new", rotated, body, now).ok());
   CHECK(wh::verify("s3cret", rotated, body, now).ok());
 }
+
+TEST_CASE("webhooks: a journal line of the wrong shape is refused at start, naming file and line") {
+  TempDir state;
+  const std::string good =
+      R"({"op":"add","id":1,"url":"http://127.0.0.1:9/hook","event":"video.ready",)"
+      R"("body":"{}","attempts":0,"due_ms":0})";
+  for (std::string bad :
+       {R"({"op":"add","id":"seven"})", R"({"op":"add","id":-1})",
+        R"({"op":"add","id":2,"url":17})", R"({"op":"add","id":2,"attempts":"x"})",
+        R"({"op":"retry","id":1,"due_ms":"soon"})", R"({"op":3,"id":1})",
+        R"({"op":"explode","id":1})", R"({"op":"add","id":1.5})", R"([1,2,3])"}) {
+    CAPTURE(bad);
+    write_file(state / "webhooks.jsonl", good + "\n" + bad + "\n" + good + "\n");
+    Reports reports;
+    auto o = fast_options({"http://127.0.0.1:9/hook"}, reports);
+    o.state_dir = state.path().string();
+    auto d = wh::WebhookDispatcher::start(o);
+    REQUIRE_FALSE(d.ok());
+    CHECK(d.status().code() == ErrorCode::kInvalidArgument);
+    const std::string& m = d.status().message();
+    CHECK_MESSAGE(m.find((state / "webhooks.jsonl").string() + " line 2") != std::string::npos, m);
+    CHECK(read_file(state / "webhooks.jsonl").find(bad) != std::string::npos);  // left alone
+  }
+  // A torn last line is what a crash mid-append leaves: skipped, the rest resumes.
+  write_file(state / "webhooks.jsonl", good + "\n" + good.substr(0, 30));
+  Reports reports;
+  auto o = fast_options({"http://127.0.0.1:9/hook"}, reports);
+  o.state_dir = state.path().string();
+  o.backoff_base = 1h;
+  auto d = wh::WebhookDispatcher::start(o);
+  REQUIRE(d.ok());
+  (*d)->stop(0ms);
+}
