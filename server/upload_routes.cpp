@@ -84,6 +84,9 @@ void serve(upload::TusHandler& tus, platform::Platform& platform, const std::str
     res.set_header("Tus-Resumable", "1.0.0");
     res.set_header("Access-Control-Allow-Origin", "*");
     if (why.code() == ErrorCode::kUnauthenticated) res.set_header("WWW-Authenticate", "Bearer");
+    // A browser's tus client may only read Retry-After when it is exposed.
+    if (why.code() == ErrorCode::kRateLimited)
+      res.set_header("Access-Control-Expose-Headers", "Tus-Resumable, Retry-After");
     send_error(res, why);
     drain_or_close(reader, false, res);
   };

@@ -95,7 +95,7 @@ void TusHandler::add_common_headers(TusResponse& r) const {
       "Access-Control-Expose-Headers",
       "Location, Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm, "
       "Upload-Offset, Upload-Length, Upload-Defer-Length, Upload-Metadata, Upload-Concat, "
-      "Upload-Expires");
+      "Upload-Expires, Retry-After");
 }
 
 void TusHandler::add_upload_headers(TusResponse& r, const UploadInfo& info) const {

@@ -273,6 +273,8 @@ TEST_CASE("uploads: --uploads-per-minute limits how fast one user creates upload
   check_rate_limited(fourth);
   CHECK(std::atoi(header_of(fourth, "Retry-After").c_str()) <= 60);
   CHECK(!header_of(fourth, "Tus-Resumable").empty());
+  CHECK(header_of(fourth, "Access-Control-Expose-Headers").find("Retry-After") !=
+        std::string::npos);
   CHECK(create(server, bob, {{"Upload-Length", "10"}}).status == 201);
 }
 
