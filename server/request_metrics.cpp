@@ -20,8 +20,10 @@ std::string route_template(std::string_view pattern) {
     if (j < pattern.size() && pattern[j] == '^') ++j;
     if (j < pattern.size() && pattern[j] == ']') ++j;
     for (; j < pattern.size(); ++j) {
-      if (pattern[j] == '\\') ++j;
-      else if (pattern[j] == ']') return j;
+      if (pattern[j] == '\\')
+        ++j;
+      else if (pattern[j] == ']')
+        return j;
     }
     return std::string_view::npos;
   };

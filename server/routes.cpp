@@ -45,8 +45,8 @@ std::string client_address(const Routes& r, const httplib::Request& req) {
     size_t start = 0;
     while (start <= v.size()) {
       size_t comma = v.find(',', start);
-      std::string hop = v.substr(start, comma == std::string::npos ? std::string::npos
-                                                                    : comma - start);
+      std::string hop =
+          v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
       hop.erase(0, hop.find_first_not_of(" \t"));
       hop.erase(hop.find_last_not_of(" \t") + 1);
       if (!hop.empty()) hops.push_back(hop);
@@ -57,8 +57,8 @@ std::string client_address(const Routes& r, const httplib::Request& req) {
   for (auto it = hops.rbegin(); it != hops.rend(); ++it) {
     if (trusted(*it)) continue;
     unsigned char buf[sizeof(in6_addr)];
-    const bool ip = ::inet_pton(AF_INET, it->c_str(), buf) == 1 ||
-                    ::inet_pton(AF_INET6, it->c_str(), buf) == 1;
+    const bool ip =
+        ::inet_pton(AF_INET, it->c_str(), buf) == 1 || ::inet_pton(AF_INET6, it->c_str(), buf) == 1;
     return ip ? *it : req.remote_addr;  // a proxy that passes garbage: count the proxy
   }
   return req.remote_addr;

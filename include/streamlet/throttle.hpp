@@ -58,7 +58,7 @@ class RateLimiter {
 // the address's own count (else signing in to an account of one's own would wipe out the
 // failures on others). Counters of a key quiet for `forget_after` start over.
 struct LoginThrottleOptions {
-  int address_free = 5;  // failures per address before it is slowed down
+  int address_free = 5;   // failures per address before it is slowed down
   int account_free = 10;  // failures per account before failing addresses are slowed down
   std::chrono::seconds first_delay{1};
   std::chrono::seconds max_delay{15 * 60};

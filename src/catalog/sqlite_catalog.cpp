@@ -435,9 +435,9 @@ class SqliteCatalog final : public Catalog {
 
   Status check_session(std::string_view session_id, std::string_view user_id) override {
     std::lock_guard lock(db_->mutex());
-    STREAMLET_ASSIGN_OR_RETURN(
-        auto s, db_->prepare("SELECT 1 FROM sessions WHERE id = ? AND user_id = ?"
-                             " AND expires_at_ms > ?"));
+    STREAMLET_ASSIGN_OR_RETURN(auto s,
+                               db_->prepare("SELECT 1 FROM sessions WHERE id = ? AND user_id = ?"
+                                            " AND expires_at_ms > ?"));
     s.bind(1, session_id).bind(2, user_id).bind(3, detail::now_ms());
     STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
     if (!row) return error(ErrorCode::kUnauthenticated, "the session has ended; sign in again");

@@ -220,7 +220,7 @@ struct Platform::Impl {
   std::string admin_id;
   VideoFinishedFn finished;
   std::function<void(const upload::CompletedUpload&, const std::string&)> upload_observer;
-  std::unique_ptr<throttle::RateLimiter> upload_rate;  // creations per user
+  std::unique_ptr<throttle::RateLimiter> upload_rate;        // creations per user
   std::unique_ptr<throttle::RateLimiter> registration_rate;  // per client address
   std::unique_ptr<throttle::LoginThrottle> logins;
   std::unique_ptr<throttle::RateLimiter> beacon_rate;  // per client address
@@ -526,8 +526,8 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options) {
   };
   impl->upload_rate =
       std::make_unique<throttle::RateLimiter>(options.uploads_per_minute, std::chrono::minutes(1));
-  impl->registration_rate = std::make_unique<throttle::RateLimiter>(
-      options.registrations_per_hour, std::chrono::hours(1));
+  impl->registration_rate = std::make_unique<throttle::RateLimiter>(options.registrations_per_hour,
+                                                                    std::chrono::hours(1));
   impl->logins = std::make_unique<throttle::LoginThrottle>(options.login_throttle);
   impl->beacon_rate =
       std::make_unique<throttle::RateLimiter>(options.beacons_per_minute, std::chrono::minutes(1));
@@ -654,9 +654,8 @@ Result<std::string> Platform::login(std::string_view username, std::string_view 
       client_address.empty() ? std::string() : throttle::address_key(client_address);
   const std::string account = account_key(username);
   if (auto wait = impl_->logins->begin(address, account); wait.count() > 0)
-    return rate_limited("too many failed sign-ins; try again in " +
-                            std::to_string(wait.count()) + " s",
-                        wait);
+    return rate_limited(
+        "too many failed sign-ins; try again in " + std::to_string(wait.count()) + " s", wait);
   STREAMLET_ASSIGN_OR_RETURN(auto s, impl_->accounts->login(username, password));
   impl_->logins->succeeded(address, account);
   return detail::json_text(json{{"user", user_doc(s.user)},
@@ -697,9 +696,8 @@ Status Platform::change_password(const Principal& who, std::string_view current,
       client_address.empty() ? std::string() : throttle::address_key(client_address);
   const std::string account = account_key(user.username);
   if (auto wait = impl_->logins->begin(address, account); wait.count() > 0)
-    return rate_limited("too many wrong passwords; try again in " +
-                            std::to_string(wait.count()) + " s",
-                        wait);
+    return rate_limited(
+        "too many wrong passwords; try again in " + std::to_string(wait.count()) + " s", wait);
   STREAMLET_RETURN_IF_ERROR(
       impl_->accounts->change_password(user.id, current, replacement, who.session_id));
   impl_->logins->succeeded(address, account);
@@ -834,10 +832,10 @@ Status Platform::record_view(const Principal& who, std::string_view id, std::str
   if (!(seconds >= 0) || seconds > 24 * 3600)
     return error(ErrorCode::kInvalidArgument, "seconds must be 0..86400");
   if (viewer.size() > 128) return error(ErrorCode::kInvalidArgument, "viewer: at most 128 bytes");
-  std::string key = who.authenticated()  ? "user:" + who.user_id
-                    : !viewer.empty()    ? "viewer:" + std::string(viewer)
-                    : !address.empty()   ? "address:" + address
-                                         : "anonymous";
+  std::string key = who.authenticated() ? "user:" + who.user_id
+                    : !viewer.empty()   ? "viewer:" + std::string(viewer)
+                    : !address.empty()  ? "address:" + address
+                                        : "anonymous";
   catalog::ViewBeacon b;
   b.video_id = v.id;
   b.viewer_key = key;

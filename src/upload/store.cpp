@@ -224,8 +224,7 @@ struct UploadStore::Impl {
     if (!u.next_expiry) return std::chrono::hours(1);
     return std::chrono::ceil<std::chrono::seconds>(*u.next_expiry - now);
   }
-  static Status over_quota(uint64_t wanted, const Usage& u, uint64_t max,
-                           Clock::time_point now) {
+  static Status over_quota(uint64_t wanted, const Usage& u, uint64_t max, Clock::time_point now) {
     return rate_limited("storage quota: " + std::to_string(wanted) + " more bytes would pass " +
                             std::to_string(max) + " (" + std::to_string(u.bytes) +
                             " in use); finish or end unfinished uploads, or delete videos",
@@ -385,8 +384,8 @@ Result<UploadInfo> UploadStore::create(const CreateParams& params) {
                                 " unfinished uploads, the most allowed; finish or end one first",
                             Impl::wait_for_room(u, now));
       const uint64_t wanted = info.length.value_or(0);
-      if (limits.max_bytes && (u.bytes + wanted > limits.max_bytes ||
-                               (!info.length && u.bytes >= limits.max_bytes)))
+      if (limits.max_bytes &&
+          (u.bytes + wanted > limits.max_bytes || (!info.length && u.bytes >= limits.max_bytes)))
         return Impl::over_quota(wanted, u, limits.max_bytes, now);
     }
     for (const auto& [id, e] : s.uploads)
@@ -570,12 +569,12 @@ Result<UploadInfo> UploadStore::append(std::string_view id, const AppendParams& 
   if (body) {
     body_ok = body([&](const char* data, size_t size) {
       if (received + size > limit) {
-        failure = quota_bound
-                      ? rate_limited("storage quota: the body goes past the " +
-                                         std::to_string(limits.max_bytes) +
-                                         " bytes its owner may store",
-                                     std::chrono::hours(1))
-                      : error(ErrorCode::kTooLarge, "the body goes past the upload's length");
+        failure =
+            quota_bound
+                ? rate_limited("storage quota: the body goes past the " +
+                                   std::to_string(limits.max_bytes) + " bytes its owner may store",
+                               std::chrono::hours(1))
+                : error(ErrorCode::kTooLarge, "the body goes past the upload's length");
         return false;
       }
       received += size;
@@ -636,7 +635,8 @@ Result<UploadInfo> UploadStore::concatenate(const std::vector<std::string>& part
     for (const auto& id : part_ids) {
       if (!seen.insert(id).second)
         return error(ErrorCode::kInvalidArgument, "Upload-Concat: part listed twice");
-      const Status unknown = error(ErrorCode::kInvalidArgument, "Upload-Concat: unknown part " + id);
+      const Status unknown =
+          error(ErrorCode::kInvalidArgument, "Upload-Concat: unknown part " + id);
       auto found = s.find_locked(id);
       // With owners, another owner's part (or one gone, whoever had it) is not there as far
       // as the caller can tell: the same answer as for an id that never existed.

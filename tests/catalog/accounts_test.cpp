@@ -166,18 +166,19 @@ TEST_CASE("accounts: sessions end on logout and on a password change, tokens or 
         ErrorCode::kUnauthenticated);
   auto bob = accounts.register_user("bob", "another-passphrase");
   REQUIRE(bob.ok());
-  CHECK(accounts.authenticate(signer.issue(bob->id, sc::Role::kUser, 0, phone->id))
-            .status()
-            .code() == ErrorCode::kUnauthenticated);
+  CHECK(
+      accounts.authenticate(signer.issue(bob->id, sc::Role::kUser, 0, phone->id)).status().code() ==
+      ErrorCode::kUnauthenticated);
 
   // A password change keeps the session it came from and ends every other.
   auto tablet = accounts.login("alice", "s3cret-passphrase");
   REQUIRE(tablet.ok());
-  CHECK(accounts.change_password(alice->id, "wrong-passphrase", "new-passphrase", phone->id)
-            .code() == ErrorCode::kUnauthenticated);
+  CHECK(
+      accounts.change_password(alice->id, "wrong-passphrase", "new-passphrase", phone->id).code() ==
+      ErrorCode::kUnauthenticated);
   CHECK(accounts.authenticate(tablet->token).ok());
-  REQUIRE(accounts.change_password(alice->id, "s3cret-passphrase", "new-passphrase", phone->id)
-              .ok());
+  REQUIRE(
+      accounts.change_password(alice->id, "s3cret-passphrase", "new-passphrase", phone->id).ok());
   CHECK(accounts.authenticate(phone->token).ok());
   CHECK(accounts.authenticate(tablet->token).status().code() == ErrorCode::kUnauthenticated);
   CHECK(!accounts.login("alice", "s3cret-passphrase").ok());
@@ -186,7 +187,8 @@ TEST_CASE("accounts: sessions end on logout and on a password change, tokens or 
   catalog.reset();
   auto reopened = sc::open_sqlite_catalog((dir / "streamlet.db").string());
   REQUIRE(reopened.ok());
-  sa::AccountService again(std::move(reopened).value(), sa::TokenSigner(secret, std::chrono::hours(1)));
+  sa::AccountService again(std::move(reopened).value(),
+                           sa::TokenSigner(secret, std::chrono::hours(1)));
   CHECK(again.authenticate(phone->token).ok());
   CHECK(again.authenticate(tablet->token).status().code() == ErrorCode::kUnauthenticated);
 }

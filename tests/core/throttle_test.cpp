@@ -37,7 +37,8 @@ TEST_CASE("rate limiter: many distinct keys cannot grow its memory past max_keys
 TEST_CASE("login throttle: failures from one address slow it down exponentially") {
   th::LoginThrottle t;  // 5 free failures per address, then 1 s doubling, capped at 15 min
   auto now = t0;
-  for (int i = 0; i < 5; ++i) REQUIRE(t.begin("198.51.100.7", "alice" + std::to_string(i), now) == 0s);
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(t.begin("198.51.100.7", "alice" + std::to_string(i), now) == 0s);
   CHECK(t.begin("198.51.100.7", "zoe", now) == 1s);
   CHECK(t.begin("198.51.100.8", "zoe", now) == 0s);  // another address is not affected
   now += 1s;
@@ -73,7 +74,8 @@ TEST_CASE("login throttle: spread guesses slow the account, the owner elsewhere 
   th::LoginThrottleOptions o;
   th::LoginThrottle t(o);  // 10 free failures per account
   auto now = t0;
-  for (int i = 0; i < 10; ++i) REQUIRE(t.begin("203.0.113." + std::to_string(i), "alice", now) == 0s);
+  for (int i = 0; i < 10; ++i)
+    REQUIRE(t.begin("203.0.113." + std::to_string(i), "alice", now) == 0s);
   // The account is over its free failures: an address that failed on it waits ...
   CHECK(t.begin("203.0.113.0", "alice", now) == 1s);
   // ... one that has not (the owner at home) goes through.
@@ -92,9 +94,9 @@ TEST_CASE("login throttle: memory stays bounded under many addresses and names")
   th::LoginThrottleOptions o;
   o.max_keys = 50;
   th::LoginThrottle t(o);
-  for (int i = 0; i < 5000; ++i) t.begin("10.0." + std::to_string(i / 256) + "." +
-                                             std::to_string(i % 256),
-                                         "user" + std::to_string(i), t0);
+  for (int i = 0; i < 5000; ++i)
+    t.begin("10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256),
+            "user" + std::to_string(i), t0);
   // Only the recent ones are remembered: a recent address is still counted.
   for (int i = 0; i < 4; ++i) REQUIRE(t.begin("10.0.19.135", "x" + std::to_string(i), t0) == 0s);
   CHECK(t.begin("10.0.19.135", "y", t0) == 1s);

@@ -158,7 +158,8 @@ TEST_CASE("metrics: labels come from the route table whatever paths and methods 
   CHECK(text.size() < 64 * 1024);
 }
 
-TEST_CASE("metrics: --metrics-listen moves /metrics off the public port, --metrics-token guards it") {
+TEST_CASE(
+    "metrics: --metrics-listen moves /metrics off the public port, --metrics-token guards it") {
   TempDir dir;
   ServerProcess server(dir / "data", "admin-key",
                        {"--metrics-listen", "127.0.0.1:0", "--metrics-token", "scrape-secret"});
@@ -311,8 +312,8 @@ TEST_CASE("uploads: Upload-Concat final takes only the caller's own partial uplo
   CHECK(mine.status == 201);
   // The admin cannot take it either: only one's own parts.
   auto part2 = create(server, alice, {{"Upload-Length", "1"}, {"Upload-Concat", "partial"}});
-  REQUIRE(c.Patch(location_path(part2).c_str(), tus_headers(alice, {{"Upload-Offset", "0"}}),
-                  "x", "application/offset+octet-stream")
+  REQUIRE(c.Patch(location_path(part2).c_str(), tus_headers(alice, {{"Upload-Offset", "0"}}), "x",
+                  "application/offset+octet-stream")
               ->status == 204);
   CHECK(create(server, "admin-key", {{"Upload-Concat", "final;" + location_path(part2)}}).status ==
         400);
@@ -335,8 +336,8 @@ TEST_CASE("login: wrong passwords from one address slow that address down, not t
   check_rate_limited(call_from(server, attacker, "POST", "/v1/auth/login", "",
                                credentials("alice", "correct horse")));
   // Other account names from that address are slowed too: the address is the key.
-  check_rate_limited(call_from(server, attacker, "POST", "/v1/auth/login", "",
-                               credentials("bob", "whatever1")));
+  check_rate_limited(
+      call_from(server, attacker, "POST", "/v1/auth/login", "", credentials("bob", "whatever1")));
   // The owner, from their own address, signs in at once.
   auto owner = call_from(server, "127.0.0.3", "POST", "/v1/auth/login", "",
                          credentials("alice", "correct horse"));
@@ -383,16 +384,17 @@ TEST_CASE("login: X-Forwarded-For counts only from a --trusted-proxy") {
                      credentials("alice", "wrong" + forwarded), {{"X-Forwarded-For", forwarded}});
   };
   // A client that is not the proxy cannot dodge its limit with a new header each time.
-  for (int i = 0; i < 5; ++i) CHECK(guess("127.0.0.2", "192.0.2." + std::to_string(i)).status == 401);
+  for (int i = 0; i < 5; ++i)
+    CHECK(guess("127.0.0.2", "192.0.2." + std::to_string(i)).status == 401);
   check_rate_limited(guess("127.0.0.2", "192.0.2.77"));
   // Through the proxy, each forwarded client has its own count, and the proxy's own
   // address is not what gets slowed down; a forged entry left of the proxy's is ignored.
   for (int i = 0; i < 5; ++i)
     CHECK(guess("127.0.0.5", "10.9.9." + std::to_string(i) + ", 198.51.100.1").status == 401);
   check_rate_limited(guess("127.0.0.5", "10.9.9.99, 198.51.100.1"));
-  auto other = call_from(server, "127.0.0.5", "POST", "/v1/auth/login", "",
-                         credentials("alice", "correct horse"),
-                         {{"X-Forwarded-For", "198.51.100.2"}});
+  auto other =
+      call_from(server, "127.0.0.5", "POST", "/v1/auth/login", "",
+                credentials("alice", "correct horse"), {{"X-Forwarded-For", "198.51.100.2"}});
   CHECK(other.status == 200);
 }
 
@@ -459,25 +461,24 @@ TEST_CASE("sessions: a password change ends the user's other sessions") {
   const std::string stolen =
       call(server, "POST", "/v1/auth/login", "", credentials("alice", "correct horse"))
           .body["token"];
-  auto wrong = call(server, "POST", "/v1/auth/password", here,
-                    json{{"current_password", "not it at all"}, {"new_password", "battery staple"}}
-                        .dump());
+  auto wrong =
+      call(server, "POST", "/v1/auth/password", here,
+           json{{"current_password", "not it at all"}, {"new_password", "battery staple"}}.dump());
   CHECK(wrong.status == 401);
   CHECK(call(server, "POST", "/v1/auth/password", here,
              json{{"current_password", "correct horse"}, {"new_password", "short"}}.dump())
             .status == 400);
   CHECK(call(server, "GET", "/v1/auth/me", stolen).status == 200);  // nothing changed yet
-  auto changed = call(server, "POST", "/v1/auth/password", here,
-                      json{{"current_password", "correct horse"},
-                           {"new_password", "battery staple"}}
-                          .dump());
+  auto changed =
+      call(server, "POST", "/v1/auth/password", here,
+           json{{"current_password", "correct horse"}, {"new_password", "battery staple"}}.dump());
   CHECK(changed.status == 204);
   CHECK(call(server, "GET", "/v1/auth/me", here).status == 200);
   CHECK(call(server, "GET", "/v1/auth/me", stolen).status == 401);
   CHECK(call(server, "POST", "/v1/auth/login", "", credentials("alice", "correct horse")).status ==
         401);
-  CHECK(call(server, "POST", "/v1/auth/login", "", credentials("alice", "battery staple"))
-            .status == 200);
+  CHECK(call(server, "POST", "/v1/auth/login", "", credentials("alice", "battery staple")).status ==
+        200);
 }
 
 TEST_CASE("views: a viewer counts once per interval, and beacons from one address are bounded") {

@@ -460,7 +460,8 @@ up::StoreOptions owned(up::OwnerLimits limits) {
   };
   return o;
 }
-up::CreateParams of(const std::string& owner, std::optional<uint64_t> length, bool partial = false) {
+up::CreateParams of(const std::string& owner, std::optional<uint64_t> length,
+                    bool partial = false) {
   up::CreateParams p;
   p.length = length;
   p.metadata = {{"owner", owner}};
@@ -517,11 +518,11 @@ TEST_CASE("store: an owner's bytes are capped over declared, deferred and finish
   // An announced body that does not fit is refused before anything is read.
   const uint64_t at = now->offset;
   bool read = false;
-  auto announced = s2->append(d->id, {.offset = at, .content_length = 101 - at},
-                              [&read](const up::BodySink&) {
-                                read = true;
-                                return true;
-                              });
+  auto announced =
+      s2->append(d->id, {.offset = at, .content_length = 101 - at}, [&read](const up::BodySink&) {
+        read = true;
+        return true;
+      });
   CHECK(announced.status().code() == ErrorCode::kRateLimited);
   CHECK(!read);
   CHECK(s2->declare_length(d->id, 100).ok());
