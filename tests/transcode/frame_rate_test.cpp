@@ -9,8 +9,10 @@
 #include <set>
 #include <sstream>
 
+#include "media/input.hpp"
 #include "streamlet/transcode.hpp"
 #include "support/media_check.hpp"
+#include "transcode/stages.hpp"
 
 namespace fs = std::filesystem;
 using namespace streamlet::test;
@@ -44,7 +46,6 @@ fs::path joined_rates(const std::string& name, int first_rate, double first_seco
 struct VideoTiming {
   std::string avg_frame_rate, r_frame_rate;
   std::vector<int64_t> pts;        // sorted, in the stream's time base
-  std::set<int64_t> durations;     // distinct packet durations
   int time_base_den = 0;
 };
 
@@ -61,7 +62,6 @@ VideoTiming video_timing(const fs::path& file) {
   t.time_base_den = std::stoi(tb.substr(tb.find('/') + 1));
   for (const auto& p : j["packets"]) {
     t.pts.push_back(p["pts"].get<int64_t>());
-    t.durations.insert(p.contains("duration") ? p["duration"].get<int64_t>() : 0);  // 0: none given
   }
   std::sort(t.pts.begin(), t.pts.end());
   return t;
@@ -96,7 +96,9 @@ void expect_constant_rate(const fs::path& out, const tc::TranscodeResult& r, con
     CHECK(t.avg_frame_rate == rate);
     CHECK(t.r_frame_rate == rate);
     REQUIRE(t.time_base_den == 90000);
-    CHECK(t.durations == std::set<int64_t>{ticks_per_frame});
+    auto durations = fragment_sample_durations(out / v.id);
+    CHECK(durations.size() == t.pts.size());
+    CHECK(std::set<uint32_t>(durations.begin(), durations.end()) == std::set<uint32_t>{uint32_t(ticks_per_frame)});
     std::set<int64_t> gaps;
     for (size_t i = 1; i < t.pts.size(); ++i) gaps.insert(t.pts[i] - t.pts[i - 1]);
     CHECK(gaps == std::set<int64_t>{ticks_per_frame});
@@ -149,12 +151,19 @@ std::vector<int64_t> picture_changes(const fs::path& file, const std::vector<std
 
 TEST_CASE("VFR fixtures really change rate mid-file") {
   // Without this the tests below could pass on a constant-rate source.
-  auto speeds_up = video_timing(joined_rates("vfr_25_60.mp4", 25, 2, 60, 4));
-  REQUIRE(speeds_up.durations.size() >= 2);
-  CHECK(*speeds_up.durations.begin() * 2 < *speeds_up.durations.rbegin());
-  auto mostly_30 = video_timing(joined_rates("vfr_30_60.mp4", 30, 4, 60, 2));
-  REQUIRE(mostly_30.durations.size() >= 2);
-  CHECK(*mostly_30.durations.begin() * 3 / 2 < *mostly_30.durations.rbegin());
+  auto gaps = [](const fs::path& f) {
+    auto t = video_timing(f);
+    std::map<double, int> seconds;  // frame spacing -> how often
+    for (size_t i = 1; i < t.pts.size(); ++i)
+      ++seconds[std::round(double(t.pts[i] - t.pts[i - 1]) / t.time_base_den * 1e4) / 1e4];
+    return seconds;
+  };
+  auto speeds_up = gaps(joined_rates("vfr_25_60.mp4", 25, 2, 60, 4));
+  CHECK(speeds_up[0.04] >= 45);
+  CHECK(speeds_up[0.0167] >= 230);
+  auto mostly_30 = gaps(joined_rates("vfr_30_60.mp4", 30, 4, 60, 2));
+  CHECK(mostly_30[0.0333] >= 115);
+  CHECK(mostly_30[0.0167] >= 110);
   auto p = streamlet::media::probe(joined_rates("vfr_25_60.mp4", 25, 2, 60, 4).string());
   REQUIRE(p.ok());
   CHECK(p->video[0].variable_frame_rate);
@@ -193,7 +202,11 @@ TEST_CASE("VFR: a source with dropped frames keeps its timing on a constant 30 f
   CHECK(decode_errors(d / "out" / "master.m3u8") == "");
   TempDir scratch;
   auto t = video_timing(join_track(d / "out" / "240p", scratch.path()));
-  CHECK(t.durations == std::set<int64_t>{3000});
+  auto durations = fragment_sample_durations(d / "out" / "240p");
+  CHECK(std::set<uint32_t>(durations.begin(), durations.end()) == std::set<uint32_t>{3000});
+  std::set<int64_t> gaps;
+  for (size_t i = 1; i < t.pts.size(); ++i) gaps.insert(t.pts[i] - t.pts[i - 1]);
+  CHECK(gaps == std::set<int64_t>{3000});
   // New pictures appear where they do when ffmpeg itself resamples the source
   // to 30 fps: a duplicate never looks new and no source frame is lost.
   auto want = picture_changes(vfr, {"-fps_mode", "cfr", "-r", "30"});
@@ -223,4 +236,57 @@ TEST_CASE("CFR: a constant-rate source keeps every frame and its rate") {
   REQUIRE_MESSAGE(r2.ok(), r2.status().to_string());
   CHECK_FALSE(r2->frame_rate_converted);
   CHECK(count_video_frames(d / "out2" / "240p" / "index.m3u8") == count_video_frames(mkv));
+}
+
+TEST_CASE("natural frame rate: typical rates stay, others go to the typical rate that fits best") {
+  using streamlet::transcode::detail::natural_frame_rate;
+  auto is = [](AVRational got, int num, int den) { return got.num * int64_t(den) == int64_t(num) * got.den; };
+  // Apple's typical rates are kept exactly (29.97 is not 30).
+  CHECK(is(natural_frame_rate(30000.0 / 1001), 30000, 1001));
+  CHECK(is(natural_frame_rate(30), 30, 1));
+  CHECK(is(natural_frame_rate(24000.0 / 1001), 24000, 1001));
+  CHECK(is(natural_frame_rate(50), 50, 1));
+  CHECK(is(natural_frame_rate(60000.0 / 1001), 60000, 1001));
+  // Near a typical rate: that rate (capture jitter, a few dropped frames).
+  CHECK(is(natural_frame_rate(29.5), 30000, 1001));
+  CHECK(is(natural_frame_rate(24.4), 24, 1));
+  CHECK(is(natural_frame_rate(47), 50, 1));
+  // Slow sources: each frame shown a whole number of times, at the lowest such rate.
+  CHECK(is(natural_frame_rate(15), 30, 1));
+  CHECK(is(natural_frame_rate(15000.0 / 1001), 30000, 1001));
+  CHECK(is(natural_frame_rate(12), 24, 1));
+  CHECK(is(natural_frame_rate(12.5), 25, 1));
+  CHECK(is(natural_frame_rate(10), 30, 1));
+  CHECK(is(natural_frame_rate(1), 24, 1));
+  CHECK(is(natural_frame_rate(7), 24000, 1001));  // no whole multiple: the nearest
+  // Never above 60 (1.15): every 2nd frame where that fits, else 60.
+  CHECK(is(natural_frame_rate(120), 60, 1));
+  CHECK(is(natural_frame_rate(120000.0 / 1001), 60000, 1001));
+  CHECK(is(natural_frame_rate(100), 50, 1));
+  CHECK(is(natural_frame_rate(240), 60, 1));
+  CHECK(is(natural_frame_rate(90), 60, 1));
+  // Nonsense in, a sane rate out.
+  CHECK(is(natural_frame_rate(0), 25, 1));
+  CHECK(is(natural_frame_rate(std::nan("")), 25, 1));
+}
+
+TEST_CASE("frame timing: rounding is not a variable rate, a change of spacing is") {
+  using streamlet::media::detail::frame_timing_of;
+  // 29.97 fps in milliseconds: 33, 33, 34 ms.
+  std::vector<int64_t> ms;
+  for (int i = 0; i < 300; ++i) ms.push_back(std::llround(i * 1001.0 / 30));
+  auto t = frame_timing_of(ms, AVRational{1, 1000});
+  CHECK_FALSE(t.variable);
+  CHECK(1 / t.common_interval == doctest::Approx(30000.0 / 1001).epsilon(0.001));
+  // 1 s at 25 fps, then 3 s at 60 fps (90 kHz): variable, and mostly 60.
+  std::vector<int64_t> ticks;
+  for (int i = 0; i < 25; ++i) ticks.push_back(i * 3600);
+  for (int i = 0; i < 180; ++i) ticks.push_back(90000 + i * 1500);
+  t = frame_timing_of(ticks, AVRational{1, 90000});
+  CHECK(t.variable);
+  CHECK(1 / t.common_interval == doctest::Approx(60));
+  // A single frame has no spacing to speak of.
+  t = frame_timing_of({0}, AVRational{1, 90000});
+  CHECK_FALSE(t.variable);
+  CHECK(t.common_interval == 0);
 }
