@@ -10,7 +10,11 @@
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+
+#include <chrono>
+#include <thread>
 
 #include "streamlet/media.hpp"
 
@@ -114,6 +118,22 @@ nlohmann::json ffprobe(const fs::path& path, const std::vector<std::string>& ext
   while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
   pclose(pipe);
   return nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
+}
+
+long this_thread_id() { return static_cast<long>(::syscall(SYS_gettid)); }
+
+bool wait_until_blocked(long tid, const std::function<bool()>& stop, double limit_seconds) {
+  const fs::path syscall_file = "/proc/self/task/" + std::to_string(tid) + "/syscall";
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(limit_seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (stop()) return true;
+    // "202 0x..." while in futex(2); "running" while on a CPU.
+    std::ifstream in(syscall_file);
+    long nr = -1;
+    if (in >> nr && nr == SYS_futex) return true;
+    std::this_thread::yield();
+  }
+  return false;
 }
 
 std::string read_file(const fs::path& path) {

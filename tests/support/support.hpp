@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -48,6 +49,14 @@ fs::path clip_small();        // 320x240 25 fps, 4 s, with audio
 
 // `ffprobe -show_format -show_streams` (and optionally frames/packets) as JSON.
 nlohmann::json ffprobe(const fs::path& path, const std::vector<std::string>& extra = {});
+
+// The calling thread's kernel id, for thread_blocked().
+long this_thread_id();
+// Polls until thread `tid` of this process sleeps in a futex wait (blocked on a
+// mutex or condition variable) or `stop()` is true; false after `limit`. A
+// synchronisation with no sleeps in it: "that thread is now waiting" is read
+// from /proc/self/task/<tid>/syscall, not guessed from elapsed time.
+bool wait_until_blocked(long tid, const std::function<bool()>& stop, double limit_seconds = 60);
 
 std::string read_file(const fs::path& path);
 void write_file(const fs::path& path, const std::string& content);
