@@ -14,6 +14,19 @@ namespace streamlet::test {
 
 namespace fs = std::filesystem;
 
+// A case that cannot run on this machine (no root for a mount, a tool that is
+// not installed) says so and leaves: STREAMLET_SKIP("why") in a TEST_CASE body.
+// The test executable then exits with kSkipExitCode unless a check failed, and
+// CTest reports the case as skipped (SKIP_RETURN_CODE), never as passed.
+constexpr int kSkipExitCode = 77;
+void mark_skipped(const std::string& why);
+int skipped_count();
+#define STREAMLET_SKIP(why)                   \
+  do {                                        \
+    ::streamlet::test::mark_skipped(why);     \
+    return;                                   \
+  } while (0)
+
 // A fresh directory removed (recursively) when the object dies.
 class TempDir {
  public:
