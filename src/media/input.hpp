@@ -32,9 +32,9 @@ MediaInfo describe(const OpenedInput& input, const std::string& path);
 // How a video stream's frames are spaced, from every frame's timestamp.
 struct FrameTiming {
   int stream = -1;
-  int64_t frames = 0;           // frames with a timestamp
-  double common_interval = 0;   // seconds; the most common spacing, weighted by time (0: < 2 frames)
-  bool variable = false;        // spacings differ by more than one tick of the time base
+  int64_t frames = 0;          // frames with a timestamp
+  double common_interval = 0;  // seconds; the most common spacing, weighted by time (0: < 2 frames)
+  bool variable = false;       // spacings differ by more than one tick of the time base
 };
 // Reads the timestamps of every video frame of a freshly opened `input` (it is
 // consumed): from the sample index when the container has a complete one

@@ -43,7 +43,8 @@ Result<std::vector<FrameTiming>> measure_frame_timing(OpenedInput& input, const 
   bool any_left = false;
   for (unsigned i = 0; i < fc->nb_streams; ++i) {
     AVStream* s = fc->streams[i];
-    if (s->codecpar->codec_type != AVMEDIA_TYPE_VIDEO || (s->disposition & AV_DISPOSITION_ATTACHED_PIC))
+    if (s->codecpar->codec_type != AVMEDIA_TYPE_VIDEO ||
+        (s->disposition & AV_DISPOSITION_ATTACHED_PIC))
       continue;
     wanted[i] = true;
     // A complete MP4/MOV sample table holds every frame's time without reading any media.

@@ -7,14 +7,8 @@ namespace streamlet::transcode::detail {
 
 namespace {
 // Apple HLS authoring spec 1.14: "any of the typical frame rates".
-constexpr std::array<AVRational, 8> kTypicalRates{{{24000, 1001},
-                                                   {24, 1},
-                                                   {25, 1},
-                                                   {30000, 1001},
-                                                   {30, 1},
-                                                   {50, 1},
-                                                   {60000, 1001},
-                                                   {60, 1}}};
+constexpr std::array<AVRational, 8> kTypicalRates{
+    {{24000, 1001}, {24, 1}, {25, 1}, {30000, 1001}, {30, 1}, {50, 1}, {60000, 1001}, {60, 1}}};
 }  // namespace
 
 AVRational natural_frame_rate(double fps) {

@@ -100,9 +100,10 @@ class VideoDecodeStage {
  public:
   // `resample_to` (a frame rate, or {0, 1} for none) puts every frame on that
   // constant grid: for variable-frame-rate sources.
-  VideoDecodeStage(const AVStream* stream, CodecContextPtr decoder, int rotation, double origin_seconds,
-                   int64_t offset, const Options& options, double duration_seconds, double fps,
-                   AVRational resample_to, std::unique_ptr<StoryboardBuilder> storyboard)
+  VideoDecodeStage(const AVStream* stream, CodecContextPtr decoder, int rotation,
+                   double origin_seconds, int64_t offset, const Options& options,
+                   double duration_seconds, double fps, AVRational resample_to,
+                   std::unique_ptr<StoryboardBuilder> storyboard)
       : stream_(stream),
         decoder_(std::move(decoder)),
         orienter_(rotation),
@@ -139,8 +140,8 @@ class VideoDecodeStage {
   }
 
   int64_t end_pts() const { return end_pts_; }  // output timeline, after the last frame
-  int64_t frames() const { return index_; }             // frames sent to the renditions
-  int64_t source_frames() const { return decoded_; }    // frames decoded from the source
+  int64_t frames() const { return index_; }     // frames sent to the renditions
+  int64_t source_frames() const { return decoded_; }  // frames decoded from the source
   const PosterPicker& poster() const { return poster_; }
   StoryboardBuilder* storyboard() const { return storyboard_.get(); }
 
@@ -241,8 +242,8 @@ class VideoDecodeStage {
   int64_t segment_ticks_;
   int64_t key_ticks_;
   int64_t default_duration_;
-  AVRational slot_;          // output frame period when resampling, else {0, 1}
-  int64_t next_slot_ = 0;    // first grid slot not yet filled
+  AVRational slot_;        // output frame period when resampling, else {0, 1}
+  int64_t next_slot_ = 0;  // first grid slot not yet filled
   int64_t decoded_ = 0;
   PosterPicker poster_;
   std::unique_ptr<StoryboardBuilder> storyboard_;  // null when not asked for
@@ -432,7 +433,8 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
   // HLS authoring 1.14); a constant-rate one keeps its frames as they are.
   AVRational resample_to{0, 1};
   if (vinfo.variable_frame_rate) {
-    fr = resample_to = natural_frame_rate(vinfo.common_frame_rate > 0 ? vinfo.common_frame_rate : vinfo.frame_rate);
+    fr = resample_to = natural_frame_rate(vinfo.common_frame_rate > 0 ? vinfo.common_frame_rate
+                                                                      : vinfo.frame_rate);
   }
   const double fps = av_q2d(fr);
   const double origin = vstream->start_time != AV_NOPTS_VALUE

@@ -68,7 +68,8 @@ double seconds_of(const std::string& duration) {
 }  // namespace
 
 TEST_CASE("the MPD is well-formed XML") {
-  for (const auto& p : {ladder_with_audio(), ladder_video_only()}) parse_mpd(package::dash_manifest(p));
+  for (const auto& p : {ladder_with_audio(), ladder_video_only()})
+    parse_mpd(package::dash_manifest(p));
 }
 
 TEST_CASE("xmllint finds the MPD well-formed") {

@@ -304,12 +304,14 @@ TEST_CASE("manifests do not depend on the C locale (de_DE.UTF-8, decimal comma)"
   std::string c_locale = std::setlocale(LC_ALL, nullptr);
   bool have_de = std::setlocale(LC_ALL, "de_DE.UTF-8") != nullptr;
   if (!have_de &&
-      run({"localedef", "-i", "de_DE", "-f", "UTF-8", (dir / "de_DE.UTF-8").string()}).exit_code == 0) {
+      run({"localedef", "-i", "de_DE", "-f", "UTF-8", (dir / "de_DE.UTF-8").string()}).exit_code ==
+          0) {
     ::setenv("LOCPATH", dir.path().c_str(), 1);
     have_de = std::setlocale(LC_ALL, "de_DE.UTF-8") != nullptr;
     ::unsetenv("LOCPATH");
   }
-  if (!have_de) STREAMLET_SKIP("no de_DE.UTF-8 locale and localedef cannot build one (Debian: locales)");
+  if (!have_de)
+    STREAMLET_SKIP("no de_DE.UTF-8 locale and localedef cannot build one (Debian: locales)");
   REQUIRE(std::string(std::localeconv()->decimal_point) == ",");  // really a decimal comma
   const std::string master2 = package::hls_master_playlist(p);
   const std::string media2 = package::hls_media_playlist(p.video[0]);

@@ -38,7 +38,8 @@ bool writing_segments(const fs::path& media, const std::string& id) {
   for (fs::directory_iterator d(media, ec), end; !ec && d != end; d.increment(ec)) {
     if (d->path().filename().string().rfind(prefix, 0) != 0) continue;
     std::error_code ec2;
-    for (fs::recursive_directory_iterator f(d->path(), ec2), fend; !ec2 && f != fend; f.increment(ec2))
+    for (fs::recursive_directory_iterator f(d->path(), ec2), fend; !ec2 && f != fend;
+         f.increment(ec2))
       if (f->path().extension() == ".m4s") return true;
   }
   return false;
@@ -86,7 +87,8 @@ TEST_CASE("kill -9 during a transcode: after a restart the job is recovered and 
   auto job = wait_running(server, token);
   CHECK(job["video_id"] == up.video_id);
   wait_for([&] { return writing_segments(dir / "data" / "media", up.video_id); });
-  REQUIRE_MESSAGE(writing_segments(dir / "data" / "media", up.video_id), "no output was being written");
+  REQUIRE_MESSAGE(writing_segments(dir / "data" / "media", up.video_id),
+                  "no output was being written");
   server.kill9();
   CHECK_FALSE(fs::exists(dir / "data" / "media" / up.video_id));  // never half published
 
@@ -110,7 +112,8 @@ TEST_CASE("SIGTERM during a transcode exits 0 and puts the job back without spen
   const std::string job_id = job["id"].get<std::string>();
   CHECK(job["attempts"] == 1);
   wait_for([&] { return writing_segments(dir / "data" / "media", up.video_id); });
-  REQUIRE_MESSAGE(writing_segments(dir / "data" / "media", up.video_id), "no output was being written");
+  REQUIRE_MESSAGE(writing_segments(dir / "data" / "media", up.video_id),
+                  "no output was being written");
   int status = server.stop_with(SIGTERM);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);

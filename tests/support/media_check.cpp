@@ -100,7 +100,8 @@ std::vector<uint32_t> fragment_sample_durations(const fs::path& track_dir) {
     for_each_box(init, b, e, [&](const std::string& t2, size_t b2, size_t e2) {
       if (t2 != "mvex") return;
       for_each_box(init, b2, e2, [&](const std::string& t3, size_t b3, size_t) {
-        if (t3 == "trex") trex_default = be32(init, b3 + 12);  // version/flags, track_ID, desc index
+        if (t3 == "trex")
+          trex_default = be32(init, b3 + 12);  // version/flags, track_ID, desc index
       });
     });
   });
@@ -115,15 +116,15 @@ std::vector<uint32_t> fragment_sample_durations(const fs::path& track_dir) {
         for_each_box(s, b2, e2, [&](const std::string& t3, size_t b3, size_t) {
           const uint32_t flags = be32(s, b3) & 0xffffff;
           if (t3 == "tfhd") {
-            size_t p = b3 + 8;            // version/flags, track_ID
-            if (flags & 0x1) p += 8;      // base-data-offset
-            if (flags & 0x2) p += 4;      // sample-description-index
+            size_t p = b3 + 8;        // version/flags, track_ID
+            if (flags & 0x1) p += 8;  // base-data-offset
+            if (flags & 0x2) p += 4;  // sample-description-index
             if (flags & 0x8) def = be32(s, p);
           } else if (t3 == "trun") {
             const uint32_t n = be32(s, b3 + 4);
             size_t p = b3 + 8;
-            if (flags & 0x1) p += 4;      // data-offset
-            if (flags & 0x4) p += 4;      // first-sample-flags
+            if (flags & 0x1) p += 4;  // data-offset
+            if (flags & 0x4) p += 4;  // first-sample-flags
             for (uint32_t i = 0; i < n; ++i) {
               uint32_t d = def;
               if (flags & 0x100) d = be32(s, p), p += 4;

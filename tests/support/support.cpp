@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <array>
 #include <atomic>
 #include <cstdio>
@@ -11,8 +13,6 @@
 #include <random>
 #include <sstream>
 #include <stdexcept>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 
 #include <chrono>
 #include <thread>
@@ -40,7 +40,9 @@ void mark_skipped(const std::string& why) {
   std::fflush(stderr);
 }
 
-int skipped_count() { return skipped_cases.load(); }
+int skipped_count() {
+  return skipped_cases.load();
+}
 
 TempDir::TempDir() {
   std::string pattern = (fs::temp_directory_path() / "streamlet-test-XXXXXX").string();
@@ -134,7 +136,9 @@ nlohmann::json ffprobe(const fs::path& path, const std::vector<std::string>& ext
   return nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
 }
 
-long this_thread_id() { return static_cast<long>(::syscall(SYS_gettid)); }
+long this_thread_id() {
+  return static_cast<long>(::syscall(SYS_gettid));
+}
 
 bool wait_until_blocked(long tid, const std::function<bool()>& stop, double limit_seconds) {
   const fs::path syscall_file = "/proc/self/task/" + std::to_string(tid) + "/syscall";

@@ -21,10 +21,10 @@ namespace fs = std::filesystem;
 constexpr int kSkipExitCode = 77;
 void mark_skipped(const std::string& why);
 int skipped_count();
-#define STREAMLET_SKIP(why)                   \
-  do {                                        \
-    ::streamlet::test::mark_skipped(why);     \
-    return;                                   \
+#define STREAMLET_SKIP(why)               \
+  do {                                    \
+    ::streamlet::test::mark_skipped(why); \
+    return;                               \
   } while (0)
 
 // A fresh directory removed (recursively) when the object dies.

@@ -31,21 +31,45 @@ tc::Options small_options() {
 
 // Two testsrc2 runs at different rates joined into one file whose timestamps
 // change spacing where they meet, plus a tone over the whole length.
-fs::path joined_rates(const std::string& name, int first_rate, double first_seconds, int second_rate,
-                      double second_seconds) {
+fs::path joined_rates(const std::string& name, int first_rate, double first_seconds,
+                      int second_rate, double second_seconds) {
   std::ostringstream a, b, tone;
   a << "testsrc2=size=320x240:rate=" << first_rate << ":duration=" << first_seconds;
   b << "testsrc2=size=320x240:rate=" << second_rate << ":duration=" << second_seconds;
   tone << "sine=frequency=440:sample_rate=48000:duration=" << first_seconds + second_seconds;
-  return fixture(name, {"-f", "lavfi", "-i", a.str(), "-f", "lavfi", "-i", b.str(), "-f", "lavfi", "-i",
-                        tone.str(), "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0[v]", "-map", "[v]",
-                        "-map", "2:a", "-fps_mode", "vfr", "-c:v", "libx264", "-preset", "ultrafast",
-                        "-pix_fmt", "yuv420p", "-c:a", "aac"});
+  return fixture(name, {"-f",
+                        "lavfi",
+                        "-i",
+                        a.str(),
+                        "-f",
+                        "lavfi",
+                        "-i",
+                        b.str(),
+                        "-f",
+                        "lavfi",
+                        "-i",
+                        tone.str(),
+                        "-filter_complex",
+                        "[0:v][1:v]concat=n=2:v=1:a=0[v]",
+                        "-map",
+                        "[v]",
+                        "-map",
+                        "2:a",
+                        "-fps_mode",
+                        "vfr",
+                        "-c:v",
+                        "libx264",
+                        "-preset",
+                        "ultrafast",
+                        "-pix_fmt",
+                        "yuv420p",
+                        "-c:a",
+                        "aac"});
 }
 
 struct VideoTiming {
   std::string avg_frame_rate, r_frame_rate;
-  std::vector<int64_t> pts;        // sorted, in the stream's time base
+  std::vector<int64_t> pts;  // sorted, in the stream's time base
   int time_base_den = 0;
 };
 
@@ -69,22 +93,24 @@ VideoTiming video_timing(const fs::path& file) {
 
 // What ffmpeg says (warnings included) when it reads `manifest` to the end.
 std::string read_warnings(const fs::path& manifest) {
-  auto r = run({"ffmpeg", "-nostdin", "-hide_banner", "-v", "warning", "-i", manifest.string(), "-map", "0",
-                "-f", "null", "-"});
-  if (r.exit_code != 0 && r.output.empty()) return "ffmpeg exited with " + std::to_string(r.exit_code);
+  auto r = run({"ffmpeg", "-nostdin", "-hide_banner", "-v", "warning", "-i", manifest.string(),
+                "-map", "0", "-f", "null", "-"});
+  if (r.exit_code != 0 && r.output.empty())
+    return "ffmpeg exited with " + std::to_string(r.exit_code);
   return r.output;
 }
 
 // Every promise a VFR source's output must keep, checked with ffprobe/ffmpeg.
-void expect_constant_rate(const fs::path& out, const tc::TranscodeResult& r, const std::string& rate,
-                          int64_t ticks_per_frame, double source_seconds) {
+void expect_constant_rate(const fs::path& out, const tc::TranscodeResult& r,
+                          const std::string& rate, int64_t ticks_per_frame, double source_seconds) {
   CHECK(r.frame_rate_converted);
   CHECK(r.frame_rate == doctest::Approx(90000.0 / ticks_per_frame));
   // The container's duration, not the last frame's start.
   CHECK(std::fabs(r.duration_seconds - source_seconds) < 0.05);
   for (std::string manifest : {"master.m3u8", "manifest.mpd"}) {
     std::string said = read_warnings(out / manifest);
-    CHECK_MESSAGE(said.find("non monotonically increasing dts") == std::string::npos, manifest << ": " << said);
+    CHECK_MESSAGE(said.find("non monotonically increasing dts") == std::string::npos,
+                  manifest << ": " << said);
     CHECK_MESSAGE(said.find("Non-monotonous DTS") == std::string::npos, manifest << ": " << said);
     CHECK_MESSAGE(said == "", manifest << ": " << said);
   }
@@ -98,19 +124,23 @@ void expect_constant_rate(const fs::path& out, const tc::TranscodeResult& r, con
     REQUIRE(t.time_base_den == 90000);
     auto durations = fragment_sample_durations(out / v.id);
     CHECK(durations.size() == t.pts.size());
-    CHECK(std::set<uint32_t>(durations.begin(), durations.end()) == std::set<uint32_t>{uint32_t(ticks_per_frame)});
+    CHECK(std::set<uint32_t>(durations.begin(), durations.end()) ==
+          std::set<uint32_t>{uint32_t(ticks_per_frame)});
     std::set<int64_t> gaps;
     for (size_t i = 1; i < t.pts.size(); ++i) gaps.insert(t.pts[i] - t.pts[i - 1]);
     CHECK(gaps == std::set<int64_t>{ticks_per_frame});
     // As many frames as the rate and the duration make.
-    CHECK(std::llabs(int64_t(t.pts.size()) - std::llround(source_seconds * 90000 / ticks_per_frame)) <= 1);
+    CHECK(std::llabs(int64_t(t.pts.size()) -
+                     std::llround(source_seconds * 90000 / ticks_per_frame)) <= 1);
     // Every segment opens on a keyframe at the same instant in every rendition.
     std::vector<double> s;
     for (const auto& seg : segment_files(out / v.id)) {
       auto pkts = probe_packets(join_track(out / v.id, scratch.path(), {seg}));
       REQUIRE_FALSE(pkts.empty());
       CHECK_MESSAGE(pkts.front().key, seg << " does not start with a keyframe");
-      s.push_back(std::min_element(pkts.begin(), pkts.end(), [](auto& x, auto& y) { return x.pts < y.pts; })->pts);
+      s.push_back(std::min_element(pkts.begin(), pkts.end(), [](auto& x, auto& y) {
+                    return x.pts < y.pts;
+                  })->pts);
     }
     starts.push_back(s);
   }
@@ -120,14 +150,17 @@ void expect_constant_rate(const fs::path& out, const tc::TranscodeResult& r, con
   REQUIRE(asegs.size() == starts[0].size());
   for (size_t i = 0; i < asegs.size(); ++i) {
     auto a = probe_packets(join_track(out / "audio", scratch.path(), {asegs[i]}));
-    CHECK_MESSAGE(std::fabs(a.front().pts - starts[0][i]) <= 1024.0 / 48000 + 1e-3, "segment " << i);
+    CHECK_MESSAGE(std::fabs(a.front().pts - starts[0][i]) <= 1024.0 / 48000 + 1e-3,
+                  "segment " << i);
   }
 }
 
 // Indices of the decoded frames (as 32x24 grey) that differ visibly from the one before.
-std::vector<int64_t> picture_changes(const fs::path& file, const std::vector<std::string>& output_args) {
-  std::vector<std::string> argv = {"ffmpeg", "-nostdin", "-v", "error", "-i", file.string(), "-map", "0:v:0",
-                                   "-vf", "scale=32:24,format=gray"};
+std::vector<int64_t> picture_changes(const fs::path& file,
+                                     const std::vector<std::string>& output_args) {
+  std::vector<std::string> argv = {
+      "ffmpeg",      "-nostdin", "-v",    "error", "-i",
+      file.string(), "-map",     "0:v:0", "-vf",   "scale=32:24,format=gray"};
   argv.insert(argv.end(), output_args.begin(), output_args.end());
   TempDir scratch;
   argv.insert(argv.end(), {"-f", "rawvideo", (scratch / "grey.raw").string()});
@@ -188,9 +221,9 @@ TEST_CASE("VFR: 4 s at 30 fps then 2 s at 60 fps comes out at a constant 30 fps"
 TEST_CASE("VFR: a source with dropped frames keeps its timing on a constant 30 fps grid") {
   // 4 of every 10 frames of a 30 fps source survive (a gap of 7 frame periods):
   // the picture must still change at the source's instants.
-  auto vfr = fixture("vfr.mkv", {"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=4", "-vf",
-                                 "select='lt(mod(n\\,10)\\,4)+lt(n\\,10)'", "-fps_mode", "vfr", "-c:v",
-                                 "libx264", "-preset", "ultrafast"});
+  auto vfr = fixture("vfr.mkv", {"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=4",
+                                 "-vf", "select='lt(mod(n\\,10)\\,4)+lt(n\\,10)'", "-fps_mode",
+                                 "vfr", "-c:v", "libx264", "-preset", "ultrafast"});
   TempDir d;
   tc::Options o = small_options();
   auto r = tc::transcode(vfr.string(), (d / "out").string(), o);
@@ -214,7 +247,8 @@ TEST_CASE("VFR: a source with dropped frames keeps its timing on a constant 30 f
   CHECK(want.size() >= 50);  // the source has 54 frames
   REQUIRE(got.size() == want.size());
   for (size_t i = 0; i < want.size(); ++i)
-    CHECK_MESSAGE(std::llabs(got[i] - want[i]) <= 1, "picture " << i << ": frame " << got[i] << " not " << want[i]);
+    CHECK_MESSAGE(std::llabs(got[i] - want[i]) <= 1,
+                  "picture " << i << ": frame " << got[i] << " not " << want[i]);
 }
 
 TEST_CASE("CFR: a constant-rate source keeps every frame and its rate") {
@@ -226,8 +260,9 @@ TEST_CASE("CFR: a constant-rate source keeps every frame and its rate") {
   CHECK(count_video_frames(d / "out" / "240p" / "index.m3u8") == count_video_frames(clip_small()));
   // A Matroska file rounds 29.97 fps to whole milliseconds (33, 33, 34 ms):
   // that is timestamp rounding, not a variable rate.
-  auto mkv = fixture("ntsc_ms.mkv", {"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30000/1001:duration=3",
-                                     "-c:v", "libx264", "-preset", "ultrafast"});
+  auto mkv = fixture("ntsc_ms.mkv",
+                     {"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30000/1001:duration=3",
+                      "-c:v", "libx264", "-preset", "ultrafast"});
   auto p = streamlet::media::probe(mkv.string());
   REQUIRE(p.ok());
   CHECK_FALSE(p->video[0].variable_frame_rate);
@@ -240,7 +275,9 @@ TEST_CASE("CFR: a constant-rate source keeps every frame and its rate") {
 
 TEST_CASE("natural frame rate: typical rates stay, others go to the typical rate that fits best") {
   using streamlet::transcode::detail::natural_frame_rate;
-  auto is = [](AVRational got, int num, int den) { return got.num * int64_t(den) == int64_t(num) * got.den; };
+  auto is = [](AVRational got, int num, int den) {
+    return got.num * int64_t(den) == int64_t(num) * got.den;
+  };
   // Apple's typical rates are kept exactly (29.97 is not 30).
   CHECK(is(natural_frame_rate(30000.0 / 1001), 30000, 1001));
   CHECK(is(natural_frame_rate(30), 30, 1));
