@@ -158,6 +158,9 @@ int run_transcode(int argc, char** argv) {
     if (!result->hls_master.empty()) std::printf("hls:    %s\n", result->hls_master.c_str());
     if (!result->dash_manifest.empty()) std::printf("dash:   %s\n", result->dash_manifest.c_str());
     if (!result->poster.empty()) std::printf("poster: %s\n", result->poster.c_str());
+    if (result->frame_rate_converted)
+      std::printf("frames: variable-rate source resampled to a constant %.3f fps\n",
+                  result->frame_rate);
     for (const auto& v : result->video)
       std::printf("  %-6s %4dx%-4d %6.0f kb/s avg %6.0f kb/s peak  %zu segments\n", v.id.c_str(),
                   v.width, v.height, v.average_bitrate / 1000.0, v.peak_bitrate / 1000.0, v.segments);

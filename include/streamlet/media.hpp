@@ -24,7 +24,12 @@ struct VideoStreamInfo {
   int bit_depth = 8;
   std::string chroma_subsampling;  // "4:2:0", "4:2:2", "4:4:4"
   double frame_rate = 0;         // average frames per second
-  bool variable_frame_rate = false;  // r_frame_rate and the average disagree
+  // 1 / the most common frame interval, weighted by how long each interval
+  // lasts, measured from every frame's timestamp (0 if fewer than two frames).
+  double common_frame_rate = 0;
+  // Frame intervals differ by more than timestamp rounding (one tick of the
+  // stream's time base) anywhere in the stream: the transcoder resamples it.
+  bool variable_frame_rate = false;
   int64_t bit_rate = 0;          // bits/s, 0 if unknown
   int64_t frame_count = 0;       // 0 if the container does not say
   double duration_seconds = 0;

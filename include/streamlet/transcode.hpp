@@ -113,6 +113,12 @@ struct TranscodeResult {
   std::string poster;
   std::string storyboard;      // storyboard.vtt; its sheets are storyboard_N.jpg beside it
   double duration_seconds = 0;
+  // Frames per second of every video rendition. A constant-rate source keeps
+  // its own rate; a variable-rate one gets a natural constant rate (below).
+  double frame_rate = 0;
+  // The source had a variable frame rate and was resampled to `frame_rate`
+  // (frames repeated or dropped on a constant grid, Apple HLS authoring 1.14).
+  bool frame_rate_converted = false;
   std::vector<TrackSummary> video;
   std::optional<TrackSummary> audio;
   double wall_seconds = 0;

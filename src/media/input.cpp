@@ -217,8 +217,7 @@ MediaInfo describe(const OpenedInput& input, const std::string& path) {
     v.frame_rate = (s->avg_frame_rate.num > 0 && s->avg_frame_rate.den > 0)
                        ? av_q2d(s->avg_frame_rate)
                        : (fr.num > 0 && fr.den > 0 ? av_q2d(fr) : 0);
-    if (s->r_frame_rate.num > 0 && s->avg_frame_rate.num > 0 && v.frame_rate > 0)
-      v.variable_frame_rate = std::fabs(av_q2d(s->r_frame_rate) - v.frame_rate) / v.frame_rate > 0.01;
+    // variable_frame_rate and common_frame_rate are measured by probe() over every frame.
     v.bit_rate = p->bit_rate;
     v.frame_count = s->nb_frames;
     v.duration_seconds = stream_seconds(s);

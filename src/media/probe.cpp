@@ -46,6 +46,16 @@ Result<MediaInfo> probe(const std::string& path) {
   STREAMLET_ASSIGN_OR_RETURN(auto in, detail::open_input(path));
   MediaInfo info = detail::describe(in, path);
   STREAMLET_RETURN_IF_ERROR(decode_first_frame(in, path));
+  // Whether the rate varies is measured over every frame, on a fresh reader.
+  STREAMLET_ASSIGN_OR_RETURN(auto scan, detail::open_input(path));
+  STREAMLET_ASSIGN_OR_RETURN(auto timings, detail::measure_frame_timing(scan, path));
+  for (auto& v : info.video) {
+    for (const auto& t : timings) {
+      if (t.stream != v.index) continue;
+      v.variable_frame_rate = t.variable;
+      v.common_frame_rate = t.common_interval > 0 ? 1.0 / t.common_interval : 0;
+    }
+  }
   return info;
 }
 
@@ -71,6 +81,7 @@ std::string MediaInfo::to_json(int indent) const {
                           {"bit_depth", v.bit_depth},
                           {"chroma_subsampling", v.chroma_subsampling},
                           {"frame_rate", v.frame_rate},
+                          {"common_frame_rate", v.common_frame_rate},
                           {"variable_frame_rate", v.variable_frame_rate},
                           {"bit_rate", v.bit_rate},
                           {"frame_count", v.frame_count},

@@ -26,6 +26,13 @@ using media::detail::SharedFrame;
 constexpr int kVideoTimescale = 90000;
 constexpr AVRational kVideoTimeBase{1, kVideoTimescale};
 
+// The constant rate a variable-frame-rate source is resampled to, from its most
+// common rate: a typical rate of Apple's HLS authoring spec (1.14: 23.976, 24,
+// 25, 29.97, 30, 50, 59.94, 60; 1.15: never above 60). Slow sources get a rate
+// that repeats each frame a whole number of times (15 -> 30), fast ones one
+// that keeps every 2nd frame (120 -> 60, 100 -> 50); otherwise the nearest.
+AVRational natural_frame_rate(double fps);
+
 // A decoded, upright source frame on its way to every rendition. Immutable once sent.
 struct VideoFrame {
   SharedFrame frame;
@@ -33,7 +40,7 @@ struct VideoFrame {
   int64_t duration = 0;        // 90 kHz
   bool segment_start = false;  // first frame of a segment: IDR in every rendition
   bool keyframe = false;       // forced IDR (segment start, or keyframe interval elapsed)
-  int64_t index = 0;           // source frame number
+  int64_t index = 0;           // output frame number
   std::shared_ptr<void> token; // holds a place in the graph's in-flight budget
   bool end = false;            // no more frames: flush
 };

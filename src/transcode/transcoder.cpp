@@ -99,8 +99,11 @@ std::shared_ptr<void> make_token(const std::shared_ptr<TokenReturn>& ret) {
 // Decode stage: packets in, upright frames with segment/keyframe decisions out.
 class VideoDecodeStage {
  public:
-  VideoDecodeStage(const AVStream* stream, CodecContextPtr decoder, int rotation, double origin_seconds,
-                   int64_t offset, const Options& options, double duration_seconds, double fps,
+  // `resample_to` (a frame rate, or {0, 1} for none) puts every frame on that
+  // constant grid: for variable-frame-rate sources.
+  VideoDecodeStage(const AVStream* stream, CodecContextPtr decoder, int rotation,
+                   double origin_seconds, int64_t offset, const Options& options,
+                   double duration_seconds, double fps, AVRational resample_to,
                    std::unique_ptr<StoryboardBuilder> storyboard)
       : stream_(stream),
         decoder_(std::move(decoder)),
@@ -110,6 +113,7 @@ class VideoDecodeStage {
         segment_ticks_(std::llround(options.segment_seconds * kVideoTimescale)),
         key_ticks_(std::llround(options.keyframe_interval_seconds * kVideoTimescale)),
         default_duration_(std::max<int64_t>(1, std::llround(kVideoTimescale / fps))),
+        slot_(resample_to.num > 0 ? av_inv_q(resample_to) : AVRational{0, 1}),
         poster_(duration_seconds),
         storyboard_(std::move(storyboard)),
         frame_(media::detail::make_frame()) {}
@@ -137,7 +141,8 @@ class VideoDecodeStage {
   }
 
   int64_t end_pts() const { return end_pts_; }  // output timeline, after the last frame
-  int64_t frames() const { return index_; }
+  int64_t frames() const { return index_; }     // frames sent to the renditions
+  int64_t source_frames() const { return decoded_; }  // frames decoded from the source
   const PosterPicker& poster() const { return poster_; }
   StoryboardBuilder* storyboard() const { return storyboard_.get(); }
 
@@ -163,6 +168,7 @@ class VideoDecodeStage {
         pts = offset_ + std::llround(std::max(0.0, rel) * kVideoTimescale);
       }
       if (held_ && pts <= held_->pts) pts = held_->pts + 1;  // keep time moving forward
+      ++decoded_;
       int64_t hint = frame_->pkt_duration > 0
                          ? av_rescale_q(frame_->pkt_duration, stream_->time_base, kVideoTimeBase)
                          : 0;
@@ -184,7 +190,31 @@ class VideoDecodeStage {
   Status release_held(int64_t next_pts, Emit& emit) {
     VideoFrame v = std::move(*held_);
     held_.reset();
-    v.duration = std::max<int64_t>(1, next_pts - v.pts);
+    if (slot_.num == 0) return send(std::move(v), std::max<int64_t>(1, next_pts - v.pts), emit);
+    // Constant-rate grid: slot k starts at offset + k * slot. A frame fills the
+    // slots whose start rounds into its display interval (libavfilter's fps
+    // filter, round=near): repeated across long intervals, dropped from short ones.
+    const int64_t first = std::max(next_slot_, slot_at(v.pts));
+    int64_t end = slot_at(next_pts);
+    if (index_ == 0 && end <= first) end = first + 1;  // the first picture is always shown
+    for (int64_t k = first; k < end; ++k) {
+      VideoFrame copy = v;  // shares the picture and the in-flight token
+      copy.pts = slot_pts(k);
+      STREAMLET_RETURN_IF_ERROR(send(std::move(copy), slot_pts(k + 1) - slot_pts(k), emit));
+    }
+    next_slot_ = std::max(next_slot_, end);
+    return Status::Ok();
+  }
+
+  int64_t slot_at(int64_t pts) const {
+    return av_rescale_q_rnd(pts - offset_, kVideoTimeBase, slot_, AV_ROUND_NEAR_INF);
+  }
+  int64_t slot_pts(int64_t k) const { return offset_ + av_rescale_q(k, slot_, kVideoTimeBase); }
+
+  // Segment and keyframe decisions for one output frame, then out to every rendition.
+  template <typename Emit>
+  Status send(VideoFrame v, int64_t duration, Emit& emit) {
+    v.duration = duration;
     const int64_t t = v.pts - offset_;
     if (index_ == 0) {
       v.segment_start = true;
@@ -213,6 +243,9 @@ class VideoDecodeStage {
   int64_t segment_ticks_;
   int64_t key_ticks_;
   int64_t default_duration_;
+  AVRational slot_;        // output frame period when resampling, else {0, 1}
+  int64_t next_slot_ = 0;  // first grid slot not yet filled
+  int64_t decoded_ = 0;
   PosterPicker poster_;
   std::unique_ptr<StoryboardBuilder> storyboard_;  // null when not asked for
   FramePtr frame_;
@@ -408,6 +441,13 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
   auto plan = plan_ladder(options.ladder, vinfo.display_width, vinfo.display_height);
   AVRational fr = av_guess_frame_rate(fc, const_cast<AVStream*>(vstream), nullptr);
   if (fr.num <= 0 || fr.den <= 0 || av_q2d(fr) > 240) fr = AVRational{25, 1};
+  // A variable-rate source is put on a constant grid at a natural rate (Apple
+  // HLS authoring 1.14); a constant-rate one keeps its frames as they are.
+  AVRational resample_to{0, 1};
+  if (vinfo.variable_frame_rate) {
+    fr = resample_to = natural_frame_rate(vinfo.common_frame_rate > 0 ? vinfo.common_frame_rate
+                                                                      : vinfo.frame_rate);
+  }
   const double fps = av_q2d(fr);
   const double origin = vstream->start_time != AV_NOPTS_VALUE
                             ? vstream->start_time * av_q2d(vstream->time_base)
@@ -467,7 +507,7 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
     storyboard = std::make_unique<StoryboardBuilder>(c);
   }
   VideoDecodeStage decode(vstream, std::move(decoder), in.rotation, origin, offset, options,
-                          duration, fps, std::move(storyboard));
+                          duration, fps, resample_to, std::move(storyboard));
 
   RunState state(cancel);
   ProgressReporter reporter(progress, duration, fps);
@@ -552,9 +592,9 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
   if (decode.frames() == 0)
     return Status(ErrorCode::kInvalidMedia, input + ": no video frame could be decoded");
   // The container said how many frames it holds; far fewer means the data was cut off.
-  if (vinfo.frame_count > 10 && decode.frames() < vinfo.frame_count * 9 / 10)
+  if (vinfo.frame_count > 10 && decode.source_frames() < vinfo.frame_count * 9 / 10)
     return Status(ErrorCode::kInvalidMedia,
-                  input + ": truncated: " + std::to_string(decode.frames()) + " of " +
+                  input + ": truncated: " + std::to_string(decode.source_frames()) + " of " +
                       std::to_string(vinfo.frame_count) + " frames could be read");
 
   const double video_seconds = double(decode.end_pts() - offset) / kVideoTimescale;
@@ -573,6 +613,8 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
   result.output_dir = target.string();
   result.source = info;
   result.duration_seconds = video_seconds;
+  result.frame_rate = fps;
+  result.frame_rate_converted = resample_to.num > 0;
   if (options.write_hls) {
     STREAMLET_RETURN_IF_ERROR(streamlet::detail::write_file_atomic(
         work / "master.m3u8", package::hls_master_playlist(presentation)));
@@ -611,7 +653,7 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
   for (const auto& t : presentation.video) result.video.push_back(summarize(t));
   if (presentation.audio) result.audio = summarize(*presentation.audio);
   result.wall_seconds = reporter.elapsed();
-  result.fps = result.wall_seconds > 0 ? decode.frames() / result.wall_seconds : 0;
+  result.fps = result.wall_seconds > 0 ? decode.source_frames() / result.wall_seconds : 0;
   result.speed = result.wall_seconds > 0 ? video_seconds / result.wall_seconds : 0;
   reporter.maybe_report([&] {
     Progress p;
@@ -649,6 +691,8 @@ std::string TranscodeResult::to_json(int indent) const {
   j["poster"] = poster;
   j["storyboard"] = storyboard;
   j["duration_seconds"] = duration_seconds;
+  j["frame_rate"] = frame_rate;
+  j["frame_rate_converted"] = frame_rate_converted;
   j["video"] = nlohmann::json::array();
   for (const auto& v : video) j["video"].push_back(track(v));
   j["audio"] = audio ? track(*audio) : nlohmann::json(nullptr);

@@ -43,14 +43,21 @@ TEST_CASE("events: subscribers get their video's events in order, others are fil
 TEST_CASE("events: next() wakes when an event is published from another thread") {
   se::EventBus bus;
   auto sub = bus.subscribe("v1");
+  const long reader = streamlet::test::this_thread_id();
+  std::atomic<bool> reader_was_waiting{false};
   std::thread publisher([&] {
-    std::this_thread::sleep_for(50ms);
+    // Publish only once the reader is asleep inside next(), so next() must be woken.
+    reader_was_waiting = streamlet::test::wait_until_blocked(reader, [] { return false; });
     bus.publish(progress("v1", 42));
   });
-  auto e = sub.next(30s);
+  auto start = std::chrono::steady_clock::now();
+  auto e = sub.next(120s);
+  auto waited = std::chrono::steady_clock::now() - start;
   publisher.join();
+  CHECK(reader_was_waiting);
   REQUIRE(e.has_value());
   CHECK(e->percent == 42);
+  CHECK(waited < 120s);  // woken by the publish, not by the timeout
 }
 
 TEST_CASE("events: a full queue drops its oldest events instead of blocking the publisher") {
@@ -76,16 +83,24 @@ TEST_CASE("events: unsubscribing stops delivery, and closing waits for a running
   std::thread publisher([&] { bus.publish(progress("v", 1)); });
   while (!in_callback) std::this_thread::sleep_for(1ms);
   std::atomic<bool> closed{false};
+  std::atomic<long> closer_id{0};
+  std::atomic<bool> callback_ran_after_close{false};
   std::thread closer([&] {
+    closer_id = streamlet::test::this_thread_id();
     sub.close();
     closed = true;
+    if (in_callback) callback_ran_after_close = true;  // close() returned too early
   });
-  std::this_thread::sleep_for(50ms);
+  while (closer_id == 0) std::this_thread::yield();
+  // Nothing else holds a bus lock now, so the closer can only sleep in close()
+  // waiting for the callback; a close() that does not wait returns instead.
+  REQUIRE(streamlet::test::wait_until_blocked(closer_id, [&] { return closed.load(); }));
   CHECK_FALSE(closed.load());  // still waiting for the callback in flight
   release = true;
   closer.join();
   publisher.join();
   CHECK(calls == 1);
+  CHECK_FALSE(callback_ran_after_close.load());
   bus.publish(progress("v", 2));
   CHECK(calls == 1);
   CHECK_FALSE(sub.active());

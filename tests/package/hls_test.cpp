@@ -274,7 +274,7 @@ struct CommaNumpunct : std::numpunct<char> {
 };
 }  // namespace
 
-TEST_CASE("manifests do not depend on the process locale") {
+TEST_CASE("manifests do not depend on the C++ global locale") {
   auto p = ladder_with_audio();
   const std::string master = package::hls_master_playlist(p);
   const std::string media = package::hls_media_playlist(p.video[0]);
@@ -282,17 +282,43 @@ TEST_CASE("manifests do not depend on the process locale") {
 
   std::locale previous =
       std::locale::global(std::locale(std::locale::classic(), new CommaNumpunct));
-  std::string c_locale = std::setlocale(LC_ALL, nullptr);
-  bool have_de = std::setlocale(LC_ALL, "de_DE.UTF-8") != nullptr;
-  if (!have_de) MESSAGE("de_DE.UTF-8 not installed: only the C++ global locale is changed");
   const std::string master2 = package::hls_master_playlist(p);
   const std::string media2 = package::hls_media_playlist(p.video[0]);
   const std::string mpd2 = package::dash_manifest(p);
-  std::setlocale(LC_ALL, c_locale.c_str());
   std::locale::global(previous);
 
   CHECK(master2 == master);
   CHECK(media2 == media);
   CHECK(mpd2 == mpd);
   CHECK(master.find("FRAME-RATE=29.970") != std::string::npos);
+}
+
+TEST_CASE("manifests do not depend on the C locale (de_DE.UTF-8, decimal comma)") {
+  auto p = ladder_with_audio();
+  const std::string master = package::hls_master_playlist(p);
+  const std::string media = package::hls_media_playlist(p.video[0]);
+  const std::string mpd = package::dash_manifest(p);
+
+  // Built here when the system has not generated it (Debian: package 'locales').
+  TempDir dir;
+  std::string c_locale = std::setlocale(LC_ALL, nullptr);
+  bool have_de = std::setlocale(LC_ALL, "de_DE.UTF-8") != nullptr;
+  if (!have_de &&
+      run({"localedef", "-i", "de_DE", "-f", "UTF-8", (dir / "de_DE.UTF-8").string()}).exit_code ==
+          0) {
+    ::setenv("LOCPATH", dir.path().c_str(), 1);
+    have_de = std::setlocale(LC_ALL, "de_DE.UTF-8") != nullptr;
+    ::unsetenv("LOCPATH");
+  }
+  if (!have_de)
+    STREAMLET_SKIP("no de_DE.UTF-8 locale and localedef cannot build one (Debian: locales)");
+  REQUIRE(std::string(std::localeconv()->decimal_point) == ",");  // really a decimal comma
+  const std::string master2 = package::hls_master_playlist(p);
+  const std::string media2 = package::hls_media_playlist(p.video[0]);
+  const std::string mpd2 = package::dash_manifest(p);
+  std::setlocale(LC_ALL, c_locale.c_str());
+
+  CHECK(master2 == master);
+  CHECK(media2 == media);
+  CHECK(mpd2 == mpd);
 }

@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include "platform_helpers.hpp"
+#include "streamlet/catalog.hpp"
+#include "streamlet/jobs.hpp"
 
 using namespace streamlet::test;
 
@@ -29,6 +31,21 @@ json wait_running(const ServerProcess& s, const std::string& token) {
   });
   REQUIRE_MESSAGE(!job.is_null(), "the transcode never started");
   return job;
+}
+
+// True once the video's transcode has written a media segment into its hidden
+// work directory (media/.<id>.streamlet-tmp-...): it is under way, not finished.
+bool writing_segments(const fs::path& media, const std::string& id) {
+  std::error_code ec;
+  const std::string prefix = "." + id + ".streamlet-tmp-";
+  for (fs::directory_iterator d(media, ec), end; !ec && d != end; d.increment(ec)) {
+    if (d->path().filename().string().rfind(prefix, 0) != 0) continue;
+    std::error_code ec2;
+    for (fs::recursive_directory_iterator f(d->path(), ec2), fend; !ec2 && f != fend;
+         f.increment(ec2))
+      if (f->path().extension() == ".m4s") return true;
+  }
+  return false;
 }
 
 std::vector<std::string> entries(const fs::path& dir) {
@@ -72,7 +89,9 @@ TEST_CASE("kill -9 during a transcode: after a restart the job is recovered and 
   auto up = tus_upload(server, token, clip_20s());
   auto job = wait_running(server, token);
   CHECK(job["video_id"] == up.video_id);
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // some output is being written
+  wait_for([&] { return writing_segments(dir / "data" / "media", up.video_id); });
+  REQUIRE_MESSAGE(writing_segments(dir / "data" / "media", up.video_id),
+                  "no output was being written");
   server.kill9();
   CHECK_FALSE(fs::exists(dir / "data" / "media" / up.video_id));  // never half published
 
@@ -92,15 +111,42 @@ TEST_CASE("SIGTERM during a transcode exits 0 and puts the job back without spen
       {"--workers", "1", "--ladder", "360p:800k,240p:300k", "--preset", "veryfast"});
   std::string token = register_user(server, "alice");
   auto up = tus_upload(server, token, clip_20s());
-  wait_running(server, token);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto job = wait_running(server, token);
+  const std::string job_id = job["id"].get<std::string>();
+  CHECK(job["attempts"] == 1);
+  wait_for([&] { return writing_segments(dir / "data" / "media", up.video_id); });
+  REQUIRE_MESSAGE(writing_segments(dir / "data" / "media", up.video_id),
+                  "no output was being written");
   int status = server.stop_with(SIGTERM);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
 
+  // With the server gone, its stores say what the signal did. Nothing was published, so
+  // the job was still running when the signal came (a finished one would be published
+  // and succeeded), and it was given back: queued, due, the attempt not counted.
+  CHECK_FALSE(fs::exists(dir / "data" / "media" / up.video_id));
+  {
+    const std::string db = (dir / "data" / "catalog.db").string();
+    auto queue = streamlet::jobs::open_sqlite_job_queue(db);
+    REQUIRE_MESSAGE(queue.ok(), queue.status().to_string());
+    auto stored = (*queue)->get(job_id);
+    REQUIRE_MESSAGE(stored.ok(), stored.status().to_string());
+    CHECK(streamlet::jobs::to_string(stored->state) == "queued");
+    CHECK(stored->attempts == 0);
+    CHECK(stored->lease_owner == "");
+    CHECK(stored->last_error == "");
+    auto catalog = streamlet::catalog::open_sqlite_catalog(db);
+    REQUIRE_MESSAGE(catalog.ok(), catalog.status().to_string());
+    auto video = (*catalog)->get_video(up.video_id);
+    REQUIRE_MESSAGE(video.ok(), video.status().to_string());
+    CHECK(video->status == streamlet::catalog::VideoStatus::kQueued);
+  }
+
   server.restart();
   CHECK(final_status(follow_events(server, token, up.video_id)) == "ready");
-  CHECK(finished_job(server, token)["attempts"] == 1);
+  auto done = finished_job(server, token);
+  CHECK(done["id"] == job_id);  // the same job, taken up again
+  CHECK(done["attempts"] == 1);
   check_published(server, dir / "data", token, up.video_id);
 }
 

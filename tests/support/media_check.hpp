@@ -26,6 +26,11 @@ fs::path join_track(const fs::path& track_dir, const fs::path& scratch);
 std::vector<ProbedPacket> probe_packets(const fs::path& file);
 // Decodes with ffmpeg to the end; returns "" when clean, else what ffmpeg said.
 std::string decode_errors(const fs::path& file_or_manifest, const std::vector<std::string>& extra = {});
+// The duration of every sample, in track timescale units, as the fragments of
+// `track_dir`'s segments declare them (trun, else tfhd's or trex's default);
+// read with a box reader of its own rather than the writer's code or FFmpeg
+// (whose fMP4 reader leaves the last sample of each fragment without one).
+std::vector<uint32_t> fragment_sample_durations(const fs::path& track_dir);
 // Frames ffprobe counts in the first video stream.
 int64_t count_video_frames(const fs::path& file);
 

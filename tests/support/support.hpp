@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -12,6 +13,19 @@
 namespace streamlet::test {
 
 namespace fs = std::filesystem;
+
+// A case that cannot run on this machine (no root for a mount, a tool that is
+// not installed) says so and leaves: STREAMLET_SKIP("why") in a TEST_CASE body.
+// The test executable then exits with kSkipExitCode unless a check failed, and
+// CTest reports the case as skipped (SKIP_RETURN_CODE), never as passed.
+constexpr int kSkipExitCode = 77;
+void mark_skipped(const std::string& why);
+int skipped_count();
+#define STREAMLET_SKIP(why)               \
+  do {                                    \
+    ::streamlet::test::mark_skipped(why); \
+    return;                               \
+  } while (0)
 
 // A fresh directory removed (recursively) when the object dies.
 class TempDir {
@@ -48,6 +62,14 @@ fs::path clip_small();        // 320x240 25 fps, 4 s, with audio
 
 // `ffprobe -show_format -show_streams` (and optionally frames/packets) as JSON.
 nlohmann::json ffprobe(const fs::path& path, const std::vector<std::string>& extra = {});
+
+// The calling thread's kernel id, for thread_blocked().
+long this_thread_id();
+// Polls until thread `tid` of this process sleeps in a futex wait (blocked on a
+// mutex or condition variable) or `stop()` is true; false after `limit`. A
+// synchronisation with no sleeps in it: "that thread is now waiting" is read
+// from /proc/self/task/<tid>/syscall, not guessed from elapsed time.
+bool wait_until_blocked(long tid, const std::function<bool()>& stop, double limit_seconds = 60);
 
 std::string read_file(const fs::path& path);
 void write_file(const fs::path& path, const std::string& content);

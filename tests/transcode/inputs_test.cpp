@@ -188,19 +188,6 @@ TEST_CASE("odd input: a rotated phone video comes out upright") {
   CHECK(top_bottom(d / "out" / "master.m3u8", "ours") == want);
 }
 
-TEST_CASE("odd input: variable frame rate keeps every frame at its time") {
-  auto vfr = fixture("vfr.mkv", {"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=4", "-vf",
-                                 "select='lt(mod(n\\,10)\\,4)+lt(n\\,10)'", "-vsync", "vfr", "-c:v",
-                                 "libx264", "-preset", "ultrafast"});
-  TempDir d;
-  auto r = tc::transcode(vfr.string(), (d / "out").string(), small_options());
-  REQUIRE_MESSAGE(r.ok(), r.status().to_string());
-  CHECK(count_video_frames(d / "out" / "240p" / "index.m3u8") == count_video_frames(vfr));
-  double source_seconds = std::stod(ffprobe(vfr)["format"]["duration"].get<std::string>());
-  CHECK(r->duration_seconds == doctest::Approx(source_seconds).epsilon(0.01));
-  CHECK(decode_errors(d / "out" / "master.m3u8") == "");
-}
-
 TEST_CASE("odd input: 10-bit 4:2:2 becomes 8-bit 4:2:0 High profile") {
   auto hi = fixture("tenbit.mp4", {"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2",
                                    "-pix_fmt", "yuv422p10le", "-c:v", "libx264", "-preset", "ultrafast"});
