@@ -21,7 +21,7 @@
 // Transfer-Encoding, differing Content-Lengths, bad chunk sizes, obs-fold), 408 a head or a
 // buffered body that did not arrive in time, 411 a streamed body without Content-Length,
 // 413 a buffered body over the limit, 431 a head over the size or header-count limit,
-// 501 an unknown transfer coding or an upgrade, 505 an HTTP version other than 1.0/1.1.
+// 501 an unknown transfer coding or CONNECT, 505 an HTTP version other than 1.0/1.1.
 // When a connection closes with a request body still coming, the front stops sending,
 // reads and drops what arrives for a moment (lingering close) so the client sees the
 // answer instead of a reset.

@@ -50,7 +50,9 @@ std::string canonical_head(const RequestHead& h, uint64_t content_length, bool k
   out += h.target;
   out += h.http_minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n";
   for (const auto& [name, value] : h.headers) {
-    if (iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding")) continue;
+    if (iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") ||
+        iequals(name, "Upgrade"))
+      continue;
     if (!keep_expect && iequals(name, "Expect")) continue;
     out += name;
     out += ": ";
@@ -212,8 +214,9 @@ bool RequestParser::check_head() {
     return refuse(505, "only HTTP/1.0 and HTTP/1.1 are served");
   h.http_minor = parser_.http_minor;
   h.method = http_method_str(static_cast<http_method>(parser_.method));
-  if (parser_.upgrade || h.method == "CONNECT")
-    return refuse(501, "protocol upgrades and CONNECT are not supported");
+  // Upgrade is ignored (RFC 9110 7.8 allows it): the request is answered as HTTP/1.1 and
+  // canonical_head() drops the field, so no taker ever switches protocols.
+  if (h.method == "CONNECT") return refuse(501, "CONNECT is not supported");
   // The target: origin-form, "*" for OPTIONS, or absolute-form (RFC 9112 3.2.2: accepted,
   // and reduced to its path and query).
   for (unsigned char c : url_)

@@ -10,7 +10,7 @@
 // It refuses: a malformed request line or header field (400), a head over the byte or header
 // count limit (431), HTTP versions other than 1.0/1.1 (505), Content-Length together with
 // Transfer-Encoding, differing or invalid Content-Lengths, bad chunk sizes (400), transfer
-// codings other than chunked (501), obs-fold and whitespace before a colon (400), targets with
+// codings other than chunked and CONNECT (501), obs-fold and whitespace before a colon (400), targets with
 // bytes outside visible ASCII (400), an HTTP/1.1 request without exactly one Host (400).
 #pragma once
 
@@ -49,7 +49,8 @@ struct RequestHead {
 
 // The head as the taker of a hand-off reads it: the request line and the fields as sent, but
 // one "Content-Length: <content_length>" and no Transfer-Encoding (the front decoded any
-// chunks), and no Expect unless `keep_expect` (the front answered it when it read the body).
+// chunks), no Upgrade (ignored), and no Expect unless `keep_expect` (the front answered it
+// when it read the body).
 // Parsing it again gives the same head.
 std::string canonical_head(const RequestHead& head, uint64_t content_length, bool keep_expect);
 

@@ -14,6 +14,7 @@ mkdir "$work/corpus"
 cd "$work"
 # New inputs go to the scratch corpus; the seeds in the repository are only read.
 "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  -error_exitcode=1 -timeout_exitcode=1 \
   "$work/corpus" "$seeds" 2>&1 | tail -25
 rc=${PIPESTATUS[0]}
 for crash in "$work"/crash-* "$work"/timeout-* "$work"/leak-* "$work"/oom-*; do

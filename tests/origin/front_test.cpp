@@ -207,6 +207,12 @@ TEST_CASE("front: other requests are handed over one at a time, in canonical for
     CHECK(a.body ==
           "POST /v1/echo HTTP/1.1\r\nHost: t\r\nX-Case: Kept\r\nContent-Length: 5\r\n\r\nhello");
   }
+  SUBCASE("Upgrade is ignored: the request is answered as HTTP/1.1, without the field") {
+    c.send("GET /v1/ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n" +
+           f.get("master.m3u8"));
+    CHECK(c.read().body == "GET /v1/ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nContent-Length: 0\r\n\r\n");
+    CHECK(c.read().body == f.video.bytes("master.m3u8"));
+  }
   SUBCASE("after the hand-over the connection comes back: playback is the front's again") {
     c.send("GET /v1/videos HTTP/1.1\r\nHost: t\r\n\r\n");
     auto api = c.read();
@@ -313,8 +319,7 @@ TEST_CASE("front: requests whose framing cannot be trusted get one error and a c
       {"GET /v1/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n" + next, 400},
       {"GET /v1/x\tHTTP/1.1\r\nHost: t\r\n\r\n" + next, 400},
       {"GET /media/" + f.video.id() + "/master.m3u8 HTTP/2.0\r\nHost: t\r\n\r\n" + next, 505},
-      {"GET /v1/x HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n" + next,
-       501},
+      {"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n" + next, 501},
       {"GET /v1/x HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(20000, 'x') + "\r\n\r\n" + next,
        431},
       {"POST /v1/x HTTP/1.1\r\nHost: t\r\nContent-Length: 70000\r\n\r\n" + next, 413},

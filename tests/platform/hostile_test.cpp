@@ -41,13 +41,6 @@ int answers(const std::string& seen) {
   return n;
 }
 
-bool closed_now(RawClient& c) {
-  pollfd p{c.fd(), POLLIN, 0};
-  if (::poll(&p, 1, 3000) <= 0) return false;
-  char b;
-  return ::recv(c.fd(), &b, 1, 0) == 0;
-}
-
 size_t rss_kib(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(in, line);)
