@@ -10,8 +10,17 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 
 namespace streamlet::server {
+
+// ApiServer calls httplib::Server::process_request(Stream&, bool, bool&, setup), a protected
+// member whose signature later changed upstream (by 0.53 it takes the peer and local
+// addresses too). Debian 12 ships 0.11.4;
+// a different httplib must be looked at before this builds.
+static_assert(std::string_view(CPPHTTPLIB_VERSION).starts_with("0.11."),
+              "server/handed_off.cpp was written against cpp-httplib 0.11's process_request");
+
 namespace {
 
 using Clock = std::chrono::steady_clock;

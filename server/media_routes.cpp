@@ -17,13 +17,6 @@ namespace {
 
 constexpr size_t kChunk = 256 * 1024;
 
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 void serve_media(Routes& r, const httplib::Request& req, httplib::Response& res) {
   // The origin decodes the path itself (exactly once), so it gets the raw request target.
   auto media = origin::parse_media_target(req.target, "/media/");
@@ -54,15 +47,13 @@ void serve_media(Routes& r, const httplib::Request& req, httplib::Response& res)
     res.set_header(name, value);
   }
   if (out.has_file()) {
-    auto fd = std::make_shared<Fd>();
-    fd->fd = ::open(out.file_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd->fd < 0) return send_error(res, error(ErrorCode::kNotFound, "not found"));
+    auto file = out.file;  // the descriptor the origin checked, kept open by the provider
     const uint64_t base = out.offset;
     res.set_content_provider(out.length, content_type,
-                             [fd, base](size_t offset, size_t length, httplib::DataSink& sink) {
+                             [file, base](size_t offset, size_t length, httplib::DataSink& sink) {
                                char buf[kChunk];
                                size_t n = std::min(length, kChunk);
-                               ssize_t got = ::pread(fd->fd, buf, n, off_t(base + offset));
+                               ssize_t got = ::pread(file->fd(), buf, n, off_t(base + offset));
                                if (got <= 0) return false;
                                return sink.write(buf, size_t(got));
                              });

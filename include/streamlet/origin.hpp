@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <functional>
 #include <map>
 #include <string>
@@ -39,25 +40,41 @@ struct OriginRequest {
   std::map<std::string, std::string> headers;
 };
 
+// A regular file the origin opened (beneath the video root, no symlink followed) and
+// checked; a response streams a range of it. Owns the descriptor, which closes with the
+// last reference, so an adapter sends exactly the file the checks were made on and never
+// opens a path again.
+class OpenFile {
+ public:
+  explicit OpenFile(int fd) noexcept : fd_(fd) {}
+  ~OpenFile();
+  OpenFile(const OpenFile&) = delete;
+  OpenFile& operator=(const OpenFile&) = delete;
+  int fd() const { return fd_; }  // read-only; pread/sendfile at explicit offsets
+
+ private:
+  int fd_;
+};
+
 // What to send back. The body is either `body` (errors, rewritten manifests,
-// small files: see OriginOptions::inline_file_bytes) or, when file_path is not
-// empty, the byte range [offset, offset + length) of that regular file, which
-// the adapter streams. A HEAD response has the
-// same headers as the GET one but neither body nor file_path.
+// small files: see OriginOptions::inline_file_bytes) or, when `file` is set,
+// the byte range [offset, offset + length) of that open file, which the adapter
+// streams. A HEAD response has the same headers as the GET one but neither
+// body nor file.
 struct OriginResponse {
   int status = 500;  // HTTP status code
   // In the order they should be sent; names in canonical case ("Content-Type").
   // Content-Length is always present except on 204/304; an adapter whose HTTP
   // stack computes it from the body may drop ours.
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;                 // used when file_path is empty
-  std::filesystem::path file_path;  // empty unless the body is a file range
-  uint64_t offset = 0;              // first byte of the range in file_path
-  uint64_t length = 0;              // number of bytes to send from file_path
+  std::string body;                     // used when there is no file
+  std::shared_ptr<const OpenFile> file;  // set when the body is a file range
+  uint64_t offset = 0;                   // first byte of the range in `file`
+  uint64_t length = 0;                   // number of bytes to send from `file`
 
   // The value of the first header named `name` (case-insensitive), or nullptr.
   const std::string* header(std::string_view name) const;
-  bool has_file() const { return !file_path.empty(); }
+  bool has_file() const { return file != nullptr; }
 };
 
 // Who may watch one video. Decided by the caller (the catalog), per request.
@@ -92,8 +109,8 @@ struct OriginOptions {
   uint64_t max_manifest_bytes = 16u << 20;
   // A file range up to this size comes back in `body`, read from the descriptor
   // the checks were made on, so an adapter does not open the file a second time
-  // for every playlist request; larger ranges come back as file_path to stream.
-  // 0 always hands out file_path.
+  // for every playlist request; larger ranges come back as an OpenFile to stream.
+  // 0 always hands out the file.
   uint64_t inline_file_bytes = 64 * 1024;
   // Seconds since the Unix epoch; empty means the system clock. Tests set it.
   std::function<int64_t()> clock;
@@ -127,7 +144,7 @@ class Origin {
   // id signatures are scoped to. Never throws; every failure is a response
   // (404 for anything outside the root, hidden or of an unserved type, 403 for
   // a missing/bad/expired signature, 405 for other methods), and error
-  // responses never carry a file_path.
+  // responses never carry a file.
   OriginResponse serve(const std::filesystem::path& video_root, std::string_view video_id,
                        const OriginRequest& request, const AccessPolicy& policy = {}) const;
 

@@ -352,7 +352,7 @@ struct Conn {
   size_t requests = 0;
 
   // Answering: the body of the answer, when it is a large file range.
-  Fd file;
+  std::shared_ptr<const OpenFile> file;
   off_t file_offset = 0;
   uint64_t file_left = 0;
   bool close_after = false;
@@ -637,7 +637,7 @@ class Loop {
     // Closing the descriptor takes it out of the epoll set; the Conn itself lives until the
     // end of this batch of events, which may still point at it.
     c->client = Fd();
-    c->file = Fd();
+    c->file.reset();
     graveyard_.push_back(std::move(*c->self));
     conns_.erase(c->self);
     front_.connections.fetch_sub(1);
@@ -953,29 +953,25 @@ class Loop {
                     OriginResponse res, FrontAnswer kind) {
     const bool bodyless = method == "HEAD" || res.status == 204 || res.status == 304;
     std::string inline_body;
-    Fd file;
+    std::shared_ptr<const OpenFile> file;
     if (res.has_file() && !bodyless) {
-      file = Fd(::open(res.file_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-      bool ok = file.valid();
-      if (ok && res.length <= kInlineFileBytes) {
+      // The descriptor the origin opened and checked: never a path opened a second time.
+      file = res.file;
+      if (res.length <= kInlineFileBytes) {
         inline_body.resize(size_t(res.length));
-        ssize_t got =
-            ::pread(file.get(), inline_body.data(), inline_body.size(), off_t(res.offset));
-        ok = got == ssize_t(inline_body.size());
-        file = Fd();
-      }
-      if (!ok) {
-        // Gone between the origin's check and here (the video was just deleted).
-        res = json_error(404, "not found");
-        file = Fd();
-        inline_body.clear();
+        ssize_t got = ::pread(file->fd(), inline_body.data(), inline_body.size(), off_t(res.offset));
+        file.reset();
+        if (got != ssize_t(inline_body.size())) {
+          res = json_error(500, "cannot read file");
+          inline_body.clear();
+        }
       }
     }
     c->out.append(head_text(minor == 0 ? "HTTP/1.0" : "HTTP/1.1", res.status, res.headers,
                             keep_alive, minor == 0));
     uint64_t body_bytes = 0;
     if (!bodyless) {
-      if (file.valid()) {
+      if (file) {
         c->file = std::move(file);
         c->file_offset = off_t(res.offset);
         c->file_left = res.length;
@@ -1009,7 +1005,7 @@ class Loop {
     }
     while (c->file_left > 0) {
       size_t want = size_t(std::min<uint64_t>(c->file_left, kSendfileChunk));
-      ssize_t n = ::sendfile(c->client.get(), c->file.get(), &c->file_offset, want);
+      ssize_t n = ::sendfile(c->client.get(), c->file->fd(), &c->file_offset, want);
       if (n > 0) {
         c->file_left -= uint64_t(n);
         c->last_active = now_;
@@ -1024,7 +1020,7 @@ class Loop {
         return false;
       }
     }
-    c->file = Fd();
+    c->file.reset();
     return true;
   }
 

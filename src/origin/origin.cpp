@@ -169,6 +169,10 @@ bool if_range_holds(const std::string& value, const std::string& etag,
 
 }  // namespace
 
+OpenFile::~OpenFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
 const std::string* OriginResponse::header(std::string_view name) const {
   for (const auto& [n, v] : headers) {
     if (n.size() != name.size()) continue;
@@ -368,8 +372,7 @@ OriginResponse Origin::serve(const std::filesystem::path& video_root, std::strin
       done += static_cast<uint64_t>(n);
     }
   } else {
-    r.file_path = video_root;
-    for (const std::string& s : *segments) r.file_path /= s;
+    r.file = std::make_shared<const OpenFile>(file.release());
     r.offset = offset;
     r.length = length;
   }
