@@ -38,6 +38,7 @@
 #include "core/file_util.hpp"
 #include "core/time_format.hpp"
 #include "origin/detail.hpp"
+#include "origin/http1.hpp"
 #include "origin/request_parser.hpp"
 
 namespace streamlet::origin {
@@ -55,78 +56,6 @@ constexpr size_t kSendfileChunk = 1 << 20;
 // Lingering close: how long the bytes of a refused request are read and dropped.
 constexpr auto kLingerTotal = std::chrono::seconds(5);
 constexpr auto kLingerIdle = std::chrono::seconds(2);
-
-const char* reason_phrase(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 416: return "Range Not Satisfiable";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Status";
-  }
-}
-
-// The "code" of the JSON error body for the statuses the front gives itself.
-const char* error_code_for(int status) {
-  switch (status) {
-    case 400: return "bad_request";
-    case 404: return "not_found";
-    case 408: return "request_timeout";
-    case 411: return "length_required";
-    case 413: return "too_large";
-    case 429: return "rate_limited";
-    case 431: return "header_too_large";
-    case 501: return "not_implemented";
-    case 503: return "unavailable";
-    case 505: return "http_version_not_supported";
-    default: return "internal";
-  }
-}
-
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20 || c >= 0x7f) {
-      // Messages are ours and ASCII; anything else is escaped rather than trusted.
-      char esc[8];
-      std::snprintf(esc, sizeof esc, "\\u%04x", c);
-      out += esc;
-    } else {
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
-
-OriginResponse json_error(int status, std::string_view message) {
-  OriginResponse res;
-  res.status = status;
-  res.body = "{\"error\":" + json_string(message) + ",\"code\":\"" + error_code_for(status) + "\"}";
-  res.headers = {{"Content-Type", "application/json"},
-                 {"Content-Length", std::to_string(res.body.size())}};
-  return res;
-}
 
 // "Date: <IMF-fixdate>\r\n", formatted once per second per loop thread.
 const std::string& date_line() {
@@ -153,15 +82,6 @@ std::string peer_address(int fd) {
     ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(a).sin_addr, text, sizeof text);
   }
   return text;
-}
-
-std::string chunk(std::string_view data) {
-  char size[24];
-  std::snprintf(size, sizeof size, "%zx\r\n", data.size());
-  std::string out = size;
-  out.append(data);
-  out += "\r\n";
-  return out;
 }
 
 }  // namespace
@@ -884,8 +804,8 @@ class Loop {
   // An error the front gives itself; the connection closes after it (lingering when a
   // request body may still be coming).
   void refuse(Conn* c, int status, std::string_view message) {
-    c->out.append(head_text("HTTP/1.1", status, json_error(status, message).headers, false));
-    c->out.append(json_error(status, message).body);
+    c->out.append(detail::response_head(date_line(), "HTTP/1.1", status, detail::json_error(status, message).headers, false));
+    c->out.append(detail::json_error(status, message).body);
     c->state = State::kAnswering;
     c->close_after = true;
     c->log_method = c->parser.head_done() ? c->parser.head().method : "";
@@ -895,34 +815,6 @@ class Loop {
     c->head_parsed = now_;
   }
 
-  std::string head_text(std::string_view version, int status,
-                        const std::vector<std::pair<std::string, std::string>>& headers,
-                        bool keep_alive, bool version_10 = false) {
-    std::string head;
-    head.reserve(512);
-    head += version;
-    head += ' ';
-    head += std::to_string(status);
-    head += ' ';
-    head += reason_phrase(status);
-    head += "\r\n";
-    head += date_line();
-    for (const auto& [name, value] : headers) {
-      if (iequals(name, "Connection")) continue;
-      head += name;
-      head += ": ";
-      head += value;
-      head += "\r\n";
-    }
-    if (!keep_alive) {
-      head += "Connection: close\r\n";
-    } else if (version_10) {
-      head += "Connection: keep-alive\r\n";
-    }
-    head += "\r\n";
-    return head;
-  }
-
   void answer_media(Conn* c) {
     const auto& h = c->parser.head();
     auto media = parse_media_target(h.target, front_.options.prefix);
@@ -930,7 +822,7 @@ class Loop {
     OriginRequest req;
     req.method = h.method;
     if (!media) {
-      res = json_error(404, "not found");
+      res = detail::json_error(404, "not found");
     } else {
       req.path = std::move(media->path);
       req.query = std::move(media->query);
@@ -943,7 +835,7 @@ class Loop {
       try {
         res = front_.handler(media->video_id, req);
       } catch (...) {
-        res = json_error(500, "internal error");
+        res = detail::json_error(500, "internal error");
       }
     }
     write_answer(c, h.method, h.http_minor, keep_alive(c), std::move(res), FrontAnswer::kPlayback);
@@ -962,12 +854,12 @@ class Loop {
         ssize_t got = ::pread(file->fd(), inline_body.data(), inline_body.size(), off_t(res.offset));
         file.reset();
         if (got != ssize_t(inline_body.size())) {
-          res = json_error(500, "cannot read file");
+          res = detail::json_error(500, "cannot read file");
           inline_body.clear();
         }
       }
     }
-    c->out.append(head_text(minor == 0 ? "HTTP/1.0" : "HTTP/1.1", res.status, res.headers,
+    c->out.append(detail::response_head(date_line(), minor == 0 ? "HTTP/1.0" : "HTTP/1.1", res.status, res.headers,
                             keep_alive, minor == 0));
     uint64_t body_bytes = 0;
     if (!bodyless) {
@@ -1068,7 +960,7 @@ class Loop {
     const FrontOptions& opt = front_.options;
     const auto& h = c->parser.head();
     if (!opt.handoff) {
-      write_answer(c, h.method, h.http_minor, false, json_error(404, "no such endpoint"),
+      write_answer(c, h.method, h.http_minor, false, detail::json_error(404, "no such endpoint"),
                    FrontAnswer::kRefused);
       if (c->kind == RequestKind::kStreamed && !c->parser.head_done()) c->close_after = true;
       return;
@@ -1084,7 +976,7 @@ class Loop {
     off.fd = c->client.get();
     if (!opt.handoff(off)) {
       // The taker is saturated: say so rather than queue without bound.
-      OriginResponse busy = json_error(503, "the server is busy; retry later");
+      OriginResponse busy = detail::json_error(503, "the server is busy; retry later");
       busy.headers.emplace_back("Retry-After", "1");
       write_answer(c, h.method, h.http_minor, false, std::move(busy), FrontAnswer::kRefused);
       return;
@@ -1104,14 +996,14 @@ class Loop {
     {
       std::lock_guard lock(front_.streams_mu);
       if (front_.streams >= opt.max_streams) {
-        OriginResponse busy = json_error(503, "too many open event streams; retry later");
+        OriginResponse busy = detail::json_error(503, "too many open event streams; retry later");
         busy.headers.emplace_back("Retry-After", "10");
         return write_answer(c, h.method, h.http_minor, keep_alive(c), std::move(busy),
                             FrontAnswer::kEventStream);
       }
       size_t& mine = front_.streams_by_peer[c->peer];
       if (mine >= opt.max_streams_per_client) {
-        OriginResponse busy = json_error(429, "too many open event streams from this address");
+        OriginResponse busy = detail::json_error(429, "too many open event streams from this address");
         busy.headers.emplace_back("Retry-After", "10");
         if (mine == 0) front_.streams_by_peer.erase(c->peer);
         return write_answer(c, h.method, h.http_minor, keep_alive(c), std::move(busy),
@@ -1127,7 +1019,7 @@ class Loop {
       answer = opt.stream_handler(req, ch);
     } catch (...) {
       answer = StreamAnswer{};
-      answer.response = json_error(500, "internal error");
+      answer.response = detail::json_error(500, "internal error");
     }
     if (answer.response.status != 200) {
       ch->end();
@@ -1145,7 +1037,7 @@ class Loop {
                   headers.end());
     const bool keep = c->stream_chunked && keep_alive(c);
     if (c->stream_chunked) headers.emplace_back("Transfer-Encoding", "chunked");
-    c->out.append(head_text(c->stream_chunked ? "HTTP/1.1" : "HTTP/1.0", 200, headers, keep));
+    c->out.append(detail::response_head(date_line(), c->stream_chunked ? "HTTP/1.1" : "HTTP/1.0", 200, headers, keep));
     c->close_after = !keep;
     c->state = State::kStreaming;
     c->channel = ch;
@@ -1178,7 +1070,7 @@ class Loop {
 
   void queue_stream_data(Conn* c, std::string_view data) {
     if (data.empty() || c->stream_finishing) return;
-    c->out.append(c->stream_chunked ? chunk(data) : std::string(data));
+    c->out.append(c->stream_chunked ? detail::chunk(data) : std::string(data));
     c->last_stream_write = now_;
   }
 
@@ -1253,7 +1145,7 @@ bool Channel::send(std::string_view data) {
   if (pending_.size() + data.size() > backlog_) {
     overflow_ = true;
   } else {
-    pending_ += chunked_ ? chunk(data) : std::string(data);
+    pending_ += chunked_ ? detail::chunk(data) : std::string(data);
   }
   post_locked();
   return !overflow_;
