@@ -110,7 +110,7 @@ struct User {
 };
 
 struct NewUser {
-  std::string username;       // 3..64 characters of [A-Za-z0-9_.-]
+  std::string username;       // see check_username
   std::string email;          // ""
   std::string password_hash;  // already hashed; the catalog never sees a password
   Role role = Role::kUser;
@@ -165,6 +165,12 @@ struct ViewStats {
   int64_t unique_viewers = 0;    // distinct viewer keys over the requested days
   std::vector<DailyViews> days;  // ascending, only days with activity
 };
+
+// What a username may be, for every way one is made (registration, the admin, embedders):
+// kMinUsername..kMaxUsername characters of [A-Za-z0-9_.-]; kInvalidArgument otherwise.
+inline constexpr size_t kMinUsername = 3;
+inline constexpr size_t kMaxUsername = 32;
+Status check_username(std::string_view name);
 
 // The catalog store. Implementations are thread safe: any method may be called
 // from any thread. The SQLite default serialises calls on one connection

@@ -150,13 +150,6 @@ Status check_catalog_file(const fs::path& data, const fs::path& db) {
                    "the file from a backup; to start over, remove the whole data directory");
 }
 
-bool valid_username(std::string_view name) {
-  if (name.size() < 3 || name.size() > 32) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
-  });
-}
-
 }  // namespace
 
 std::string_view error_code_name(ErrorCode code) {
@@ -630,8 +623,7 @@ Result<std::string> Platform::register_user(std::string_view username, std::stri
                                             std::string_view client_address) {
   if (!impl_->options.allow_registration)
     return error(ErrorCode::kPermissionDenied, "registration is closed on this server");
-  if (!valid_username(username))
-    return error(ErrorCode::kInvalidArgument, "username: 3-32 characters of A-Z a-z 0-9 _ . -");
+  STREAMLET_RETURN_IF_ERROR(catalog::check_username(username));
   if (password.size() < 8)
     return error(ErrorCode::kInvalidArgument, "password: at least 8 characters");
   if (!client_address.empty()) {
