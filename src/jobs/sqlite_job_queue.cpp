@@ -110,7 +110,8 @@ CREATE INDEX jobs_by_owner ON jobs(owner_id, seq);
 
 constexpr const char* kJobColumns =
     "id, kind, video_id, payload, state, attempts, max_attempts, last_error, cancel_requested,"
-    " run_at_ms, lease_owner, lease_expires_at_ms, created_at_ms, updated_at_ms, owner_id, priority";
+    " run_at_ms, lease_owner, lease_expires_at_ms, created_at_ms, updated_at_ms,"
+    " owner_id, priority";
 constexpr int kJobColumnCount = 16;
 
 Job read_job(const Stmt& s) {
@@ -486,8 +487,8 @@ class SqliteJobQueue final : public JobQueue {
         const bool registered = s.int64(c) != 0;
         const bool expired = job.lease_expires_at_ms < now;
         // Same machine, another process that no longer exists: it crashed.
-        const bool dead_process = registered && s.text(c + 1) == host_ &&
-                                  s.int64(c + 2) != pid_ && !process_alive(s.int64(c + 2));
+        const bool dead_process = registered && s.text(c + 1) == host_ && s.int64(c + 2) != pid_ &&
+                                  !process_alive(s.int64(c + 2));
         const bool ends = job.cancel_requested || job.attempts >= job.max_attempts;
         if (only_expired ? expired && !ends : expired || !registered || dead_process)
           orphans.push_back(std::move(job));
@@ -545,8 +546,16 @@ class SqliteJobQueue final : public JobQueue {
   pid_t pid_;
 };
 
+// The jobs schema version of the file before migrate() (0 for a new file).
+int64_t jobs_schema_version(Db& db) {
+  auto q = db.prepare("SELECT version FROM schema_version WHERE component = 'jobs'");
+  if (!q.ok()) return 0;  // no schema_version table yet
+  auto row = q->step();
+  return row.ok() && *row ? q->int64(0) : 0;
+}
+
 // Jobs queued before owners were stored (schema 1) take their video's owner, when the
-// catalog shares the file. Cheap once done: it only looks at jobs without an owner.
+// catalog shares the file. Run once, right after the upgrade to schema 2.
 Status backfill_owners(Db& db) {
   bool has_videos = false;
   {
@@ -584,8 +593,9 @@ Result<std::unique_ptr<JobQueue>> open_sqlite_job_queue(const std::string& path,
     return error(ErrorCode::kInvalidArgument,
                  "job queue: lease must be > 0, max_attempts >= 1, backoffs >= 0");
   STREAMLET_ASSIGN_OR_RETURN(auto db, detail::sql::Db::open(path));
+  const int64_t before = jobs_schema_version(*db);
   STREAMLET_RETURN_IF_ERROR(db->migrate("jobs", migrations()));
-  STREAMLET_RETURN_IF_ERROR(backfill_owners(*db));
+  if (before == 1) STREAMLET_RETURN_IF_ERROR(backfill_owners(*db));
   auto queue = std::make_unique<SqliteJobQueue>(std::move(db), options);
   STREAMLET_RETURN_IF_ERROR(queue->register_owner());
   return std::unique_ptr<JobQueue>(std::move(queue));

@@ -273,7 +273,8 @@ TEST_CASE("jobs: a schema-1 queue is migrated in place, keeping its jobs and own
   {
     auto db = streamlet::detail::sql::Db::open(path);
     REQUIRE(db.ok());
-    REQUIRE((*db)->exec(R"sql(
+    REQUIRE((*db)
+                ->exec(R"sql(
 CREATE TABLE jobs (
   seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
   video_id TEXT NOT NULL DEFAULT '', payload TEXT NOT NULL DEFAULT '{}',
@@ -290,8 +291,9 @@ CREATE TABLE job_owners (owner TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER
   started_at_ms INTEGER NOT NULL, heartbeat_ms INTEGER NOT NULL);
 INSERT INTO schema_version(component, version) VALUES('jobs', 1);
 INSERT INTO jobs(id, kind, video_id, payload, state, max_attempts, run_at_ms, created_at_ms,
-  updated_at_ms) VALUES('oldjob000001', 'transcode', ')sql" + video +
-                        R"sql(', '{}', 'queued', 3, 0, 1, 1);
+  updated_at_ms) VALUES('oldjob000001', 'transcode', ')sql" +
+                       video +
+                       R"sql(', '{}', 'queued', 3, 0, 1, 1);
 )sql")
                 .ok());
   }

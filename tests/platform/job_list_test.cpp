@@ -15,10 +15,11 @@ void add_jobs(const fs::path& db_path, const std::string& owner, const std::stri
   REQUIRE(db.ok());
   std::string sql = "BEGIN;";
   for (int i = 0; i < n; ++i)
-    sql += "INSERT INTO jobs(id, kind, video_id, owner_id, payload, state, max_attempts,"
-           " run_at_ms, created_at_ms, updated_at_ms) VALUES('" + owner.substr(0, 4) +
-           std::to_string(i) + "', 'transcode', '" + video + "', '" + owner +
-           "', '{}', 'succeeded', 3, 0, 1, 1);";
+    sql +=
+        "INSERT INTO jobs(id, kind, video_id, owner_id, payload, state, max_attempts,"
+        " run_at_ms, created_at_ms, updated_at_ms) VALUES('" +
+        owner.substr(0, 4) + std::to_string(i) + "', 'transcode', '" + video + "', '" + owner +
+        "', '{}', 'succeeded', 3, 0, 1, 1);";
   sql += "COMMIT;";
   auto s = (*db)->exec(sql);
   REQUIRE_MESSAGE(s.ok(), s.to_string());
