@@ -10,9 +10,9 @@
 // default, `open_sqlite_job_queue()`.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
-#include <array>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -77,8 +77,9 @@ struct JobFilter {
 };
 
 // One page of list(), newest first. Pass next_cursor back to get the page after it;
-// "" means there is none. A cursor is opaque and stays valid while jobs change: a page
-// never repeats or skips a job that existed when the first page was read.
+// "" means there is none. A cursor is opaque and stays valid while jobs change: the next
+// page starts right after the last job handed out, so no job is listed twice and none
+// that still matches is skipped, whatever was enqueued meanwhile.
 struct JobPage {
   std::vector<Job> jobs;
   std::string next_cursor;
@@ -120,18 +121,17 @@ class JobQueue {
   virtual Result<Job> enqueue(const NewJob& job) = 0;
   virtual Result<Job> get(std::string_view id) = 0;
   // The jobs matching `filter`, newest first, one page at a time from `cursor` ("" = the
-  // newest). kInvalidArgument for a limit outside 1..kMaxJobPageSize or a cursor that
-  // list() did not hand out. Page through to the end to see every job: nothing is capped.
+  // newest). kInvalidArgument for a limit outside 1..kMaxJobPageSize (never lowered
+  // silently) or a malformed cursor. Page through to the end to see every job.
   virtual Result<JobPage> list(const JobFilter& filter, std::string_view cursor = {}) = 0;
   // The first page only (the newest `limit` jobs in `state`, or in any state).
   Result<std::vector<Job>> list(std::optional<JobState> state = std::nullopt, int limit = 100);
   // Every job's state counted, in one query whatever the queue holds.
   virtual Result<JobCounts> count_by_state() = 0;
 
-  // Takes the due queued job of the highest priority, oldest first among equals (of one
-  // of `kinds`, or any when empty),
-  // marks it running under this instance's lease and counts the attempt.
-  // nullopt when nothing is due.
+  // Takes the due queued job (of one of `kinds`, or any when empty) of the highest
+  // priority, the one due longest first among equals, marks it running under this
+  // instance's lease and counts the attempt. nullopt when nothing is due.
   virtual Result<std::optional<Job>> claim(const std::vector<std::string>& kinds = {}) = 0;
   // Extends the lease of a job this instance runs; returns the job, whose
   // cancel_requested tells the worker to stop. kConflict if the lease was lost.

@@ -201,7 +201,7 @@ TEST_CASE("jobs: a filtered list pages through every job with a cursor, newest f
   CHECK(rest->next_cursor.empty());
 }
 
-TEST_CASE("jobs: a page size past the maximum or a made-up cursor is refused, not clamped") {
+TEST_CASE("jobs: a page size past the maximum or a malformed cursor is refused, not clamped") {
   TempDir dir;
   auto q = sj::open_sqlite_job_queue((dir / "streamlet.db").string());
   REQUIRE(q.ok());

@@ -94,7 +94,7 @@ TEST_CASE("GET /v1/jobs pages through all of a user's jobs, however many others 
   CHECK(everything.back() == bobs.back());  // newest first: bob's oldest job comes last
 }
 
-TEST_CASE("GET /v1/jobs refuses a page size past 1000 and a cursor it did not hand out") {
+TEST_CASE("GET /v1/jobs refuses a page size past 1000 and a malformed cursor") {
   TempDir dir;
   ServerProcess server(dir / "data", "admin-key", small_ladder());
   const std::string alice = register_user(server, "alice");
@@ -109,4 +109,20 @@ TEST_CASE("GET /v1/jobs refuses a page size past 1000 and a cursor it did not ha
   CHECK(ok.status == 200);
   CHECK(ok.body["items"].empty());
   CHECK(ok.body["next_cursor"].is_null());
+}
+
+TEST_CASE("GET /metrics counts every job past 10,000, by state") {
+  TempDir dir;
+  const fs::path data = dir / "data";
+  ServerProcess server(data, "admin-key", small_ladder());
+  const std::string alice = register_user(server, "alice");
+  add_jobs(data / "catalog.db", user_id(server, alice), empty_video(server, alice), 12'000);
+  auto c = server.client();
+  auto r = c.Get("/metrics");
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+  CHECK_MESSAGE(r->body.find("\nstreamlet_jobs{state=\"succeeded\"} 12000\n") != std::string::npos,
+                r->body.substr(0, 3000));
+  CHECK(r->body.find("\nstreamlet_jobs{state=\"queued\"} 0\n") != std::string::npos);
+  CHECK(r->body.find("\nstreamlet_queue_depth 0\n") != std::string::npos);
 }
