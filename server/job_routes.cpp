@@ -1,4 +1,6 @@
 // /v1/jobs: the transcode queue as its owners and admins see it.
+#include <charconv>
+
 #include "http_errors.hpp"
 #include "routes.hpp"
 
@@ -15,7 +17,13 @@ void register_job_routes(Routes& r, httplib::Server& svr) {
       if (!parsed.ok()) return send_error(res, parsed.status());
       state = *parsed;
     }
-    send_result(res, r.platform.list_jobs(*who, state));
+    int limit = 100;
+    if (auto l = req.get_param_value("limit"); !l.empty()) {
+      auto [end, ec] = std::from_chars(l.data(), l.data() + l.size(), limit);
+      if (ec != std::errc() || end != l.data() + l.size())
+        return send_error(res, error(ErrorCode::kInvalidArgument, "limit must be a number"));
+    }
+    send_result(res, r.platform.list_jobs(*who, state, req.get_param_value("cursor"), limit));
   });
   route(r, svr, "POST", R"(/v1/jobs/([^/]+)/retry)",
         [&r](const httplib::Request& req, httplib::Response& res) {

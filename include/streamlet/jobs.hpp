@@ -10,6 +10,7 @@
 // default, `open_sqlite_job_queue()`.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -40,7 +41,9 @@ struct Job {
   std::string id;              // 12 random URL-safe characters
   std::string kind;            // what to do, e.g. "transcode"
   std::string video_id;        // the video it is about; ""
+  std::string owner_id;        // the user the job is for (its video's owner); ""
   std::string payload = "{}";  // JSON object for the handler
+  int priority = 0;            // higher is claimed first among due jobs
   JobState state = JobState::kQueued;
   int attempts = 0;               // claims so far (a claim counts when it starts)
   int max_attempts = 3;           // after this many failed attempts it is dead-lettered
@@ -56,8 +59,37 @@ struct Job {
 struct NewJob {
   std::string kind = "transcode";
   std::string video_id;             // ""
+  std::string owner_id;             // ""; what JobFilter::owner_id matches
   std::string payload = "{}";       // must be a JSON object
   std::optional<int> max_attempts;  // the queue's RetryPolicy when unset
+  int priority = 0;                 // higher first among due jobs; any int
+};
+
+// The most jobs one list() page holds.
+inline constexpr int kMaxJobPageSize = 1000;
+
+// Which jobs list() returns. Unset fields match every job.
+struct JobFilter {
+  std::string video_id;           // "" = any video
+  std::string owner_id;           // "" = any owner
+  std::optional<JobState> state;  // nullopt = any state
+  int limit = 100;                // page size, 1..kMaxJobPageSize (else kInvalidArgument)
+};
+
+// One page of list(), newest first. Pass next_cursor back to get the page after it;
+// "" means there is none. A cursor is opaque and stays valid while jobs change: the next
+// page starts right after the last job handed out, so no job is listed twice and none
+// that still matches is skipped, whatever was enqueued meanwhile.
+struct JobPage {
+  std::vector<Job> jobs;
+  std::string next_cursor;
+};
+
+// How many jobs are in each state, indexed by JobState.
+struct JobCounts {
+  std::array<int64_t, 5> by_state{};
+  int64_t of(JobState s) const { return by_state[static_cast<size_t>(s)]; }
+  int64_t total() const;
 };
 
 struct RetryPolicy {
@@ -88,13 +120,18 @@ class JobQueue {
   // Returns the new job, due now.
   virtual Result<Job> enqueue(const NewJob& job) = 0;
   virtual Result<Job> get(std::string_view id) = 0;
-  // Newest first; every state when `state` is unset.
-  virtual Result<std::vector<Job>> list(std::optional<JobState> state = std::nullopt,
-                                        int limit = 100) = 0;
+  // The jobs matching `filter`, newest first, one page at a time from `cursor` ("" = the
+  // newest). kInvalidArgument for a limit outside 1..kMaxJobPageSize (never lowered
+  // silently) or a malformed cursor. Page through to the end to see every job.
+  virtual Result<JobPage> list(const JobFilter& filter, std::string_view cursor = {}) = 0;
+  // The first page only (the newest `limit` jobs in `state`, or in any state).
+  Result<std::vector<Job>> list(std::optional<JobState> state = std::nullopt, int limit = 100);
+  // Every job's state counted, in one query whatever the queue holds.
+  virtual Result<JobCounts> count_by_state() = 0;
 
-  // Takes the oldest due queued job (of one of `kinds`, or any when empty),
-  // marks it running under this instance's lease and counts the attempt.
-  // nullopt when nothing is due.
+  // Takes the due queued job (of one of `kinds`, or any when empty) of the highest
+  // priority, the one due longest first among equals, marks it running under this
+  // instance's lease and counts the attempt. nullopt when nothing is due.
   virtual Result<std::optional<Job>> claim(const std::vector<std::string>& kinds = {}) = 0;
   // Extends the lease of a job this instance runs; returns the job, whose
   // cancel_requested tells the worker to stop. kConflict if the lease was lost.

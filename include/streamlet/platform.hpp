@@ -160,11 +160,14 @@ class Platform {
   std::string video_json(const catalog::Video& video);
 
   // ---- jobs -------------------------------------------------------------------
-  Result<std::string> list_jobs(const accounts::Principal& who,
-                                std::optional<jobs::JobState> state);
+  // {"items":[job], "next_cursor": "..." or null}: newest first, `limit` (1..1000) per page,
+  // the page after `cursor` (a next_cursor handed out before; "" = the newest). A user sees
+  // the jobs of their own videos, an admin every job.
+  Result<std::string> list_jobs(const accounts::Principal& who, std::optional<jobs::JobState> state,
+                                std::string_view cursor = {}, int limit = 100);
   Result<std::string> retry_job(const accounts::Principal& who, std::string_view id);
   Result<std::string> cancel_job(const accounts::Principal& who, std::string_view id);
-  // Counts per job state (for metrics) and jobs due.
+  // Counts per job state (for metrics), in one query however many jobs there are.
   std::vector<std::pair<std::string, int64_t>> job_counts();
 
   // ---- uploads ----------------------------------------------------------------

@@ -159,12 +159,16 @@ Status Db::migrate(std::string_view component, const std::vector<std::string>& s
     Transaction txn(*this);
     STREAMLET_RETURN_IF_ERROR(txn.begin());
     // Read inside the write transaction: two processes opening a fresh file
-    // at once must not both apply the same step.
-    STREAMLET_ASSIGN_OR_RETURN(auto q,
-                               prepare("SELECT version FROM schema_version WHERE component = ?"));
-    q.bind(1, component);
-    STREAMLET_ASSIGN_OR_RETURN(bool has, q.step());
-    const int64_t current = has ? q.int64(0) : 0;
+    // at once must not both apply the same step. The statement is finished before the
+    // step runs: SQLite refuses DROP while a statement of the connection is reading.
+    int64_t current = 0;
+    {
+      STREAMLET_ASSIGN_OR_RETURN(auto q,
+                                 prepare("SELECT version FROM schema_version WHERE component = ?"));
+      q.bind(1, component);
+      STREAMLET_ASSIGN_OR_RETURN(bool has, q.step());
+      if (has) current = q.int64(0);
+    }
     if (current >= version) continue;
     STREAMLET_RETURN_IF_ERROR(exec(steps[i]).with_context(std::string(component) + " migration " +
                                                           std::to_string(version)));

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -91,13 +92,27 @@ CREATE TABLE job_owners (
   heartbeat_ms INTEGER NOT NULL
 );
 )sql",
+      // 2: priorities (claimed highest first) and owners (listed per user); paging indexes
+      // so a filtered page never scans the whole table.
+      R"sql(
+ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN owner_id TEXT NOT NULL DEFAULT '';
+DROP INDEX jobs_due;
+DROP INDEX jobs_by_video;
+CREATE INDEX jobs_claim ON jobs(state, priority DESC, run_at_ms, seq);
+CREATE INDEX jobs_by_state ON jobs(state, seq);
+CREATE INDEX jobs_by_video ON jobs(video_id, seq);
+CREATE INDEX jobs_by_owner ON jobs(owner_id, seq);
+)sql",
   };
   return steps;
 }
 
 constexpr const char* kJobColumns =
     "id, kind, video_id, payload, state, attempts, max_attempts, last_error, cancel_requested,"
-    " run_at_ms, lease_owner, lease_expires_at_ms, created_at_ms, updated_at_ms";
+    " run_at_ms, lease_owner, lease_expires_at_ms, created_at_ms, updated_at_ms,"
+    " owner_id, priority";
+constexpr int kJobColumnCount = 16;
 
 Job read_job(const Stmt& s) {
   Job j;
@@ -115,6 +130,8 @@ Job read_job(const Stmt& s) {
   j.lease_expires_at_ms = s.int64(11);
   j.created_at_ms = s.int64(12);
   j.updated_at_ms = s.int64(13);
+  j.owner_id = s.text(14);
+  j.priority = static_cast<int>(s.int64(15));
   return j;
 }
 
@@ -171,10 +188,11 @@ class SqliteJobQueue final : public JobQueue {
     std::lock_guard lock(db_->mutex());
     STREAMLET_ASSIGN_OR_RETURN(
         auto s, db_->prepare("INSERT INTO jobs(id, kind, video_id, payload, state, max_attempts,"
-                             " run_at_ms, created_at_ms, updated_at_ms)"
-                             " VALUES(?, ?, ?, ?, 'queued', ?, ?, ?, ?)"));
+                             " run_at_ms, created_at_ms, updated_at_ms, owner_id, priority)"
+                             " VALUES(?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)"));
     s.bind(1, id).bind(2, in.kind).bind(3, in.video_id).bind(4, in.payload).bind(5, max_attempts);
-    s.bind(6, now).bind(7, now).bind(8, now);
+    s.bind(6, now).bind(7, now).bind(8, now).bind(9, in.owner_id);
+    s.bind(10, static_cast<int64_t>(in.priority));
     STREAMLET_RETURN_IF_ERROR(s.run());
     return get_locked(id);
   }
@@ -184,22 +202,62 @@ class SqliteJobQueue final : public JobQueue {
     return get_locked(id);
   }
 
-  Result<std::vector<Job>> list(std::optional<JobState> state, int limit) override {
-    std::lock_guard lock(db_->mutex());
-    std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs";
-    if (state) sql += " WHERE state = ?";
+  using JobQueue::list;
+
+  Result<JobPage> list(const JobFilter& filter, std::string_view cursor) override {
+    if (filter.limit < 1 || filter.limit > kMaxJobPageSize)
+      return error(ErrorCode::kInvalidArgument,
+                   "limit must be 1.." + std::to_string(kMaxJobPageSize));
+    // The cursor is the seq of the last job handed out: pages continue below it, so jobs
+    // added or changed meanwhile never shift a page.
+    int64_t below = 0;
+    if (!cursor.empty()) {
+      auto [end, ec] = std::from_chars(cursor.data(), cursor.data() + cursor.size(), below);
+      if (ec != std::errc() || end != cursor.data() + cursor.size() || below < 1)
+        return error(ErrorCode::kInvalidArgument, "not a job list cursor");
+    }
+    std::string sql = std::string("SELECT ") + kJobColumns + ", seq FROM jobs WHERE 1";
+    if (!filter.video_id.empty()) sql += " AND video_id = ?";
+    if (!filter.owner_id.empty()) sql += " AND owner_id = ?";
+    if (filter.state) sql += " AND state = ?";
+    if (!cursor.empty()) sql += " AND seq < ?";
     sql += " ORDER BY seq DESC LIMIT ?";
+    std::lock_guard lock(db_->mutex());
     STREAMLET_ASSIGN_OR_RETURN(auto s, db_->prepare(sql));
     int i = 1;
-    if (state) s.bind(i++, to_string(*state));
-    s.bind(i, std::clamp(limit, 1, 10'000));
-    std::vector<Job> jobs;
+    if (!filter.video_id.empty()) s.bind(i++, filter.video_id);
+    if (!filter.owner_id.empty()) s.bind(i++, filter.owner_id);
+    if (filter.state) s.bind(i++, to_string(*filter.state));
+    if (!cursor.empty()) s.bind(i++, below);
+    // One more than asked tells whether another page follows.
+    s.bind(i, static_cast<int64_t>(filter.limit) + 1);
+    JobPage page;
+    int64_t last_seq = 0;
     while (true) {
       STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
       if (!row) break;
-      jobs.push_back(read_job(s));
+      if (static_cast<int>(page.jobs.size()) == filter.limit) {
+        page.next_cursor = std::to_string(last_seq);
+        break;
+      }
+      page.jobs.push_back(read_job(s));
+      last_seq = s.int64(kJobColumnCount);
     }
-    return jobs;
+    return page;
+  }
+
+  Result<JobCounts> count_by_state() override {
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_ASSIGN_OR_RETURN(auto s,
+                               db_->prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state"));
+    JobCounts counts;
+    while (true) {
+      STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
+      if (!row) break;
+      STREAMLET_ASSIGN_OR_RETURN(JobState state, parse_job_state(s.text(0)));
+      counts.by_state[static_cast<size_t>(state)] = s.int64(1);
+    }
+    return counts;
   }
 
   Result<std::optional<Job>> claim(const std::vector<std::string>& kinds) override {
@@ -218,7 +276,7 @@ class SqliteJobQueue final : public JobQueue {
       for (size_t i = 1; i < kinds.size(); ++i) sql += ", ?";
       sql += ")";
     }
-    sql += " ORDER BY run_at_ms, seq LIMIT 1";
+    sql += " ORDER BY priority DESC, run_at_ms, seq LIMIT 1";
     STREAMLET_ASSIGN_OR_RETURN(auto q, db_->prepare(sql));
     q.bind(1, now);
     for (size_t i = 0; i < kinds.size(); ++i) q.bind(static_cast<int>(i) + 2, kinds[i]);
@@ -425,11 +483,12 @@ class SqliteJobQueue final : public JobQueue {
         STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
         if (!row) break;
         Job job = read_job(s);
-        const bool registered = s.int64(14) != 0;
+        constexpr int c = kJobColumnCount;
+        const bool registered = s.int64(c) != 0;
         const bool expired = job.lease_expires_at_ms < now;
         // Same machine, another process that no longer exists: it crashed.
-        const bool dead_process =
-            registered && s.text(15) == host_ && s.int64(16) != pid_ && !process_alive(s.int64(16));
+        const bool dead_process = registered && s.text(c + 1) == host_ && s.int64(c + 2) != pid_ &&
+                                  !process_alive(s.int64(c + 2));
         const bool ends = job.cancel_requested || job.attempts >= job.max_attempts;
         if (only_expired ? expired && !ends : expired || !registered || dead_process)
           orphans.push_back(std::move(job));
@@ -487,7 +546,45 @@ class SqliteJobQueue final : public JobQueue {
   pid_t pid_;
 };
 
+// The jobs schema version of the file before migrate() (0 for a new file).
+int64_t jobs_schema_version(Db& db) {
+  auto q = db.prepare("SELECT version FROM schema_version WHERE component = 'jobs'");
+  if (!q.ok()) return 0;  // no schema_version table yet
+  auto row = q->step();
+  return row.ok() && *row ? q->int64(0) : 0;
+}
+
+// Jobs queued before owners were stored (schema 1) take their video's owner, when the
+// catalog shares the file. Run once, right after the upgrade to schema 2.
+Status backfill_owners(Db& db) {
+  bool has_videos = false;
+  {
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto q, db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'videos'"));
+    STREAMLET_ASSIGN_OR_RETURN(has_videos, q.step());
+  }
+  if (!has_videos) return Status::Ok();
+  return db.exec(
+      "UPDATE jobs SET owner_id = (SELECT v.owner_id FROM videos v WHERE v.id = jobs.video_id)"
+      " WHERE owner_id = '' AND video_id != ''"
+      " AND EXISTS (SELECT 1 FROM videos v WHERE v.id = jobs.video_id)");
+}
+
 }  // namespace
+
+int64_t JobCounts::total() const {
+  int64_t n = 0;
+  for (int64_t c : by_state) n += c;
+  return n;
+}
+
+Result<std::vector<Job>> JobQueue::list(std::optional<JobState> state, int limit) {
+  JobFilter filter;
+  filter.state = state;
+  filter.limit = limit;
+  STREAMLET_ASSIGN_OR_RETURN(JobPage page, list(filter, {}));
+  return std::move(page.jobs);
+}
 
 Result<std::unique_ptr<JobQueue>> open_sqlite_job_queue(const std::string& path,
                                                         const QueueOptions& options) {
@@ -496,7 +593,9 @@ Result<std::unique_ptr<JobQueue>> open_sqlite_job_queue(const std::string& path,
     return error(ErrorCode::kInvalidArgument,
                  "job queue: lease must be > 0, max_attempts >= 1, backoffs >= 0");
   STREAMLET_ASSIGN_OR_RETURN(auto db, detail::sql::Db::open(path));
+  const int64_t before = jobs_schema_version(*db);
   STREAMLET_RETURN_IF_ERROR(db->migrate("jobs", migrations()));
+  if (before == 1) STREAMLET_RETURN_IF_ERROR(backfill_owners(*db));
   auto queue = std::make_unique<SqliteJobQueue>(std::move(db), options);
   STREAMLET_RETURN_IF_ERROR(queue->register_owner());
   return std::unique_ptr<JobQueue>(std::move(queue));

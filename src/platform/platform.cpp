@@ -315,14 +315,20 @@ struct Platform::Impl {
     return doc;
   }
 
-  // Every job of a video that may still run.
+  // Every job of a video that may still run, however old.
   void cancel_jobs_of(const std::string& video_id) {
-    auto all = queue->list(std::nullopt, 100000);
-    if (!all.ok()) return;
-    for (const auto& j : *all)
-      if (j.video_id == video_id &&
-          (j.state == jobs::JobState::kQueued || j.state == jobs::JobState::kRunning))
-        (void)queue->cancel(j.id);
+    jobs::JobFilter filter;
+    filter.video_id = video_id;
+    filter.limit = jobs::kMaxJobPageSize;
+    std::string cursor;
+    do {
+      auto page = queue->list(filter, cursor);
+      if (!page.ok()) return;
+      for (const auto& j : page->jobs)
+        if (j.state == jobs::JobState::kQueued || j.state == jobs::JobState::kRunning)
+          (void)queue->cancel(j.id);
+      cursor = page->next_cursor;
+    } while (!cursor.empty());
   }
 
   // The upload a video was created for ("" if its creation never finished).
@@ -412,6 +418,7 @@ struct Platform::Impl {
     jobs::NewJob job;
     job.kind = "transcode";
     job.video_id = video_id;
+    job.owner_id = v->owner_id;
     job.payload = detail::json_text(json{{"input", fs::absolute(done.path).string()},
                                          {"upload_id", done.info.id},
                                          {"display_name", display_name(done.info)}});
@@ -849,23 +856,21 @@ Result<std::string> Platform::video_stats(const Principal& who, std::string_view
 
 // ---- jobs -------------------------------------------------------------------------------
 
-Result<std::string> Platform::list_jobs(const Principal& who, std::optional<jobs::JobState> state) {
+Result<std::string> Platform::list_jobs(const Principal& who, std::optional<jobs::JobState> state,
+                                        std::string_view cursor, int limit) {
   STREAMLET_RETURN_IF_ERROR(need_user(who));
-  STREAMLET_ASSIGN_OR_RETURN(auto all, impl_->queue->list(state, 1000));
+  jobs::JobFilter filter;
+  filter.state = state;
+  filter.limit = limit;
+  // Jobs carry their video's owner, so a user's page is theirs alone, however many jobs
+  // others have.
+  if (!who.admin()) filter.owner_id = who.user_id;
+  STREAMLET_ASSIGN_OR_RETURN(auto page, impl_->queue->list(filter, cursor));
   json items = json::array();
-  std::map<std::string, bool> mine;  // video id -> owned by `who`
-  for (const auto& j : all) {
-    if (!who.admin()) {
-      auto it = mine.find(j.video_id);
-      if (it == mine.end()) {
-        auto v = impl_->catalog->get_video(j.video_id);
-        it = mine.emplace(j.video_id, v.ok() && v->owner_id == who.user_id).first;
-      }
-      if (!it->second) continue;
-    }
-    items.push_back(job_doc(j));
-  }
-  return detail::json_text(json{{"items", items}});
+  for (const auto& j : page.jobs) items.push_back(job_doc(j));
+  return detail::json_text(
+      json{{"items", items},
+           {"next_cursor", page.next_cursor.empty() ? json(nullptr) : json(page.next_cursor)}});
 }
 
 Result<std::string> Platform::retry_job(const Principal& who, std::string_view id) {
@@ -897,11 +902,10 @@ Result<std::string> Platform::cancel_job(const Principal& who, std::string_view 
 
 std::vector<std::pair<std::string, int64_t>> Platform::job_counts() {
   std::vector<std::pair<std::string, int64_t>> out;
+  auto counts = impl_->queue->count_by_state();  // one query, however many jobs
   for (auto s : {jobs::JobState::kQueued, jobs::JobState::kRunning, jobs::JobState::kSucceeded,
-                 jobs::JobState::kFailed, jobs::JobState::kCancelled}) {
-    auto l = impl_->queue->list(s, 1000000);
-    out.emplace_back(std::string(jobs::to_string(s)), l.ok() ? int64_t(l->size()) : 0);
-  }
+                 jobs::JobState::kFailed, jobs::JobState::kCancelled})
+    out.emplace_back(std::string(jobs::to_string(s)), counts.ok() ? counts->of(s) : 0);
   return out;
 }
 
