@@ -10,6 +10,11 @@ namespace streamlet::server {
 
 namespace fs = std::filesystem;
 
+namespace {
+// A generated key is 48 hex characters; anything stored shorter than this is not one of ours.
+constexpr size_t kMinStoredKey = 16;
+}  // namespace
+
 Result<ApiKey> resolve_api_key(const std::string& given, const fs::path& data_dir) {
   ApiKey out;
   out.file = data_dir / "api-key";
@@ -17,9 +22,20 @@ Result<ApiKey> resolve_api_key(const std::string& given, const fs::path& data_di
     out.key = given;
     return out;
   }
-  if (std::ifstream in(out.file); in) {
+  std::error_code ec;
+  if (fs::exists(out.file, ec)) {
+    // The file is only ever written whole (temp file, fsync, rename), so an empty or short
+    // one was broken by someone: replacing it would silently change the admin's key.
+    std::ifstream in(out.file);
+    if (!in) return error(ErrorCode::kIo, out.file.string() + ": cannot read the api-key file");
     std::getline(in, out.key);
-    if (!out.key.empty()) return out;
+    if (out.key.size() < kMinStoredKey)
+      return error(ErrorCode::kInvalidArgument,
+                   out.file.string() + ": the api-key file is " +
+                       (out.key.empty() ? "empty" : "cut short (" + std::to_string(out.key.size()) +
+                                                        " characters)") +
+                       "; restore it, or remove it to generate a new admin key");
+    return out;
   }
   unsigned char raw[24];
   {

@@ -23,9 +23,11 @@ struct StartAttempt {
 };
 
 // Runs streamlet-server on `data` and waits up to 20 s for it to either listen or exit.
-StartAttempt try_start(const fs::path& data, std::vector<std::string> extra = {}) {
-  std::vector<std::string> argv = {server_path().string(), "--listen",  "127.0.0.1:0", "--data",
-                                   data.string(),          "--api-key", "test-key"};
+StartAttempt try_start(const fs::path& data, std::vector<std::string> extra = {},
+                       bool with_api_key = true) {
+  std::vector<std::string> argv = {server_path().string(), "--listen", "127.0.0.1:0", "--data",
+                                   data.string()};
+  if (with_api_key) argv.insert(argv.end(), {"--api-key", "test-key"});
   argv.insert(argv.end(), extra.begin(), extra.end());
   static int attempt = 0;
   Child child(argv, data.parent_path() / ("attempt-" + std::to_string(++attempt) + ".log"));
@@ -82,6 +84,27 @@ TEST_CASE("a secrets file whose token_secret is a number is refused at start, no
   prepare(dir / "data");
   set_secret(dir / "data", "token_secret", 12345);
   check_refused(try_start(dir / "data"), (dir / "data" / "secrets").string(), "token_secret");
+}
+
+TEST_CASE("an emptied or truncated api-key file is refused, not replaced by a new admin key") {
+  TempDir dir;
+  // A first start without --api-key generates the admin key and stores it.
+  const auto first = try_start(dir / "data", {}, /*with_api_key=*/false);
+  REQUIRE(first.started);
+  const std::string key = read_file(dir / "data" / "api-key");
+  REQUIRE(key.size() > 16);
+  // The file is written whole (temp file, fsync, rename): empty or cut short, someone broke it.
+  for (const std::string broken : {std::string(), std::string("\n"), key.substr(0, 5)}) {
+    CAPTURE(broken);
+    write_file(dir / "data" / "api-key", broken);
+    check_refused(try_start(dir / "data", {}, false), (dir / "data" / "api-key").string(),
+                  "api-key");
+    CHECK(read_file(dir / "data" / "api-key") == broken);  // left as it was, for inspection
+  }
+  // Removing it is how to get a new key.
+  fs::remove(dir / "data" / "api-key");
+  CHECK(try_start(dir / "data", {}, false).started);
+  CHECK(read_file(dir / "data" / "api-key") != key);
 }
 
 TEST_CASE("an empty or missing signing key is refused at start") {
