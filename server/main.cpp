@@ -364,6 +364,12 @@ int main(int argc, char** argv) {
     auto started = webhooks::WebhookDispatcher::start(std::move(wo));
     if (!started.ok()) return fail(started.status().message());
     hooks = std::move(*started);
+    // Receivers cannot tell our deliveries from forged ones without a signature.
+    if (c.webhook_secret.empty())
+      std::fprintf(stderr,
+                   "streamlet-server: warning: --webhook without --webhook-secret: deliveries "
+                   "are sent unsigned\n");
+
     plat.set_video_finished_callback(
         [&hooks](const std::string& event, const std::string& video_json) {
           auto body = webhooks::event_body(event, video_json);

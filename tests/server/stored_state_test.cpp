@@ -3,6 +3,7 @@
 // abort and never a silent re-initialisation that loses every user and video.
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -135,7 +136,12 @@ TEST_CASE("a webhook journal line with the wrong types is refused at start, nami
 
   // A torn last line (a crash in the middle of an append) is not corruption: it is skipped.
   write_file(journal, R"({"op":"add","id":1,"url":"http://127.0.0.1:9/hook","eve)");
-  CHECK(try_start(dir / "data", {"--webhook", "http://127.0.0.1:9/hook"}).started);
+  const auto fixed = try_start(dir / "data", {"--webhook", "http://127.0.0.1:9/hook"});
+  CHECK(fixed.started);
+  // Without --webhook-secret the operator is told the deliveries are unsigned.
+  CHECK(std::any_of(fixed.lines.begin(), fixed.lines.end(), [](const std::string& l) {
+    return l.find("warning: --webhook without --webhook-secret") != std::string::npos;
+  }));
 }
 
 TEST_CASE("a zero-length catalog file in a used data directory is refused, not re-initialised") {
