@@ -86,13 +86,7 @@ TEST_CASE("hostile: a request body is never parsed as a request") {
     CHECK(seen.find("\"status\":\"ok\"") == std::string::npos);  // no /healthz answer
   }
   SUBCASE("tus with X-HTTP-Method-Override: HEAD, signed in, never runs its body") {
-    httplib::Headers h = bearer(alice);
-    h.emplace("Tus-Resumable", "1.0.0");
-    h.emplace("Upload-Length", "100000");
-    auto created = server.client().Post("/v1/uploads", h, std::string(), "");
-    REQUIRE(created);
-    REQUIRE(created->status == 201);
-    const std::string path = path_of(created->get_header_value("Location"));
+    const std::string path = begin_tus_upload(server, alice, 100000).upload_path;
     RawClient c(server.port());
     std::string body;
     while (body.size() < 3000) body += kSmuggled;
@@ -219,13 +213,7 @@ TEST_CASE("hostile: ten thousand open progress streams cost bounded memory and t
   TempDir dir;
   ServerProcess server(dir / "data", "admin-key");
   const std::string alice = register_user(server, "alice");
-  httplib::Headers h = bearer(alice);
-  h.emplace("Tus-Resumable", "1.0.0");
-  h.emplace("Upload-Length", "1000");
-  auto created = server.client().Post("/v1/uploads", h, std::string(), "");
-  REQUIRE(created);
-  REQUIRE(created->status == 201);
-  const std::string id = created->get_header_value("Streamlet-Video-Id");
+  const std::string id = begin_tus_upload(server, alice, 1000).video_id;
   // An uploading video's stream stays open until the video is ready or failed. Anonymous
   // clients may follow a public video.
   const std::string request =

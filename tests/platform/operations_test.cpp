@@ -128,13 +128,7 @@ TEST_CASE("open progress streams do not starve the API, and idle connections hol
   // Two API threads, and more open event streams and idle keep-alive connections than that.
   ServerProcess server(dir / "data", "admin-key", {"--threads", "2"});
   std::string alice = register_user(server, "alice");
-  httplib::Headers h = bearer(alice);
-  h.emplace("Tus-Resumable", "1.0.0");
-  h.emplace("Upload-Length", "1000");
-  auto created = server.client().Post("/v1/uploads", h, std::string(), "");
-  REQUIRE(created);
-  REQUIRE(created->status == 201);
-  const std::string id = created->get_header_value("Streamlet-Video-Id");
+  const std::string id = begin_tus_upload(server, alice, 1000).video_id;
   // An uploading video's stream stays open until the video is ready or failed.
   std::vector<std::unique_ptr<RawClient>> streams;
   for (int i = 0; i < 6; ++i) {

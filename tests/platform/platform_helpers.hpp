@@ -7,6 +7,7 @@
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -70,6 +71,23 @@ struct Uploaded {
   std::string upload_path;  // /v1/uploads/<id>
 };
 
+// Creates an unfinished tus upload of `length` bytes (its video stays "uploading").
+inline Uploaded begin_tus_upload(const ServerProcess& s, const std::string& token,
+                                 uint64_t length) {
+  httplib::Headers h = bearer(token);
+  h.emplace("Tus-Resumable", "1.0.0");
+  h.emplace("Upload-Length", std::to_string(length));
+  auto created = s.client().Post("/v1/uploads", h, std::string(), "");
+  REQUIRE(created);
+  REQUIRE(created->status == 201);
+  Uploaded u;
+  u.video_id = created->get_header_value("Streamlet-Video-Id");
+  const std::string location = created->get_header_value("Location");
+  REQUIRE(location.find("/v1/uploads/") != std::string::npos);
+  u.upload_path = location.substr(location.find("/v1/uploads/"));
+  return u;
+}
+
 // A tus upload of `file` in two PATCHes; returns the video the server made for it.
 inline Uploaded tus_upload(const ServerProcess& s, const std::string& token, const fs::path& file,
                            std::map<std::string, std::string> meta = {}) {
@@ -106,6 +124,23 @@ struct SseEvent {
   json data;
 };
 
+// Appends `data` to `buffer` and moves every complete Server-Sent Event in it to `out`.
+inline void take_sse_events(std::string& buffer, const char* data, size_t n,
+                            std::vector<SseEvent>& out) {
+  buffer.append(data, n);
+  for (size_t end; (end = buffer.find("\n\n")) != std::string::npos;) {
+    std::string frame = buffer.substr(0, end);
+    buffer.erase(0, end + 2);
+    SseEvent e;
+    std::istringstream lines(frame);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("event: ", 0) == 0) e.event = line.substr(7);
+      if (line.rfind("data: ", 0) == 0) e.data = json::parse(line.substr(6));
+    }
+    if (!e.event.empty()) out.push_back(e);
+  }
+}
+
 // Follows /v1/videos/{id}/events until the server ends the stream; returns every event.
 inline std::vector<SseEvent> follow_events(const ServerProcess& s, const std::string& token,
                                            const std::string& id) {
@@ -115,18 +150,7 @@ inline std::vector<SseEvent> follow_events(const ServerProcess& s, const std::st
   std::vector<SseEvent> out;
   auto r = c.Get(("/v1/videos/" + id + "/events").c_str(), bearer(token),
                  [&](const char* data, size_t n) {
-                   buffer.append(data, n);
-                   for (size_t end; (end = buffer.find("\n\n")) != std::string::npos;) {
-                     std::string frame = buffer.substr(0, end);
-                     buffer.erase(0, end + 2);
-                     SseEvent e;
-                     std::istringstream lines(frame);
-                     for (std::string line; std::getline(lines, line);) {
-                       if (line.rfind("event: ", 0) == 0) e.event = line.substr(7);
-                       if (line.rfind("data: ", 0) == 0) e.data = json::parse(line.substr(6));
-                     }
-                     if (!e.event.empty()) out.push_back(e);
-                   }
+                   take_sse_events(buffer, data, n, out);
                    return true;
                  });
   REQUIRE(r);

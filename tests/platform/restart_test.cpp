@@ -210,18 +210,7 @@ Followed follow_for(const ServerProcess& s, const std::string& token, const std:
   Followed out;
   auto r = c.Get(("/v1/videos/" + id + "/events").c_str(), bearer(token),
                  [&](const char* data, size_t n) {
-                   buffer.append(data, n);
-                   for (size_t end; (end = buffer.find("\n\n")) != std::string::npos;) {
-                     std::string frame = buffer.substr(0, end);
-                     buffer.erase(0, end + 2);
-                     SseEvent e;
-                     std::istringstream lines(frame);
-                     for (std::string line; std::getline(lines, line);) {
-                       if (line.rfind("event: ", 0) == 0) e.event = line.substr(7);
-                       if (line.rfind("data: ", 0) == 0) e.data = json::parse(line.substr(6));
-                     }
-                     if (!e.event.empty()) out.events.push_back(e);
-                   }
+                   take_sse_events(buffer, data, n, out.events);
                    return std::chrono::steady_clock::now() < deadline;
                  });
   out.ended = r && r->status == 200;
