@@ -49,7 +49,11 @@ void register_auth_routes(Routes& r, httplib::Server& svr) {
                                (*body)["new_password"].get<std::string>(), client_address(r, req)));
         });
   route(r, svr, "GET", "/v1/auth/me", [&r](const httplib::Request& req, httplib::Response& res) {
-    if (auto who = principal(r, req, res)) send_result(res, r.platform.me(*who));
+    auto who = principal(r, req, res);
+    if (!who) return;
+    auto me = r.platform.me(*who);
+    if (!me.ok()) return send_error(res, me.status());
+    send_json(res, 200, json_text(json{{"user", user_view(*me)}}));
   });
   route(r, svr, "POST", "/v1/auth/api-keys",
         [&r](const httplib::Request& req, httplib::Response& res) {

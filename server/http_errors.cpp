@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "streamlet/platform.hpp"
+#include "views.hpp"
 
 namespace streamlet::server {
 
@@ -50,7 +50,7 @@ void send_error(httplib::Response& res, const Status& status) {
     res.set_header("Retry-After",
                    std::to_string(std::max<int64_t>(1, status.retry_after().count())));
   // HEAD responses carry no body; httplib drops it, the status says enough.
-  res.set_content(platform::error_json(status), "application/json");
+  res.set_content(error_json(status), "application/json");
 }
 
 }  // namespace streamlet::server

@@ -29,6 +29,7 @@
 #include "streamlet/upload.hpp"
 #include "streamlet/webhooks.hpp"
 #include "upload_routes.hpp"
+#include "views.hpp"
 
 #ifndef STREAMLET_WEB_DIST
 #define STREAMLET_WEB_DIST ""
@@ -347,7 +348,8 @@ int main(int argc, char** argv) {
   popts.uploads_per_minute = c.uploads_per_minute;
   popts.upload_expiration = std::chrono::seconds(c.expiration_seconds);
   popts.durable_uploads = c.fsync;
-  auto opened = platform::Platform::open(popts);
+  popts.uploads_path = kUploadsPath;
+  auto opened = platform::Platform::open_local(popts);
   if (!opened.ok()) return fail(opened.status().message());
   platform::Platform& plat = **opened;
   auto admin_password = plat.ensure_admin();
@@ -371,22 +373,20 @@ int main(int argc, char** argv) {
                    "are sent unsigned\n");
 
     plat.set_video_finished_callback(
-        [&hooks](const std::string& event, const std::string& video_json) {
-          auto body = webhooks::event_body(event, video_json);
+        [&hooks](const std::string& event, const platform::VideoView& video) {
+          auto body = webhooks::event_body(event, server::json_text(server::view(video)));
           if (body.ok()) (void)hooks->enqueue(event, std::move(*body));
         });
   }
-  auto* store = &plat.uploads();
-  plat.set_upload_observer([](const upload::CompletedUpload& done, const std::string& video) {
-    auto name = done.info.metadata.find("filename");
-    bool named = name != done.info.metadata.end();
-    std::printf("streamlet-server: upload %s complete (%llu bytes%s%s)%s%s\n", done.info.id.c_str(),
-                static_cast<unsigned long long>(done.info.offset), named ? ", " : "",
+  plat.set_upload_observer([](const upload::UploadInfo& info, const std::string& video) {
+    auto name = info.metadata.find("filename");
+    bool named = name != info.metadata.end();
+    std::printf("streamlet-server: upload %s complete (%llu bytes%s%s)%s%s\n", info.id.c_str(),
+                static_cast<unsigned long long>(info.offset), named ? ", " : "",
                 named ? name->second.c_str() : "",
                 video.empty() ? "" : ", transcode queued for video ", video.c_str());
     std::fflush(stdout);
   });
-  upload::TusHandler tus(*store, {.base_path = kUploadsPath});
 
   // Signals are taken by one thread via sigwait, so stopping never runs in a signal handler.
   sigset_t signals;
@@ -450,19 +450,15 @@ int main(int argc, char** argv) {
   }
   std::atomic<bool> stopping{false};
   server::RequestMetrics metrics;
-  metrics.set_job_counts([&plat] { return plat.job_counts(); });
+  metrics.set_platform_stats([&plat] { return plat.stats(); });
   server::Routes routes{plat,          web_root,         stopping,         metrics, {},
                         metrics_port < 0, c.metrics_token, c.trusted_proxies};
-  server::register_upload_routes(svr, tus, plat, kUploadsPath, metrics, c.public_url);
+  server::register_upload_routes(svr, plat, kUploadsPath, metrics, c.public_url);
   // Requests are timed from routing to the end of the response (httplib runs both, and the
   // logger, on the connection's thread).
   svr.set_logger([&metrics](const httplib::Request& req, const httplib::Response& res) {
     auto elapsed = std::chrono::steady_clock::now() - request_started;
     metrics.observe(server::request_route(req.path), req.method, res.status, elapsed);
-  });
-  auto fps_watch = plat.bus().subscribe("", [&metrics](const events::Event& e) {
-    if (e.type == "progress") metrics.set_transcode_fps(e.fps);
-    if (e.type == "job" && e.state != "running") metrics.set_transcode_fps(0);
   });
   server::register_auth_routes(routes, svr);
   server::register_video_routes(routes, svr);
@@ -551,15 +547,7 @@ int main(int argc, char** argv) {
                 admin_password->c_str());
   std::fflush(stdout);
 
-  std::mutex mu;
-  std::condition_variable cv;
-  bool expiring_done = false;
   std::atomic<bool>* stopping_flag_for_signal = &routes.stopping;
-  std::thread expirer([&] {
-    std::unique_lock lock(mu);
-    auto every = std::chrono::seconds(std::clamp<int64_t>(c.expiration_seconds / 10, 1, 60));
-    while (!cv.wait_for(lock, every, [&] { return expiring_done; })) store->expire_idle();
-  });
   std::thread signal_waiter([&] {
     int sig = 0;
     sigwait(&signals, &sig);
@@ -582,12 +570,6 @@ int main(int argc, char** argv) {
   plat.stop(/*requeue_running=*/true);
   // No video can finish now; give pending webhooks a moment (the rest stay journalled).
   if (hooks) hooks->stop(std::chrono::seconds(2));
-  {
-    std::lock_guard lock(mu);
-    expiring_done = true;
-  }
-  cv.notify_all();
-  expirer.join();
   std::printf("streamlet-server: stopped\n");
   return 0;
 }

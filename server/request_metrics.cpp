@@ -117,10 +117,7 @@ RequestMetrics::RequestMetrics()
                                         {"route"}))),
       upload_bytes_(&must(registry_.counter("streamlet_upload_bytes_total",
                                             "Upload bytes acknowledged to tus clients"))
-                         ->get()),
-      fps_(&must(registry_.gauge("streamlet_transcode_fps",
-                                 "Source frames per second of the running transcode"))
-                ->get()) {}
+                         ->get()) {}
 
 void RequestMetrics::observe(const std::string& route, const std::string& method, int status,
                              std::chrono::duration<double> elapsed) {
@@ -128,21 +125,24 @@ void RequestMetrics::observe(const std::string& route, const std::string& method
   latency_->labels({route}).observe(elapsed.count());
 }
 
-void RequestMetrics::set_job_counts(
-    std::function<std::vector<std::pair<std::string, int64_t>>()> source) {
+void RequestMetrics::set_platform_stats(std::function<platform::PlatformStats()> source) {
   (void)registry_.gauge_callback(
       "streamlet_jobs", "Transcode jobs by state", {"state"}, [source] {
         std::vector<metrics::GaugeSample> out;
-        for (const auto& [state, n] : source()) out.push_back({{state}, static_cast<double>(n)});
+        for (const auto& [state, n] : source().jobs)
+          out.push_back({{std::string(jobs::to_string(state))}, static_cast<double>(n)});
         return out;
       });
   (void)registry_.gauge_callback("streamlet_queue_depth", "Jobs waiting for a worker", {},
                                  [source] {
                                    double queued = 0;
-                                   for (const auto& [state, n] : source())
-                                     if (state == "queued") queued = static_cast<double>(n);
+                                   for (const auto& [state, n] : source().jobs)
+                                     if (state == jobs::JobState::kQueued) queued = double(n);
                                    return std::vector<metrics::GaugeSample>{{{}, queued}};
                                  });
+  (void)registry_.gauge_callback(
+      "streamlet_transcode_fps", "Source frames per second of the running transcode", {},
+      [source] { return std::vector<metrics::GaugeSample>{{{}, source().transcode_fps}}; });
 }
 
 }  // namespace streamlet::server

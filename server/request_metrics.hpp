@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "streamlet/metrics.hpp"
+#include "streamlet/platform.hpp"
 
 namespace streamlet::server {
 
@@ -43,9 +44,8 @@ class RequestMetrics {
   void observe(const std::string& route, const std::string& method, int status,
                std::chrono::duration<double> elapsed);
   void add_upload_bytes(uint64_t n) { upload_bytes_->inc(static_cast<double>(n)); }
-  void set_transcode_fps(double fps) { fps_->set(fps); }
-  // Jobs by state and queue depth, read from the queue at every scrape.
-  void set_job_counts(std::function<std::vector<std::pair<std::string, int64_t>>()> source);
+  // Jobs by state, queue depth and transcode speed, read from the platform at every scrape.
+  void set_platform_stats(std::function<platform::PlatformStats()> source);
   std::string render() const { return registry_.render(); }
 
  private:
@@ -53,7 +53,6 @@ class RequestMetrics {
   metrics::CounterFamily* requests_;
   metrics::HistogramFamily* latency_;
   metrics::Counter* upload_bytes_;
-  metrics::Gauge* fps_;
 };
 
 }  // namespace streamlet::server

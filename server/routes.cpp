@@ -69,13 +69,6 @@ void send_json(httplib::Response& res, int status, const std::string& json_text)
   res.set_content(json_text, "application/json");
 }
 
-void send_result(httplib::Response& res, const Result<std::string>& result, int ok_status) {
-  if (result.ok())
-    send_json(res, ok_status, *result);
-  else
-    send_error(res, result.status());
-}
-
 void send_status(httplib::Response& res, const Status& status, int ok_status) {
   if (status.ok())
     res.status = ok_status;

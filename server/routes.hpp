@@ -13,7 +13,9 @@
 #include <thread>
 #include <vector>
 
+#include "http_errors.hpp"
 #include "request_metrics.hpp"
+#include "views.hpp"
 #include "streamlet/origin_front.hpp"
 #include "streamlet/platform.hpp"
 
@@ -45,8 +47,12 @@ std::optional<accounts::Principal> principal(Routes& r, const httplib::Request& 
 // The body as a JSON object (an empty body is {}), or nullopt after answering 400.
 std::optional<nlohmann::json> json_body(const httplib::Request& req, httplib::Response& res);
 void send_json(httplib::Response& res, int status, const std::string& json_text);
-// Sends `result` with `ok_status`, or its error.
-void send_result(httplib::Response& res, const Result<std::string>& result, int ok_status = 200);
+// Sends the view (views.hpp) of `result` with `ok_status`, or its error.
+template <typename T>
+void send_result(httplib::Response& res, const Result<T>& result, int ok_status = 200) {
+  if (!result.ok()) return send_error(res, result.status());
+  send_json(res, ok_status, json_text(view(*result)));
+}
 void send_status(httplib::Response& res, const Status& status, int ok_status = 204);
 
 // Registers `handler` for `method` on `pattern` and remembers it for 405 answers.

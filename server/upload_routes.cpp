@@ -41,15 +41,9 @@ bool name_char(char c) {
          c == '.' || c == '_';
 }
 
-// The upload id at the end of an upload URL ("http://h/v1/uploads/<id>" -> "<id>").
-std::string last_segment(const std::string& url) {
-  auto slash = url.rfind('/');
-  return slash == std::string::npos ? url : url.substr(slash + 1);
-}
-
-void serve(upload::TusHandler& tus, platform::Platform& platform, const std::string& base_path,
-           RequestMetrics& metrics, const std::string& public_url, const httplib::Request& req,
-           httplib::Response& res, const httplib::ContentReader* reader) {
+void serve(platform::Platform& platform, const std::string& base_path, RequestMetrics& metrics,
+           const std::string& public_url, const httplib::Request& req, httplib::Response& res,
+           const httplib::ContentReader* reader) {
   const bool to_collection = req.path == base_path || req.path == base_path + "/";
   note_route(to_collection ? base_path : base_path + "/{id}");
   upload::TusRequest treq;
@@ -66,8 +60,7 @@ void serve(upload::TusHandler& tus, platform::Platform& platform, const std::str
     std::string scheme = req.get_header_value("X-Forwarded-Proto") == "https" ? "https" : "http";
     if (!bad_host) treq.scheme_host = scheme + "://" + host;
   }
-  for (const auto& [name, value] : req.headers)
-    if (strcasecmp(name.c_str(), "Upload-Metadata") != 0) treq.headers.emplace_back(name, value);
+  for (const auto& [name, value] : req.headers) treq.headers.emplace_back(name, value);
   bool body_touched = false;
   if (reader) {
     // Streams the body chunk by chunk from the socket into the store: never req.body.
@@ -79,92 +72,42 @@ void serve(upload::TusHandler& tus, platform::Platform& platform, const std::str
       });
     };
   }
-
-  auto refuse = [&](const Status& why) {
-    res.set_header("Tus-Resumable", "1.0.0");
-    res.set_header("Access-Control-Allow-Origin", "*");
-    if (why.code() == ErrorCode::kUnauthenticated) res.set_header("WWW-Authenticate", "Bearer");
-    // A browser's tus client may only read Retry-After when it is exposed.
-    if (why.code() == ErrorCode::kRateLimited)
-      res.set_header("Access-Control-Expose-Headers", "Tus-Resumable, Retry-After");
-    send_error(res, why);
-    drain_or_close(reader, false, res);
-  };
-
-  if (bad_host)
-    return refuse(error(ErrorCode::kInvalidArgument,
-                        "the Host header is not a host[:port]; use --public-url behind a proxy "
-                        "that rewrites it"));
-
-  std::string method = req.get_header_value("X-HTTP-Method-Override");
-  if (method.empty()) method = req.method;
-  std::optional<platform::Platform::Creation> creation;
-  std::string metadata = req.get_header_value("Upload-Metadata");
-  if (method != "OPTIONS") {
-    auto who = platform.authenticate(req.get_header_value("Authorization"));
-    if (!who.ok()) return refuse(who.status());
-    if (!who->authenticated())
-      return refuse(error(ErrorCode::kUnauthenticated, "sign in or use an API key to upload"));
-    const bool collection = req.path == base_path || req.path == base_path + "/";
-    if (method == "POST" && collection) {
-      // The video exists from creation on; its id and the uploader travel in the metadata.
-      bool partial = req.get_header_value("Upload-Concat") == "partial";
-      auto c = platform.begin_upload(*who, metadata, partial);
-      if (!c.ok()) return refuse(c.status());
-      creation = *c;
-      metadata = c->metadata_header;
-    } else if (!collection) {
-      Status access =
-          platform.check_upload_access(*who, last_segment(req.path), method == "DELETE");
-      if (!access.ok()) return refuse(access);
-    }
+  upload::TusResponse out;
+  if (bad_host) {
+    out.error = error(ErrorCode::kInvalidArgument,
+                      "the Host header is not a host[:port]; use --public-url behind a proxy "
+                      "that rewrites it");
+    out.headers = {{"Tus-Resumable", "1.0.0"}, {"Access-Control-Allow-Origin", "*"}};
+  } else {
+    // Authentication, the video's creation, ownership and the tus protocol: the platform's.
+    out = platform.handle_upload(treq);
   }
-  if (!metadata.empty()) treq.headers.emplace_back("Upload-Metadata", metadata);
-
-  // (A terminated unfinished upload takes its video with it: the platform hears it from the
-  // upload store.)
-  upload::TusResponse out = tus.handle(treq);
   for (const auto& [name, value] : out.headers) res.set_header(name, value);
-  if (creation) {
-    std::string location;
-    for (const auto& [name, value] : out.headers)
-      if (name == "Location") location = value;
-    const bool created = out.error.ok() && out.status == 201 && !location.empty();
-    platform.finish_upload_creation(*creation, created ? last_segment(location) : "");
-    if (created && !creation->video_id.empty()) {
-      res.set_header("Streamlet-Video-Id", creation->video_id);
-      std::string expose = res.get_header_value("Access-Control-Expose-Headers");
-      res.headers.erase("Access-Control-Expose-Headers");
-      res.set_header("Access-Control-Expose-Headers",
-                     expose.empty() ? "Streamlet-Video-Id" : expose + ", Streamlet-Video-Id");
-    }
-  }
   if (!out.error.ok()) {
     send_error(res, out.error);
   } else {
     res.status = out.status;
     if (!out.body.empty()) res.set_content(out.body, "application/json");
   }
-  // A body the handler did not read (an X-HTTP-Method-Override of OPTIONS or HEAD, say) is
+  // A body nobody read (a refusal, an X-HTTP-Method-Override of OPTIONS or HEAD, say) is
   // drained or the connection closed; the front closes it anyway if bytes are left.
   if (out.body_unread || !body_touched) drain_or_close(reader, body_touched, res);
 }
 
 }  // namespace
 
-void register_upload_routes(httplib::Server& server, upload::TusHandler& tus,
-                            platform::Platform& platform, const std::string& base_path,
+void register_upload_routes(httplib::Server& server, platform::Platform& platform, const std::string& base_path,
                             RequestMetrics& metrics, const std::string& public_url) {
   // One pattern for the collection and every upload under it; the handler splits the path.
   const std::string pattern = base_path + "(/[^/]*)?";
-  auto plain = [&tus, &platform, &metrics, base_path, public_url](const httplib::Request& req,
-                                                                  httplib::Response& res) {
-    serve(tus, platform, base_path, metrics, public_url, req, res, nullptr);
+  auto plain = [&platform, &metrics, base_path, public_url](const httplib::Request& req,
+                                                            httplib::Response& res) {
+    serve(platform, base_path, metrics, public_url, req, res, nullptr);
   };
-  auto streamed = [&tus, &platform, &metrics, base_path, public_url](
-                      const httplib::Request& req, httplib::Response& res,
-                      const httplib::ContentReader& reader) {
-    serve(tus, platform, base_path, metrics, public_url, req, res, &reader);
+  auto streamed = [&platform, &metrics, base_path, public_url](const httplib::Request& req,
+                                                               httplib::Response& res,
+                                                               const httplib::ContentReader& reader) {
+    serve(platform, base_path, metrics, public_url, req, res, &reader);
   };
   server.Options(pattern, plain);
   server.Get(pattern, plain);  // httplib routes HEAD through GET handlers

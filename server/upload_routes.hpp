@@ -18,8 +18,7 @@ namespace streamlet::server {
 // must outlive `server`.
 // Upload URLs (Location) start with `public_url` when it is set (parse_public_url's form),
 // else with the scheme and the request's Host, which must be a plausible host[:port] (400).
-void register_upload_routes(httplib::Server& server, upload::TusHandler& tus,
-                            platform::Platform& platform, const std::string& base_path,
+void register_upload_routes(httplib::Server& server, platform::Platform& platform, const std::string& base_path,
                             RequestMetrics& metrics, const std::string& public_url = "");
 
 // A Host header value that may be put in a URL: a DNS name or IPv4 address, or an IPv6

@@ -29,7 +29,7 @@ bool finished(const std::string& status) {
 origin::OriginResponse error_answer(const Status& status) {
   origin::OriginResponse res;
   res.status = http_status(status);
-  res.body = platform::error_json(status);
+  res.body = error_json(status);
   res.headers = {{"Content-Type", "application/json"},
                  {"Content-Length", std::to_string(res.body.size())},
                  {"Cache-Control", "no-store"}};
@@ -53,24 +53,22 @@ origin::StreamHandler event_stream_handler(Routes& r) {
       answer.response = error_answer(who.status());
       return answer;
     }
-    // Subscribe before reading the status, so nothing happening in between is missed.
-    auto sub = std::make_shared<events::Subscription>(r.platform.bus().subscribe(
-        id, [channel](const events::Event& e) {
-          std::string frame = sse_frame(e);
-          if (frame.empty()) return;
-          channel->send(frame);
-          if (e.type == "status" && finished(e.state)) channel->finish();
-        }));
-    answer.on_end = [sub] { sub->close(); };
-    auto video = r.platform.viewable_video(*who, id);
-    if (!video.ok()) {
-      answer.response = error_answer(video.status());
+    auto following = r.platform.follow_video(*who, id, [channel](const events::Event& e) {
+      std::string frame = sse_frame(e);
+      if (frame.empty()) return;
+      channel->send(frame);
+      if (e.type == "status" && finished(e.state)) channel->finish();
+    });
+    if (!following.ok()) {
+      answer.response = error_answer(following.status());
       return answer;
     }
+    auto sub = std::make_shared<events::Subscription>(std::move(following->subscription));
+    answer.on_end = [sub] { sub->close(); };
     events::Event first;
     first.type = "status";
-    first.state = std::string(catalog::to_string(video->status));
-    first.message = video->status_reason;
+    first.state = std::string(catalog::to_string(following->status));
+    first.message = following->reason;
     answer.response.status = 200;
     answer.response.headers = {{"Content-Type", "text/event-stream"},
                                {"Cache-Control", "no-store"},

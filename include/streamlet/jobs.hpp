@@ -20,10 +20,9 @@
 #include <string_view>
 #include <vector>
 
-#include "streamlet/catalog.hpp"
+#include "streamlet/cancel.hpp"
 #include "streamlet/events.hpp"
 #include "streamlet/status.hpp"
-#include "streamlet/transcode.hpp"
 
 namespace streamlet::jobs {
 
@@ -180,7 +179,7 @@ using ProgressFn = std::function<void(double fraction, double fps, double speed)
 // for different jobs. `on_state_change` (optional) is told of every state the
 // pool moves a job into, with the job as stored afterwards.
 struct JobHandler {
-  std::function<Status(const Job&, const transcode::CancelToken&, const ProgressFn&)> run;
+  std::function<Status(const Job&, const CancelToken&, const ProgressFn&)> run;
   std::function<void(const Job&)> on_state_change;
 };
 
@@ -217,19 +216,5 @@ class WorkerPool {
   std::unique_ptr<Impl> impl_;
 };
 
-// The handler the platform uses for "transcode" jobs. Payload:
-// {"input": "<source file>"}. Output goes to <media_root>/<video_id>, which the
-// transcoder publishes atomically (complete or absent). Catalog status follows
-// the job: processing while running, ready with renditions and manifests on
-// success, queued with the reason while a retry waits, failed with the reason
-// when dead-lettered or cancelled. Publishes "status" events to `bus`.
-struct TranscodeHandlerOptions {
-  std::shared_ptr<catalog::Catalog> catalog;  // required
-  std::shared_ptr<events::EventBus> bus;      // optional
-  std::string media_root;                     // required: where published videos live
-  transcode::Options transcode;               // ladder, segment length, ...
-  bool remove_source_on_success = false;      // delete the uploaded file once published
-};
-JobHandler make_transcode_handler(TranscodeHandlerOptions options);
 
 }  // namespace streamlet::jobs

@@ -2,18 +2,19 @@
 // runs them, so another program (a different HTTP stack, a desktop app) gets
 // the same behaviour by embedding one object.
 //
-//   auto p = streamlet::platform::Platform::open({.data_dir = "data"}).value();
+//   auto p = streamlet::platform::Platform::open_local({.data_dir = "data"}).value();
 //   p->start();                       // workers, recovery of orphaned jobs
 //   auto who = p->authenticate(request_authorization_header);
-//   auto json = p->get_video(*who, id);   // the API's video document
+//   auto video = p->get_video(*who, id);  // a VideoView, or kNotFound
 //
 // Data directory layout: catalog.db (catalog + job queue), uploads/ (tus
 // store), media/<video_id>/ (published transcoder output), upload-links/
 // (video -> upload id), secrets (token + URL signing keys, 0600).
 //
-// Answers that the HTTP API returns are JSON text in the shapes of
-// docs/api.md; errors are Status values (kNotFound for what the caller may
-// not see, kPermissionDenied for what it may see but not change, ...).
+// Answers are typed values (the HTTP adapter turns them into the JSON of
+// docs/api.md); errors are Status values (kNotFound for what the caller may
+// not see, kPermissionDenied for what it may see but not change, ...). No call
+// bypasses authorization: every one that acts for a caller takes its Principal.
 // Thread safe: every method may be called from any thread.
 #pragma once
 
@@ -33,6 +34,7 @@
 #include "streamlet/jobs.hpp"
 #include "streamlet/origin.hpp"
 #include "streamlet/status.hpp"
+#include "streamlet/storage.hpp"
 #include "streamlet/throttle.hpp"
 #include "streamlet/transcode.hpp"
 #include "streamlet/upload.hpp"
@@ -73,6 +75,8 @@ struct PlatformOptions {
   std::chrono::seconds upload_expiration = std::chrono::hours(24);
   bool durable_uploads = true;  // fsync before acknowledging upload bytes
   std::string cors_allow_origin = "*";
+  // Where the tus collection is served; upload URLs are this + "/" + id.
+  std::string uploads_path = "/v1/uploads";
 };
 
 // Listing parameters of GET /v1/videos.
@@ -84,19 +88,78 @@ struct VideoListParams {
   int per_page = 20;  // 1..100
 };
 
-// Told once per video that reaches ready or failed, with the video document.
-using VideoFinishedFn =
-    std::function<void(const std::string& event, const std::string& video_json)>;
+// One video rendition as a viewer's player sees it.
+struct RenditionView {
+  std::string id;  // "720p"
+  int width = 0;
+  int height = 0;
+  int64_t bitrate = 0;  // target bits/s
+};
+
+// A video as the caller may see it: the catalog's record plus what is derived from it for
+// playback. URLs are paths on this server ("/media/<id>/master.m3u8"), signed (a query
+// string) when the video is private; empty when there is none (not ready, not written).
+struct VideoView {
+  catalog::Video video;
+  std::optional<std::string> owner_username;  // nullopt when the owner is gone
+  std::vector<RenditionView> renditions;      // video tracks, highest first as written
+  std::string hls_url;
+  std::string dash_url;
+  std::string poster_url;
+  std::string storyboard_url;
+  std::string page_url;  // "/watch/<id>"
+};
+
+// One page of a numbered listing.
+template <typename T>
+struct Page {
+  std::vector<T> items;
+  int page = 1;
+  int per_page = 20;
+  int64_t total = 0;  // over all pages
+};
+
+// What a status or progress change of one video looks like to a follower (the API's
+// progress stream). A plain value.
+using VideoEvent = events::Event;
+
+// Counts the platform reports for monitoring, cheap to ask for (one query).
+struct PlatformStats {
+  std::vector<std::pair<jobs::JobState, int64_t>> jobs;  // every state, in enum order
+  double transcode_fps = 0;  // source frames per second of the running transcode(s); 0 idle
+};
+
+// Told once per video that reaches ready ("video.ready") or failed ("video.failed"), with
+// the video as its owner sees it.
+using VideoFinishedFn = std::function<void(const std::string& event, const VideoView& video)>;
+
+// The stores a platform runs on. Each is an interface with an embedded default (what
+// open_local() builds); a networked one (PostgreSQL, S3) slots in here.
+struct PlatformParts {
+  std::shared_ptr<catalog::Catalog> catalog;    // videos, users, sessions, views
+  std::shared_ptr<jobs::JobQueue> queue;        // transcode jobs
+  std::shared_ptr<events::EventBus> bus;        // status and progress; in-process if null
+  std::shared_ptr<storage::Storage> storage;    // uploads, sources and media by key
+  // Scratch space on this machine (a downloaded source while it is transcoded).
+  std::filesystem::path scratch_dir;
+  // Signs session tokens and playback URLs; every node of one platform must share them.
+  std::string token_secret;  // 16+ bytes
+  std::string signing_key;   // 16+ bytes
+};
 
 class Platform {
  public:
-  // Opens (creating on first start) every store under options.data_dir. Videos left
+  // Builds the platform on `parts` (catalog, queue and storage required). Videos left
   // "uploading" whose upload is gone are removed; one whose upload finished unnoticed (a
-  // crash in between) is queued for its transcode. Stored state that is not as Streamlet
-  // wrote it is refused with a message naming the file, never re-created: a secrets file
-  // without both keys as strings of 16+ characters, an empty catalog.db in a used data dir,
-  // a catalog from a newer version (kUnsupported), a file that is not a SQLite database.
-  static Result<std::unique_ptr<Platform>> open(PlatformOptions options);
+  // crash in between) is queued for its transcode.
+  static Result<std::unique_ptr<Platform>> create(PlatformOptions options, PlatformParts parts);
+  // The embedded default, all under options.data_dir: catalog.db (SQLite catalog + job
+  // queue), local storage (uploads/, media/<video>/, upload-links/), secrets (0600), scratch/.
+  // Stored state that is not as Streamlet wrote it is refused with a message naming the file,
+  // never re-created: a secrets file without both keys as strings of 16+ characters, an empty
+  // catalog.db in a used data dir, a catalog from a newer version (kUnsupported), a file that
+  // is not a SQLite database.
+  static Result<std::unique_ptr<Platform>> open_local(PlatformOptions options);
   ~Platform();
   Platform(const Platform&) = delete;
   Platform& operator=(const Platform&) = delete;
@@ -106,14 +169,14 @@ class Platform {
   Result<std::string> ensure_admin();
   // Starts the workers, after putting back jobs whose process died (a job out of attempts
   // is failed instead: its video turns failed, the finished callback hears video.failed) and
-  // removing the work directories such processes left in the media root.
+  // removing the work directories such processes left in the media root; and the sweep that
+  // expires idle uploads (every upload_expiration / 10, 1..60 s).
   Status start();
-  // Stops the workers; running jobs go back to the queue when requeue_running.
+  // Stops the workers and the sweep; running jobs go back to the queue when requeue_running.
   void stop(bool requeue_running = true);
   bool ready() const;  // catalog open and workers running
 
-  // Called from a worker thread when a video becomes ready or fails
-  // ("video.ready" / "video.failed"). Set before start().
+  // Called from a worker thread when a video becomes ready or fails. Set before start().
   void set_video_finished_callback(VideoFinishedFn fn);
 
   // ---- accounts -----------------------------------------------------------
@@ -121,14 +184,14 @@ class Platform {
   // "Bearer <session token | API key>" a user; anything else kUnauthenticated.
   Result<accounts::Principal> authenticate(std::string_view authorization) const;
   bool registration_open() const;
-  // {"user","token","expires_at"}. `client_address` is the caller's IP address (the
-  // socket peer; "" when unknown, then only the per-account limits apply). Over a limit:
-  // kRateLimited with the wait, before any password is looked at.
-  Result<std::string> register_user(std::string_view username, std::string_view password,
-                                    std::string_view client_address = {});
-  Result<std::string> login(std::string_view username, std::string_view password,
-                            std::string_view client_address = {});
-  Result<std::string> me(const accounts::Principal& who);  // {"user"}
+  // A new account, signed in. `client_address` is the caller's IP address (the socket peer;
+  // "" when unknown, then only the per-account limits apply). Over a limit: kRateLimited
+  // with the wait, before any password is looked at.
+  Result<accounts::Session> register_user(std::string_view username, std::string_view password,
+                                          std::string_view client_address = {});
+  Result<accounts::Session> login(std::string_view username, std::string_view password,
+                                  std::string_view client_address = {});
+  Result<catalog::User> me(const accounts::Principal& who);
   // Ends the caller's session server-side: its token is refused from then on.
   // kInvalidArgument when the credential is an API key (revoke_api_key ends those).
   Status logout(const accounts::Principal& who);
@@ -137,84 +200,72 @@ class Platform {
   // for a wrong current password, kInvalidArgument for a new one outside 8..1024 bytes.
   Status change_password(const accounts::Principal& who, std::string_view current,
                          std::string_view replacement, std::string_view client_address = {});
-  Result<std::string> create_api_key(const accounts::Principal& who, std::string_view name);
-  Result<std::string> list_api_keys(const accounts::Principal& who);
+  Result<catalog::NewApiKey> create_api_key(const accounts::Principal& who,
+                                            std::string_view name);
+  Result<std::vector<catalog::ApiKey>> list_api_keys(const accounts::Principal& who);
   Status revoke_api_key(const accounts::Principal& who, std::string_view key_id);
 
   // ---- videos ---------------------------------------------------------------
-  Result<std::string> list_videos(const accounts::Principal& who, const VideoListParams& params);
-  Result<std::string> get_video(const accounts::Principal& who, std::string_view id);
-  Result<std::string> update_video(const accounts::Principal& who, std::string_view id,
-                                   const catalog::VideoUpdate& update);
-  // Cancels its job and removes every file of it (media, upload data).
+  Result<Page<VideoView>> list_videos(const accounts::Principal& who,
+                                      const VideoListParams& params);
+  // The video if `who` may view it (kNotFound otherwise, as for an unknown id).
+  Result<VideoView> get_video(const accounts::Principal& who, std::string_view id);
+  Result<VideoView> update_video(const accounts::Principal& who, std::string_view id,
+                                 const catalog::VideoUpdate& update);
+  // Cancels its job and removes every object of it (media, upload data).
   Status delete_video(const accounts::Principal& who, std::string_view id);
-  // The video if `who` may view it (kNotFound otherwise).
-  Result<catalog::Video> viewable_video(const accounts::Principal& who, std::string_view id);
   // A playback beacon. The viewer is the signed-in user, else the client's opaque `viewer`
   // id, else the client address; each counts one view per view_interval. Over the beacon
   // rate of `client_address` ("" = unknown: not limited): kRateLimited.
   Status record_view(const accounts::Principal& who, std::string_view id, std::string_view viewer,
                      double seconds, std::string_view client_address = {});
-  Result<std::string> video_stats(const accounts::Principal& who, std::string_view id);
-  // The API's video document (playback URLs signed when private).
-  std::string video_json(const catalog::Video& video);
+  Result<catalog::ViewStats> video_stats(const accounts::Principal& who, std::string_view id);
+  // Follows the status and progress events of one video `who` may view (kNotFound
+  // otherwise). `fn` runs on the publisher's thread and must be quick; events stop when the
+  // subscription is destroyed. The subscription starts before the status is read, so no
+  // change between the two is missed.
+  struct Following {
+    events::Subscription subscription;
+    catalog::VideoStatus status = catalog::VideoStatus::kUploading;
+    std::string reason;
+  };
+  Result<Following> follow_video(const accounts::Principal& who, std::string_view id,
+                                 std::function<void(const VideoEvent&)> fn);
 
   // ---- jobs -------------------------------------------------------------------
-  // {"items":[job], "next_cursor": "..." or null}: newest first, `limit` (1..1000) per page,
-  // the page after `cursor` (a next_cursor handed out before; "" = the newest). A user sees
-  // the jobs of their own videos, an admin every job.
-  Result<std::string> list_jobs(const accounts::Principal& who, std::optional<jobs::JobState> state,
-                                std::string_view cursor = {}, int limit = 100);
-  Result<std::string> retry_job(const accounts::Principal& who, std::string_view id);
-  Result<std::string> cancel_job(const accounts::Principal& who, std::string_view id);
-  // Counts per job state (for metrics), in one query however many jobs there are.
-  std::vector<std::pair<std::string, int64_t>> job_counts();
+  // Newest first, `limit` (1..1000) per page, the page after `cursor` (a next_cursor handed
+  // out before; "" = the newest). A user sees the jobs of their own videos, an admin every job.
+  Result<jobs::JobPage> list_jobs(const accounts::Principal& who,
+                                  std::optional<jobs::JobState> state,
+                                  std::string_view cursor = {}, int limit = 100);
+  Result<jobs::Job> retry_job(const accounts::Principal& who, std::string_view id);
+  Result<jobs::Job> cancel_job(const accounts::Principal& who, std::string_view id);
+  // Counts for monitoring, in one query however many jobs there are.
+  PlatformStats stats();
 
   // ---- uploads ----------------------------------------------------------------
-  // The tus store. An upload it drops before the file is whole (idle expiry, terminate())
-  // takes its still-uploading video with it, whoever called the store.
-  upload::UploadStore& uploads();
+  // One tus request (POST, HEAD, PATCH, DELETE, OPTIONS on the uploads collection) with the
+  // caller's "Authorization" among its headers. Creating an upload creates its video (status
+  // uploading; the response names it in Streamlet-Video-Id); only the uploader or an admin
+  // may touch an upload; a DELETE of a finished upload whose video is being transcoded is
+  // kConflict. Refusals come back in `error` with the tus and CORS headers already set.
+  upload::TusResponse handle_upload(const upload::TusRequest& request);
+  // Removes unfinished uploads idle past their expiry now (start() does it periodically).
+  size_t expire_uploads();
   // Told of every finished upload (after the platform queued its transcode), with the video
   // id ("" for parts of a concatenation). For logs. Set before serving.
   void set_upload_observer(
-      std::function<void(const upload::CompletedUpload&, const std::string& video_id)> fn);
-  // Before a tus creation request reaches the store: checks credentials and
-  // returns the Upload-Metadata value to pass on instead (with the uploader
-  // and, for anything but a partial upload, a newly created video in
-  // `video_id`, status uploading).
-  struct Creation {
-    std::string metadata_header;
-    std::string video_id;  // "" for partial uploads
-  };
-  Result<Creation> begin_upload(const accounts::Principal& who, std::string_view metadata_header,
-                                bool partial);
-  // After the store answered the creation: links the video to its upload id,
-  // or removes the video when the creation failed (upload_id "").
-  void finish_upload_creation(const Creation& creation, std::string_view upload_id);
-  // HEAD/PATCH/DELETE of an upload: only its uploader or an admin. A DELETE
-  // (`terminating`) of a finished upload whose video is still queued or being
-  // transcoded is kConflict: the file is the transcode's input, and deleting
-  // the video is how to stop that. (An unfinished upload's DELETE takes its
-  // video with it, through the store's removal callback.)
-  Status check_upload_access(const accounts::Principal& who, std::string_view upload_id,
-                             bool terminating = false);
+      std::function<void(const upload::UploadInfo&, const std::string& video_id)> fn);
 
   // ---- playback ------------------------------------------------------------------
   // /media/{id}/{path}: unknown ids 404; private videos need the signed query.
   origin::OriginResponse serve_media(std::string_view video_id, const origin::OriginRequest& req);
 
-  events::EventBus& bus();
-  catalog::Catalog& catalog();
-  const std::filesystem::path& media_root() const;
+  struct Impl;  // opaque
 
  private:
-  struct Impl;
   explicit Platform(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// The JSON error body of the API: {"error": message, "code": snake_case code}.
-std::string error_json(const Status& status);
-std::string_view error_code_name(ErrorCode code);
 
 }  // namespace streamlet::platform

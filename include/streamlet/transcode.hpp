@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "streamlet/cancel.hpp"
 #include "streamlet/media.hpp"
 #include "streamlet/status.hpp"
 
@@ -83,17 +84,8 @@ struct Progress {
 // Called from a worker thread, never concurrently with itself, a few times a second.
 using ProgressCallback = std::function<void(const Progress&)>;
 
-// Shared cancellation flag: copy it freely; cancel() from any thread or a
-// signal handler (it only stores an atomic).
-class CancelToken {
- public:
-  CancelToken() : flag_(std::make_shared<std::atomic<bool>>(false)) {}
-  void cancel() const { flag_->store(true, std::memory_order_relaxed); }
-  bool cancelled() const { return flag_->load(std::memory_order_relaxed); }
-
- private:
-  std::shared_ptr<std::atomic<bool>> flag_;
-};
+// Shared cancellation flag (see streamlet/cancel.hpp).
+using CancelToken = streamlet::CancelToken;
 
 struct TrackSummary {
   std::string id;              // "720p", "audio"

@@ -11,7 +11,7 @@ namespace streamlet::jobs {
 struct WorkerPool::Impl {
   // What the pool knows about a job one of its threads is running.
   struct Running {
-    transcode::CancelToken token;
+    CancelToken token;
     bool user_cancelled = false;  // cancel() was called on the queue
     bool requeue = false;         // stop(true) asked for it to go back to the queue
     bool lease_lost = false;      // another instance took it over: do not finish it
@@ -72,7 +72,7 @@ struct WorkerPool::Impl {
         continue;
       }
       Job job = std::move(**claimed);
-      transcode::CancelToken token;
+      CancelToken token;
       {
         std::lock_guard lock(mutex);
         if (stopping) {
@@ -86,7 +86,7 @@ struct WorkerPool::Impl {
     }
   }
 
-  void run_one(const Job& job, const transcode::CancelToken& token) {
+  void run_one(const Job& job, const CancelToken& token) {
     ProgressFn progress = [&](double fraction, double fps, double speed) {
       if (!bus) return;
       events::Event e;

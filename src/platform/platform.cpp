@@ -2,6 +2,7 @@
 #include "core/time_format.hpp"
 
 #include <fcntl.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,12 +19,18 @@
 #include <shared_mutex>
 #include <unordered_map>
 
+#include <condition_variable>
+#include <thread>
+
 #include "core/crypto.hpp"
 #include "core/file_util.hpp"
 #include "core/json_text.hpp"
 #include "core/text.hpp"
 #include "streamlet/origin_front.hpp"
 #include "streamlet/throttle.hpp"
+#include "origin/http1.hpp"
+#include "platform/lifecycle.hpp"
+#include "platform/transcode_job.hpp"
 
 namespace streamlet::platform {
 
@@ -49,174 +56,38 @@ std::string rfc3339(int64_t ms) {
   return streamlet::detail::rfc3339(ms / 1000);
 }
 
-json user_doc(const catalog::User& u) {
-  return {{"id", u.id},
-          {"username", u.username},
-          {"role", std::string(catalog::to_string(u.role))},
-          {"created_at", rfc3339(u.created_at_ms)}};
-}
-
-json job_doc(const jobs::Job& j) {
-  return {{"id", j.id},
-          {"video_id", j.video_id},
-          {"kind", j.kind},
-          // The API says "done" where the queue says "succeeded".
-          {"state", j.state == jobs::JobState::kSucceeded ? std::string("done")
-                                                          : std::string(jobs::to_string(j.state))},
-          {"attempts", j.attempts},
-          {"max_attempts", j.max_attempts},
-          {"last_error", j.last_error},
-          {"created_at", rfc3339(j.created_at_ms)},
-          {"updated_at", rfc3339(j.updated_at_ms)}};
-}
-
-struct Secrets {
-  std::string token_secret;  // signs session tokens
-  std::string signing_key;   // signs playback URLs of private videos
-};
-
-constexpr size_t kMinSecretBytes = 16;
-
-// Written once with owner-only permissions, then only read. A file that is there but not as
-// we wrote it is refused, never replaced: new keys would sign every user out and break every
-// signed URL handed out, and a key that is not a string (or is empty) cannot be used at all.
-Result<Secrets> load_or_create_secrets(const fs::path& file) {
-  const std::string remedy =
-      "; restore it from a backup, or remove it to generate new keys (this signs every user "
-      "out and invalidates signed playback URLs)";
-  std::error_code ec;
-  if (fs::exists(file, ec)) {
-    std::ifstream in(file);
-    if (!in) return error(ErrorCode::kIo, file.string() + ": cannot read it" + remedy);
-    auto j = json::parse(in, nullptr, false);
-    if (!j.is_object())
-      return error(ErrorCode::kInvalidArgument, file.string() + ": not a JSON object" + remedy);
-    Secrets out;
-    for (auto [name, field] : {std::pair{"token_secret", &out.token_secret},
-                               std::pair{"signing_key", &out.signing_key}}) {
-      std::string problem;
-      if (!j.contains(name))
-        problem = std::string(name) + " is missing";
-      else if (!j[name].is_string())
-        problem = std::string(name) + " must be a string, not " + j[name].type_name();
-      else if (j[name].get_ref<const std::string&>().empty())
-        problem = std::string(name) + " is empty";
-      else if (j[name].get_ref<const std::string&>().size() < kMinSecretBytes)
-        problem = std::string(name) + " is shorter than " + std::to_string(kMinSecretBytes) +
-                  " characters";
-      if (!problem.empty())
-        return error(ErrorCode::kInvalidArgument, file.string() + ": " + problem + remedy);
-      *field = j[name].get<std::string>();
-    }
-    return out;
-  }
-  Secrets out{accounts::generate_secret(), accounts::generate_secret()};
-  json j = {{"token_secret", out.token_secret}, {"signing_key", out.signing_key}};
-  const std::string text = detail::json_text(j) + "\n";
-  fs::path tmp = file;
-  tmp += ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return error(ErrorCode::kIo, "cannot write " + tmp.string());
-  bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || std::rename(tmp.c_str(), file.c_str()) != 0)
-    return error(ErrorCode::kIo, "cannot write " + file.string());
-  (void)detail::fsync_path(file.parent_path());
-  return out;
-}
-
-// SQLite takes a zero-length file for a new, empty database. That is right only for a data
-// directory that was never used (a first start that died before the catalog was written);
-// anywhere else the catalog was truncated or lost, and opening it would silently start over
-// with no users and no videos. The evidence of use: the secrets (written after the catalog on
-// a first start), anything under media/ or uploads/, or a write-ahead log with content.
-Status check_catalog_file(const fs::path& data, const fs::path& db) {
-  std::error_code ec;
-  if (!fs::exists(db, ec) || fs::file_size(db, ec) != 0 || ec) return Status::Ok();
-  auto has_entries = [](const fs::path& dir) {
-    std::error_code e;
-    return fs::is_directory(dir, e) && !fs::is_empty(dir, e);
-  };
-  fs::path wal = db;
-  wal += "-wal";
-  const bool used = fs::exists(data / "secrets", ec) || has_entries(data / "media") ||
-                    has_entries(data / "uploads") ||
-                    (fs::exists(wal, ec) && fs::file_size(wal, ec) > 0);
-  if (!used) return Status::Ok();
-  return error(ErrorCode::kInvalidArgument,
-               db.string() +
-                   " is empty (0 bytes) but this data directory has been used (secrets, media "
-                   "or uploads are there): starting would lose every user and video. Restore "
-                   "the file from a backup; to start over, remove the whole data directory");
-}
-
 }  // namespace
-
-std::string_view error_code_name(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kOk:
-      return "ok";
-    case ErrorCode::kInvalidArgument:
-      return "invalid_argument";
-    case ErrorCode::kInvalidMedia:
-      return "invalid_media";
-    case ErrorCode::kUnsupported:
-      return "unsupported";
-    case ErrorCode::kNotFound:
-      return "not_found";
-    case ErrorCode::kAlreadyExists:
-      return "already_exists";
-    case ErrorCode::kConflict:
-      return "conflict";
-    case ErrorCode::kGone:
-      return "gone";
-    case ErrorCode::kTooLarge:
-      return "too_large";
-    case ErrorCode::kChecksumMismatch:
-      return "checksum_mismatch";
-    case ErrorCode::kPermissionDenied:
-      return "permission_denied";
-    case ErrorCode::kUnauthenticated:
-      return "unauthenticated";
-    case ErrorCode::kResourceExhausted:
-      return "resource_exhausted";
-    case ErrorCode::kRateLimited:
-      return "rate_limited";
-    case ErrorCode::kCancelled:
-      return "cancelled";
-    case ErrorCode::kIo:
-      return "io_error";
-    case ErrorCode::kInternal:
-      return "internal";
-  }
-  return "internal";
-}
-
-std::string error_json(const Status& status) {
-  // Messages may quote what a client sent (an unknown status, a job id): never a reason to fail.
-  return detail::json_text(
-      json{{"error", status.message()}, {"code", std::string(error_code_name(status.code()))}});
-}
 
 struct Platform::Impl {
   PlatformOptions options;
+  PlatformParts parts;
   fs::path media_root;
   fs::path links_dir;
   std::shared_ptr<catalog::Catalog> catalog;
   std::shared_ptr<jobs::JobQueue> queue;
-  std::shared_ptr<events::EventBus> bus = std::make_shared<events::EventBus>();
+  std::shared_ptr<events::EventBus> bus;
+  std::unique_ptr<internal::Lifecycle> lifecycle;
   std::unique_ptr<accounts::AccountService> accounts;
   std::unique_ptr<origin::Origin> origin;
   std::unique_ptr<upload::UploadStore> store;
+  std::unique_ptr<upload::TusHandler> tus;
   std::unique_ptr<jobs::WorkerPool> pool;
   std::atomic<bool> running{false};
   std::string admin_id;
   VideoFinishedFn finished;
-  std::function<void(const upload::CompletedUpload&, const std::string&)> upload_observer;
+  std::function<void(const upload::UploadInfo&, const std::string&)> upload_observer;
   std::unique_ptr<throttle::RateLimiter> upload_rate;        // creations per user
   std::unique_ptr<throttle::RateLimiter> registration_rate;  // per client address
   std::unique_ptr<throttle::LoginThrottle> logins;
   std::unique_ptr<throttle::RateLimiter> beacon_rate;  // per client address
+  // The running transcodes' speed, from their progress events (for monitoring).
+  events::Subscription fps_watch;
+  std::atomic<double> transcode_fps{0};
+  // The sweep that expires idle uploads while the platform runs.
+  std::mutex sweep_mu;
+  std::condition_variable sweep_cv;
+  bool sweep_stop = false;
+  std::thread sweeper;
 
   // Access policies of recently played videos, so a player's stream of segment requests does
   // not take the catalog's single-connection lock each time. Entries live one second;
@@ -235,7 +106,7 @@ struct Platform::Impl {
   }
 
   CachedPolicy policy_of(std::string_view video_id) {
-    const int64_t now = detail::now_ms();
+    const int64_t now = streamlet::detail::now_ms();
     const std::string id(video_id);
     {
       std::shared_lock lock(policy_mu);
@@ -269,50 +140,29 @@ struct Platform::Impl {
     return q.ok() ? "?" + *q : "";
   }
 
-  json video_doc(const catalog::Video& v) {
-    json owner = {{"id", v.owner_id}, {"username", nullptr}};
-    if (auto u = catalog->get_user(v.owner_id); u.ok()) owner["username"] = u->username;
-    json renditions = json::array();
+  VideoView view_of(const catalog::Video& v) {
+    VideoView out;
+    out.video = v;
+    if (auto u = catalog->get_user(v.owner_id); u.ok()) out.owner_username = u->username;
     auto tracks = json::parse(v.renditions_json, nullptr, false);
     if (tracks.is_array()) {
       for (const auto& t : tracks) {
-        if (t.value("type", "video") != "video") continue;
-        renditions.push_back({{"id", t.value("id", "")},
-                              {"width", t.value("width", 0)},
-                              {"height", t.value("height", 0)},
-                              {"bitrate", t.value("target_bitrate", int64_t(0))}});
+        if (!t.is_object() || t.value("type", "video") != "video") continue;
+        out.renditions.push_back({t.value("id", ""), t.value("width", 0), t.value("height", 0),
+                                  t.value("target_bitrate", int64_t(0))});
       }
     }
-    const bool ready = v.status == catalog::VideoStatus::kReady;
-    const std::string sig = ready ? signed_suffix(v) : "";
-    const std::string base = "/media/" + v.id + "/";
-    json doc = {{"id", v.id},
-                {"title", v.title},
-                {"description", v.description},
-                {"visibility", std::string(catalog::to_string(v.visibility))},
-                {"status", std::string(catalog::to_string(v.status))},
-                {"status_reason", v.status_reason},
-                {"owner", owner},
-                {"duration_seconds", v.duration_seconds},
-                {"renditions", renditions},
-                {"views", v.view_count},
-                {"created_at", rfc3339(v.created_at_ms)},
-                {"updated_at", rfc3339(v.updated_at_ms)},
-                {"poster", nullptr},
-                {"storyboard", nullptr},
-                {"page", "/watch/" + v.id}};
-    if (ready) {
-      // Paths in the catalog are relative to the media root: "<id>/master.m3u8".
-      json playback = json::object();
-      if (!v.hls_master.empty()) playback["hls"] = "/media/" + v.hls_master + sig;
-      if (!v.dash_manifest.empty()) playback["dash"] = "/media/" + v.dash_manifest + sig;
-      doc["playback"] = playback;
-      if (!v.poster.empty()) doc["poster"] = "/media/" + v.poster + sig;
-      std::error_code ec;
-      if (fs::is_regular_file(media_root / v.id / "storyboard.vtt", ec))
-        doc["storyboard"] = base + "storyboard.vtt" + sig;
-    }
-    return doc;
+    out.page_url = "/watch/" + v.id;
+    if (v.status != catalog::VideoStatus::kReady) return out;
+    const std::string sig = signed_suffix(v);
+    // Paths in the catalog are relative to the media root: "<id>/master.m3u8".
+    if (!v.hls_master.empty()) out.hls_url = "/media/" + v.hls_master + sig;
+    if (!v.dash_manifest.empty()) out.dash_url = "/media/" + v.dash_manifest + sig;
+    if (!v.poster.empty()) out.poster_url = "/media/" + v.poster + sig;
+    std::error_code ec;
+    if (fs::is_regular_file(media_root / v.id / "storyboard.vtt", ec))
+      out.storyboard_url = "/media/" + v.id + "/storyboard.vtt" + sig;
+    return out;
   }
 
   // Every job of a video that may still run, however old.
@@ -363,7 +213,7 @@ struct Platform::Impl {
     if (it != info.metadata.end()) discard_unfinished(it->second);
   }
 
-  // Run by open(), before anything is served, so no creation is half done. Videos still
+  // Run by create(), before anything is served, so no creation is half done. Videos still
   // "uploading" whose upload is gone (expired while the platform was down, or removed by a
   // version that left its video behind) are removed; one whose upload finished without the
   // platform hearing of it (a crash in between) gets the transcode it missed.
@@ -390,61 +240,64 @@ struct Platform::Impl {
     return Status::Ok();
   }
 
-  void publish_status(const std::string& video_id, catalog::VideoStatus s,
-                      const std::string& reason) {
-    events::Event e;
-    e.type = "status";
-    e.video_id = video_id;
-    e.state = std::string(catalog::to_string(s));
-    e.message = reason;
-    bus->publish(std::move(e));
-  }
-
   void on_upload_complete(const upload::CompletedUpload& done) {
     auto it = done.info.metadata.find(kMetaVideo);
     const std::string video_id = it == done.info.metadata.end() ? "" : it->second;
     queue_transcode(done, video_id);
-    if (upload_observer) upload_observer(done, video_id);
+    if (upload_observer) upload_observer(done.info, video_id);
   }
 
   void queue_transcode(const upload::CompletedUpload& done, const std::string& video_id) {
     if (video_id.empty()) return;  // a partial upload: its final one carries the video
-    auto v = catalog->set_status(video_id, catalog::VideoStatus::kQueued, "");
+    auto v = lifecycle->queued(video_id);
     if (!v.ok()) {  // deleted while uploading
       (void)store->terminate(done.info.id);
       return;
     }
-    publish_status(video_id, catalog::VideoStatus::kQueued, "");
     jobs::NewJob job;
     job.kind = "transcode";
     job.video_id = video_id;
     job.owner_id = v->owner_id;
-    job.payload = detail::json_text(json{{"input", fs::absolute(done.path).string()},
-                                         {"upload_id", done.info.id},
-                                         {"display_name", display_name(done.info)}});
+    internal::TranscodePayload payload;
+    payload.legacy_input_path = fs::absolute(done.path).string();
+    payload.upload_id = done.info.id;
+    payload.display_name = display_name(done.info);
+    job.payload = internal::encode_payload(payload);
     auto queued = queue->enqueue(job);
     if (!queued.ok()) {
-      (void)catalog->set_status(video_id, catalog::VideoStatus::kFailed,
-                                "could not queue the transcode: " + queued.status().message());
+      (void)lifecycle->failed(video_id,
+                              "could not queue the transcode: " + queued.status().message());
       return;
     }
     if (pool) pool->wake();
   }
 
-  // A video's job finished: tell webhooks; clean up output of a video deleted meanwhile.
-  void on_job_finished(const jobs::Job& job) {
+  // The worker's part of a transcode job: only the transcode; its result goes to the lifecycle.
+  Status run_transcode(const jobs::Job& job, const CancelToken& cancel,
+                       const jobs::ProgressFn& progress) {
+    if (job.video_id.empty())
+      return error(ErrorCode::kInvalidArgument, "transcode job without a video");
+    STREAMLET_ASSIGN_OR_RETURN(auto payload, internal::decode_payload(job));
+    // A video deleted while its job waited is not transcoded.
+    STREAMLET_RETURN_IF_ERROR(catalog->get_video(job.video_id).status());
+    const std::string input = payload.legacy_input_path;
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto ready, internal::transcode_video(input, payload.display_name, media_root, job.video_id,
+                                            options.transcode, progress, cancel));
+    return lifecycle->ready(job.video_id, ready).status();
+  }
+
+  // A video's job ended: clean up output of a video deleted meanwhile.
+  void on_job_state(const jobs::Job& job) {
+    lifecycle->job_changed(job);
     if (job.video_id.empty()) return;
-    auto v = catalog->get_video(job.video_id);
-    if (!v.ok()) {
+    const bool ended = job.state == jobs::JobState::kSucceeded ||
+                       job.state == jobs::JobState::kFailed ||
+                       job.state == jobs::JobState::kCancelled;
+    if (ended && catalog->get_video(job.video_id).status().code() == ErrorCode::kNotFound) {
       std::error_code ec;
       fs::remove_all(media_root / job.video_id, ec);
-      return;
     }
-    if (!finished) return;
-    if (job.state == jobs::JobState::kSucceeded && v->status == catalog::VideoStatus::kReady)
-      finished("video.ready", detail::json_text(video_doc(*v)));
-    else if (job.state == jobs::JobState::kFailed || job.state == jobs::JobState::kCancelled)
-      finished("video.failed", detail::json_text(video_doc(*v)));
   }
 
   // The job's video, if `who` may act on it. To anyone else the job does not exist: the answer
@@ -470,6 +323,15 @@ struct Platform::Impl {
   static Status no_such_job(std::string_view id) {
     return error(ErrorCode::kNotFound, "no job '" + std::string(id) + "'");
   }
+
+  void stop_sweeper() {
+    {
+      std::lock_guard lock(sweep_mu);
+      sweep_stop = true;
+    }
+    sweep_cv.notify_all();
+    if (sweeper.joinable()) sweeper.join();
+  }
 };
 
 Platform::Platform(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -477,10 +339,19 @@ Platform::~Platform() {
   stop(true);
 }
 
-Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options) {
+Result<std::unique_ptr<Platform>> Platform::create(PlatformOptions options, PlatformParts parts) {
+  if (!parts.catalog || !parts.queue)
+    return error(ErrorCode::kInvalidArgument, "a platform needs a catalog and a job queue");
+  if (parts.token_secret.size() < 16 || parts.signing_key.size() < 16)
+    return error(ErrorCode::kInvalidArgument,
+                 "a platform needs a token secret and a signing key of 16+ bytes");
   if (options.data_dir.empty()) return error(ErrorCode::kInvalidArgument, "no data directory");
+  if (!parts.bus) parts.bus = std::make_shared<events::EventBus>();
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  impl->catalog = parts.catalog;
+  impl->queue = parts.queue;
+  impl->bus = parts.bus;
   std::error_code ec;
   const fs::path data = fs::absolute(options.data_dir);
   impl->media_root = data / "media";
@@ -489,23 +360,15 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options) {
     fs::create_directories(dir, ec);
     if (ec) return error(ErrorCode::kIo, dir.string() + ": " + ec.message());
   }
-  // The catalog first: the secrets' presence is what tells a used data directory from a new
-  // one (check_catalog_file), so they are only written once the catalog is.
-  const fs::path db_path = data / "catalog.db";
-  STREAMLET_RETURN_IF_ERROR(check_catalog_file(data, db_path));
-  const std::string db = db_path.string();
-  STREAMLET_ASSIGN_OR_RETURN(auto cat, catalog::open_sqlite_catalog(db));
-  impl->catalog = std::move(cat);
-  jobs::QueueOptions qopts;
-  qopts.retry = options.retry;
-  STREAMLET_ASSIGN_OR_RETURN(auto queue, jobs::open_sqlite_job_queue(db, qopts));
-  impl->queue = std::move(queue);
-  STREAMLET_ASSIGN_OR_RETURN(Secrets secrets, load_or_create_secrets(data / "secrets"));
-
+  impl->lifecycle = std::make_unique<internal::Lifecycle>(impl->catalog, impl->bus);
+  Impl* raw = impl.get();
+  impl->lifecycle->set_finished([raw](bool ready, const catalog::Video& v) {
+    if (raw->finished) raw->finished(ready ? "video.ready" : "video.failed", raw->view_of(v));
+  });
   impl->accounts = std::make_unique<accounts::AccountService>(
-      impl->catalog, accounts::TokenSigner(secrets.token_secret, options.session_ttl));
+      impl->catalog, accounts::TokenSigner(parts.token_secret, options.session_ttl));
   origin::OriginOptions oopts;
-  oopts.signing_key = secrets.signing_key;
+  oopts.signing_key = parts.signing_key;
   oopts.cors_allow_origin = options.cors_allow_origin;
   impl->origin = std::make_unique<origin::Origin>(oopts);
 
@@ -515,7 +378,6 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options) {
   sopts.max_concurrent_uploads = options.max_uploads;
   sopts.expiration = options.upload_expiration;
   sopts.durable = options.durable_uploads;
-  Impl* raw = impl.get();
   // Uploads belong to their uploader (the owner the platform writes into their metadata):
   // per-user limits, and no concatenating someone else's parts.
   sopts.owner_key = kMetaOwner;
@@ -537,25 +399,26 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options) {
   impl->store->set_removal_callback([raw](const upload::UploadInfo& info, upload::RemovalReason) {
     raw->on_upload_removed(info);
   });
+  impl->tus = std::make_unique<upload::TusHandler>(
+      *impl->store, upload::TusOptions{.base_path = options.uploads_path,
+                                       .cors_allow_origin = options.cors_allow_origin});
 
-  jobs::TranscodeHandlerOptions topts;
-  topts.catalog = impl->catalog;
-  topts.bus = impl->bus;
-  topts.media_root = impl->media_root.string();
-  topts.transcode = options.transcode;
-  jobs::JobHandler handler = jobs::make_transcode_handler(topts);
-  auto inner = handler.on_state_change;
-  handler.on_state_change = [raw, inner](const jobs::Job& job) {
-    if (inner) inner(job);
-    if (job.state == jobs::JobState::kSucceeded || job.state == jobs::JobState::kFailed ||
-        job.state == jobs::JobState::kCancelled)
-      raw->on_job_finished(job);
+  jobs::JobHandler handler;
+  handler.run = [raw](const jobs::Job& job, const CancelToken& cancel,
+                      const jobs::ProgressFn& progress) {
+    return raw->run_transcode(job, cancel, progress);
   };
+  handler.on_state_change = [raw](const jobs::Job& job) { raw->on_job_state(job); };
   jobs::WorkerPoolOptions popts;
   popts.workers = std::max(1, options.workers);
   popts.kinds = {"transcode"};
   impl->pool =
       std::make_unique<jobs::WorkerPool>(impl->queue, std::move(handler), popts, impl->bus);
+  impl->fps_watch = impl->bus->subscribe("", [raw](const events::Event& e) {
+    if (e.type == "progress") raw->transcode_fps = e.fps;
+    if (e.type == "job" && e.state != "running") raw->transcode_fps = 0;
+  });
+  impl->parts = std::move(parts);
   STREAMLET_RETURN_IF_ERROR(impl->settle_uploading_videos());
   return std::unique_ptr<Platform>(new Platform(std::move(impl)));
 }
@@ -567,7 +430,7 @@ Result<std::string> Platform::ensure_admin() {
     return std::string();
   }
   if (existing.status().code() != ErrorCode::kNotFound) return existing.status();
-  const std::string password = detail::random_id(20);
+  const std::string password = streamlet::detail::random_id(20);
   STREAMLET_ASSIGN_OR_RETURN(
       auto user, impl_->accounts->register_user("admin", password, "", catalog::Role::kAdmin));
   impl_->admin_id = user.id;
@@ -580,11 +443,26 @@ Status Platform::start() {
   (void)transcode::remove_abandoned_work_dirs(impl_->media_root.string());
   STREAMLET_RETURN_IF_ERROR(impl_->pool->start());
   impl_->running = true;
+  if (!impl_->sweeper.joinable()) {
+    impl_->sweep_stop = false;
+    Impl* raw = impl_.get();
+    impl_->sweeper = std::thread([raw] {
+      const auto every = std::chrono::seconds(
+          std::clamp<int64_t>(raw->options.upload_expiration.count() / 10, 1, 60));
+      std::unique_lock lock(raw->sweep_mu);
+      while (!raw->sweep_cv.wait_for(lock, every, [raw] { return raw->sweep_stop; })) {
+        lock.unlock();
+        (void)raw->store->expire_idle();
+        lock.lock();
+      }
+    });
+  }
   return Status::Ok();
 }
 
 void Platform::stop(bool requeue_running) {
   impl_->running = false;
+  impl_->stop_sweeper();
   if (impl_->pool) impl_->pool->stop(requeue_running);
 }
 
@@ -626,7 +504,7 @@ std::string account_key(std::string_view username) {
 }
 }  // namespace
 
-Result<std::string> Platform::register_user(std::string_view username, std::string_view password,
+Result<accounts::Session> Platform::register_user(std::string_view username, std::string_view password,
                                             std::string_view client_address) {
   if (!impl_->options.allow_registration)
     return error(ErrorCode::kPermissionDenied, "registration is closed on this server");
@@ -641,13 +519,10 @@ Result<std::string> Platform::register_user(std::string_view username, std::stri
                           wait);
   }
   STREAMLET_ASSIGN_OR_RETURN(auto user, impl_->accounts->register_user(username, password));
-  STREAMLET_ASSIGN_OR_RETURN(auto s, impl_->accounts->start_session(user));
-  return detail::json_text(json{{"user", user_doc(s.user)},
-                                {"token", s.token},
-                                {"expires_at", rfc3339(s.expires_at * 1000)}});
+  return impl_->accounts->start_session(user);
 }
 
-Result<std::string> Platform::login(std::string_view username, std::string_view password,
+Result<accounts::Session> Platform::login(std::string_view username, std::string_view password,
                                     std::string_view client_address) {
   const std::string address =
       client_address.empty() ? std::string() : throttle::address_key(client_address);
@@ -657,9 +532,7 @@ Result<std::string> Platform::login(std::string_view username, std::string_view 
         "too many failed sign-ins; try again in " + std::to_string(wait.count()) + " s", wait);
   STREAMLET_ASSIGN_OR_RETURN(auto s, impl_->accounts->login(username, password));
   impl_->logins->succeeded(address, account);
-  return detail::json_text(json{{"user", user_doc(s.user)},
-                                {"token", s.token},
-                                {"expires_at", rfc3339(s.expires_at * 1000)}});
+  return s;
 }
 
 namespace {
@@ -669,10 +542,9 @@ Status need_user(const Principal& who) {
 }
 }  // namespace
 
-Result<std::string> Platform::me(const Principal& who) {
+Result<catalog::User> Platform::me(const Principal& who) {
   STREAMLET_RETURN_IF_ERROR(need_user(who));
-  STREAMLET_ASSIGN_OR_RETURN(auto u, impl_->catalog->get_user(who.user_id));
-  return detail::json_text(json{{"user", user_doc(u)}});
+  return impl_->catalog->get_user(who.user_id);
 }
 
 Status Platform::logout(const Principal& who) {
@@ -703,22 +575,14 @@ Status Platform::change_password(const Principal& who, std::string_view current,
   return Status::Ok();
 }
 
-Result<std::string> Platform::create_api_key(const Principal& who, std::string_view name) {
+Result<catalog::NewApiKey> Platform::create_api_key(const Principal& who, std::string_view name) {
   STREAMLET_RETURN_IF_ERROR(need_user(who));
-  STREAMLET_ASSIGN_OR_RETURN(auto k, impl_->catalog->create_api_key(who.user_id, name));
-  return detail::json_text(json{{"id", k.info.id},
-                                {"key", k.key},
-                                {"name", k.info.name},
-                                {"created_at", rfc3339(k.info.created_at_ms)}});
+  return impl_->catalog->create_api_key(who.user_id, name);
 }
 
-Result<std::string> Platform::list_api_keys(const Principal& who) {
+Result<std::vector<catalog::ApiKey>> Platform::list_api_keys(const Principal& who) {
   STREAMLET_RETURN_IF_ERROR(need_user(who));
-  STREAMLET_ASSIGN_OR_RETURN(auto keys, impl_->catalog->list_api_keys(who.user_id));
-  json items = json::array();
-  for (const auto& k : keys)
-    items.push_back({{"id", k.id}, {"name", k.name}, {"created_at", rfc3339(k.created_at_ms)}});
-  return detail::json_text(json{{"items", items}});
+  return impl_->catalog->list_api_keys(who.user_id);
 }
 
 Status Platform::revoke_api_key(const Principal& who, std::string_view key_id) {
@@ -728,11 +592,7 @@ Status Platform::revoke_api_key(const Principal& who, std::string_view key_id) {
 
 // ---- videos -----------------------------------------------------------------------------
 
-std::string Platform::video_json(const catalog::Video& video) {
-  return detail::json_text(impl_->video_doc(video));
-}
-
-Result<std::string> Platform::list_videos(const Principal& who, const VideoListParams& p) {
+Result<Page<VideoView>> Platform::list_videos(const Principal& who, const VideoListParams& p) {
   if (p.page < 1) return error(ErrorCode::kInvalidArgument, "page must be >= 1");
   if (p.per_page < 1 || p.per_page > 100)
     return error(ErrorCode::kInvalidArgument, "per_page must be 1..100");
@@ -744,10 +604,12 @@ Result<std::string> Platform::list_videos(const Principal& who, const VideoListP
   const int offset = int(std::min<int64_t>(wanted, std::numeric_limits<int>::max()));
 
   auto page_doc = [&](const std::vector<catalog::Video>& items, int64_t total) {
-    json arr = json::array();
-    for (const auto& v : items) arr.push_back(impl_->video_doc(v));
-    return detail::json_text(
-        json{{"items", arr}, {"page", p.page}, {"per_page", p.per_page}, {"total", total}});
+    Page<VideoView> out;
+    for (const auto& v : items) out.items.push_back(impl_->view_of(v));
+    out.page = p.page;
+    out.per_page = p.per_page;
+    out.total = total;
+    return out;
   };
   catalog::VideoQuery q;
   q.text = p.q;
@@ -767,15 +629,15 @@ Result<std::string> Platform::list_videos(const Principal& who, const VideoListP
   return page_doc(page.items, page.total);
 }
 
-Result<catalog::Video> Platform::viewable_video(const Principal& who, std::string_view id) {
-  STREAMLET_ASSIGN_OR_RETURN(auto v, impl_->catalog->get_video(id));
-  auto s = accounts::check(who, accounts::Action::kView, v);
-  // A video one may not view does not exist as far as the caller can tell.
-  if (!s.ok()) return error(ErrorCode::kNotFound, "no such video");
+namespace {
+// The video if `who` may view it: one they may not does not exist as far as they can tell.
+Result<catalog::Video> viewable(catalog::Catalog& cat, const Principal& who, std::string_view id) {
+  STREAMLET_ASSIGN_OR_RETURN(auto v, cat.get_video(id));
+  if (!accounts::check(who, accounts::Action::kView, v).ok())
+    return error(ErrorCode::kNotFound, "no such video");
   return v;
 }
 
-namespace {
 // Not found when the caller may not see the video; otherwise the check's own answer.
 Result<catalog::Video> video_for(catalog::Catalog& cat, const Principal& who, std::string_view id,
                                  accounts::Action action) {
@@ -788,12 +650,22 @@ Result<catalog::Video> video_for(catalog::Catalog& cat, const Principal& who, st
 }
 }  // namespace
 
-Result<std::string> Platform::get_video(const Principal& who, std::string_view id) {
-  STREAMLET_ASSIGN_OR_RETURN(auto v, viewable_video(who, id));
-  return detail::json_text(impl_->video_doc(v));
+Result<VideoView> Platform::get_video(const Principal& who, std::string_view id) {
+  STREAMLET_ASSIGN_OR_RETURN(auto v, viewable(*impl_->catalog, who, id));
+  return impl_->view_of(v);
 }
 
-Result<std::string> Platform::update_video(const Principal& who, std::string_view id,
+Result<Platform::Following> Platform::follow_video(const Principal& who, std::string_view id,
+                                                   std::function<void(const VideoEvent&)> fn) {
+  Following out;
+  out.subscription = impl_->bus->subscribe(std::string(id), std::move(fn));
+  STREAMLET_ASSIGN_OR_RETURN(auto v, viewable(*impl_->catalog, who, id));
+  out.status = v.status;
+  out.reason = v.status_reason;
+  return out;
+}
+
+Result<VideoView> Platform::update_video(const Principal& who, std::string_view id,
                                            const catalog::VideoUpdate& update) {
   STREAMLET_RETURN_IF_ERROR(
       video_for(*impl_->catalog, who, id, accounts::Action::kModify).status());
@@ -803,7 +675,7 @@ Result<std::string> Platform::update_video(const Principal& who, std::string_vie
     return error(ErrorCode::kInvalidArgument, "description: at most 5000 characters");
   STREAMLET_ASSIGN_OR_RETURN(auto v, impl_->catalog->update_video(id, update));
   impl_->forget_policy(v.id);
-  return detail::json_text(impl_->video_doc(v));
+  return impl_->view_of(v);
 }
 
 Status Platform::delete_video(const Principal& who, std::string_view id) {
@@ -827,7 +699,7 @@ Status Platform::record_view(const Principal& who, std::string_view id, std::str
     if (auto wait = impl_->beacon_rate->acquire(address); wait.count() > 0)
       return rate_limited("too many view beacons from your address", wait);
   }
-  STREAMLET_ASSIGN_OR_RETURN(auto v, viewable_video(who, id));
+  STREAMLET_ASSIGN_OR_RETURN(auto v, viewable(*impl_->catalog, who, id));
   if (!(seconds >= 0) || seconds > 24 * 3600)
     return error(ErrorCode::kInvalidArgument, "seconds must be 0..86400");
   if (viewer.size() > 128) return error(ErrorCode::kInvalidArgument, "viewer: at most 128 bytes");
@@ -844,19 +716,15 @@ Status Platform::record_view(const Principal& who, std::string_view id, std::str
   return impl_->catalog->record_view(b);
 }
 
-Result<std::string> Platform::video_stats(const Principal& who, std::string_view id) {
+Result<catalog::ViewStats> Platform::video_stats(const Principal& who, std::string_view id) {
   STREAMLET_RETURN_IF_ERROR(
       video_for(*impl_->catalog, who, id, accounts::Action::kModify).status());
-  STREAMLET_ASSIGN_OR_RETURN(auto s, impl_->catalog->view_stats(id));
-  json days = json::array();
-  for (const auto& d : s.days) days.push_back({{"day", d.day}, {"viewers", d.unique_viewers}});
-  return detail::json_text(
-      json{{"views", s.views}, {"watch_seconds", s.watch_seconds}, {"unique_viewers", days}});
+  return impl_->catalog->view_stats(id);
 }
 
 // ---- jobs -------------------------------------------------------------------------------
 
-Result<std::string> Platform::list_jobs(const Principal& who, std::optional<jobs::JobState> state,
+Result<jobs::JobPage> Platform::list_jobs(const Principal& who, std::optional<jobs::JobState> state,
                                         std::string_view cursor, int limit) {
   STREAMLET_RETURN_IF_ERROR(need_user(who));
   jobs::JobFilter filter;
@@ -865,67 +733,66 @@ Result<std::string> Platform::list_jobs(const Principal& who, std::optional<jobs
   // Jobs carry their video's owner, so a user's page is theirs alone, however many jobs
   // others have.
   if (!who.admin()) filter.owner_id = who.user_id;
-  STREAMLET_ASSIGN_OR_RETURN(auto page, impl_->queue->list(filter, cursor));
-  json items = json::array();
-  for (const auto& j : page.jobs) items.push_back(job_doc(j));
-  return detail::json_text(
-      json{{"items", items},
-           {"next_cursor", page.next_cursor.empty() ? json(nullptr) : json(page.next_cursor)}});
+  return impl_->queue->list(filter, cursor);
 }
 
-Result<std::string> Platform::retry_job(const Principal& who, std::string_view id) {
+Result<jobs::Job> Platform::retry_job(const Principal& who, std::string_view id) {
   STREAMLET_RETURN_IF_ERROR(need_user(who));
   STREAMLET_ASSIGN_OR_RETURN(auto job, impl_->job_of(id));
   STREAMLET_ASSIGN_OR_RETURN(auto video, impl_->video_for_job(who, job, accounts::Action::kModify));
   STREAMLET_ASSIGN_OR_RETURN(auto after, impl_->queue->retry(id));
-  if (!video.id.empty()) {
-    (void)impl_->catalog->set_status(video.id, catalog::VideoStatus::kQueued, "");
-    impl_->publish_status(video.id, catalog::VideoStatus::kQueued, "");
-  }
+  if (!video.id.empty()) (void)impl_->lifecycle->queued(video.id);
   impl_->pool->wake();
-  return detail::json_text(job_doc(after));
+  return after;
 }
 
-Result<std::string> Platform::cancel_job(const Principal& who, std::string_view id) {
+Result<jobs::Job> Platform::cancel_job(const Principal& who, std::string_view id) {
   STREAMLET_RETURN_IF_ERROR(need_user(who));
   STREAMLET_ASSIGN_OR_RETURN(auto job, impl_->job_of(id));
   STREAMLET_ASSIGN_OR_RETURN(auto video, impl_->video_for_job(who, job, accounts::Action::kModify));
   STREAMLET_ASSIGN_OR_RETURN(auto after, impl_->queue->cancel(id));
   // A queued job is cancelled at once (no worker will tell); a running one when its worker stops.
-  if (after.state == jobs::JobState::kCancelled && !video.id.empty()) {
-    (void)impl_->catalog->set_status(video.id, catalog::VideoStatus::kFailed,
-                                     "transcode cancelled");
-    impl_->publish_status(video.id, catalog::VideoStatus::kFailed, "transcode cancelled");
-  }
-  return detail::json_text(job_doc(after));
+  if (after.state == jobs::JobState::kCancelled && !video.id.empty())
+    (void)impl_->lifecycle->failed(video.id, "transcode cancelled");
+  return after;
 }
 
-std::vector<std::pair<std::string, int64_t>> Platform::job_counts() {
-  std::vector<std::pair<std::string, int64_t>> out;
+PlatformStats Platform::stats() {
+  PlatformStats out;
   auto counts = impl_->queue->count_by_state();  // one query, however many jobs
   for (auto s : {jobs::JobState::kQueued, jobs::JobState::kRunning, jobs::JobState::kSucceeded,
                  jobs::JobState::kFailed, jobs::JobState::kCancelled})
-    out.emplace_back(std::string(jobs::to_string(s)), counts.ok() ? counts->of(s) : 0);
+    out.jobs.emplace_back(s, counts.ok() ? counts->of(s) : 0);
+  out.transcode_fps = impl_->transcode_fps.load();
   return out;
 }
 
 // ---- uploads ----------------------------------------------------------------------------
 
-upload::UploadStore& Platform::uploads() {
-  return *impl_->store;
-}
-
 void Platform::set_upload_observer(
-    std::function<void(const upload::CompletedUpload&, const std::string&)> fn) {
+    std::function<void(const upload::UploadInfo&, const std::string&)> fn) {
   impl_->upload_observer = std::move(fn);
 }
 
-Result<Platform::Creation> Platform::begin_upload(const Principal& who,
-                                                  std::string_view metadata_header, bool partial) {
+size_t Platform::expire_uploads() {
+  return impl_->store->expire_idle();
+}
+
+namespace {
+
+// Before a tus creation reaches the store: the Upload-Metadata to pass on instead (with the
+// uploader and, for anything but a partial upload, a newly created video, status uploading).
+struct Creation {
+  std::string metadata_header;
+  std::string video_id;  // "" for partial uploads
+};
+
+Result<Creation> begin_upload(Platform::Impl& impl, const Principal& who,
+                              std::string_view metadata_header, bool partial) {
   STREAMLET_RETURN_IF_ERROR(need_user(who));
   if (!who.admin()) {
-    if (auto wait = impl_->upload_rate->acquire(who.user_id); wait.count() > 0)
-      return rate_limited("at most " + std::to_string(impl_->options.uploads_per_minute) +
+    if (auto wait = impl.upload_rate->acquire(who.user_id); wait.count() > 0)
+      return rate_limited("at most " + std::to_string(impl.options.uploads_per_minute) +
                               " new uploads a minute; try again in " +
                               std::to_string(wait.count()) + " s",
                           wait);
@@ -948,7 +815,7 @@ Result<Platform::Creation> Platform::begin_upload(const Principal& who,
   if (!partial) {
     catalog::NewVideo nv;
     nv.owner_id = who.user_id;
-    nv.visibility = impl_->options.default_visibility;
+    nv.visibility = impl.options.default_visibility;
     nv.status = catalog::VideoStatus::kUploading;
     if (auto it = meta.find("visibility"); it != meta.end()) {
       STREAMLET_ASSIGN_OR_RETURN(nv.visibility, catalog::parse_visibility(it->second));
@@ -959,7 +826,7 @@ Result<Platform::Creation> Platform::begin_upload(const Principal& who,
       nv.title = fs::path(f->second).stem().string();
     }
     if (auto it = meta.find("description"); it != meta.end()) nv.description = it->second;
-    STREAMLET_ASSIGN_OR_RETURN(auto v, impl_->catalog->create_video(nv));
+    STREAMLET_ASSIGN_OR_RETURN(auto v, impl.catalog->create_video(nv));
     c.video_id = v.id;
     meta[kMetaVideo] = v.id;
   }
@@ -967,32 +834,115 @@ Result<Platform::Creation> Platform::begin_upload(const Principal& who,
   return c;
 }
 
-void Platform::finish_upload_creation(const Creation& creation, std::string_view upload_id) {
+// After the store answered the creation: links the video to its upload id, or removes the
+// video when the creation failed (upload_id "").
+void finish_upload_creation(Platform::Impl& impl, const Creation& creation,
+                            std::string_view upload_id) {
   if (creation.video_id.empty()) return;
   if (upload_id.empty()) {
-    (void)impl_->catalog->delete_video(creation.video_id);
+    (void)impl.catalog->delete_video(creation.video_id);
     return;
   }
-  (void)detail::write_file_atomic(impl_->links_dir / creation.video_id, upload_id);
+  (void)detail::write_file_atomic(impl.links_dir / creation.video_id, upload_id);
 }
 
-Status Platform::check_upload_access(const Principal& who, std::string_view upload_id,
-                                     bool terminating) {
+// HEAD/PATCH/DELETE of an upload: only its uploader or an admin. A DELETE (`terminating`) of
+// a finished upload whose video is still queued or being transcoded is kConflict: the file is
+// the transcode's input, and deleting the video is how to stop that. (An unfinished upload's
+// DELETE takes its video with it, through the store's removal callback.)
+Status check_upload_access(Platform::Impl& impl, const Principal& who, std::string_view upload_id,
+                           bool terminating) {
   STREAMLET_RETURN_IF_ERROR(need_user(who));
-  auto info = impl_->store->info(upload_id);
+  auto info = impl.store->info(upload_id);
   if (!info.ok()) return Status::Ok();  // the tus handler answers 404/410 itself
   auto owner = info->metadata.find(kMetaOwner);
   if (!who.admin() && (owner == info->metadata.end() || owner->second != who.user_id))
     return error(ErrorCode::kPermissionDenied, "not your upload");
   auto video = info->metadata.find(kMetaVideo);
   if (terminating && info->complete() && video != info->metadata.end()) {
-    auto v = impl_->catalog->get_video(video->second);
+    auto v = impl.catalog->get_video(video->second);
     if (v.ok() && (v->status == catalog::VideoStatus::kQueued ||
                    v->status == catalog::VideoStatus::kProcessing))
       return error(ErrorCode::kConflict, "this upload is being transcoded into video " + v->id +
                                              "; delete the video to stop it");
   }
   return Status::Ok();
+}
+
+
+// The upload id at the end of an upload URL ("http://h/v1/uploads/<id>" -> "<id>").
+std::string last_segment(std::string_view url) {
+  auto slash = url.rfind('/');
+  return std::string(slash == std::string_view::npos ? url : url.substr(slash + 1));
+}
+
+void add_expose(upload::TusResponse& r, std::string_view name) {
+  for (auto& [k, v] : r.headers)
+    if (k == "Access-Control-Expose-Headers") {
+      v += ", " + std::string(name);
+      return;
+    }
+  r.headers.emplace_back("Access-Control-Expose-Headers", std::string(name));
+}
+
+}  // namespace
+
+upload::TusResponse Platform::handle_upload(const upload::TusRequest& request) {
+  Impl& impl = *impl_;
+  auto refuse = [&](Status why) {
+    upload::TusResponse r;
+    r.error = std::move(why);
+    r.status = 0;
+    r.body_unread = bool(request.body);
+    r.headers = {{"Tus-Resumable", std::string(upload::TusHandler::kVersion)},
+                 {"Access-Control-Allow-Origin", impl.options.cors_allow_origin}};
+    if (r.error.code() == ErrorCode::kUnauthenticated) r.headers.emplace_back("WWW-Authenticate", "Bearer");
+    // A browser's tus client may only read Retry-After when it is exposed.
+    if (r.error.code() == ErrorCode::kRateLimited)
+      r.headers.emplace_back("Access-Control-Expose-Headers", "Tus-Resumable, Retry-After");
+    return r;
+  };
+  const std::string& base = impl.options.uploads_path;
+  const bool collection = request.path == base || request.path == base + "/";
+  std::string method = request.header("X-HTTP-Method-Override").value_or(request.method);
+  std::optional<Creation> creation;
+  upload::TusRequest forwarded = request;
+  if (method != "OPTIONS") {
+    auto who = authenticate(request.header("Authorization").value_or(""));
+    if (!who.ok()) return refuse(who.status());
+    if (!who->authenticated())
+      return refuse(error(ErrorCode::kUnauthenticated, "sign in or use an API key to upload"));
+    if (method == "POST" && collection) {
+      // The video exists from creation on; its id and the uploader travel in the metadata.
+      const bool partial = request.header("Upload-Concat").value_or("") == "partial";
+      auto c = begin_upload(impl, *who, request.header("Upload-Metadata").value_or(""), partial);
+      if (!c.ok()) return refuse(c.status());
+      creation = *c;
+      std::erase_if(forwarded.headers, [](const auto& h) {
+        return strcasecmp(h.first.c_str(), "Upload-Metadata") == 0;
+      });
+      if (!c->metadata_header.empty())
+        forwarded.headers.emplace_back("Upload-Metadata", c->metadata_header);
+    } else if (!collection) {
+      Status access = check_upload_access(impl, *who, last_segment(request.path), method == "DELETE");
+      if (!access.ok()) return refuse(access);
+    }
+  }
+  // (A terminated unfinished upload takes its video with it: the platform hears it from the
+  // upload store.)
+  upload::TusResponse out = impl.tus->handle(forwarded);
+  if (creation) {
+    std::string location;
+    for (const auto& [name, value] : out.headers)
+      if (name == "Location") location = value;
+    const bool created = out.error.ok() && out.status == 201 && !location.empty();
+    finish_upload_creation(impl, *creation, created ? last_segment(location) : "");
+    if (created && !creation->video_id.empty()) {
+      out.headers.emplace_back("Streamlet-Video-Id", creation->video_id);
+      add_expose(out, "Streamlet-Video-Id");
+    }
+  }
+  return out;
 }
 
 // ---- playback ---------------------------------------------------------------------------
@@ -1003,25 +953,10 @@ origin::OriginResponse Platform::serve_media(std::string_view video_id,
   const bool plausible = origin::plausible_video_id(video_id);
   auto cached = plausible ? impl_->policy_of(video_id) : Impl::CachedPolicy{};
   if (!cached.exists) {
-    origin::OriginResponse r;
-    r.status = 404;
-    r.body = error_json(error(ErrorCode::kNotFound, "no such video"));
-    r.headers = {{"Content-Type", "application/json"},
-                 {"Content-Length", std::to_string(r.body.size())}};
-    return r;
+    return origin::detail::json_error(404, "no such video");
   }
   return impl_->origin->serve(impl_->media_root / std::string(video_id), video_id, req,
                               cached.policy);
-}
-
-events::EventBus& Platform::bus() {
-  return *impl_->bus;
-}
-catalog::Catalog& Platform::catalog() {
-  return *impl_->catalog;
-}
-const fs::path& Platform::media_root() const {
-  return impl_->media_root;
 }
 
 }  // namespace streamlet::platform

@@ -56,7 +56,7 @@ struct PlatformWithVideo {
   PlatformWithVideo() {
     sp::PlatformOptions o;
     o.data_dir = dir.path() / "data";
-    auto p = sp::Platform::open(o);
+    auto p = sp::Platform::open_local(o);
     REQUIRE_MESSAGE(p.ok(), p.status().to_string());
     platform = std::move(p).value();
     db_path = (o.data_dir / "catalog.db").string();
@@ -111,7 +111,7 @@ TEST_CASE("jobs: the jobs metric counts past 10,000 jobs") {
     REQUIRE((*q)->cancel("fill7other").ok());
   }
   std::map<std::string, int64_t> counts;
-  for (const auto& [state, n] : p.platform->job_counts()) counts[state] = n;
+  for (const auto& [state, n] : p.platform->stats().jobs) counts[std::string(sj::to_string(state))] = n;
   CHECK(counts["queued"] == 11'999);
   CHECK(counts["cancelled"] == 1);
   CHECK(counts["running"] == 0);

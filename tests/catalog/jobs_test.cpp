@@ -180,7 +180,7 @@ TEST_CASE("jobs: cancelling a running job reaches the handler through its token"
   auto q = open_queue(dir);
   std::atomic<bool> started{false}, saw_cancel{false};
   sj::JobHandler handler;
-  handler.run = [&](const sj::Job&, const streamlet::transcode::CancelToken& token,
+  handler.run = [&](const sj::Job&, const streamlet::CancelToken& token,
                     const sj::ProgressFn&) {
     started = true;
     const auto deadline = std::chrono::steady_clock::now() + 60s;
@@ -334,7 +334,7 @@ TEST_CASE("jobs: stop(requeue) gives running jobs back without spending an attem
   auto q = open_queue(dir);
   std::atomic<bool> started{false};
   sj::JobHandler handler;
-  handler.run = [&](const sj::Job&, const streamlet::transcode::CancelToken& token,
+  handler.run = [&](const sj::Job&, const streamlet::CancelToken& token,
                     const sj::ProgressFn&) {
     started = true;
     const auto deadline = std::chrono::steady_clock::now() + 60s;

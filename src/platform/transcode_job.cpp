@@ -1,0 +1,127 @@
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/json_text.hpp"
+#include "platform/transcode_job.hpp"
+
+namespace streamlet::platform::internal {
+
+using jobs::Job;
+using jobs::ProgressFn;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Paths are stored relative to the media root so a data directory can move.
+std::string relative_to(const fs::path& root, const std::string& path) {
+  if (path.empty()) return {};
+  std::error_code ec;
+  fs::path rel = fs::relative(fs::path(path), root, ec);
+  if (ec || rel.empty() || *rel.begin() == "..") return path;
+  return rel.generic_string();
+}
+
+std::string renditions_json(const transcode::TranscodeResult& r) {
+  nlohmann::json tracks = nlohmann::json::array();
+  for (const auto& t : r.video) {
+    tracks.push_back({{"id", t.id},
+                      {"type", "video"},
+                      {"codecs", t.codecs},
+                      {"width", t.width},
+                      {"height", t.height},
+                      {"target_bitrate", t.target_bitrate},
+                      {"average_bitrate", t.average_bitrate},
+                      {"peak_bitrate", t.peak_bitrate},
+                      {"segments", t.segments}});
+  }
+  if (r.audio) {
+    tracks.push_back({{"id", r.audio->id},
+                      {"type", "audio"},
+                      {"codecs", r.audio->codecs},
+                      {"target_bitrate", r.audio->target_bitrate},
+                      {"average_bitrate", r.audio->average_bitrate},
+                      {"segments", r.audio->segments}});
+  }
+  return streamlet::detail::json_text(tracks);
+}
+
+// The reason a failed transcode's owner (and the job list) is shown: their file's name, not
+// the upload's path; files of the output by their name in it ("480p/seg_00001.m4s"), without
+// the storage path or the hidden work directory; and a full disk said in plain words.
+std::string owner_reason(const Status& failure, const std::string& input, const std::string& shown,
+                         const fs::path& root) {
+  std::string message = failure.message();
+  for (size_t at; !input.empty() && (at = message.find(input)) != std::string::npos;)
+    message.replace(at, input.size(), shown);
+  std::string base = root.lexically_normal().string();
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  const std::string prefix = base + "/";
+  for (size_t at; (at = message.find(prefix)) != std::string::npos;) {
+    size_t end = message.find_first_of(": ", at);
+    if (end == std::string::npos) end = message.size();
+    // <root>/<video id or work dir>/<inside>: keep <inside>.
+    const std::string rest = message.substr(at + prefix.size(), end - at - prefix.size());
+    const size_t slash = rest.find('/');
+    const std::string inside = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    message.replace(at, end - at, inside.empty() ? "the output" : inside);
+  }
+  const bool disk_full = message.find(std::strerror(ENOSPC)) != std::string::npos ||
+                         message.find(std::strerror(EDQUOT)) != std::string::npos;
+  if (failure.code() == ErrorCode::kResourceExhausted && disk_full)
+    message = "the server ran out of disk space while writing the renditions; try again later (" +
+              message + ")";
+  return message;
+}
+
+}  // namespace
+
+std::string encode_payload(const TranscodePayload& p) {
+  nlohmann::json j = {{"upload_id", p.upload_id}, {"display_name", p.display_name}};
+  if (!p.source_key.empty()) j["source_key"] = p.source_key;
+  if (!p.legacy_input_path.empty()) j["input"] = p.legacy_input_path;
+  return streamlet::detail::json_text(j);
+}
+
+Result<TranscodePayload> decode_payload(const Job& job) {
+  auto j = nlohmann::json::parse(job.payload, nullptr, false);
+  TranscodePayload p;
+  auto text = [&](const char* name) {
+    return j.is_object() && j.contains(name) && j[name].is_string() ? j[name].get<std::string>()
+                                                                    : std::string();
+  };
+  p.source_key = text("source_key");
+  p.legacy_input_path = text("input");
+  p.upload_id = text("upload_id");
+  if (auto shown = text("display_name"); !shown.empty()) p.display_name = shown;
+  if (p.source_key.empty() && p.legacy_input_path.empty())
+    return error(ErrorCode::kInvalidArgument,
+                 "transcode job payload needs {\"source_key\": key} (or {\"input\": path})");
+  return p;
+}
+
+Result<catalog::ReadyInfo> transcode_video(const std::string& input, const std::string& shown,
+                                           const fs::path& media_root, const std::string& video_id,
+                                           const transcode::Options& options,
+                                           const ProgressFn& progress, const CancelToken& cancel) {
+  const fs::path root = fs::absolute(media_root);
+  const fs::path output = root / video_id;
+  transcode::ProgressCallback on_progress;
+  if (progress)
+    on_progress = [&](const transcode::Progress& p) { progress(p.fraction, p.fps, p.speed); };
+  auto transcoded = transcode::transcode(input, output.string(), options, on_progress, cancel);
+  if (!transcoded.ok())
+    return Status(transcoded.status().code(), owner_reason(transcoded.status(), input, shown, root));
+  const auto& result = *transcoded;
+  catalog::ReadyInfo ready;
+  ready.duration_seconds = result.duration_seconds;
+  ready.renditions_json = renditions_json(result);
+  ready.hls_master = relative_to(root, result.hls_master);
+  ready.dash_manifest = relative_to(root, result.dash_manifest);
+  ready.poster = relative_to(root, result.poster);
+  return ready;
+}
+
+}  // namespace streamlet::platform::internal

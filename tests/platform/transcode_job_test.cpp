@@ -1,0 +1,136 @@
+// The platform path end to end in process: an uploaded clip becomes a job, a worker
+// transcodes it with the real transcoder, the catalog and the event bus follow.
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "platform/in_process.hpp"
+
+namespace sc = streamlet::catalog;
+namespace sj = streamlet::jobs;
+using namespace std::chrono_literals;
+using namespace streamlet::test;
+
+namespace {
+
+fs::path clip_2s() {
+  return streamlet::test::fixture(
+      "clip_320x240_2s.mp4",
+      {"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2", "-f", "lavfi", "-i",
+       "sine=frequency=440:sample_rate=48000:duration=2", "-ac", "2", "-c:v", "libx264", "-preset",
+       "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"});
+}
+
+template <typename F>
+bool eventually(F done, std::chrono::milliseconds limit = 300s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return done();
+}
+
+streamlet::platform::PlatformOptions small_transcodes(const fs::path& data) {
+  auto o = in_process_options(data);
+  o.retry.max_attempts = 2;
+  o.retry.base_backoff = 50ms;
+  o.transcode.ladder = {{"240p", 240, 300'000}};
+  o.transcode.segment_seconds = 1.0;
+  o.transcode.keyframe_interval_seconds = 1.0;
+  o.transcode.preset = "ultrafast";
+  o.transcode.threads = 2;
+  return o;
+}
+
+// Uploads `bytes` as a public video; the platform queues its transcode.
+std::string upload_video(InProcess& p, const std::string& token, const std::string& bytes) {
+  auto up = start_upload(*p, token, bytes.size(), {{"filename", "clip.mp4"}, {"visibility", "public"}});
+  auto sent = send_bytes(*p, token, up.upload_id, bytes);
+  REQUIRE_MESSAGE(sent.error.ok(), sent.error.to_string());
+  REQUIRE(sent.status == 204);
+  return up.video_id;
+}
+
+}  // namespace
+
+TEST_CASE("transcode jobs: a clip is transcoded, published and marked ready") {
+  TempDir dir;
+  auto p = open_in_process(small_transcodes(dir / "data"));
+  auto alice = sign_up(*p, "alice");
+  const std::string video_id = upload_video(p, alice.token, read_all(clip_2s()));
+  REQUIRE(p.catalog->get_video(video_id)->status == sc::VideoStatus::kQueued);
+  auto events = p.bus->subscribe("", 10'000);
+  REQUIRE(p->start().ok());
+  REQUIRE(eventually([&] {
+    auto v = p.catalog->get_video(video_id);
+    return v.ok() &&
+           (v->status == sc::VideoStatus::kReady || v->status == sc::VideoStatus::kFailed);
+  }));
+  p->stop();
+
+  auto v = p.catalog->get_video(video_id);
+  REQUIRE(v.ok());
+  REQUIRE_MESSAGE(v->status == sc::VideoStatus::kReady, v->status_reason);
+  CHECK(v->duration_seconds == doctest::Approx(2.0).epsilon(0.1));
+  CHECK(v->hls_master == video_id + "/master.m3u8");
+  CHECK(v->dash_manifest == video_id + "/manifest.mpd");
+  const fs::path out = dir / "data" / "media" / video_id;
+  CHECK(fs::exists(out / "master.m3u8"));
+  CHECK(fs::exists(out / "manifest.mpd"));
+  auto view = p->get_video(alice.who, video_id);
+  REQUIRE(view.ok());
+  REQUIRE(view->renditions.size() == 1);
+  CHECK(view->renditions[0].id == "240p");
+  CHECK(view->renditions[0].height == 240);
+  CHECK(view->hls_url == "/media/" + video_id + "/master.m3u8");
+  auto tracks = nlohmann::json::parse(v->renditions_json);
+  REQUIRE(tracks.size() == 2);
+  CHECK(tracks[1]["type"] == "audio");
+  // Only the published directory is left in the media root: no half-written siblings.
+  int entries = 0;
+  for ([[maybe_unused]] auto& e : fs::directory_iterator(dir / "data" / "media")) ++entries;
+  CHECK(entries == 1);
+
+  std::vector<std::string> statuses;
+  int progress = 0;
+  double last_percent = -1;
+  bool monotonic = true;
+  while (auto e = events.next(0ms)) {
+    if (e->video_id != video_id) continue;
+    if (e->type == "status") statuses.push_back(e->state);
+    if (e->type == "progress") {
+      ++progress;
+      monotonic = monotonic && e->percent >= last_percent;
+      last_percent = e->percent;
+    }
+  }
+  CHECK(progress > 0);
+  CHECK(monotonic);
+  CHECK(statuses == std::vector<std::string>{"processing", "ready"});
+  auto job = p.queue->list(sj::JobState::kSucceeded);
+  REQUIRE(job.ok());
+  CHECK(job->size() == 1);
+}
+
+TEST_CASE("transcode jobs: a file that is not a video fails at once with the reason") {
+  TempDir dir;
+  auto p = open_in_process(small_transcodes(dir / "data"));
+  auto alice = sign_up(*p, "alice");
+  const std::string video_id = upload_video(p, alice.token, std::string(4096, 'x'));
+  REQUIRE(p->start().ok());
+  REQUIRE(eventually([&] {
+    auto v = p.catalog->get_video(video_id);
+    return v.ok() && v->status == sc::VideoStatus::kFailed;
+  }));
+  p->stop();
+  auto v = p.catalog->get_video(video_id);
+  CHECK_FALSE(v->status_reason.empty());
+  // The owner sees their file's name, never where the server keeps it.
+  CHECK(v->status_reason.find("uploads/") == std::string::npos);
+  auto dead = p.queue->list(sj::JobState::kFailed);
+  REQUIRE(dead.ok());
+  REQUIRE(dead->size() == 1);
+  CHECK((*dead)[0].attempts == 1);  // bad input is not retried
+  CHECK_FALSE(fs::exists(dir / "data" / "media" / video_id));
+}
