@@ -57,31 +57,48 @@ class Subscription {
   void close();
 
  private:
-  friend class EventBus;
+  friend class InProcessBus;
   Subscription(std::weak_ptr<detail::BusState> bus, std::shared_ptr<detail::Subscriber> sub);
   std::weak_ptr<detail::BusState> bus_;
   std::shared_ptr<detail::Subscriber> sub_;
 };
 
-// Thread safe: publish and subscribe from any thread.
+// Where events go: an interface, so a networked bus (PostgreSQL LISTEN/NOTIFY, say) can carry
+// them between processes; InProcessBus is the embedded default. Thread safe: publish and
+// subscribe from any thread.
 //
-// Publishers are never blocked by slow subscribers: a queue subscription has a
-// bounded queue that drops its oldest event when full (see dropped()), and a
-// callback subscription runs its callback on the publisher's thread outside
-// the bus lock, so callbacks must be quick (hand work to another thread if
-// not). A callback may publish or close its own subscription.
+// Publishers are never blocked by slow subscribers: a queue subscription has a bounded queue
+// that drops its oldest event when full (see dropped()), and a callback subscription runs its
+// callback on the delivering thread outside the bus lock, so callbacks must be quick (hand
+// work to another thread if not). A callback may publish or close its own subscription.
 class EventBus {
  public:
-  EventBus();
-  ~EventBus();
-  EventBus(const EventBus&) = delete;
-  EventBus& operator=(const EventBus&) = delete;
-
+  virtual ~EventBus() = default;
   // Events for `video_id` only, or every event when it is "".
-  Subscription subscribe(std::string video_id = "", size_t max_queued = 256);
-  Subscription subscribe(std::string video_id, std::function<void(const Event&)> callback);
+  virtual Subscription subscribe(std::string video_id = "", size_t max_queued = 256) = 0;
+  virtual Subscription subscribe(std::string video_id,
+                                 std::function<void(const Event&)> callback) = 0;
+  // Stamps `sequence` and `time_ms` and delivers the event to every matching subscriber.
+  virtual void publish(Event event) = 0;
+};
 
-  void publish(Event event);
+// The in-process bus: subscribers of this process only. Also the local fan-out a networked
+// bus builds on: it publishes to its wire, and hands what arrives from there to deliver().
+class InProcessBus : public EventBus {
+ public:
+  InProcessBus();
+  ~InProcessBus() override;
+  InProcessBus(const InProcessBus&) = delete;
+  InProcessBus& operator=(const InProcessBus&) = delete;
+
+  Subscription subscribe(std::string video_id = "", size_t max_queued = 256) override;
+  Subscription subscribe(std::string video_id,
+                         std::function<void(const Event&)> callback) override;
+  void publish(Event event) override;
+
+ protected:
+  // To this process's subscribers, as it is (sequence and time already set).
+  void deliver(const Event& event);
 
  private:
   std::shared_ptr<detail::BusState> state_;

@@ -106,9 +106,9 @@ void Subscription::close() {
   bus_.reset();
 }
 
-EventBus::EventBus() : state_(std::make_shared<detail::BusState>()) {}
+InProcessBus::InProcessBus() : state_(std::make_shared<detail::BusState>()) {}
 
-EventBus::~EventBus() {
+InProcessBus::~InProcessBus() {
   std::vector<std::shared_ptr<detail::Subscriber>> subs;
   {
     std::lock_guard lock(state_->mutex);
@@ -118,7 +118,7 @@ EventBus::~EventBus() {
   for (auto& s : subs) mark_closed(*s);
 }
 
-Subscription EventBus::subscribe(std::string video_id, size_t max_queued) {
+Subscription InProcessBus::subscribe(std::string video_id, size_t max_queued) {
   auto sub = std::make_shared<detail::Subscriber>();
   sub->video_id = std::move(video_id);
   sub->max_queued = std::max<size_t>(1, max_queued);
@@ -127,7 +127,7 @@ Subscription EventBus::subscribe(std::string video_id, size_t max_queued) {
   return Subscription(state_, sub);
 }
 
-Subscription EventBus::subscribe(std::string video_id, std::function<void(const Event&)> callback) {
+Subscription InProcessBus::subscribe(std::string video_id, std::function<void(const Event&)> callback) {
   auto sub = std::make_shared<detail::Subscriber>();
   sub->video_id = std::move(video_id);
   sub->callback = std::move(callback);
@@ -136,15 +136,22 @@ Subscription EventBus::subscribe(std::string video_id, std::function<void(const 
   return Subscription(state_, sub);
 }
 
-void EventBus::publish(Event event) {
+void InProcessBus::publish(Event event) {
   // Subscribers put these in JSON (SSE frames, webhooks): they are text whatever made them.
   event.state = streamlet::detail::to_valid_utf8(event.state);
   event.message = streamlet::detail::to_valid_utf8(event.message);
-  std::vector<std::shared_ptr<detail::Subscriber>> targets;
   {
     std::lock_guard lock(state_->mutex);
     event.sequence = ++state_->sequence;
     event.time_ms = streamlet::detail::now_ms();
+  }
+  deliver(event);
+}
+
+void InProcessBus::deliver(const Event& event) {
+  std::vector<std::shared_ptr<detail::Subscriber>> targets;
+  {
+    std::lock_guard lock(state_->mutex);
     for (auto& s : state_->subscribers)
       if (s->wants(event)) targets.push_back(s);
   }

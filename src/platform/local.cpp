@@ -117,7 +117,7 @@ Result<std::unique_ptr<Platform>> Platform::open_local(PlatformOptions options) 
   STREAMLET_ASSIGN_OR_RETURN(Secrets secrets, load_or_create_secrets(data / "secrets"));
   parts.token_secret = secrets.token_secret;
   parts.signing_key = secrets.signing_key;
-  parts.bus = std::make_shared<events::EventBus>();
+  parts.bus = std::make_shared<events::InProcessBus>();
   parts.scratch_dir = data / "scratch";
   return create(std::move(options), std::move(parts));
 }

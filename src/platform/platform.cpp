@@ -346,7 +346,7 @@ Result<std::unique_ptr<Platform>> Platform::create(PlatformOptions options, Plat
     return error(ErrorCode::kInvalidArgument,
                  "a platform needs a token secret and a signing key of 16+ bytes");
   if (options.data_dir.empty()) return error(ErrorCode::kInvalidArgument, "no data directory");
-  if (!parts.bus) parts.bus = std::make_shared<events::EventBus>();
+  if (!parts.bus) parts.bus = std::make_shared<events::InProcessBus>();
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->catalog = parts.catalog;

@@ -19,7 +19,7 @@ se::Event progress(const std::string& video, double percent) {
 }  // namespace
 
 TEST_CASE("events: subscribers get their video's events in order, others are filtered") {
-  se::EventBus bus;
+  se::InProcessBus bus;
   auto mine = bus.subscribe("v1");
   auto all = bus.subscribe();
   bus.publish(progress("v1", 10));
@@ -41,7 +41,7 @@ TEST_CASE("events: subscribers get their video's events in order, others are fil
 }
 
 TEST_CASE("events: next() wakes when an event is published from another thread") {
-  se::EventBus bus;
+  se::InProcessBus bus;
   auto sub = bus.subscribe("v1");
   const long reader = streamlet::test::this_thread_id();
   std::atomic<bool> reader_was_waiting{false};
@@ -61,7 +61,7 @@ TEST_CASE("events: next() wakes when an event is published from another thread")
 }
 
 TEST_CASE("events: a full queue drops its oldest events instead of blocking the publisher") {
-  se::EventBus bus;
+  se::InProcessBus bus;
   auto slow = bus.subscribe("", 4);
   for (int i = 0; i < 10; ++i) bus.publish(progress("v", i));  // returns although nobody reads
   CHECK(slow.dropped() == 6);
@@ -71,7 +71,7 @@ TEST_CASE("events: a full queue drops its oldest events instead of blocking the 
 }
 
 TEST_CASE("events: unsubscribing stops delivery, and closing waits for a running callback") {
-  se::EventBus bus;
+  se::InProcessBus bus;
   std::atomic<int> calls{0};
   std::atomic<bool> in_callback{false}, release{false};
   auto sub = bus.subscribe("v", [&](const se::Event&) {
@@ -114,7 +114,7 @@ TEST_CASE("events: unsubscribing stops delivery, and closing waits for a running
 }
 
 TEST_CASE("events: a callback may publish and close itself, and subscriptions may outlive the bus") {
-  auto bus = std::make_unique<se::EventBus>();
+  auto bus = std::make_unique<se::InProcessBus>();
   se::Subscription self;
   int calls = 0;
   self = bus->subscribe("v", [&](const se::Event& e) {

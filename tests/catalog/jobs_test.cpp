@@ -295,7 +295,7 @@ TEST_CASE("jobs: a worker pool with two workers runs ten jobs exactly once each"
     --concurrent;
     return Status::Ok();
   };
-  auto bus = std::make_shared<streamlet::events::EventBus>();
+  auto bus = std::make_shared<streamlet::events::InProcessBus>();
   auto sub = bus->subscribe("", 1000);
   sj::WorkerPoolOptions opts;
   opts.workers = 2;

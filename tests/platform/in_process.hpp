@@ -47,7 +47,7 @@ inline InProcess open_in_process(const platform::PlatformOptions& o) {
   auto q = jobs::open_sqlite_job_queue(db, qo);
   REQUIRE_MESSAGE(q.ok(), q.status().to_string());
   out.queue = std::move(*q);
-  out.bus = std::make_shared<events::EventBus>();
+  out.bus = std::make_shared<events::InProcessBus>();
   platform::PlatformParts parts;
   parts.catalog = out.catalog;
   parts.queue = out.queue;
