@@ -27,7 +27,6 @@ Result<std::unique_ptr<AudioTrackEncoder>> AudioTrackEncoder::open(const Config&
   std::unique_ptr<AudioTrackEncoder> a(new AudioTrackEncoder());
   a->config_ = config;
   a->decoded_ = media::detail::make_frame();
-  a->packet_ = media::detail::make_packet();
   STREAMLET_ASSIGN_OR_RETURN(a->decoder_,
                              media::detail::open_decoder(config.stream, 1, config.source_path));
   a->sample_rate_ = output_sample_rate(config.stream->codecpar->sample_rate);
@@ -193,18 +192,23 @@ Status AudioTrackEncoder::drain() {
 // bounds how far ahead audio gets) until every boundary up to them is known.
 Status AudioTrackEncoder::write_decided(bool final, int64_t end) {
   const SegmentBoundaries& boundaries = *config_.boundaries;
+  // A packet's start in presentation ticks, rounded up: it is at or after
+  // instant b exactly when its ticks >= b.
+  auto ticks_of = [&](const AVPacket* p) {
+    return av_rescale_rnd(p->pts - offset_samples_, kVideoTimescale, sample_rate_, AV_ROUND_UP);
+  };
   while (!held_.empty()) {
     AVPacket* pkt = held_.front().get();
     if (final && pkt->pts >= end) {  // past the video's end: dropped
       held_.clear();
       break;
     }
-    // The packet's start in presentation ticks, rounded up: it is at or after
-    // instant b exactly when ticks >= b.
-    const int64_t ticks = av_rescale_rnd(pkt->pts - offset_samples_, kVideoTimescale, sample_rate_,
-                                         AV_ROUND_UP);
-    // One packet is always held back while running: it may turn out to be the last.
-    if (!final && (held_.size() < 2 || !boundaries.decided_through(ticks))) break;
+    const int64_t ticks = ticks_of(pkt);
+    // While running, a packet goes out once its successor starts at or before
+    // the last decided video frame: then every boundary up to it is known, and
+    // it is not the last packet before the video's end (which may have to open
+    // a segment shorter than itself, and be cut at that end).
+    if (!final && (held_.size() < 2 || !boundaries.decided_through(ticks_of(held_[1].get())))) break;
     const bool last = final && (held_.size() == 1 || held_[1]->pts >= end);
     if (final && pkt->pts + pkt->duration > end) pkt->duration = end - pkt->pts;
     // Cut at the first packet at or after each boundary. If the video's last

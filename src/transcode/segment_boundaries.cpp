@@ -30,9 +30,4 @@ bool SegmentBoundaries::decided_through(int64_t t) const {
   return t <= decided_;
 }
 
-size_t SegmentBoundaries::size() const {
-  std::lock_guard lock(mu_);
-  return instants_.size();
-}
-
 }  // namespace streamlet::transcode::detail

@@ -49,15 +49,14 @@ class SegmentBoundaries {
   explicit SegmentBoundaries(int64_t segment_ticks) : segment_ticks_(segment_ticks) {}
 
   // Decode stage only, frames in presentation order: whether the frame at `t`
-  // opens a segment. Afterwards every boundary at or before `t` is known (the
-  // ones after the last frame's start are known once the video has ended).
+  // opens a segment. Afterwards every boundary at or before `t` is known; once
+  // the graph has run, all of them are.
   bool decide(int64_t t);
 
   // Boundary `index` (0 is the first frame), if it is decided.
   std::optional<int64_t> at(size_t index) const;
   // Whether every boundary at or before `t` is known.
   bool decided_through(int64_t t) const;
-  size_t size() const;
 
  private:
   const int64_t segment_ticks_;
@@ -173,7 +172,6 @@ class AudioTrackEncoder {
   media::detail::AudioFifoPtr fifo_;
   std::unique_ptr<package::detail::CmafTrackWriter> writer_;
   FramePtr decoded_;
-  media::detail::PacketPtr packet_;
   int sample_rate_ = 48000;
   int64_t offset_samples_ = 0;     // output timeline position of presentation start
   int64_t queued_samples_ = 0;     // presentation samples accepted into the fifo so far

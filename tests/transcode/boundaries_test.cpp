@@ -269,3 +269,13 @@ TEST_CASE("a last segment shorter than one AAC frame: audio still has it") {
                                lavfi_tone(61.0 / 60, 44100)),
                     1, true, 2});
 }
+
+// The same, with audio running on past the video's end: the AAC frame that
+// holds the last segment's start has a successor (cut away at the end), and
+// must still open the segment.
+TEST_CASE("a last segment shorter than one AAC frame, audio running on: audio still has it") {
+  check_boundaries({"tiny-last-long-audio",
+                    av_fixture("bound_tiny_last_long_audio.mp4", lavfi_video(60, 2) + ",trim=end_frame=61",
+                               lavfi_tone(3, 44100)),
+                    1, true, 2});
+}
