@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "streamlet/transcode.hpp"
+#include "transcode/stages.hpp"
 #include "support/manifest_parse.hpp"
 #include "support/media_check.hpp"
 
@@ -278,4 +279,27 @@ TEST_CASE("a last segment shorter than one AAC frame, audio running on: audio st
                     av_fixture("bound_tiny_last_long_audio.mp4", lavfi_video(60, 2) + ",trim=end_frame=61",
                                lavfi_tone(3, 44100)),
                     1, true, 2});
+}
+
+// The decision alone, as the decode stage makes it: the first frame opens a
+// segment, then the first frame at or after each multiple of the segment
+// duration; a gap longer than a segment opens one segment, not several; what
+// is decided is readable (by the audio stage) as soon as it is decided.
+TEST_CASE("segment boundaries: the first frame at or after each multiple of the segment duration") {
+  namespace d = streamlet::transcode::detail;
+  d::SegmentBoundaries b(3 * d::kVideoTimescale);  // 3 s segments
+  const int64_t frame = d::kVideoTimescale * 2 / 25;  // 12.5 fps: no frame at 3 s
+  std::vector<int64_t> starts;
+  for (int64_t i = 0; i < 125; ++i) {
+    const int64_t t = i * frame;
+    CHECK_FALSE(b.decided_through(t));
+    if (b.decide(t)) starts.push_back(t);
+    CHECK(b.decided_through(t));
+  }
+  CHECK(starts == std::vector<int64_t>{0, 38 * frame, 75 * frame, 113 * frame});  // 0, 3.04, 6, 9.04 s
+  for (size_t i = 0; i < starts.size(); ++i) CHECK(b.at(i) == starts[i]);
+  CHECK_FALSE(b.at(starts.size()).has_value());
+  // A frame 4 s after the last one crosses the 12 s mark only: one new segment.
+  CHECK(b.decide(124 * frame + 4 * d::kVideoTimescale));
+  CHECK_FALSE(b.at(5).has_value());
 }
