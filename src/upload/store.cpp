@@ -276,7 +276,9 @@ Result<std::unique_ptr<UploadStore>> UploadStore::open(StoreOptions options) {
     // The shortcut: a directory of <id>.bin and <id>.json, as the store always kept it.
     if (options.dir.empty())
       return error(ErrorCode::kInvalidArgument, "upload store: no storage and no directory");
-    auto local = storage::open_local({.root = options.dir, .durable = options.durable});
+    // Owner-only files, as the store always made them: unpublished uploads are private.
+    auto local = storage::open_local(
+        {.root = options.dir, .durable = options.durable, .private_files = true});
     if (!local.ok())
       return storage_status("upload store: open " + options.dir.string(), local.status());
     options.storage = std::move(local).value();

@@ -345,6 +345,8 @@ TEST_CASE("store: state and data files are owner-only") {
   struct stat st {};
   REQUIRE(::stat((dir / "uploads" / (info->id + ".bin")).c_str(), &st) == 0);
   CHECK((st.st_mode & 0077) == 0);
+  REQUIRE(::stat((dir / "uploads" / (info->id + ".json")).c_str(), &st) == 0);
+  CHECK((st.st_mode & 0077) == 0);
 }
 
 TEST_CASE("codec: metadata, checksum, integers and base64 parse strictly") {
