@@ -275,6 +275,14 @@ class LocalAppender final : public Appender {
       done += static_cast<size_t>(n);
     }
     size_ += size;
+    // Start writeback of what is appended without waiting for it (as the upload store did
+    // before it moved here): the sync that acknowledges an upload's bytes then finds little
+    // left to write, and dirty pages stay few.
+    if (durable_ && size_ - kicked_ >= kWritebackStep) {
+      ::sync_file_range(fd_.get(), static_cast<off_t>(kicked_),
+                        static_cast<off_t>(size_ - kicked_), SYNC_FILE_RANGE_WRITE);
+      kicked_ = size_;
+    }
     return Status::Ok();
   }
   Status sync() override {
@@ -289,12 +297,15 @@ class LocalAppender final : public Appender {
     if (::ftruncate(fd_.get(), static_cast<off_t>(size)) != 0)
       return errno_status(errno, "truncate", key_);
     size_ = size;
+    kicked_ = std::min(kicked_, size_);
     return Status::Ok();
   }
 
  private:
+  static constexpr uint64_t kWritebackStep = 8 << 20;
   Fd fd_;
   uint64_t size_;
+  uint64_t kicked_ = size_;  // bytes whose writeback has been started
   bool durable_;
   std::string key_;
 };
