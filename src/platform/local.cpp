@@ -119,6 +119,12 @@ Result<std::unique_ptr<Platform>> Platform::open_local(PlatformOptions options) 
   parts.signing_key = secrets.signing_key;
   parts.bus = std::make_shared<events::InProcessBus>();
   parts.scratch_dir = data / "scratch";
+  // Every object under the data directory, in today's layout: uploads/, media/<video>/,
+  // upload-links/<video>. Owner-only files: upload data is the users' own.
+  STREAMLET_ASSIGN_OR_RETURN(parts.storage,
+                             storage::open_local({.root = data,
+                                                  .durable = options.durable_uploads,
+                                                  .private_files = true}));
   return create(std::move(options), std::move(parts));
 }
 

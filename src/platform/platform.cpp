@@ -52,8 +52,12 @@ std::string display_name(const upload::UploadInfo& info) {
 constexpr const char* kMetaOwner = "streamlet_owner";
 constexpr const char* kMetaVideo = "streamlet_video";
 
-std::string rfc3339(int64_t ms) {
-  return streamlet::detail::rfc3339(ms / 1000);
+// Where things of a video live in storage: one function per fact.
+std::string media_prefix(std::string_view video_id) {
+  return "media/" + std::string(video_id) + "/";
+}
+std::string link_key(std::string_view video_id) {
+  return "upload-links/" + std::string(video_id);
 }
 
 }  // namespace
@@ -62,10 +66,10 @@ struct Platform::Impl {
   PlatformOptions options;
   PlatformParts parts;
   fs::path media_root;
-  fs::path links_dir;
   std::shared_ptr<catalog::Catalog> catalog;
   std::shared_ptr<jobs::JobQueue> queue;
   std::shared_ptr<events::EventBus> bus;
+  std::shared_ptr<storage::Storage> storage;
   std::unique_ptr<internal::Lifecycle> lifecycle;
   std::unique_ptr<accounts::AccountService> accounts;
   std::unique_ptr<origin::Origin> origin;
@@ -159,8 +163,7 @@ struct Platform::Impl {
     if (!v.hls_master.empty()) out.hls_url = "/media/" + v.hls_master + sig;
     if (!v.dash_manifest.empty()) out.dash_url = "/media/" + v.dash_manifest + sig;
     if (!v.poster.empty()) out.poster_url = "/media/" + v.poster + sig;
-    std::error_code ec;
-    if (fs::is_regular_file(media_root / v.id / "storyboard.vtt", ec))
+    if (storage->stat(media_prefix(v.id) + "storyboard.vtt").ok())
       out.storyboard_url = "/media/" + v.id + "/storyboard.vtt" + sig;
     return out;
   }
@@ -183,17 +186,18 @@ struct Platform::Impl {
 
   // The upload a video was created for ("" if its creation never finished).
   std::string upload_of(const std::string& video_id) {
-    std::string upload_id;
-    if (std::ifstream in(links_dir / video_id); in) std::getline(in, upload_id);
+    auto text = storage->get(link_key(video_id), 1024);
+    if (!text.ok()) return "";
+    std::string upload_id = *text;
+    if (auto nl = upload_id.find('\n'); nl != std::string::npos) upload_id.resize(nl);
     return upload_id;
   }
 
   void remove_files_of(const std::string& video_id) {
-    std::error_code ec;
-    fs::remove_all(media_root / video_id, ec);
+    (void)storage->remove_prefix(media_prefix(video_id));
     const std::string upload_id = upload_of(video_id);
     if (!upload_id.empty()) (void)store->terminate(upload_id);
-    fs::remove(links_dir / video_id, ec);
+    (void)storage->remove(link_key(video_id));
   }
 
   // Removes a video that is still waiting for its file: without one it can never play, and
@@ -233,8 +237,8 @@ struct Platform::Impl {
       if (!info.ok()) {
         discard_unfinished(v.id);
       } else if (info->complete()) {
-        if (auto path = store->data_path(info->id); path.ok())
-          on_upload_complete(upload::CompletedUpload{*info, *path});
+        if (auto key = store->data_key(info->id); key.ok())
+          on_upload_complete(upload::CompletedUpload{*info, *key});
       }
     }
     return Status::Ok();
@@ -259,7 +263,7 @@ struct Platform::Impl {
     job.video_id = video_id;
     job.owner_id = v->owner_id;
     internal::TranscodePayload payload;
-    payload.legacy_input_path = fs::absolute(done.path).string();
+    payload.source_key = done.key;
     payload.upload_id = done.info.id;
     payload.display_name = display_name(done.info);
     job.payload = internal::encode_payload(payload);
@@ -280,10 +284,20 @@ struct Platform::Impl {
     STREAMLET_ASSIGN_OR_RETURN(auto payload, internal::decode_payload(job));
     // A video deleted while its job waited is not transcoded.
     STREAMLET_RETURN_IF_ERROR(catalog->get_video(job.video_id).status());
-    const std::string input = payload.legacy_input_path;
+    // The source as a file libav can open: the local backend's own, another's downloaded to
+    // scratch for the length of the transcode. (Jobs of earlier versions name a path.)
+    storage::LocalFile source{payload.legacy_input_path, nullptr};
+    if (!payload.source_key.empty()) {
+      auto local = storage->local_file(payload.source_key, parts.scratch_dir);
+      if (!local.ok())
+        return Status(local.status().code(),
+                      "the uploaded file is gone: " + local.status().message());
+      source = std::move(*local);
+    }
     STREAMLET_ASSIGN_OR_RETURN(
-        auto ready, internal::transcode_video(input, payload.display_name, media_root, job.video_id,
-                                            options.transcode, progress, cancel));
+        auto ready, internal::transcode_video(source.path.string(), payload.display_name,
+                                              media_root, job.video_id, options.transcode,
+                                              progress, cancel));
     return lifecycle->ready(job.video_id, ready).status();
   }
 
@@ -294,10 +308,8 @@ struct Platform::Impl {
     const bool ended = job.state == jobs::JobState::kSucceeded ||
                        job.state == jobs::JobState::kFailed ||
                        job.state == jobs::JobState::kCancelled;
-    if (ended && catalog->get_video(job.video_id).status().code() == ErrorCode::kNotFound) {
-      std::error_code ec;
-      fs::remove_all(media_root / job.video_id, ec);
-    }
+    if (ended && catalog->get_video(job.video_id).status().code() == ErrorCode::kNotFound)
+      (void)storage->remove_prefix(media_prefix(job.video_id));
   }
 
   // The job's video, if `who` may act on it. To anyone else the job does not exist: the answer
@@ -340,8 +352,9 @@ Platform::~Platform() {
 }
 
 Result<std::unique_ptr<Platform>> Platform::create(PlatformOptions options, PlatformParts parts) {
-  if (!parts.catalog || !parts.queue)
-    return error(ErrorCode::kInvalidArgument, "a platform needs a catalog and a job queue");
+  if (!parts.catalog || !parts.queue || !parts.storage)
+    return error(ErrorCode::kInvalidArgument,
+                 "a platform needs a catalog, a job queue and a storage backend");
   if (parts.token_secret.size() < 16 || parts.signing_key.size() < 16)
     return error(ErrorCode::kInvalidArgument,
                  "a platform needs a token secret and a signing key of 16+ bytes");
@@ -352,14 +365,13 @@ Result<std::unique_ptr<Platform>> Platform::create(PlatformOptions options, Plat
   impl->catalog = parts.catalog;
   impl->queue = parts.queue;
   impl->bus = parts.bus;
+  impl->storage = parts.storage;
+  if (parts.scratch_dir.empty()) parts.scratch_dir = fs::temp_directory_path();
   std::error_code ec;
   const fs::path data = fs::absolute(options.data_dir);
   impl->media_root = data / "media";
-  impl->links_dir = data / "upload-links";
-  for (const auto& dir : {data, impl->media_root, impl->links_dir}) {
-    fs::create_directories(dir, ec);
-    if (ec) return error(ErrorCode::kIo, dir.string() + ": " + ec.message());
-  }
+  fs::create_directories(impl->media_root, ec);
+  if (ec) return error(ErrorCode::kIo, impl->media_root.string() + ": " + ec.message());
   impl->lifecycle = std::make_unique<internal::Lifecycle>(impl->catalog, impl->bus);
   Impl* raw = impl.get();
   impl->lifecycle->set_finished([raw](bool ready, const catalog::Video& v) {
@@ -373,7 +385,8 @@ Result<std::unique_ptr<Platform>> Platform::create(PlatformOptions options, Plat
   impl->origin = std::make_unique<origin::Origin>(oopts);
 
   upload::StoreOptions sopts;
-  sopts.dir = data / "uploads";
+  sopts.storage = parts.storage;
+  sopts.prefix = "uploads/";
   sopts.max_upload_size = options.max_upload_size;
   sopts.max_concurrent_uploads = options.max_uploads;
   sopts.expiration = options.upload_expiration;
@@ -843,7 +856,7 @@ void finish_upload_creation(Platform::Impl& impl, const Creation& creation,
     (void)impl.catalog->delete_video(creation.video_id);
     return;
   }
-  (void)detail::write_file_atomic(impl.links_dir / creation.video_id, upload_id);
+  (void)impl.storage->put(link_key(creation.video_id), upload_id);
 }
 
 // HEAD/PATCH/DELETE of an upload: only its uploader or an admin. A DELETE (`terminating`) of

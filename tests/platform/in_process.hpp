@@ -18,6 +18,7 @@ struct InProcess {
   std::shared_ptr<catalog::Catalog> catalog;
   std::shared_ptr<jobs::JobQueue> queue;
   std::shared_ptr<events::EventBus> bus;
+  std::shared_ptr<storage::Storage> storage;
   std::unique_ptr<platform::Platform> platform;
 
   platform::Platform* operator->() { return platform.get(); }
@@ -34,7 +35,7 @@ inline platform::PlatformOptions in_process_options(
 }
 
 // Opens (or reopens) the platform on `data` with the embedded stores made here: the SQLite
-// catalog and queue in data/catalog.db, fixed secrets.
+// catalog and queue in data/catalog.db, local storage on data/, fixed secrets.
 inline InProcess open_in_process(const platform::PlatformOptions& o) {
   InProcess out;
   fs::create_directories(o.data_dir);
@@ -48,10 +49,14 @@ inline InProcess open_in_process(const platform::PlatformOptions& o) {
   REQUIRE_MESSAGE(q.ok(), q.status().to_string());
   out.queue = std::move(*q);
   out.bus = std::make_shared<events::InProcessBus>();
+  auto st = storage::open_local({.root = o.data_dir, .durable = false, .private_files = true});
+  REQUIRE_MESSAGE(st.ok(), st.status().to_string());
+  out.storage = *st;
   platform::PlatformParts parts;
   parts.catalog = out.catalog;
   parts.queue = out.queue;
   parts.bus = out.bus;
+  parts.storage = out.storage;
   parts.token_secret = "test token secret, 16+ bytes";
   parts.signing_key = "test signing key, 16+ bytes";
   auto p = platform::Platform::create(o, parts);
