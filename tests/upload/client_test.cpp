@@ -81,6 +81,7 @@ class BadServer {
   }
   ~BadServer() {
     stop_ = true;
+    ::shutdown(current_, SHUT_RDWR);  // wakes a send() blocked on a client that stopped reading
     thread_.join();
     ::close(fd_);
   }
@@ -98,7 +99,9 @@ class BadServer {
     while (wait_readable(fd_)) {
       int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (c < 0) continue;
-      handle(c);
+      current_ = c;
+      if (!stop_) handle(c);
+      current_ = -1;
       ::close(c);
     }
   }
@@ -148,6 +151,7 @@ class BadServer {
   std::function<std::string(const std::string&)> answer_;
   int fd_ = -1;
   int port_ = 0;
+  std::atomic<int> current_{-1};
   std::atomic<bool> stop_{false};
   std::atomic<int> requests_{0};
   std::thread thread_;
