@@ -119,12 +119,10 @@ int run_upload(int argc, char** argv) {
     started = std::chrono::steady_clock::now();
   };
   params.on_progress = [&](const upload::UploadProgress& p) {
-    double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     progress->update(p.total ? double(p.acknowledged) / double(p.total) : 1.0,
                      megabytes(p.acknowledged) + " / " + megabytes(p.total) + ", " +
-                         megabytes(uint64_t(double(p.acknowledged) / std::max(secs, 1e-3))) +
-                         "/s");
+                         megabytes(uint64_t(double(p.acknowledged) / std::max(secs, 1e-3))) + "/s");
   };
 
   upload::Client client(client_options);

@@ -129,8 +129,7 @@ Status send_part(const ClientOptions& o, int fd, Part& part, uint64_t max_send_s
     if (!offset) {
       auto now = head_offset(session, o, part.url, stop);
       if (!now.ok()) {
-        if (now.status().code() == ErrorCode::kCancelled || fail(now.status()))
-          return now.status();
+        if (now.status().code() == ErrorCode::kCancelled || fail(now.status())) return now.status();
         continue;
       }
       if (*now > length)
@@ -179,13 +178,13 @@ Status send_part(const ClientOptions& o, int fd, Part& part, uint64_t max_send_s
       return error(ErrorCode::kCancelled, "upload cancelled");
     if (res.ok() && res->status == 204) {
       auto next = parse_uint(res->header("Upload-Offset"));
-      if (!next.ok()) return error(ErrorCode::kInternal, "upload: the server sent no Upload-Offset");
+      if (!next.ok())
+        return error(ErrorCode::kInternal, "upload: the server sent no Upload-Offset");
       // The new offset must lie within what this request carried.
       if (*next <= *offset || *next > *offset + chunk)
-        return error(ErrorCode::kInternal, "upload: the server answered offset " +
-                                               std::to_string(*next) + " to " +
-                                               std::to_string(chunk) + " bytes sent at " +
-                                               std::to_string(*offset));
+        return error(ErrorCode::kInternal,
+                     "upload: the server answered offset " + std::to_string(*next) + " to " +
+                         std::to_string(chunk) + " bytes sent at " + std::to_string(*offset));
       offset = *next;
       part.acknowledged = *next;
       failures = 0;
@@ -272,7 +271,8 @@ Status Client::terminate(const std::string& url) const {
 Result<UploadResult> Client::upload(const UploadParams& p) const {
   STREAMLET_RETURN_IF_ERROR(detail::url_origin(p.endpoint).status());
   if (p.parallel < 1 || p.parallel > kMaxParallel)
-    return error(ErrorCode::kInvalidArgument, "parallel must be 1.." + std::to_string(kMaxParallel));
+    return error(ErrorCode::kInvalidArgument,
+                 "parallel must be 1.." + std::to_string(kMaxParallel));
   if (options_.chunk_size == 0)
     return error(ErrorCode::kInvalidArgument, "chunk size must be positive");
 
@@ -283,10 +283,10 @@ Result<UploadResult> Client::upload(const UploadParams& p) const {
   const uint64_t file_size = uint64_t(st.st_size);
   const uint64_t begin = p.begin, end = p.end.value_or(file_size);
   if (begin > end || end > file_size)
-    return error(ErrorCode::kInvalidArgument,
-                 p.file.string() + ": byte range " + std::to_string(begin) + "-" +
-                     std::to_string(end) + " is outside its " + std::to_string(file_size) +
-                     " bytes");
+    return error(ErrorCode::kInvalidArgument, p.file.string() + ": byte range " +
+                                                  std::to_string(begin) + "-" +
+                                                  std::to_string(end) + " is outside its " +
+                                                  std::to_string(file_size) + " bytes");
   const uint64_t size = end - begin;
 
   // Parts: [begin, end) of the range, one tus upload each (just one when not parallel).

@@ -26,8 +26,8 @@ bool iequals(std::string_view a, std::string_view b) {
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
-                        s.back() == '\n'))
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
     s.remove_suffix(1);
   return s;
 }
@@ -178,8 +178,8 @@ Result<HttpResponse> HttpSession::perform(const HttpRequest& request) {
   if (t.cancelled) return error(ErrorCode::kCancelled, "cancelled");
   if (t.body_failed) return error(ErrorCode::kIo, "could not read the bytes to send");
   if (t.body_too_long)
-    return error(ErrorCode::kIo, "the answer is longer than " +
-                                     std::to_string(o.max_response_bytes) + " bytes");
+    return error(ErrorCode::kIo,
+                 "the answer is longer than " + std::to_string(o.max_response_bytes) + " bytes");
   if (rc != CURLE_OK) {
     std::string why = errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
     if (rc == CURLE_OPERATION_TIMEDOUT) why = "timed out (" + why + ")";

@@ -29,12 +29,12 @@ struct HttpResponse {
 using BodySource = std::function<long(char* buffer, size_t size)>;
 
 struct HttpRequest {
-  std::string method = "GET";                                // GET, HEAD, POST, PATCH, DELETE
+  std::string method = "GET";  // GET, HEAD, POST, PATCH, DELETE
   std::string url;
-  std::vector<std::string> headers;                          // "Name: value"
-  uint64_t body_length = 0;                                  // bytes `body` will supply
-  BodySource body{};                                         // empty: no body
-  uint64_t max_send_speed = 0;                               // bytes/s; 0 = unlimited
+  std::vector<std::string> headers;  // "Name: value"
+  uint64_t body_length = 0;          // bytes `body` will supply
+  BodySource body{};                 // empty: no body
+  uint64_t max_send_speed = 0;       // bytes/s; 0 = unlimited
   // Polled during the transfer: true aborts it with kCancelled.
   std::function<bool()> cancelled{};
   // Bytes of the body sent so far, updated during the transfer. May be null.

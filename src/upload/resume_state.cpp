@@ -27,8 +27,7 @@ std::vector<std::string> ResumeState::get(const std::string& key) const {
   nlohmann::json state = load(path_);
   std::vector<std::string> parts;
   auto it = state.find(key);
-  if (it == state.end() || !it->is_object() || !it->contains("parts") ||
-      !(*it)["parts"].is_array())
+  if (it == state.end() || !it->is_object() || !it->contains("parts") || !(*it)["parts"].is_array())
     return {};
   for (const auto& u : (*it)["parts"]) {
     if (!u.is_string()) return {};

@@ -23,7 +23,9 @@ using namespace streamlet::test;
 
 namespace {
 
-std::string sha256(const fs::path& p) { return up::sha256_file(p).value(); }
+std::string sha256(const fs::path& p) {
+  return up::sha256_file(p).value();
+}
 
 uint64_t server_offset(const ServerProcess& s, const std::string& url) {
   auto r = s.client().Head(path_of(url), tus(s));
@@ -37,7 +39,9 @@ up::ClientOptions options_for(const ServerProcess& s) {
   return o;
 }
 
-std::string endpoint_of(const ServerProcess& s) { return s.base_url() + "/v1/uploads"; }
+std::string endpoint_of(const ServerProcess& s) {
+  return s.base_url() + "/v1/uploads";
+}
 
 // An upload running on its own thread; `url()` is the first part's URL once it is known.
 class Background {
@@ -85,7 +89,9 @@ class BadServer {
     thread_.join();
     ::close(fd_);
   }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1/uploads"; }
+  std::string endpoint() const {
+    return "http://127.0.0.1:" + std::to_string(port_) + "/v1/uploads";
+  }
   int requests() const { return requests_; }
 
  private:
@@ -319,8 +325,8 @@ TEST_CASE("upload::Client cancelled mid-upload resumes the same upload from its 
   REQUIRE(second.ok());
   CHECK(resumed_at_start);
   CHECK(second->resumed);
-  CHECK(second->url == url);                     // the same upload, not a new one
-  CHECK(second->bytes_sent == size - before);    // nothing the server held was sent again
+  CHECK(second->url == url);                   // the same upload, not a new one
+  CHECK(second->bytes_sent == size - before);  // nothing the server held was sent again
   CHECK(sha256(stored_path(dir / "data", path_of(url))) == sha256(dir / "video.bin"));
   CHECK(read_file(p.resume_state).find(url) == std::string::npos);  // forgotten once done
 
@@ -336,11 +342,10 @@ TEST_CASE("upload::Client with a wrong key is kUnauthenticated with the server's
   ServerProcess server(dir / "data");
   write_file(dir / "video.bin", test_bytes(1000, 35));
   // What the server itself says to that key, read independently.
-  auto raw = server.client().Post("/v1/uploads",
-                                  {{"Tus-Resumable", "1.0.0"},
-                                   {"Upload-Length", "1000"},
-                                   {"Authorization", "Bearer nope"}},
-                                  std::string(), "");
+  auto raw = server.client().Post(
+      "/v1/uploads",
+      {{"Tus-Resumable", "1.0.0"}, {"Upload-Length", "1000"}, {"Authorization", "Bearer nope"}},
+      std::string(), "");
   REQUIRE(raw);
   REQUIRE(raw->status == 401);
   std::string said = nlohmann::json::parse(raw->body)["error"].get<std::string>();
