@@ -168,6 +168,11 @@ Status send_part(const ClientOptions& o, int fd, Part& part, uint64_t max_send_s
       read += uint64_t(got);
       return long(got);
     };
+    req.rewind = [&](uint64_t to) {
+      if (to > chunk) return false;
+      read = to;
+      return true;
+    };
     req.max_send_speed = max_send_speed;
     req.cancelled = stop;
     req.uploaded = &part.in_flight;
@@ -354,8 +359,9 @@ Result<UploadResult> Client::upload(const UploadParams& p) const {
     pr.sent = std::min(pr.sent, size);
     return pr;
   };
+  const auto interval = std::max(p.progress_interval, std::chrono::milliseconds(10));
   while (running.load() > 0) {
-    sleep_unless(p.progress_interval, [&] { return running.load() == 0; });
+    sleep_unless(interval, [&] { return running.load() == 0; });
     if (p.on_progress && running.load() > 0) p.on_progress(progress());
   }
   for (auto& w : workers) w.join();

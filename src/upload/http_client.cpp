@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <mutex>
 
 namespace streamlet::upload::detail {
@@ -77,6 +78,12 @@ size_t on_read(char* buffer, size_t size, size_t count, void* user) {
     return CURL_READFUNC_ABORT;
   }
   return size_t(n);
+}
+
+int on_seek(void* user, curl_off_t offset, int origin) {
+  auto* t = static_cast<Transfer*>(user);
+  if (origin != SEEK_SET || offset < 0 || !t->request->rewind) return CURL_SEEKFUNC_CANTSEEK;
+  return t->request->rewind(uint64_t(offset)) ? CURL_SEEKFUNC_OK : CURL_SEEKFUNC_FAIL;
 }
 
 int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t ulnow) {
@@ -162,6 +169,8 @@ Result<HttpResponse> HttpSession::perform(const HttpRequest& request) {
     curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, curl_off_t(request.body_length));
     curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(c, CURLOPT_READDATA, &t);
+    curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, on_seek);
+    curl_easy_setopt(c, CURLOPT_SEEKDATA, &t);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   } else if (request.method == "POST") {
     curl_easy_setopt(c, CURLOPT_POST, 1L);

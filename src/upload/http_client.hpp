@@ -34,7 +34,10 @@ struct HttpRequest {
   std::vector<std::string> headers;  // "Name: value"
   uint64_t body_length = 0;          // bytes `body` will supply
   BodySource body{};                 // empty: no body
-  uint64_t max_send_speed = 0;       // bytes/s; 0 = unlimited
+  // Restarts the body at byte `offset` (curl resends a request on a kept-alive connection that
+  // died under it); false if it cannot. Empty: no rewinding.
+  std::function<bool(uint64_t offset)> rewind{};
+  uint64_t max_send_speed = 0;  // bytes/s; 0 = unlimited
   // Polled during the transfer: true aborts it with kCancelled.
   std::function<bool()> cancelled{};
   // Bytes of the body sent so far, updated during the transfer. May be null.

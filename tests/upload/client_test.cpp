@@ -325,8 +325,11 @@ TEST_CASE("upload::Client cancelled mid-upload resumes the same upload from its 
   REQUIRE(second.ok());
   CHECK(resumed_at_start);
   CHECK(second->resumed);
-  CHECK(second->url == url);                   // the same upload, not a new one
-  CHECK(second->bytes_sent == size - before);  // nothing the server held was sent again
+  CHECK(second->url == url);  // the same upload, not a new one
+  // Nothing the server held was sent again (it may have kept a little more of the request
+  // the cancel cut off than it had when `before` was read).
+  CHECK(second->bytes_sent <= size - before);
+  CHECK(second->bytes_sent + 3000000 <= size);
   CHECK(sha256(stored_path(dir / "data", path_of(url))) == sha256(dir / "video.bin"));
   CHECK(read_file(p.resume_state).find(url) == std::string::npos);  // forgotten once done
 
