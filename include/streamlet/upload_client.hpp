@@ -85,6 +85,10 @@ struct UploadParams {
   // Continue the upload `resume_state` remembers, when the server still has it. When false, a
   // new upload is made (and remembered). Default: true.
   bool resume = true;
+  // The part URLs of an earlier attempt that the caller kept itself (from `on_start`), one per
+  // part: they are continued when the server still has every one, else new uploads are made.
+  // Takes precedence over `resume_state`. Default: none.
+  std::vector<std::string> resume_urls{};
   // Called once, on the calling thread, when the upload URLs are known (before the first byte
   // is sent); `resumed` says they are those of an earlier attempt. Default: none.
   std::function<void(const std::vector<std::string>& part_urls, bool resumed)> on_start{};

@@ -309,8 +309,12 @@ Result<UploadResult> Client::upload(const UploadParams& p) const {
   const detail::ResumeState state(p.resume_state);
   const std::string key = remember ? resume_key(p.file, st, p, begin, end) : std::string();
   std::vector<std::string> urls;
-  if (remember && p.resume) {
-    urls = state.get(key);
+  if (!p.resume_urls.empty() && p.resume_urls.size() != parts.size())
+    return error(ErrorCode::kInvalidArgument,
+                 "resume_urls holds " + std::to_string(p.resume_urls.size()) + " URLs for " +
+                     std::to_string(parts.size()) + " parts");
+  if (!p.resume_urls.empty() || (remember && p.resume)) {
+    urls = !p.resume_urls.empty() ? p.resume_urls : state.get(key);
     if (urls.size() != parts.size()) urls.clear();
     for (const auto& u : urls) {
       if (!offset(u).ok()) {  // expired or removed on the server: start over

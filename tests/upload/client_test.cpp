@@ -43,11 +43,14 @@ std::string endpoint_of(const ServerProcess& s) {
   return s.base_url() + "/v1/uploads";
 }
 
-// An upload running on its own thread; `url()` is the first part's URL once it is known.
+// An upload running on its own thread; `url()` is the first part's URL once it is known
+// (the params' own on_start is called too).
 class Background {
  public:
   Background(const up::Client& client, up::UploadParams params) {
-    params.on_start = [this](const std::vector<std::string>& urls, bool) {
+    params.on_start = [this, theirs = params.on_start](const std::vector<std::string>& urls,
+                                                       bool resumed) {
+      if (theirs) theirs(urls, resumed);
       url_.set_value(urls[0]);
     };
     done_ = std::async(std::launch::async,
@@ -338,6 +341,60 @@ TEST_CASE("upload::Client cancelled mid-upload resumes the same upload from its 
   REQUIRE(third.ok());
   CHECK_FALSE(third->resumed);
   CHECK(third->url != url);
+}
+
+TEST_CASE(
+    "upload::Client resumes from upload URLs the caller kept, or starts over when they are gone") {
+  TempDir dir;
+  ServerProcess server(dir / "data");
+  const uint64_t size = 12 * 1000 * 1000;
+  write_file(dir / "video.bin", test_bytes(size, 41));
+  auto o = options_for(server);
+  o.rate_limit = 8 * 1000 * 1000;
+  up::Client slow(o);
+  std::atomic<bool> cancel{false};
+  up::UploadParams p;
+  p.endpoint = endpoint_of(server);
+  p.file = dir / "video.bin";
+  p.parallel = 2;
+  p.cancel = &cancel;
+  std::vector<std::string> kept;  // what an embedder would store in its own database
+  p.on_start = [&](const std::vector<std::string>& urls, bool) { kept = urls; };
+  Background first(slow, p);
+  std::string url0 = first.url();
+  for (int i = 0; i < 1000 && server_offset(server, url0) < 1000000; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  cancel = true;
+  REQUIRE(first.get().status().code() == ErrorCode::kCancelled);
+  REQUIRE(kept.size() == 2);
+  CHECK(server_offset(server, kept[0]) >= 1000000);
+
+  up::Client fast(options_for(server));
+  cancel = false;
+  p.on_start = {};
+  p.resume_urls = kept;
+  auto second = fast.upload(p);
+  REQUIRE(second.ok());
+  CHECK(second->resumed);
+  CHECK(second->part_urls == kept);
+  CHECK(second->bytes_sent + 1000000 <= size);
+  CHECK(sha256(stored_path(dir / "data", path_of(second->url))) == sha256(dir / "video.bin"));
+
+  // A kept URL the server no longer has (terminated here): new uploads instead.
+  p.parallel = 1;
+  auto gone = fast.create(p.endpoint, size, {});
+  REQUIRE(gone.ok());
+  REQUIRE(fast.terminate(*gone).ok());
+  CHECK(fast.offset(*gone).status().code() == ErrorCode::kGone);
+  p.resume_urls = {*gone};
+  auto third = fast.upload(p);
+  REQUIRE(third.ok());
+  CHECK_FALSE(third->resumed);
+  CHECK(third->url != *gone);
+  CHECK(sha256(stored_path(dir / "data", path_of(third->url))) == sha256(dir / "video.bin"));
+
+  p.resume_urls = {*gone, *gone};  // two URLs for one part
+  CHECK(fast.upload(p).status().code() == ErrorCode::kInvalidArgument);
 }
 
 TEST_CASE("upload::Client with a wrong key is kUnauthenticated with the server's message") {
