@@ -282,6 +282,9 @@ TEST_CASE("upload::Client rides out a server kill -9 and restart mid-upload") {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   uint64_t before = server_offset(server, url);
   server.kill9();
+  // Gone for a while, so the client meets refused connections and must back off and retry
+  // (a server back at once is often reached by curl's own resend of the request).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   server.restart();
   auto r = upload.get();
   REQUIRE(r.ok());
