@@ -383,8 +383,8 @@ struct Platform::Impl {
       if (!info.ok()) {
         discard_unfinished(v.id);
       } else if (info->complete()) {
-        if (auto path = store->data_path(info->id); path.ok())
-          on_upload_complete(upload::CompletedUpload{*info, *path});
+        if (auto key = store->data_key(info->id); key.ok())
+          on_upload_complete(upload::CompletedUpload{*info, *key});
       }
     }
     return Status::Ok();
@@ -419,7 +419,14 @@ struct Platform::Impl {
     job.kind = "transcode";
     job.video_id = video_id;
     job.owner_id = v->owner_id;
-    job.payload = detail::json_text(json{{"input", fs::absolute(done.path).string()},
+    // The local store hands out its own file (no copy, nothing in the scratch directory).
+    auto input = store->options().storage->local_file(done.key, fs::temp_directory_path());
+    if (!input.ok()) {
+      (void)catalog->set_status(video_id, catalog::VideoStatus::kFailed,
+                                "the upload's file is gone: " + input.status().message());
+      return;
+    }
+    job.payload = detail::json_text(json{{"input", fs::absolute(input->path).string()},
                                          {"upload_id", done.info.id},
                                          {"display_name", display_name(done.info)}});
     auto queued = queue->enqueue(job);

@@ -7,7 +7,8 @@
 // Every packet holds a token from the limiter until every stage is done with
 // it and the frames decoded from it, so memory is bounded by max_in_flight
 // whatever the video's length. Segment boundaries and forced keyframes are
-// decided once, in the decode stage, from the source timeline.
+// decided once, in the decode stage, from the source timeline; the renditions
+// get them on each frame, the audio stage reads them from SegmentBoundaries.
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -104,13 +105,13 @@ class VideoDecodeStage {
   VideoDecodeStage(const AVStream* stream, CodecContextPtr decoder, int rotation,
                    double origin_seconds, int64_t offset, const Options& options,
                    double duration_seconds, double fps, AVRational resample_to,
-                   std::unique_ptr<StoryboardBuilder> storyboard)
+                   std::unique_ptr<StoryboardBuilder> storyboard, SegmentBoundaries& boundaries)
       : stream_(stream),
         decoder_(std::move(decoder)),
         orienter_(rotation),
         origin_(origin_seconds),
         offset_(offset),
-        segment_ticks_(std::llround(options.segment_seconds * kVideoTimescale)),
+        boundaries_(boundaries),
         key_ticks_(std::llround(options.keyframe_interval_seconds * kVideoTimescale)),
         default_duration_(std::max<int64_t>(1, std::llround(kVideoTimescale / fps))),
         slot_(resample_to.num > 0 ? av_inv_q(resample_to) : AVRational{0, 1}),
@@ -216,14 +217,7 @@ class VideoDecodeStage {
   Status send(VideoFrame v, int64_t duration, Emit& emit) {
     v.duration = duration;
     const int64_t t = v.pts - offset_;
-    if (index_ == 0) {
-      v.segment_start = true;
-      next_segment_ = segment_ticks_;
-    }
-    while (t >= next_segment_) {
-      v.segment_start = true;
-      next_segment_ += segment_ticks_;
-    }
+    v.segment_start = boundaries_.decide(t);  // for every track: the renditions get it here
     // Forced keyframe once the interval has elapsed (half a frame early, so CFR lands on time).
     v.keyframe = v.segment_start || t - last_key_ >= key_ticks_ - v.duration / 2;
     if (v.keyframe) last_key_ = t;
@@ -240,7 +234,7 @@ class VideoDecodeStage {
   Orienter orienter_;
   double origin_;
   int64_t offset_;
-  int64_t segment_ticks_;
+  SegmentBoundaries& boundaries_;
   int64_t key_ticks_;
   int64_t default_duration_;
   AVRational slot_;        // output frame period when resampling, else {0, 1}
@@ -251,7 +245,6 @@ class VideoDecodeStage {
   FramePtr frame_;
   std::optional<VideoFrame> held_;
   int64_t held_duration_hint_ = 0;
-  int64_t next_segment_ = 0;
   int64_t last_key_ = 0;
   int64_t index_ = 0;
   int64_t end_pts_ = 0;
@@ -348,37 +341,6 @@ TrackSummary summarize(const package::Track& t) {
   s.segments = t.segments.size();
   s.duration_seconds = t.duration_seconds();
   return s;
-}
-
-// If audio ran past video's last boundary, fold its extra segments into its
-// last one (a CMAF segment may hold several fragments), so both have equal counts.
-Status align_audio_segments(package::Track& audio, size_t video_segments, const fs::path& dir) {
-  if (video_segments == 0 || audio.segments.size() <= video_segments) return Status::Ok();
-  const uint32_t keep = static_cast<uint32_t>(video_segments - 1);
-  fs::path last = dir / audio.segment_name(keep);
-  FILE* out = std::fopen(last.c_str(), "ab");
-  if (!out) return streamlet::detail::errno_status(errno, "open", last);
-  for (uint32_t i = keep + 1; i < audio.segments.size(); ++i) {
-    fs::path extra = dir / audio.segment_name(i);
-    FILE* in = std::fopen(extra.c_str(), "rb");
-    if (!in) {
-      std::fclose(out);
-      return streamlet::detail::errno_status(errno, "open", extra);
-    }
-    char buf[1 << 16];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, in)) > 0) std::fwrite(buf, 1, n, out);
-    std::fclose(in);
-    fs::remove(extra);
-    audio.segments[keep].bytes += audio.segments[i].bytes;
-    audio.segments[keep].duration = audio.segments[i].start + audio.segments[i].duration -
-                                    audio.segments[keep].start;
-  }
-  std::fflush(out);
-  ::fsync(fileno(out));
-  std::fclose(out);
-  audio.segments.resize(video_segments);
-  return Status::Ok();
 }
 
 }  // namespace
@@ -480,13 +442,15 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
     STREAMLET_ASSIGN_OR_RETURN(auto r, VideoRenditionEncoder::open(c));
     renditions.push_back(std::move(r));
   }
+  // Decided by the video decode stage, obeyed by every rendition and the audio track.
+  SegmentBoundaries boundaries(std::llround(options.segment_seconds * kVideoTimescale));
   std::unique_ptr<AudioTrackEncoder> audio;
   if (astream) {
     AudioTrackEncoder::Config c;
     c.stream = astream;
     c.source_path = input;
     c.bitrate = options.audio_bitrate;
-    c.segment_seconds = options.segment_seconds;
+    c.boundaries = &boundaries;
     c.dir = work / "audio";
     c.origin_seconds = origin;
     c.offset_seconds = offset_seconds;
@@ -507,7 +471,7 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
     storyboard = std::make_unique<StoryboardBuilder>(c);
   }
   VideoDecodeStage decode(vstream, std::move(decoder), in.rotation, origin, offset, options,
-                          duration, fps, resample_to, std::move(storyboard));
+                          duration, fps, resample_to, std::move(storyboard), boundaries);
 
   RunState state(cancel);
   ProgressReporter reporter(progress, duration, fps);
@@ -604,9 +568,7 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
   if (audio) {
     if (cancel.cancelled()) return Status(ErrorCode::kCancelled, "transcode cancelled");
     STREAMLET_RETURN_IF_ERROR(audio->finish(video_seconds));
-    package::Track a = audio->track();
-    STREAMLET_RETURN_IF_ERROR(align_audio_segments(a, presentation.video.front().segments.size(), work / "audio"));
-    presentation.audio = std::move(a);
+    presentation.audio = audio->track();
   }
 
   TranscodeResult result;
