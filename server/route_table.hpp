@@ -110,8 +110,8 @@ inline constexpr std::array<RouteSpec, size_t(RouteId::kCount)> kRouteTable = []
       {kAuthMe, "GET", "/v1/auth/me", "/v1/auth/me", A::kSignedIn, H::kApi},
       {kApiKeysCreate, "POST", "/v1/auth/api-keys", "/v1/auth/api-keys", A::kSignedIn, H::kApi},
       {kApiKeysList, "GET", "/v1/auth/api-keys", "/v1/auth/api-keys", A::kSignedIn, H::kApi},
-      {kApiKeyRevoke, "DELETE", "/v1/auth/api-keys/{key}", "/v1/auth/api-keys/{id}",
-       A::kSignedIn, H::kApi},
+      {kApiKeyRevoke, "DELETE", "/v1/auth/api-keys/{key}", "/v1/auth/api-keys/{id}", A::kSignedIn,
+       H::kApi},
       {kVideoList, "GET", "/v1/videos", "/v1/videos", A::kOptional, H::kApi},
       {kVideoGet, "GET", "/v1/videos/{id}", "/v1/videos/{id}", A::kOptional, H::kApi},
       {kVideoUpdate, "PATCH", "/v1/videos/{id}", "/v1/videos/{id}", A::kSignedIn, H::kApi},
@@ -120,12 +120,10 @@ inline constexpr std::array<RouteSpec, size_t(RouteId::kCount)> kRouteTable = []
        H::kEventStream},
       {kVideoViews, "POST", "/v1/videos/{id}/views", "/v1/videos/{id}/views", A::kOptional,
        H::kApi},
-      {kVideoStats, "GET", "/v1/videos/{id}/stats", "/v1/videos/{id}/stats", A::kSignedIn,
-       H::kApi},
+      {kVideoStats, "GET", "/v1/videos/{id}/stats", "/v1/videos/{id}/stats", A::kSignedIn, H::kApi},
       {kJobList, "GET", "/v1/jobs", "/v1/jobs", A::kSignedIn, H::kApi},
       {kJobRetry, "POST", "/v1/jobs/{key}/retry", "/v1/jobs/{id}/retry", A::kSignedIn, H::kApi},
-      {kJobCancel, "POST", "/v1/jobs/{key}/cancel", "/v1/jobs/{id}/cancel", A::kSignedIn,
-       H::kApi},
+      {kJobCancel, "POST", "/v1/jobs/{key}/cancel", "/v1/jobs/{id}/cancel", A::kSignedIn, H::kApi},
       // tus: OPTIONS is a CORS preflight; the other methods stream their bodies.
       {kUploadsOptions, "OPTIONS", "/v1/uploads/?", "/v1/uploads", A::kNone, H::kApi},
       {kUploadsHead, "GET", "/v1/uploads/?", "/v1/uploads", A::kSignedIn, H::kApi},
@@ -134,12 +132,9 @@ inline constexpr std::array<RouteSpec, size_t(RouteId::kCount)> kRouteTable = []
       {kUploadsDelete, "DELETE", "/v1/uploads/?", "/v1/uploads", A::kSignedIn, H::kUpload},
       {kUploadOptions, "OPTIONS", "/v1/uploads/{key}", "/v1/uploads/{id}", A::kNone, H::kApi},
       {kUploadHead, "GET", "/v1/uploads/{key}", "/v1/uploads/{id}", A::kSignedIn, H::kApi},
-      {kUploadCreate, "POST", "/v1/uploads/{key}", "/v1/uploads/{id}", A::kSignedIn,
-       H::kUpload},
-      {kUploadPatch, "PATCH", "/v1/uploads/{key}", "/v1/uploads/{id}", A::kSignedIn,
-       H::kUpload},
-      {kUploadDelete, "DELETE", "/v1/uploads/{key}", "/v1/uploads/{id}", A::kSignedIn,
-       H::kUpload},
+      {kUploadCreate, "POST", "/v1/uploads/{key}", "/v1/uploads/{id}", A::kSignedIn, H::kUpload},
+      {kUploadPatch, "PATCH", "/v1/uploads/{key}", "/v1/uploads/{id}", A::kSignedIn, H::kUpload},
+      {kUploadDelete, "DELETE", "/v1/uploads/{key}", "/v1/uploads/{id}", A::kSignedIn, H::kUpload},
       // Signed URLs, not user credentials, guard private videos.
       {kMediaGet, "GET", "/media/{id}/{file}", "/media/{id}/{file}", A::kNone, H::kPlayback},
       {kMediaOptions, "OPTIONS", "/media/{id}/{file}", "/media/{id}/{file}", A::kNone,
@@ -165,7 +160,9 @@ constexpr bool route_table_in_id_order() {
 }
 static_assert(route_table_in_id_order(), "kRouteTable rows must be in RouteId order");
 
-constexpr const RouteSpec& route_spec(RouteId id) { return kRouteTable[size_t(id)]; }
+constexpr const RouteSpec& route_spec(RouteId id) {
+  return kRouteTable[size_t(id)];
+}
 
 namespace route_detail {
 constexpr bool id_char(char c) {

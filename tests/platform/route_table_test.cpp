@@ -77,7 +77,8 @@ std::map<std::string, int> request_counts(const ServerProcess& s) {
   REQUIRE(m);
   REQUIRE(m->status == 200);
   std::map<std::string, int> out;
-  std::regex re(R"re(streamlet_http_requests_total\{route="([^"]*)",method="([^"]*)",status="[^"]*"\} (\d+))re");
+  std::regex re(
+      R"re(streamlet_http_requests_total\{route="([^"]*)",method="([^"]*)",status="[^"]*"\} (\d+))re");
   for (auto it = std::sregex_iterator(m->body.begin(), m->body.end(), re);
        it != std::sregex_iterator(); ++it)
     out[(*it)[1].str() + " " + (*it)[2].str()] += std::stoi((*it)[3].str());
@@ -168,8 +169,8 @@ TEST_CASE("routes: the auth column is what an anonymous caller meets") {
       CHECK(a.status != 401);
     // A credential that is no good is refused wherever one is read.
     if (row.auth != RouteAuth::kNone) {
-      Raw bad = send(server, method, path, "not-a-token",
-                     row.handling == RouteHandling::kEventStream);
+      Raw bad =
+          send(server, method, path, "not-a-token", row.handling == RouteHandling::kEventStream);
       CHECK(bad.status == 401);
     }
   }
@@ -184,10 +185,10 @@ TEST_CASE("routes: paths the table does not know keep their labels (unmatched, p
   };
   const std::vector<Case> cases = {
       {"GET", "/nowhere/zz", "unmatched", 404},
-      {"GET", "/v1/videos/a.b", "unmatched", 404},       // not an id
-      {"GET", "/v1/videos/abc/zz", "unmatched", 404},    // no such sub-resource
-      {"PUT", "/v1/uploads", "unmatched", 404},          // tus has no PUT; never a 405 there
-      {"POST", "/v1/uploads/a/b", "unmatched", 404},     // below an upload: nothing
+      {"GET", "/v1/videos/a.b", "unmatched", 404},        // not an id
+      {"GET", "/v1/videos/abc/zz", "unmatched", 404},     // no such sub-resource
+      {"PUT", "/v1/uploads", "unmatched", 404},           // tus has no PUT; never a 405 there
+      {"POST", "/v1/uploads/a/b", "unmatched", 404},      // below an upload: nothing
       {"POST", "/media/abc", "/media/{id}/{file}", 404},  // under /media/, no file part
       {"GET", "/assets/none.js", "/assets/{file}", 404},
   };
