@@ -124,7 +124,9 @@ inline constexpr std::array<RouteSpec, size_t(RouteId::kCount)> kRouteTable = []
       {kJobList, "GET", "/v1/jobs", "/v1/jobs", A::kSignedIn, H::kApi},
       {kJobRetry, "POST", "/v1/jobs/{key}/retry", "/v1/jobs/{id}/retry", A::kSignedIn, H::kApi},
       {kJobCancel, "POST", "/v1/jobs/{key}/cancel", "/v1/jobs/{id}/cancel", A::kSignedIn, H::kApi},
-      // tus: OPTIONS is a CORS preflight; the other methods stream their bodies.
+      // tus: OPTIONS is a CORS preflight; the other methods stream their bodies. The
+      // TusHandler itself answers 405 where its protocol has no such request (HEAD, PATCH
+      // or DELETE of the collection, POST to an upload), with its own headers.
       {kUploadsOptions, "OPTIONS", "/v1/uploads/?", "/v1/uploads", A::kNone, H::kApi},
       {kUploadsHead, "GET", "/v1/uploads/?", "/v1/uploads", A::kSignedIn, H::kApi},
       {kUploadsCreate, "POST", "/v1/uploads/?", "/v1/uploads", A::kSignedIn, H::kUpload},
