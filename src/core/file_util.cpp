@@ -1,9 +1,12 @@
 #include "core/file_util.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -62,6 +65,88 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view con
   }
   auto dir = path.parent_path();
   return fsync_path(dir.empty() ? std::filesystem::path(".") : dir);
+}
+
+Fd open_dirs_at(int dir, std::span<const std::string> dirs, bool create, int& err,
+                bool sync_created) {
+  Fd current(::fcntl(dir, F_DUPFD_CLOEXEC, 0));
+  if (!current.valid()) {
+    err = errno;
+    return Fd();
+  }
+  for (const std::string& name : dirs) {
+    constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    Fd next(::openat(current.get(), name.c_str(), kFlags));
+    if (!next.valid() && errno == ENOENT && create) {
+      // Another thread may make it first: EEXIST is fine, the open below decides.
+      if (::mkdirat(current.get(), name.c_str(), 0755) != 0 && errno != EEXIST) {
+        err = errno;
+        return Fd();
+      }
+      if (sync_created && ::fsync(current.get()) != 0) {
+        err = errno;
+        return Fd();
+      }
+      next = Fd(::openat(current.get(), name.c_str(), kFlags));
+    }
+    if (!next.valid()) {
+      err = errno;
+      return Fd();
+    }
+    current = std::move(next);
+  }
+  return current;
+}
+
+Fd open_dirs_beneath(const std::filesystem::path& root, std::span<const std::string> dirs,
+                     bool create, int& err, bool sync_created) {
+  Fd top(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!top.valid()) {
+    err = errno;
+    return Fd();
+  }
+  if (dirs.empty()) return top;
+  return open_dirs_at(top.get(), dirs, create, err, sync_created);
+}
+
+Fd open_beneath(const std::filesystem::path& root, std::span<const std::string> segments,
+                int flags, int& err, mode_t mode) {
+  if (segments.empty()) {
+    err = ENOENT;
+    return Fd();
+  }
+  Fd dir = open_dirs_beneath(root, segments.first(segments.size() - 1), false, err);
+  if (!dir.valid()) return Fd();
+  Fd file(::openat(dir.get(), segments.back().c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode));
+  if (!file.valid()) err = errno;
+  return file;
+}
+
+std::string work_dir_name(std::string_view name) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return "." + std::string(name) + std::string(kWorkDirMark) + std::to_string(::getpid()) + "-" +
+         std::to_string(rng() >> 16);
+}
+
+bool is_work_dir_name(std::string_view n) {
+  size_t mark = n.find(kWorkDirMark);
+  return !n.empty() && n[0] == '.' && mark != std::string_view::npos && mark >= 2;
+}
+
+size_t remove_stale_work_dirs(const std::filesystem::path& parent, const std::string& name) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  size_t removed = 0;
+  for (const auto& entry : fs::directory_iterator(parent, ec)) {
+    const std::string n = entry.path().filename().string();
+    if (!is_work_dir_name(n)) continue;
+    size_t mark = n.find(kWorkDirMark);
+    if (!name.empty() && (mark - 1 != name.size() || n.compare(1, mark - 1, name) != 0)) continue;
+    long pid = std::strtol(n.c_str() + mark + kWorkDirMark.size(), nullptr, 10);
+    if (pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM)) continue;
+    if (fs::remove_all(entry.path(), ec) > 0 && !ec) ++removed;
+  }
+  return removed;
 }
 
 }  // namespace streamlet::detail

@@ -3,10 +3,13 @@
 
 #include <unistd.h>
 
+#include <sys/types.h>
+
 #include <filesystem>
-#include <utility>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "streamlet/status.hpp"
 
@@ -42,5 +45,31 @@ Status fsync_path(const std::filesystem::path& path);
 Status write_file_atomic(const std::filesystem::path& path, std::string_view content);
 // Status for a failed system call, with errno mapped to a code.
 Status errno_status(int err, std::string_view what, const std::filesystem::path& path);
+
+// Walks `dirs` down from the open directory `dir` one component at a time with O_NOFOLLOW, so
+// a symlink anywhere on the way (pointing in or out) is never followed. With `create`, missing
+// directories are made (0755), and with `sync_created` the directory holding each new one is
+// fsynced. Returns the last directory (a new descriptor; a duplicate of `dir` when `dirs` is
+// empty), or an invalid Fd with `err` set.
+Fd open_dirs_at(int dir, std::span<const std::string> dirs, bool create, int& err,
+                bool sync_created = false);
+// The same walk from `root` (trusted configuration: it may itself be a symlink).
+Fd open_dirs_beneath(const std::filesystem::path& root, std::span<const std::string> dirs,
+                     bool create, int& err, bool sync_created = false);
+// Opens the file `segments` (directories, then the file name) beneath `root` without
+// following a symlink at any component; `flags` gets O_NOFOLLOW | O_CLOEXEC added.
+Fd open_beneath(const std::filesystem::path& root, std::span<const std::string> segments,
+                int flags, int& err, mode_t mode = 0644);
+
+// Hidden work directories of outputs published by directory swap: ".<name>.streamlet-tmp-<pid>-<n>"
+// beside <name>. One name scheme for the local storage backend (which makes them) and the
+// sweeps that remove those of dead processes.
+inline constexpr std::string_view kWorkDirMark = ".streamlet-tmp-";
+std::string work_dir_name(std::string_view name);  // for this process, with a fresh <n>
+// True for a work directory name (of any output).
+bool is_work_dir_name(std::string_view entry);
+// Removes the work directories in `parent` left by processes that are gone: those of output
+// `name`, or of every output when `name` is empty. Returns how many it removed.
+size_t remove_stale_work_dirs(const std::filesystem::path& parent, const std::string& name);
 
 }  // namespace streamlet::detail

@@ -60,33 +60,6 @@ const FileType* file_type(std::string_view name) {
 }
 
 
-// Walks `segments` from the video root with O_NOFOLLOW on every component, so
-// a symlink anywhere under the root (pointing in or out) is never followed
-// and nothing outside the root is opened. The root itself is trusted config
-// and may be a symlink.
-Fd open_beneath(const std::filesystem::path& root, const std::vector<std::string>& segments,
-                int& err) {
-  Fd dir(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir.valid()) {
-    err = errno;
-    return Fd();
-  }
-  for (size_t i = 0; i + 1 < segments.size(); ++i) {
-    Fd next(
-        ::openat(dir.get(), segments[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!next.valid()) {
-      err = errno;
-      return Fd();
-    }
-    dir = std::move(next);
-  }
-  // O_NONBLOCK: a FIFO planted under the root must not hang the request.
-  Fd file(::openat(dir.get(), segments.back().c_str(),
-                   O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-  if (!file.valid()) err = errno;
-  return file;
-}
-
 bool read_all(int fd, uint64_t size, std::string& out) {
   out.resize(size);
   uint64_t done = 0;
@@ -253,7 +226,9 @@ OriginResponse Origin::serve(const std::filesystem::path& video_root, std::strin
   }
 
   int err = 0;
-  Fd file = open_beneath(video_root, *segments, err);
+  // No symlink under the root is followed; O_NONBLOCK: a FIFO planted there must not hang.
+  Fd file = streamlet::detail::open_beneath(video_root, *segments,
+                                            O_RDONLY | O_NOCTTY | O_NONBLOCK, err);
   if (!file.valid()) {
     if (err == ENOENT || err == ENOTDIR || err == ELOOP || err == EACCES || err == ENAMETOOLONG ||
         err == ENXIO)
