@@ -23,6 +23,7 @@
 #include "core/json_text.hpp"
 #include "core/text.hpp"
 #include "streamlet/origin_front.hpp"
+#include "streamlet/storage.hpp"
 #include "streamlet/throttle.hpp"
 
 namespace streamlet::platform {
@@ -207,6 +208,9 @@ struct Platform::Impl {
   std::shared_ptr<events::EventBus> bus = std::make_shared<events::EventBus>();
   std::unique_ptr<accounts::AccountService> accounts;
   std::unique_ptr<origin::Origin> origin;
+  // What the origin reads media through (local storage on the data directory) until the
+  // platform is built from injected stores.
+  std::shared_ptr<storage::Storage> media_store;
   std::unique_ptr<upload::UploadStore> store;
   std::unique_ptr<jobs::WorkerPool> pool;
   std::atomic<bool> running{false};
@@ -496,6 +500,7 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options) {
     fs::create_directories(dir, ec);
     if (ec) return error(ErrorCode::kIo, dir.string() + ": " + ec.message());
   }
+  STREAMLET_ASSIGN_OR_RETURN(impl->media_store, storage::open_local({.root = data}));
   // The catalog first: the secrets' presence is what tells a used data directory from a new
   // one (check_catalog_file), so they are only written once the catalog is.
   const fs::path db_path = data / "catalog.db";
@@ -1017,8 +1022,8 @@ origin::OriginResponse Platform::serve_media(std::string_view video_id,
                  {"Content-Length", std::to_string(r.body.size())}};
     return r;
   }
-  return impl_->origin->serve(impl_->media_root / std::string(video_id), video_id, req,
-                              cached.policy);
+  return impl_->origin->serve(*impl_->media_store, "media/" + std::string(video_id) + "/",
+                              video_id, req, cached.policy);
 }
 
 events::EventBus& Platform::bus() {
