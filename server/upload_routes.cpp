@@ -3,6 +3,7 @@
 #include <strings.h>
 
 #include "http_errors.hpp"
+#include "route_table.hpp"
 
 namespace streamlet::server {
 
@@ -41,11 +42,11 @@ bool name_char(char c) {
          c == '.' || c == '_';
 }
 
-void serve(platform::Platform& platform, const std::string& base_path, RequestMetrics& metrics,
+// `row` is the route table's row the request matched: the collection or one upload.
+void serve(platform::Platform& platform, const RouteSpec& row, RequestMetrics& metrics,
            const std::string& public_url, const httplib::Request& req, httplib::Response& res,
            const httplib::ContentReader* reader) {
-  const bool to_collection = req.path == base_path || req.path == base_path + "/";
-  note_route(to_collection ? base_path : base_path + "/{id}");
+  note_route(std::string(row.label));
   upload::TusRequest treq;
   treq.method = req.method;
   treq.path = req.path;
@@ -96,24 +97,35 @@ void serve(platform::Platform& platform, const std::string& base_path, RequestMe
 
 }  // namespace
 
-void register_upload_routes(httplib::Server& server, platform::Platform& platform, const std::string& base_path,
+void register_upload_routes(httplib::Server& server, platform::Platform& platform,
                             RequestMetrics& metrics, const std::string& public_url) {
-  // One pattern for the collection and every upload under it; the handler splits the path.
-  const std::string pattern = base_path + "(/[^/]*)?";
-  auto plain = [&platform, &metrics, base_path, public_url](const httplib::Request& req,
-                                                            httplib::Response& res) {
-    serve(platform, base_path, metrics, public_url, req, res, nullptr);
-  };
-  auto streamed = [&platform, &metrics, base_path, public_url](const httplib::Request& req,
-                                                               httplib::Response& res,
-                                                               const httplib::ContentReader& reader) {
-    serve(platform, base_path, metrics, public_url, req, res, &reader);
-  };
-  server.Options(pattern, plain);
-  server.Get(pattern, plain);  // httplib routes HEAD through GET handlers
-  server.Delete(pattern, streamed);
-  server.Post(pattern, streamed);
-  server.Patch(pattern, streamed);
+  // The collection and every upload under it; the platform's tus handling splits the path.
+  for (RouteId id : {RouteId::kUploadsOptions, RouteId::kUploadsHead, RouteId::kUploadsCreate,
+                     RouteId::kUploadsPatch, RouteId::kUploadsDelete, RouteId::kUploadOptions,
+                     RouteId::kUploadHead, RouteId::kUploadCreate, RouteId::kUploadPatch,
+                     RouteId::kUploadDelete}) {
+    const RouteSpec& row = route_spec(id);
+    const std::string regex = pattern_regex(row.pattern);
+    auto plain = [&platform, &metrics, &row, public_url](const httplib::Request& req,
+                                                               httplib::Response& res) {
+      serve(platform, row, metrics, public_url, req, res, nullptr);
+    };
+    auto streamed = [&platform, &metrics, &row, public_url](
+                        const httplib::Request& req, httplib::Response& res,
+                        const httplib::ContentReader& reader) {
+      serve(platform, row, metrics, public_url, req, res, &reader);
+    };
+    if (row.method == "OPTIONS")
+      server.Options(regex, plain);
+    else if (row.method == "GET")
+      server.Get(regex, plain);  // httplib routes HEAD through GET handlers
+    else if (row.method == "DELETE")
+      server.Delete(regex, streamed);
+    else if (row.method == "POST")
+      server.Post(regex, streamed);
+    else if (row.method == "PATCH")
+      server.Patch(regex, streamed);
+  }
 }
 
 bool plausible_host(std::string_view host) {

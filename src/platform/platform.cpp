@@ -27,6 +27,7 @@
 #include "core/json_text.hpp"
 #include "core/text.hpp"
 #include "streamlet/origin_front.hpp"
+#include "streamlet/storage.hpp"
 #include "streamlet/throttle.hpp"
 #include "origin/http1.hpp"
 #include "platform/lifecycle.hpp"
@@ -73,6 +74,8 @@ struct Platform::Impl {
   std::unique_ptr<internal::Lifecycle> lifecycle;
   std::unique_ptr<accounts::AccountService> accounts;
   std::unique_ptr<origin::Origin> origin;
+  // What the origin reads media through (local storage on the data directory) until the
+  // platform is built from injected stores.
   std::unique_ptr<upload::UploadStore> store;
   std::unique_ptr<upload::TusHandler> tus;
   std::unique_ptr<jobs::WorkerPool> pool;
@@ -968,8 +971,8 @@ origin::OriginResponse Platform::serve_media(std::string_view video_id,
   if (!cached.exists) {
     return origin::detail::json_error(404, "no such video");
   }
-  return impl_->origin->serve(impl_->media_root / std::string(video_id), video_id, req,
-                              cached.policy);
+  return impl_->origin->serve(*impl_->storage, media_prefix(video_id),
+                              video_id, req, cached.policy);
 }
 
 }  // namespace streamlet::platform
