@@ -18,6 +18,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -141,6 +143,8 @@ class VideoDecodeStage {
   }
 
   int64_t end_pts() const { return end_pts_; }  // output timeline, after the last frame
+  // Counts the video segments begun into `counter` (read by the audio stage meanwhile).
+  void count_segments(std::atomic<int64_t>* counter) { segments_started_ = counter; }
   int64_t frames() const { return index_; }     // frames sent to the renditions
   int64_t source_frames() const { return decoded_; }  // frames decoded from the source
   const PosterPicker& poster() const { return poster_; }
@@ -224,6 +228,8 @@ class VideoDecodeStage {
       v.segment_start = true;
       next_segment_ += segment_ticks_;
     }
+    if (v.segment_start && segments_started_)
+      segments_started_->fetch_add(1, std::memory_order_release);
     // Forced keyframe once the interval has elapsed (half a frame early, so CFR lands on time).
     v.keyframe = v.segment_start || t - last_key_ >= key_ticks_ - v.duration / 2;
     if (v.keyframe) last_key_ = t;
@@ -255,6 +261,7 @@ class VideoDecodeStage {
   int64_t last_key_ = 0;
   int64_t index_ = 0;
   int64_t end_pts_ = 0;
+  std::atomic<int64_t>* segments_started_ = nullptr;
 };
 
 // Throttled, serialized progress reports from whichever stage finishes work.
@@ -289,7 +296,7 @@ class ProgressReporter {
   std::mutex mu_;
 };
 
-// ---- output directory: built hidden, published by rename --------------------
+// ---- output directory: replaced only when it is (or was) a Streamlet output ----------
 
 bool is_replaceable_output(const fs::path& dir) {
   std::error_code ec;
@@ -297,43 +304,6 @@ bool is_replaceable_output(const fs::path& dir) {
   if (!fs::is_directory(dir, ec)) return false;
   if (fs::is_empty(dir, ec)) return true;
   return fs::exists(dir / "summary.json", ec);
-}
-
-constexpr std::string_view kWorkDirMark = ".streamlet-tmp-";
-
-// Removes hidden work directories left by runs that died (their pid is gone): those of output
-// `name`, or of every output when `name` is empty.
-size_t remove_stale_work_dirs(const fs::path& parent, const std::string& name) {
-  std::error_code ec;
-  size_t removed = 0;
-  for (const auto& entry : fs::directory_iterator(parent, ec)) {
-    const std::string n = entry.path().filename().string();
-    size_t mark = n.find(kWorkDirMark);
-    if (n.empty() || n[0] != '.' || mark == std::string::npos || mark < 2) continue;
-    if (!name.empty() && n.compare(1, mark - 1, name) != 0) continue;
-    long pid = std::strtol(n.c_str() + mark + kWorkDirMark.size(), nullptr, 10);
-    if (pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM)) continue;
-    if (fs::remove_all(entry.path(), ec) > 0 && !ec) ++removed;
-  }
-  return removed;
-}
-
-Status publish(const fs::path& work, const fs::path& target) {
-  std::error_code ec;
-  // Everything inside is already fsynced; make the directory entries durable too.
-  for (const auto& entry : fs::recursive_directory_iterator(work, ec))
-    if (entry.is_directory()) STREAMLET_RETURN_IF_ERROR(streamlet::detail::fsync_path(entry.path()));
-  STREAMLET_RETURN_IF_ERROR(streamlet::detail::fsync_path(work));
-  if (!fs::exists(target, ec)) {
-    if (::rename(work.c_str(), target.c_str()) != 0)
-      return streamlet::detail::errno_status(errno, "publish", target);
-  } else {
-    // Swap atomically with the earlier output, then drop the old one.
-    if (::renameat2(AT_FDCWD, work.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) != 0)
-      return streamlet::detail::errno_status(errno, "publish", target);
-    fs::remove_all(work, ec);
-  }
-  return streamlet::detail::fsync_path(target.parent_path());
 }
 
 TrackSummary summarize(const package::Track& t) {
@@ -350,46 +320,113 @@ TrackSummary summarize(const package::Track& t) {
   return s;
 }
 
-// If audio ran past video's last boundary, fold its extra segments into its
-// last one (a CMAF segment may hold several fragments), so both have equal counts.
-Status align_audio_segments(package::Track& audio, size_t video_segments, const fs::path& dir) {
-  if (video_segments == 0 || audio.segments.size() <= video_segments) return Status::Ok();
-  const uint32_t keep = static_cast<uint32_t>(video_segments - 1);
-  fs::path last = dir / audio.segment_name(keep);
-  FILE* out = std::fopen(last.c_str(), "ab");
-  if (!out) return streamlet::detail::errno_status(errno, "open", last);
-  for (uint32_t i = keep + 1; i < audio.segments.size(); ++i) {
-    fs::path extra = dir / audio.segment_name(i);
-    FILE* in = std::fopen(extra.c_str(), "rb");
-    if (!in) {
-      std::fclose(out);
-      return streamlet::detail::errno_status(errno, "open", extra);
-    }
-    char buf[1 << 16];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, in)) > 0) std::fwrite(buf, 1, n, out);
-    std::fclose(in);
-    fs::remove(extra);
-    audio.segments[keep].bytes += audio.segments[i].bytes;
-    audio.segments[keep].duration = audio.segments[i].start + audio.segments[i].duration -
-                                    audio.segments[keep].start;
+// Audio cuts its own segments and may run past video's last boundary; its extra segments are
+// then folded into its last one (a CMAF segment may hold several fragments), so both tracks
+// have equal counts. A publication cannot delete an object, so audio segments that video has
+// not begun yet are held here in memory (audio runs at most the graph's in-flight budget ahead
+// of video: a segment or so of AAC) and written through once video gets there.
+class AudioHoldBack final : public storage::Publication {
+ public:
+  AudioHoldBack(storage::Publication& out, const std::atomic<int64_t>& video_segments)
+      : out_(out), video_segments_(video_segments) {}
+
+  Result<std::unique_ptr<storage::Writer>> create(std::string_view name) override {
+    int index = segment_index(name);
+    if (index < 0) return out_.create(name);
+    return std::unique_ptr<storage::Writer>(new HeldWriter(*this, index, std::string(name)));
   }
-  std::fflush(out);
-  ::fsync(fileno(out));
-  std::fclose(out);
-  audio.segments.resize(video_segments);
-  return Status::Ok();
-}
+  Result<std::unique_ptr<storage::Reader>> open(std::string_view name) override {
+    return out_.open(name);
+  }
+  Status publish(const std::vector<std::string>&) override {
+    return Status(ErrorCode::kInternal, "the audio hold-back is not a whole output");
+  }
 
-}  // namespace
+  // Writes through every held segment that video has begun.
+  Status flush(int64_t video_segments) {
+    while (!held_.empty() && held_.begin()->first < video_segments) {
+      auto node = held_.extract(held_.begin());
+      STREAMLET_RETURN_IF_ERROR(put_object(out_, node.mapped().name, node.mapped().bytes));
+    }
+    return Status::Ok();
+  }
 
-size_t remove_abandoned_work_dirs(const std::string& parent) {
-  return remove_stale_work_dirs(parent, "");
-}
+  // After the graph: `audio` gets as many segments as video has.
+  Status align(package::Track& audio, size_t video_segments, const std::string& dir) {
+    STREAMLET_RETURN_IF_ERROR(flush(static_cast<int64_t>(video_segments)));
+    if (video_segments == 0 || audio.segments.size() <= video_segments) return Status::Ok();
+    const uint32_t keep = static_cast<uint32_t>(video_segments - 1);
+    const std::string last = dir + "/" + audio.segment_name(keep);
+    STREAMLET_ASSIGN_OR_RETURN(auto reader, out_.open(last));
+    STREAMLET_ASSIGN_OR_RETURN(auto writer, out_.create(last));
+    std::vector<char> buf(1 << 16);
+    for (uint64_t offset = 0;;) {
+      STREAMLET_ASSIGN_OR_RETURN(size_t n, reader->read_at(offset, buf.data(), buf.size()));
+      if (n == 0) break;
+      STREAMLET_RETURN_IF_ERROR(writer->write(buf.data(), n));
+      offset += n;
+    }
+    for (uint32_t i = keep + 1; i < audio.segments.size(); ++i) {
+      auto it = held_.find(static_cast<int64_t>(i));
+      if (it == held_.end())
+        return Status(ErrorCode::kInternal, "audio segment " + audio.segment_name(i) + " is gone");
+      STREAMLET_RETURN_IF_ERROR(writer->write(it->second.bytes.data(), it->second.bytes.size()));
+      audio.segments[keep].bytes += audio.segments[i].bytes;
+      audio.segments[keep].duration = audio.segments[i].start + audio.segments[i].duration -
+                                      audio.segments[keep].start;
+    }
+    STREAMLET_RETURN_IF_ERROR(writer->commit());
+    held_.clear();
+    audio.segments.resize(video_segments);
+    return Status::Ok();
+  }
 
-Result<TranscodeResult> transcode(const std::string& input, const std::string& output_dir,
-                                  const Options& options, ProgressCallback progress,
-                                  CancelToken cancel) {
+ private:
+  struct Held {
+    std::string name, bytes;
+  };
+
+  class HeldWriter final : public storage::Writer {
+   public:
+    HeldWriter(AudioHoldBack& owner, int index, std::string name)
+        : owner_(owner), index_(index), name_(std::move(name)) {}
+    Status write(const char* data, size_t size) override {
+      bytes_.append(data, size);
+      return Status::Ok();
+    }
+    Status commit() override {
+      owner_.held_[index_] = Held{name_, std::move(bytes_)};
+      return owner_.flush(owner_.video_segments_.load(std::memory_order_acquire));
+    }
+    uint64_t bytes_written() const override { return bytes_.size(); }
+
+   private:
+    AudioHoldBack& owner_;
+    int index_;
+    std::string name_, bytes_;
+  };
+
+  // "audio/seg_00003.m4s" -> 2 (Track::segment_name counts from 1); -1 for anything else.
+  static int segment_index(std::string_view name) {
+    size_t slash = name.rfind('/');
+    std::string_view base = slash == std::string_view::npos ? name : name.substr(slash + 1);
+    if (!base.starts_with("seg_") || !base.ends_with(".m4s")) return -1;
+    std::string_view digits = base.substr(4, base.size() - 8);
+    if (digits.empty() || digits.size() > 9) return -1;
+    int n = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9') return -1;
+      n = n * 10 + (c - '0');
+    }
+    return n - 1;
+  }
+
+  storage::Publication& out_;
+  const std::atomic<int64_t>& video_segments_;
+  std::map<int64_t, Held> held_;
+};
+
+Status check_options(const Options& options) {
   if (options.segment_seconds < 1 || options.segment_seconds > 60)
     return Status(ErrorCode::kInvalidArgument, "segment duration must be between 1 and 60 seconds");
   if (options.keyframe_interval_seconds <= 0 ||
@@ -402,36 +439,70 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
   if (options.storyboard_tile_width < 16 || options.storyboard_tile_width > 1280)
     return Status(ErrorCode::kInvalidArgument, "storyboard tile width must be 16..1280 pixels");
   if (options.ladder.empty()) return Status(ErrorCode::kInvalidArgument, "the ladder is empty");
+  return Status::Ok();
+}
+
+// How the result names what was written: keys, or (the directory overload) absolute paths.
+using NameOf = std::function<std::string(const std::string& name)>;
+
+Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& info,
+                            storage::Publication& pub, const std::string& output_label,
+                            const NameOf& name_of, const Options& options,
+                            ProgressCallback progress, CancelToken cancel);
+
+}  // namespace
+
+size_t remove_abandoned_work_dirs(const std::string& parent) {
+  return streamlet::detail::remove_stale_work_dirs(parent, "");
+}
+
+Result<TranscodeResult> transcode(const std::string& input, const std::string& output_dir,
+                                  const Options& options, ProgressCallback progress,
+                                  CancelToken cancel) {
+  STREAMLET_RETURN_IF_ERROR(check_options(options));
   if (output_dir.empty()) return Status(ErrorCode::kInvalidArgument, "no output directory given");
 
   // Validate everything about the input before any work starts.
   STREAMLET_ASSIGN_OR_RETURN(media::MediaInfo info, media::probe(input));
-  STREAMLET_ASSIGN_OR_RETURN(auto in, media::detail::open_input(input));
-  const auto& vinfo = info.video.front();
 
   fs::path target = fs::absolute(fs::path(output_dir)).lexically_normal();
   if (target.filename().empty()) target = target.parent_path();
   if (!is_replaceable_output(target))
     return Status(ErrorCode::kAlreadyExists,
                   target.string() + " exists and is not a Streamlet output; refusing to replace it");
-  std::error_code ec;
-  fs::create_directories(target.parent_path(), ec);
-  if (ec) return Status(ErrorCode::kIo, "create " + target.parent_path().string() + ": " + ec.message());
-  remove_stale_work_dirs(target.parent_path(), target.filename().string());
-  std::random_device rd;
-  fs::path work =
-      target.parent_path() / ("." + target.filename().string() + std::string(kWorkDirMark) +
-                              std::to_string(::getpid()) + "-" + std::to_string(rd()));
-  fs::create_directory(work, ec);
-  if (ec) return Status(ErrorCode::kIo, "create " + work.string() + ": " + ec.message());
-  struct WorkDirGuard {
-    fs::path path;
-    bool keep = false;
-    ~WorkDirGuard() {
-      std::error_code e;
-      if (!keep) fs::remove_all(path, e);
-    }
-  } guard{work};
+  // The parent is a local store; the output is one publication on "<name>/" in it (built in
+  // a hidden sibling, swapped in at the end, exactly as before storage existed).
+  STREAMLET_ASSIGN_OR_RETURN(auto store,
+                             storage::open_local({.root = target.parent_path(), .durable = true}));
+  STREAMLET_ASSIGN_OR_RETURN(auto pub, store->publish(target.filename().string() + "/"));
+  return run(input, info, *pub, target.string(),
+             [&](const std::string& name) { return (target / name).string(); }, options,
+             std::move(progress), std::move(cancel));
+}
+
+Result<TranscodeResult> transcode(const std::string& input, storage::Storage& out,
+                                  std::string_view prefix, const Options& options,
+                                  ProgressCallback progress, CancelToken cancel) {
+  STREAMLET_RETURN_IF_ERROR(check_options(options));
+  if (prefix.empty() || prefix.back() != '/')
+    return Status(ErrorCode::kInvalidArgument,
+                  "the output prefix must name a directory, ending with '/': " + std::string(prefix));
+  STREAMLET_RETURN_IF_ERROR(storage::check_key(prefix.substr(0, prefix.size() - 1)));
+  STREAMLET_ASSIGN_OR_RETURN(media::MediaInfo info, media::probe(input));
+  STREAMLET_ASSIGN_OR_RETURN(auto pub, out.publish(prefix));
+  const std::string p(prefix);
+  return run(input, info, *pub, p, [&](const std::string& name) { return p + name; }, options,
+             std::move(progress), std::move(cancel));
+}
+
+namespace {
+
+Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& info,
+                            storage::Publication& pub, const std::string& output_label,
+                            const NameOf& name_of, const Options& options,
+                            ProgressCallback progress, CancelToken cancel) {
+  STREAMLET_ASSIGN_OR_RETURN(auto in, media::detail::open_input(input));
+  const auto& vinfo = info.video.front();
 
   AVFormatContext* fc = in.format.get();
   const AVStream* vstream = fc->streams[in.video_stream];
@@ -472,7 +543,8 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
     c.keyframe_interval_frames = std::max(1, static_cast<int>(std::lround(options.keyframe_interval_seconds * fps)));
     c.preset = options.preset;
     c.threads = x264_threads;
-    c.dir = work / p.rendition.name;
+    c.out = &pub;
+    c.dir = p.rendition.name;
     c.presentation_offset = offset;
     c.primaries = vstream->codecpar->color_primaries;
     c.transfer = vstream->codecpar->color_trc;
@@ -480,6 +552,9 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
     STREAMLET_ASSIGN_OR_RETURN(auto r, VideoRenditionEncoder::open(c));
     renditions.push_back(std::move(r));
   }
+  // Audio's segments go through a hold-back (see AudioHoldBack) that counts video's.
+  std::atomic<int64_t> video_segments{0};
+  auto audio_out = std::make_unique<AudioHoldBack>(pub, video_segments);
   std::unique_ptr<AudioTrackEncoder> audio;
   if (astream) {
     AudioTrackEncoder::Config c;
@@ -487,7 +562,8 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
     c.source_path = input;
     c.bitrate = options.audio_bitrate;
     c.segment_seconds = options.segment_seconds;
-    c.dir = work / "audio";
+    c.out = audio_out.get();
+    c.dir = "audio";
     c.origin_seconds = origin;
     c.offset_seconds = offset_seconds;
     c.limit_seconds = vinfo.duration_seconds > 0 ? vinfo.duration_seconds + 0.5 : 0;
@@ -497,7 +573,7 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
   std::unique_ptr<StoryboardBuilder> storyboard;
   if (options.write_storyboard) {
     StoryboardBuilder::Config c;
-    c.dir = work;
+    c.out = &pub;
     c.interval_seconds = options.storyboard_interval_seconds > 0
                              ? options.storyboard_interval_seconds
                              : StoryboardBuilder::auto_interval(duration);
@@ -508,6 +584,7 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
   }
   VideoDecodeStage decode(vstream, std::move(decoder), in.rotation, origin, offset, options,
                           duration, fps, resample_to, std::move(storyboard));
+  decode.count_segments(&video_segments);
 
   RunState state(cancel);
   ProgressReporter reporter(progress, duration, fps);
@@ -605,35 +682,40 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
     if (cancel.cancelled()) return Status(ErrorCode::kCancelled, "transcode cancelled");
     STREAMLET_RETURN_IF_ERROR(audio->finish(video_seconds));
     package::Track a = audio->track();
-    STREAMLET_RETURN_IF_ERROR(align_audio_segments(a, presentation.video.front().segments.size(), work / "audio"));
+    STREAMLET_RETURN_IF_ERROR(
+        audio_out->align(a, presentation.video.front().segments.size(), "audio"));
     presentation.audio = std::move(a);
   }
 
   TranscodeResult result;
-  result.output_dir = target.string();
+  result.output_dir = output_label;
+  std::vector<std::string> manifests;  // published last where a backend cannot swap at once
+  auto put_manifest = [&](const std::string& name, const std::string& text) {
+    manifests.push_back(name);
+    return put_object(pub, name, text);
+  };
   result.source = info;
   result.duration_seconds = video_seconds;
   result.frame_rate = fps;
   result.frame_rate_converted = resample_to.num > 0;
   if (options.write_hls) {
-    STREAMLET_RETURN_IF_ERROR(streamlet::detail::write_file_atomic(
-        work / "master.m3u8", package::hls_master_playlist(presentation)));
     auto write_media = [&](const package::Track& t) -> Status {
-      STREAMLET_RETURN_IF_ERROR(streamlet::detail::write_file_atomic(
-          work / t.id / presentation.hls_media_playlist_name, package::hls_media_playlist(t)));
+      STREAMLET_RETURN_IF_ERROR(put_manifest(t.id + "/" + presentation.hls_media_playlist_name,
+                                             package::hls_media_playlist(t)));
       if (!t.iframes.empty())
-        STREAMLET_RETURN_IF_ERROR(streamlet::detail::write_file_atomic(
-            work / t.id / presentation.hls_iframe_playlist_name, package::hls_iframe_playlist(t)));
+        STREAMLET_RETURN_IF_ERROR(put_manifest(t.id + "/" + presentation.hls_iframe_playlist_name,
+                                               package::hls_iframe_playlist(t)));
       return Status::Ok();
     };
     for (const auto& t : presentation.video) STREAMLET_RETURN_IF_ERROR(write_media(t));
     if (presentation.audio) STREAMLET_RETURN_IF_ERROR(write_media(*presentation.audio));
-    result.hls_master = (target / "master.m3u8").string();
+    // The master names the media playlists: it goes after them.
+    STREAMLET_RETURN_IF_ERROR(put_manifest("master.m3u8", package::hls_master_playlist(presentation)));
+    result.hls_master = name_of("master.m3u8");
   }
   if (options.write_dash) {
-    STREAMLET_RETURN_IF_ERROR(streamlet::detail::write_file_atomic(
-        work / "manifest.mpd", package::dash_manifest(presentation)));
-    result.dash_manifest = (target / "manifest.mpd").string();
+    STREAMLET_RETURN_IF_ERROR(put_manifest("manifest.mpd", package::dash_manifest(presentation)));
+    result.dash_manifest = name_of("manifest.mpd");
   }
   if (options.write_poster && decode.poster().best()) {
     const auto& top = presentation.video.front();
@@ -643,12 +725,12 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
       w = 1280;
     }
     STREAMLET_RETURN_IF_ERROR(
-        write_jpeg(decode.poster().best().get(), w, h, work / "poster.jpg"));
-    result.poster = (target / "poster.jpg").string();
+        write_jpeg(decode.poster().best().get(), w, h, pub, "poster.jpg"));
+    result.poster = name_of("poster.jpg");
   }
   if (StoryboardBuilder* sb = decode.storyboard()) {
     STREAMLET_RETURN_IF_ERROR(sb->finish(video_seconds));
-    if (sb->tiles() > 0) result.storyboard = (target / StoryboardBuilder::kVttName).string();
+    if (sb->tiles() > 0) result.storyboard = name_of(StoryboardBuilder::kVttName);
   }
   for (const auto& t : presentation.video) result.video.push_back(summarize(t));
   if (presentation.audio) result.audio = summarize(*presentation.audio);
@@ -663,11 +745,14 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
   }, true);
 
   if (cancel.cancelled()) return Status(ErrorCode::kCancelled, "transcode cancelled");
-  STREAMLET_RETURN_IF_ERROR(streamlet::detail::write_file_atomic(work / "summary.json", result.to_json()));
-  STREAMLET_RETURN_IF_ERROR(publish(work, target));
-  guard.keep = true;  // it is the output now
+  // summary.json marks a finished Streamlet output: the very last object.
+  STREAMLET_RETURN_IF_ERROR(put_object(pub, "summary.json", result.to_json()));
+  manifests.push_back("summary.json");
+  STREAMLET_RETURN_IF_ERROR(pub.publish(manifests));
   return result;
 }
+
+}  // namespace
 
 std::string TranscodeResult::to_json(int indent) const {
   auto track = [](const TrackSummary& t) {
