@@ -320,6 +320,51 @@ TrackSummary summarize(const package::Track& t) {
   return s;
 }
 
+// The renditions and audio run side by side, and a Publication belongs to one thread at a
+// time: this one lets one caller at a time create, open or commit (writes stay parallel, each
+// Writer is used by its own stage). Cheap: that is a few calls per segment.
+class SerialPublication final : public storage::Publication {
+ public:
+  explicit SerialPublication(storage::Publication& out) : out_(out) {}
+
+  Result<std::unique_ptr<storage::Writer>> create(std::string_view name) override {
+    std::lock_guard lock(mu_);
+    STREAMLET_ASSIGN_OR_RETURN(auto w, out_.create(name));
+    return std::unique_ptr<storage::Writer>(new SerialWriter(mu_, std::move(w)));
+  }
+  Result<std::unique_ptr<storage::Reader>> open(std::string_view name) override {
+    std::lock_guard lock(mu_);
+    return out_.open(name);
+  }
+  Status publish(const std::vector<std::string>& last) override {
+    std::lock_guard lock(mu_);
+    return out_.publish(last);
+  }
+
+ private:
+  class SerialWriter final : public storage::Writer {
+   public:
+    SerialWriter(std::mutex& mu, std::unique_ptr<storage::Writer> w) : mu_(mu), w_(std::move(w)) {}
+    ~SerialWriter() override {
+      std::lock_guard lock(mu_);
+      w_.reset();
+    }
+    Status write(const char* data, size_t size) override { return w_->write(data, size); }
+    Status commit() override {
+      std::lock_guard lock(mu_);
+      return w_->commit();
+    }
+    uint64_t bytes_written() const override { return w_->bytes_written(); }
+
+   private:
+    std::mutex& mu_;
+    std::unique_ptr<storage::Writer> w_;
+  };
+
+  storage::Publication& out_;
+  std::mutex mu_;
+};
+
 // Audio cuts its own segments and may run past video's last boundary; its extra segments are
 // then folded into its last one (a CMAF segment may hold several fragments), so both tracks
 // have equal counts. A publication cannot delete an object, so audio segments that video has
@@ -498,10 +543,11 @@ Result<TranscodeResult> transcode(const std::string& input, storage::Storage& ou
 namespace {
 
 Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& info,
-                            storage::Publication& pub, const std::string& output_label,
+                            storage::Publication& output, const std::string& output_label,
                             const NameOf& name_of, const Options& options,
                             ProgressCallback progress, CancelToken cancel) {
   STREAMLET_ASSIGN_OR_RETURN(auto in, media::detail::open_input(input));
+  SerialPublication pub(output);  // outlives every stage that writes into it
   const auto& vinfo = info.video.front();
 
   AVFormatContext* fc = in.format.get();
