@@ -7,6 +7,7 @@
 #include <map>
 
 #include "streamlet/storage.hpp"
+#include "streamlet/transcode.hpp"
 #include "support/support.hpp"
 
 using namespace streamlet;
@@ -462,4 +463,30 @@ TEST_CASE("local_file of a backend without files copies the object into scratch 
   REQUIRE(own.ok());
   CHECK(own->path == fs::absolute(tmp.path() / "root/sources/v1/input.mp4").lexically_normal());
   CHECK_FALSE(fs::exists(tmp.path() / "scratch2"));
+}
+
+TEST_CASE("a publication sweeps the staging left by a dead process, never a live one's") {
+  TempDir tmp;
+  auto store = open_store(tmp.path());
+  // pid 2^22+1 is above Linux's pid_max ceiling: no such process can be running.
+  const fs::path dead = tmp.path() / "media/.v1.streamlet-tmp-4194305-7";
+  fs::create_directories(dead / "720p");
+  test::write_file(dead / "720p/seg_00001.m4s", "half");
+  auto live = store->publish("media/v1/");  // this process: alive
+  REQUIRE(live.ok());
+  CHECK_FALSE(fs::exists(dead));
+  auto second = store->publish("media/v1/");
+  REQUIRE(second.ok());
+  size_t staging = 0;
+  for (const auto& e : fs::directory_iterator(tmp.path() / "media"))
+    staging += e.path().filename().string().find(".streamlet-tmp-") != std::string::npos;
+  CHECK(staging == 2);  // the first, still in progress, was left alone
+  REQUIRE(second.value()->publish().ok());
+  live.value().reset();
+  second.value().reset();
+  CHECK_FALSE(has_hidden(tmp.path()));
+  // remove_abandoned_work_dirs sweeps the same names.
+  fs::create_directories(dead);
+  CHECK(streamlet::transcode::remove_abandoned_work_dirs((tmp.path() / "media").string()) == 1);
+  CHECK_FALSE(fs::exists(dead));
 }
