@@ -35,7 +35,9 @@ std::vector<std::string> hidden_entries(const fs::path& dir) {
 
 }  // namespace
 
-TEST_CASE("a transcode into a storage prefix publishes every object its manifests name, and the HLS master plays") {
+TEST_CASE(
+    "a transcode into a storage prefix publishes every object its manifests name, and the HLS "
+    "master plays") {
   TempDir d;
   auto store = st::open_local({.root = d / "data", .durable = false}).value();
   REQUIRE(store->put("media/v1/old_output.txt", "from an earlier run").ok());
@@ -55,10 +57,10 @@ TEST_CASE("a transcode into a storage prefix publishes every object its manifest
 
   const auto objects = listing(*store, "media/v1/");
   CHECK(objects.count("media/v1/old_output.txt") == 0);  // the whole prefix was replaced
-  for (const std::string name : {"master.m3u8", "manifest.mpd", "summary.json", "poster.jpg",
-                                 "storyboard.vtt", "storyboard_1.jpg", "240p/init.mp4",
-                                 "240p/index.m3u8", "240p/iframes.m3u8", "180p/init.mp4",
-                                 "audio/init.mp4", "audio/index.m3u8"})
+  for (const std::string name :
+       {"master.m3u8", "manifest.mpd", "summary.json", "poster.jpg", "storyboard.vtt",
+        "storyboard_1.jpg", "240p/init.mp4", "240p/index.m3u8", "240p/iframes.m3u8",
+        "180p/init.mp4", "audio/init.mp4", "audio/index.m3u8"})
     CHECK_MESSAGE(objects.count("media/v1/" + name) == 1, name);
   CHECK(store->get("media/v10/keep.txt").value() == "a neighbour");
 
@@ -84,7 +86,8 @@ TEST_CASE("a transcode into a storage prefix publishes every object its manifest
     }
   }
   CHECK(named.size() > 10);
-  for (const auto& key : named) CHECK_MESSAGE(objects.count(key) == 1, key << " is named but not published");
+  for (const auto& key : named)
+    CHECK_MESSAGE(objects.count(key) == 1, key << " is named but not published");
   for (const auto& [key, size] : objects) {
     CAPTURE(key);
     auto reader = store->open(key);
@@ -111,7 +114,8 @@ TEST_CASE("a transcode into a storage prefix publishes every object its manifest
   CHECK(audio_segments == r->video.front().segments);
 
   // ffprobe and ffmpeg on the published master, as a player would read it.
-  const fs::path master_file = store->local_file("media/v1/master.m3u8", d / "scratch").value().path;
+  const fs::path master_file =
+      store->local_file("media/v1/master.m3u8", d / "scratch").value().path;
   auto probed = ffprobe(master_file);
   REQUIRE(probed.contains("streams"));
   std::set<std::string> kinds;
@@ -123,7 +127,9 @@ TEST_CASE("a transcode into a storage prefix publishes every object its manifest
   CHECK(hidden_entries(d / "data").empty());
 }
 
-TEST_CASE("a transcode into storage cancelled midway leaves nothing under the prefix and the old output intact") {
+TEST_CASE(
+    "a transcode into storage cancelled midway leaves nothing under the prefix and the old output "
+    "intact") {
   TempDir d;
   auto store = st::open_local({.root = d / "data", .durable = false}).value();
   REQUIRE(store->put("media/v1/master.m3u8", "#EXTM3U old").ok());
