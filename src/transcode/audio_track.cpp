@@ -23,10 +23,10 @@ int output_sample_rate(int source) {
 }  // namespace
 
 Result<std::unique_ptr<AudioTrackEncoder>> AudioTrackEncoder::open(const Config& config) {
+  if (!config.boundaries) return Status(ErrorCode::kInternal, "audio track without segment boundaries");
   std::unique_ptr<AudioTrackEncoder> a(new AudioTrackEncoder());
   a->config_ = config;
   a->decoded_ = media::detail::make_frame();
-  a->packet_ = media::detail::make_packet();
   STREAMLET_ASSIGN_OR_RETURN(a->decoder_,
                              media::detail::open_decoder(config.stream, 1, config.source_path));
   a->sample_rate_ = output_sample_rate(config.stream->codecpar->sample_rate);
@@ -172,34 +172,61 @@ Status AudioTrackEncoder::encode_available(bool final) {
 Status AudioTrackEncoder::encode_frame(AVFrame* frame) {
   int err = avcodec_send_frame(encoder_.get(), frame);
   if (err < 0) return av_status(err, "encode audio");
-  STREAMLET_RETURN_IF_ERROR(drain(frame == nullptr));
+  STREAMLET_RETURN_IF_ERROR(drain());
   done_seconds_.store(double(encoded_samples_) / sample_rate_, std::memory_order_relaxed);
   return Status::Ok();
 }
 
-Status AudioTrackEncoder::drain(bool /*flushing*/) {
-  AVPacket* pkt = packet_.get();
-  const int64_t segment_samples = std::llround(config_.segment_seconds * sample_rate_);
+Status AudioTrackEncoder::drain() {
   for (;;) {
-    int err = avcodec_receive_packet(encoder_.get(), pkt);
-    if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::Ok();
+    media::detail::PacketPtr pkt = media::detail::make_packet();
+    int err = avcodec_receive_packet(encoder_.get(), pkt.get());
+    if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) break;
     if (err < 0) return av_status(err, "encode audio");
-    // Cut on the same grid as video: the first packet at or after each boundary.
-    int64_t t = pkt->pts - offset_samples_;
-    bool new_segment = false;
-    if (segment_index_ == 0) {
-      new_segment = true;
-      segment_index_ = 1;
-      next_boundary_ = segment_samples;
+    held_.push_back(std::move(pkt));
+  }
+  return write_decided(false);
+}
+
+// The video decides where segments start; audio may run ahead of that decision,
+// so its packets wait here (a few seconds at most: the graph's in-flight budget
+// bounds how far ahead audio gets) until every boundary up to them is known.
+Status AudioTrackEncoder::write_decided(bool final, int64_t end) {
+  const SegmentBoundaries& boundaries = *config_.boundaries;
+  // A packet's start in presentation ticks, rounded up: it is at or after
+  // instant b exactly when its ticks >= b.
+  auto ticks_of = [&](const AVPacket* p) {
+    return av_rescale_rnd(p->pts - offset_samples_, kVideoTimescale, sample_rate_, AV_ROUND_UP);
+  };
+  while (!held_.empty()) {
+    AVPacket* pkt = held_.front().get();
+    if (final && pkt->pts >= end) {  // past the video's end: dropped
+      held_.clear();
+      break;
     }
-    while (t >= next_boundary_) {
+    const int64_t ticks = ticks_of(pkt);
+    // While running, a packet goes out once its successor starts at or before
+    // the last decided video frame: then every boundary up to it is known, and
+    // it is not the last packet before the video's end (which may have to open
+    // a segment shorter than itself, and be cut at that end).
+    if (!final && (held_.size() < 2 || !boundaries.decided_through(ticks_of(held_[1].get())))) break;
+    const bool last = final && (held_.size() == 1 || held_[1]->pts >= end);
+    if (final && pkt->pts + pkt->duration > end) pkt->duration = end - pkt->pts;
+    // Cut at the first packet at or after each boundary. If the video's last
+    // segment is shorter than an AAC frame, no packet starts inside it: the last
+    // packet, which holds its first instant, opens it.
+    bool new_segment = !wrote_any_;
+    for (auto b = boundaries.at(next_boundary_); b && (ticks >= *b || last);
+         b = boundaries.at(next_boundary_)) {
       new_segment = true;
-      next_boundary_ += segment_samples;
+      ++next_boundary_;
     }
     Status s = writer_->write(pkt, new_segment, new_segment);
-    av_packet_unref(pkt);
+    held_.pop_front();
     STREAMLET_RETURN_IF_ERROR(s);
+    wrote_any_ = true;
   }
+  return Status::Ok();
 }
 
 Status AudioTrackEncoder::finish(double end_seconds) {
@@ -223,6 +250,8 @@ Status AudioTrackEncoder::finish(double end_seconds) {
   }
   STREAMLET_RETURN_IF_ERROR(encode_available(true));
   STREAMLET_RETURN_IF_ERROR(encode_frame(nullptr));
+  // The video has ended, so every boundary is known; nothing plays past its end.
+  STREAMLET_RETURN_IF_ERROR(write_decided(true, offset_samples_ + end));
   return writer_->finish();
 }
 

@@ -4,10 +4,13 @@
 
 #include <atomic>
 #include <filesystem>
+#include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
+#include <vector>
 
 #include "media/av.hpp"
 #include "package/cmaf_writer.hpp"
@@ -33,6 +36,37 @@ constexpr AVRational kVideoTimeBase{1, kVideoTimescale};
 // that repeats each frame a whole number of times (15 -> 30), fast ones one
 // that keeps every 2nd frame (120 -> 60, 100 -> 50); otherwise the nearest.
 AVRational natural_frame_rate(double fps);
+
+// Where the segments of every track start, decided once, upstream, by the video
+// decode stage and obeyed by every track writer (as Shaka Packager's chunking
+// handler does): a segment starts at the first output frame at or after each
+// multiple of the segment duration (an IDR in every rendition). The renditions
+// get the decision on each frame (VideoFrame::segment_start); the audio track,
+// which runs beside the video, reads it here and cuts at the first AAC frame at
+// or after each instant. Instants are presentation ticks (90 kHz, 0 = start of
+// presentation). Thread-safe: the decode stage decides, any stage reads.
+class SegmentBoundaries {
+ public:
+  explicit SegmentBoundaries(int64_t segment_ticks) : segment_ticks_(segment_ticks) {}
+
+  // Decode stage only, frames in presentation order: whether the frame at `t`
+  // opens a segment. Afterwards every boundary at or before `t` is known; once
+  // the graph has run, all of them are.
+  bool decide(int64_t t);
+
+  // Boundary `index` (0 is the first frame), if it is decided.
+  std::optional<int64_t> at(size_t index) const;
+  // Whether every boundary at or before `t` is known.
+  bool decided_through(int64_t t) const;
+
+ private:
+  const int64_t segment_ticks_;
+  bool first_ = true;  // decode stage only
+  int64_t next_ = 0;   // decode stage only: the next multiple of the segment duration
+  mutable std::mutex mu_;
+  std::vector<int64_t> instants_;
+  int64_t decided_ = INT64_MIN;
+};
 
 // A decoded, upright source frame on its way to every rendition. Immutable once sent.
 struct VideoFrame {
@@ -108,7 +142,7 @@ class AudioTrackEncoder {
     const AVStream* stream = nullptr;
     std::string source_path;
     int64_t bitrate = 128000;
-    double segment_seconds = 6.0;
+    const SegmentBoundaries* boundaries = nullptr;  // where to cut; required
     storage::Publication* out = nullptr;  // the track's objects go here, under `dir`
     std::string dir;
     double origin_seconds = 0;     // source time that maps to the start of presentation
@@ -129,7 +163,10 @@ class AudioTrackEncoder {
   Status push_silence(int64_t samples);
   Status encode_available(bool final);
   Status encode_frame(AVFrame* frame);
-  Status drain(bool flushing);
+  Status drain();
+  // Writes the held packets whose segment is decided; at the end (`final`)
+  // all of them, up to `end` (output samples) and no further.
+  Status write_decided(bool final, int64_t end = INT64_MAX);
 
   Config config_;
   CodecContextPtr decoder_;
@@ -138,15 +175,16 @@ class AudioTrackEncoder {
   media::detail::AudioFifoPtr fifo_;
   std::unique_ptr<package::detail::CmafTrackWriter> writer_;
   FramePtr decoded_;
-  media::detail::PacketPtr packet_;
   int sample_rate_ = 48000;
   int64_t offset_samples_ = 0;     // output timeline position of presentation start
   int64_t queued_samples_ = 0;     // presentation samples accepted into the fifo so far
   int64_t encoded_samples_ = 0;
   int64_t limit_samples_ = 0;
   int64_t drop_ = 0;               // source samples still to drop before presentation start
-  int64_t next_boundary_ = 0;      // presentation samples
-  int segment_index_ = 0;
+  // Encoded packets waiting for the video to decide whether a segment starts at them.
+  std::deque<media::detail::PacketPtr> held_;
+  size_t next_boundary_ = 1;       // index in config_.boundaries of the next cut to make
+  bool wrote_any_ = false;
   bool started_ = false;
   std::atomic<double> done_seconds_{0};
 };

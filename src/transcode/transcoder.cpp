@@ -7,7 +7,8 @@
 // Every packet holds a token from the limiter until every stage is done with
 // it and the frames decoded from it, so memory is bounded by max_in_flight
 // whatever the video's length. Segment boundaries and forced keyframes are
-// decided once, in the decode stage, from the source timeline.
+// decided once, in the decode stage, from the source timeline; the renditions
+// get them on each frame, the audio stage reads them from SegmentBoundaries.
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,7 +20,6 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
-#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -106,13 +106,13 @@ class VideoDecodeStage {
   VideoDecodeStage(const AVStream* stream, CodecContextPtr decoder, int rotation,
                    double origin_seconds, int64_t offset, const Options& options,
                    double duration_seconds, double fps, AVRational resample_to,
-                   std::unique_ptr<StoryboardBuilder> storyboard)
+                   std::unique_ptr<StoryboardBuilder> storyboard, SegmentBoundaries& boundaries)
       : stream_(stream),
         decoder_(std::move(decoder)),
         orienter_(rotation),
         origin_(origin_seconds),
         offset_(offset),
-        segment_ticks_(std::llround(options.segment_seconds * kVideoTimescale)),
+        boundaries_(boundaries),
         key_ticks_(std::llround(options.keyframe_interval_seconds * kVideoTimescale)),
         default_duration_(std::max<int64_t>(1, std::llround(kVideoTimescale / fps))),
         slot_(resample_to.num > 0 ? av_inv_q(resample_to) : AVRational{0, 1}),
@@ -143,8 +143,6 @@ class VideoDecodeStage {
   }
 
   int64_t end_pts() const { return end_pts_; }  // output timeline, after the last frame
-  // Counts the video segments begun into `counter` (read by the audio stage meanwhile).
-  void count_segments(std::atomic<int64_t>* counter) { segments_started_ = counter; }
   int64_t frames() const { return index_; }     // frames sent to the renditions
   int64_t source_frames() const { return decoded_; }  // frames decoded from the source
   const PosterPicker& poster() const { return poster_; }
@@ -220,16 +218,7 @@ class VideoDecodeStage {
   Status send(VideoFrame v, int64_t duration, Emit& emit) {
     v.duration = duration;
     const int64_t t = v.pts - offset_;
-    if (index_ == 0) {
-      v.segment_start = true;
-      next_segment_ = segment_ticks_;
-    }
-    while (t >= next_segment_) {
-      v.segment_start = true;
-      next_segment_ += segment_ticks_;
-    }
-    if (v.segment_start && segments_started_)
-      segments_started_->fetch_add(1, std::memory_order_release);
+    v.segment_start = boundaries_.decide(t);  // for every track: the renditions get it here
     // Forced keyframe once the interval has elapsed (half a frame early, so CFR lands on time).
     v.keyframe = v.segment_start || t - last_key_ >= key_ticks_ - v.duration / 2;
     if (v.keyframe) last_key_ = t;
@@ -246,7 +235,7 @@ class VideoDecodeStage {
   Orienter orienter_;
   double origin_;
   int64_t offset_;
-  int64_t segment_ticks_;
+  SegmentBoundaries& boundaries_;
   int64_t key_ticks_;
   int64_t default_duration_;
   AVRational slot_;        // output frame period when resampling, else {0, 1}
@@ -257,11 +246,9 @@ class VideoDecodeStage {
   FramePtr frame_;
   std::optional<VideoFrame> held_;
   int64_t held_duration_hint_ = 0;
-  int64_t next_segment_ = 0;
   int64_t last_key_ = 0;
   int64_t index_ = 0;
   int64_t end_pts_ = 0;
-  std::atomic<int64_t>* segments_started_ = nullptr;
 };
 
 // Throttled, serialized progress reports from whichever stage finishes work.
@@ -363,112 +350,6 @@ class SerialPublication final : public storage::Publication {
 
   storage::Publication& out_;
   std::mutex mu_;
-};
-
-// Audio cuts its own segments and may run past video's last boundary; its extra segments are
-// then folded into its last one (a CMAF segment may hold several fragments), so both tracks
-// have equal counts. A publication cannot delete an object, so audio segments that video has
-// not begun yet are held here in memory (audio runs at most the graph's in-flight budget ahead
-// of video: a segment or so of AAC) and written through once video gets there.
-class AudioHoldBack final : public storage::Publication {
- public:
-  AudioHoldBack(storage::Publication& out, const std::atomic<int64_t>& video_segments)
-      : out_(out), video_segments_(video_segments) {}
-
-  Result<std::unique_ptr<storage::Writer>> create(std::string_view name) override {
-    int index = segment_index(name);
-    if (index < 0) return out_.create(name);
-    return std::unique_ptr<storage::Writer>(new HeldWriter(*this, index, std::string(name)));
-  }
-  Result<std::unique_ptr<storage::Reader>> open(std::string_view name) override {
-    return out_.open(name);
-  }
-  Status publish(const std::vector<std::string>&) override {
-    return Status(ErrorCode::kInternal, "the audio hold-back is not a whole output");
-  }
-
-  // Writes through every held segment that video has begun.
-  Status flush(int64_t video_segments) {
-    while (!held_.empty() && held_.begin()->first < video_segments) {
-      auto node = held_.extract(held_.begin());
-      STREAMLET_RETURN_IF_ERROR(put_object(out_, node.mapped().name, node.mapped().bytes));
-    }
-    return Status::Ok();
-  }
-
-  // After the graph: `audio` gets as many segments as video has.
-  Status align(package::Track& audio, size_t video_segments, const std::string& dir) {
-    STREAMLET_RETURN_IF_ERROR(flush(static_cast<int64_t>(video_segments)));
-    if (video_segments == 0 || audio.segments.size() <= video_segments) return Status::Ok();
-    const uint32_t keep = static_cast<uint32_t>(video_segments - 1);
-    const std::string last = dir + "/" + audio.segment_name(keep);
-    STREAMLET_ASSIGN_OR_RETURN(auto reader, out_.open(last));
-    STREAMLET_ASSIGN_OR_RETURN(auto writer, out_.create(last));
-    std::vector<char> buf(1 << 16);
-    for (uint64_t offset = 0;;) {
-      STREAMLET_ASSIGN_OR_RETURN(size_t n, reader->read_at(offset, buf.data(), buf.size()));
-      if (n == 0) break;
-      STREAMLET_RETURN_IF_ERROR(writer->write(buf.data(), n));
-      offset += n;
-    }
-    for (uint32_t i = keep + 1; i < audio.segments.size(); ++i) {
-      auto it = held_.find(static_cast<int64_t>(i));
-      if (it == held_.end())
-        return Status(ErrorCode::kInternal, "audio segment " + audio.segment_name(i) + " is gone");
-      STREAMLET_RETURN_IF_ERROR(writer->write(it->second.bytes.data(), it->second.bytes.size()));
-      audio.segments[keep].bytes += audio.segments[i].bytes;
-      audio.segments[keep].duration = audio.segments[i].start + audio.segments[i].duration -
-                                      audio.segments[keep].start;
-    }
-    STREAMLET_RETURN_IF_ERROR(writer->commit());
-    held_.clear();
-    audio.segments.resize(video_segments);
-    return Status::Ok();
-  }
-
- private:
-  struct Held {
-    std::string name, bytes;
-  };
-
-  class HeldWriter final : public storage::Writer {
-   public:
-    HeldWriter(AudioHoldBack& owner, int index, std::string name)
-        : owner_(owner), index_(index), name_(std::move(name)) {}
-    Status write(const char* data, size_t size) override {
-      bytes_.append(data, size);
-      return Status::Ok();
-    }
-    Status commit() override {
-      owner_.held_[index_] = Held{name_, std::move(bytes_)};
-      return owner_.flush(owner_.video_segments_.load(std::memory_order_acquire));
-    }
-    uint64_t bytes_written() const override { return bytes_.size(); }
-
-   private:
-    AudioHoldBack& owner_;
-    int index_;
-    std::string name_, bytes_;
-  };
-
-  // "audio/seg_00003.m4s" -> 2 (Track::segment_name counts from 1); -1 for anything else.
-  static int segment_index(std::string_view name) {
-    size_t slash = name.rfind('/');
-    std::string_view base = slash == std::string_view::npos ? name : name.substr(slash + 1);
-    if (!base.starts_with("seg_") || !base.ends_with(".m4s")) return -1;
-    std::string_view digits = base.substr(4, base.size() - 8);
-    if (digits.empty() || digits.size() > 9) return -1;
-    int n = 0;
-    for (char c : digits) {
-      if (c < '0' || c > '9') return -1;
-      n = n * 10 + (c - '0');
-    }
-    return n - 1;
-  }
-
-  storage::Publication& out_;
-  const std::atomic<int64_t>& video_segments_;
-  std::map<int64_t, Held> held_;
 };
 
 Status check_options(const Options& options) {
@@ -598,17 +479,16 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
     STREAMLET_ASSIGN_OR_RETURN(auto r, VideoRenditionEncoder::open(c));
     renditions.push_back(std::move(r));
   }
-  // Audio's segments go through a hold-back (see AudioHoldBack) that counts video's.
-  std::atomic<int64_t> video_segments{0};
-  auto audio_out = std::make_unique<AudioHoldBack>(pub, video_segments);
+  // Decided by the video decode stage, obeyed by every rendition and the audio track.
+  SegmentBoundaries boundaries(std::llround(options.segment_seconds * kVideoTimescale));
   std::unique_ptr<AudioTrackEncoder> audio;
   if (astream) {
     AudioTrackEncoder::Config c;
     c.stream = astream;
     c.source_path = input;
     c.bitrate = options.audio_bitrate;
-    c.segment_seconds = options.segment_seconds;
-    c.out = audio_out.get();
+    c.boundaries = &boundaries;
+    c.out = &pub;
     c.dir = "audio";
     c.origin_seconds = origin;
     c.offset_seconds = offset_seconds;
@@ -629,8 +509,7 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
     storyboard = std::make_unique<StoryboardBuilder>(c);
   }
   VideoDecodeStage decode(vstream, std::move(decoder), in.rotation, origin, offset, options,
-                          duration, fps, resample_to, std::move(storyboard));
-  decode.count_segments(&video_segments);
+                          duration, fps, resample_to, std::move(storyboard), boundaries);
 
   RunState state(cancel);
   ProgressReporter reporter(progress, duration, fps);
@@ -727,10 +606,7 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
   if (audio) {
     if (cancel.cancelled()) return Status(ErrorCode::kCancelled, "transcode cancelled");
     STREAMLET_RETURN_IF_ERROR(audio->finish(video_seconds));
-    package::Track a = audio->track();
-    STREAMLET_RETURN_IF_ERROR(
-        audio_out->align(a, presentation.video.front().segments.size(), "audio"));
-    presentation.audio = std::move(a);
+    presentation.audio = audio->track();
   }
 
   TranscodeResult result;
