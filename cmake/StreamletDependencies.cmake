@@ -14,6 +14,9 @@ find_package(SQLite3 REQUIRED)
 # libsodium: maintained argon2id password hashing (crypto_pwhash_str) and a CSPRNG.
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET GLOBAL libsodium)
 find_package(Threads REQUIRED)
+# libcurl (Debian libcurl4-openssl-dev): the HTTP client of upload::Client, with TLS, proxies,
+# connection reuse and timeouts that we would otherwise write and keep up ourselves.
+find_package(CURL 7.85 REQUIRED)
 # http-parser (Debian libhttp-parser-dev, the parser Node.js used for years): the framing of
 # every request on the public port, rather than a hand-written HTTP/1 parser. No pkg-config file.
 find_path(HTTP_PARSER_INCLUDE_DIR http_parser.h REQUIRED)

@@ -21,21 +21,21 @@ std::optional<std::pair<std::string, std::string>> credentials(const httplib::Re
 
 void register_auth_routes(Routes& r, httplib::Server& svr) {
   auto& p = r.platform;
-  route(r, svr, "POST", "/v1/auth/register",
+  route(r, svr, RouteId::kAuthRegister,
         [&r, &p](const httplib::Request& req, httplib::Response& res) {
           if (auto c = credentials(req, res))
             send_result(res, p.register_user(c->first, c->second, client_address(r, req)), 201);
         });
-  route(r, svr, "POST", "/v1/auth/login",
+  route(r, svr, RouteId::kAuthLogin,
         [&r, &p](const httplib::Request& req, httplib::Response& res) {
           if (auto c = credentials(req, res))
             send_result(res, p.login(c->first, c->second, client_address(r, req)));
         });
-  route(r, svr, "POST", "/v1/auth/logout",
+  route(r, svr, RouteId::kAuthLogout,
         [&r](const httplib::Request& req, httplib::Response& res) {
           if (auto who = principal(r, req, res)) send_status(res, r.platform.logout(*who));
         });
-  route(r, svr, "POST", "/v1/auth/password",
+  route(r, svr, RouteId::kAuthPassword,
         [&r](const httplib::Request& req, httplib::Response& res) {
           auto who = principal(r, req, res);
           if (!who) return;
@@ -48,10 +48,10 @@ void register_auth_routes(Routes& r, httplib::Server& svr) {
                                *who, (*body)["current_password"].get<std::string>(),
                                (*body)["new_password"].get<std::string>(), client_address(r, req)));
         });
-  route(r, svr, "GET", "/v1/auth/me", [&r](const httplib::Request& req, httplib::Response& res) {
+  route(r, svr, RouteId::kAuthMe, [&r](const httplib::Request& req, httplib::Response& res) {
     if (auto who = principal(r, req, res)) send_result(res, r.platform.me(*who));
   });
-  route(r, svr, "POST", "/v1/auth/api-keys",
+  route(r, svr, RouteId::kApiKeysCreate,
         [&r](const httplib::Request& req, httplib::Response& res) {
           auto who = principal(r, req, res);
           if (!who) return;
@@ -65,11 +65,11 @@ void register_auth_routes(Routes& r, httplib::Server& svr) {
           }
           send_result(res, r.platform.create_api_key(*who, name), 201);
         });
-  route(r, svr, "GET", "/v1/auth/api-keys",
+  route(r, svr, RouteId::kApiKeysList,
         [&r](const httplib::Request& req, httplib::Response& res) {
           if (auto who = principal(r, req, res)) send_result(res, r.platform.list_api_keys(*who));
         });
-  route(r, svr, "DELETE", R"(/v1/auth/api-keys/([^/]+))",
+  route(r, svr, RouteId::kApiKeyRevoke,
         [&r](const httplib::Request& req, httplib::Response& res) {
           if (auto who = principal(r, req, res))
             send_status(res, r.platform.revoke_api_key(*who, req.matches[1].str()));

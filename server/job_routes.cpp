@@ -7,7 +7,7 @@
 namespace streamlet::server {
 
 void register_job_routes(Routes& r, httplib::Server& svr) {
-  route(r, svr, "GET", "/v1/jobs", [&r](const httplib::Request& req, httplib::Response& res) {
+  route(r, svr, RouteId::kJobList, [&r](const httplib::Request& req, httplib::Response& res) {
     auto who = principal(r, req, res);
     if (!who) return;
     std::optional<jobs::JobState> state;
@@ -25,12 +25,12 @@ void register_job_routes(Routes& r, httplib::Server& svr) {
     }
     send_result(res, r.platform.list_jobs(*who, state, req.get_param_value("cursor"), limit));
   });
-  route(r, svr, "POST", R"(/v1/jobs/([^/]+)/retry)",
+  route(r, svr, RouteId::kJobRetry,
         [&r](const httplib::Request& req, httplib::Response& res) {
           if (auto who = principal(r, req, res))
             send_result(res, r.platform.retry_job(*who, req.matches[1].str()));
         });
-  route(r, svr, "POST", R"(/v1/jobs/([^/]+)/cancel)",
+  route(r, svr, RouteId::kJobCancel,
         [&r](const httplib::Request& req, httplib::Response& res) {
           if (auto who = principal(r, req, res))
             send_result(res, r.platform.cancel_job(*who, req.matches[1].str()));

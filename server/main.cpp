@@ -41,7 +41,7 @@ namespace {
 
 using namespace streamlet;
 
-constexpr const char* kUploadsPath = "/v1/uploads";
+const std::string kUploadsPath(server::uploads_path());  // the route table's
 // How long a stop lets requests in flight (an upload's PATCH) run before their reads fail.
 constexpr std::chrono::milliseconds kDrainGrace{5'000};
 // Requests handed over and waiting for a thread, per pool (each holds a socket and a body of
@@ -453,7 +453,7 @@ int main(int argc, char** argv) {
   metrics.set_job_counts([&plat] { return plat.job_counts(); });
   server::Routes routes{plat,          web_root,         stopping,         metrics, {},
                         metrics_port < 0, c.metrics_token, c.trusted_proxies};
-  server::register_upload_routes(svr, tus, plat, kUploadsPath, metrics, c.public_url);
+  server::register_upload_routes(svr, tus, plat, metrics, c.public_url);
   // Requests are timed from routing to the end of the response (httplib runs both, and the
   // logger, on the connection's thread).
   svr.set_logger([&metrics](const httplib::Request& req, const httplib::Response& res) {
@@ -493,9 +493,8 @@ int main(int argc, char** argv) {
   fo.max_requests_per_connection = c.keep_alive_requests;
   fo.max_streams = c.max_streams;
   fo.max_streams_per_client = c.max_streams_per_client;
-  fo.classify = [](const origin::FrontRequest& req) {
-    return server::classify_request(req, kUploadsPath);
-  };
+  fo.prefix = server::pattern_prefix(server::route_spec(server::RouteId::kMediaGet).pattern);
+  fo.classify = [](const origin::FrontRequest& req) { return server::classify_request(req); };
   fo.stream_handler = server::event_stream_handler(routes);
   // Requests waiting for a thread are bounded: past kMaxQueued per pool the front answers
   // 503, so a flood cannot pile up sockets and buffered bodies without end.
@@ -523,10 +522,12 @@ int main(int argc, char** argv) {
         return plat.serve_media(id, req);
       },
       [&metrics](const origin::FrontRequestLog& log) {
-        const char* label = log.kind == origin::FrontAnswer::kPlayback      ? "/media/{id}/{file}"
-                            : log.kind == origin::FrontAnswer::kEventStream ? "/v1/videos/{id}/events"
-                                                                            : "unparsed";
-        metrics.observe(label, log.method.empty() ? "other" : std::string(log.method), log.status,
+        using server::RouteId, server::route_spec;
+        const std::string_view label =
+            log.kind == origin::FrontAnswer::kPlayback      ? route_spec(RouteId::kMediaGet).label
+            : log.kind == origin::FrontAnswer::kEventStream ? route_spec(RouteId::kVideoEvents).label
+                                                            : "unparsed";
+        metrics.observe(std::string(label), log.method.empty() ? "other" : std::string(log.method), log.status,
                         log.elapsed);
       });
   if (!started_front.ok())

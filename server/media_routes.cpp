@@ -6,9 +6,8 @@
 namespace streamlet::server {
 
 void register_media_routes(Routes& r, httplib::Server&) {
-  const std::string pattern = R"(/media/([A-Za-z0-9_-]+)/(.*))";
-  r.served.emplace_back("GET", pattern);
-  r.served.emplace_back("OPTIONS", pattern);
+  route_elsewhere(r, RouteId::kMediaGet);
+  route_elsewhere(r, RouteId::kMediaOptions);
 }
 
 }  // namespace streamlet::server

@@ -66,17 +66,17 @@ void MetricsListener::stop() {
 }
 
 void register_ops_routes(Routes& r, httplib::Server& svr) {
-  route(r, svr, "GET", "/healthz", [](const httplib::Request&, httplib::Response& res) {
+  route(r, svr, RouteId::kHealthz, [](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200, R"({"status":"ok"})");
   });
-  route(r, svr, "GET", "/readyz", [&r](const httplib::Request&, httplib::Response& res) {
+  route(r, svr, RouteId::kReadyz, [&r](const httplib::Request&, httplib::Response& res) {
     if (r.platform.ready() && !r.stopping)
       send_json(res, 200, R"({"status":"ready"})");
     else
       send_error(res, error(ErrorCode::kResourceExhausted, "not ready"));
   });
   if (r.metrics_here)
-    route(r, svr, "GET", "/metrics", [&r](const httplib::Request& req, httplib::Response& res) {
+    route(r, svr, RouteId::kMetrics, [&r](const httplib::Request& req, httplib::Response& res) {
       serve_metrics(r.metrics, r.metrics_token, req, res);
     });
 }
@@ -98,11 +98,15 @@ void register_web_routes(Routes& r, httplib::Server& svr) {
     res.set_header("Cache-Control", "no-cache");
     res.set_content(ss.str(), "text/html; charset=utf-8");
   };
-  for (const char* p : {"/", "/upload", "/library", "/login", R"(/watch/[A-Za-z0-9_-]+)"})
-    route(r, svr, "GET", p, index);
-  // Built assets carry content hashes in their names: cacheable for long.
+  // The web app's pages are the table's kWebPage rows (its router knows the same list).
+  for (const RouteSpec& row : kRouteTable)
+    if (row.handling == RouteHandling::kWebPage) route(r, svr, row.id, index);
+  // Built assets carry content hashes in their names: cacheable for long. A mount point, not
+  // a route: other methods there stay 404.
+  std::string assets(pattern_prefix(route_spec(RouteId::kWebAssets).pattern));
+  assets.pop_back();  // httplib's mount point is "/assets", without the slash
   if (!r.web_root.empty() && std::filesystem::is_directory(r.web_root / "assets"))
-    svr.set_mount_point("/assets", (r.web_root / "assets").string(),
+    svr.set_mount_point(assets, (r.web_root / "assets").string(),
                         {{"Cache-Control", "public, max-age=31536000, immutable"}});
 }
 

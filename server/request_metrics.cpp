@@ -3,68 +3,13 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "route_table.hpp"
+
 namespace streamlet::server {
 
 namespace {
 thread_local std::string noted_route;
 }  // namespace
-
-std::string route_template(std::string_view pattern) {
-  std::string out;
-  auto skip_quantifier = [&](size_t& i) {
-    if (i < pattern.size() && (pattern[i] == '?' || pattern[i] == '*' || pattern[i] == '+')) ++i;
-  };
-  // End of a bracket expression starting at `i` ('['), or npos.
-  auto class_end = [&](size_t i) {
-    size_t j = i + 1;
-    if (j < pattern.size() && pattern[j] == '^') ++j;
-    if (j < pattern.size() && pattern[j] == ']') ++j;
-    for (; j < pattern.size(); ++j) {
-      if (pattern[j] == '\\')
-        ++j;
-      else if (pattern[j] == ']')
-        return j;
-    }
-    return std::string_view::npos;
-  };
-  for (size_t i = 0; i < pattern.size();) {
-    const char c = pattern[i];
-    if (c == '\\' && i + 1 < pattern.size()) {
-      out += pattern[i + 1];
-      i += 2;
-    } else if (c == '[') {
-      size_t end = class_end(i);
-      if (end == std::string_view::npos) return out + "{id}";
-      i = end + 1;
-      skip_quantifier(i);
-      out += "{id}";
-    } else if (c == '(') {
-      int depth = 0;
-      size_t j = i;
-      for (; j < pattern.size(); ++j) {
-        if (pattern[j] == '\\') {
-          ++j;
-        } else if (pattern[j] == '[') {
-          j = class_end(j);
-          if (j == std::string_view::npos) break;
-        } else if (pattern[j] == '(') {
-          ++depth;
-        } else if (pattern[j] == ')' && --depth == 0) {
-          break;
-        }
-      }
-      if (j == std::string_view::npos || j >= pattern.size()) return out + "{id}";
-      const std::string_view body = pattern.substr(i + 1, j - i - 1);
-      out += body == ".*" || body == ".+" ? "{file}" : "{id}";
-      i = j + 1;
-      skip_quantifier(i);
-    } else {
-      out += c;
-      ++i;
-    }
-  }
-  return out;
-}
 
 void note_route(const std::string& label) {
   noted_route = label;
@@ -78,11 +23,9 @@ std::string request_route(const std::string& path) {
   std::string label = std::move(noted_route);
   noted_route.clear();
   if (!label.empty()) return label;
-  // Fixed labels for the two areas served by prefix: a playback path no pattern took (an id
-  // the front found implausible) is still a playback request.
-  if (path.rfind("/assets/", 0) == 0) return "/assets/{file}";
-  if (path.rfind("/media/", 0) == 0) return "/media/{id}/{file}";
-  return "unmatched";
+  // An area served by prefix keeps its label for paths no pattern took (a playback path
+  // with an id the front found implausible is still a playback request).
+  return std::string(fallback_label(path));
 }
 
 std::string method_label(const std::string& method) {

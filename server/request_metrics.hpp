@@ -13,21 +13,18 @@
 
 namespace streamlet::server {
 
-// Route labels come from the route table, never from what a client sent: each registered
-// handler notes its route's template for the request on its thread (note_route), and the
-// logger takes it (request_route). So label values are a fixed set however many distinct
-// paths, ids or methods arrive.
+// Route labels come from the route table (route_table.hpp), never from what a client sent:
+// each registered handler notes its row's label for the request on its thread (note_route),
+// and the logger takes it (request_route). So label values are a fixed set however many
+// distinct paths, ids or methods arrive.
 
-// The template of a route pattern: "/v1/videos/([A-Za-z0-9_-]+)/events" ->
-// "/v1/videos/{id}/events"; a group matching the rest of the path (".*", ".+") is "{file}".
-std::string route_template(std::string_view pattern);
-// Called by a route's handler: `label` is its template (route_template of its pattern).
+// Called by a route's handler: `label` is its route table row's label.
 void note_route(const std::string& label);
 // Forgets the route noted on this thread (at the start of every request).
 void clear_route();
 // The noted route of the request on this thread, and clears it. Requests no handler took:
-// "/assets/{file}" for the web app's static files (served by a mount point, not a route),
-// "/media/{id}/{file}" for any other path under /media/, else "unmatched".
+// fallback_label(path) ("/assets/{file}" for the web app's static files, served by a mount
+// point, "/media/{id}/{file}" for any other path under /media/, else "unmatched").
 std::string request_route(const std::string& path);
 // `method` if it is an HTTP method the server knows, else "other"; `status` as a label,
 // "other" outside 100..599.

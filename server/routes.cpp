@@ -83,53 +83,68 @@ void send_status(httplib::Response& res, const Status& status, int ok_status) {
     send_error(res, status);
 }
 
-origin::RequestKind classify_request(const origin::FrontRequest& req, std::string_view uploads_path) {
-  std::string_view path = req.path();
-  if ((req.method == "POST" || req.method == "PATCH" || req.method == "DELETE") &&
-      path.starts_with(uploads_path) &&
-      (path.size() == uploads_path.size() || path[uploads_path.size()] == '/'))
-    return origin::RequestKind::kStreamed;
-  constexpr std::string_view kVideos = "/v1/videos/", kEvents = "/events";
-  if (req.method == "GET" && path.size() > kVideos.size() + kEvents.size() &&
-      path.starts_with(kVideos) && path.ends_with(kEvents) &&
-      origin::plausible_video_id(
-          path.substr(kVideos.size(), path.size() - kVideos.size() - kEvents.size())))
-    return origin::RequestKind::kEventStream;
-  return origin::RequestKind::kBuffered;
+origin::RequestKind classify_request(const origin::FrontRequest& req) {
+  const RouteSpec* row = find_route(req.method, req.path());
+  if (!row) return origin::RequestKind::kBuffered;
+  switch (row->handling) {
+    case RouteHandling::kUpload:
+      return origin::RequestKind::kStreamed;
+    case RouteHandling::kEventStream:
+      return origin::RequestKind::kEventStream;
+    default:
+      return origin::RequestKind::kBuffered;
+  }
 }
 
-void route(Routes& r, httplib::Server& svr, const std::string& method, const std::string& pattern,
-           httplib::Server::Handler inner) {
-  r.served.emplace_back(method, pattern);
-  // The metrics label is the route's template, whatever the request's path said.
-  auto handler = [label = route_template(pattern), inner = std::move(inner)](
+namespace {
+// httplib's registration call for `method`; false for a method it has none for.
+bool add_handler(httplib::Server& svr, std::string_view method, const std::string& regex,
+                 httplib::Server::Handler handler) {
+  if (method == "GET")
+    svr.Get(regex, std::move(handler));
+  else if (method == "POST")
+    svr.Post(regex, std::move(handler));
+  else if (method == "PATCH")
+    svr.Patch(regex, std::move(handler));
+  else if (method == "DELETE")
+    svr.Delete(regex, std::move(handler));
+  else if (method == "PUT")
+    svr.Put(regex, std::move(handler));
+  else if (method == "OPTIONS")
+    svr.Options(regex, std::move(handler));
+  else
+    return false;
+  return true;
+}
+}  // namespace
+
+void route(Routes& r, httplib::Server& svr, RouteId id, httplib::Server::Handler inner) {
+  const RouteSpec& row = route_spec(id);
+  r.served.push_back(id);
+  // The metrics label is the row's, whatever the request's path said.
+  auto handler = [label = std::string(row.label), inner = std::move(inner)](
                      const httplib::Request& req, httplib::Response& res) {
     note_route(label);
     inner(req, res);
   };
-  if (method == "GET")
-    svr.Get(pattern, std::move(handler));
-  else if (method == "POST")
-    svr.Post(pattern, std::move(handler));
-  else if (method == "PATCH")
-    svr.Patch(pattern, std::move(handler));
-  else if (method == "DELETE")
-    svr.Delete(pattern, std::move(handler));
-  else if (method == "PUT")
-    svr.Put(pattern, std::move(handler));
-  else if (method == "OPTIONS")
-    svr.Options(pattern, std::move(handler));
+  add_handler(svr, row.method, pattern_regex(row.pattern), std::move(handler));
 }
 
+void route_elsewhere(Routes& r, RouteId id) { r.served.push_back(id); }
+
 void register_method_not_allowed(Routes& r, httplib::Server& svr) {
-  std::map<std::string, std::set<std::string>> by_pattern;
-  for (const auto& [method, pattern] : r.served) by_pattern[pattern].insert(method);
+  // Rows that share a pattern share their 405 answer.
+  std::map<std::string_view, std::set<std::string_view>> by_pattern;
+  for (RouteId id : r.served) by_pattern[route_spec(id).pattern].insert(route_spec(id).method);
   for (const auto& [pattern, methods] : by_pattern) {
     std::string allow;
-    for (const auto& m : methods) allow += (allow.empty() ? "" : ", ") + m;
+    for (const auto& m : methods) allow += std::string(allow.empty() ? "" : ", ") + std::string(m);
     if (methods.count("GET")) allow += ", HEAD";
-    auto refuse = [allow, label = route_template(pattern)](const httplib::Request&,
-                                                           httplib::Response& res) {
+    const RouteSpec* row = nullptr;
+    for (RouteId id : r.served)
+      if (route_spec(id).pattern == pattern) row = &route_spec(id);
+    auto refuse = [allow, label = std::string(row->label)](const httplib::Request&,
+                                                          httplib::Response& res) {
       note_route(label);
       // No Status code means "wrong method": the one answer not mapped in http_errors.
       res.set_header("Allow", allow);
@@ -137,20 +152,9 @@ void register_method_not_allowed(Routes& r, httplib::Server& svr) {
       res.set_content(R"({"error":"method not allowed","code":"method_not_allowed"})",
                       "application/json");
     };
-    for (const char* m : {"GET", "POST", "PATCH", "DELETE", "PUT"}) {
-      if (methods.count(m)) continue;
-      std::string method = m;
-      if (method == "GET")
-        svr.Get(pattern, refuse);
-      else if (method == "POST")
-        svr.Post(pattern, refuse);
-      else if (method == "PATCH")
-        svr.Patch(pattern, refuse);
-      else if (method == "DELETE")
-        svr.Delete(pattern, refuse);
-      else
-        svr.Put(pattern, refuse);
-    }
+    const std::string regex = pattern_regex(pattern);
+    for (const char* m : {"GET", "POST", "PATCH", "DELETE", "PUT"})
+      if (!methods.count(m)) add_handler(svr, m, regex, refuse);
   }
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "request_metrics.hpp"
+#include "route_table.hpp"
 #include "streamlet/origin_front.hpp"
 #include "streamlet/platform.hpp"
 
@@ -24,8 +25,9 @@ struct Routes {
   std::filesystem::path web_root;  // "" when the web app was not built
   std::atomic<bool>& stopping;     // set on SIGTERM: long-lived streams end
   RequestMetrics& metrics;         // what /metrics reports
-  // method -> patterns served, so other methods on a known path answer 405.
-  std::vector<std::pair<std::string, std::string>> served;
+  // The rows of the route table this server answers (by a handler here or in the front), so
+  // other methods on a known path answer 405.
+  std::vector<RouteId> served;
   // /metrics: on this port unless --metrics-listen moved it; "Bearer <token>" required
   // when the token is not empty.
   bool metrics_here = true;
@@ -49,9 +51,11 @@ void send_json(httplib::Response& res, int status, const std::string& json_text)
 void send_result(httplib::Response& res, const Result<std::string>& result, int ok_status = 200);
 void send_status(httplib::Response& res, const Status& status, int ok_status = 204);
 
-// Registers `handler` for `method` on `pattern` and remembers it for 405 answers.
-void route(Routes& r, httplib::Server& svr, const std::string& method, const std::string& pattern,
-           httplib::Server::Handler handler);
+// Registers `handler` for the route table's row `id` (its method and pattern; the request's
+// metric label is the row's) and remembers it for 405 answers.
+void route(Routes& r, httplib::Server& svr, RouteId id, httplib::Server::Handler handler);
+// Remembers a row answered elsewhere (the front, a mount point) for 405 answers.
+void route_elsewhere(Routes& r, RouteId id);
 // After every route: other methods on a known pattern answer 405 with Allow.
 void register_method_not_allowed(Routes& r, httplib::Server& svr);
 
@@ -86,9 +90,10 @@ void register_media_routes(Routes& r, httplib::Server& svr);
 void register_ops_routes(Routes& r, httplib::Server& svr);
 void register_web_routes(Routes& r, httplib::Server& svr);
 
-// What the front does with a request before any thread sees it: upload bodies stream to the
-// taker, progress streams stay in the front, everything else arrives whole.
-origin::RequestKind classify_request(const origin::FrontRequest& req, std::string_view uploads_path);
+// What the front does with a request before any thread sees it, from its route table row:
+// upload bodies stream to the taker, progress streams stay in the front, everything else
+// (and every path not in the table) arrives whole.
+origin::RequestKind classify_request(const origin::FrontRequest& req);
 // GET /v1/videos/{id}/events as a stream the front writes (no thread per open stream).
 origin::StreamHandler event_stream_handler(Routes& r);
 

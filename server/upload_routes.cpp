@@ -3,6 +3,7 @@
 #include <strings.h>
 
 #include "http_errors.hpp"
+#include "route_table.hpp"
 
 namespace streamlet::server {
 
@@ -47,11 +48,12 @@ std::string last_segment(const std::string& url) {
   return slash == std::string::npos ? url : url.substr(slash + 1);
 }
 
-void serve(upload::TusHandler& tus, platform::Platform& platform, const std::string& base_path,
+// `row` is the route table's row the request matched: the collection or one upload.
+void serve(upload::TusHandler& tus, platform::Platform& platform, const RouteSpec& row,
            RequestMetrics& metrics, const std::string& public_url, const httplib::Request& req,
            httplib::Response& res, const httplib::ContentReader* reader) {
-  const bool to_collection = req.path == base_path || req.path == base_path + "/";
-  note_route(to_collection ? base_path : base_path + "/{id}");
+  note_route(std::string(row.label));
+  const bool collection = row.pattern == route_spec(RouteId::kUploadsCreate).pattern;
   upload::TusRequest treq;
   treq.method = req.method;
   treq.path = req.path;
@@ -105,7 +107,6 @@ void serve(upload::TusHandler& tus, platform::Platform& platform, const std::str
     if (!who.ok()) return refuse(who.status());
     if (!who->authenticated())
       return refuse(error(ErrorCode::kUnauthenticated, "sign in or use an API key to upload"));
-    const bool collection = req.path == base_path || req.path == base_path + "/";
     if (method == "POST" && collection) {
       // The video exists from creation on; its id and the uploader travel in the metadata.
       bool partial = req.get_header_value("Upload-Concat") == "partial";
@@ -153,24 +154,35 @@ void serve(upload::TusHandler& tus, platform::Platform& platform, const std::str
 }  // namespace
 
 void register_upload_routes(httplib::Server& server, upload::TusHandler& tus,
-                            platform::Platform& platform, const std::string& base_path,
-                            RequestMetrics& metrics, const std::string& public_url) {
-  // One pattern for the collection and every upload under it; the handler splits the path.
-  const std::string pattern = base_path + "(/[^/]*)?";
-  auto plain = [&tus, &platform, &metrics, base_path, public_url](const httplib::Request& req,
-                                                                  httplib::Response& res) {
-    serve(tus, platform, base_path, metrics, public_url, req, res, nullptr);
-  };
-  auto streamed = [&tus, &platform, &metrics, base_path, public_url](
-                      const httplib::Request& req, httplib::Response& res,
-                      const httplib::ContentReader& reader) {
-    serve(tus, platform, base_path, metrics, public_url, req, res, &reader);
-  };
-  server.Options(pattern, plain);
-  server.Get(pattern, plain);  // httplib routes HEAD through GET handlers
-  server.Delete(pattern, streamed);
-  server.Post(pattern, streamed);
-  server.Patch(pattern, streamed);
+                            platform::Platform& platform, RequestMetrics& metrics,
+                            const std::string& public_url) {
+  // The collection and every upload under it; the TusHandler splits the path itself.
+  for (RouteId id : {RouteId::kUploadsOptions, RouteId::kUploadsHead, RouteId::kUploadsCreate,
+                     RouteId::kUploadsPatch, RouteId::kUploadsDelete, RouteId::kUploadOptions,
+                     RouteId::kUploadHead, RouteId::kUploadCreate, RouteId::kUploadPatch,
+                     RouteId::kUploadDelete}) {
+    const RouteSpec& row = route_spec(id);
+    const std::string regex = pattern_regex(row.pattern);
+    auto plain = [&tus, &platform, &metrics, &row, public_url](const httplib::Request& req,
+                                                               httplib::Response& res) {
+      serve(tus, platform, row, metrics, public_url, req, res, nullptr);
+    };
+    auto streamed = [&tus, &platform, &metrics, &row, public_url](
+                        const httplib::Request& req, httplib::Response& res,
+                        const httplib::ContentReader& reader) {
+      serve(tus, platform, row, metrics, public_url, req, res, &reader);
+    };
+    if (row.method == "OPTIONS")
+      server.Options(regex, plain);
+    else if (row.method == "GET")
+      server.Get(regex, plain);  // httplib routes HEAD through GET handlers
+    else if (row.method == "DELETE")
+      server.Delete(regex, streamed);
+    else if (row.method == "POST")
+      server.Post(regex, streamed);
+    else if (row.method == "PATCH")
+      server.Patch(regex, streamed);
+  }
 }
 
 bool plausible_host(std::string_view host) {

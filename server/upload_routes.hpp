@@ -12,15 +12,16 @@
 
 namespace streamlet::server {
 
-// Registers OPTIONS/POST/HEAD/PATCH/DELETE on handler's base path. Every method but OPTIONS
+// Registers the route table's upload rows (OPTIONS/POST/HEAD/PATCH/DELETE on uploads_path()
+// and every upload under it; `tus` must have that base path). Every method but OPTIONS
 // (a CORS preflight) needs a signed-in user or API key; creation makes the video
 // (Streamlet-Video-Id), other methods need the uploader or an admin. `tus` and `platform`
 // must outlive `server`.
 // Upload URLs (Location) start with `public_url` when it is set (parse_public_url's form),
 // else with the scheme and the request's Host, which must be a plausible host[:port] (400).
 void register_upload_routes(httplib::Server& server, upload::TusHandler& tus,
-                            platform::Platform& platform, const std::string& base_path,
-                            RequestMetrics& metrics, const std::string& public_url = "");
+                            platform::Platform& platform, RequestMetrics& metrics,
+                            const std::string& public_url = "");
 
 // A Host header value that may be put in a URL: a DNS name or IPv4 address, or an IPv6
 // address in brackets, with an optional port. No spaces, slashes, userinfo or CR/LF.

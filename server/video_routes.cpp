@@ -86,7 +86,7 @@ namespace {
 }  // namespace
 
 void register_video_routes(Routes& r, httplib::Server& svr) {
-  route(r, svr, "GET", "/v1/videos", [&r](const httplib::Request& req, httplib::Response& res) {
+  route(r, svr, RouteId::kVideoList, [&r](const httplib::Request& req, httplib::Response& res) {
     auto who = principal(r, req, res);
     if (!who) return;
     platform::VideoListParams p;
@@ -114,12 +114,12 @@ void register_video_routes(Routes& r, httplib::Server& svr) {
     }
     send_result(res, r.platform.list_videos(*who, p));
   });
-  route(r, svr, "GET", R"(/v1/videos/([A-Za-z0-9_-]+))",
+  route(r, svr, RouteId::kVideoGet,
         [&r](const httplib::Request& req, httplib::Response& res) {
           if (auto who = principal(r, req, res))
             send_result(res, r.platform.get_video(*who, req.matches[1].str()));
         });
-  route(r, svr, "PATCH", R"(/v1/videos/([A-Za-z0-9_-]+))",
+  route(r, svr, RouteId::kVideoUpdate,
         [&r](const httplib::Request& req, httplib::Response& res) {
           auto who = principal(r, req, res);
           if (!who) return;
@@ -142,14 +142,14 @@ void register_video_routes(Routes& r, httplib::Server& svr) {
           }
           send_result(res, r.platform.update_video(*who, req.matches[1].str(), u));
         });
-  route(r, svr, "DELETE", R"(/v1/videos/([A-Za-z0-9_-]+))",
+  route(r, svr, RouteId::kVideoDelete,
         [&r](const httplib::Request& req, httplib::Response& res) {
           if (auto who = principal(r, req, res))
             send_status(res, r.platform.delete_video(*who, req.matches[1].str()));
         });
   // The event stream is the front's (event_stream_handler); the route table still knows it.
-  r.served.emplace_back("GET", R"(/v1/videos/([A-Za-z0-9_-]+)/events)");
-  route(r, svr, "POST", R"(/v1/videos/([A-Za-z0-9_-]+)/views)",
+  route_elsewhere(r, RouteId::kVideoEvents);
+  route(r, svr, RouteId::kVideoViews,
         [&r](const httplib::Request& req, httplib::Response& res) {
           auto who = principal(r, req, res);
           if (!who) return;
@@ -172,7 +172,7 @@ void register_video_routes(Routes& r, httplib::Server& svr) {
           send_status(res, r.platform.record_view(*who, req.matches[1].str(), viewer, seconds,
                                                   client_address(r, req)));
         });
-  route(r, svr, "GET", R"(/v1/videos/([A-Za-z0-9_-]+)/stats)",
+  route(r, svr, RouteId::kVideoStats,
         [&r](const httplib::Request& req, httplib::Response& res) {
           if (auto who = principal(r, req, res))
             send_result(res, r.platform.video_stats(*who, req.matches[1].str()));

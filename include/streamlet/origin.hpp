@@ -4,8 +4,8 @@
 // routes, or another app's own stack) copies OriginRequest out of its request
 // and writes OriginResponse back, streaming file ranges itself.
 //
-// What serve() does: path safety (nothing outside the video directory is ever
-// opened, symlinks are never followed), content types, GET/HEAD/OPTIONS,
+// What serve() does: path safety (nothing outside the video's key prefix is ever
+// opened; the local storage backend never follows a symlink), content types, GET/HEAD/OPTIONS,
 // single byte ranges (206/416), ETag and Last-Modified validators (304),
 // Cache-Control (segments immutable, manifests revalidated), CORS, and signed
 // URLs for private videos, rewriting manifests so every URI they reference
@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "streamlet/status.hpp"
+#include "streamlet/storage.hpp"
 
 namespace streamlet::origin {
 
@@ -40,27 +41,13 @@ struct OriginRequest {
   std::map<std::string, std::string> headers;
 };
 
-// A regular file the origin opened (beneath the video root, no symlink followed) and
-// checked; a response streams a range of it. Owns the descriptor, which closes with the
-// last reference, so an adapter sends exactly the file the checks were made on and never
-// opens a path again.
-class OpenFile {
- public:
-  explicit OpenFile(int fd) noexcept : fd_(fd) {}
-  ~OpenFile();
-  OpenFile(const OpenFile&) = delete;
-  OpenFile& operator=(const OpenFile&) = delete;
-  int fd() const { return fd_; }  // read-only; pread/sendfile at explicit offsets
-
- private:
-  int fd_;
-};
-
 // What to send back. The body is either `body` (errors, rewritten manifests,
 // small files: see OriginOptions::inline_file_bytes) or, when `file` is set,
-// the byte range [offset, offset + length) of that open file, which the adapter
-// streams. A HEAD response has the same headers as the GET one but neither
-// body nor file.
+// the byte range [offset, offset + length) of that object, which the adapter
+// streams: with sendfile/pread on file->fd() when it is >= 0 (local disk), else
+// with file->read_at in pieces. The reader is the one the checks were made on, so
+// an adapter never opens the key again. A HEAD response has the same headers as
+// the GET one but neither body nor file.
 struct OriginResponse {
   int status = 500;  // HTTP status code
   // In the order they should be sent; names in canonical case ("Content-Type").
@@ -68,9 +55,9 @@ struct OriginResponse {
   // stack computes it from the body may drop ours.
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;                     // used when there is no file
-  std::shared_ptr<const OpenFile> file;  // set when the body is a file range
-  uint64_t offset = 0;                   // first byte of the range in `file`
-  uint64_t length = 0;                   // number of bytes to send from `file`
+  std::shared_ptr<const storage::Reader> file;  // set when the body is an object range
+  uint64_t offset = 0;  // first byte of the range in `file`
+  uint64_t length = 0;  // number of bytes to send from `file`
 
   // The value of the first header named `name` (case-insensitive), or nullptr.
   const std::string* header(std::string_view name) const;
@@ -107,9 +94,9 @@ struct OriginOptions {
   // Largest manifest that will be read into memory to be rewritten for a
   // signed request; bigger ones get 500 rather than unbounded memory use.
   uint64_t max_manifest_bytes = 16u << 20;
-  // A file range up to this size comes back in `body`, read from the descriptor
-  // the checks were made on, so an adapter does not open the file a second time
-  // for every playlist request; larger ranges come back as an OpenFile to stream.
+  // A range up to this size comes back in `body`, read from the reader the checks
+  // were made on, so an adapter does not open the object a second time for every
+  // playlist request; larger ranges come back as the Reader to stream.
   // 0 always hands out the file.
   uint64_t inline_file_bytes = 64 * 1024;
   // Seconds since the Unix epoch; empty means the system clock. Tests set it.
@@ -139,14 +126,17 @@ class Origin {
 
   const OriginOptions& options() const { return options_; }
 
-  // `video_root` is the video's directory (the package output: master.m3u8,
-  // manifest.mpd, poster.jpg, <track>/...), trusted as given; `video_id` is the
-  // id signatures are scoped to. Never throws; every failure is a response
-  // (404 for anything outside the root, hidden or of an unserved type, 403 for
-  // a missing/bad/expired signature, 405 for other methods), and error
-  // responses never carry a file.
-  OriginResponse serve(const std::filesystem::path& video_root, std::string_view video_id,
-                       const OriginRequest& request, const AccessPolicy& policy = {}) const;
+  // `storage` holds the video's objects under `key_prefix` ("media/<id>/": the package
+  // output, master.m3u8, manifest.mpd, poster.jpg, <track>/...), trusted as given;
+  // `video_id` is the id signatures are scoped to. The path is checked here before a key
+  // is made of it (no hidden or empty segment, no "..", only served types, bounded depth);
+  // a backend never sees a key outside the prefix. Never throws; every failure is a
+  // response (404 for anything outside the prefix, hidden, of an unserved type or not a
+  // stored object, 403 for a missing/bad/expired signature, 405 for other methods, 500
+  // when the backend fails), and error responses never carry a file.
+  OriginResponse serve(storage::Storage& storage, std::string_view key_prefix,
+                       std::string_view video_id, const OriginRequest& request,
+                       const AccessPolicy& policy = {}) const;
 
   // sign()/verify() above with this origin's key and clock.
   Result<std::string> sign(std::string_view video_id, int64_t expires_unix) const;

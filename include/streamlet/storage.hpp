@@ -146,6 +146,10 @@ struct LocalOptions {
   // fsync data and directories before a commit, sync or publish returns. Off only for
   // throwaway stores (tests, benchmarks). Default: on.
   bool durable = true;
+  // Create files readable by their owner only (0600 instead of 0644), for objects nobody
+  // else on the machine may read (upload data and state before a video is published).
+  // Default: off.
+  bool private_files = false;
 };
 
 // The embedded default: objects are files under a directory, writes go to a hidden

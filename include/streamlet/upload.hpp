@@ -1,7 +1,9 @@
-// Resumable uploads with tus 1.0 semantics: an on-disk upload store and an
-// HTTP-agnostic tus protocol handler that any HTTP stack can adapt.
+// Resumable uploads with tus 1.0 semantics: an upload store kept on any storage::Storage
+// (a local directory by default) and an HTTP-agnostic tus protocol handler that any HTTP
+// stack can adapt.
 //
 //   auto store = streamlet::upload::UploadStore::open({.dir = "data/uploads"});
+//   // or on a backend of your own: UploadStore::open({.storage = my_storage})
 //   streamlet::upload::TusHandler tus(**store, {.base_path = "/v1/uploads"});
 //   TusResponse r = tus.handle(request);   // from your HTTP server's request
 #pragma once
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "streamlet/status.hpp"
+#include "streamlet/storage.hpp"
 
 namespace streamlet::upload {
 
@@ -30,9 +33,19 @@ struct OwnerLimits {
   uint64_t max_bytes = 0;
 };
 
-// Tunables of an UploadStore. Every field has a usable default except `dir`.
+// Tunables of an UploadStore. Every field has a usable default except where the bytes go:
+// `storage`, or `dir` for a local directory.
 struct StoreOptions {
-  // Where upload data (<id>.bin) and state (<id>.json) live. Created if missing. Required.
+  // The backend every byte and every state goes through: upload data is an appendable
+  // object <prefix><id>.bin, its state an object <prefix><id>.json replaced whole on each
+  // change. Default: none, then `dir` is opened as a local store
+  // (storage::open_local({.root = dir, .durable = durable})) with an empty prefix, the
+  // layout the store always had. UploadStore::options() reports the backend in use.
+  std::shared_ptr<storage::Storage> storage{};
+  // Where the store's keys start in `storage` (ignored with `dir`). Default: "uploads/".
+  std::string prefix = "uploads/";
+  // A local directory of upload data (<id>.bin) and state (<id>.json), created if missing;
+  // used only when `storage` is not set. Default: none.
   std::filesystem::path dir{};
   // Largest Upload-Length accepted, in bytes. Default: 8 GiB.
   uint64_t max_upload_size = 8ull << 30;
@@ -41,13 +54,15 @@ struct StoreOptions {
   size_t max_concurrent_uploads = 1000;
   // An unfinished upload with no append for this long expires. Default: 24 h.
   std::chrono::seconds expiration = std::chrono::hours(24);
-  // Appends are refused (kResourceExhausted) rather than filling the disk past this reserve.
-  // Default: 64 MiB.
+  // Appends are refused (kResourceExhausted) rather than filling the disk past this reserve,
+  // on a backend that knows its free space (Storage::free_bytes). Default: 64 MiB.
   uint64_t min_free_bytes = 64ull << 20;
   // A long append without checksum is made durable (and its offset acknowledged) every this
   // many bytes, so an interrupted request keeps most of what it sent. Default: 64 MiB.
   uint64_t checkpoint_bytes = 64ull << 20;
-  // fsync data and state before acknowledging. Turn off only for throwaway stores. Default: on.
+  // fsync data and state before acknowledging (with `dir`; a `storage` keeps its own setting,
+  // and the store syncs through it before every acknowledgement either way). Turn off only
+  // for throwaway stores. Default: on.
   bool durable = true;
   // Uploads have owners when set: the value of this metadata key (e.g. the uploader's user
   // id). Then a final upload concatenates only parts of its own owner (any other part is
@@ -75,11 +90,12 @@ struct UploadInfo {
   bool final() const { return !parts.empty(); }
 };
 
-// A finished upload, handed to the completion callback. `path` stays valid until the
-// upload is terminated; the receiver may copy or hard-link it elsewhere.
+// A finished upload, handed to the completion callback. `key` names its bytes in the
+// store's storage (options().storage) until the upload is terminated; a receiver that needs
+// a file asks the storage for one (Storage::local_file), or copies the object elsewhere.
 struct CompletedUpload {
   UploadInfo info;
-  std::filesystem::path path;
+  std::string key;
 };
 
 // Called once per finished (non-partial) upload after its bytes are durable, on the thread
@@ -124,20 +140,22 @@ struct AppendParams {
   std::optional<Checksum> checksum{};        // verified before the append is acknowledged
 };
 
-// The on-disk upload store. Thread-safe: any number of threads may call any method; appends
-// to one upload are serialised (a second concurrent append gets kConflict). Appends stream
-// to disk through a small fixed buffer, so memory does not grow with upload size. An offset
-// is reported only after its bytes are fsynced, and state files are replaced atomically, so
-// a process killed at any instant reopens with every acknowledged byte.
+// The upload store. Thread-safe: any number of threads may call any method; appends to one
+// upload are serialised (a second concurrent append gets kConflict). Appends stream to the
+// storage through a small fixed buffer, so memory does not grow with upload size. An offset
+// is reported only after its bytes are synced (Appender::sync), and states are replaced
+// atomically (Writer::commit), so a process killed at any instant reopens with every
+// acknowledged byte. It uses nothing of the storage but the storage::Storage interface.
 class UploadStore {
  public:
-  // Opens (creating if needed) the store and reconciles each upload with its data file:
+  // Opens (creating if needed) the store and reconciles each upload with its data:
   // bytes past the last acknowledged offset are truncated away.
   static Result<std::unique_ptr<UploadStore>> open(StoreOptions options);
   ~UploadStore();
   UploadStore(const UploadStore&) = delete;
   UploadStore& operator=(const UploadStore&) = delete;
 
+  // The options in use; `storage` is always set (the local store opened for `dir`).
   const StoreOptions& options() const;
   void set_completion_callback(CompletionCallback callback);
   void set_removal_callback(RemovalCallback callback);
@@ -160,8 +178,8 @@ class UploadStore {
   Status terminate(std::string_view id);
   // Removes unfinished uploads idle past their expiry; returns how many went.
   size_t expire_idle();
-  // Path of the data file of a complete upload (kConflict while incomplete).
-  Result<std::filesystem::path> data_path(std::string_view id) const;
+  // Key of the data of a complete upload in options().storage (kConflict while incomplete).
+  Result<std::string> data_key(std::string_view id) const;
 
  private:
   struct Impl;

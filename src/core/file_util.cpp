@@ -69,25 +69,29 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view con
 
 Fd open_dirs_at(int dir, std::span<const std::string> dirs, bool create, int& err,
                 bool sync_created) {
-  Fd current(::fcntl(dir, F_DUPFD_CLOEXEC, 0));
-  if (!current.valid()) {
-    err = errno;
-    return Fd();
+  // The first component is opened from `dir` itself: a copy of it is only made when there
+  // is nothing to walk (one fcntl and one close less per open on the playback path).
+  if (dirs.empty()) {
+    Fd copy(::fcntl(dir, F_DUPFD_CLOEXEC, 0));
+    if (!copy.valid()) err = errno;
+    return copy;
   }
+  Fd current;
   for (const std::string& name : dirs) {
     constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-    Fd next(::openat(current.get(), name.c_str(), kFlags));
+    const int at = current.valid() ? current.get() : dir;
+    Fd next(::openat(at, name.c_str(), kFlags));
     if (!next.valid() && errno == ENOENT && create) {
       // Another thread may make it first: EEXIST is fine, the open below decides.
-      if (::mkdirat(current.get(), name.c_str(), 0755) != 0 && errno != EEXIST) {
+      if (::mkdirat(at, name.c_str(), 0755) != 0 && errno != EEXIST) {
         err = errno;
         return Fd();
       }
-      if (sync_created && ::fsync(current.get()) != 0) {
+      if (sync_created && ::fsync(at) != 0) {
         err = errno;
         return Fd();
       }
-      next = Fd(::openat(current.get(), name.c_str(), kFlags));
+      next = Fd(::openat(at, name.c_str(), kFlags));
     }
     if (!next.valid()) {
       err = errno;

@@ -53,6 +53,9 @@ constexpr size_t kIdleBufferKeep = 4 * 1024;
 constexpr size_t kReadChunk = 16 * 1024;          // what one recv asks for
 constexpr uint64_t kInlineFileBytes = 64 * 1024;  // smaller files are read into the answer
 constexpr size_t kSendfileChunk = 1 << 20;
+// An object without a descriptor is read into the write buffer this much at a time, so a
+// segment of any size costs one piece of memory per connection, never the whole object.
+constexpr size_t kReadPiece = 64 * 1024;
 // Lingering close: how long the bytes of a refused request are read and dropped.
 constexpr auto kLingerTotal = std::chrono::seconds(5);
 constexpr auto kLingerIdle = std::chrono::seconds(2);
@@ -271,8 +274,8 @@ struct Conn {
   std::string body;  // buffered body
   size_t requests = 0;
 
-  // Answering: the body of the answer, when it is a large file range.
-  std::shared_ptr<const OpenFile> file;
+  // Answering: the body of the answer, when it is a large object range.
+  std::shared_ptr<const storage::Reader> file;
   off_t file_offset = 0;
   uint64_t file_left = 0;
   bool close_after = false;
@@ -845,15 +848,21 @@ class Loop {
                     OriginResponse res, FrontAnswer kind) {
     const bool bodyless = method == "HEAD" || res.status == 204 || res.status == 304;
     std::string inline_body;
-    std::shared_ptr<const OpenFile> file;
+    std::shared_ptr<const storage::Reader> file;
     if (res.has_file() && !bodyless) {
-      // The descriptor the origin opened and checked: never a path opened a second time.
+      // The reader the origin opened and checked: never a key opened a second time.
       file = res.file;
       if (res.length <= kInlineFileBytes) {
         inline_body.resize(size_t(res.length));
-        ssize_t got = ::pread(file->fd(), inline_body.data(), inline_body.size(), off_t(res.offset));
+        bool ok = true;
+        for (size_t done = 0; ok && done < inline_body.size();) {
+          auto n = file->read_at(res.offset + done, inline_body.data() + done,
+                                 inline_body.size() - done);
+          ok = n.ok() && *n > 0;
+          if (ok) done += *n;
+        }
         file.reset();
-        if (got != ssize_t(inline_body.size())) {
+        if (!ok) {
           res = detail::json_error(500, "cannot read file");
           inline_body.clear();
         }
@@ -895,6 +904,7 @@ class Loop {
       }
       c->last_active = now_;
     }
+    if (c->file_left > 0 && c->file->fd() < 0) return flush_read_pieces(c);
     while (c->file_left > 0) {
       size_t want = size_t(std::min<uint64_t>(c->file_left, kSendfileChunk));
       ssize_t n = ::sendfile(c->client.get(), c->file->fd(), &c->file_offset, want);
@@ -911,6 +921,36 @@ class Loop {
         close_conn(c);
         return false;
       }
+    }
+    c->file.reset();
+    return true;
+  }
+
+  // The rest of flush_answer for an object without a descriptor: one piece at a time is read
+  // into the (empty) write buffer and sent, until the socket would block.
+  bool flush_read_pieces(Conn* c) {
+    while (c->file_left > 0 || !c->out.empty()) {
+      if (c->out.empty()) {
+        const size_t want = size_t(std::min<uint64_t>(c->file_left, kReadPiece));
+        c->out.reserve(want);
+        auto n = c->file->read_at(uint64_t(c->file_offset), c->out.write_ptr(),
+                                  std::min(want, c->out.space()));
+        if (!n.ok() || *n == 0) {
+          // The object ended early or the backend failed: the promised length cannot be kept.
+          close_conn(c);
+          return false;
+        }
+        c->out.produced(*n);
+        c->file_offset += off_t(*n);
+        c->file_left -= *n;
+      }
+      Io io = send_from(c->client.get(), c->out, c->file_left > 0 ? MSG_MORE : 0);
+      if (io == Io::kWouldBlock) return false;
+      if (io == Io::kFailed) {
+        close_conn(c);
+        return false;
+      }
+      c->last_active = now_;
     }
     c->file.reset();
     return true;

@@ -1,11 +1,8 @@
 // Origin::serve: one request for one file of one video, decided in a fixed
 // order so that cheaper and safer checks come first: method, path syntax (no
 // filesystem access), signature (no filesystem access), then the file itself,
-// opened one component at a time without following symlinks.
-#include <fcntl.h>
+// opened through storage under the video's key prefix.
 #include <openssl/sha.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
@@ -17,15 +14,12 @@
 #include <string_view>
 #include <utility>
 
-#include "core/file_util.hpp"
 #include "core/json_text.hpp"
 #include "origin/detail.hpp"
 #include "streamlet/origin.hpp"
 
 namespace streamlet::origin {
 namespace {
-
-using streamlet::detail::Fd;
 
 enum class FileClass {
   kSegment,  // init and media segments: written once, never changed
@@ -60,14 +54,14 @@ const FileType* file_type(std::string_view name) {
 }
 
 
-bool read_all(int fd, uint64_t size, std::string& out) {
+// Reads [offset, offset + size) of `reader` into `out` (which it resizes).
+bool read_range(const storage::Reader& reader, uint64_t offset, uint64_t size, std::string& out) {
   out.resize(size);
   uint64_t done = 0;
   while (done < size) {
-    ssize_t n = ::pread(fd, out.data() + done, size - done, static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<uint64_t>(n);
+    auto n = reader.read_at(offset + done, out.data() + done, size - done);
+    if (!n.ok() || *n == 0) return false;
+    done += *n;
   }
   return true;
 }
@@ -142,10 +136,6 @@ bool if_range_holds(const std::string& value, const std::string& etag,
 
 }  // namespace
 
-OpenFile::~OpenFile() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
 const std::string* OriginResponse::header(std::string_view name) const {
   for (const auto& [n, v] : headers) {
     if (n.size() != name.size()) continue;
@@ -180,8 +170,9 @@ Status Origin::verify(std::string_view video_id, std::string_view query) const {
   return origin::verify(video_id, query, now(), options_.signing_key);
 }
 
-OriginResponse Origin::serve(const std::filesystem::path& video_root, std::string_view video_id,
-                             const OriginRequest& request, const AccessPolicy& policy) const {
+OriginResponse Origin::serve(storage::Storage& storage, std::string_view key_prefix,
+                             std::string_view video_id, const OriginRequest& request,
+                             const AccessPolicy& policy) const {
   const bool head = request.method == "HEAD";
   Responder out(options_, head);
 
@@ -225,36 +216,39 @@ OriginResponse Origin::serve(const std::filesystem::path& video_root, std::strin
     token_ttl = exp - now_unix;
   }
 
-  int err = 0;
-  // No symlink under the root is followed; O_NONBLOCK: a FIFO planted there must not hang.
-  Fd file = streamlet::detail::open_beneath(video_root, *segments,
-                                            O_RDONLY | O_NOCTTY | O_NONBLOCK, err);
-  if (!file.valid()) {
-    if (err == ENOENT || err == ENOTDIR || err == ELOOP || err == EACCES || err == ENAMETOOLONG ||
-        err == ENXIO)
-      return out.error(404, "not found");
-    return out.error(500, "cannot open file");
+  // The key is made only of segments checked above, under the caller's prefix.
+  std::string key(key_prefix);
+  for (size_t i = 0; i < segments->size(); ++i) key += (i ? "/" : "") + (*segments)[i];
+  if (!storage::check_key(key).ok()) return out.error(404, "not found");
+  auto opened = storage.open(key);
+  if (!opened.ok()) {
+    switch (opened.status().code()) {
+      case ErrorCode::kIo:
+      case ErrorCode::kInternal:
+      case ErrorCode::kResourceExhausted:
+        return out.error(500, "cannot open file");
+      default:  // not there, not a regular object, a symlink, ...: nothing to serve
+        return out.error(404, "not found");
+    }
   }
-  struct stat st {};
-  if (::fstat(file.get(), &st) != 0) return out.error(500, "cannot stat file");
-  if (!S_ISREG(st.st_mode)) return out.error(404, "not found");
-
-  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
-  const uint64_t mtime_ns = static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull +
-                            static_cast<uint64_t>(st.st_mtim.tv_nsec);
+  std::shared_ptr<const storage::Reader> file = std::move(*opened);
+  const storage::ObjectInfo& info = file->info();
+  const uint64_t file_size = info.size;
+  const int64_t modified_s = info.modified_ms >= 0 ? info.modified_ms / 1000
+                                                   : -((-info.modified_ms + 999) / 1000);
   const bool rewrite =
       signed_access && (type->cls == FileClass::kHls || type->cls == FileClass::kDash);
 
-  // Strong validator from size and mtime (no inode: replicas that copy files
-  // with their mtimes agree on it). A rewritten manifest also depends on the token.
-  std::string etag = "\"" + hex_number(file_size) + "-" + hex_number(mtime_ns);
+  // Strong validator from size and modification time (no inode: replicas that copy
+  // objects with their times agree on it). A rewritten manifest also depends on the token.
+  std::string etag = "\"" + hex_number(file_size) + "-" + hex_number(uint64_t(info.modified_ms));
   if (rewrite) {
     unsigned char digest[SHA256_DIGEST_LENGTH];
     SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
     etag += "-" + hex(digest, 8);
   }
   etag += "\"";
-  const std::string last_modified = detail::http_date(st.st_mtim.tv_sec);
+  const std::string last_modified = detail::http_date(modified_s);
 
   // Shared caches may keep public files; signed ones only the player's own cache,
   // and no longer than the token is valid.
@@ -283,7 +277,7 @@ OriginResponse Origin::serve(const std::filesystem::path& video_root, std::strin
     not_modified = detail::none_match(*inm, etag);
   } else if (const std::string* ims = find_header(request, "if-modified-since")) {
     std::optional<int64_t> since = detail::parse_http_date(*ims);
-    not_modified = since && st.st_mtim.tv_sec <= *since;
+    not_modified = since && modified_s <= *since;
   }
   if (not_modified) {
     out.response().status = 304;
@@ -297,7 +291,7 @@ OriginResponse Origin::serve(const std::filesystem::path& video_root, std::strin
   if (rewrite) {
     if (file_size > options_.max_manifest_bytes) return out.error(500, "manifest too large");
     std::string text;
-    if (!read_all(file.get(), file_size, text)) return out.error(500, "cannot read file");
+    if (!read_range(*file, 0, file_size, text)) return out.error(500, "cannot read file");
     body = type->cls == FileClass::kHls ? detail::rewrite_hls(text, token)
                                         : detail::rewrite_dash(text, token);
     size = body.size();
@@ -337,17 +331,9 @@ OriginResponse Origin::serve(const std::filesystem::path& video_root, std::strin
   if (rewrite) {
     r.body = offset == 0 && length == body.size() ? std::move(body) : body.substr(offset, length);
   } else if (length <= options_.inline_file_bytes) {
-    r.body.resize(length);
-    uint64_t done = 0;
-    while (done < length) {
-      ssize_t n = ::pread(file.get(), r.body.data() + done, length - done,
-                          static_cast<off_t>(offset + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return out.error(500, "cannot read file");
-      done += static_cast<uint64_t>(n);
-    }
+    if (!read_range(*file, offset, length, r.body)) return out.error(500, "cannot read file");
   } else {
-    r.file = std::make_shared<const OpenFile>(file.release());
+    r.file = std::move(file);
     r.offset = offset;
     r.length = length;
   }

@@ -23,6 +23,7 @@
 #include "core/json_text.hpp"
 #include "core/text.hpp"
 #include "streamlet/origin_front.hpp"
+#include "streamlet/storage.hpp"
 #include "streamlet/throttle.hpp"
 
 namespace streamlet::platform {
@@ -207,6 +208,9 @@ struct Platform::Impl {
   std::shared_ptr<events::EventBus> bus = std::make_shared<events::EventBus>();
   std::unique_ptr<accounts::AccountService> accounts;
   std::unique_ptr<origin::Origin> origin;
+  // What the origin reads media through (local storage on the data directory) until the
+  // platform is built from injected stores.
+  std::shared_ptr<storage::Storage> media_store;
   std::unique_ptr<upload::UploadStore> store;
   std::unique_ptr<jobs::WorkerPool> pool;
   std::atomic<bool> running{false};
@@ -383,8 +387,8 @@ struct Platform::Impl {
       if (!info.ok()) {
         discard_unfinished(v.id);
       } else if (info->complete()) {
-        if (auto path = store->data_path(info->id); path.ok())
-          on_upload_complete(upload::CompletedUpload{*info, *path});
+        if (auto key = store->data_key(info->id); key.ok())
+          on_upload_complete(upload::CompletedUpload{*info, *key});
       }
     }
     return Status::Ok();
@@ -419,7 +423,14 @@ struct Platform::Impl {
     job.kind = "transcode";
     job.video_id = video_id;
     job.owner_id = v->owner_id;
-    job.payload = detail::json_text(json{{"input", fs::absolute(done.path).string()},
+    // The local store hands out its own file (no copy, nothing in the scratch directory).
+    auto input = store->options().storage->local_file(done.key, fs::temp_directory_path());
+    if (!input.ok()) {
+      (void)catalog->set_status(video_id, catalog::VideoStatus::kFailed,
+                                "the upload's file is gone: " + input.status().message());
+      return;
+    }
+    job.payload = detail::json_text(json{{"input", fs::absolute(input->path).string()},
                                          {"upload_id", done.info.id},
                                          {"display_name", display_name(done.info)}});
     auto queued = queue->enqueue(job);
@@ -489,6 +500,7 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options) {
     fs::create_directories(dir, ec);
     if (ec) return error(ErrorCode::kIo, dir.string() + ": " + ec.message());
   }
+  STREAMLET_ASSIGN_OR_RETURN(impl->media_store, storage::open_local({.root = data}));
   // The catalog first: the secrets' presence is what tells a used data directory from a new
   // one (check_catalog_file), so they are only written once the catalog is.
   const fs::path db_path = data / "catalog.db";
@@ -1010,8 +1022,8 @@ origin::OriginResponse Platform::serve_media(std::string_view video_id,
                  {"Content-Length", std::to_string(r.body.size())}};
     return r;
   }
-  return impl_->origin->serve(impl_->media_root / std::string(video_id), video_id, req,
-                              cached.policy);
+  return impl_->origin->serve(*impl_->media_store, "media/" + std::string(video_id) + "/",
+                              video_id, req, cached.policy);
 }
 
 events::EventBus& Platform::bus() {

@@ -1,20 +1,15 @@
-// The upload store: one <id>.bin (bytes) and one <id>.json (state) per upload.
-// Data is fsynced before the state that acknowledges it is atomically replaced, so the
-// state file never claims bytes the disk does not hold.
-#include <fcntl.h>
+// The upload store: one appendable object <prefix><id>.bin (bytes) and one object
+// <prefix><id>.json (state) per upload, both through a storage::Storage and nothing else.
+// Data is synced before the state that acknowledges it is atomically replaced (a Writer
+// commit), so the state never claims bytes the storage does not hold.
 #include <openssl/rand.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "core/file_util.hpp"
 #include "core/json_text.hpp"
+#include "streamlet/storage.hpp"
 #include "upload/digest.hpp"
 
 namespace streamlet::upload {
@@ -24,11 +19,11 @@ using Clock = std::chrono::system_clock;
 
 namespace {
 
-using streamlet::detail::Fd;
-
-constexpr size_t kWriteBuffer = 1 << 20;  // one write syscall per MiB keeps copies cheap
+constexpr size_t kWriteBuffer = 1 << 20;  // one append call per MiB keeps copies cheap
 constexpr size_t kMaxTombstones = 100000;
-constexpr uint64_t kWritebackStep = 8 << 20;
+// A state object is a few hundred bytes plus metadata (bounded by the tus header limit) and
+// part ids; anything this large is not one of ours.
+constexpr uint64_t kMaxStateBytes = 4u << 20;
 
 bool valid_id(std::string_view id) {
   if (id.size() != 32) return false;
@@ -38,13 +33,21 @@ bool valid_id(std::string_view id) {
 }
 
 // Messages reach the uploader (a full disk is a 503 with this text): they say what failed,
-// never where in the server's storage.
-Status errno_status(const std::string& what) {
-  int e = errno;
-  ErrorCode code = (e == ENOSPC || e == EDQUOT) ? ErrorCode::kResourceExhausted : ErrorCode::kIo;
-  return error(code, what + ": " + std::strerror(e));
+// never where in the server's storage. A backend's message names the key or path ("append to
+// uploads/x.bin: No space left on device"), so only its last clause (the reason) is kept.
+// A backend's kNotFound on data the store knows of is a storage fault, hence kIo.
+Status storage_status(const std::string& what, const Status& failed) {
+  std::string_view message = failed.message();
+  if (auto colon = message.rfind(": "); colon != std::string_view::npos)
+    message.remove_prefix(colon + 2);
+  ErrorCode code = failed.code() == ErrorCode::kResourceExhausted ? ErrorCode::kResourceExhausted
+                                                                  : ErrorCode::kIo;
+  return error(code, what + ": " + std::string(message));
 }
 
+bool ends_with(std::string_view s, std::string_view tail) {
+  return s.size() >= tail.size() && s.substr(s.size() - tail.size()) == tail;
+}
 
 int64_t to_unix(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
@@ -110,50 +113,47 @@ struct UploadStore::Impl {
   CompletionCallback callback;
   RemovalCallback removal_callback;
 
-  fs::path bin(std::string_view id) const { return opt.dir / (std::string(id) + ".bin"); }
-  fs::path state(std::string_view id) const { return opt.dir / (std::string(id) + ".json"); }
+  std::shared_ptr<storage::Storage> storage;  // == opt.storage
+
+  std::string bin(std::string_view id) const { return opt.prefix + std::string(id) + ".bin"; }
+  std::string state(std::string_view id) const { return opt.prefix + std::string(id) + ".json"; }
 
   bool expired(const UploadInfo& info, Clock::time_point now) const {
     return !info.complete() && now >= info.expires;
   }
 
-  Status sync_dir() const {
-    if (!opt.durable) return Status::Ok();
-    Fd dir(::open(opt.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!dir.valid() || ::fsync(dir.get()) != 0) return errno_status("save upload state");
+  // Atomically replaces <id>.json: a Writer is visible whole (and durable) on commit, or not.
+  Status persist(const UploadInfo& info) const {
+    if (Status st = storage->put(state(info.id), streamlet::detail::json_text(to_json(info)));
+        !st.ok())
+      return storage_status("save upload state", st);
     return Status::Ok();
   }
 
-  // Atomically replaces <id>.json: temp file, fsync, rename, fsync the directory.
-  Status persist(const UploadInfo& info) const {
-    std::string text = streamlet::detail::json_text(to_json(info));
-    fs::path tmp = opt.dir / (info.id + ".json.tmp");
-    {
-      Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-      if (!fd.valid()) return errno_status("save upload state");
-      size_t done = 0;
-      while (done < text.size()) {
-        ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-          Status s = errno_status("save upload state");
-          ::unlink(tmp.c_str());
-          return s;
-        }
-        done += size_t(n);
-      }
-      if (opt.durable && ::fsync(fd.get()) != 0) {
-        Status s = errno_status("save upload state");
-        ::unlink(tmp.c_str());
-        return s;
+  // Writes the final upload `id` as the parts' bytes in order, read back through Readers and
+  // appended through one small buffer (memory does not grow with the parts), then syncs it.
+  Status concatenate_data(const std::string& id,
+                          const std::vector<std::shared_ptr<Entry>>& parts) const {
+    auto created = storage->append(bin(id), /*create=*/true);
+    if (!created.ok()) return storage_status("create upload data", created.status());
+    storage::Appender& out = **created;
+    std::vector<char> buffer(kWriteBuffer);
+    for (const auto& e : parts) {
+      auto in = storage->open(bin(e->info.id));
+      if (!in.ok()) return storage_status("open part", in.status());
+      const uint64_t length = *e->info.length;
+      for (uint64_t at = 0; at < length;) {
+        auto n = (*in)->read_at(at, buffer.data(),
+                                size_t(std::min<uint64_t>(kWriteBuffer, length - at)));
+        if (!n.ok()) return storage_status("read part", n.status());
+        if (*n == 0) return error(ErrorCode::kIo, "concatenate: part shrank");
+        if (Status st = out.append(buffer.data(), *n); !st.ok())
+          return storage_status("concatenate", st);
+        at += *n;
       }
     }
-    if (::rename(tmp.c_str(), state(info.id).c_str()) != 0) {
-      Status s = errno_status("save upload state");
-      ::unlink(tmp.c_str());
-      return s;
-    }
-    return sync_dir();
+    if (Status st = out.sync(); !st.ok()) return storage_status("sync upload data", st);
+    return Status::Ok();
   }
 
   // Looks up an upload under `mu`; kGone for terminated or expired ones.
@@ -167,10 +167,12 @@ struct UploadStore::Impl {
     return it->second;
   }
 
+  // The state goes first: a crash in between leaves data without state, which the next
+  // open() removes as never acknowledged (the other order would leave a state whose data
+  // is gone, kept forever).
   void remove_files(std::string_view id) const {
-    ::unlink(bin(id).c_str());
-    ::unlink(state(id).c_str());
-    (void)sync_dir();
+    (void)storage->remove(state(id));
+    (void)storage->remove(bin(id));
   }
 
   void bury_locked(const std::string& id) {
@@ -180,10 +182,9 @@ struct UploadStore::Impl {
   }
 
   Status check_free_space(uint64_t needed) const {
-    struct statvfs vfs {};
-    if (::statvfs(opt.dir.c_str(), &vfs) != 0) return Status::Ok();  // unknown: let writes tell
-    uint64_t free_bytes = uint64_t(vfs.f_bavail) * vfs.f_frsize;
-    if (free_bytes < needed + opt.min_free_bytes)
+    auto free_bytes = storage->free_bytes();
+    if (!free_bytes) return Status::Ok();  // unknown (an object store): let writes tell
+    if (*free_bytes < needed + opt.min_free_bytes)
       return error(ErrorCode::kResourceExhausted, "not enough free disk space for the upload");
     return Status::Ok();
   }
@@ -271,45 +272,73 @@ UploadStore::UploadStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 UploadStore::~UploadStore() = default;
 
 Result<std::unique_ptr<UploadStore>> UploadStore::open(StoreOptions options) {
-  if (options.dir.empty()) return error(ErrorCode::kInvalidArgument, "upload store: no directory");
-  std::error_code ec;
-  fs::create_directories(options.dir, ec);
-  if (ec)
-    return error(ErrorCode::kIo, "upload store: " + options.dir.string() + ": " + ec.message());
+  if (!options.storage) {
+    // The shortcut: a directory of <id>.bin and <id>.json, as the store always kept it.
+    if (options.dir.empty())
+      return error(ErrorCode::kInvalidArgument, "upload store: no storage and no directory");
+    // Owner-only files, as the store always made them: unpublished uploads are private.
+    auto local = storage::open_local(
+        {.root = options.dir, .durable = options.durable, .private_files = true});
+    if (!local.ok())
+      return storage_status("upload store: open " + options.dir.string(), local.status());
+    options.storage = std::move(local).value();
+    options.prefix.clear();
+  }
+  if (Status st = storage::check_key(options.prefix + std::string(32, '0') + ".json"); !st.ok())
+    return error(ErrorCode::kInvalidArgument,
+                 "upload store: invalid prefix \"" + options.prefix + "\"");
   auto impl = std::make_unique<Impl>();
   impl->opt = std::move(options);
-  const fs::path& dir = impl->opt.dir;
+  impl->storage = impl->opt.storage;
+  storage::Storage& store = *impl->storage;
+  const std::string& prefix = impl->opt.prefix;
+  auto failed = [&](const std::string& what, const Status& st) {
+    return error(st.code() == ErrorCode::kResourceExhausted ? st.code() : ErrorCode::kIo,
+                 "upload store (" + store.describe() + "): " + what + ": " + st.message());
+  };
+
+  // Names directly under the prefix; deeper keys belong to someone else.
+  std::vector<std::string> names;
+  if (Status st = store.list(prefix,
+                             [&](const storage::ObjectInfo& o) {
+                               std::string_view name =
+                                   std::string_view(o.key).substr(prefix.size());
+                               if (name.find('/') == std::string_view::npos)
+                                 names.emplace_back(name);
+                               return true;
+                             });
+      !st.ok())
+    return failed("list", st);
 
   std::set<std::string> known;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const fs::path& p = entry.path();
-    if (p.extension() == ".tmp") {  // a state write that never got renamed: never acknowledged
-      fs::remove(p, ec);
+  for (const auto& name : names) {
+    // A state write of an older version that never got renamed: never acknowledged.
+    if (ends_with(name, ".json.tmp")) {
+      (void)store.remove(prefix + name);
       continue;
     }
-    if (p.extension() != ".json") continue;
-    known.insert(p.stem().string());  // even if unreadable below: never delete its data
-    std::string text;
-    {
-      Fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
-      if (!fd.valid()) continue;
-      char buf[8192];
-      ssize_t n;
-      while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) text.append(buf, size_t(n));
-    }
-    auto info = from_json(nlohmann::json::parse(text, nullptr, false));
-    if (!info || info->id != p.stem().string()) continue;  // not ours; leave it alone
+    if (!ends_with(name, ".json")) continue;
+    const std::string id = name.substr(0, name.size() - 5);
+    known.insert(id);  // even if unreadable below: never delete its data
+    auto text = store.get(prefix + name, kMaxStateBytes);
+    if (!text.ok()) continue;
+    auto info = from_json(nlohmann::json::parse(*text, nullptr, false));
+    if (!info || info->id != id) continue;  // not ours; leave it alone
     // Reconcile: bytes past the acknowledged offset were never promised to anyone.
-    fs::path bin = impl->bin(info->id);
-    struct stat st {};
-    if (::stat(bin.c_str(), &st) != 0) continue;
-    uint64_t size = uint64_t(st.st_size);
-    if (size > info->offset) {
-      if (::truncate(bin.c_str(), off_t(info->offset)) != 0)
-        return errno_status("upload store: truncate " + bin.string());
-    } else if (size < info->offset) {
-      // Only possible if the disk lost synced data; trust the bytes that are there.
-      info->offset = size;
+    const std::string bin = impl->bin(id);
+    auto data = store.stat(bin);
+    if (!data.ok()) {
+      if (data.status().code() == ErrorCode::kNotFound) continue;
+      return failed("stat " + bin, data.status());
+    }
+    if (data->size > info->offset) {
+      auto out = store.append(bin, /*create=*/false);
+      Status st = out.ok() ? (*out)->truncate(info->offset) : out.status();
+      if (st.ok()) st = (*out)->sync();
+      if (!st.ok()) return failed("truncate " + bin, st);
+    } else if (data->size < info->offset) {
+      // Only possible if the storage lost synced data; trust the bytes that are there.
+      info->offset = data->size;
       STREAMLET_RETURN_IF_ERROR(impl->persist(*info));
     }
     auto e = std::make_shared<Entry>();
@@ -325,11 +354,11 @@ Result<std::unique_ptr<UploadStore>> UploadStore::open(StoreOptions options) {
     impl->uploads.erase(part);
     impl->remove_files(part);
   }
-  // Data files without any state file: their creation was never acknowledged.
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const fs::path& p = entry.path();
-    if (p.extension() == ".bin" && valid_id(p.stem().string()) && !known.count(p.stem().string()))
-      fs::remove(p, ec);
+  // Data without any state: its creation was never acknowledged.
+  for (const auto& name : names) {
+    if (!ends_with(name, ".bin")) continue;
+    const std::string id = name.substr(0, name.size() - 4);
+    if (valid_id(id) && !known.count(id)) (void)store.remove(prefix + name);
   }
   return std::unique_ptr<UploadStore>(new UploadStore(std::move(impl)));
 }
@@ -396,8 +425,10 @@ Result<UploadInfo> UploadStore::create(const CreateParams& params) {
   }
   Status st;
   {
-    Fd fd(::open(s.bin(info.id).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (!fd.valid()) st = errno_status("create upload file");
+    // Made durable before the state that acknowledges it.
+    auto data = s.storage->append(s.bin(info.id), /*create=*/true);
+    st = data.ok() ? (*data)->sync() : data.status();
+    if (!st.ok()) st = storage_status("create upload data", st);
   }
   if (st.ok()) st = s.persist(info);
   {
@@ -516,44 +547,38 @@ Result<UploadInfo> UploadStore::append(std::string_view id, const AppendParams& 
   STREAMLET_RETURN_IF_ERROR(s.check_free_space(params.content_length.value_or(0)));
 
   const uint64_t start = info.offset;
-  Fd fd(::open(s.bin(info.id).c_str(), O_WRONLY | O_CLOEXEC));
-  if (!fd.valid()) return errno_status("open upload file");
+  auto opened = s.storage->append(s.bin(info.id), /*create=*/false);
+  if (!opened.ok()) return storage_status("open upload data", opened.status());
+  storage::Appender& out = **opened;
+  // Bytes past the offset are left by an append that failed and could not roll back: they
+  // were never acknowledged.
+  if (out.size() > start) {
+    if (Status st = out.truncate(start); !st.ok()) return storage_status("open upload data", st);
+  } else if (out.size() < start) {
+    return error(ErrorCode::kIo, "upload data is shorter than its acknowledged offset");
+  }
 
   std::optional<detail::Digest> digest;
   if (params.checksum) digest.emplace(params.checksum->algorithm);
   std::vector<char> buffer;
   buffer.reserve(kWriteBuffer);
-  uint64_t written = start;    // bytes on disk (maybe not yet synced)
+  uint64_t written = start;    // bytes appended (maybe not yet synced)
   uint64_t received = start;   // bytes taken from the body
-  uint64_t committed = start;  // bytes acknowledged in the state file
-  uint64_t kicked = start;     // bytes whose writeback has been started
+  uint64_t committed = start;  // bytes acknowledged in the state
   Status failure;
 
   auto flush = [&]() -> bool {
-    size_t done = 0;
-    while (done < buffer.size()) {
-      ssize_t n =
-          ::pwrite(fd.get(), buffer.data() + done, buffer.size() - done, off_t(written + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        failure = errno_status("write upload data");
-        return false;
-      }
-      done += size_t(n);
+    if (Status st = out.append(buffer.data(), buffer.size()); !st.ok()) {
+      failure = storage_status("write upload data", st);
+      return false;
     }
     written += buffer.size();
     buffer.clear();
-    // Start writeback of what is written so far without waiting for it: the fdatasync that
-    // acknowledges the append then finds little left to do, and dirty pages stay few.
-    if (s.opt.durable && written - kicked >= kWritebackStep) {
-      ::sync_file_range(fd.get(), off_t(kicked), off_t(written - kicked), SYNC_FILE_RANGE_WRITE);
-      kicked = written;
-    }
     return true;
   };
   auto commit = [&]() -> Status {
     if (!buffer.empty() && !flush()) return failure;
-    if (s.opt.durable && ::fdatasync(fd.get()) != 0) return errno_status("fsync upload data");
+    if (Status st = out.sync(); !st.ok()) return storage_status("sync upload data", st);
     UploadInfo next = info;
     next.offset = written;
     next.expires = Clock::now() + s.opt.expiration;
@@ -598,7 +623,7 @@ Result<UploadInfo> UploadStore::append(std::string_view id, const AppendParams& 
   }
 
   auto roll_back = [&](uint64_t to) {
-    if (::ftruncate(fd.get(), off_t(to)) == 0 && s.opt.durable) ::fdatasync(fd.get());
+    if (out.size() > to && out.truncate(to).ok()) (void)out.sync();
   };
   if (!failure.ok()) {
     roll_back(committed);
@@ -671,30 +696,7 @@ Result<UploadInfo> UploadStore::concatenate(const std::vector<std::string>& part
   info.created = Clock::now();
   info.expires = info.created + s.opt.expiration;
 
-  Status st;
-  {
-    Fd out(::open(s.bin(info.id).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (!out.valid()) return errno_status("create upload file");
-    for (const auto& e : parts) {
-      Fd in(::open(s.bin(e->info.id).c_str(), O_RDONLY | O_CLOEXEC));
-      if (!in.valid()) {
-        st = errno_status("open part");
-        break;
-      }
-      uint64_t left = *e->info.length;
-      while (left > 0 && st.ok()) {
-        // Kernel-side copy: no user-space buffer, and reflinks where the filesystem has them.
-        ssize_t n = ::copy_file_range(in.get(), nullptr, out.get(), nullptr, left, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0)
-          st = n < 0 ? errno_status("concatenate") : error(ErrorCode::kIo, "part shrank");
-        else
-          left -= uint64_t(n);
-      }
-      if (!st.ok()) break;
-    }
-    if (st.ok() && s.opt.durable && ::fdatasync(out.get()) != 0) st = errno_status("fsync");
-  }
+  Status st = s.concatenate_data(info.id, parts);
   if (st.ok()) st = s.persist(info);
   if (!st.ok()) {
     s.remove_files(info.id);
@@ -745,7 +747,7 @@ size_t UploadStore::expire_idle() {
   return victims.size();
 }
 
-Result<fs::path> UploadStore::data_path(std::string_view id) const {
+Result<std::string> UploadStore::data_key(std::string_view id) const {
   std::lock_guard lock(impl_->mu);
   STREAMLET_ASSIGN_OR_RETURN(auto e, impl_->find_locked(id));
   if (!e->info.complete()) return error(ErrorCode::kConflict, "upload is not finished");

@@ -108,7 +108,7 @@ struct Fixture {
             r.headers = {{"Content-Length", "2"}};
             return r;
           }
-          return origin.serve(video.root(), id, req);
+          return origin.serve(video.store(), video.prefix(), id, req);
         },
         [this](const origin::FrontRequestLog& log) {
           if (log.kind == origin::FrontAnswer::kPlayback) observed.fetch_add(1);

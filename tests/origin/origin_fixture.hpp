@@ -14,6 +14,7 @@
 
 #include "streamlet/origin.hpp"
 #include "streamlet/package.hpp"
+#include "streamlet/storage.hpp"
 #include "support/support.hpp"
 
 namespace streamlet::test {
@@ -55,7 +56,8 @@ inline package::Track small_track(package::TrackKind kind, const char* id, const
 }
 
 // <tmp>/videos/<id>/ holds the package output; <tmp>/outside.m4s and
-// <tmp>/secret.txt are files an attacker would like to reach.
+// <tmp>/secret.txt are files an attacker would like to reach. store() is the local storage
+// backend on <tmp>, so the video's objects are under the key prefix "videos/<id>/".
 class FakeVideo {
  public:
   explicit FakeVideo(std::string id = "vid-abc123") : id_(std::move(id)) {
@@ -86,10 +88,15 @@ class FakeVideo {
 
     write_file(tmp_.path() / "outside.m4s", "OUTSIDE-THE-ROOT");
     write_file(tmp_.path() / "secret.txt", "top secret");
+    auto opened = storage::open_local({.root = tmp_.path(), .durable = false});
+    REQUIRE(opened.ok());
+    store_ = std::move(*opened);
   }
 
   const std::string& id() const { return id_; }
   const std::filesystem::path& root() const { return root_; }
+  storage::Storage& store() const { return *store_; }
+  std::string prefix() const { return "videos/" + id_ + "/"; }
   const std::filesystem::path& tmp() const { return tmp_.path(); }
   const package::Presentation& presentation() const { return presentation_; }
 
@@ -108,6 +115,7 @@ class FakeVideo {
   TempDir tmp_;
   std::string id_;
   std::filesystem::path root_;
+  std::shared_ptr<storage::Storage> store_;
   package::Presentation presentation_;
   std::map<std::string, std::string> files_;
 };
@@ -123,12 +131,22 @@ inline origin::OriginRequest request(std::string path, std::string query = {},
   return r;
 }
 
-// What the client receives as the body: the generated body, or the file range
-// the adapter would stream.
+// What the client receives as the body: the generated body, or the object range
+// the adapter would stream (through the descriptor when the reader has one, as the front does).
 inline std::string received_body(const origin::OriginResponse& r) {
   if (!r.has_file()) return r.body;
   std::string out(r.length, '\0');
-  REQUIRE(::pread(r.file->fd(), out.data(), out.size(), off_t(r.offset)) == ssize_t(r.length));
+  if (r.file->fd() >= 0) {
+    REQUIRE(::pread(r.file->fd(), out.data(), out.size(), off_t(r.offset)) == ssize_t(r.length));
+    return out;
+  }
+  size_t done = 0;
+  while (done < out.size()) {
+    auto n = r.file->read_at(r.offset + done, out.data() + done, out.size() - done);
+    REQUIRE(n.ok());
+    REQUIRE(*n > 0);
+    done += *n;
+  }
   return out;
 }
 

@@ -63,8 +63,8 @@ TEST_CASE("traversal attempts, however encoded, get 404 and no file") {
   };
   for (const char* path : attempts) {
     CAPTURE(path);
-    check_refused(o.serve(v.root(), v.id(), request(path)));
-    check_refused(o.serve(v.root(), v.id(), request(path, "", {}, "HEAD")));
+    check_refused(o.serve(v.store(), v.prefix(), v.id(), request(path)));
+    check_refused(o.serve(v.store(), v.prefix(), v.id(), request(path, "", {}, "HEAD")));
   }
 }
 
@@ -73,15 +73,15 @@ TEST_CASE("traversal on a private video is 404 too, before any signature check")
   Origin o(test_options());
   origin::AccessPolicy priv;
   priv.is_private = true;
-  check_refused(o.serve(v.root(), v.id(), request("../outside.m4s"), priv));
-  check_refused(o.serve(v.root(), v.id(),
+  check_refused(o.serve(v.store(), v.prefix(), v.id(), request("../outside.m4s"), priv));
+  check_refused(o.serve(v.store(), v.prefix(), v.id(),
                         request("%2e%2e/outside.m4s", o.sign(v.id(), kNow + 60).value()), priv));
 }
 
 TEST_CASE("percent-encoding of ordinary characters is decoded once") {
   FakeVideo v;
   Origin o(test_options());
-  OriginResponse r = o.serve(v.root(), v.id(), request("720p/seg_0000%31.m4s"));
+  OriginResponse r = o.serve(v.store(), v.prefix(), v.id(), request("720p/seg_0000%31.m4s"));
   CHECK(r.status == 200);
   CHECK(received_body(r) == v.bytes("720p/seg_00001.m4s"));
 }
@@ -102,21 +102,26 @@ TEST_CASE("symlinks under the root are never followed") {
   for (const char* path :
        {"720p/seg_00009.m4s", "evil/outside.m4s", "720p/rel.m4s", "720p/inside.m4s", "loop.m4s"}) {
     CAPTURE(path);
-    check_refused(o.serve(v.root(), v.id(), request(path)));
+    check_refused(o.serve(v.store(), v.prefix(), v.id(), request(path)));
   }
 }
 
 TEST_CASE("a FIFO under the root is 404 and does not hang the request") {
   FakeVideo v;
   REQUIRE(::mkfifo((v.root() / "pipe.m4s").c_str(), 0600) == 0);
-  check_refused(Origin(test_options()).serve(v.root(), v.id(), request("pipe.m4s")));
+  check_refused(Origin(test_options()).serve(v.store(), v.prefix(), v.id(), request("pipe.m4s")));
 }
 
 TEST_CASE("the video root itself may be a symlink: it is trusted configuration") {
   FakeVideo v;
-  fs::create_directory_symlink(v.root(), v.tmp() / "alias");
+  // The storage root is the trusted configuration now: a link to it is followed.
+  const auto alias = v.tmp().parent_path() / (v.tmp().filename().string() + "-alias");
+  fs::create_directory_symlink(v.tmp(), alias);
+  auto store = streamlet::storage::open_local({.root = alias, .durable = false});
+  REQUIRE(store.ok());
   OriginResponse r =
-      Origin(test_options()).serve(v.tmp() / "alias", v.id(), request("720p/seg_00001.m4s"));
+      Origin(test_options()).serve(**store, v.prefix(), v.id(), request("720p/seg_00001.m4s"));
+  fs::remove(alias);
   CHECK(r.status == 200);
   CHECK(received_body(r) == v.bytes("720p/seg_00001.m4s"));
 }

@@ -30,7 +30,7 @@ TEST_CASE("each file a player needs is served with its content type and exact by
   };
   for (const auto& [path, type] : cases) {
     CAPTURE(path);
-    OriginResponse r = o.serve(v.root(), v.id(), request(path));
+    OriginResponse r = o.serve(v.store(), v.prefix(), v.id(), request(path));
     CHECK(r.status == 200);
     CHECK(header_or_empty(r, "Content-Type") == type);
     CHECK(header_or_empty(r, "Content-Length") == std::to_string(v.bytes(path).size()));
@@ -54,8 +54,8 @@ TEST_CASE("small files come back in the body, with the same bytes and headers as
       CAPTURE(range);
       std::map<std::string, std::string> h;
       if (*range) h["range"] = range;
-      OriginResponse a = small.serve(v.root(), v.id(), request(path, "", h));
-      OriginResponse b = streamed.serve(v.root(), v.id(), request(path, "", h));
+      OriginResponse a = small.serve(v.store(), v.prefix(), v.id(), request(path, "", h));
+      OriginResponse b = streamed.serve(v.store(), v.prefix(), v.id(), request(path, "", h));
       REQUIRE(b.has_file());
       CHECK(a.status == b.status);
       CHECK(a.headers == b.headers);
@@ -64,7 +64,7 @@ TEST_CASE("small files come back in the body, with the same bytes and headers as
       CHECK(a.has_file() == (b.length > 1000));
     }
   }
-  OriginResponse head = small.serve(v.root(), v.id(), request("master.m3u8", "", {}, "HEAD"));
+  OriginResponse head = small.serve(v.store(), v.prefix(), v.id(), request("master.m3u8", "", {}, "HEAD"));
   CHECK(head.status == 200);
   CHECK(head.body.empty());
   CHECK_FALSE(head.has_file());
@@ -73,7 +73,7 @@ TEST_CASE("small files come back in the body, with the same bytes and headers as
 TEST_CASE("subtitles are served as text/vtt") {
   FakeVideo v;
   v.put("subs/en.vtt", "WEBVTT\n\n00:00.000 --> 00:01.000\nhello\n");
-  OriginResponse r = Origin(test_options()).serve(v.root(), v.id(), request("subs/en.vtt"));
+  OriginResponse r = Origin(test_options()).serve(v.store(), v.prefix(), v.id(), request("subs/en.vtt"));
   CHECK(r.status == 200);
   CHECK(header_or_empty(r, "Content-Type").starts_with("text/vtt"));
   CHECK(received_body(r) == v.bytes("subs/en.vtt"));
@@ -86,7 +86,7 @@ TEST_CASE("files a player does not need are 404: unknown types, summary.json, hi
   for (const char* path : {"summary.json", ".hidden.m4s", "notes.txt", "720p", "720p/",
                            "missing.m3u8", "720p/seg_00099.m4s", "m4s", ".m4s"}) {
     CAPTURE(path);
-    OriginResponse r = o.serve(v.root(), v.id(), request(path));
+    OriginResponse r = o.serve(v.store(), v.prefix(), v.id(), request(path));
     CHECK(r.status == 404);
     CHECK_FALSE(r.has_file());
     CHECK(header_or_empty(r, "Content-Type") == "application/json");
@@ -99,7 +99,7 @@ TEST_CASE("files a player does not need are 404: unknown types, summary.json, hi
 TEST_CASE("a video directory that does not exist is 404") {
   FakeVideo v;
   OriginResponse r =
-      Origin(test_options()).serve(v.tmp() / "videos" / "nope", "nope", request("master.m3u8"));
+      Origin(test_options()).serve(v.store(), "videos/nope/", "nope", request("master.m3u8"));
   CHECK(r.status == 404);
   CHECK_FALSE(r.has_file());
 }
@@ -109,15 +109,15 @@ TEST_CASE("HEAD has the GET headers and no body") {
   Origin o(test_options());
   for (const char* path : {"720p/seg_00002.m4s", "master.m3u8", "summary.json"}) {
     CAPTURE(path);
-    OriginResponse get = o.serve(v.root(), v.id(), request(path));
-    OriginResponse head = o.serve(v.root(), v.id(), request(path, "", {}, "HEAD"));
+    OriginResponse get = o.serve(v.store(), v.prefix(), v.id(), request(path));
+    OriginResponse head = o.serve(v.store(), v.prefix(), v.id(), request(path, "", {}, "HEAD"));
     CHECK(head.status == get.status);
     CHECK(head.headers == get.headers);
     CHECK(head.body.empty());
     CHECK_FALSE(head.has_file());
   }
   OriginResponse ranged = o.serve(
-      v.root(), v.id(), request("720p/seg_00001.m4s", "", {{"range", "bytes=10-19"}}, "HEAD"));
+      v.store(), v.prefix(), v.id(), request("720p/seg_00001.m4s", "", {{"range", "bytes=10-19"}}, "HEAD"));
   CHECK(ranged.status == 206);
   CHECK(header_or_empty(ranged, "Content-Length") == "10");
   CHECK_FALSE(ranged.has_file());
@@ -139,7 +139,7 @@ TEST_CASE("Range: a single byte range gets 206 with exactly those bytes") {
         Case{"bytes=2999-2999", 2999, 2999}, Case{"bytes=2000-999999", 2000, 2999},
         Case{"bytes=-5000", 0, 2999}, Case{"bytes = 5 - 9", 5, 9}, Case{"Bytes=0-0", 0, 0}}) {
     CAPTURE(c.header);
-    OriginResponse r = o.serve(v.root(), v.id(), request(path, "", {{"range", c.header}}));
+    OriginResponse r = o.serve(v.store(), v.prefix(), v.id(), request(path, "", {{"range", c.header}}));
     REQUIRE(r.status == 206);
     CHECK(header_or_empty(r, "Content-Range") ==
           "bytes " + std::to_string(c.first) + "-" + std::to_string(c.last) + "/3000");
@@ -155,7 +155,7 @@ TEST_CASE("Range: past the end is 416 with the size, and malformed or multiple r
   const std::string path = "720p/seg_00001.m4s";
   for (const char* h : {"bytes=3000-", "bytes=5000-6000", "bytes=-0"}) {
     CAPTURE(h);
-    OriginResponse r = o.serve(v.root(), v.id(), request(path, "", {{"range", h}}));
+    OriginResponse r = o.serve(v.store(), v.prefix(), v.id(), request(path, "", {{"range", h}}));
     CHECK(r.status == 416);
     CHECK(header_or_empty(r, "Content-Range") == "bytes */3000");
     CHECK_FALSE(r.has_file());
@@ -163,7 +163,7 @@ TEST_CASE("Range: past the end is 416 with the size, and malformed or multiple r
   for (const char* h : {"bytes=abc", "bytes=10-5", "items=0-10", "bytes=", "bytes=--5",
                         "bytes=0-10,20-30", "0-10", "bytes=1-2-3", "bytes=-"}) {
     CAPTURE(h);
-    OriginResponse r = o.serve(v.root(), v.id(), request(path, "", {{"range", h}}));
+    OriginResponse r = o.serve(v.store(), v.prefix(), v.id(), request(path, "", {{"range", h}}));
     CHECK(r.status == 200);
     CHECK(header_or_empty(r, "Content-Range").empty());
     CHECK(received_body(r) == v.bytes(path));
@@ -174,13 +174,13 @@ TEST_CASE("If-Range: a stale validator turns the range into a full 200") {
   FakeVideo v;
   Origin o(test_options());
   const std::string path = "720p/seg_00002.m4s";
-  OriginResponse first = o.serve(v.root(), v.id(), request(path));
+  OriginResponse first = o.serve(v.store(), v.prefix(), v.id(), request(path));
   const std::string etag = header_or_empty(first, "ETag");
   OriginResponse same =
-      o.serve(v.root(), v.id(), request(path, "", {{"range", "bytes=0-9"}, {"if-range", etag}}));
+      o.serve(v.store(), v.prefix(), v.id(), request(path, "", {{"range", "bytes=0-9"}, {"if-range", etag}}));
   CHECK(same.status == 206);
   OriginResponse stale = o.serve(
-      v.root(), v.id(), request(path, "", {{"range", "bytes=0-9"}, {"if-range", "\"other\""}}));
+      v.store(), v.prefix(), v.id(), request(path, "", {{"range", "bytes=0-9"}, {"if-range", "\"other\""}}));
   CHECK(stale.status == 200);
   CHECK(received_body(stale) == v.bytes(path));
 }
@@ -189,18 +189,18 @@ TEST_CASE("ETag: a matching If-None-Match gets 304 with validators and no body")
   FakeVideo v;
   Origin o(test_options());
   const std::string path = "720p/seg_00001.m4s";
-  OriginResponse first = o.serve(v.root(), v.id(), request(path));
+  OriginResponse first = o.serve(v.store(), v.prefix(), v.id(), request(path));
   const std::string etag = header_or_empty(first, "ETag");
   REQUIRE(etag.size() > 2);
   CHECK(etag.front() == '"');  // strong
   CHECK(etag.back() == '"');
   // Stable for an unchanged file, distinct between files.
-  CHECK(header_or_empty(o.serve(v.root(), v.id(), request(path)), "ETag") == etag);
-  CHECK(header_or_empty(o.serve(v.root(), v.id(), request("720p/seg_00002.m4s")), "ETag") != etag);
+  CHECK(header_or_empty(o.serve(v.store(), v.prefix(), v.id(), request(path)), "ETag") == etag);
+  CHECK(header_or_empty(o.serve(v.store(), v.prefix(), v.id(), request("720p/seg_00002.m4s")), "ETag") != etag);
 
   for (std::string inm : {etag, "W/" + etag, "\"nope\", " + etag, std::string("*")}) {
     CAPTURE(inm);
-    OriginResponse r = o.serve(v.root(), v.id(), request(path, "", {{"if-none-match", inm}}));
+    OriginResponse r = o.serve(v.store(), v.prefix(), v.id(), request(path, "", {{"if-none-match", inm}}));
     CHECK(r.status == 304);
     CHECK(header_or_empty(r, "ETag") == etag);
     CHECK(header_or_empty(r, "Cache-Control") == "public, max-age=31536000, immutable");
@@ -208,7 +208,7 @@ TEST_CASE("ETag: a matching If-None-Match gets 304 with validators and no body")
     CHECK_FALSE(r.has_file());
   }
   OriginResponse miss =
-      o.serve(v.root(), v.id(), request(path, "", {{"if-none-match", "\"something-else\""}}));
+      o.serve(v.store(), v.prefix(), v.id(), request(path, "", {{"if-none-match", "\"something-else\""}}));
   CHECK(miss.status == 200);
   CHECK(received_body(miss) == v.bytes(path));
 }
@@ -217,10 +217,10 @@ TEST_CASE("ETag changes when a manifest is replaced") {
   FakeVideo v;
   Origin o(test_options());
   const std::string etag =
-      header_or_empty(o.serve(v.root(), v.id(), request("master.m3u8")), "ETag");
+      header_or_empty(o.serve(v.store(), v.prefix(), v.id(), request("master.m3u8")), "ETag");
   v.put("master.m3u8", v.bytes("master.m3u8") + "\n");
   OriginResponse r =
-      o.serve(v.root(), v.id(), request("master.m3u8", "", {{"if-none-match", etag}}));
+      o.serve(v.store(), v.prefix(), v.id(), request("master.m3u8", "", {{"if-none-match", etag}}));
   CHECK(r.status == 200);
   CHECK(header_or_empty(r, "ETag") != etag);
 }
@@ -228,19 +228,19 @@ TEST_CASE("ETag changes when a manifest is replaced") {
 TEST_CASE("Last-Modified and If-Modified-Since") {
   FakeVideo v;
   Origin o(test_options());
-  OriginResponse first = o.serve(v.root(), v.id(), request("poster.jpg"));
+  OriginResponse first = o.serve(v.store(), v.prefix(), v.id(), request("poster.jpg"));
   const std::string lm = header_or_empty(first, "Last-Modified");
   REQUIRE(lm.size() == 29);
   CHECK(lm.ends_with(" GMT"));
-  CHECK(o.serve(v.root(), v.id(), request("poster.jpg", "", {{"if-modified-since", lm}})).status ==
+  CHECK(o.serve(v.store(), v.prefix(), v.id(), request("poster.jpg", "", {{"if-modified-since", lm}})).status ==
         304);
-  CHECK(o.serve(v.root(), v.id(),
+  CHECK(o.serve(v.store(), v.prefix(), v.id(),
                 request("poster.jpg", "", {{"if-modified-since", "Sat, 01 Jan 2000 00:00:00 GMT"}}))
             .status == 200);
-  CHECK(o.serve(v.root(), v.id(), request("poster.jpg", "", {{"if-modified-since", "garbage"}}))
+  CHECK(o.serve(v.store(), v.prefix(), v.id(), request("poster.jpg", "", {{"if-modified-since", "garbage"}}))
             .status == 200);
   // If-None-Match takes precedence: a mismatching tag means 200 whatever the date says.
-  CHECK(o.serve(v.root(), v.id(),
+  CHECK(o.serve(v.store(), v.prefix(), v.id(),
                 request("poster.jpg", "", {{"if-modified-since", lm}, {"if-none-match", "\"x\""}}))
             .status == 200);
 }
@@ -252,7 +252,7 @@ TEST_CASE(
   opts.manifest_max_age = 30;
   Origin o(opts);
   auto cc = [&](const char* path, AccessPolicy policy = {}) {
-    return header_or_empty(o.serve(v.root(), v.id(), request(path), policy), "Cache-Control");
+    return header_or_empty(o.serve(v.store(), v.prefix(), v.id(), request(path), policy), "Cache-Control");
   };
   CHECK(cc("720p/seg_00001.m4s") == "public, max-age=31536000, immutable");
   CHECK(cc("720p/init.mp4") == "public, max-age=31536000, immutable");
@@ -272,13 +272,13 @@ TEST_CASE("CORS: every response lets a player on another origin read it, and pre
   Origin o(test_options());
   for (const char* path : {"master.m3u8", "720p/seg_00001.m4s", "nope.m4s"}) {
     CAPTURE(path);
-    OriginResponse r = o.serve(v.root(), v.id(), request(path));
+    OriginResponse r = o.serve(v.store(), v.prefix(), v.id(), request(path));
     CHECK(header_or_empty(r, "Access-Control-Allow-Origin") == "*");
     const std::string expose = header_or_empty(r, "Access-Control-Expose-Headers");
     for (const char* h : {"Content-Length", "Content-Range", "ETag", "Accept-Ranges"})
       CHECK(expose.find(h) != std::string::npos);
   }
-  OriginResponse pre = o.serve(v.root(), v.id(),
+  OriginResponse pre = o.serve(v.store(), v.prefix(), v.id(),
                                request("720p/seg_00001.m4s", "",
                                        {{"origin", "https://player.example"},
                                         {"access-control-request-method", "GET"},
@@ -296,12 +296,12 @@ TEST_CASE("CORS: every response lets a player on another origin read it, and pre
 
   origin::OriginOptions site = test_options();
   site.cors_allow_origin = "https://player.example";
-  CHECK(header_or_empty(Origin(site).serve(v.root(), v.id(), request("master.m3u8")),
+  CHECK(header_or_empty(Origin(site).serve(v.store(), v.prefix(), v.id(), request("master.m3u8")),
                         "Access-Control-Allow-Origin") == "https://player.example");
   origin::OriginOptions none = test_options();
   none.cors_allow_origin.clear();
   CHECK(Origin(none)
-            .serve(v.root(), v.id(), request("master.m3u8"))
+            .serve(v.store(), v.prefix(), v.id(), request("master.m3u8"))
             .header("Access-Control-Allow-Origin") == nullptr);
 }
 
@@ -310,7 +310,7 @@ TEST_CASE("methods other than GET, HEAD and OPTIONS get 405 with Allow") {
   Origin o(test_options());
   for (const char* m : {"POST", "PUT", "DELETE", "PATCH", "get", "TRACE"}) {
     CAPTURE(m);
-    OriginResponse r = o.serve(v.root(), v.id(), request("master.m3u8", "", {}, m));
+    OriginResponse r = o.serve(v.store(), v.prefix(), v.id(), request("master.m3u8", "", {}, m));
     CHECK(r.status == 405);
     CHECK(header_or_empty(r, "Allow") == "GET, HEAD, OPTIONS");
     CHECK_FALSE(r.has_file());
@@ -330,8 +330,8 @@ TEST_CASE("serve() is safe to call from many threads at once") {
     threads.emplace_back([&] {
       for (int i = 0; i < 200; ++i) {
         auto a =
-            o.serve(v.root(), v.id(), request("720p/seg_00001.m4s", "", {{"range", "bytes=1-2"}}));
-        auto b = o.serve(v.root(), v.id(), request("master.m3u8", query), priv);
+            o.serve(v.store(), v.prefix(), v.id(), request("720p/seg_00001.m4s", "", {{"range", "bytes=1-2"}}));
+        auto b = o.serve(v.store(), v.prefix(), v.id(), request("master.m3u8", query), priv);
         if (a.status != 206 || b.status != 200) ++failures;
       }
     });

@@ -163,7 +163,7 @@ TEST_CASE("a private video without a valid signature gets 403 and nothing is rea
          {"master.m3u8", "720p/seg_00001.m4s", "manifest.mpd", "no-such-file.m4s"}) {
       CAPTURE(c.query);
       CAPTURE(path);
-      OriginResponse r = o.serve(v.root(), v.id(), request(path, c.query), private_video());
+      OriginResponse r = o.serve(v.store(), v.prefix(), v.id(), request(path, c.query), private_video());
       CHECK(r.status == 403);
       CHECK_FALSE(r.has_file());
       CHECK(header_or_empty(r, "Cache-Control") == "no-store");
@@ -172,7 +172,7 @@ TEST_CASE("a private video without a valid signature gets 403 and nothing is rea
     }
   }
   OriginResponse ok =
-      o.serve(v.root(), v.id(), request("720p/seg_00001.m4s", good), private_video());
+      o.serve(v.store(), v.prefix(), v.id(), request("720p/seg_00001.m4s", good), private_video());
   CHECK(ok.status == 200);
   CHECK(received_body(ok) == v.bytes("720p/seg_00001.m4s"));
 }
@@ -184,8 +184,8 @@ TEST_CASE("without a signing key, private videos are refused rather than served"
   Origin o(opts);
   CHECK_FALSE(o.sign(v.id(), kNow + 60).ok());
   const std::string forged = origin::sign(v.id(), kNow + 60, "x").value();
-  CHECK(o.serve(v.root(), v.id(), request("master.m3u8", forged), private_video()).status == 403);
-  CHECK(o.serve(v.root(), v.id(), request("master.m3u8")).status == 200);  // public still plays
+  CHECK(o.serve(v.store(), v.prefix(), v.id(), request("master.m3u8", forged), private_video()).status == 403);
+  CHECK(o.serve(v.store(), v.prefix(), v.id(), request("master.m3u8")).status == 200);  // public still plays
 }
 
 TEST_CASE("require_signature makes every video private") {
@@ -193,8 +193,8 @@ TEST_CASE("require_signature makes every video private") {
   origin::OriginOptions opts = test_options();
   opts.require_signature = true;
   Origin o(opts);
-  CHECK(o.serve(v.root(), v.id(), request("720p/seg_00001.m4s")).status == 403);
-  CHECK(o.serve(v.root(), v.id(), request("720p/seg_00001.m4s", o.sign(v.id(), kNow + 5).value()))
+  CHECK(o.serve(v.store(), v.prefix(), v.id(), request("720p/seg_00001.m4s")).status == 403);
+  CHECK(o.serve(v.store(), v.prefix(), v.id(), request("720p/seg_00001.m4s", o.sign(v.id(), kNow + 5).value()))
             .status == 200);
 }
 
@@ -203,7 +203,7 @@ TEST_CASE("signed responses are private and cached no longer than the token live
   Origin o(test_options());
   auto cc = [&](const char* path, int64_t ttl) {
     return header_or_empty(
-        o.serve(v.root(), v.id(), request(path, o.sign(v.id(), kNow + ttl).value()),
+        o.serve(v.store(), v.prefix(), v.id(), request(path, o.sign(v.id(), kNow + ttl).value()),
                 private_video()),
         "Cache-Control");
   };
@@ -222,10 +222,10 @@ TEST_CASE("a signed master playlist leads a player to every file of the video, a
   std::function<void(const std::string&, const std::string&)> fetch =
       [&](const std::string& path, const std::string& query) {
         CAPTURE(path);
-        OriginResponse r = o.serve(v.root(), v.id(), request(path, query), private_video());
+        OriginResponse r = o.serve(v.store(), v.prefix(), v.id(), request(path, query), private_video());
         REQUIRE(r.status == 200);
         // Without the token the same URI is refused.
-        CHECK(o.serve(v.root(), v.id(), request(path), private_video()).status == 403);
+        CHECK(o.serve(v.store(), v.prefix(), v.id(), request(path), private_video()).status == 403);
         const std::string body = received_body(r);
         if (!reached.insert(path).second) return;
         if (!path.ends_with(".m3u8")) {
@@ -262,7 +262,7 @@ TEST_CASE("a signed MPD carries the token in its SegmentTemplate URLs, which all
   FakeVideo v;
   Origin o(test_options());
   const std::string token = o.sign(v.id(), kNow + 3600).value();
-  OriginResponse r = o.serve(v.root(), v.id(), request("manifest.mpd", token), private_video());
+  OriginResponse r = o.serve(v.store(), v.prefix(), v.id(), request("manifest.mpd", token), private_video());
   REQUIRE(r.status == 200);
   CHECK(header_or_empty(r, "Content-Type") == "application/dash+xml");
   const std::string mpd = r.body;
@@ -284,7 +284,7 @@ TEST_CASE("a signed MPD carries the token in its SegmentTemplate URLs, which all
   for (const std::string& init : inits) {
     Uri u = resolve("manifest.mpd", init);
     CHECK(u.query == token);
-    OriginResponse seg = o.serve(v.root(), v.id(), request(u.path, u.query), private_video());
+    OriginResponse seg = o.serve(v.store(), v.prefix(), v.id(), request(u.path, u.query), private_video());
     CHECK(seg.status == 200);
     CHECK(received_body(seg) == v.bytes(u.path));
     played.insert(u.path);
@@ -294,7 +294,7 @@ TEST_CASE("a signed MPD carries the token in its SegmentTemplate URLs, which all
       Uri u = resolve("manifest.mpd", replace_number(media, n));
       CAPTURE(u.path);
       CHECK(u.query == token);
-      OriginResponse seg = o.serve(v.root(), v.id(), request(u.path, u.query), private_video());
+      OriginResponse seg = o.serve(v.store(), v.prefix(), v.id(), request(u.path, u.query), private_video());
       CHECK(seg.status == 200);
       CHECK(received_body(seg) == v.bytes(u.path));
       played.insert(u.path);
@@ -316,29 +316,29 @@ TEST_CASE("rewritten manifests have their own ETag, honour If-None-Match and Ran
   Origin o(test_options());
   const std::string t1 = o.sign(v.id(), kNow + 100).value();
   const std::string t2 = o.sign(v.id(), kNow + 200).value();
-  OriginResponse a = o.serve(v.root(), v.id(), request("master.m3u8", t1), private_video());
-  OriginResponse b = o.serve(v.root(), v.id(), request("master.m3u8", t2), private_video());
+  OriginResponse a = o.serve(v.store(), v.prefix(), v.id(), request("master.m3u8", t1), private_video());
+  OriginResponse b = o.serve(v.store(), v.prefix(), v.id(), request("master.m3u8", t2), private_video());
   const std::string public_etag =
-      header_or_empty(o.serve(v.root(), v.id(), request("master.m3u8")), "ETag");
+      header_or_empty(o.serve(v.store(), v.prefix(), v.id(), request("master.m3u8")), "ETag");
   const std::string etag = header_or_empty(a, "ETag");
   CHECK(etag != header_or_empty(b, "ETag"));
   CHECK(etag != public_etag);
   CHECK(a.body != b.body);
 
   OriginResponse again = o.serve(
-      v.root(), v.id(), request("master.m3u8", t1, {{"if-none-match", etag}}), private_video());
+      v.store(), v.prefix(), v.id(), request("master.m3u8", t1, {{"if-none-match", etag}}), private_video());
   CHECK(again.status == 304);
   CHECK(again.body.empty());
   CHECK(header_or_empty(again, "Cache-Control") == "private, max-age=60");
 
   OriginResponse part = o.serve(
-      v.root(), v.id(), request("master.m3u8", t1, {{"range", "bytes=7-26"}}), private_video());
+      v.store(), v.prefix(), v.id(), request("master.m3u8", t1, {{"range", "bytes=7-26"}}), private_video());
   CHECK(part.status == 206);
   CHECK(part.body == a.body.substr(7, 20));
   CHECK(header_or_empty(part, "Content-Range") == "bytes 7-26/" + std::to_string(a.body.size()));
 
   OriginResponse head =
-      o.serve(v.root(), v.id(), request("master.m3u8", t1, {}, "HEAD"), private_video());
+      o.serve(v.store(), v.prefix(), v.id(), request("master.m3u8", t1, {}, "HEAD"), private_video());
   CHECK(head.body.empty());
   CHECK(header_or_empty(head, "Content-Length") == std::to_string(a.body.size()));
 }

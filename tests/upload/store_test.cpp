@@ -76,7 +76,10 @@ TEST_CASE("store: appends in pieces assemble the file and hand it to the callbac
   CHECK(second->complete());
   REQUIRE(done.size() == 1);
   CHECK(done[0].info.metadata.at("filename") == "a.mp4");
-  CHECK(streamlet::test::read_file(done[0].path) == data);
+  auto file = store->options().storage->local_file(done[0].key, dir / "scratch");
+  REQUIRE(file.ok());
+  CHECK(file->path == dir / "uploads" / (info->id + ".bin"));  // the file itself, no copy
+  CHECK(streamlet::test::read_file(file->path) == data);
 }
 
 TEST_CASE("store: a mismatched offset is a conflict and writes nothing") {
@@ -202,9 +205,10 @@ TEST_CASE("store: concatenated parts give the same bytes as a sequential upload"
   CHECK(final_upload->complete());
   CHECK(final_upload->parts == ids);
   CHECK(completions == 1);
-  auto path = store->data_path(final_upload->id);
-  REQUIRE(path.ok());
-  CHECK(streamlet::test::read_file(*path) == data);
+  auto key = store->data_key(final_upload->id);
+  REQUIRE(key.ok());
+  CHECK(stored(dir, final_upload->id) == data);
+  CHECK(*key == final_upload->id + ".bin");
   CHECK(store->info(ids[0]).status().code() == ErrorCode::kGone);  // parts were consumed
   // Patching a final upload is forbidden by tus.
   CHECK(store->append(final_upload->id, {.offset = data.size()}, body_of("")).status().code() ==
@@ -341,6 +345,8 @@ TEST_CASE("store: state and data files are owner-only") {
   struct stat st {};
   REQUIRE(::stat((dir / "uploads" / (info->id + ".bin")).c_str(), &st) == 0);
   CHECK((st.st_mode & 0077) == 0);
+  REQUIRE(::stat((dir / "uploads" / (info->id + ".json")).c_str(), &st) == 0);
+  CHECK((st.st_mode & 0077) == 0);
 }
 
 TEST_CASE("codec: metadata, checksum, integers and base64 parse strictly") {
@@ -396,7 +402,8 @@ TEST_CASE("store: a really full disk fails the append cleanly and keeps acknowle
   // A 4 MiB filesystem of our own; mounting needs root (CI runs as root), so elsewhere
   // this case is reported as skipped.
   if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=4m,mode=0700") != 0)
-    STREAMLET_SKIP(std::string("cannot mount a small tmpfs here (needs root): ") + std::strerror(errno));
+    STREAMLET_SKIP(std::string("cannot mount a small tmpfs here (needs root): ") +
+                   std::strerror(errno));
   struct Unmount {
     fs::path path;
     ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
@@ -548,4 +555,73 @@ TEST_CASE("store: a final upload takes only parts of its own owner, and says no 
   auto mine = store->concatenate({part->id}, {{"owner", "alice"}});
   REQUIRE(mine.ok());
   CHECK(stored(dir, mine->id) == "abc");
+}
+
+TEST_CASE(
+    "store: an upload directory written by the previous store opens with every acknowledged byte") {
+  // Exactly what the store before the storage interface left in data/uploads (captured from
+  // its binary): <id>.bin and <id>.json side by side, a state temp file of a crashed save,
+  // and a data file whose creation was never acknowledged. Only the times are made recent.
+  TempDir dir;
+  fs::path uploads = dir / "uploads";
+  fs::create_directories(uploads);
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  auto times = [&](const std::string& rest) {
+    return "{\"created\":" + std::to_string(now - 60) +
+           ",\"expires\":" + std::to_string(now + 86340) + "," + rest;
+  };
+  const std::string movie = "d2d8c9853458d8e553e841427dd031bf";
+  const std::string part = "fff3ac285cb530d1d1d38e798bf744dd";
+  const std::string empty = "06e09722564a9d990772701fdc35fb9a";
+  const std::string orphan = "0123456789abcdef0123456789abcdef";
+  streamlet::test::write_file(
+      uploads / (movie + ".json"),
+      times("\"id\":\"" + movie +
+            "\",\"length\":10,\"metadata_b64\":{\"ZmlsZW5hbWU=\":\"b2xkLm1wNA==\",\"dGl0bGU=\":"
+            "\"dP8=\"},\"offset\":4,\"partial\":false,\"parts\":[]}"));
+  // Four acknowledged bytes, then what a crash mid-append left past them.
+  streamlet::test::write_file(uploads / (movie + ".bin"),
+                              "0123"
+                              "unacked");
+  streamlet::test::write_file(uploads / (part + ".json"),
+                              times("\"id\":\"" + part +
+                                    "\",\"length\":2,\"metadata_b64\":{},\"offset\":2,"
+                                    "\"partial\":true,\"parts\":[]}"));
+  streamlet::test::write_file(uploads / (part + ".bin"), "ab");
+  streamlet::test::write_file(uploads / (empty + ".json"),
+                              times("\"id\":\"" + empty +
+                                    "\",\"length\":0,\"metadata_b64\":{},\"offset\":0,"
+                                    "\"partial\":false,\"parts\":[]}"));
+  streamlet::test::write_file(uploads / (empty + ".bin"), "");
+  streamlet::test::write_file(uploads / (movie + ".json.tmp"), "{\"created\":17961");
+  streamlet::test::write_file(uploads / (orphan + ".bin"), "never acknowledged");
+
+  auto store = open_store(dir);
+  auto info = store->info(movie);
+  REQUIRE(info.ok());
+  CHECK(info->offset == 4);
+  CHECK(info->length == 10u);
+  CHECK(info->metadata.at("filename") == "old.mp4");
+  CHECK(info->metadata.at("title") == "t\xff");
+  CHECK(stored(dir, movie) == "0123");
+  CHECK(store->info(empty)->complete());
+  CHECK(store->info(part)->partial);
+  CHECK_FALSE(fs::exists(uploads / (movie + ".json.tmp")));
+  CHECK_FALSE(fs::exists(uploads / (orphan + ".bin")));
+  CHECK(store->info(orphan).status().code() == ErrorCode::kNotFound);
+
+  // The old uploads carry on: resumed to completion, concatenated, in the same files.
+  REQUIRE(store->append(movie, {.offset = 4}, body_of("456789")).ok());
+  CHECK(store->info(movie)->complete());
+  CHECK(stored(dir, movie) == "0123456789");
+  CHECK(store->data_key(movie).value() == movie + ".bin");
+  auto joined = store->concatenate({part}, {});
+  REQUIRE(joined.ok());
+  CHECK(stored(dir, joined->id) == "ab");
+  // And what the new store writes is what the old one read: same names, same state fields.
+  auto state = nlohmann::json::parse(streamlet::test::read_file(uploads / (movie + ".json")));
+  CHECK(state.at("offset") == 10);
+  CHECK(state.at("metadata_b64").at("ZmlsZW5hbWU=") == "b2xkLm1wNA==");
 }

@@ -1,5 +1,6 @@
 // Streamlet web app: a small single-page app on plain DOM. Routes match the
-// paths the server answers with index.html: /, /login, /upload, /library, /watch/{id}.
+// paths the server answers with index.html: /, /login, /upload, /library, /watch/{id}
+// (the kWebPage rows of server/route_table.hpp; keep the two lists the same).
 import './styles.css';
 import { h } from './dom.js';
 import { session, onSessionChange, auth } from './api.js';
