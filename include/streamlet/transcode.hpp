@@ -16,6 +16,7 @@
 #include "streamlet/cancel.hpp"
 #include "streamlet/media.hpp"
 #include "streamlet/status.hpp"
+#include "streamlet/storage.hpp"
 
 namespace streamlet::transcode {
 
@@ -100,7 +101,8 @@ struct TrackSummary {
 
 struct TranscodeResult {
   std::string output_dir;
-  std::string hls_master;      // absolute paths of what was written ("" if not asked for)
+  std::string hls_master;      // absolute paths of what was written ("" if not asked for);
+                               // storage keys from the storage overload of transcode()
   std::string dash_manifest;
   std::string poster;
   std::string storyboard;      // storyboard.vtt; its sheets are storyboard_N.jpg beside it
@@ -129,6 +131,18 @@ struct TranscodeResult {
 Result<TranscodeResult> transcode(const std::string& input, const std::string& output_dir,
                                   const Options& options = {}, ProgressCallback progress = {},
                                   CancelToken cancel = {});
+
+// Transcodes `input` into `out` under `prefix` ("media/<video>/", ending with '/'), as one
+// storage::Publication: segments, init segments, manifests, poster, storyboard and
+// summary.json are written through it and appear together, replacing whatever the prefix held
+// (manifests are named last for a backend that cannot swap a whole prefix). A failed or
+// cancelled transcode leaves the prefix as it was. In the result, output_dir is `prefix` and
+// the paths (hls_master, ...) are keys ("media/v1/master.m3u8").
+// Errors: kInvalidArgument (options, prefix), those of media::probe, kCancelled, kIo,
+// kResourceExhausted, kInternal, and the backend's own.
+Result<TranscodeResult> transcode(const std::string& input, storage::Storage& out,
+                                  std::string_view prefix, const Options& options = {},
+                                  ProgressCallback progress = {}, CancelToken cancel = {});
 
 // Removes the hidden work directories (".<name>.streamlet-tmp-<pid>-<n>") that transcodes into
 // `parent` left behind when their process died (a crash, kill -9); those of processes still

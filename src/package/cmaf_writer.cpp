@@ -1,17 +1,31 @@
 #include "package/cmaf_writer.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-
-#include "core/file_util.hpp"
 
 namespace streamlet::package::detail {
 
-namespace fs = std::filesystem;
 using media::detail::av_status;
+
+namespace {
+std::string join(const std::string& dir, const std::string& name) {
+  return dir.empty() ? name : dir + "/" + name;
+}
+}  // namespace
+
+Status CmafTrackWriter::create(const std::string& name) {
+  out_name_ = join(config_.dir, name);
+  auto w = config_.out->create(out_name_);
+  if (!w.ok()) return w.status();
+  out_ = std::move(w).value();
+  fd_bytes_ = 0;
+  return Status::Ok();
+}
+
+Status CmafTrackWriter::commit() {
+  Status s = out_->commit();
+  out_.reset();
+  return s;
+}
 
 Result<std::unique_ptr<CmafTrackWriter>> CmafTrackWriter::open(const CmafTrackConfig& config) {
   std::unique_ptr<CmafTrackWriter> w(new CmafTrackWriter());
@@ -22,9 +36,7 @@ Result<std::unique_ptr<CmafTrackWriter>> CmafTrackWriter::open(const CmafTrackCo
   w->track_.presentation_time_offset = config.presentation_time_offset;
   w->encoder_time_base_ = config.encoder->time_base;
 
-  std::error_code ec;
-  fs::create_directories(config.dir, ec);
-  if (ec) return Status(ErrorCode::kIo, "create " + config.dir.string() + ": " + ec.message());
+  if (!config.out) return Status(ErrorCode::kInternal, "CMAF track " + config.id + ": no output");
 
   AVFormatContext* oc = nullptr;
   int err = avformat_alloc_output_context2(&oc, nullptr, "mp4", nullptr);
@@ -55,9 +67,7 @@ Result<std::unique_ptr<CmafTrackWriter>> CmafTrackWriter::open(const CmafTrackCo
   oc->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
 
   // The init segment is the header: ftyp + moov with an empty sample table.
-  w->fd_path_ = config.dir / Track::kInitName;
-  w->fd_ = ::open(w->fd_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (w->fd_ < 0) return streamlet::detail::errno_status(errno, "create", w->fd_path_);
+  STREAMLET_RETURN_IF_ERROR(w->create(Track::kInitName));
 
   media::detail::Dictionary opts;
   // frag_custom: fragments end only where we say. frag_discont + no edit list:
@@ -65,7 +75,7 @@ Result<std::unique_ptr<CmafTrackWriter>> CmafTrackWriter::open(const CmafTrackCo
   opts.set("movflags", "frag_custom+empty_moov+default_base_moof+frag_discont+skip_trailer+skip_sidx");
   opts.set("use_editlist", "0");
   err = avformat_write_header(oc, opts.get());
-  if (err < 0) return av_status(err, "write init segment", w->fd_path_.string());
+  if (err < 0) return av_status(err, "write init segment", w->out_name_);
   avio_flush(io);
   w->stream_time_base_ = st->time_base;
   if (w->stream_time_base_.num != 1 || w->stream_time_base_.den != static_cast<int>(config.timescale)) {
@@ -73,31 +83,20 @@ Result<std::unique_ptr<CmafTrackWriter>> CmafTrackWriter::open(const CmafTrackCo
     w->track_.presentation_time_offset =
         av_rescale(config.presentation_time_offset, w->stream_time_base_.den, config.timescale);
   }
-  if (w->write_errno_) return streamlet::detail::errno_status(w->write_errno_, "write", w->fd_path_);
-  if (::fsync(w->fd_) != 0) return streamlet::detail::errno_status(errno, "fsync", w->fd_path_);
-  ::close(w->fd_);
-  w->fd_ = -1;
+  if (!w->write_error_.ok()) return w->write_error_;
+  STREAMLET_RETURN_IF_ERROR(w->commit());
   return w;
 }
 
-CmafTrackWriter::~CmafTrackWriter() {
-  if (fd_ >= 0) ::close(fd_);
-}
+CmafTrackWriter::~CmafTrackWriter() = default;  // an uncommitted segment is discarded
 
 int CmafTrackWriter::write_callback(void* opaque, uint8_t* buf, int size) {
   auto* self = static_cast<CmafTrackWriter*>(opaque);
-  if (self->fd_ < 0) return size;  // nothing is expected here (e.g. the skipped trailer)
-  const uint8_t* p = buf;
-  int left = size;
-  while (left > 0) {
-    ssize_t n = ::write(self->fd_, p, static_cast<size_t>(left));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      self->write_errno_ = errno;
-      return AVERROR(errno);
-    }
-    p += n;
-    left -= static_cast<int>(n);
+  if (!self->out_) return size;  // nothing is expected here (e.g. the skipped trailer)
+  Status s = self->out_->write(reinterpret_cast<const char*>(buf), static_cast<size_t>(size));
+  if (!s.ok()) {
+    if (self->write_error_.ok()) self->write_error_ = s;
+    return AVERROR(EIO);
   }
   self->fd_bytes_ += static_cast<uint64_t>(size);
   return size;
@@ -105,10 +104,7 @@ int CmafTrackWriter::write_callback(void* opaque, uint8_t* buf, int size) {
 
 Status CmafTrackWriter::open_segment() {
   uint32_t index = static_cast<uint32_t>(track_.segments.size());
-  fd_path_ = config_.dir / track_.segment_name(index);
-  fd_ = ::open(fd_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) return streamlet::detail::errno_status(errno, "create", fd_path_);
-  fd_bytes_ = 0;
+  STREAMLET_RETURN_IF_ERROR(create(track_.segment_name(index)));
   segment_open_ = true;
   return Status::Ok();
 }
@@ -118,8 +114,8 @@ Status CmafTrackWriter::flush_fragment() {
   uint64_t before = fd_bytes_;
   int err = av_write_frame(format_.get(), nullptr);
   if (err >= 0) avio_flush(io_.get());
-  if (write_errno_) return streamlet::detail::errno_status(write_errno_, "write", fd_path_);
-  if (err < 0) return av_status(err, "write fragment", fd_path_.string());
+  if (!write_error_.ok()) return write_error_;
+  if (err < 0) return av_status(err, "write fragment", out_name_);
   uint64_t fragment_bytes = fd_bytes_ - before;
   if (config_.kind == TrackKind::kVideo && first_in_fragment_is_key_) {
     // moof + mdat header = everything that is not sample data; the I-frame is the first sample.
@@ -138,9 +134,7 @@ Status CmafTrackWriter::flush_fragment() {
 Status CmafTrackWriter::close_segment() {
   STREAMLET_RETURN_IF_ERROR(flush_fragment());
   if (!segment_open_) return Status::Ok();
-  if (::fsync(fd_) != 0) return streamlet::detail::errno_status(errno, "fsync", fd_path_);
-  ::close(fd_);
-  fd_ = -1;
+  STREAMLET_RETURN_IF_ERROR(commit());
   Segment s;
   s.start = segment_start_;
   s.duration = segment_end_ - segment_start_;
@@ -175,8 +169,8 @@ Status CmafTrackWriter::write(AVPacket* packet, bool new_segment, bool new_fragm
   segment_end_ = std::max(segment_end_, packet->pts + packet->duration);
 
   int err = av_write_frame(format_.get(), packet);
-  if (write_errno_) return streamlet::detail::errno_status(write_errno_, "write", fd_path_);
-  if (err < 0) return av_status(err, "mux " + track_.id, fd_path_.string());
+  if (!write_error_.ok()) return write_error_;
+  if (err < 0) return av_status(err, "mux " + track_.id, out_name_);
   return Status::Ok();
 }
 

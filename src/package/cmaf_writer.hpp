@@ -5,16 +5,20 @@
 // Not thread-safe: one writer per track, used from one serial graph node.
 #pragma once
 
-#include <filesystem>
 #include <memory>
+#include <string>
 
 #include "media/av.hpp"
 #include "streamlet/package.hpp"
+#include "streamlet/storage.hpp"
 
 namespace streamlet::package::detail {
 
 struct CmafTrackConfig {
-  std::filesystem::path dir;       // created if missing; the track's files go here
+  // The track's objects are written into `out` (which outlives the writer) under `dir`
+  // ("720p" -> "720p/init.mp4", "720p/seg_00001.m4s"), each committed when complete.
+  storage::Publication* out = nullptr;
+  std::string dir;
   TrackKind kind = TrackKind::kVideo;
   std::string id;
   const AVCodecContext* encoder = nullptr;  // opened, with global header (extradata)
@@ -31,7 +35,7 @@ class CmafTrackWriter {
   // `new_segment` closes the current segment first; `new_fragment` starts a
   // fragment inside it (an I-frame for the I-frame playlist when video).
   Status write(AVPacket* packet, bool new_segment, bool new_fragment);
-  // Flushes the last fragment, closes and fsyncs the last segment.
+  // Flushes the last fragment, commits the last segment.
   Status finish();
 
   const Track& track() const { return track_; }
@@ -50,10 +54,13 @@ class CmafTrackWriter {
   AVRational encoder_time_base_{1, 1};
   AVRational stream_time_base_{1, 1};
 
-  int fd_ = -1;                    // the file the muxer's bytes go to now
-  std::filesystem::path fd_path_;
-  uint64_t fd_bytes_ = 0;
-  int write_errno_ = 0;
+  Status create(const std::string& name);  // the object the muxer's bytes go to next
+  Status commit();
+
+  std::unique_ptr<storage::Writer> out_;  // the object the muxer's bytes go to now
+  std::string out_name_;                  // its key, for errors
+  uint64_t fd_bytes_ = 0;                 // bytes written into it so far
+  Status write_error_;
 
   bool segment_open_ = false;
   bool fragment_open_ = false;

@@ -51,7 +51,8 @@ std::vector<std::string> split(std::string_view key) {
 }
 
 bool any_reserved(const std::vector<std::string>& segments) {
-  return std::any_of(segments.begin(), segments.end(), [](const auto& s) { return is_reserved(s); });
+  return std::any_of(segments.begin(), segments.end(),
+                     [](const auto& s) { return is_reserved(s); });
 }
 
 Status not_found(std::string_view key) {
@@ -59,9 +60,9 @@ Status not_found(std::string_view key) {
 }
 
 Status reserved(std::string_view key) {
-  return Status(ErrorCode::kInvalidArgument,
-                "invalid storage key \"" + std::string(key) + "\": names starting with \"" +
-                    std::string(kTempPrefix) + "\" are reserved");
+  return Status(ErrorCode::kInvalidArgument, "invalid storage key \"" + std::string(key) +
+                                                 "\": names starting with \"" +
+                                                 std::string(kTempPrefix) + "\" are reserved");
 }
 
 // An errno from walking to an object that says "nothing (readable) is there".
@@ -169,7 +170,7 @@ class LocalReader final : public Reader {
 
 // Opens `name` in `dir` as a reader, or kNotFound when it is not a regular file.
 Result<std::unique_ptr<Reader>> open_reader_at(int dir, const std::string& name,
-                                                std::string_view key) {
+                                               std::string_view key) {
   Fd fd(::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
   if (!fd.valid()) {
     if (absent(errno)) return not_found(key);
@@ -246,8 +247,8 @@ Result<std::unique_ptr<Writer>> make_writer(Fd dir, const std::string& name, boo
                                             mode_t mode = 0644) {
   for (int attempt = 0;; ++attempt) {
     std::string temp = temp_name();
-    Fd file(::openat(dir.get(), temp.c_str(),
-                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+    Fd file(::openat(dir.get(), temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                     mode));
     if (!file.valid()) {
       if (errno == EEXIST && attempt < 8) continue;
       return errno_status(errno, "create", std::string(key));
@@ -291,9 +292,9 @@ class LocalAppender final : public Appender {
   }
   Status truncate(uint64_t size) override {
     if (size > size_)
-      return Status(ErrorCode::kInvalidArgument,
-                    key_ + ": cannot truncate " + std::to_string(size_) + " bytes to " +
-                        std::to_string(size));
+      return Status(ErrorCode::kInvalidArgument, key_ + ": cannot truncate " +
+                                                     std::to_string(size_) + " bytes to " +
+                                                     std::to_string(size));
     if (::ftruncate(fd_.get(), static_cast<off_t>(size)) != 0)
       return errno_status(errno, "truncate", key_);
     size_ = size;
@@ -352,8 +353,8 @@ class LocalPublication final : public Publication {
     return open_reader_at(dir.get(), segments.back(), prefix_ + std::string(name));
   }
 
-  Status publish(const std::vector<std::string>& /*last: one swap shows everything at once*/)
-      override {
+  Status publish(
+      const std::vector<std::string>& /*last: one swap shows everything at once*/) override {
     if (published_) return Status(ErrorCode::kInternal, prefix_ + ": already published");
     if (durable_) STREAMLET_RETURN_IF_ERROR(sync_tree(staging_fd_.get(), prefix_));
     const int p = parent_.get();
@@ -521,8 +522,10 @@ class LocalStorage final : public Storage {
       ::closedir(d);
     }
     for (const auto& [n, is_dir] : entries) {
-      if (is_dir) removed += remove_tree_at(dir.get(), n);
-      else ::unlinkat(dir.get(), n.c_str(), 0);
+      if (is_dir)
+        removed += remove_tree_at(dir.get(), n);
+      else
+        ::unlinkat(dir.get(), n.c_str(), 0);
     }
     if (rest.empty() && !dirs.empty()) {
       // "media/v1/": the directory goes too when nothing (say, a live writer's file) is left.
@@ -536,9 +539,9 @@ class LocalStorage final : public Storage {
 
   Result<std::unique_ptr<Publication>> publish(std::string_view prefix) override {
     if (prefix.size() < 2 || prefix.back() != '/')
-      return Status(ErrorCode::kInvalidArgument,
-                    "a publication prefix names a directory, ending with '/': " +
-                        std::string(prefix));
+      return Status(
+          ErrorCode::kInvalidArgument,
+          "a publication prefix names a directory, ending with '/': " + std::string(prefix));
     std::string_view key = prefix.substr(0, prefix.size() - 1);
     STREAMLET_ASSIGN_OR_RETURN(auto segments, parse(key));
     if (any_reserved(segments)) return reserved(key);
@@ -559,10 +562,9 @@ class LocalStorage final : public Storage {
       ::unlinkat(parent.get(), staging.c_str(), AT_REMOVEDIR);
       return errno_status(e, "open", parent_path / staging);
     }
-    return std::unique_ptr<Publication>(new LocalPublication(std::move(parent), segments.back(),
-                                                             std::move(staging),
-                                                             std::move(staging_fd),
-                                                             options_.durable, std::string(prefix)));
+    return std::unique_ptr<Publication>(
+        new LocalPublication(std::move(parent), segments.back(), std::move(staging),
+                             std::move(staging_fd), options_.durable, std::string(prefix)));
   }
 
   Result<LocalFile> local_file(std::string_view key, const fs::path& /*scratch_dir*/) override {
@@ -609,9 +611,9 @@ class LocalStorage final : public Storage {
   }
 
   Fd dir_of(const std::vector<std::string>& segments, bool create, int& err) const {
-    return streamlet::detail::open_dirs_beneath(
-        options_.root, std::span(segments).first(segments.size() - 1), create, err,
-        create && options_.durable);
+    return streamlet::detail::open_dirs_beneath(options_.root,
+                                                std::span(segments).first(segments.size() - 1),
+                                                create, err, create && options_.durable);
   }
 
   static Status walk_error(int err, std::string_view key) {

@@ -51,6 +51,7 @@ Result<std::unique_ptr<AudioTrackEncoder>> AudioTrackEncoder::open(const Config&
   a->limit_samples_ = config.limit_seconds > 0 ? std::llround(config.limit_seconds * a->sample_rate_) : 0;
 
   package::detail::CmafTrackConfig tc;
+  tc.out = config.out;
   tc.dir = config.dir;
   tc.kind = package::TrackKind::kAudio;
   tc.id = "audio";

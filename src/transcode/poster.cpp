@@ -1,9 +1,5 @@
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cmath>
 
-#include "core/file_util.hpp"
 #include "transcode/stages.hpp"
 
 namespace streamlet::transcode::detail {
@@ -61,7 +57,14 @@ void PosterPicker::offer(const SharedFrame& frame, double seconds) {
   }
 }
 
-Status write_jpeg(const AVFrame* frame, int width, int height, const fs::path& path) {
+Status put_object(storage::Publication& out, const std::string& name, std::string_view bytes) {
+  STREAMLET_ASSIGN_OR_RETURN(auto w, out.create(name));
+  STREAMLET_RETURN_IF_ERROR(w->write(bytes.data(), bytes.size()));
+  return w->commit();
+}
+
+Status write_jpeg(const AVFrame* frame, int width, int height, storage::Publication& sink,
+                  const std::string& path) {
   const AVCodec* codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
   if (!codec) return Status(ErrorCode::kUnsupported, "this FFmpeg has no JPEG encoder");
   CodecContextPtr enc(avcodec_alloc_context3(codec));
@@ -72,13 +75,13 @@ Status write_jpeg(const AVFrame* frame, int width, int height, const fs::path& p
   enc->flags |= AV_CODEC_FLAG_QSCALE;
   enc->global_quality = FF_QP2LAMBDA * 3;
   int err = avcodec_open2(enc.get(), codec, nullptr);
-  if (err < 0) return av_status(err, "open JPEG encoder", path.string());
+  if (err < 0) return av_status(err, "open JPEG encoder", path);
 
   FramePtr out = media::detail::make_frame();
   if (frame->format == AV_PIX_FMT_YUVJ420P && frame->width == width && frame->height == height) {
     // Already what the encoder takes (a storyboard sheet): no scaling pass.
     err = av_frame_ref(out.get(), frame);
-    if (err < 0) return av_status(err, "jpeg frame", path.string());
+    if (err < 0) return av_status(err, "jpeg frame", path);
   } else {
     media::detail::SwsPtr sws(sws_getContext(frame->width, frame->height,
                                              static_cast<AVPixelFormat>(frame->format), width,
@@ -89,20 +92,21 @@ Status write_jpeg(const AVFrame* frame, int width, int height, const fs::path& p
     out->width = width;
     out->height = height;
     err = av_frame_get_buffer(out.get(), 0);
-    if (err < 0) return av_status(err, "jpeg buffer", path.string());
+    if (err < 0) return av_status(err, "jpeg buffer", path);
     err = sws_scale_frame(sws.get(), out.get(), frame);
-    if (err < 0) return av_status(err, "jpeg scale", path.string());
+    if (err < 0) return av_status(err, "jpeg scale", path);
   }
   out->pts = 0;
   out->quality = enc->global_quality;
   err = avcodec_send_frame(enc.get(), out.get());
-  if (err < 0) return av_status(err, "jpeg encode", path.string());
+  if (err < 0) return av_status(err, "jpeg encode", path);
   avcodec_send_frame(enc.get(), nullptr);
   auto pkt = media::detail::make_packet();
   err = avcodec_receive_packet(enc.get(), pkt.get());
-  if (err < 0) return av_status(err, "jpeg encode", path.string());
-  return streamlet::detail::write_file_atomic(
-      path, std::string_view(reinterpret_cast<const char*>(pkt->data), static_cast<size_t>(pkt->size)));
+  if (err < 0) return av_status(err, "jpeg encode", path);
+  return put_object(
+      sink, path,
+      std::string_view(reinterpret_cast<const char*>(pkt->data), static_cast<size_t>(pkt->size)));
 }
 
 }  // namespace streamlet::transcode::detail

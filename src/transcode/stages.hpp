@@ -14,6 +14,7 @@
 
 #include "media/av.hpp"
 #include "package/cmaf_writer.hpp"
+#include "streamlet/storage.hpp"
 #include "streamlet/transcode.hpp"
 
 namespace streamlet::transcode::detail {
@@ -104,7 +105,8 @@ class VideoRenditionEncoder {
     int keyframe_interval_frames = 50;
     std::string preset = "veryfast";
     int threads = 1;               // x264 threads, sized against the graph's workers
-    fs::path dir;
+    storage::Publication* out = nullptr;  // the track's objects go here, under `dir`
+    std::string dir;
     int64_t presentation_offset = 0;  // 90 kHz
     AVColorPrimaries primaries = AVCOL_PRI_UNSPECIFIED;
     AVColorTransferCharacteristic transfer = AVCOL_TRC_UNSPECIFIED;
@@ -141,7 +143,8 @@ class AudioTrackEncoder {
     std::string source_path;
     int64_t bitrate = 128000;
     const SegmentBoundaries* boundaries = nullptr;  // where to cut; required
-    fs::path dir;
+    storage::Publication* out = nullptr;  // the track's objects go here, under `dir`
+    std::string dir;
     double origin_seconds = 0;     // source time that maps to the start of presentation
     double offset_seconds = 0;     // where presentation starts on the output timeline
     double limit_seconds = 0;      // drop source audio after this much presentation (0 = none)
@@ -201,8 +204,12 @@ class PosterPicker {
 };
 
 // Encodes `frame` (any size and pixel format swscale reads) as a width x height
-// JPEG and publishes it atomically at `path`. Serves the poster and the storyboard sheets.
-Status write_jpeg(const AVFrame* frame, int width, int height, const fs::path& path);
+// JPEG and commits it as `name` in `out`. Serves the poster and the storyboard sheets.
+Status write_jpeg(const AVFrame* frame, int width, int height, storage::Publication& out,
+                  const std::string& name);
+
+// Writes and commits the object `name` of `out` in one piece (manifests, summary.json).
+Status put_object(storage::Publication& out, const std::string& name, std::string_view bytes);
 
 // Scrub-preview thumbnails: one tile every `interval` seconds of presentation,
 // tiled row by row into sprite sheets (storyboard_1.jpg, ...) and described by
@@ -212,7 +219,7 @@ Status write_jpeg(const AVFrame* frame, int width, int height, const fs::path& p
 class StoryboardBuilder {
  public:
   struct Config {
-    fs::path dir;                  // where the sheets and storyboard.vtt are written
+    storage::Publication* out = nullptr;  // where the sheets and storyboard.vtt are written
     double interval_seconds = 2;   // > 0; see auto_interval()
     int tile_width = 160;          // even; the height follows the display aspect ratio
     int display_width = 0;         // upright picture size of the source

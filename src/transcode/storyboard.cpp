@@ -74,7 +74,8 @@ Status StoryboardBuilder::capture(const AVFrame* frame) {
     sheet_->width = tw * config_.columns;
     sheet_->height = th * config_.rows;
     int err = av_frame_get_buffer(sheet_.get(), 0);
-    if (err < 0) return av_status(err, "storyboard sheet", config_.dir.string());
+    if (err < 0)
+      return av_status(err, "storyboard sheet", sheet_name(tiles_ / (config_.columns * config_.rows)));
     fill_black(sheet_.get());
   }
   sws_.reset(sws_getCachedContext(sws_.release(), frame->width, frame->height,
@@ -89,7 +90,8 @@ Status StoryboardBuilder::capture(const AVFrame* frame) {
                      sheet_->data[2] + y / 2 * sheet_->linesize[2] + x / 2, nullptr};
   int dst_stride[4] = {sheet_->linesize[0], sheet_->linesize[1], sheet_->linesize[2], 0};
   int err = sws_scale(sws_.get(), frame->data, frame->linesize, 0, frame->height, dst, dst_stride);
-  if (err < 0) return av_status(err, "storyboard scale", config_.dir.string());
+  if (err < 0)
+    return av_status(err, "storyboard scale", sheet_name(tiles_ / (config_.columns * config_.rows)));
   ++in_sheet_;
   ++tiles_;
   if (in_sheet_ == config_.columns * config_.rows) return flush_sheet();
@@ -103,10 +105,10 @@ Status StoryboardBuilder::flush_sheet() {
   // A partial sheet is cropped to the rows (and, for one row, the columns) in use.
   FramePtr view = media::detail::make_frame();
   int err = av_frame_ref(view.get(), sheet_.get());
-  if (err < 0) return av_status(err, "storyboard sheet", config_.dir.string());
+  if (err < 0) return av_status(err, "storyboard sheet", sheet_name(index));
   view->width = std::min(in_sheet_, config_.columns) * config_.tile_width;
   view->height = (in_sheet_ + config_.columns - 1) / config_.columns * tile_height_;
-  Status s = write_jpeg(view.get(), view->width, view->height, config_.dir / sheet_name(index));
+  Status s = write_jpeg(view.get(), view->width, view->height, *config_.out, sheet_name(index));
   view.reset();
   if (!s.ok()) return s.with_context("storyboard");
   in_sheet_ = 0;
@@ -133,7 +135,7 @@ Status StoryboardBuilder::finish(double end_seconds) {
            std::to_string(pos / config_.columns * tile_height_) + "," +
            std::to_string(config_.tile_width) + "," + std::to_string(tile_height_) + "\n";
   }
-  return streamlet::detail::write_file_atomic(config_.dir / kVttName, vtt);
+  return put_object(*config_.out, kVttName, vtt);
 }
 
 }  // namespace streamlet::transcode::detail

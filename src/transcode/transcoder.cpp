@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -282,7 +283,7 @@ class ProgressReporter {
   std::mutex mu_;
 };
 
-// ---- output directory: built hidden, published by rename --------------------
+// ---- output directory: replaced only when it is (or was) a Streamlet output ----------
 
 bool is_replaceable_output(const fs::path& dir) {
   std::error_code ec;
@@ -290,43 +291,6 @@ bool is_replaceable_output(const fs::path& dir) {
   if (!fs::is_directory(dir, ec)) return false;
   if (fs::is_empty(dir, ec)) return true;
   return fs::exists(dir / "summary.json", ec);
-}
-
-constexpr std::string_view kWorkDirMark = ".streamlet-tmp-";
-
-// Removes hidden work directories left by runs that died (their pid is gone): those of output
-// `name`, or of every output when `name` is empty.
-size_t remove_stale_work_dirs(const fs::path& parent, const std::string& name) {
-  std::error_code ec;
-  size_t removed = 0;
-  for (const auto& entry : fs::directory_iterator(parent, ec)) {
-    const std::string n = entry.path().filename().string();
-    size_t mark = n.find(kWorkDirMark);
-    if (n.empty() || n[0] != '.' || mark == std::string::npos || mark < 2) continue;
-    if (!name.empty() && n.compare(1, mark - 1, name) != 0) continue;
-    long pid = std::strtol(n.c_str() + mark + kWorkDirMark.size(), nullptr, 10);
-    if (pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM)) continue;
-    if (fs::remove_all(entry.path(), ec) > 0 && !ec) ++removed;
-  }
-  return removed;
-}
-
-Status publish(const fs::path& work, const fs::path& target) {
-  std::error_code ec;
-  // Everything inside is already fsynced; make the directory entries durable too.
-  for (const auto& entry : fs::recursive_directory_iterator(work, ec))
-    if (entry.is_directory()) STREAMLET_RETURN_IF_ERROR(streamlet::detail::fsync_path(entry.path()));
-  STREAMLET_RETURN_IF_ERROR(streamlet::detail::fsync_path(work));
-  if (!fs::exists(target, ec)) {
-    if (::rename(work.c_str(), target.c_str()) != 0)
-      return streamlet::detail::errno_status(errno, "publish", target);
-  } else {
-    // Swap atomically with the earlier output, then drop the old one.
-    if (::renameat2(AT_FDCWD, work.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) != 0)
-      return streamlet::detail::errno_status(errno, "publish", target);
-    fs::remove_all(work, ec);
-  }
-  return streamlet::detail::fsync_path(target.parent_path());
 }
 
 TrackSummary summarize(const package::Track& t) {
@@ -343,15 +307,52 @@ TrackSummary summarize(const package::Track& t) {
   return s;
 }
 
-}  // namespace
+// The renditions and audio run side by side, and a Publication belongs to one thread at a
+// time: this one lets one caller at a time create, open or commit (writes stay parallel, each
+// Writer is used by its own stage). Cheap: that is a few calls per segment.
+class SerialPublication final : public storage::Publication {
+ public:
+  explicit SerialPublication(storage::Publication& out) : out_(out) {}
 
-size_t remove_abandoned_work_dirs(const std::string& parent) {
-  return remove_stale_work_dirs(parent, "");
-}
+  Result<std::unique_ptr<storage::Writer>> create(std::string_view name) override {
+    std::lock_guard lock(mu_);
+    STREAMLET_ASSIGN_OR_RETURN(auto w, out_.create(name));
+    return std::unique_ptr<storage::Writer>(new SerialWriter(mu_, std::move(w)));
+  }
+  Result<std::unique_ptr<storage::Reader>> open(std::string_view name) override {
+    std::lock_guard lock(mu_);
+    return out_.open(name);
+  }
+  Status publish(const std::vector<std::string>& last) override {
+    std::lock_guard lock(mu_);
+    return out_.publish(last);
+  }
 
-Result<TranscodeResult> transcode(const std::string& input, const std::string& output_dir,
-                                  const Options& options, ProgressCallback progress,
-                                  CancelToken cancel) {
+ private:
+  class SerialWriter final : public storage::Writer {
+   public:
+    SerialWriter(std::mutex& mu, std::unique_ptr<storage::Writer> w) : mu_(mu), w_(std::move(w)) {}
+    ~SerialWriter() override {
+      std::lock_guard lock(mu_);
+      w_.reset();
+    }
+    Status write(const char* data, size_t size) override { return w_->write(data, size); }
+    Status commit() override {
+      std::lock_guard lock(mu_);
+      return w_->commit();
+    }
+    uint64_t bytes_written() const override { return w_->bytes_written(); }
+
+   private:
+    std::mutex& mu_;
+    std::unique_ptr<storage::Writer> w_;
+  };
+
+  storage::Publication& out_;
+  std::mutex mu_;
+};
+
+Status check_options(const Options& options) {
   if (options.segment_seconds < 1 || options.segment_seconds > 60)
     return Status(ErrorCode::kInvalidArgument, "segment duration must be between 1 and 60 seconds");
   if (options.keyframe_interval_seconds <= 0 ||
@@ -364,36 +365,71 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
   if (options.storyboard_tile_width < 16 || options.storyboard_tile_width > 1280)
     return Status(ErrorCode::kInvalidArgument, "storyboard tile width must be 16..1280 pixels");
   if (options.ladder.empty()) return Status(ErrorCode::kInvalidArgument, "the ladder is empty");
+  return Status::Ok();
+}
+
+// How the result names what was written: keys, or (the directory overload) absolute paths.
+using NameOf = std::function<std::string(const std::string& name)>;
+
+Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& info,
+                            storage::Publication& pub, const std::string& output_label,
+                            const NameOf& name_of, const Options& options,
+                            ProgressCallback progress, CancelToken cancel);
+
+}  // namespace
+
+size_t remove_abandoned_work_dirs(const std::string& parent) {
+  return streamlet::detail::remove_stale_work_dirs(parent, "");
+}
+
+Result<TranscodeResult> transcode(const std::string& input, const std::string& output_dir,
+                                  const Options& options, ProgressCallback progress,
+                                  CancelToken cancel) {
+  STREAMLET_RETURN_IF_ERROR(check_options(options));
   if (output_dir.empty()) return Status(ErrorCode::kInvalidArgument, "no output directory given");
 
   // Validate everything about the input before any work starts.
   STREAMLET_ASSIGN_OR_RETURN(media::MediaInfo info, media::probe(input));
-  STREAMLET_ASSIGN_OR_RETURN(auto in, media::detail::open_input(input));
-  const auto& vinfo = info.video.front();
 
   fs::path target = fs::absolute(fs::path(output_dir)).lexically_normal();
   if (target.filename().empty()) target = target.parent_path();
   if (!is_replaceable_output(target))
     return Status(ErrorCode::kAlreadyExists,
                   target.string() + " exists and is not a Streamlet output; refusing to replace it");
-  std::error_code ec;
-  fs::create_directories(target.parent_path(), ec);
-  if (ec) return Status(ErrorCode::kIo, "create " + target.parent_path().string() + ": " + ec.message());
-  remove_stale_work_dirs(target.parent_path(), target.filename().string());
-  std::random_device rd;
-  fs::path work =
-      target.parent_path() / ("." + target.filename().string() + std::string(kWorkDirMark) +
-                              std::to_string(::getpid()) + "-" + std::to_string(rd()));
-  fs::create_directory(work, ec);
-  if (ec) return Status(ErrorCode::kIo, "create " + work.string() + ": " + ec.message());
-  struct WorkDirGuard {
-    fs::path path;
-    bool keep = false;
-    ~WorkDirGuard() {
-      std::error_code e;
-      if (!keep) fs::remove_all(path, e);
-    }
-  } guard{work};
+  // The parent is a local store; the output is one publication on "<name>/" in it (built in
+  // a hidden sibling, swapped in at the end, exactly as before storage existed).
+  STREAMLET_ASSIGN_OR_RETURN(auto store,
+                             storage::open_local({.root = target.parent_path(), .durable = true}));
+  STREAMLET_ASSIGN_OR_RETURN(auto pub, store->publish(target.filename().string() + "/"));
+  return run(input, info, *pub, target.string(),
+             [&](const std::string& name) { return (target / name).string(); }, options,
+             std::move(progress), std::move(cancel));
+}
+
+Result<TranscodeResult> transcode(const std::string& input, storage::Storage& out,
+                                  std::string_view prefix, const Options& options,
+                                  ProgressCallback progress, CancelToken cancel) {
+  STREAMLET_RETURN_IF_ERROR(check_options(options));
+  if (prefix.empty() || prefix.back() != '/')
+    return Status(ErrorCode::kInvalidArgument,
+                  "the output prefix must name a directory, ending with '/': " + std::string(prefix));
+  STREAMLET_RETURN_IF_ERROR(storage::check_key(prefix.substr(0, prefix.size() - 1)));
+  STREAMLET_ASSIGN_OR_RETURN(media::MediaInfo info, media::probe(input));
+  STREAMLET_ASSIGN_OR_RETURN(auto pub, out.publish(prefix));
+  const std::string p(prefix);
+  return run(input, info, *pub, p, [&](const std::string& name) { return p + name; }, options,
+             std::move(progress), std::move(cancel));
+}
+
+namespace {
+
+Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& info,
+                            storage::Publication& output, const std::string& output_label,
+                            const NameOf& name_of, const Options& options,
+                            ProgressCallback progress, CancelToken cancel) {
+  STREAMLET_ASSIGN_OR_RETURN(auto in, media::detail::open_input(input));
+  SerialPublication pub(output);  // outlives every stage that writes into it
+  const auto& vinfo = info.video.front();
 
   AVFormatContext* fc = in.format.get();
   const AVStream* vstream = fc->streams[in.video_stream];
@@ -434,7 +470,8 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
     c.keyframe_interval_frames = std::max(1, static_cast<int>(std::lround(options.keyframe_interval_seconds * fps)));
     c.preset = options.preset;
     c.threads = x264_threads;
-    c.dir = work / p.rendition.name;
+    c.out = &pub;
+    c.dir = p.rendition.name;
     c.presentation_offset = offset;
     c.primaries = vstream->codecpar->color_primaries;
     c.transfer = vstream->codecpar->color_trc;
@@ -451,7 +488,8 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
     c.source_path = input;
     c.bitrate = options.audio_bitrate;
     c.boundaries = &boundaries;
-    c.dir = work / "audio";
+    c.out = &pub;
+    c.dir = "audio";
     c.origin_seconds = origin;
     c.offset_seconds = offset_seconds;
     c.limit_seconds = vinfo.duration_seconds > 0 ? vinfo.duration_seconds + 0.5 : 0;
@@ -461,7 +499,7 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
   std::unique_ptr<StoryboardBuilder> storyboard;
   if (options.write_storyboard) {
     StoryboardBuilder::Config c;
-    c.dir = work;
+    c.out = &pub;
     c.interval_seconds = options.storyboard_interval_seconds > 0
                              ? options.storyboard_interval_seconds
                              : StoryboardBuilder::auto_interval(duration);
@@ -572,30 +610,34 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
   }
 
   TranscodeResult result;
-  result.output_dir = target.string();
+  result.output_dir = output_label;
+  std::vector<std::string> manifests;  // published last where a backend cannot swap at once
+  auto put_manifest = [&](const std::string& name, const std::string& text) {
+    manifests.push_back(name);
+    return put_object(pub, name, text);
+  };
   result.source = info;
   result.duration_seconds = video_seconds;
   result.frame_rate = fps;
   result.frame_rate_converted = resample_to.num > 0;
   if (options.write_hls) {
-    STREAMLET_RETURN_IF_ERROR(streamlet::detail::write_file_atomic(
-        work / "master.m3u8", package::hls_master_playlist(presentation)));
     auto write_media = [&](const package::Track& t) -> Status {
-      STREAMLET_RETURN_IF_ERROR(streamlet::detail::write_file_atomic(
-          work / t.id / presentation.hls_media_playlist_name, package::hls_media_playlist(t)));
+      STREAMLET_RETURN_IF_ERROR(put_manifest(t.id + "/" + presentation.hls_media_playlist_name,
+                                             package::hls_media_playlist(t)));
       if (!t.iframes.empty())
-        STREAMLET_RETURN_IF_ERROR(streamlet::detail::write_file_atomic(
-            work / t.id / presentation.hls_iframe_playlist_name, package::hls_iframe_playlist(t)));
+        STREAMLET_RETURN_IF_ERROR(put_manifest(t.id + "/" + presentation.hls_iframe_playlist_name,
+                                               package::hls_iframe_playlist(t)));
       return Status::Ok();
     };
     for (const auto& t : presentation.video) STREAMLET_RETURN_IF_ERROR(write_media(t));
     if (presentation.audio) STREAMLET_RETURN_IF_ERROR(write_media(*presentation.audio));
-    result.hls_master = (target / "master.m3u8").string();
+    // The master names the media playlists: it goes after them.
+    STREAMLET_RETURN_IF_ERROR(put_manifest("master.m3u8", package::hls_master_playlist(presentation)));
+    result.hls_master = name_of("master.m3u8");
   }
   if (options.write_dash) {
-    STREAMLET_RETURN_IF_ERROR(streamlet::detail::write_file_atomic(
-        work / "manifest.mpd", package::dash_manifest(presentation)));
-    result.dash_manifest = (target / "manifest.mpd").string();
+    STREAMLET_RETURN_IF_ERROR(put_manifest("manifest.mpd", package::dash_manifest(presentation)));
+    result.dash_manifest = name_of("manifest.mpd");
   }
   if (options.write_poster && decode.poster().best()) {
     const auto& top = presentation.video.front();
@@ -605,12 +647,12 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
       w = 1280;
     }
     STREAMLET_RETURN_IF_ERROR(
-        write_jpeg(decode.poster().best().get(), w, h, work / "poster.jpg"));
-    result.poster = (target / "poster.jpg").string();
+        write_jpeg(decode.poster().best().get(), w, h, pub, "poster.jpg"));
+    result.poster = name_of("poster.jpg");
   }
   if (StoryboardBuilder* sb = decode.storyboard()) {
     STREAMLET_RETURN_IF_ERROR(sb->finish(video_seconds));
-    if (sb->tiles() > 0) result.storyboard = (target / StoryboardBuilder::kVttName).string();
+    if (sb->tiles() > 0) result.storyboard = name_of(StoryboardBuilder::kVttName);
   }
   for (const auto& t : presentation.video) result.video.push_back(summarize(t));
   if (presentation.audio) result.audio = summarize(*presentation.audio);
@@ -625,11 +667,14 @@ Result<TranscodeResult> transcode(const std::string& input, const std::string& o
   }, true);
 
   if (cancel.cancelled()) return Status(ErrorCode::kCancelled, "transcode cancelled");
-  STREAMLET_RETURN_IF_ERROR(streamlet::detail::write_file_atomic(work / "summary.json", result.to_json()));
-  STREAMLET_RETURN_IF_ERROR(publish(work, target));
-  guard.keep = true;  // it is the output now
+  // summary.json marks a finished Streamlet output: the very last object.
+  STREAMLET_RETURN_IF_ERROR(put_object(pub, "summary.json", result.to_json()));
+  manifests.push_back("summary.json");
+  STREAMLET_RETURN_IF_ERROR(pub.publish(manifests));
   return result;
 }
+
+}  // namespace
 
 std::string TranscodeResult::to_json(int indent) const {
   auto track = [](const TrackSummary& t) {

@@ -58,6 +58,7 @@ Result<std::unique_ptr<VideoRenditionEncoder>> VideoRenditionEncoder::open(const
   r->encoder_ = std::move(enc);
 
   package::detail::CmafTrackConfig tc;
+  tc.out = config.out;
   tc.dir = config.dir;
   tc.kind = package::TrackKind::kVideo;
   tc.id = plan.rendition.name;

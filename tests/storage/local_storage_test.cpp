@@ -7,6 +7,7 @@
 #include <map>
 
 #include "streamlet/storage.hpp"
+#include "streamlet/transcode.hpp"
 #include "support/support.hpp"
 
 using namespace streamlet;
@@ -59,9 +60,20 @@ bool has_hidden(const fs::path& dir) {
 TEST_CASE("invalid keys are refused on every call with invalid argument") {
   TempDir tmp;
   auto store = open_store(tmp.path() / "root");
-  const std::vector<std::string> bad = {
-      "../x", "/etc/passwd", "a//b", "a/./b", "a/../b", "", std::string("a\0b", 3),
-      "a\x01" "b", "a\x7f", "a/", ".", "..", std::string(1025, 'k')};
+  const std::vector<std::string> bad = {"../x",
+                                        "/etc/passwd",
+                                        "a//b",
+                                        "a/./b",
+                                        "a/../b",
+                                        "",
+                                        std::string("a\0b", 3),
+                                        "a\x01"
+                                        "b",
+                                        "a\x7f",
+                                        "a/",
+                                        ".",
+                                        "..",
+                                        std::string(1025, 'k')};
   auto invalid = [](const Status& s) { return s.code() == ErrorCode::kInvalidArgument; };
   for (const std::string& key : bad) {
     CAPTURE(key);
@@ -88,7 +100,10 @@ TEST_CASE("invalid keys are refused on every call with invalid argument") {
   CHECK(storage::check_key(std::string(1024, 'k')).ok());
   CHECK(storage::check_key("media/v1/720p/seg_00001.m4s").ok());
   // The message names the key, with control bytes escaped.
-  CHECK(storage::check_key("a\x01" "b").message().find("a\\x01b") != std::string::npos);
+  CHECK(storage::check_key("a\x01"
+                           "b")
+            .message()
+            .find("a\\x01b") != std::string::npos);
   // Nothing was created by any of it, not even outside the root.
   CHECK(keys(*store).empty());
   CHECK_FALSE(fs::exists(tmp.path() / "x"));
@@ -106,8 +121,8 @@ TEST_CASE("a symlink planted inside the root is never followed") {
   fs::create_directory_symlink(outside, root / "media/v1/dirlink");
   fs::create_directory_symlink(outside, root / "uploads");
 
-  for (const std::string key : {"media/v1/link.txt", "media/v1/dirlink/secret.txt",
-                                "uploads/secret.txt"}) {
+  for (const std::string key :
+       {"media/v1/link.txt", "media/v1/dirlink/secret.txt", "uploads/secret.txt"}) {
     CAPTURE(key);
     CHECK(store->open(key).status().code() == ErrorCode::kNotFound);
     CHECK(store->stat(key).status().code() == ErrorCode::kNotFound);
@@ -158,9 +173,9 @@ TEST_CASE("keys map to files under the root, byte for byte") {
   REQUIRE(store->put("media/v1/720p/seg_00001.m4s", "segment").ok());
   CHECK(test::read_file(tmp.path() / "uploads/abc.bin") == std::string("a\0b", 3));
   CHECK(test::read_file(tmp.path() / "media/v1/720p/seg_00001.m4s") == "segment");
-  CHECK(disk_entries(tmp.path()) ==
-        std::vector<std::string>{"media", "media/v1", "media/v1/720p",
-                                 "media/v1/720p/seg_00001.m4s", "uploads", "uploads/abc.bin"});
+  CHECK(disk_entries(tmp.path()) == std::vector<std::string>{"media", "media/v1", "media/v1/720p",
+                                                             "media/v1/720p/seg_00001.m4s",
+                                                             "uploads", "uploads/abc.bin"});
   auto info = store->stat("uploads/abc.bin");
   REQUIRE(info.ok());
   CHECK(info->size == 3);
@@ -258,8 +273,8 @@ TEST_CASE("an appender grows an object readable at once, and truncates back") {
 TEST_CASE("list is in key order with a plain string prefix, and stops when asked") {
   TempDir tmp;
   auto store = open_store(tmp.path());
-  const std::vector<std::string> all = {"a-c", "a/b", "a/c/d", "a0", "b", "media/v1/x",
-                                        "media/v10/y", "media/v2/z"};
+  const std::vector<std::string> all = {"a-c", "a/b",        "a/c/d",       "a0",
+                                        "b",   "media/v1/x", "media/v10/y", "media/v2/z"};
   for (auto it = all.rbegin(); it != all.rend(); ++it) REQUIRE(store->put(*it, *it).ok());
   std::vector<std::string> sorted = all;
   std::sort(sorted.begin(), sorted.end());
@@ -268,18 +283,24 @@ TEST_CASE("list is in key order with a plain string prefix, and stops when asked
   CHECK(keys(*store, "a") == std::vector<std::string>{"a-c", "a/b", "a/c/d", "a0"});
   CHECK(keys(*store, "media/v1") == std::vector<std::string>{"media/v1/x", "media/v10/y"});
   CHECK(keys(*store, "media/v1/") == std::vector<std::string>{"media/v1/x"});
-  CHECK(keys(*store, "nothing/") .empty());
+  CHECK(keys(*store, "nothing/").empty());
   std::vector<std::string> first_two;
-  CHECK(store->list("", [&](const storage::ObjectInfo& i) {
-    first_two.push_back(i.key);
-    return first_two.size() < 2;
-  }).ok());
+  CHECK(store
+            ->list("",
+                   [&](const storage::ObjectInfo& i) {
+                     first_two.push_back(i.key);
+                     return first_two.size() < 2;
+                   })
+            .ok());
   CHECK(first_two == std::vector<std::string>{"a-c", "a/b"});
   std::map<std::string, uint64_t> sizes;
-  CHECK(store->list("media/", [&](const storage::ObjectInfo& i) {
-    sizes[i.key] = i.size;
-    return true;
-  }).ok());
+  CHECK(store
+            ->list("media/",
+                   [&](const storage::ObjectInfo& i) {
+                     sizes[i.key] = i.size;
+                     return true;
+                   })
+            .ok());
   CHECK(sizes["media/v10/y"] == std::string("media/v10/y").size());
 
   // remove_prefix: how many, and the neighbours stay.
@@ -296,7 +317,8 @@ TEST_CASE("the backend's hidden temporary and staging names are never objects") 
   fs::create_directories(tmp.path() / "media/.v1.streamlet-tmp-1-2/720p");
   test::write_file(tmp.path() / "media/.v1.streamlet-tmp-1-2/720p/seg.m4s", "x");
   test::write_file(tmp.path() / "media/.streamlet-0123", "x");
-  for (const std::string key : {"media/.v1.streamlet-tmp-1-2/720p/seg.m4s", "media/.streamlet-0123"}) {
+  for (const std::string key :
+       {"media/.v1.streamlet-tmp-1-2/720p/seg.m4s", "media/.streamlet-0123"}) {
     CAPTURE(key);
     CHECK(store->open(key).status().code() == ErrorCode::kNotFound);
     CHECK(store->stat(key).status().code() == ErrorCode::kNotFound);
@@ -341,7 +363,7 @@ TEST_CASE("a publication replaces a whole prefix at once") {
   CHECK(store->get("media/v1/720p/seg_00001.m4s").value() == "new segment");
   CHECK(store->get("media/v10/other.txt").value() == "neighbour");
   CHECK(read_all(*old_reader.value()) == "old");  // an open reader keeps its bytes
-  CHECK_FALSE(pub.value()->publish().ok());        // once
+  CHECK_FALSE(pub.value()->publish().ok());       // once
   pub.value().reset();
   CHECK_FALSE(has_hidden(tmp.path()));
 
@@ -413,7 +435,9 @@ class MemoryStorage : public storage::Storage {
   }
   Status unsupported() { return Status(ErrorCode::kUnsupported, "not in this test"); }
   Result<storage::ObjectInfo> stat(std::string_view) override { return unsupported(); }
-  Result<std::unique_ptr<storage::Writer>> write(std::string_view) override { return unsupported(); }
+  Result<std::unique_ptr<storage::Writer>> write(std::string_view) override {
+    return unsupported();
+  }
   Result<std::unique_ptr<storage::Appender>> append(std::string_view, bool) override {
     return unsupported();
   }
@@ -462,4 +486,30 @@ TEST_CASE("local_file of a backend without files copies the object into scratch 
   REQUIRE(own.ok());
   CHECK(own->path == fs::absolute(tmp.path() / "root/sources/v1/input.mp4").lexically_normal());
   CHECK_FALSE(fs::exists(tmp.path() / "scratch2"));
+}
+
+TEST_CASE("a publication sweeps the staging left by a dead process, never a live one's") {
+  TempDir tmp;
+  auto store = open_store(tmp.path());
+  // pid 2^22+1 is above Linux's pid_max ceiling: no such process can be running.
+  const fs::path dead = tmp.path() / "media/.v1.streamlet-tmp-4194305-7";
+  fs::create_directories(dead / "720p");
+  test::write_file(dead / "720p/seg_00001.m4s", "half");
+  auto live = store->publish("media/v1/");  // this process: alive
+  REQUIRE(live.ok());
+  CHECK_FALSE(fs::exists(dead));
+  auto second = store->publish("media/v1/");
+  REQUIRE(second.ok());
+  size_t staging = 0;
+  for (const auto& e : fs::directory_iterator(tmp.path() / "media"))
+    staging += e.path().filename().string().find(".streamlet-tmp-") != std::string::npos;
+  CHECK(staging == 2);  // the first, still in progress, was left alone
+  REQUIRE(second.value()->publish().ok());
+  live.value().reset();
+  second.value().reset();
+  CHECK_FALSE(has_hidden(tmp.path()));
+  // remove_abandoned_work_dirs sweeps the same names.
+  fs::create_directories(dead);
+  CHECK(streamlet::transcode::remove_abandoned_work_dirs((tmp.path() / "media").string()) == 1);
+  CHECK_FALSE(fs::exists(dead));
 }
