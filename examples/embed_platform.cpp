@@ -358,11 +358,11 @@ int main(int argc, char** argv) {
   auto master = get("master.m3u8");
   if (master.status != 200 || body_of(master).find("#EXTM3U") != 0)
     return fail("master.m3u8: HTTP " + std::to_string(master.status));
-  auto media = get("240p/playlist.m3u8");
+  auto media = get("240p/index.m3u8");
   const std::string playlist = body_of(media);
   const size_t seg = playlist.find(".m4s");
   if (media.status != 200 || seg == std::string::npos)
-    return fail("240p/playlist.m3u8: HTTP " + std::to_string(media.status));
+    return fail("240p/index.m3u8: HTTP " + std::to_string(media.status));
   const size_t line = playlist.rfind('\n', seg) + 1;
   const std::string segment_name = playlist.substr(line, seg + 4 - line);
   auto segment = get("240p/" + segment_name);

@@ -42,7 +42,7 @@
 namespace streamlet::platform {
 
 struct PlatformOptions {
-  std::filesystem::path data_dir;  // required
+  std::filesystem::path data_dir;  // open_local() only: where the embedded stores live
   // The admin's API key (the server's --api-key or its generated DATA/api-key). "" = none.
   std::string admin_api_key;
   int workers = 1;               // transcode worker threads
@@ -168,9 +168,9 @@ class Platform {
   // yet; returns that password (to print once), or "" if the admin existed.
   Result<std::string> ensure_admin();
   // Starts the workers, after putting back jobs whose process died (a job out of attempts
-  // is failed instead: its video turns failed, the finished callback hears video.failed) and
-  // removing the work directories such processes left in the media root; and the sweep that
-  // expires idle uploads (every upload_expiration / 10, 1..60 s).
+  // is failed instead: its video turns failed, the finished callback hears video.failed); and
+  // the sweep that expires idle uploads (every upload_expiration / 10, 1..60 s). (open_local()
+  // removes the work directories such processes left under DATA/media first.)
   Status start();
   // Stops the workers and the sweep; running jobs go back to the queue when requeue_running.
   void stop(bool requeue_running = true);

@@ -66,7 +66,6 @@ std::string link_key(std::string_view video_id) {
 struct Platform::Impl {
   PlatformOptions options;
   PlatformParts parts;
-  fs::path media_root;
   std::shared_ptr<catalog::Catalog> catalog;
   std::shared_ptr<jobs::JobQueue> queue;
   std::shared_ptr<events::EventBus> bus;
@@ -299,8 +298,8 @@ struct Platform::Impl {
     }
     STREAMLET_ASSIGN_OR_RETURN(
         auto ready, internal::transcode_video(source.path.string(), payload.display_name,
-                                              media_root, job.video_id, options.transcode,
-                                              progress, cancel));
+                                              *storage, media_prefix(job.video_id),
+                                              options.transcode, progress, cancel));
     return lifecycle->ready(job.video_id, ready).status();
   }
 
@@ -361,7 +360,6 @@ Result<std::unique_ptr<Platform>> Platform::create(PlatformOptions options, Plat
   if (parts.token_secret.size() < 16 || parts.signing_key.size() < 16)
     return error(ErrorCode::kInvalidArgument,
                  "a platform needs a token secret and a signing key of 16+ bytes");
-  if (options.data_dir.empty()) return error(ErrorCode::kInvalidArgument, "no data directory");
   if (!parts.bus) parts.bus = std::make_shared<events::InProcessBus>();
   auto impl = std::make_unique<Impl>();
   impl->options = options;
@@ -370,11 +368,6 @@ Result<std::unique_ptr<Platform>> Platform::create(PlatformOptions options, Plat
   impl->bus = parts.bus;
   impl->storage = parts.storage;
   if (parts.scratch_dir.empty()) parts.scratch_dir = fs::temp_directory_path();
-  std::error_code ec;
-  const fs::path data = fs::absolute(options.data_dir);
-  impl->media_root = data / "media";
-  fs::create_directories(impl->media_root, ec);
-  if (ec) return error(ErrorCode::kIo, impl->media_root.string() + ": " + ec.message());
   impl->lifecycle = std::make_unique<internal::Lifecycle>(impl->catalog, impl->bus);
   Impl* raw = impl.get();
   impl->lifecycle->set_finished([raw](bool ready, const catalog::Video& v) {
@@ -454,9 +447,6 @@ Result<std::string> Platform::ensure_admin() {
 }
 
 Status Platform::start() {
-  // What transcodes killed with their process (a crash, kill -9) left half written: no job
-  // resumes it (the next attempt starts over), and a dead-lettered job has no next attempt.
-  (void)transcode::remove_abandoned_work_dirs(impl_->media_root.string());
   STREAMLET_RETURN_IF_ERROR(impl_->pool->start());
   impl_->running = true;
   if (!impl_->sweeper.joinable()) {

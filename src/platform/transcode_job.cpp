@@ -15,15 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Paths are stored relative to the media root so a data directory can move.
-std::string relative_to(const fs::path& root, const std::string& path) {
-  if (path.empty()) return {};
-  std::error_code ec;
-  fs::path rel = fs::relative(fs::path(path), root, ec);
-  if (ec || rel.empty() || *rel.begin() == "..") return path;
-  return rel.generic_string();
-}
-
 std::string renditions_json(const transcode::TranscodeResult& r) {
   nlohmann::json tracks = nlohmann::json::array();
   for (const auto& t : r.video) {
@@ -103,24 +94,29 @@ Result<TranscodePayload> decode_payload(const Job& job) {
 }
 
 Result<catalog::ReadyInfo> transcode_video(const std::string& input, const std::string& shown,
-                                           const fs::path& media_root, const std::string& video_id,
+                                           storage::Storage& out, const std::string& prefix,
                                            const transcode::Options& options,
                                            const ProgressFn& progress, const CancelToken& cancel) {
-  const fs::path root = fs::absolute(media_root);
-  const fs::path output = root / video_id;
   transcode::ProgressCallback on_progress;
   if (progress)
     on_progress = [&](const transcode::Progress& p) { progress(p.fraction, p.fps, p.speed); };
-  auto transcoded = transcode::transcode(input, output.string(), options, on_progress, cancel);
+  auto transcoded = transcode::transcode(input, out, prefix, options, on_progress, cancel);
   if (!transcoded.ok())
-    return Status(transcoded.status().code(), owner_reason(transcoded.status(), input, shown, root));
+    return Status(transcoded.status().code(),
+                  // Keys of the output are "media/<video>/<inside>": <inside> is shown.
+                  owner_reason(transcoded.status(), input, shown, fs::path(prefix).parent_path().parent_path()));
   const auto& result = *transcoded;
+  // The catalog keeps keys below media/ ("<video>/master.m3u8"), as it always has.
+  auto below_media = [](const std::string& key) {
+    constexpr std::string_view kMedia = "media/";
+    return key.rfind(kMedia, 0) == 0 ? key.substr(kMedia.size()) : key;
+  };
   catalog::ReadyInfo ready;
   ready.duration_seconds = result.duration_seconds;
   ready.renditions_json = renditions_json(result);
-  ready.hls_master = relative_to(root, result.hls_master);
-  ready.dash_manifest = relative_to(root, result.dash_manifest);
-  ready.poster = relative_to(root, result.poster);
+  ready.hls_master = below_media(result.hls_master);
+  ready.dash_manifest = below_media(result.dash_manifest);
+  ready.poster = below_media(result.poster);
   return ready;
 }
 

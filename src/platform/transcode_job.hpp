@@ -8,6 +8,7 @@
 
 #include "streamlet/catalog.hpp"
 #include "streamlet/jobs.hpp"
+#include "streamlet/storage.hpp"
 #include "streamlet/transcode.hpp"
 
 namespace streamlet::platform::internal {
@@ -24,12 +25,12 @@ struct TranscodePayload {
 std::string encode_payload(const TranscodePayload& payload);
 Result<TranscodePayload> decode_payload(const jobs::Job& job);
 
-// Transcodes `input` (a local file) into `media_root/<video_id>` and returns what the
-// catalog stores (paths relative to the media root). A failure's message names the source
-// by `shown` and files of the output by their name inside it, never a machine path.
+// Transcodes `input` (a local file) into one publication of `prefix` ("media/<video>/") in
+// `out` and returns what the catalog stores (keys relative to "media/": "<video>/master.m3u8").
+// A failure's message names the source by `shown` and objects of the output by their name
+// inside it, never a machine path or a storage key.
 Result<catalog::ReadyInfo> transcode_video(const std::string& input, const std::string& shown,
-                                           const std::filesystem::path& media_root,
-                                           const std::string& video_id,
+                                           storage::Storage& out, const std::string& prefix,
                                            const transcode::Options& options,
                                            const jobs::ProgressFn& progress,
                                            const CancelToken& cancel);
