@@ -1,5 +1,10 @@
 #include "core/file_util.hpp"
 
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+
+#include <atomic>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -72,9 +77,32 @@ Fd open_dirs_at(int dir, std::span<const std::string> dirs, bool create, int& er
   // The first component is opened from `dir` itself: a copy of it is only made when there
   // is nothing to walk (one fcntl and one close less per open on the playback path).
   if (dirs.empty()) {
-    Fd copy(::fcntl(dir, F_DUPFD_CLOEXEC, 0));
+    // A new open of "." rather than a dup: a dup shares the directory's read position, and
+    // a listing through it would leave the next one through `dir` at the end.
+    Fd copy(::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!copy.valid()) err = errno;
     return copy;
+  }
+  // Reads take the whole walk in one openat2 where the kernel has it (Linux 5.6+): it refuses
+  // a symlink at any component (RESOLVE_NO_SYMLINKS) and any way out of `dir`
+  // (RESOLVE_BENEATH), which is what the walk below does one openat at a time.
+  static std::atomic<bool> no_openat2{false};
+  if (!create && !no_openat2.load(std::memory_order_relaxed)) {
+    std::string path;
+    for (const std::string& name : dirs) {
+      if (!path.empty()) path += '/';
+      path += name;
+    }
+    struct open_how how {};
+    how.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    const long fd = ::syscall(SYS_openat2, dir, path.c_str(), &how, sizeof how);
+    if (fd >= 0) return Fd(int(fd));
+    if (errno != ENOSYS && errno != EPERM && errno != E2BIG) {
+      err = errno == EXDEV ? ENOENT : errno;  // EXDEV: the path would leave `dir`
+      return Fd();
+    }
+    no_openat2.store(true, std::memory_order_relaxed);  // an old kernel, or a seccomp filter
   }
   Fd current;
   for (const std::string& name : dirs) {

@@ -393,7 +393,7 @@ class LocalPublication final : public Publication {
 
 class LocalStorage final : public Storage {
  public:
-  explicit LocalStorage(LocalOptions options) : options_(std::move(options)) {}
+  LocalStorage(LocalOptions options, Fd root) : options_(std::move(options)), root_(std::move(root)) {}
 
   Result<std::unique_ptr<Reader>> open(std::string_view key) override {
     STREAMLET_ASSIGN_OR_RETURN(auto segments, parse(key));
@@ -487,7 +487,7 @@ class LocalStorage final : public Storage {
     auto [dirs, rest] = split_prefix(prefix);
     if (any_reserved(dirs)) return Status::Ok();
     int err = 0;
-    Fd dir = streamlet::detail::open_dirs_beneath(options_.root, dirs, false, err);
+    Fd dir = streamlet::detail::open_dirs_at(root_.get(), dirs, false, err);
     if (!dir.valid()) {
       if (absent(err)) return Status::Ok();
       return errno_status(err, "list", std::string(prefix));
@@ -503,7 +503,7 @@ class LocalStorage final : public Storage {
     auto [dirs, rest] = split_prefix(prefix);
     if (any_reserved(dirs)) return uint64_t{0};
     int err = 0;
-    Fd dir = streamlet::detail::open_dirs_beneath(options_.root, dirs, false, err);
+    Fd dir = streamlet::detail::open_dirs_at(root_.get(), dirs, false, err);
     if (!dir.valid()) {
       if (absent(err)) return uint64_t{0};
       return errno_status(err, "remove", std::string(prefix));
@@ -529,8 +529,8 @@ class LocalStorage final : public Storage {
     }
     if (rest.empty() && !dirs.empty()) {
       // "media/v1/": the directory goes too when nothing (say, a live writer's file) is left.
-      Fd parent = streamlet::detail::open_dirs_beneath(
-          options_.root, std::span(dirs).first(dirs.size() - 1), false, err);
+      Fd parent = streamlet::detail::open_dirs_at(
+          root_.get(), std::span(dirs).first(dirs.size() - 1), false, err);
       if (parent.valid()) ::unlinkat(parent.get(), dirs.back().c_str(), AT_REMOVEDIR);
     }
     if (options_.durable) ::fsync(dir.get());
@@ -611,7 +611,7 @@ class LocalStorage final : public Storage {
   }
 
   Fd dir_of(const std::vector<std::string>& segments, bool create, int& err) const {
-    return streamlet::detail::open_dirs_beneath(options_.root,
+    return streamlet::detail::open_dirs_at(root_.get(),
                                                 std::span(segments).first(segments.size() - 1),
                                                 create, err, create && options_.durable);
   }
@@ -663,6 +663,8 @@ class LocalStorage final : public Storage {
   }
 
   LocalOptions options_;
+  // The root, opened once: every walk starts from it instead of resolving the path again.
+  Fd root_;
 };
 
 }  // namespace
@@ -680,7 +682,9 @@ Result<std::shared_ptr<Storage>> open_local(LocalOptions options) {
   if (!fs::is_directory(options.root, ec))
     return Status(ErrorCode::kInvalidArgument,
                   "local storage: " + options.root.string() + " is not a directory");
-  return std::shared_ptr<Storage>(new LocalStorage(std::move(options)));
+  Fd root(::open(options.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!root.valid()) return errno_status(errno, "open", options.root.string());
+  return std::shared_ptr<Storage>(new LocalStorage(std::move(options), std::move(root)));
 }
 
 }  // namespace streamlet::storage
