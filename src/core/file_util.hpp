@@ -50,7 +50,7 @@ Status errno_status(int err, std::string_view what, const std::filesystem::path&
 // a symlink anywhere on the way (pointing in or out) is never followed. With `create`, missing
 // directories are made (0755), and with `sync_created` the directory holding each new one is
 // fsynced. Returns the last directory (a new descriptor; a new open of `dir` when `dirs` is
-// empty: a new open of it), or an invalid Fd with `err` set.
+// empty), or an invalid Fd with `err` set.
 Fd open_dirs_at(int dir, std::span<const std::string> dirs, bool create, int& err,
                 bool sync_created = false);
 // The same walk from `root` (trusted configuration: it may itself be a symlink).
