@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "streamlet/cancel.hpp"
 #include "streamlet/status.hpp"
 
 namespace streamlet::upload {
@@ -96,10 +97,10 @@ struct UploadParams {
   // concurrently with itself. Default: none.
   std::function<void(const UploadProgress&)> on_progress{};
   std::chrono::milliseconds progress_interval{100};
-  // Set to true from any thread (or a signal handler) to stop: the call returns kCancelled
-  // within about a second, and what the server acknowledged stays resumable. Not owned.
-  // Default: none.
-  const std::atomic<bool>* cancel = nullptr;
+  // cancel() it from any thread (or a signal handler) to stop: the call returns kCancelled
+  // within about a second, and what the server acknowledged stays resumable. Default: a
+  // token nobody cancels.
+  CancelToken cancel{};
 };
 
 struct UploadResult {

@@ -341,7 +341,7 @@ Result<UploadResult> Client::upload(const UploadParams& p) const {
   std::atomic<bool> failed{false};
   auto stop = [&] {
     return failed.load(std::memory_order_relaxed) ||
-           (p.cancel && p.cancel->load(std::memory_order_relaxed));
+           p.cancel.cancelled();
   };
   const uint64_t speed = options_.rate_limit ? std::max<uint64_t>(1, options_.rate_limit / n) : 0;
   std::vector<std::thread> workers;

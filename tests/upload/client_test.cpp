@@ -182,13 +182,13 @@ up::ClientOptions impatient() {
 streamlet::Status upload_to(const BadServer& server, const fs::path& file,
                             up::ClientOptions o = impatient()) {
   up::Client client(o);
-  std::atomic<bool> cancel{false};
+  streamlet::CancelToken cancel;
   up::UploadParams p;
   p.endpoint = server.endpoint();
   p.file = file;
-  p.cancel = &cancel;
+  p.cancel = cancel;
   auto f = std::async(std::launch::async, [&] { return client.upload(p); });
-  if (f.wait_for(std::chrono::seconds(20)) != std::future_status::ready) cancel = true;
+  if (f.wait_for(std::chrono::seconds(20)) != std::future_status::ready) cancel.cancel();
   auto r = f.get();
   return r.ok() ? streamlet::Status::Ok() : r.status();
 }
@@ -302,17 +302,17 @@ TEST_CASE("upload::Client cancelled mid-upload resumes the same upload from its 
   auto o = options_for(server);
   o.rate_limit = 8 * 1000 * 1000;
   up::Client slow(o);
-  std::atomic<bool> cancel{false};
+  streamlet::CancelToken cancel;
   up::UploadParams p;
   p.endpoint = endpoint_of(server);
   p.file = dir / "video.bin";
   p.resume_state = dir / "cache" / "uploads.json";
-  p.cancel = &cancel;
+  p.cancel = cancel;
   Background first(slow, p);
   std::string url = first.url();
   for (int i = 0; i < 1000 && server_offset(server, url) < 3000000; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  cancel = true;
+  cancel.cancel();
   auto cancelled = first.get();
   REQUIRE_FALSE(cancelled.ok());
   CHECK(cancelled.status().code() == ErrorCode::kCancelled);
@@ -322,7 +322,7 @@ TEST_CASE("upload::Client cancelled mid-upload resumes the same upload from its 
   CHECK(read_file(p.resume_state).find(url) != std::string::npos);
 
   up::Client fast(options_for(server));
-  cancel = false;
+  p.cancel = streamlet::CancelToken();  // a fresh one: the first stays cancelled
   bool resumed_at_start = false;
   p.on_start = [&](const std::vector<std::string>& urls, bool resumed) {
     resumed_at_start = resumed && urls == std::vector<std::string>{url};
@@ -355,25 +355,25 @@ TEST_CASE(
   auto o = options_for(server);
   o.rate_limit = 8 * 1000 * 1000;
   up::Client slow(o);
-  std::atomic<bool> cancel{false};
+  streamlet::CancelToken cancel;
   up::UploadParams p;
   p.endpoint = endpoint_of(server);
   p.file = dir / "video.bin";
   p.parallel = 2;
-  p.cancel = &cancel;
+  p.cancel = cancel;
   std::vector<std::string> kept;  // what an embedder would store in its own database
   p.on_start = [&](const std::vector<std::string>& urls, bool) { kept = urls; };
   Background first(slow, p);
   std::string url0 = first.url();
   for (int i = 0; i < 1000 && server_offset(server, url0) < 1000000; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  cancel = true;
+  cancel.cancel();
   REQUIRE(first.get().status().code() == ErrorCode::kCancelled);
   REQUIRE(kept.size() == 2);
   CHECK(server_offset(server, kept[0]) >= 1000000);
 
   up::Client fast(options_for(server));
-  cancel = false;
+  p.cancel = streamlet::CancelToken();  // a fresh one: the first stays cancelled
   p.on_start = {};
   p.resume_urls = kept;
   auto second = fast.upload(p);
