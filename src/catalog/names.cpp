@@ -1,3 +1,4 @@
+#include <cctype>
 #include <string>
 
 #include "streamlet/catalog.hpp"
@@ -55,6 +56,19 @@ Result<Role> parse_role(std::string_view s) {
   if (s == "admin") return Role::kAdmin;
   return error(ErrorCode::kInvalidArgument,
                "role must be user or admin, not '" + std::string(s) + "'");
+}
+
+// The rule for a username belongs to the catalog interface, not to one backend: the platform
+// checks it before any store is asked.
+Status check_username(std::string_view name) {
+  bool ok = name.size() >= kMinUsername && name.size() <= kMaxUsername;
+  for (char c : name) {
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-');
+  }
+  if (!ok)
+    return error(ErrorCode::kInvalidArgument,
+                 "username must be 3 to 32 characters of letters, digits, '_', '.' or '-'");
+  return Status::Ok();
 }
 
 }  // namespace streamlet::catalog

@@ -165,17 +165,6 @@ Status check_text(std::string_view what, std::string_view value, size_t max,
 
 }  // namespace
 
-Status check_username(std::string_view name) {
-  bool ok = name.size() >= kMinUsername && name.size() <= kMaxUsername;
-  for (char c : name) {
-    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-');
-  }
-  if (!ok)
-    return error(ErrorCode::kInvalidArgument,
-                 "username must be 3 to 32 characters of letters, digits, '_', '.' or '-'");
-  return Status::Ok();
-}
-
 namespace {
 
 bool valid_day(std::string_view day) {
