@@ -125,6 +125,9 @@ Result<std::unique_ptr<Platform>> Platform::open_local(PlatformOptions options) 
                              storage::open_local({.root = data,
                                                   .durable = options.durable_uploads,
                                                   .private_files = true}));
+  // Published videos live under DATA/media (an operator looks there, and mounts a disk there).
+  fs::create_directories(data / "media", ec);
+  if (ec) return error(ErrorCode::kIo, (data / "media").string() + ": " + ec.message());
   // What transcodes killed with their process (a crash, kill -9) left half written: no job
   // resumes it (the next attempt starts over), and a dead-lettered job has no next attempt.
   (void)transcode::remove_abandoned_work_dirs((data / "media").string());
