@@ -73,7 +73,9 @@ struct PlatformOptions {
   uint64_t max_user_bytes = 0;
   int uploads_per_minute = 30;  // upload creations (tus POSTs, parts included) per user
   std::chrono::seconds upload_expiration = std::chrono::hours(24);
-  bool durable_uploads = true;  // fsync before acknowledging upload bytes
+  // fsync before acknowledging upload bytes; open_local() also gives it to the local
+  // storage, so off means nothing it writes is fsynced (throwaway data only).
+  bool durable_uploads = true;
   std::string cors_allow_origin = "*";
   // Where the tus collection is served; upload URLs are this + "/" + id.
   std::string uploads_path = "/v1/uploads";
