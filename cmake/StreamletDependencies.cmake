@@ -13,6 +13,8 @@ find_package(nlohmann_json 3.10 REQUIRED)
 find_package(SQLite3 REQUIRED)
 # libsodium: maintained argon2id password hashing (crypto_pwhash_str) and a CSPRNG.
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET GLOBAL libsodium)
+# libpq: the PostgreSQL catalog, job queue and event bus (the cluster backends).
+pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET GLOBAL libpq)
 find_package(Threads REQUIRED)
 # libcurl (Debian libcurl4-openssl-dev): the HTTP client of upload::Client, with TLS, proxies,
 # connection reuse and timeouts that we would otherwise write and keep up ourselves.

@@ -8,7 +8,7 @@ packages=(
   libavformat-dev libavcodec-dev libavfilter-dev libswscale-dev libswresample-dev libavutil-dev
   libx264-dev libtbb-dev libcpp-httplib-dev nlohmann-json3-dev libcxxopts-dev
   libbenchmark-dev doctest-dev libssl-dev libsqlite3-dev libsodium-dev libhttp-parser-dev
-  libcurl4-openssl-dev
+  libcurl4-openssl-dev libpq-dev
   ffmpeg time libxml2-utils python3 curl chromium locales
   ca-certificates openssl clang libclang-rt-14-dev
 )

@@ -3,7 +3,8 @@
 # then a short benchmark smoke run (printed, not asserted).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+# The servers the cluster backends are tested against (each test skips when one is absent).
+bash scripts/install-deps.sh postgresql postgresql-contrib nginx
 bash scripts/build.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 (cd build && ctest --output-on-failure -j"$jobs")
