@@ -69,11 +69,87 @@ std::string owner_reason(const Status& failure, const std::string& input, const 
 
 }  // namespace
 
+namespace {
+
+nlohmann::json options_json(const transcode::Options& o) {
+  nlohmann::json ladder = nlohmann::json::array();
+  for (const auto& r : o.ladder)
+    ladder.push_back({{"name", r.name},
+                      {"height", r.height},
+                      {"bitrate", r.bitrate},
+                      {"maxrate_factor", r.maxrate_factor},
+                      {"buffer_factor", r.buffer_factor},
+                      {"profile", r.profile}});
+  return {{"ladder", ladder},
+          {"segment_seconds", o.segment_seconds},
+          {"keyframe_interval_seconds", o.keyframe_interval_seconds},
+          {"preset", o.preset},
+          {"audio_bitrate", o.audio_bitrate},
+          {"write_hls", o.write_hls},
+          {"write_dash", o.write_dash},
+          {"write_poster", o.write_poster},
+          {"write_storyboard", o.write_storyboard},
+          {"storyboard_interval_seconds", o.storyboard_interval_seconds},
+          {"storyboard_tile_width", o.storyboard_tile_width}};
+}
+
+// Reads the output options a job was enqueued with; every field must be there and of its type
+// (a payload is written by encode_payload, so anything else was not made by us).
+Result<transcode::Options> options_from_json(const nlohmann::json& j) {
+  auto bad = [](const std::string& what) {
+    return error(ErrorCode::kInvalidArgument, "transcode job payload: " + what);
+  };
+  if (!j.is_object()) return bad("\"transcode\" must be an object");
+  transcode::Options o;
+  try {
+    o.segment_seconds = j.at("segment_seconds").get<double>();
+    o.keyframe_interval_seconds = j.at("keyframe_interval_seconds").get<double>();
+    o.preset = j.at("preset").get<std::string>();
+    o.audio_bitrate = j.at("audio_bitrate").get<int64_t>();
+    o.write_hls = j.at("write_hls").get<bool>();
+    o.write_dash = j.at("write_dash").get<bool>();
+    o.write_poster = j.at("write_poster").get<bool>();
+    o.write_storyboard = j.at("write_storyboard").get<bool>();
+    o.storyboard_interval_seconds = j.at("storyboard_interval_seconds").get<double>();
+    o.storyboard_tile_width = j.at("storyboard_tile_width").get<int>();
+    o.ladder.clear();
+    for (const auto& r : j.at("ladder")) {
+      transcode::Rendition rung;
+      rung.name = r.at("name").get<std::string>();
+      rung.height = r.at("height").get<int>();
+      rung.bitrate = r.at("bitrate").get<int64_t>();
+      rung.maxrate_factor = r.at("maxrate_factor").get<double>();
+      rung.buffer_factor = r.at("buffer_factor").get<double>();
+      rung.profile = r.at("profile").get<std::string>();
+      if (rung.name.empty() || rung.height <= 0 || rung.bitrate <= 0)
+        return bad("a ladder rung needs a name, a height and a bitrate");
+      o.ladder.push_back(std::move(rung));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return bad(std::string("\"transcode\": ") + e.what());
+  }
+  if (o.ladder.empty()) return bad("the ladder is empty");
+  if (!(o.segment_seconds > 0) || !(o.keyframe_interval_seconds > 0) || o.audio_bitrate <= 0)
+    return bad("segment, keyframe interval and audio bitrate must be positive");
+  return o;
+}
+
+}  // namespace
+
 std::string encode_payload(const TranscodePayload& p) {
   nlohmann::json j = {{"upload_id", p.upload_id}, {"display_name", p.display_name}};
   if (!p.source_key.empty()) j["source_key"] = p.source_key;
   if (!p.legacy_input_path.empty()) j["input"] = p.legacy_input_path;
+  if (p.options) j["transcode"] = options_json(*p.options);
   return streamlet::detail::json_text(j);
+}
+
+transcode::Options job_options(const TranscodePayload& payload, const transcode::Options& local) {
+  if (!payload.options) return local;
+  transcode::Options o = *payload.options;
+  o.threads = local.threads;
+  o.max_in_flight = local.max_in_flight;
+  return o;
 }
 
 Result<TranscodePayload> decode_payload(const Job& job) {
@@ -90,6 +166,10 @@ Result<TranscodePayload> decode_payload(const Job& job) {
   if (p.source_key.empty() && p.legacy_input_path.empty())
     return error(ErrorCode::kInvalidArgument,
                  "transcode job payload needs {\"source_key\": key} (or {\"input\": path})");
+  if (j.contains("transcode")) {
+    STREAMLET_ASSIGN_OR_RETURN(auto options, options_from_json(j["transcode"]));
+    p.options = std::move(options);
+  }
   return p;
 }
 
