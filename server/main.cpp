@@ -1,6 +1,7 @@
 // streamlet-server: parses options, opens the platform (the library's stores and workers)
 // and wires the routes, one file per area (auth, videos, jobs, media, uploads, ops, web).
 //   streamlet-server --listen 127.0.0.1:8080 --data ./data [--api-key KEY] [--workers N]
+//   streamlet-server --roles worker --catalog postgresql://... --storage s3://... (a cluster node)
 // Options may also come from the environment (STREAMLET_LISTEN, STREAMLET_DATA,
 // STREAMLET_API_KEY) or a JSON config file (--config); flags win over both.
 #include <arpa/inet.h>
@@ -87,6 +88,8 @@ struct Config {
   std::string metrics_token;    // "" = /metrics needs no token
   std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is believed
   std::string public_url;       // "" = upload URLs from the request's Host header
+  std::string roles = "api,worker,origin";
+  platform::BackendUrls backends;  // "" each: the embedded ones under --data
 };
 
 // Precedence: built-in default < config file < environment < command line.
@@ -156,6 +159,17 @@ Result<Config> load_config(int argc, char** argv) {
       "public-url",
       "how clients reach this server, e.g. https://video.example.com; upload URLs use it "
       "instead of the Host header",
+      cxxopts::value<std::string>())(
+      "roles", "what this node does: api, worker, origin, comma-separated (default all three)",
+      cxxopts::value<std::string>())(
+      "catalog",
+      "the catalog: a SQLite file (default DATA/catalog.db) or postgresql://user:pass@host:port/db",
+      cxxopts::value<std::string>())(
+      "queue", "the job queue and event bus: postgresql://... (default: in the catalog's database)",
+      cxxopts::value<std::string>())(
+      "storage",
+      "uploads and media: a directory (default DATA) or "
+      "s3://BUCKET?endpoint=http://HOST:PORT&region=REGION[&path_style=1]",
       cxxopts::value<std::string>())("h,help", "show help");
   Config c;
   try {
@@ -186,6 +200,10 @@ Result<Config> load_config(int argc, char** argv) {
       c.metrics_listen = j.value("metrics_listen", c.metrics_listen);
       c.metrics_token = j.value("metrics_token", c.metrics_token);
       c.public_url = j.value("public_url", c.public_url);
+      c.roles = j.value("roles", c.roles);
+      c.backends.catalog = j.value("catalog", c.backends.catalog);
+      c.backends.queue = j.value("queue", c.backends.queue);
+      c.backends.storage = j.value("storage", c.backends.storage);
     }
     if (const char* v = std::getenv("STREAMLET_LISTEN")) c.listen = v;
     if (const char* v = std::getenv("STREAMLET_DATA")) c.data = v;
@@ -238,6 +256,10 @@ Result<Config> load_config(int argc, char** argv) {
     if (args.count("trusted-proxy"))
       c.trusted_proxies = args["trusted-proxy"].as<std::vector<std::string>>();
     if (args.count("public-url")) c.public_url = args["public-url"].as<std::string>();
+    if (args.count("roles")) c.roles = args["roles"].as<std::string>();
+    if (args.count("catalog")) c.backends.catalog = args["catalog"].as<std::string>();
+    if (args.count("queue")) c.backends.queue = args["queue"].as<std::string>();
+    if (args.count("storage")) c.backends.storage = args["storage"].as<std::string>();
   } catch (const std::exception& e) {
     return error(ErrorCode::kInvalidArgument, e.what());
   }
@@ -321,6 +343,9 @@ int main(int argc, char** argv) {
                 key->file.c_str());
 
   platform::PlatformOptions popts;
+  auto roles = platform::parse_roles(c.roles);
+  if (!roles.ok()) return fail("--roles: " + roles.status().message());
+  popts.roles = *roles;
   popts.data_dir = c.data;
   popts.admin_api_key = key->key;
   popts.workers = c.workers;
@@ -349,7 +374,7 @@ int main(int argc, char** argv) {
   popts.upload_expiration = std::chrono::seconds(c.expiration_seconds);
   popts.durable_uploads = c.fsync;
   popts.uploads_path = kUploadsPath;
-  auto opened = platform::Platform::open_local(popts);
+  auto opened = platform::Platform::open(popts, c.backends);
   if (!opened.ok()) return fail(opened.status().message());
   platform::Platform& plat = **opened;
   auto admin_password = plat.ensure_admin();
@@ -416,11 +441,16 @@ int main(int argc, char** argv) {
   });
   // Errors httplib produces itself (no route, unparsable request, URI too long) get the same
   // JSON body as ours; HEAD answers and bodies a handler already set are left alone.
-  svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+  // On a node of a cluster that does not hold every role, a 404 says which it holds.
+  const std::string not_here =
+      *roles == platform::Roles{} ? "no such endpoint"
+                                  : "no such endpoint on this node (its roles: " +
+                                        platform::to_string(*roles) + ")";
+  svr.set_error_handler([not_here](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty() || req.method == "HEAD" || res.status < 400) return;
     const int status = res.status;
     if (status == 404) {
-      server::send_error(res, error(ErrorCode::kNotFound, "no such endpoint"));
+      server::send_error(res, error(ErrorCode::kNotFound, not_here));
     } else {
       res.set_content(nlohmann::json{{"error", "HTTP " + std::to_string(status)},
                                      {"code", "http_" + std::to_string(status)}}
@@ -453,19 +483,22 @@ int main(int argc, char** argv) {
   metrics.set_platform_stats([&plat] { return plat.stats(); });
   server::Routes routes{plat,          web_root,         stopping,         metrics, {},
                         metrics_port < 0, c.metrics_token, c.trusted_proxies};
-  server::register_upload_routes(svr, plat, metrics, c.public_url);
+  // A node answers what its roles are for; /healthz, /readyz and /metrics on every node.
+  if (roles->api) server::register_upload_routes(svr, plat, metrics, c.public_url);
   // Requests are timed from routing to the end of the response (httplib runs both, and the
   // logger, on the connection's thread).
   svr.set_logger([&metrics](const httplib::Request& req, const httplib::Response& res) {
     auto elapsed = std::chrono::steady_clock::now() - request_started;
     metrics.observe(server::request_route(req.path), req.method, res.status, elapsed);
   });
-  server::register_auth_routes(routes, svr);
-  server::register_video_routes(routes, svr);
-  server::register_job_routes(routes, svr);
-  server::register_media_routes(routes, svr);
+  if (roles->api) {
+    server::register_auth_routes(routes, svr);
+    server::register_video_routes(routes, svr);
+    server::register_job_routes(routes, svr);
+  }
+  if (roles->origin) server::register_media_routes(routes, svr);
   server::register_ops_routes(routes, svr);
-  server::register_web_routes(routes, svr);
+  if (roles->api) server::register_web_routes(routes, svr);
   server::register_method_not_allowed(routes, svr);
 
   // The front owns the public port: its event loops read and check every request, answer
@@ -490,7 +523,13 @@ int main(int argc, char** argv) {
   fo.max_streams = c.max_streams;
   fo.max_streams_per_client = c.max_streams_per_client;
   fo.prefix = server::pattern_prefix(server::route_spec(server::RouteId::kMediaGet).pattern);
-  fo.classify = [](const origin::FrontRequest& req) { return server::classify_request(req); };
+  // Progress streams are the API's: on a node without it they are plain requests, which find
+  // no route and answer 404 like the rest of the API there.
+  fo.classify = [api = roles->api](const origin::FrontRequest& req) {
+    auto kind = server::classify_request(req);
+    return !api && kind == origin::RequestKind::kEventStream ? origin::RequestKind::kBuffered
+                                                             : kind;
+  };
   fo.stream_handler = server::event_stream_handler(routes);
   // Requests waiting for a thread are bounded: past kMaxQueued per pool the front answers
   // 503, so a flood cannot pile up sockets and buffered bodies without end.

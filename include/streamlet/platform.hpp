@@ -41,11 +41,25 @@
 
 namespace streamlet::platform {
 
+// What one node of a platform does. A single machine is all three; a cluster spreads them
+// over nodes that share the catalog, the queue, the bus and the storage.
+struct Roles {
+  bool api = true;     // REST API, tus uploads, progress streams, the web app; upload expiry
+  bool worker = true;  // claims and runs transcode jobs
+  bool origin = true;  // serves /media
+  bool operator==(const Roles&) const = default;
+};
+// "api,worker,origin" (any non-empty subset, any order) -> Roles; kInvalidArgument naming the
+// unknown role otherwise.
+Result<Roles> parse_roles(std::string_view spec);
+std::string to_string(const Roles& roles);  // "api,worker,origin"
+
 struct PlatformOptions {
   std::filesystem::path data_dir;  // open_local() only: where the embedded stores live
   // The admin's API key (the server's --api-key or its generated DATA/api-key). "" = none.
   std::string admin_api_key;
-  int workers = 1;               // transcode worker threads
+  Roles roles;                   // all three: one machine
+  int workers = 1;               // transcode worker threads (worker role only)
   transcode::Options transcode;  // ladder, preset, ...
   jobs::RetryPolicy retry;       // attempts and backoff of transcode jobs
   catalog::Visibility default_visibility = catalog::Visibility::kPublic;
@@ -149,6 +163,17 @@ struct PlatformParts {
   std::string signing_key;   // 16+ bytes
 };
 
+// Where a platform's stores are, as the server's options name them.
+struct BackendUrls {
+  // "" = DATA/catalog.db; a path: a SQLite catalog there;
+  // postgresql://user:pass@host:port/db: PostgreSQL (queue and bus in it too by default).
+  std::string catalog;
+  // "" = in the catalog's database; postgresql://...: a PostgreSQL queue (and bus) elsewhere.
+  std::string queue;
+  // "" = DATA; a directory: local storage there; s3://BUCKET?endpoint=...&region=...: S3.
+  std::string storage;
+};
+
 class Platform {
  public:
   // Builds the platform on `parts` (catalog, queue and storage required). Videos left
@@ -162,6 +187,12 @@ class Platform {
   // catalog.db in a used data dir, a catalog from a newer version (kUnsupported), a file that
   // is not a SQLite database.
   static Result<std::unique_ptr<Platform>> open_local(PlatformOptions options);
+  // The platform on the backends `urls` name (the server's --catalog, --queue, --storage);
+  // options.data_dir is this node's own directory (scratch space, caches, and whatever an
+  // embedded backend keeps there). With every URL empty this is open_local(). With a
+  // PostgreSQL catalog the secrets are kept in it (the first node to start makes them), so
+  // every node of a cluster signs alike; with a SQLite one they are DATA/secrets.
+  static Result<std::unique_ptr<Platform>> open(PlatformOptions options, const BackendUrls& urls);
   ~Platform();
   Platform(const Platform&) = delete;
   Platform& operator=(const Platform&) = delete;

@@ -8,6 +8,7 @@
 
 #include "core/file_util.hpp"
 #include "core/json_text.hpp"
+#include "platform/local.hpp"
 #include "streamlet/platform.hpp"
 
 namespace streamlet::platform {
@@ -15,14 +16,11 @@ namespace streamlet::platform {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
+namespace internal {
+
 namespace {
-
-struct Secrets {
-  std::string token_secret;  // signs session tokens
-  std::string signing_key;   // signs playback URLs of private videos
-};
-
 constexpr size_t kMinSecretBytes = 16;
+}  // namespace
 
 // Written once with owner-only permissions, then only read. A file that is there but not as
 // we wrote it is refused, never replaced: new keys would sign every user out and break every
@@ -97,7 +95,7 @@ Status check_catalog_file(const fs::path& data, const fs::path& db) {
                    "the file from a backup; to start over, remove the whole data directory");
 }
 
-}  // namespace
+}  // namespace internal
 
 Result<std::unique_ptr<Platform>> Platform::open_local(PlatformOptions options) {
   if (options.data_dir.empty()) return error(ErrorCode::kInvalidArgument, "no data directory");
@@ -109,12 +107,12 @@ Result<std::unique_ptr<Platform>> Platform::open_local(PlatformOptions options) 
   // The catalog first: the secrets' presence is what tells a used data directory from a new
   // one (check_catalog_file), so they are only written once the catalog is.
   const fs::path db_path = data / "catalog.db";
-  STREAMLET_RETURN_IF_ERROR(check_catalog_file(data, db_path));
+  STREAMLET_RETURN_IF_ERROR(internal::check_catalog_file(data, db_path));
   STREAMLET_ASSIGN_OR_RETURN(parts.catalog, catalog::open_sqlite_catalog(db_path.string()));
   jobs::QueueOptions qopts;
   qopts.retry = options.retry;
   STREAMLET_ASSIGN_OR_RETURN(parts.queue, jobs::open_sqlite_job_queue(db_path.string(), qopts));
-  STREAMLET_ASSIGN_OR_RETURN(Secrets secrets, load_or_create_secrets(data / "secrets"));
+  STREAMLET_ASSIGN_OR_RETURN(internal::Secrets secrets, internal::load_or_create_secrets(data / "secrets"));
   parts.token_secret = secrets.token_secret;
   parts.signing_key = secrets.signing_key;
   parts.bus = std::make_shared<events::InProcessBus>();

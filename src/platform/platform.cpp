@@ -268,6 +268,7 @@ struct Platform::Impl {
     payload.source_key = done.key;
     payload.upload_id = done.info.id;
     payload.display_name = display_name(done.info);
+    payload.options = options.transcode;  // any worker of a cluster makes this ladder
     job.payload = internal::encode_payload(payload);
     auto queued = queue->enqueue(job);
     if (!queued.ok()) {
@@ -299,7 +300,8 @@ struct Platform::Impl {
     STREAMLET_ASSIGN_OR_RETURN(
         auto ready, internal::transcode_video(source.path.string(), payload.display_name,
                                               *storage, media_prefix(job.video_id),
-                                              options.transcode, progress, cancel));
+                                              internal::job_options(payload, options.transcode),
+                                              progress, cancel));
     return lifecycle->ready(job.video_id, ready).status();
   }
 
@@ -428,7 +430,8 @@ Result<std::unique_ptr<Platform>> Platform::create(PlatformOptions options, Plat
     if (e.type == "job" && e.state != "running") raw->transcode_fps = 0;
   });
   impl->parts = std::move(parts);
-  STREAMLET_RETURN_IF_ERROR(impl->settle_uploading_videos());
+  // Uploads are the API nodes' business: a worker or an origin leaves them alone.
+  if (options.roles.api) STREAMLET_RETURN_IF_ERROR(impl->settle_uploading_videos());
   return std::unique_ptr<Platform>(new Platform(std::move(impl)));
 }
 
@@ -440,16 +443,22 @@ Result<std::string> Platform::ensure_admin() {
   }
   if (existing.status().code() != ErrorCode::kNotFound) return existing.status();
   const std::string password = streamlet::detail::random_id(20);
-  STREAMLET_ASSIGN_OR_RETURN(
-      auto user, impl_->accounts->register_user("admin", password, "", catalog::Role::kAdmin));
-  impl_->admin_id = user.id;
+  auto user = impl_->accounts->register_user("admin", password, "", catalog::Role::kAdmin);
+  if (!user.ok() && user.status().code() == ErrorCode::kAlreadyExists) {
+    // Another node of the cluster made it at the same moment: its password is the one.
+    STREAMLET_ASSIGN_OR_RETURN(auto made, impl_->catalog->find_user_by_name("admin"));
+    impl_->admin_id = made.id;
+    return std::string();
+  }
+  if (!user.ok()) return user.status();
+  impl_->admin_id = user->id;
   return password;
 }
 
 Status Platform::start() {
-  STREAMLET_RETURN_IF_ERROR(impl_->pool->start());
+  if (impl_->options.roles.worker) STREAMLET_RETURN_IF_ERROR(impl_->pool->start());
   impl_->running = true;
-  if (!impl_->sweeper.joinable()) {
+  if (impl_->options.roles.api && !impl_->sweeper.joinable()) {
     impl_->sweep_stop = false;
     Impl* raw = impl_.get();
     impl_->sweeper = std::thread([raw] {
@@ -478,6 +487,39 @@ bool Platform::ready() const {
 
 void Platform::set_video_finished_callback(VideoFinishedFn fn) {
   impl_->finished = std::move(fn);
+}
+
+// ---- roles ------------------------------------------------------------------------------
+
+Result<Roles> parse_roles(std::string_view spec) {
+  Roles r{false, false, false};
+  bool any = false;
+  while (true) {
+    const size_t comma = spec.find(',');
+    std::string_view name = spec.substr(0, comma);
+    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    if (name == "api") r.api = true;
+    else if (name == "worker") r.worker = true;
+    else if (name == "origin") r.origin = true;
+    else
+      return error(ErrorCode::kInvalidArgument,
+                   "unknown role \"" + std::string(name.substr(0, 32)) +
+                       "\": use a comma-separated list of api, worker and origin");
+    any = true;
+    if (comma == std::string_view::npos) break;
+    spec.remove_prefix(comma + 1);
+  }
+  if (!any) return error(ErrorCode::kInvalidArgument, "no role given");
+  return r;
+}
+
+std::string to_string(const Roles& roles) {
+  std::string out;
+  for (auto [on, name] : {std::pair{roles.api, "api"}, std::pair{roles.worker, "worker"},
+                          std::pair{roles.origin, "origin"}})
+    if (on) out += (out.empty() ? "" : ",") + std::string(name);
+  return out;
 }
 
 // ---- accounts ---------------------------------------------------------------------------
@@ -956,6 +998,10 @@ upload::TusResponse Platform::handle_upload(const upload::TusRequest& request) {
 origin::OriginResponse Platform::serve_media(std::string_view video_id,
                                              const origin::OriginRequest& req) {
   // Ids are what the catalog generates: anything else (hidden work dirs, "..") is unknown.
+  if (!impl_->options.roles.origin)
+    return origin::detail::json_error(
+        404, "this node does not serve /media (its roles: " + to_string(impl_->options.roles) +
+                 "); ask an origin node");
   const bool plausible = origin::plausible_video_id(video_id);
   auto cached = plausible ? impl_->policy_of(video_id) : Impl::CachedPolicy{};
   if (!cached.exists) {

@@ -134,3 +134,75 @@ TEST_CASE("transcode jobs: a file that is not a video fails at once with the rea
   CHECK((*dead)[0].attempts == 1);  // bad input is not retried
   CHECK_FALSE(fs::exists(dir / "data" / "media" / video_id));
 }
+
+TEST_CASE("roles: --roles names a non-empty subset of api, worker and origin") {
+  namespace sp = streamlet::platform;
+  auto all = sp::parse_roles("api,worker,origin");
+  REQUIRE(all.ok());
+  CHECK(*all == sp::Roles{});
+  auto worker = sp::parse_roles("worker");
+  REQUIRE(worker.ok());
+  CHECK((!worker->api && worker->worker && !worker->origin));
+  CHECK(sp::to_string(*worker) == "worker");
+  auto two = sp::parse_roles("origin, api");
+  REQUIRE(two.ok());
+  CHECK(sp::to_string(*two) == "api,origin");
+  for (const char* bad : {"", "api,", "apis", "api,,worker", "API"}) {
+    auto r = sp::parse_roles(bad);
+    CHECK_MESSAGE(r.status().code() == streamlet::ErrorCode::kInvalidArgument, bad);
+  }
+}
+
+TEST_CASE("roles: an api node queues, a worker node with other options runs the job as queued") {
+  namespace sp = streamlet::platform;
+  TempDir dir;
+  // The API node's options decide the ladder; the worker's own would make 360p at 2 s segments.
+  auto api_options = small_transcodes(dir / "data");
+  api_options.roles = *sp::parse_roles("api,origin");
+  auto api = open_in_process(api_options);
+  auto worker_options = small_transcodes(dir / "data");
+  worker_options.roles = *sp::parse_roles("worker");
+  worker_options.transcode.ladder = {{"360p", 360, 600'000}};
+  worker_options.transcode.segment_seconds = 2.0;
+  sp::PlatformParts shared;
+  shared.catalog = api.catalog;
+  shared.queue = api.queue;
+  shared.bus = api.bus;
+  shared.storage = api.storage;
+  shared.token_secret = "test token secret, 16+ bytes";
+  shared.signing_key = "test signing key, 16+ bytes";
+  auto worker = sp::Platform::create(worker_options, shared);
+  REQUIRE(worker.ok());
+
+  auto alice = sign_up(*api, "alice");
+  const std::string video_id = upload_video(api, alice.token, read_all(clip_2s()));
+  REQUIRE(api->start().ok());
+  // An api node runs no job: the video waits for a worker.
+  std::this_thread::sleep_for(300ms);
+  CHECK(api.catalog->get_video(video_id)->status == sc::VideoStatus::kQueued);
+  REQUIRE((*worker)->start().ok());
+  REQUIRE(eventually([&] {
+    auto v = api.catalog->get_video(video_id);
+    return v.ok() &&
+           (v->status == sc::VideoStatus::kReady || v->status == sc::VideoStatus::kFailed);
+  }));
+  (*worker)->stop();
+  api->stop();
+  auto view = api->get_video(alice.who, video_id);
+  REQUIRE(view.ok());
+  REQUIRE_MESSAGE(view->video.status == sc::VideoStatus::kReady, view->video.status_reason);
+  REQUIRE(view->renditions.size() == 1);
+  CHECK(view->renditions[0].id == "240p");  // the api node's ladder, not the worker's
+  // 2 s at 1 s segments: two segments (the worker's 2 s would have made one).
+  auto playlist = read_all(dir / "data" / "media" / video_id / "240p" / "index.m3u8");
+  size_t segments = 0;
+  for (size_t at = 0; (at = playlist.find("#EXTINF", at)) != std::string::npos; ++at) ++segments;
+  CHECK(segments == 2);
+
+  // /media is the origin role's: the worker node refuses it, the api+origin node serves it.
+  streamlet::origin::OriginRequest req;
+  req.method = "GET";
+  req.path = "master.m3u8";
+  CHECK((*worker)->serve_media(video_id, req).status == 404);
+  CHECK(api->serve_media(video_id, req).status == 200);
+}
