@@ -81,6 +81,7 @@ struct Config {
   std::string web_root;  // "" = the built bundle if there is one
   int max_attempts = 3;
   int64_t retry_backoff_ms = 10'000;
+  int64_t job_lease_seconds = 60;
   std::vector<std::string> webhooks;
   std::string webhook_secret;
   std::string webhook_ca_file;  // "" = the system's trusted certificates
@@ -142,6 +143,8 @@ Result<Config> load_config(int argc, char** argv) {
       cxxopts::value<std::string>())("max-attempts", "transcode attempts before a job fails",
                                      cxxopts::value<int>())(
       "retry-backoff-ms", "delay before the 2nd attempt (doubles each time)",
+      cxxopts::value<int64_t>())(
+      "job-lease", "seconds a dead worker's job stays claimed before another takes it (default 60)",
       cxxopts::value<int64_t>())("webhook", "URL told of ready/failed videos (repeatable)",
                                  cxxopts::value<std::vector<std::string>>())(
       "webhook-secret", "HMAC key of webhook signatures", cxxopts::value<std::string>())(
@@ -247,6 +250,7 @@ Result<Config> load_config(int argc, char** argv) {
     if (args.count("web-root")) c.web_root = args["web-root"].as<std::string>();
     if (args.count("max-attempts")) c.max_attempts = args["max-attempts"].as<int>();
     if (args.count("retry-backoff-ms")) c.retry_backoff_ms = args["retry-backoff-ms"].as<int64_t>();
+    if (args.count("job-lease")) c.job_lease_seconds = args["job-lease"].as<int64_t>();
     if (args.count("webhook")) c.webhooks = args["webhook"].as<std::vector<std::string>>();
     if (args.count("webhook-secret")) c.webhook_secret = args["webhook-secret"].as<std::string>();
     if (args.count("webhook-ca-file"))
@@ -266,6 +270,8 @@ Result<Config> load_config(int argc, char** argv) {
   if (!c.webhook_ca_file.empty() && ::access(c.webhook_ca_file.c_str(), R_OK) != 0)
     return error(ErrorCode::kInvalidArgument,
                  "--webhook-ca-file: cannot read " + c.webhook_ca_file);
+  if (c.job_lease_seconds < 1 || c.job_lease_seconds > 24 * 3600)
+    return error(ErrorCode::kInvalidArgument, "--job-lease must be between 1 and 86400 seconds");
   if (c.session_ttl_seconds <= 0 || c.view_interval_seconds <= 0)
     return error(ErrorCode::kInvalidArgument, "--session-ttl and --view-interval must be positive");
   if (c.uploads_per_minute < 0 || c.registrations_per_hour < 0 || c.beacons_per_minute < 0)
@@ -358,6 +364,7 @@ int main(int argc, char** argv) {
   popts.transcode.segment_seconds = c.segment_seconds;
   popts.retry.max_attempts = c.max_attempts;
   popts.retry.base_backoff = std::chrono::milliseconds(c.retry_backoff_ms);
+  popts.job_lease = std::chrono::seconds(c.job_lease_seconds);
   auto visibility = catalog::parse_visibility(c.default_visibility);
   if (!visibility.ok()) return fail("--default-visibility: " + visibility.status().message());
   popts.default_visibility = *visibility;

@@ -62,6 +62,9 @@ struct PlatformOptions {
   int workers = 1;               // transcode worker threads (worker role only)
   transcode::Options transcode;  // ladder, preset, ...
   jobs::RetryPolicy retry;       // attempts and backoff of transcode jobs
+  // How long a worker's claim on a job lasts without a heartbeat (renewed every third of it):
+  // a worker that dies (kill -9, a lost host) gives its job back to the others after this.
+  std::chrono::milliseconds job_lease{60'000};
   catalog::Visibility default_visibility = catalog::Visibility::kPublic;
   std::chrono::seconds playback_url_ttl = std::chrono::hours(6);  // signed URLs of private videos
   std::chrono::seconds session_ttl = std::chrono::hours(24);

@@ -39,9 +39,15 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options, const 
   if (ec) return error(ErrorCode::kIo, data.string() + ": " + ec.message());
 
   PlatformParts parts;
+  // This node's scratch space (sources downloaded for a transcode): whatever a killed process
+  // left there is nobody's any more, since the job's next attempt starts over.
   parts.scratch_dir = data / "scratch";
+  fs::remove_all(parts.scratch_dir, ec);
+  fs::create_directories(parts.scratch_dir, ec);
+  if (ec) return error(ErrorCode::kIo, parts.scratch_dir.string() + ": " + ec.message());
   jobs::QueueOptions qopts;
   qopts.retry = options.retry;
+  qopts.lease = options.job_lease;
 
   // The catalog, and the queue beside it unless --queue says otherwise.
   std::string sqlite_path;
