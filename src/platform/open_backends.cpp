@@ -4,6 +4,7 @@
 
 #include "platform/local.hpp"
 #include "streamlet/platform.hpp"
+#include "streamlet/s3.hpp"
 
 namespace streamlet::platform {
 
@@ -81,7 +82,14 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options, const 
 
   // The storage: a directory (the data directory by default) or a bucket.
   if (is_s3(urls.storage)) {
-    return error(ErrorCode::kUnsupported, "--storage " + urls.storage + ": S3 is not wired yet");
+    auto s3_options = s3::parse_s3_url(urls.storage);
+    if (!s3_options.ok())
+      return Status(s3_options.status().code(), "--storage: " + s3_options.status().message());
+    auto bucket = s3::open_s3_storage(*s3_options);
+    if (!bucket.ok())
+      return Status(bucket.status().code(), "--storage " + urls.storage + ": " +
+                                                bucket.status().message());
+    parts.storage = std::move(*bucket);
   } else {
     const fs::path root = urls.storage.empty() ? data : fs::absolute(urls.storage);
     STREAMLET_ASSIGN_OR_RETURN(parts.storage,

@@ -64,7 +64,7 @@ TEST_CASE("roles: an api node and a worker node on a shared catalog and storage 
   const std::string store = (dir / "shared" / "store").string();
   fs::create_directories(dir / "shared");
   const std::vector<std::string> shared = {"--catalog", catalog, "--storage", store,
-                                           "--ladder", "240p", "--preset", "ultrafast",
+                                           "--ladder", "240p:300k", "--preset", "ultrafast",
                                            "--segment-seconds", "1"};
   auto with = [&](std::string roles) {
     auto v = shared;
