@@ -11,6 +11,7 @@
 // --cache-dir it is served as it is (what an origin on S3 would do without the cache). When
 // the S3 backend lands, an s3:// URL goes here too. Prints "listening on PORT", serves until
 // stdin closes.
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -115,6 +116,8 @@ int main(int argc, char** argv) {
     else usage();
   }
   if (root.empty()) usage();
+  // sendfile to a client that has gone raises SIGPIPE (as streamlet-server, ignore it).
+  ::signal(SIGPIPE, SIG_IGN);
 
   auto local = storage::open_local({.root = root, .durable = false});
   if (!local.ok()) {
