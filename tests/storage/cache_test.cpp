@@ -483,3 +483,21 @@ TEST_CASE("origin_storage caches a remote storage and leaves a local one as it i
   auto off = storage::origin_storage(f.remote, f.tmp.path() / "node", 0);
   CHECK(off->get() == f.remote.get());
 }
+
+TEST_CASE("with revalidate_after, entries from before a restart are still checked once") {
+  Fixture f;
+  const std::string key = "media/v1/720p/playlist.m3u8";
+  REQUIRE(f.local->put(key, "#EXTM3U\nbefore\n").ok());
+  const storage::CacheOptions trusting{.revalidate_after = std::chrono::hours(1)};
+  {
+    auto cache = f.cache(1 << 20, trusting);
+    REQUIRE(read_all(*cache->open(key).value()) == "#EXTM3U\nbefore\n");
+  }
+  // Republished by another node while this one was down.
+  REQUIRE(f.local->put(key, "#EXTM3U\nafter the restart\n").ok());
+  auto cache = f.cache(1 << 20, trusting);
+  CHECK(read_all(*cache->open(key).value()) == "#EXTM3U\nafter the restart\n");
+  const int stats = f.counts.stats;
+  CHECK(read_all(*cache->open(key).value()) == "#EXTM3U\nafter the restart\n");
+  CHECK(f.counts.stats == stats);  // now trusted for the hour
+}
