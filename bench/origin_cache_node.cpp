@@ -105,15 +105,24 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     if (i + 1 >= argc) usage();
     std::string v = argv[++i];
-    if (a == "--root") root = v;
-    else if (a == "--storage") kind = v;
-    else if (a == "--latency-us") latency_us = std::stoi(v);
-    else if (a == "--cache-dir") cache_dir = v;
-    else if (a == "--cache-bytes") cache_bytes = std::stoull(v);
-    else if (a == "--revalidate-ms") revalidate_ms = std::stoi(v);
-    else if (a == "--threads") threads = std::stoi(v);
-    else if (a == "--port") port = std::stoi(v);
-    else usage();
+    if (a == "--root")
+      root = v;
+    else if (a == "--storage")
+      kind = v;
+    else if (a == "--latency-us")
+      latency_us = std::stoi(v);
+    else if (a == "--cache-dir")
+      cache_dir = v;
+    else if (a == "--cache-bytes")
+      cache_bytes = std::stoull(v);
+    else if (a == "--revalidate-ms")
+      revalidate_ms = std::stoi(v);
+    else if (a == "--threads")
+      threads = std::stoi(v);
+    else if (a == "--port")
+      port = std::stoi(v);
+    else
+      usage();
   }
   if (root.empty()) usage();
   // sendfile to a client that has gone raises SIGPIPE (as streamlet-server, ignore it).
@@ -134,11 +143,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!cache_dir.empty()) {
-    auto cached = storage::open_cached(
-        store, {.dir = cache_dir,
-                .max_bytes = cache_bytes,
-                .revalidate_after = std::chrono::milliseconds(revalidate_ms),
-                .durable = false});
+    auto cached =
+        storage::open_cached(store, {.dir = cache_dir,
+                                     .max_bytes = cache_bytes,
+                                     .revalidate_after = std::chrono::milliseconds(revalidate_ms),
+                                     .durable = false});
     if (!cached.ok()) {
       std::fprintf(stderr, "%s\n", cached.status().to_string().c_str());
       return 1;
@@ -151,10 +160,9 @@ int main(int argc, char** argv) {
   fo.port = port;
   fo.threads = threads;
   fo.max_requests_per_connection = 0;
-  auto front = origin::Front::start(
-      fo, [&](std::string_view id, const origin::OriginRequest& req) {
-        return origin.serve(*store, "media/" + std::string(id) + "/", id, req);
-      });
+  auto front = origin::Front::start(fo, [&](std::string_view id, const origin::OriginRequest& req) {
+    return origin.serve(*store, "media/" + std::string(id) + "/", id, req);
+  });
   if (!front.ok()) {
     std::fprintf(stderr, "%s\n", front.status().to_string().c_str());
     return 1;

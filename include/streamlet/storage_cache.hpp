@@ -76,14 +76,14 @@ struct CacheOptions {
 
 // Counters since open, for tests and logs (the same numbers as the metrics).
 struct CacheStats {
-  uint64_t hits = 0;        // opens served from a cached file
-  uint64_t misses = 0;      // opens that fetched the object (or waited for a fetch)
-  uint64_t fetches = 0;     // objects read from the inner storage into the cache
+  uint64_t hits = 0;     // opens served from a cached file
+  uint64_t misses = 0;   // opens that fetched the object (or waited for a fetch)
+  uint64_t fetches = 0;  // objects read from the inner storage into the cache
   uint64_t fetched_bytes = 0;
-  uint64_t evictions = 0;   // files dropped to stay under max_bytes
+  uint64_t evictions = 0;      // files dropped to stay under max_bytes
   uint64_t invalidations = 0;  // entries dropped because the object changed or was removed
-  uint64_t bytes = 0;       // cached bytes now
-  uint64_t objects = 0;     // cached objects now
+  uint64_t bytes = 0;          // cached bytes now
+  uint64_t objects = 0;        // cached objects now
 };
 
 // The cache is a Storage: give it wherever a Storage is taken.

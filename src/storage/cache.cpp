@@ -113,8 +113,8 @@ std::optional<ObjectInfo> parse_record(const std::string& text) {
   ObjectInfo info;
   info.key = std::string(*key);
   auto r1 = std::from_chars(size->data(), size->data() + size->size(), info.size);
-  auto r2 = std::from_chars(modified->data(), modified->data() + modified->size(),
-                            info.modified_ms);
+  auto r2 =
+      std::from_chars(modified->data(), modified->data() + modified->size(), info.modified_ms);
   if (r1.ec != std::errc() || r1.ptr != size->data() + size->size() || r2.ec != std::errc() ||
       r2.ptr != modified->data() + modified->size())
     return std::nullopt;
@@ -350,8 +350,10 @@ class Cache final : public CachedStorage {
     }
     std::map<uint64_t, bool> objects;  // ids with an .obj file, and whether a record names it
     for (const auto& n : names) {
-      if (auto id = id_of(n, ".obj")) objects[*id] = false;
-      if (auto id = id_of(n, ".obj")) next_id_ = std::max(next_id_, *id + 1);
+      if (auto id = id_of(n, ".obj")) {
+        objects[*id] = false;
+        next_id_ = std::max(next_id_, *id + 1);
+      }
       if (auto id = id_of(n, ".meta")) next_id_ = std::max(next_id_, *id + 1);
     }
     for (const auto& n : names) {
@@ -373,8 +375,8 @@ class Cache final : public CachedStorage {
         continue;
       }
       objects[*id] = true;
-      found.push_back({*id, std::move(*info),
-                       int64_t(mst.st_mtim.tv_sec) * 1000000000 + mst.st_mtim.tv_nsec});
+      found.push_back(
+          {*id, std::move(*info), int64_t(mst.st_mtim.tv_sec) * 1000000000 + mst.st_mtim.tv_nsec});
     }
     for (const auto& [id, named] : objects)
       if (!named) unlink_files(id);  // a fetch cut short: bytes without a record
@@ -546,8 +548,8 @@ class Cache final : public CachedStorage {
       if (offset > out.info.size) break;
     }
     if (offset != out.info.size)
-      return Status(ErrorCode::kIo, key + ": read " + std::to_string(offset) +
-                                        " bytes from " + inner_->describe() + ", expected " +
+      return Status(ErrorCode::kIo, key + ": read " + std::to_string(offset) + " bytes from " +
+                                        inner_->describe() + ", expected " +
                                         std::to_string(out.info.size));
     if (options_.durable && ::fsync(w.get()) != 0) return errno_status(errno, "fsync", obj_path);
     w = Fd();
@@ -556,8 +558,8 @@ class Cache final : public CachedStorage {
     const std::string meta = std::to_string(out.id) + ".meta";
     const std::string temp = meta + ".tmp";
     {
-      Fd m(::openat(dir_.get(), temp.c_str(),
-                    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+      Fd m(::openat(dir_.get(), temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                    0600));
       if (!m.valid()) return errno_status(errno, "create", options_.dir / temp);
       const std::string text = record_text(out.info);
       Status s = write_all(m.get(), text.data(), text.size(), options_.dir / temp);
@@ -588,8 +590,8 @@ class Cache final : public CachedStorage {
       auto f = registry.gauge(name, help);
       return f.ok() ? &(*f)->get() : nullptr;
     };
-    m_hits_ = counter("streamlet_storage_cache_hits_total",
-                      "Opens served from the local object cache");
+    m_hits_ =
+        counter("streamlet_storage_cache_hits_total", "Opens served from the local object cache");
     m_misses_ = counter("streamlet_storage_cache_misses_total",
                         "Opens of cacheable objects that were not in the local cache");
     m_evictions_ = counter("streamlet_storage_cache_evictions_total",
@@ -597,8 +599,7 @@ class Cache final : public CachedStorage {
     m_fetched_ = counter("streamlet_storage_cache_fetched_bytes_total",
                          "Bytes read from the inner storage into the local cache");
     m_bytes_ = gauge("streamlet_storage_cache_bytes", "Bytes held by the local object cache");
-    m_objects_ =
-        gauge("streamlet_storage_cache_objects", "Objects held by the local object cache");
+    m_objects_ = gauge("streamlet_storage_cache_objects", "Objects held by the local object cache");
   }
 
   std::shared_ptr<Storage> inner_;
@@ -657,9 +658,8 @@ Result<Fd> open_cache_dir(const fs::path& dir) {
   }
   if (!empty)
     return Status(ErrorCode::kInvalidArgument,
-                  "object cache: " + dir.string() +
-                      " is not empty and not a cache directory (no " + std::string(kMarker) +
-                      "); give an empty or new directory");
+                  "object cache: " + dir.string() + " is not empty and not a cache directory (no " +
+                      std::string(kMarker) + "); give an empty or new directory");
   STREAMLET_RETURN_IF_ERROR(
       streamlet::detail::write_file_atomic(dir / kMarker, std::string(kMarkerText)));
   return fd;
@@ -667,7 +667,9 @@ Result<Fd> open_cache_dir(const fs::path& dir) {
 
 }  // namespace
 
-bool is_media_key(std::string_view key) { return key.starts_with("media/"); }
+bool is_media_key(std::string_view key) {
+  return key.starts_with("media/");
+}
 
 Result<std::shared_ptr<CachedStorage>> open_cached(std::shared_ptr<Storage> inner,
                                                    CacheOptions options) {

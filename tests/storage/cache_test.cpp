@@ -227,8 +227,8 @@ TEST_CASE("eviction keeps the cached total under max_bytes, least recently used 
   Fixture f;
   constexpr uint64_t kMax = 10000;
   for (int i = 0; i < 10; ++i)
-    REQUIRE(f.local->put("media/v1/seg_" + std::to_string(i) + ".m4s", bytes_of(2000, 'a' + i))
-                .ok());
+    REQUIRE(
+        f.local->put("media/v1/seg_" + std::to_string(i) + ".m4s", bytes_of(2000, 'a' + i)).ok());
   auto cache = f.cache(kMax);
   for (int i = 0; i < 10; ++i) {
     auto r = cache->open("media/v1/seg_" + std::to_string(i) + ".m4s");
