@@ -501,3 +501,55 @@ TEST_CASE("with revalidate_after, entries from before a restart are still checke
   CHECK(read_all(*cache->open(key).value()) == "#EXTM3U\nafter the restart\n");
   CHECK(f.counts.stats == stats);  // now trusted for the hour
 }
+
+TEST_CASE("readers, writers and evictions at once: every read is one whole version") {
+  Fixture f;
+  constexpr int kKeys = 12;
+  auto key = [](int i) { return "media/v1/seg_" + std::to_string(i) + ".m4s"; };
+  // Version v of an object: (1000 + 37 v) bytes, all the letter 'a' + v % 26.
+  auto version = [](int v) { return std::string(1000 + 37 * (v % 50), char('a' + v % 26)); };
+  for (int i = 0; i < kKeys; ++i) REQUIRE(f.local->put(key(i), version(i)).ok());
+  constexpr uint64_t kMax = 8000;  // room for a few objects: constant eviction
+  auto cache = f.cache(kMax, {.max_object_bytes = 3000});
+
+  std::atomic<int> bad{0}, reads{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      unsigned seed = 17u * unsigned(t + 1);
+      while (!stop) {
+        seed = seed * 1103515245u + 12345u;
+        const int i = int(seed >> 8) % kKeys;
+        auto r = cache->open(key(i));
+        if (!r.ok()) {
+          ++bad;
+          continue;
+        }
+        std::string got = read_all(**r);
+        if (got.size() != (*r)->info().size || got.empty() ||
+            got.find_first_not_of(got[0]) != std::string::npos)
+          ++bad;
+        ++reads;
+      }
+    });
+  // A writer republishes objects through the cache and behind its back.
+  for (int v = kKeys; v < kKeys + 200; ++v) {
+    auto& store = v % 2 ? *f.local : static_cast<storage::Storage&>(*cache);
+    REQUIRE(store.put(key(v % kKeys), version(v)).ok());
+  }
+  stop = true;
+  for (auto& t : threads) t.join();
+  CHECK(bad == 0);
+  CHECK(reads > 0);
+  auto s = cache->stats();
+  CHECK(s.bytes <= kMax);
+  CHECK(cached_file_bytes(f.cache_dir()) == s.bytes);
+  CHECK(count_files(f.cache_dir(), ".obj") == int(s.objects));
+  // After the dust settles every key reads as its last version.
+  for (int i = 0; i < kKeys; ++i) {
+    int last = kKeys + 200 - 1;
+    while (last % kKeys != i) --last;
+    CHECK(read_all(*cache->open(key(i)).value()) == version(last));
+  }
+}
