@@ -136,23 +136,24 @@ class Cache;
 // Writes go through; the committed key's cache entry goes.
 class InvalidatingWriter final : public Writer {
  public:
-  InvalidatingWriter(std::unique_ptr<Writer> inner, Cache& cache, std::string key)
-      : inner_(std::move(inner)), cache_(cache), key_(std::move(key)) {}
+  InvalidatingWriter(std::unique_ptr<Writer> inner, std::shared_ptr<Cache> cache, std::string key)
+      : inner_(std::move(inner)), cache_(std::move(cache)), key_(std::move(key)) {}
   Status write(const char* data, size_t size) override { return inner_->write(data, size); }
   Status commit() override;
   uint64_t bytes_written() const override { return inner_->bytes_written(); }
 
  private:
   std::unique_ptr<Writer> inner_;
-  Cache& cache_;
+  std::shared_ptr<Cache> cache_;  // a writer may outlive the caller's last handle on the cache
   std::string key_;
 };
 
 // A publication goes through; what it replaced under the prefix leaves the cache.
 class InvalidatingPublication final : public Publication {
  public:
-  InvalidatingPublication(std::unique_ptr<Publication> inner, Cache& cache, std::string prefix)
-      : inner_(std::move(inner)), cache_(cache), prefix_(std::move(prefix)) {}
+  InvalidatingPublication(std::unique_ptr<Publication> inner, std::shared_ptr<Cache> cache,
+                          std::string prefix)
+      : inner_(std::move(inner)), cache_(std::move(cache)), prefix_(std::move(prefix)) {}
   Result<std::unique_ptr<Writer>> create(std::string_view name) override {
     return inner_->create(name);
   }
@@ -163,11 +164,11 @@ class InvalidatingPublication final : public Publication {
 
  private:
   std::unique_ptr<Publication> inner_;
-  Cache& cache_;
+  std::shared_ptr<Cache> cache_;  // a writer may outlive the caller's last handle on the cache
   std::string prefix_;
 };
 
-class Cache final : public CachedStorage {
+class Cache final : public CachedStorage, public std::enable_shared_from_this<Cache> {
  public:
   Cache(std::shared_ptr<Storage> inner, CacheOptions options, Fd dir)
       : inner_(std::move(inner)), options_(std::move(options)), dir_(std::move(dir)) {
@@ -278,7 +279,8 @@ class Cache final : public CachedStorage {
 
   Result<std::unique_ptr<Writer>> write(std::string_view key) override {
     STREAMLET_ASSIGN_OR_RETURN(auto w, inner_->write(key));
-    return std::unique_ptr<Writer>(new InvalidatingWriter(std::move(w), *this, std::string(key)));
+    return std::unique_ptr<Writer>(
+        new InvalidatingWriter(std::move(w), shared_from_this(), std::string(key)));
   }
 
   Result<std::unique_ptr<Appender>> append(std::string_view key, bool create) override {
@@ -302,7 +304,7 @@ class Cache final : public CachedStorage {
   Result<std::unique_ptr<Publication>> publish(std::string_view prefix) override {
     STREAMLET_ASSIGN_OR_RETURN(auto p, inner_->publish(prefix));
     return std::unique_ptr<Publication>(
-        new InvalidatingPublication(std::move(p), *this, std::string(prefix)));
+        new InvalidatingPublication(std::move(p), shared_from_this(), std::string(prefix)));
   }
 
   // ---- the cache's own ---------------------------------------------------------------------
@@ -624,13 +626,13 @@ class Cache final : public CachedStorage {
 
 Status InvalidatingWriter::commit() {
   Status s = inner_->commit();
-  cache_.invalidate(key_);
+  cache_->invalidate(key_);
   return s;
 }
 
 Status InvalidatingPublication::publish(const std::vector<std::string>& last) {
   Status s = inner_->publish(last);
-  cache_.invalidate_prefix(prefix_);
+  cache_->invalidate_prefix(prefix_);
   return s;
 }
 

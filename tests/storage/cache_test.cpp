@@ -553,3 +553,22 @@ TEST_CASE("readers, writers and evictions at once: every read is one whole versi
     CHECK(read_all(*cache->open(key(i)).value()) == version(last));
   }
 }
+
+TEST_CASE("a writer or publication may outlive the last handle on the cache") {
+  Fixture f;
+  std::unique_ptr<storage::Writer> w;
+  std::unique_ptr<storage::Publication> p;
+  {
+    auto cache = f.cache();
+    w = cache->write("media/v1/poster.jpg").value();
+    p = cache->publish("media/v2/").value();
+  }
+  REQUIRE(w->write("jpeg", 4).ok());
+  CHECK(w->commit().ok());
+  auto pw = p->create("master.m3u8").value();
+  REQUIRE(pw->write("#EXTM3U\n", 8).ok());
+  REQUIRE(pw->commit().ok());
+  CHECK(p->publish({"master.m3u8"}).ok());
+  CHECK(f.local->get("media/v1/poster.jpg").value() == "jpeg");
+  CHECK(f.local->get("media/v2/master.m3u8").value() == "#EXTM3U\n");
+}
