@@ -90,6 +90,7 @@ struct Config {
   std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is believed
   std::string public_url;       // "" = upload URLs from the request's Host header
   std::string roles = "api,worker,origin";
+  uint64_t origin_cache_bytes = 1ull << 30;
   platform::BackendUrls backends;  // "" each: the embedded ones under --data
 };
 
@@ -168,6 +169,10 @@ Result<Config> load_config(int argc, char** argv) {
       "catalog",
       "the catalog: a SQLite file (default DATA/catalog.db) or postgresql://user:pass@host:port/db",
       cxxopts::value<std::string>())(
+      "origin-cache-bytes",
+      "an origin node on S3 keeps hot media objects in DATA/cache/origin, this big (default 1 GiB, "
+      "0: none)",
+      cxxopts::value<uint64_t>())(
       "queue", "the job queue and event bus: postgresql://... (default: in the catalog's database)",
       cxxopts::value<std::string>())(
       "storage",
@@ -261,6 +266,8 @@ Result<Config> load_config(int argc, char** argv) {
       c.trusted_proxies = args["trusted-proxy"].as<std::vector<std::string>>();
     if (args.count("public-url")) c.public_url = args["public-url"].as<std::string>();
     if (args.count("roles")) c.roles = args["roles"].as<std::string>();
+    if (args.count("origin-cache-bytes"))
+      c.origin_cache_bytes = args["origin-cache-bytes"].as<uint64_t>();
     if (args.count("catalog")) c.backends.catalog = args["catalog"].as<std::string>();
     if (args.count("queue")) c.backends.queue = args["queue"].as<std::string>();
     if (args.count("storage")) c.backends.storage = args["storage"].as<std::string>();
@@ -352,6 +359,7 @@ int main(int argc, char** argv) {
   auto roles = platform::parse_roles(c.roles);
   if (!roles.ok()) return fail("--roles: " + roles.status().message());
   popts.roles = *roles;
+  popts.origin_cache_bytes = c.origin_cache_bytes;
   popts.data_dir = c.data;
   popts.admin_api_key = key->key;
   popts.workers = c.workers;

@@ -59,6 +59,10 @@ struct PlatformOptions {
   // The admin's API key (the server's --api-key or its generated DATA/api-key). "" = none.
   std::string admin_api_key;
   Roles roles;                   // all three: one machine
+  // Platform::open only: an origin node on remote storage (S3) keeps the hot media objects it
+  // serves in a cache of this many bytes under DATA/cache/origin (0: none). Local storage
+  // needs none.
+  uint64_t origin_cache_bytes = 1ull << 30;
   int workers = 1;               // transcode worker threads (worker role only)
   transcode::Options transcode;  // ladder, preset, ...
   jobs::RetryPolicy retry;       // attempts and backoff of transcode jobs

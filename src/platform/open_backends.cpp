@@ -5,6 +5,7 @@
 #include "platform/local.hpp"
 #include "streamlet/platform.hpp"
 #include "streamlet/s3.hpp"
+#include "streamlet/storage_cache.hpp"
 
 namespace streamlet::platform {
 
@@ -90,6 +91,13 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options, const 
       return Status(bucket.status().code(), "--storage " + urls.storage + ": " +
                                                 bucket.status().message());
     parts.storage = std::move(*bucket);
+    // What an origin serves comes from a local cache of hot objects, with file descriptors
+    // again (sendfile), checked against the bucket before each answer.
+    if (options.roles.origin) {
+      STREAMLET_ASSIGN_OR_RETURN(parts.storage,
+                                 storage::origin_storage(parts.storage, data,
+                                                         options.origin_cache_bytes));
+    }
   } else {
     const fs::path root = urls.storage.empty() ? data : fs::absolute(urls.storage);
     STREAMLET_ASSIGN_OR_RETURN(parts.storage,
