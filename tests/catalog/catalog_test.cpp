@@ -271,11 +271,11 @@ TEST_CASE("catalog: a file from a newer schema version is refused, naming file a
   REQUIRE(streamlet::jobs::open_sqlite_job_queue(path).ok());
   {
     auto db = streamlet::detail::sql::Db::open(path);
-    REQUIRE((*db)->exec("UPDATE schema_version SET version = 3 WHERE component = 'jobs'").ok());
+    REQUIRE((*db)->exec("UPDATE schema_version SET version = 9 WHERE component = 'jobs'").ok());
   }
   auto queue = streamlet::jobs::open_sqlite_job_queue(path);
   REQUIRE_FALSE(queue.ok());
-  CHECK(queue.status().message().find("jobs schema version 3") != std::string::npos);
+  CHECK(queue.status().message().find("jobs schema version 9") != std::string::npos);
 }
 
 TEST_CASE("catalog: titles, descriptions and key names must be UTF-8 text") {
