@@ -3,7 +3,7 @@
 # DIR, listening on 127.0.0.1 (a free port) and a unix socket in DIR, trust auth for the local
 # test user "streamlet" (a superuser, so tests may create databases and extensions), and writes
 # DIR/url. `postgres_server.sh stop DIR` stops it (pg_ctl stop -m fast, by the PID in
-# DIR/data/postmaster.pid). PostgreSQL refuses to run as root, so as root the server runs as
+# DIR/data/postmaster.pid); `restart DIR` restarts it on the same port. PostgreSQL refuses to run as root, so as root the server runs as
 # `nobody` and DIR is handed to it.
 # When PostgreSQL is not installed, start succeeds with a note in DIR/unavailable and no url:
 # the tests that need it exit 77 with that note.
@@ -12,7 +12,7 @@ set -euo pipefail
 cmd=${1:-}
 dir=${2:-}
 if [[ -z "$cmd" || -z "$dir" ]]; then
-  echo "usage: $0 start|stop DIR" >&2
+  echo "usage: $0 start|restart|stop DIR" >&2
   exit 2
 fi
 
@@ -107,6 +107,13 @@ CONF
     cat "$dir/server.log" >&2 || true
     exit 1
     ;;
+  restart)
+    # The same data and port (pg_ctl reuses postmaster.opts): what clients see when a server
+    # restarts under them.
+    dir=$(cd "$dir" && pwd)
+    bindir=$(find_bindir)
+    as_server_user "$bindir/pg_ctl" restart -D "$dir/data" -m fast -w -t 60 -l "$dir/server.log" >/dev/null
+    ;;
   stop)
     [[ -d "$dir" ]] || exit 0
     dir=$(cd "$dir" && pwd)
@@ -125,7 +132,7 @@ CONF
     fi
     ;;
   *)
-    echo "usage: $0 start|stop DIR" >&2
+    echo "usage: $0 start|restart|stop DIR" >&2
     exit 2
     ;;
 esac
