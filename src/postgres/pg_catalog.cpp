@@ -237,7 +237,7 @@ class PgCatalog final : public catalog::Catalog {
                     " created_at_ms, updated_at_ms)"
                     " SELECT $1, u.id, $3, $4, $5, $6, $7, $7 FROM users u WHERE u.id = $2"
                     " RETURNING ") +
-            kVideoColumns_unprefixed(),
+            returning_video_columns(),
         {id, in.owner_id, in.title, in.description, to_string(in.visibility),
          to_string(in.status), now});
     if (!r.ok() && detail::sqlstate_of(r.status()) == "23503") return no_user(in.owner_id);
@@ -268,7 +268,7 @@ class PgCatalog final : public catalog::Catalog {
                                                  " description = COALESCE($2, description),"
                                                  " visibility = COALESCE($3, visibility),"
                                                  " updated_at_ms = $4 WHERE id = $5 RETURNING ") +
-                                         kVideoColumns_unprefixed(),
+                                         returning_video_columns(),
                                      {up.title, up.description, visibility, core::now_ms(), id}));
   }
 
@@ -282,7 +282,7 @@ class PgCatalog final : public catalog::Catalog {
     std::erase(shown, '\0');
     return one_video(id, pool_->exec(std::string("UPDATE videos SET status = $1, status_reason = $2,"
                                                  " updated_at_ms = $3 WHERE id = $4 RETURNING ") +
-                                         kVideoColumns_unprefixed(),
+                                         returning_video_columns(),
                                      {to_string(status), shown, core::now_ms(), id}));
   }
 
@@ -301,7 +301,7 @@ class PgCatalog final : public catalog::Catalog {
                                     " duration_seconds = $1, renditions_json = $2, hls_master = $3,"
                                     " dash_manifest = $4, poster = $5, updated_at_ms = $6"
                                     " WHERE id = $7 RETURNING ") +
-                            kVideoColumns_unprefixed(),
+                            returning_video_columns(),
                         {info.duration_seconds, info.renditions_json, info.hls_master,
                          info.dash_manifest, info.poster, core::now_ms(), id}));
   }
@@ -497,7 +497,7 @@ class PgCatalog final : public catalog::Catalog {
     const std::string hash = core::sha256_hex(key);
     const int64_t now = core::now_ms();
     STREAMLET_ASSIGN_OR_RETURN(
-        auto r, pool_->exec(std::string("SELECT ") + kUserColumns_u() +
+        auto r, pool_->exec(std::string("SELECT ") + user_columns_of_u() +
                                 ", k.id, k.last_used_at_ms FROM api_keys k"
                                 " JOIN users u ON u.id = k.user_id WHERE k.key_sha256 = $1",
                             {hash}));
@@ -652,7 +652,7 @@ class PgCatalog final : public catalog::Catalog {
 
  private:
   // RETURNING cannot use the "v." alias of kVideoColumns.
-  static std::string kVideoColumns_unprefixed() {
+  static std::string returning_video_columns() {
     std::string cols = kVideoColumns;
     std::string out;
     for (size_t i = 0; i < cols.size(); ++i) {
@@ -664,7 +664,7 @@ class PgCatalog final : public catalog::Catalog {
     }
     return out;
   }
-  static std::string kUserColumns_u() {
+  static std::string user_columns_of_u() {
     return "u.id, u.username, u.email, u.password_hash, u.role, u.created_at_ms";
   }
 
