@@ -8,6 +8,7 @@
 #include "catalog/fields.hpp"
 #include "core/crypto.hpp"
 #include "core/text.hpp"
+#include "postgres/pg_catalog.hpp"
 #include "postgres/pool.hpp"
 #include "streamlet/catalog.hpp"
 #include "streamlet/postgres.hpp"
@@ -219,6 +220,20 @@ std::string tsquery_sql(const std::string& param) {
          " WHERE w <> ''), ''))";
 }
 
+// kVideoColumns without the "v." alias, which RETURNING cannot use.
+std::string returning_video_columns() {
+  std::string cols = kVideoColumns;
+  std::string out;
+  for (size_t i = 0; i < cols.size(); ++i) {
+    if (cols.compare(i, 2, "v.") == 0 && (i == 0 || cols[i - 1] == ' ')) {
+      ++i;
+      continue;
+    }
+    out += cols[i];
+  }
+  return out;
+}
+
 class PgCatalog final : public catalog::Catalog {
  public:
   explicit PgCatalog(std::shared_ptr<Pool> pool) : pool_(std::move(pool)) {}
@@ -274,16 +289,8 @@ class PgCatalog final : public catalog::Catalog {
 
   Result<Video> set_status(std::string_view id, VideoStatus status,
                            std::string_view reason) override {
-    if (!storable_key(id)) return no_video(id);
-    // A reason is the system's own text (often a library's error): it is kept, with any bad
-    // bytes replaced (and NUL, which PostgreSQL text cannot hold), because refusing it would
-    // leave the video in its old status.
-    std::string shown = core::to_valid_utf8(reason.substr(0, kMaxDescription));
-    std::erase(shown, '\0');
-    return one_video(id, pool_->exec(std::string("UPDATE videos SET status = $1, status_reason = $2,"
-                                                 " updated_at_ms = $3 WHERE id = $4 RETURNING ") +
-                                         returning_video_columns(),
-                                     {to_string(status), shown, core::now_ms(), id}));
+    STREAMLET_ASSIGN_OR_RETURN(auto lease, pool_->acquire());
+    return detail::set_video_status(*lease, id, status, reason);
   }
 
   Result<Video> set_ready(std::string_view id, const ReadyInfo& info) override {
@@ -651,19 +658,6 @@ class PgCatalog final : public catalog::Catalog {
   }
 
  private:
-  // RETURNING cannot use the "v." alias of kVideoColumns.
-  static std::string returning_video_columns() {
-    std::string cols = kVideoColumns;
-    std::string out;
-    for (size_t i = 0; i < cols.size(); ++i) {
-      if (cols.compare(i, 2, "v.") == 0 && (i == 0 || cols[i - 1] == ' ')) {
-        ++i;
-        continue;
-      }
-      out += cols[i];
-    }
-    return out;
-  }
   static std::string user_columns_of_u() {
     return "u.id, u.username, u.email, u.password_hash, u.role, u.created_at_ms";
   }
@@ -684,14 +678,39 @@ class PgCatalog final : public catalog::Catalog {
 
 }  // namespace
 
+namespace detail {
+
+Result<std::shared_ptr<catalog::Catalog>> open_catalog_on(std::shared_ptr<Pool> pool) {
+  STREAMLET_RETURN_IF_ERROR(pool->migrate("catalog", migrations()));
+  return std::shared_ptr<catalog::Catalog>(std::make_shared<PgCatalog>(std::move(pool)));
+}
+
+Result<Video> set_video_status(Connection& conn, std::string_view id, VideoStatus status,
+                               std::string_view reason) {
+  if (!storable_key(id)) return no_video(id);
+  // A reason is the system's own text (often a library's error): it is kept, with any bad
+  // bytes replaced (and NUL, which PostgreSQL text cannot hold), because refusing it would
+  // leave the video in its old status.
+  std::string shown = core::to_valid_utf8(reason.substr(0, kMaxDescription));
+  std::erase(shown, '\0');
+  STREAMLET_ASSIGN_OR_RETURN(
+      auto r, conn.exec("UPDATE videos SET status = $1, status_reason = $2, updated_at_ms = $3"
+                        " WHERE id = $4 RETURNING " +
+                            returning_video_columns(),
+                        {to_string(status), shown, core::now_ms(), id}));
+  if (r.rows() == 0) return no_video(id);
+  return read_video(r, 0);
+}
+
+}  // namespace detail
+
 Result<std::shared_ptr<catalog::Catalog>> open_catalog(const std::string& url,
                                                        PoolOptions options) {
   detail::PoolConfig config;
   config.size = options.size;
   config.acquire_timeout = std::chrono::milliseconds(std::max(options.acquire_timeout_ms, 1));
   STREAMLET_ASSIGN_OR_RETURN(auto pool, Pool::open(url, config));
-  STREAMLET_RETURN_IF_ERROR(pool->migrate("catalog", migrations()));
-  return std::shared_ptr<catalog::Catalog>(std::make_shared<PgCatalog>(std::move(pool)));
+  return detail::open_catalog_on(std::move(pool));
 }
 
 }  // namespace streamlet::postgres

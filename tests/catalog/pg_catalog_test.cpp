@@ -8,12 +8,14 @@
 #include <vector>
 
 #include "catalog/catalog_backend.hpp"
+#include "postgres/pg_catalog.hpp"
 #include "postgres/pool.hpp"
 #include "streamlet/postgres.hpp"
 
 namespace sc = streamlet::catalog;
 namespace pg = streamlet::postgres;
 using streamlet::ErrorCode;
+using streamlet::Status;
 using streamlet::test::CatalogStore;
 
 namespace {
@@ -181,6 +183,41 @@ TEST_CASE("postgres: the catalog carries on after the server restarts") {
   }
   CHECK(c->create_video({alice.id, "after", "", sc::Visibility::kPublic, sc::VideoStatus::kQueued})
             .ok());
+}
+
+TEST_CASE("postgres: a status change inside a caller's transaction commits or rolls back with it") {
+  CATALOG_STORE(store);
+  auto pool = pg::detail::Pool::open(store.postgres().url(), {.size = 2});
+  REQUIRE(pool.ok());
+  auto c = pg::detail::open_catalog_on(*pool);
+  REQUIRE_MESSAGE(c.ok(), c.status().to_string());
+  auto alice = user(**c, "alice");
+  const std::string v = video(**c, alice.id, "queued next");
+  REQUIRE((*pool)->exec("CREATE TABLE side_effect (video_id text)").ok());
+
+  // The caller's own statement fails after the status change: neither is kept.
+  Status failed = (*pool)->with_transaction([&](pg::detail::Connection& conn) -> Status {
+    auto changed = pg::detail::set_video_status(conn, v, sc::VideoStatus::kProcessing);
+    REQUIRE(changed.ok());
+    CHECK(changed->status == sc::VideoStatus::kProcessing);
+    STREAMLET_RETURN_IF_ERROR(conn.exec("INSERT INTO side_effect VALUES ($1)", {v}).status());
+    return conn.exec("INSERT INTO no_such_table VALUES (1)").status();
+  });
+  CHECK_FALSE(failed.ok());
+  CHECK((*c)->get_video(v)->status == sc::VideoStatus::kQueued);
+  CHECK((*pool)->exec("SELECT count(*) FROM side_effect")->int64(0, 0) == 0);
+
+  Status done = (*pool)->with_transaction([&](pg::detail::Connection& conn) -> Status {
+    STREAMLET_RETURN_IF_ERROR(
+        pg::detail::set_video_status(conn, v, sc::VideoStatus::kFailed, "why").status());
+    return conn.exec("INSERT INTO side_effect VALUES ($1)", {v}).status();
+  });
+  REQUIRE_MESSAGE(done.ok(), done.to_string());
+  CHECK((*c)->get_video(v)->status_reason == "why");
+  CHECK((*pool)->exec("SELECT count(*) FROM side_effect")->int64(0, 0) == 1);
+  pg::detail::Lease lease = std::move((*pool)->acquire()).value();
+  CHECK(pg::detail::set_video_status(*lease, "nope", sc::VideoStatus::kReady).status().code() ==
+        ErrorCode::kNotFound);
 }
 
 #endif  // STREAMLET_CATALOG_PG

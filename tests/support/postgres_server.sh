@@ -5,7 +5,8 @@
 # DIR/url. `postgres_server.sh stop DIR` stops it (pg_ctl stop -m fast, by the PID in
 # DIR/data/postmaster.pid); `restart DIR` restarts it on the same port. PostgreSQL refuses to run as root, so as root the server runs as
 # `nobody` and DIR is handed to it.
-# When PostgreSQL is not installed, start succeeds with a note in DIR/unavailable and no url:
+# STREAMLET_POSTGRES_BINDIR=/path/to/bin picks the server binaries; otherwise pg_config --bindir,
+# then the newest /usr/lib/postgresql/*/bin. When PostgreSQL is not installed, start succeeds with a note in DIR/unavailable and no url:
 # the tests that need it exit 77 with that note.
 set -euo pipefail
 
@@ -18,6 +19,12 @@ fi
 
 find_bindir() {
   local d
+  # An explicit choice (another PostgreSQL version or layout) is the only place looked at.
+  if [[ -n "${STREAMLET_POSTGRES_BINDIR:-}" ]]; then
+    d=$STREAMLET_POSTGRES_BINDIR
+    if [[ -x "$d/initdb" && -x "$d/pg_ctl" ]]; then echo "$d"; fi
+    return
+  fi
   if command -v pg_config >/dev/null 2>&1; then
     d=$(pg_config --bindir 2>/dev/null || true)
     if [[ -x "$d/initdb" && -x "$d/pg_ctl" ]]; then echo "$d"; return; fi
@@ -59,7 +66,7 @@ case "$cmd" in
     rm -f "$dir/url" "$dir/unavailable"
     bindir=$(find_bindir || true)
     if [[ -z "$bindir" ]]; then
-      echo "PostgreSQL is not installed (no initdb/pg_ctl in pg_config --bindir or /usr/lib/postgresql/*/bin; apt-get install postgresql postgresql-contrib)" \
+      echo "PostgreSQL is not installed (no initdb/pg_ctl in ${STREAMLET_POSTGRES_BINDIR:-pg_config --bindir or /usr/lib/postgresql/*/bin}; apt-get install postgresql postgresql-contrib)" \
         | tee "$dir/unavailable"
       exit 0
     fi
