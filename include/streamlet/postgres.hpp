@@ -1,16 +1,33 @@
-// The PostgreSQL backends: stores that several hosts share through one database.
-// URLs are libpq's: postgresql://user:pass@host:port/db (or any conninfo string).
-// No libpq type appears here.
+// PostgreSQL backends for a cluster: several Streamlet nodes share one database.
+//
+// URL form: postgresql://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=...&...] (any connection
+// string libpq accepts). Each open_* call opens its own pool of connections; every backend is
+// thread safe. Schemas are migrated on open, once per database even when nodes start at the
+// same moment (under an advisory lock); a database migrated by a newer Streamlet is refused.
 #pragma once
 
 #include <memory>
 #include <string>
 
+#include "streamlet/catalog.hpp"
 #include "streamlet/events.hpp"
 #include "streamlet/jobs.hpp"
 #include "streamlet/status.hpp"
 
 namespace streamlet::postgres {
+
+struct PoolOptions {
+  int size = 8;                   // connections at most (opened on demand), >= 1
+  int acquire_timeout_ms = 30000; // a call waits this long for a free connection, then fails
+};
+
+// The catalog in PostgreSQL: everything catalog::Catalog promises, with full-text search over
+// title + description (prefix matching, diacritics folded with the `unaccent` extension, which
+// the database owner must be allowed to create: it is a trusted extension since PG 13).
+// Errors: kInvalidArgument for a URL libpq refuses, kIo when the server cannot be reached,
+// kUnsupported when the database was migrated by a newer Streamlet.
+Result<std::shared_ptr<catalog::Catalog>> open_catalog(const std::string& url,
+                                                       PoolOptions options = {});
 
 // The job queue in PostgreSQL, with the SQLite queue's semantics and error codes: claims
 // with FOR UPDATE SKIP LOCKED (many workers on many hosts never get the same job), leases

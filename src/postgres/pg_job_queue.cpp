@@ -16,6 +16,7 @@
 #include "core/crypto.hpp"
 #include "core/text.hpp"
 #include "postgres/listener.hpp"
+#include "postgres/pg_catalog.hpp"
 #include "postgres/pool.hpp"
 #include "streamlet/postgres.hpp"
 
@@ -178,30 +179,28 @@ class PgJobQueue final : public jobs::JobQueue {
     Params p = {streamlet::detail::random_id(), in.kind,       in.video_id,
                 in.payload,                     max_attempts,  now,
                 in.owner_id,                    in.priority,   config_.channel};
-    // One statement: the video's status (when asked), the job, and the NOTIFY all commit
-    // together; with no such video nothing is inserted.
-    std::string sql;
-    if (in.mark_video_queued) {
-      sql =
-          "WITH v AS (UPDATE videos SET status = 'queued', status_reason = '',"
-          " updated_at_ms = $6::bigint WHERE id = $3 RETURNING 1),"
-          " ins AS (INSERT INTO jobs(id, kind, video_id, payload, state, max_attempts, run_at_ms,"
-          " created_at_ms, updated_at_ms, owner_id, priority)"
-          " SELECT $1, $2, $3, $4, 'queued', $5::integer, $6::bigint, $6::bigint, $6::bigint, $7,"
-          " $8::integer FROM v RETURNING " +
-          std::string(kCols) + ")";
-    } else {
-      sql =
-          "WITH ins AS (INSERT INTO jobs(id, kind, video_id, payload, state, max_attempts,"
-          " run_at_ms, created_at_ms, updated_at_ms, owner_id, priority)"
-          " VALUES($1, $2, $3, $4, 'queued', $5::integer, $6::bigint, $6::bigint, $6::bigint, $7,"
-          " $8::integer) RETURNING " +
-          std::string(kCols) + ")";
+    const std::string insert =
+        std::string("WITH ins AS (INSERT INTO jobs(id, kind, video_id, payload, state,"
+                    " max_attempts, run_at_ms, created_at_ms, updated_at_ms, owner_id, priority)"
+                    " VALUES($1, $2, $3, $4, 'queued', $5::integer, $6::bigint, $6::bigint,"
+                    " $6::bigint, $7, $8::integer) RETURNING ") +
+        kCols + ") SELECT ins.*, pg_notify($9, ins.run_at_ms::text) FROM ins";
+    if (!in.mark_video_queued) {
+      // One statement: the job and its NOTIFY commit together.
+      STREAMLET_ASSIGN_OR_RETURN(auto r, pool_->exec(insert, p));
+      return read_job(r, 0);
     }
-    sql += " SELECT ins.*, pg_notify($9, ins.run_at_ms::text) FROM ins";
-    STREAMLET_ASSIGN_OR_RETURN(auto r, pool_->exec(sql, p));
-    if (r.rows() == 0) return error(ErrorCode::kNotFound, "no video '" + in.video_id + "'");
-    return read_job(r, 0);
+    // The catalog's own status change on this transaction, then the job: both commit or
+    // neither (no such video: kNotFound, nothing inserted).
+    Job job;
+    STREAMLET_RETURN_IF_ERROR(pool_->with_transaction([&](Connection& c) -> Status {
+      STREAMLET_RETURN_IF_ERROR(
+          detail::set_video_status(c, in.video_id, catalog::VideoStatus::kQueued).status());
+      STREAMLET_ASSIGN_OR_RETURN(auto r, c.exec(insert, p));
+      job = read_job(r, 0);
+      return Status::Ok();
+    }));
+    return job;
   }
 
   Result<Job> get(std::string_view id) override {

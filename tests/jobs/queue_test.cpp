@@ -361,20 +361,25 @@ TEST_CASE("jobs: stop(requeue) gives running jobs back without spending an attem
 
 TEST_CASE("jobs: a job marked to queue its video is stored with the video's status, or not at all") {
   QueueDir dir;
-  if (dir.postgres())
-    STREAMLET_SKIP("the PostgreSQL catalog (postgres::open_catalog, branch pg-catalog) is not "
-                   "merged here yet: this case runs on SQLite only for now");
   namespace sc = streamlet::catalog;
-  auto cat = sc::open_sqlite_catalog((dir / "streamlet.db").string());
-  REQUIRE(cat.ok());
+  std::shared_ptr<sc::Catalog> cat;
+  if (dir.postgres()) {
+    auto c = streamlet::postgres::open_catalog(dir.url());
+    REQUIRE_MESSAGE(c.ok(), c.status().to_string());
+    cat = *c;
+  } else {
+    auto c = sc::open_sqlite_catalog((dir / "streamlet.db").string());
+    REQUIRE_MESSAGE(c.ok(), c.status().to_string());
+    cat = std::move(c).value();
+  }
   sc::NewUser u;
   u.username = "dora";
   u.password_hash = "x";
-  auto user = (*cat)->create_user(u);
+  auto user = cat->create_user(u);
   REQUIRE(user.ok());
   sc::NewVideo v;
   v.owner_id = user->id;
-  auto video = (*cat)->create_video(v);
+  auto video = cat->create_video(v);
   REQUIRE(video.ok());
   auto q = open_queue(dir);
   REQUIRE(q->shares_catalog());
@@ -383,7 +388,7 @@ TEST_CASE("jobs: a job marked to queue its video is stored with the video's stat
   job.mark_video_queued = true;
   auto queued = q->enqueue(job);
   REQUIRE_MESSAGE(queued.ok(), queued.status().to_string());
-  CHECK((*cat)->get_video(video->id)->status == sc::VideoStatus::kQueued);
+  CHECK(cat->get_video(video->id)->status == sc::VideoStatus::kQueued);
   CHECK(state_of(*q, queued->id) == sj::JobState::kQueued);
 
   // A video deleted before its upload finished: no job, and nothing else changed.

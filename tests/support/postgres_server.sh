@@ -3,21 +3,28 @@
 # DIR, listening on 127.0.0.1 (a free port) and a unix socket in DIR, trust auth for the local
 # test user "streamlet" (a superuser, so tests may create databases and extensions), and writes
 # DIR/url. `postgres_server.sh stop DIR` stops it (pg_ctl stop -m fast, by the PID in
-# DIR/data/postmaster.pid). PostgreSQL refuses to run as root, so as root the server runs as
+# DIR/data/postmaster.pid); `restart DIR` restarts it on the same port. PostgreSQL refuses to run as root, so as root the server runs as
 # `nobody` and DIR is handed to it.
-# When PostgreSQL is not installed, start succeeds with a note in DIR/unavailable and no url:
+# STREAMLET_POSTGRES_BINDIR=/path/to/bin picks the server binaries; otherwise pg_config --bindir,
+# then the newest /usr/lib/postgresql/*/bin. When PostgreSQL is not installed, start succeeds with a note in DIR/unavailable and no url:
 # the tests that need it exit 77 with that note.
 set -euo pipefail
 
 cmd=${1:-}
 dir=${2:-}
 if [[ -z "$cmd" || -z "$dir" ]]; then
-  echo "usage: $0 start|stop DIR" >&2
+  echo "usage: $0 start|restart|stop DIR" >&2
   exit 2
 fi
 
 find_bindir() {
   local d
+  # An explicit choice (another PostgreSQL version or layout) is the only place looked at.
+  if [[ -n "${STREAMLET_POSTGRES_BINDIR:-}" ]]; then
+    d=$STREAMLET_POSTGRES_BINDIR
+    if [[ -x "$d/initdb" && -x "$d/pg_ctl" ]]; then echo "$d"; fi
+    return
+  fi
   if command -v pg_config >/dev/null 2>&1; then
     d=$(pg_config --bindir 2>/dev/null || true)
     if [[ -x "$d/initdb" && -x "$d/pg_ctl" ]]; then echo "$d"; return; fi
@@ -59,7 +66,7 @@ case "$cmd" in
     rm -f "$dir/url" "$dir/unavailable"
     bindir=$(find_bindir || true)
     if [[ -z "$bindir" ]]; then
-      echo "PostgreSQL is not installed (no initdb/pg_ctl in pg_config --bindir or /usr/lib/postgresql/*/bin; apt-get install postgresql postgresql-contrib)" \
+      echo "PostgreSQL is not installed (no initdb/pg_ctl in ${STREAMLET_POSTGRES_BINDIR:-pg_config --bindir or /usr/lib/postgresql/*/bin}; apt-get install postgresql postgresql-contrib)" \
         | tee "$dir/unavailable"
       exit 0
     fi
@@ -107,6 +114,13 @@ CONF
     cat "$dir/server.log" >&2 || true
     exit 1
     ;;
+  restart)
+    # The same data and port (pg_ctl reuses postmaster.opts): what clients see when a server
+    # restarts under them.
+    dir=$(cd "$dir" && pwd)
+    bindir=$(find_bindir)
+    as_server_user "$bindir/pg_ctl" restart -D "$dir/data" -m fast -w -t 60 -l "$dir/server.log" >/dev/null
+    ;;
   stop)
     [[ -d "$dir" ]] || exit 0
     dir=$(cd "$dir" && pwd)
@@ -125,7 +139,7 @@ CONF
     fi
     ;;
   *)
-    echo "usage: $0 start|stop DIR" >&2
+    echo "usage: $0 start|restart|stop DIR" >&2
     exit 2
     ;;
 esac
