@@ -236,6 +236,32 @@ TEST_CASE("pg jobs: the listener reconnects when its connection is cut, and wake
   pool.stop();
 }
 
+TEST_CASE("pg jobs: text PostgreSQL cannot hold is refused at enqueue, a failure's reason is kept") {
+  PostgresDatabase db;
+  STREAMLET_REQUIRE_POSTGRES(db);
+  auto q = open_pg(db);
+  // libpq would cut a NUL-carrying value short without a word: refused instead.
+  sj::NewJob nul = job(std::string("v\0evil", 6));
+  CHECK(q->enqueue(nul).status().code() == ErrorCode::kInvalidArgument);
+  sj::NewJob bad_utf8 = job("v\xff\xfe");
+  CHECK(q->enqueue(bad_utf8).status().code() == ErrorCode::kInvalidArgument);
+  CHECK(q->count_by_state()->total() == 0);
+  // A channel name is an identifier: anything else is refused before any SQL is sent.
+  CHECK(streamlet::postgres::open_job_queue(db.url(), {.channel = "jobs\"; DROP TABLE jobs; --"})
+            .status()
+            .code() == ErrorCode::kInvalidArgument);
+  // A library's error text with bad bytes and a NUL still fails the job, readable.
+  auto j = q->enqueue(job("v"));
+  REQUIRE(j.ok());
+  REQUIRE(q->claim()->has_value());
+  auto failed = q->fail(j->id, std::string("decoder said \xff\0 then died", 25), false);
+  REQUIRE_MESSAGE(failed.ok(), failed.status().to_string());
+  CHECK(failed->state == sj::JobState::kFailed);
+  CHECK(failed->last_error.find("decoder said") == 0);
+  CHECK(failed->last_error.find("then died") != std::string::npos);
+  CHECK(failed->last_error.find('\0') == std::string::npos);
+}
+
 TEST_CASE("pg events: two buses (two hosts) see each other's events once each, in order") {
   PostgresDatabase db;
   STREAMLET_REQUIRE_POSTGRES(db);
