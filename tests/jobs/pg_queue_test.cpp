@@ -262,6 +262,32 @@ TEST_CASE("pg jobs: text PostgreSQL cannot hold is refused at enqueue, a failure
   CHECK(failed->last_error.find('\0') == std::string::npos);
 }
 
+TEST_CASE("pg jobs: a job that waited longer than its lower priority is worth goes first") {
+  PostgresDatabase db;
+  STREAMLET_REQUIRE_POSTGRES(db);
+  auto q = open_pg(db);
+  sj::NewJob low = job("long-video");
+  low.priority = 0;
+  const std::string old_low = q->enqueue(low)->id;
+  sj::NewJob urgent = job("short-video");
+  urgent.priority = 10;
+  const std::string new_urgent = q->enqueue(urgent)->id;
+  // The low one has been due for 11 minutes: more than 10 points of head start.
+  auto pool = streamlet::postgres::detail::Pool::open(db.url(), {.size = 1});
+  REQUIRE(pool.ok());
+  REQUIRE((*pool)->exec("UPDATE jobs SET run_at_ms = run_at_ms - 660000 WHERE id = $1",
+                        {old_low}).ok());
+  CHECK((*q->claim())->id == old_low);
+  CHECK((*q->claim())->id == new_urgent);
+  // Within the head start the urgent one still wins.
+  const std::string low2 = q->enqueue(low)->id;
+  const std::string urgent2 = q->enqueue(urgent)->id;
+  REQUIRE((*pool)->exec("UPDATE jobs SET run_at_ms = run_at_ms - 540000 WHERE id = $1",
+                        {low2}).ok());
+  CHECK((*q->claim())->id == urgent2);
+  CHECK((*q->claim())->id == low2);
+}
+
 TEST_CASE("pg events: two buses (two hosts) see each other's events once each, in order") {
   PostgresDatabase db;
   STREAMLET_REQUIRE_POSTGRES(db);

@@ -411,3 +411,29 @@ TEST_CASE("jobs: a queue outside the catalog's database refuses to mark a video"
   CHECK(q->enqueue(job).status().code() == ErrorCode::kUnsupported);
   CHECK(q->count_by_state()->total() == 0);
 }
+
+TEST_CASE("jobs: higher priority goes first among jobs due together, oldest first among equals") {
+  QueueDir dir;
+  auto q = open_queue(dir);
+  auto add = [&](int priority) {
+    sj::NewJob j = new_job("transcode", "v", "{}");
+    j.priority = priority;
+    auto job = q->enqueue(j);
+    REQUIRE(job.ok());
+    CHECK(job->priority == priority);
+    return job->id;
+  };
+  const std::string low_old = add(0);
+  const std::string neg = add(-5);
+  const std::string high = add(10);
+  const std::string low_new = add(0);
+  const std::string mid = add(3);
+  std::vector<std::string> order;
+  while (true) {
+    auto c = q->claim();
+    REQUIRE(c.ok());
+    if (!c->has_value()) break;
+    order.push_back((*c)->id);
+  }
+  CHECK(order == std::vector<std::string>{high, mid, low_old, low_new, neg});
+}
