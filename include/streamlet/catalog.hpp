@@ -227,6 +227,14 @@ class Catalog {
   virtual Status record_view(const ViewBeacon& beacon) = 0;
   virtual Result<ViewStats> view_stats(std::string_view video_id, std::string_view from_day = {},
                                        std::string_view to_day = {}) = 0;
+
+  // Secrets every node of a cluster must share (session signing, URL signing, webhooks):
+  // returns the value stored under `name`, storing `candidate` first when there is none, so
+  // whichever node asks first decides and every node gets the same value, also when several
+  // ask at the same moment. The value is kept as given (callers pass random text, e.g.
+  // base64url); it is never changed or removed by the catalog. `name`: 1..100 characters of
+  // one-line UTF-8; `candidate` non-empty; kInvalidArgument otherwise.
+  virtual Result<std::string> shared_secret(std::string_view name, std::string_view candidate) = 0;
 };
 
 // Opens (creating if needed) the SQLite catalog at `path` and applies any
