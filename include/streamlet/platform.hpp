@@ -196,9 +196,9 @@ class Platform {
   static Result<std::unique_ptr<Platform>> open_local(PlatformOptions options);
   // The platform on the backends `urls` name (the server's --catalog, --queue, --storage);
   // options.data_dir is this node's own directory (scratch space, caches, and whatever an
-  // embedded backend keeps there). With every URL empty this is open_local(). With a
-  // PostgreSQL catalog the secrets are kept in it (the first node to start makes them), so
-  // every node of a cluster signs alike; with a SQLite one they are DATA/secrets.
+  // embedded backend keeps there). With every URL empty this is open_local(). A catalog named
+  // by URL or path keeps the secrets (Catalog::shared_secret: the first node to start makes
+  // them), so every node sharing it signs alike; the default catalog keeps DATA/secrets.
   static Result<std::unique_ptr<Platform>> open(PlatformOptions options, const BackendUrls& urls);
   ~Platform();
   Platform(const Platform&) = delete;
