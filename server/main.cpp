@@ -370,6 +370,10 @@ int main(int argc, char** argv) {
   }
   popts.transcode.preset = c.preset;
   popts.transcode.segment_seconds = c.segment_seconds;
+  // A keyframe at least every 2 s, and at least once a segment (shorter segments than 2 s
+  // would otherwise fail every transcode).
+  popts.transcode.keyframe_interval_seconds =
+      std::min(popts.transcode.keyframe_interval_seconds, c.segment_seconds);
   popts.retry.max_attempts = c.max_attempts;
   popts.retry.base_backoff = std::chrono::milliseconds(c.retry_backoff_ms);
   popts.job_lease = std::chrono::seconds(c.job_lease_seconds);

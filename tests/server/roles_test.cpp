@@ -71,9 +71,11 @@ TEST_CASE("roles: an api node and a worker node on a shared catalog and storage 
     v.insert(v.begin(), {"--roles", roles});
     return v;
   };
-  ServerProcess api(dir / "api", "test-key", with("api,origin"));
-  ServerProcess worker(dir / "worker", "test-key", with("worker"));
-  ServerProcess api2(dir / "api2", "test-key", with("api"));
+  // Each node's data directory under a parent of its own (ServerProcess logs beside it).
+  for (const char* node : {"api", "worker", "api2"}) fs::create_directories(dir / node);
+  ServerProcess api(dir / "api" / "data", "test-key", with("api,origin"));
+  ServerProcess worker(dir / "worker" / "data", "test-key", with("worker"));
+  ServerProcess api2(dir / "api2" / "data", "test-key", with("api"));
 
   // The worker node answers health checks and nothing of the API or /media, saying why.
   auto health = worker.client().Get("/healthz");
@@ -128,7 +130,7 @@ TEST_CASE("roles: an api node and a worker node on a shared catalog and storage 
   CHECK(master->status == 200);
   CHECK(master->body.find("240p") != std::string::npos);
   // Nothing was written under the nodes' own data directories but their scratch and keys.
-  CHECK_FALSE(fs::exists(dir / "api" / "media" / video));
-  CHECK_FALSE(fs::exists(dir / "worker" / "media" / video));
+  CHECK_FALSE(fs::exists(dir / "api" / "data" / "media" / video));
+  CHECK_FALSE(fs::exists(dir / "worker" / "data" / "media" / video));
   CHECK(fs::exists(fs::path(store) / "media" / video / "master.m3u8"));
 }
