@@ -1,9 +1,9 @@
 // The platform's catalog: videos, users, API keys and view statistics.
 //
-// `Catalog` is an interface so a networked backend (PostgreSQL, ...) can replace
-// the embedded default, `open_sqlite_catalog()`, which keeps everything in one
-// SQLite file (WAL journal, foreign keys, ordered migrations, FTS5 search over
-// title and description).
+// `Catalog` is an interface with two backends: the embedded default,
+// `open_sqlite_catalog()`, which keeps everything in one SQLite file (WAL journal,
+// foreign keys, ordered migrations, FTS5 search over title and description), and
+// `postgres::open_catalog()` (streamlet/postgres.hpp) for nodes sharing one database.
 #pragma once
 
 #include <cstdint>
@@ -175,7 +175,8 @@ Status check_username(std::string_view name);
 // The catalog store. Implementations are thread safe: any method may be called
 // from any thread. The SQLite default serialises calls on one connection
 // behind a mutex (calls are short) and relies on WAL + busy_timeout when other
-// connections, such as the job queue's, share the file.
+// connections, such as the job queue's, share the file; the PostgreSQL one runs
+// calls side by side on a pool of connections.
 class Catalog {
  public:
   virtual ~Catalog() = default;

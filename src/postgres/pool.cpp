@@ -302,6 +302,13 @@ Status Pool::with_transaction(const std::function<Status(Connection&)>& fn,
       return began;
     }
     Status s = fn(*lease);
+    if (!s.ok() && !lease->healthy()) {
+      // The connection broke before COMMIT was sent: the server has rolled the transaction
+      // back, so running it again on a fresh connection changes nothing twice.
+      last = s;
+      continue;
+    }
+    // A COMMIT that fails on a broken connection may or may not have committed: not retried.
     if (s.ok()) s = lease->exec_script("COMMIT");
     if (s.ok()) return s;
     if (lease->healthy() && PQtransactionStatus(lease->native()) != PQTRANS_IDLE)

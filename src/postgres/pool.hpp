@@ -178,7 +178,8 @@ class Pool {
 
   // BEGIN; fn(conn); COMMIT, rolled back when fn returns an error (which is returned). Retried
   // from the start, on a fresh BEGIN, when the database reports a serialization failure or a
-  // deadlock (40001, 40P01), or when the connection broke before the transaction began; fn
+  // deadlock (40001, 40P01), or when the connection broke before COMMIT was sent (the server
+  // rolled it back); never when COMMIT itself was lost (its outcome is unknown: kIo). fn
   // must therefore only have effects through `conn` (or be safe to repeat).
   // `isolation`: "" (the server's default, READ COMMITTED) or e.g. "SERIALIZABLE".
   Status with_transaction(const std::function<Status(Connection&)>& fn,

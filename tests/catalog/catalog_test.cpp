@@ -346,6 +346,18 @@ TEST_CASE("api keys: found by the key itself, never by a wrong one, revocable") 
     }
     CHECK(std::filesystem::exists(dir.dir() / "streamlet.db-wal"));  // WAL mode is on
   }
+#ifdef STREAMLET_CATALOG_PG
+  {
+    // No column of any key row holds the key (the whole row as text).
+    auto pool = streamlet::postgres::detail::Pool::open(dir.postgres().url(), {.size = 1});
+    REQUIRE(pool.ok());
+    auto rows = (*pool)->exec("SELECT count(*) FROM api_keys k WHERE strpos(k::text, $1) > 0",
+                              {key->key});
+    REQUIRE_MESSAGE(rows.ok(), rows.status().to_string());
+    CHECK(rows->int64(0, 0) == 0);
+    CHECK((*pool)->exec("SELECT count(*) FROM api_keys")->int64(0, 0) == 1);
+  }
+#endif
 
   auto keys = c->list_api_keys(alice.id);
   REQUIRE(keys.ok());

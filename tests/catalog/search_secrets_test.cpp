@@ -148,3 +148,28 @@ TEST_CASE("secrets: nodes asking at the same moment all get one winner's value")
   CHECK_MESSAGE(distinct.size() == 1, *distinct.begin());
   CHECK(got[0].rfind("from-node-", 0) == 0);
 }
+
+TEST_CASE("users: one of many nodes registering the same name in any case wins") {
+  CATALOG_STORE(store);
+  constexpr int kNodes = 6;
+  const char* spellings[kNodes] = {"carol", "Carol", "CAROL", "cArOl", "caroL", "CaRoL"};
+  std::vector<std::shared_ptr<sc::Catalog>> nodes;
+  for (int i = 0; i < kNodes; ++i) nodes.push_back(store.open());
+  std::vector<ErrorCode> codes(kNodes);
+  std::atomic<int> ready{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kNodes; ++i)
+    threads.emplace_back([&, i] {
+      ++ready;
+      while (ready.load() < kNodes) std::this_thread::yield();
+      codes[i] = nodes[i]->create_user({spellings[i], "", "$hash"}).status().code();
+    });
+  for (auto& t : threads) t.join();
+  int won = 0;
+  for (ErrorCode code : codes) {
+    if (code == ErrorCode::kOk) ++won;
+    else CHECK(code == ErrorCode::kAlreadyExists);
+  }
+  CHECK(won == 1);
+  CHECK(*nodes[0]->count_users() == 1);
+}

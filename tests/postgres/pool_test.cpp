@@ -228,3 +228,29 @@ TEST_CASE("pool: many threads share a small pool") {
   REQUIRE(conns.ok());
   CHECK(conns->int64(0, 0) <= 3);
 }
+
+TEST_CASE("pool: a transaction whose connection dies before COMMIT runs again on a fresh one") {
+  PostgresDatabase db;
+  STREAMLET_REQUIRE_POSTGRES(db);
+  auto pool = open_pool(db, 2);
+  REQUIRE(pool->exec("CREATE TABLE once (n int)").ok());
+  int attempts = 0;
+  Status s = pool->with_transaction([&](pg::Connection& c) -> Status {
+    ++attempts;
+    STREAMLET_RETURN_IF_ERROR(c.exec("INSERT INTO once VALUES (1)").status());
+    if (attempts == 1) {
+      auto pid = c.exec("SELECT pg_backend_pid()");
+      REQUIRE(pid.ok());
+      REQUIRE(db.admin().exec("SELECT pg_terminate_backend($1::int)", {pid->int64(0, 0)}).ok());
+      for (int i = 0; i < 200 && c.healthy(); ++i) {
+        if (!c.exec("SELECT 1").ok()) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      return c.exec("SELECT 1").status();  // fails: the server is gone
+    }
+    return Status::Ok();
+  });
+  CHECK_MESSAGE(s.ok(), s.to_string());
+  CHECK(attempts == 2);
+  CHECK(pool->exec("SELECT count(*) FROM once")->int64(0, 0) == 1);
+}
