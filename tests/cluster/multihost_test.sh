@@ -45,7 +45,6 @@ on() { local h=$1; shift; ip netns exec "$(ns "$h")" "$@"; }
 cleanup() {
   set +e
   for h in "${!pid[@]}"; do kill -9 "${pid[$h]}" 2>/dev/null; done
-  [[ -f "$work/nginx.pid" ]] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
   [[ -n "${rgw_stop:-}" ]] && on s3 bash "$src/tests/support/rgw_server.sh" stop "$work/rgw" >/dev/null 2>&1
   on db bash "$src/tests/support/postgres_server.sh" stop "$work/pg" >/dev/null 2>&1
   for h in "${hosts[@]}"; do ip netns del "$(ns "$h")" 2>/dev/null; done
@@ -130,17 +129,38 @@ admins=$(on db psql -tA "$catalog_url" -c "SELECT count(*) FROM users WHERE user
 [[ "$admins" == 1 ]] || fail "four nodes starting at once made $admins admin users"
 say "api1, api2, w1 and origin are up (one admin user)"
 
-# ---- the edge ---------------------------------------------------------------------------
-mkdir -p "$work/edge/cache" "$work/edge/tmp"
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=${ip[edge]}" \
-  -keyout "$work/edge/key.pem" -out "$work/edge/cert.pem" >/dev/null 2>&1
-bash "$src/deploy/nginx/render.sh" \
-  --api "${ip[api1]}:8080" --api "${ip[api2]}:8080" --origin "${ip[origin]}:8080" \
-  --listen "${ip[edge]}:8443" --cert "$work/edge/cert.pem" --key "$work/edge/key.pem" \
-  --cache "$work/edge/cache" --prefix "$work/edge" --pid "$work/nginx.pid" >"$work/edge/nginx.conf"
-chown -R nobody "$work/edge"
-on edge nginx -c "$work/edge/nginx.conf" -p "$work/edge" || fail "nginx did not start"
-wait_http edge "$edge_url/healthz" 20 || fail "the edge does not answer"
+# ---- the edge ----------------------------------------------------------------------------
+# The repository's deploy/nginx config, rendered for these hosts, on the edge host.
+e=$work/edge
+mkdir -p "$e/tmp" "$e/logs"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+  -subj "/CN=${ip[edge]}" -addext "subjectAltName=IP:${ip[edge]}" \
+  -keyout "$e/key.pem" -out "$e/cert.pem" 2>/dev/null
+STREAMLET_API_NODES="${ip[api1]}:8080 ${ip[api2]}:8080" STREAMLET_ORIGIN_NODES="${ip[origin]}:8080" \
+  EDGE_TLS_CERT=$e/cert.pem EDGE_TLS_KEY=$e/key.pem \
+  EDGE_HTTPS_LISTEN=${ip[edge]}:8443 EDGE_HTTP_LISTEN=${ip[edge]}:8081 \
+  EDGE_CACHE_DIR=$e/cache EDGE_CACHE_SIZE=200m \
+  bash "$src/deploy/nginx/render.sh" >"$e/streamlet-edge.conf"
+cat >"$e/nginx.conf" <<CONF
+user nobody nogroup;
+worker_processes 1;
+pid $e/nginx.pid;
+error_log $e/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log $e/logs/access.log;
+  client_body_temp_path $e/tmp/body;
+  proxy_temp_path $e/tmp/proxy;
+  fastcgi_temp_path $e/tmp/fastcgi;
+  uwsgi_temp_path $e/tmp/uwsgi;
+  scgi_temp_path $e/tmp/scgi;
+  include $e/streamlet-edge.conf;
+}
+CONF
+on edge nginx -t -q -p "$e" -c "$e/nginx.conf" || fail "nginx refuses the rendered config"
+on edge nginx -p "$e" -c "$e/nginx.conf" -g 'daemon off;' &
+pid[edge]=$!
+wait_http edge "$edge_url/healthz" 20 || fail "the edge does not answer ($(tail -5 "$e/logs/error.log"))"
 say "the edge answers on $edge_url"
 
 # ---- upload, moved to the other API node half way --------------------------------------

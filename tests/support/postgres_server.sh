@@ -8,7 +8,10 @@
 # STREAMLET_POSTGRES_BINDIR=/path/to/bin picks the server binaries; otherwise pg_config --bindir,
 # then the newest /usr/lib/postgresql/*/bin. When PostgreSQL is not installed, start succeeds with a note in DIR/unavailable and no url:
 # the tests that need it exit 77 with that note.
+# POSTGRES_LISTEN=ADDR listens on that address instead (a host of the multi-host test) and
+# trusts the test user from its subnet.
 set -euo pipefail
+listen=${POSTGRES_LISTEN:-127.0.0.1}
 
 cmd=${1:-}
 dir=${2:-}
@@ -92,7 +95,7 @@ case "$cmd" in
       }
     # Speed over durability: the cluster is thrown away after the run.
     cat >>"$dir/data/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
+listen_addresses = '$listen'
 unix_socket_directories = '$dir'
 max_connections = 300
 shared_buffers = 32MB
@@ -100,13 +103,16 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 CONF
+    if [[ "$listen" != 127.0.0.1 ]]; then
+      echo "host all streamlet samenet trust" >>"$dir/data/pg_hba.conf"
+    fi
     for attempt in 1 2 3 4 5; do
       port=$(free_port)
       if as_server_user "$bindir/pg_ctl" start -D "$dir/data" -w -t 60 -l "$dir/server.log" \
            -o "-p $port" >/dev/null 2>&1; then
-        echo "postgresql://streamlet@127.0.0.1:$port/postgres" >"$dir/url.tmp"
+        echo "postgresql://streamlet@$listen:$port/postgres" >"$dir/url.tmp"
         mv "$dir/url.tmp" "$dir/url"
-        echo "PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on 127.0.0.1:$port, data in $dir/data"
+        echo "PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on $listen:$port, data in $dir/data"
         exit 0
       fi
     done
