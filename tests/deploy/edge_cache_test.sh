@@ -66,39 +66,9 @@ grep -q "listening on" "$work/server.log" || { cat "$work/server.log" >&2; exit 
 auth=(-H "Authorization: Bearer edge-key")
 
 # --- the edge: the repository's config, rendered ---------------------------------------------
-mkdir -p "$work/nginx/tmp" "$work/nginx/logs"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
-  -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
-  -keyout "$work/nginx/key.pem" -out "$work/nginx/cert.pem" 2>/dev/null
-STREAMLET_API_NODES=127.0.0.1:$sport STREAMLET_ORIGIN_NODES=127.0.0.1:$sport \
-  EDGE_TLS_CERT=$work/nginx/cert.pem EDGE_TLS_KEY=$work/nginx/key.pem \
-  EDGE_HTTPS_LISTEN=127.0.0.1:$tport EDGE_HTTP_LISTEN=127.0.0.1:$hport \
-  EDGE_CACHE_DIR=$work/nginx/cache EDGE_CACHE_SIZE=100m \
-  EDGE_TEMPLATE=${EDGE_TEMPLATE:-$src/deploy/nginx/streamlet-edge.conf} \
-  bash "$src/deploy/nginx/render.sh" >"$work/nginx/streamlet-edge.conf"
-user_line=""
-[ "$(id -u)" = 0 ] && user_line="user nobody nogroup;"
-cat >"$work/nginx/nginx.conf" <<EOF
-$user_line
-worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log $work/nginx/logs/access.log;
-  client_body_temp_path $work/nginx/tmp/body;
-  proxy_temp_path $work/nginx/tmp/proxy;
-  fastcgi_temp_path $work/nginx/tmp/fastcgi;
-  uwsgi_temp_path $work/nginx/tmp/uwsgi;
-  scgi_temp_path $work/nginx/tmp/scgi;
-  include $work/nginx/streamlet-edge.conf;
-}
-EOF
-"$nginx_bin" -t -q -p "$work/nginx" -c "$work/nginx/nginx.conf" ||
-  { echo "nginx refuses the rendered config" >&2; exit 1; }
-"$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
-pids+=($!)
-for _ in $(seq 50); do curl -sk -o /dev/null "$edge/healthz" && break; sleep 0.1; done
+# shellcheck source=edge_fixture.sh
+source "$src/tests/deploy/edge_fixture.sh"
+start_edge "$work/nginx" "127.0.0.1:$sport" "127.0.0.1:$sport" "$tport" "$hport"
 ecurl() { curl -sk --http2 "$@"; }
 
 # --- uploads: tus through the edge (HTTP/2, two PATCHes each, streamed to the api node) ------
