@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The servers the cluster backends are tested against (each test skips when one is absent).
-bash scripts/install-deps.sh postgresql postgresql-contrib nginx
+bash scripts/install-deps.sh postgresql postgresql-contrib nginx ceph-mon ceph-osd radosgw
 bash scripts/build.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 (cd build && ctest --output-on-failure -j"$jobs")

@@ -65,9 +65,13 @@ class Writer {
 };
 
 // An object grown by appends over many requests and restarts: the data of a tus upload.
-// Bytes are readable by open() as soon as they are written; sync() makes everything
-// appended so far durable (what an upload acknowledges). After a crash the object may hold
-// bytes past the last sync; the owner truncates back to what it acknowledged.
+// sync() makes everything appended so far durable (what an upload acknowledges); size() (and
+// Storage::stat) of a reopened appender counts what was synced, or more. After a crash the
+// object may hold bytes past the last sync; the owner truncates back to what it acknowledged
+// (at least as far as the sync before the last one). finish() ends the appends: from then on
+// the object is an ordinary one. On local disk bytes are readable by open() as soon as they
+// are written; a backend that keeps them in pieces (S3's parts and tail) makes them readable
+// by open() only once finished.
 class Appender {
  public:
   virtual ~Appender() = default;
@@ -76,6 +80,9 @@ class Appender {
   virtual Status sync() = 0;
   // Drops every byte past `size` (which must be <= size()).
   virtual Status truncate(uint64_t size) = 0;
+  // The object is whole, durable and readable by open(); no more appends. Calling it again
+  // (or on a reopened finished object) is ok. Default: sync().
+  virtual Status finish() { return sync(); }
 };
 
 // A whole output published at once under a prefix (a video's media/<id>/): objects are

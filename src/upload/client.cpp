@@ -11,8 +11,8 @@
 #include <thread>
 
 #include "core/file_util.hpp"
+#include "net/http_client.hpp"
 #include "streamlet/upload.hpp"
-#include "upload/http_client.hpp"
 #include "upload/resume_state.hpp"
 
 namespace streamlet::upload {
@@ -20,9 +20,24 @@ namespace streamlet::upload {
 namespace {
 
 namespace fs = std::filesystem;
-using detail::HttpRequest;
-using detail::HttpResponse;
-using detail::HttpSession;
+using net::HttpRequest;
+using net::HttpResponse;
+
+// The shared HTTP client, set up from the upload client's options.
+class HttpSession : public net::HttpSession {
+ public:
+  explicit HttpSession(const ClientOptions& o) : net::HttpSession(http_options(o)) {}
+
+ private:
+  static net::HttpOptions http_options(const ClientOptions& o) {
+    net::HttpOptions h;
+    h.connect_timeout = o.connect_timeout;
+    h.idle_timeout = o.idle_timeout;
+    h.max_response_bytes = o.max_response_bytes;
+    h.ca_file = o.ca_file;
+    return h;
+  }
+};
 
 constexpr int kMaxParallel = 64;
 
@@ -65,10 +80,10 @@ Result<std::string> location_of(const HttpResponse& res, const std::string& endp
   std::string location = res.header("Location");
   if (location.empty()) return error(ErrorCode::kInternal, what + ": no Location header");
   if (location[0] == '/') {
-    STREAMLET_ASSIGN_OR_RETURN(std::string origin, detail::url_origin(endpoint));
+    STREAMLET_ASSIGN_OR_RETURN(std::string origin, net::url_origin(endpoint));
     location = origin + location;
   }
-  STREAMLET_RETURN_IF_ERROR(detail::url_origin(location).status().with_context(what));
+  STREAMLET_RETURN_IF_ERROR(net::url_origin(location).status().with_context(what));
   return location;
 }
 
@@ -221,7 +236,7 @@ Client::~Client() = default;
 Result<std::string> Client::create(const std::string& endpoint, uint64_t length,
                                    const std::map<std::string, std::string>& metadata,
                                    bool partial) const {
-  STREAMLET_RETURN_IF_ERROR(detail::url_origin(endpoint).status());
+  STREAMLET_RETURN_IF_ERROR(net::url_origin(endpoint).status());
   HttpSession session(options_);
   HttpRequest req;
   req.method = "POST";
@@ -239,7 +254,7 @@ Result<std::string> Client::create(const std::string& endpoint, uint64_t length,
 Result<std::string> Client::concatenate(const std::string& endpoint,
                                         const std::vector<std::string>& part_urls,
                                         const std::map<std::string, std::string>& metadata) const {
-  STREAMLET_RETURN_IF_ERROR(detail::url_origin(endpoint).status());
+  STREAMLET_RETURN_IF_ERROR(net::url_origin(endpoint).status());
   std::string concat = "Upload-Concat: final;";
   for (size_t i = 0; i < part_urls.size(); ++i) concat += (i ? " " : "") + part_urls[i];
   HttpSession session(options_);
@@ -256,13 +271,13 @@ Result<std::string> Client::concatenate(const std::string& endpoint,
 }
 
 Result<uint64_t> Client::offset(const std::string& url) const {
-  STREAMLET_RETURN_IF_ERROR(detail::url_origin(url).status());
+  STREAMLET_RETURN_IF_ERROR(net::url_origin(url).status());
   HttpSession session(options_);
   return head_offset(session, options_, url);
 }
 
 Status Client::terminate(const std::string& url) const {
-  STREAMLET_RETURN_IF_ERROR(detail::url_origin(url).status());
+  STREAMLET_RETURN_IF_ERROR(net::url_origin(url).status());
   HttpSession session(options_);
   HttpRequest req;
   req.method = "DELETE";
@@ -274,7 +289,7 @@ Status Client::terminate(const std::string& url) const {
 }
 
 Result<UploadResult> Client::upload(const UploadParams& p) const {
-  STREAMLET_RETURN_IF_ERROR(detail::url_origin(p.endpoint).status());
+  STREAMLET_RETURN_IF_ERROR(net::url_origin(p.endpoint).status());
   if (p.parallel < 1 || p.parallel > kMaxParallel)
     return error(ErrorCode::kInvalidArgument,
                  "parallel must be 1.." + std::to_string(kMaxParallel));

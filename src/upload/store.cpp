@@ -152,7 +152,7 @@ struct UploadStore::Impl {
         at += *n;
       }
     }
-    if (Status st = out.sync(); !st.ok()) return storage_status("sync upload data", st);
+    if (Status st = out.finish(); !st.ok()) return storage_status("finish upload data", st);
     return Status::Ok();
   }
 
@@ -341,6 +341,12 @@ Result<std::unique_ptr<UploadStore>> UploadStore::open(StoreOptions options) {
       info->offset = data->size;
       STREAMLET_RETURN_IF_ERROR(impl->persist(*info));
     }
+    if (info->complete()) {
+      // A crash may have come between the last acknowledgement and finish().
+      auto out = store.append(bin, /*create=*/false);
+      Status st = out.ok() ? (*out)->finish() : out.status();
+      if (!st.ok()) return failed("finish " + bin, st);
+    }
     auto e = std::make_shared<Entry>();
     e->info = std::move(*info);
     impl->uploads.emplace(e->info.id, std::move(e));
@@ -427,7 +433,8 @@ Result<UploadInfo> UploadStore::create(const CreateParams& params) {
   {
     // Made durable before the state that acknowledges it.
     auto data = s.storage->append(s.bin(info.id), /*create=*/true);
-    st = data.ok() ? (*data)->sync() : data.status();
+    // An empty upload is finished on creation.
+    st = !data.ok() ? data.status() : info.complete() ? (*data)->finish() : (*data)->sync();
     if (!st.ok()) st = storage_status("create upload data", st);
   }
   if (st.ok()) st = s.persist(info);
@@ -493,7 +500,12 @@ Result<UploadInfo> UploadStore::declare_length(std::string_view id, uint64_t len
     std::lock_guard lock(s.mu);
     e->info = info;
   }
-  if (info.complete()) s.notify(info);
+  if (info.complete()) {
+    auto out = s.storage->append(s.bin(info.id), /*create=*/false);
+    Status st = out.ok() ? (*out)->finish() : out.status();
+    if (!st.ok()) return storage_status("finish upload data", st);
+    s.notify(info);
+  }
   return info;
 }
 
@@ -641,7 +653,12 @@ Result<UploadInfo> UploadStore::append(std::string_view id, const AppendParams& 
     roll_back(committed);
     return st;
   }
-  if (info.complete() && info.offset > start) s.notify(info);
+  if (info.complete() && info.offset > start) {
+    // Whole now: a backend that keeps appended bytes in pieces assembles them here. Should
+    // this fail, the next open() finishes it.
+    if (Status st = out.finish(); !st.ok()) return storage_status("finish upload data", st);
+    s.notify(info);
+  }
   return info;
 }
 
