@@ -168,6 +168,9 @@ struct PlatformParts {
   // Signs session tokens and playback URLs; every node of one platform must share them.
   std::string token_secret;  // 16+ bytes
   std::string signing_key;   // 16+ bytes
+  // Other nodes use the same catalog and storage (a cluster): the upload store then reads an
+  // upload's state from storage on every request, so any API node can resume any upload.
+  bool shared = false;
 };
 
 // Where a platform's stores are, as the server's options name them.

@@ -73,6 +73,13 @@ struct StoreOptions {
   // append needs them; exceeding one is kRateLimited with a retry_after. Uploads without an
   // owner are not limited. Default: none.
   std::function<OwnerLimits(std::string_view owner)> owner_limits{};
+  // Other processes (the API nodes of a cluster) create and append to uploads in the same
+  // storage: every lookup reads the upload's state object instead of trusting what this
+  // process last saw, so an upload started on one node resumes on any other at the offset
+  // kept in storage, and the expiry sweep looks at every upload in storage. One request at
+  // a time per upload is what tus clients send; two nodes appending to one upload at once
+  // are not serialised. Default: off (this process is the store's only user).
+  bool shared = false;
 };
 
 // What the store knows about one upload. A plain value: copying it is cheap and safe.

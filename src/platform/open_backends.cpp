@@ -137,6 +137,9 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options, const 
     if (ec) return error(ErrorCode::kIo, (root / "media").string() + ": " + ec.message());
     (void)transcode::remove_abandoned_work_dirs((root / "media").string());
   }
+  // Stores named by URL or path may be other nodes' too; only the all-default case (handled
+  // by open_local above) is this process's alone.
+  parts.shared = true;
   return create(std::move(options), std::move(parts));
 }
 

@@ -400,6 +400,7 @@ Result<std::unique_ptr<Platform>> Platform::create(PlatformOptions options, Plat
   sopts.max_concurrent_uploads = options.max_uploads;
   sopts.expiration = options.upload_expiration;
   sopts.durable = options.durable_uploads;
+  sopts.shared = parts.shared;
   // Uploads belong to their uploader (the owner the platform writes into their metadata):
   // per-user limits, and no concatenating someone else's parts.
   sopts.owner_key = kMetaOwner;

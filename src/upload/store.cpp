@@ -108,8 +108,10 @@ struct Entry {
 struct UploadStore::Impl {
   StoreOptions opt;
   mutable std::mutex mu;
-  std::map<std::string, std::shared_ptr<Entry>, std::less<>> uploads;
-  std::set<std::string, std::less<>> gone;
+  // What this process knows; with opt.shared a cache of the state objects, refreshed by every
+  // lookup (find_locked), hence mutable.
+  mutable std::map<std::string, std::shared_ptr<Entry>, std::less<>> uploads;
+  mutable std::set<std::string, std::less<>> gone;
   CompletionCallback callback;
   RemovalCallback removal_callback;
 
@@ -156,8 +158,35 @@ struct UploadStore::Impl {
     return Status::Ok();
   }
 
+  // With opt.shared: the upload as its state object says now (another node may have created,
+  // advanced, finished or removed it), unless this process is in the middle of a request on
+  // it. Under `mu`.
+  void refresh_locked(std::string_view id) const {
+    auto it = uploads.find(id);
+    if (it != uploads.end() && it->second->busy) return;
+    auto text = storage->get(state(id), kMaxStateBytes);
+    if (!text.ok()) {
+      if (text.status().code() == ErrorCode::kNotFound && it != uploads.end()) {
+        uploads.erase(it);  // terminated or expired elsewhere
+        gone.insert(std::string(id));
+      }
+      return;  // unknown here and there; or unreadable: keep what we had
+    }
+    auto info = from_json(nlohmann::json::parse(*text, nullptr, false));
+    if (!info || info->id != id) return;
+    if (it != uploads.end()) {
+      it->second->info = std::move(*info);
+    } else {
+      auto e = std::make_shared<Entry>();
+      e->info = std::move(*info);
+      gone.erase(e->info.id);
+      uploads.emplace(e->info.id, std::move(e));
+    }
+  }
+
   // Looks up an upload under `mu`; kGone for terminated or expired ones.
   Result<std::shared_ptr<Entry>> find_locked(std::string_view id) const {
+    if (opt.shared && valid_id(id)) refresh_locked(id);
     auto it = valid_id(id) ? uploads.find(id) : uploads.end();
     if (it == uploads.end()) {
       if (gone.count(id)) return error(ErrorCode::kGone, "upload was terminated or expired");
@@ -750,6 +779,19 @@ Status UploadStore::terminate(std::string_view id) {
 size_t UploadStore::expire_idle() {
   Impl& s = *impl_;
   std::vector<UploadInfo> victims;
+  if (s.opt.shared) {
+    // Uploads other nodes made (and may never come back to) expire here too.
+    std::vector<std::string> ids;
+    (void)s.storage->list(s.opt.prefix, [&](const storage::ObjectInfo& o) {
+      std::string_view name(o.key);
+      name.remove_prefix(s.opt.prefix.size());
+      if (ends_with(name, ".json")) ids.emplace_back(name.substr(0, name.size() - 5));
+      return true;
+    });
+    std::lock_guard lock(s.mu);
+    for (const auto& id : ids)
+      if (valid_id(id)) s.refresh_locked(id);
+  }
   {
     std::lock_guard lock(s.mu);
     auto now = Clock::now();

@@ -87,6 +87,10 @@ async function play(videoId, token, kind) {
   }
 }
 
-if (mode === 'upload') await upload(rest[0], rest[1], rest[2]);
-else if (mode === 'play') await play(rest[0], rest[1], rest[2]);
-else die(`unknown mode ${mode}`);
+try {
+  if (mode === 'upload') await upload(rest[0], rest[1], rest[2]);
+  else if (mode === 'play') await play(rest[0], rest[1], rest[2]);
+  else die(`unknown mode ${mode}`);
+} catch (e) {
+  die(e.message);  // tus-js-client's errors carry the request and response: enough to say why
+}

@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <thread>
 
 #include "streamlet/storage.hpp"
 #include "streamlet/upload.hpp"
@@ -448,4 +449,58 @@ TEST_CASE("backend: a failing append keeps acknowledged bytes and names no key i
   mem->fail_appends_after(uint64_t(1) << 40);
   CHECK(store->append(info->id, {.offset = first.size()}, body_of("tail")).ok());
   CHECK(mem->bytes(data_of(info->id)) == first + "tail");
+}
+
+TEST_CASE("backend: stores of two nodes on one shared storage resume, finish and end each other's uploads") {
+  auto mem = std::make_shared<MemoryStorage>();
+  up::StoreOptions shared;
+  shared.shared = true;
+  shared.expiration = std::chrono::seconds(3600);
+  auto a = open_on(mem, shared);  // API node 1
+  auto b = open_on(mem, shared);  // API node 2, opened before the upload exists
+  std::vector<up::CompletedUpload> done_on_b;
+  b->set_completion_callback([&](const up::CompletedUpload& c) { done_on_b.push_back(c); });
+  std::string data = random_bytes(700000, 5);
+  auto info = a->create({.length = data.size(), .metadata = {{"filename", "a.mp4"}}});
+  REQUIRE(info.ok());
+  const size_t half = 300001;
+  REQUIRE(a->append(info->id, {.offset = 0}, body_of(data.substr(0, half))).ok());
+  // The client moves to node 2: it knows the upload and its offset from storage.
+  auto seen = b->info(info->id);
+  REQUIRE_MESSAGE(seen.ok(), seen.status().to_string());
+  CHECK(seen->offset == half);
+  auto rest = b->append(info->id, {.offset = half}, body_of(data.substr(half)));
+  REQUIRE_MESSAGE(rest.ok(), rest.status().to_string());
+  CHECK(rest->complete());
+  REQUIRE(done_on_b.size() == 1);
+  CHECK(mem->bytes(done_on_b[0].key) == data);
+  // Node 1 sees the offset node 2 reached, not the one it last wrote.
+  auto back = a->info(info->id);
+  REQUIRE(back.ok());
+  CHECK(back->offset == data.size());
+  // A stale offset on node 1 is a conflict, as on one node.
+  auto stale = a->append(info->id, {.offset = half}, body_of("x"));
+  CHECK_FALSE(stale.ok());
+
+  // An upload made on node 1 and terminated on node 2 is gone on node 1 too.
+  auto other = a->create({.length = 10});
+  REQUIRE(other.ok());
+  REQUIRE(b->terminate(other->id).ok());
+  CHECK(a->info(other->id).status().code() == streamlet::ErrorCode::kGone);
+}
+
+TEST_CASE("backend: a shared store's sweep expires uploads another node made and left") {
+  auto mem = std::make_shared<MemoryStorage>();
+  up::StoreOptions shared;
+  shared.shared = true;
+  shared.expiration = std::chrono::seconds(1);
+  auto a = open_on(mem, shared);
+  auto b = open_on(mem, shared);
+  auto info = a->create({.length = 100});
+  REQUIRE(info.ok());
+  a.reset();  // node 1 is gone for good
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  CHECK(b->expire_idle() == 1);
+  CHECK_FALSE(mem->has(state_of(info->id)));
+  CHECK_FALSE(mem->has(data_of(info->id)));
 }
