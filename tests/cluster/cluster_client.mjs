@@ -2,7 +2,7 @@
 // and dash.js in Chromium, through the web app), against the cluster's edge.
 //   node cluster_client.mjs upload EDGE FILE TOKEN HALF_CMD   -> prints {"video":..., "url":...}
 //   node cluster_client.mjs play EDGE VIDEO_ID TOKEN hls|dash  -> exits 0 once playback passed 3 s
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -33,7 +33,11 @@ async function upload(file, token, halfCmd) {
       metadata: { filename: path.basename(file), visibility: 'public' },
       onAfterResponse: (req, res) => {
         const id = res.getHeader('Streamlet-Video-Id');
-        if (id) videoId = id;
+        if (id && !videoId) {
+          videoId = id;
+          // The test follows the video's progress stream from the moment it exists.
+          if (process.env.STREAMLET_VIDEO_ID_FILE) writeFileSync(process.env.STREAMLET_VIDEO_ID_FILE, id);
+        }
       },
       onProgress: (sent, total) => {
         if (!ranHalf && sent >= total / 2) {

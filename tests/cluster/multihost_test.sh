@@ -16,7 +16,7 @@ src=$2
 web_modules=$3
 skip() { echo "SKIPPED: $*"; exit 77; }
 say() { echo "multihost: $*"; }
-fail() { echo "FAILED: $*" >&2; exit 1; }
+fail() { echo "FAILED: $*" >&2; keep=1; exit 1; }
 
 [[ $(id -u) -eq 0 ]] || skip "network namespaces need root (ip netns)"
 command -v ip >/dev/null || skip "iproute2 (ip) is not installed"
@@ -113,7 +113,7 @@ start_node() {  # host roles [flags...]
   on "$h" "$server" --roles "$roles" --listen "${ip[$h]}:8080" --data "$work/$h" \
     --catalog "$catalog_url" --storage "$storage_url" --api-key "$api_key" \
     --public-url "$edge_url" --trusted-proxy "${ip[edge]}" \
-    --ladder 360p,240p:400k --preset veryfast --segment-seconds 2 --job-lease 4 --workers 1 \
+    --ladder 720p,360p --preset medium --segment-seconds 2 --job-lease 4 --workers 1 \
     "$@" >"$work/$h.log" 2>&1 &
   pid[$h]=$!
 }
@@ -170,19 +170,25 @@ ffmpeg -loglevel error -f lavfi -i "testsrc2=size=1280x720:rate=30:duration=20" 
 echo "$(stat -c %s "$work/clip.mp4") bytes to upload"
 # Whichever API node the edge sent the creation to is killed half way; the client resumes
 # through the edge on the other one, from the offset kept in S3.
-kill_cmd="kill -9 ${pid[api1]}; echo 'multihost: api1 killed half way through the upload'"
-result=$(STREAMLET_WEB_MODULES=$web_modules node "$src/tests/cluster/cluster_client.mjs" \
-  upload "$edge_url" "$work/clip.mp4" "$api_key" "$kill_cmd") || fail "the upload did not finish"
-unset 'pid[api1]'
-video=$(node -e 'console.log(JSON.parse(process.argv[1]).video)' "$result")
-[[ -n "$video" ]] || fail "the upload returned no video id: $result"
-say "uploaded video $video ($result)"
-api() { curl -skf -H "Authorization: Bearer $api_key" "$edge_url$1"; }
-status() { api "/v1/videos/$video" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).status))'; }
-
-# The progress stream, from an API node, of a transcode on a worker host.
+kill_cmd="kill -9 ${pid[api1]}; echo 'multihost: api1 killed half way through the upload' >&2"
+STREAMLET_WEB_MODULES=$web_modules STREAMLET_VIDEO_ID_FILE=$work/video-id \
+  node "$src/tests/cluster/cluster_client.mjs" upload "$edge_url" "$work/clip.mp4" "$api_key" \
+  "$kill_cmd" >"$work/upload.json" &
+uploader=$!
+deadline=$((SECONDS + 30))
+until [[ -s "$work/video-id" ]]; do
+  [[ $SECONDS -lt $deadline ]] || fail "the upload was not created"
+  sleep 0.05
+done
+video=$(cat "$work/video-id")
+# The progress stream, from an API node, of a transcode that will run on a worker host.
 curl -skN -H "Authorization: Bearer $api_key" "$edge_url/v1/videos/$video/events" >"$work/events.txt" &
 sse=$!
+wait "$uploader" || fail "the upload did not finish"
+unset 'pid[api1]'
+say "uploaded video $video through the edge, api1 killed half way ($(cat "$work/upload.json"))"
+api() { curl -skf -H "Authorization: Bearer $api_key" "$edge_url$1"; }
+status() { api "/v1/videos/$video" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).status))'; }
 
 # ---- a worker killed mid-transcode ------------------------------------------------------
 deadline=$((SECONDS + 60))
