@@ -223,6 +223,23 @@ fi
 grep -rlas "KEY: /media/$pub/240p/seg_00002.m4s" "$work/nginx/cache" >/dev/null &&
   pass "the cache does hold the public segment" || fail "the public segment is not in the cache"
 
+# --- the api through the edge: a progress stream (SSE) arrives unbuffered --------------------
+events=$(ecurl -N --max-time 10 "${auth[@]}" "$edge/v1/videos/$pub/events" || true)
+grep -q '^event: status' <<<"$events" && grep -q '"ready"' <<<"$events" &&
+  pass "the video's event stream through the edge" || fail "event stream through the edge: $events"
+check "HEAD of a cached segment" "200 HIT" "$(edge_get "$edge$seg" -I)"
+
+# --- render.sh refuses what would change the config's structure ------------------------------
+for bad in "STREAMLET_API_NODES=10.0.0.1:80;include_/etc/passwd" "STREAMLET_API_NODES=10.0.0.1" \
+  "EDGE_CACHE_SIZE=20 GB" "EDGE_TLS_CERT=/x}"; do
+  if env STREAMLET_API_NODES=10.0.0.1:80 STREAMLET_ORIGIN_NODES=10.0.0.2:80 EDGE_TLS_CERT=/c \
+    EDGE_TLS_KEY=/k "$bad" bash "$src/deploy/nginx/render.sh" >/dev/null 2>"$work/render.err"; then
+    fail "render.sh accepted $bad"
+  else
+    pass "render.sh refuses $bad: $(cat "$work/render.err")"
+  fi
+done
+
 # --- a player through the edge -------------------------------------------------------------
 if ffmpeg -nostdin -v error -i "$edge/media/$pub/master.m3u8" -map 0 -c copy -f null - \
   2>"$work/ffmpeg.err"; then
