@@ -256,6 +256,18 @@ else
   fail "ffmpeg, private, signed: $(head -5 "$work/ffmpeg.err")"
 fi
 
+# --- a public video made private later (docs/deploy.md): the edge keeps what the origin said it
+# may keep until its entries are removed, with the command the docs give -------------------
+code=$(curl -s "${auth[@]}" -X PATCH -H "Content-Type: application/json" \
+  -d '{"visibility":"private"}' -o /dev/null -w '%{http_code}' "$origin/v1/videos/$pub")
+check "the public video made private" 200 "$code"
+check "its cached segment is still served (documented: Cache-Control said a year)" "200 HIT" \
+  "$(edge_get "$edge$seg")"
+grep -rlZ --text "^KEY: /media/$pub/" "$work/nginx/cache" | xargs -0r rm -f
+got=$(edge_get "$edge$seg")
+case "$got" in 403*) pass "after the purge the origin decides again ($got)" ;;
+  *) fail "after the purge: $got" ;; esac
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed; nginx error log:" >&2
   tail -20 "$work/nginx/logs/error.log" >&2
