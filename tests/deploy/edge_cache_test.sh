@@ -146,6 +146,7 @@ after=$(origin_media_requests)
 check "the origin saw one request for three segment fetches" 1 "$((after - before))"
 
 before=$(origin_media_requests)
+master_cached_at=$(date +%s)
 check "the master playlist, first fetch" "200 MISS" "$(edge_get "$edge/media/$pub/master.m3u8")"
 check "the master playlist again" "200 HIT" "$(edge_get "$edge/media/$pub/master.m3u8")"
 check "a media playlist, first fetch" "200 MISS" "$(edge_get "$edge/media/$pub/240p/index.m3u8")"
@@ -263,10 +264,21 @@ code=$(curl -s "${auth[@]}" -X PATCH -H "Content-Type: application/json" \
 check "the public video made private" 200 "$code"
 check "its cached segment is still served (documented: Cache-Control said a year)" "200 HIT" \
   "$(edge_get "$edge$seg")"
+# Its playlists expire (60 s) and are then revalidated with the origin, which now says 403:
+# never a stale copy of a video that became private.
+wait_s=$((master_cached_at + 62 - $(date +%s)))
+[ "$wait_s" -gt 0 ] && { echo "waiting ${wait_s} s for the cached playlist to expire"; sleep "$wait_s"; }
+for i in 1 2 3; do
+  got=$(edge_get "$edge/media/$pub/master.m3u8")
+  case "$got" in 403*) pass "the expired playlist of the now private video, request $i ($got)" ;;
+    *) fail "the expired playlist of the now private video, request $i: $got" ;; esac
+done
+
 grep -rlZ --text "^KEY: /media/$pub/" "$work/nginx/cache" | xargs -0r rm -f
 got=$(edge_get "$edge$seg")
 case "$got" in 403*) pass "after the purge the origin decides again ($got)" ;;
   *) fail "after the purge: $got" ;; esac
+
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed; nginx error log:" >&2
