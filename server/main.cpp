@@ -81,6 +81,7 @@ struct Config {
   std::string web_root;  // "" = the built bundle if there is one
   int max_attempts = 3;
   int64_t retry_backoff_ms = 10'000;
+  int64_t job_lease_seconds = 60;
   std::vector<std::string> webhooks;
   std::string webhook_secret;
   std::string webhook_ca_file;  // "" = the system's trusted certificates
@@ -89,6 +90,7 @@ struct Config {
   std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is believed
   std::string public_url;       // "" = upload URLs from the request's Host header
   std::string roles = "api,worker,origin";
+  uint64_t origin_cache_bytes = 1ull << 30;
   platform::BackendUrls backends;  // "" each: the embedded ones under --data
 };
 
@@ -142,6 +144,8 @@ Result<Config> load_config(int argc, char** argv) {
       cxxopts::value<std::string>())("max-attempts", "transcode attempts before a job fails",
                                      cxxopts::value<int>())(
       "retry-backoff-ms", "delay before the 2nd attempt (doubles each time)",
+      cxxopts::value<int64_t>())(
+      "job-lease", "seconds a dead worker's job stays claimed before another takes it (default 60)",
       cxxopts::value<int64_t>())("webhook", "URL told of ready/failed videos (repeatable)",
                                  cxxopts::value<std::vector<std::string>>())(
       "webhook-secret", "HMAC key of webhook signatures", cxxopts::value<std::string>())(
@@ -165,6 +169,10 @@ Result<Config> load_config(int argc, char** argv) {
       "catalog",
       "the catalog: a SQLite file (default DATA/catalog.db) or postgresql://user:pass@host:port/db",
       cxxopts::value<std::string>())(
+      "origin-cache-bytes",
+      "an origin node on S3 keeps hot media objects in DATA/cache/origin, this big (default 1 GiB, "
+      "0: none)",
+      cxxopts::value<uint64_t>())(
       "queue", "the job queue and event bus: postgresql://... (default: in the catalog's database)",
       cxxopts::value<std::string>())(
       "storage",
@@ -247,6 +255,7 @@ Result<Config> load_config(int argc, char** argv) {
     if (args.count("web-root")) c.web_root = args["web-root"].as<std::string>();
     if (args.count("max-attempts")) c.max_attempts = args["max-attempts"].as<int>();
     if (args.count("retry-backoff-ms")) c.retry_backoff_ms = args["retry-backoff-ms"].as<int64_t>();
+    if (args.count("job-lease")) c.job_lease_seconds = args["job-lease"].as<int64_t>();
     if (args.count("webhook")) c.webhooks = args["webhook"].as<std::vector<std::string>>();
     if (args.count("webhook-secret")) c.webhook_secret = args["webhook-secret"].as<std::string>();
     if (args.count("webhook-ca-file"))
@@ -257,6 +266,8 @@ Result<Config> load_config(int argc, char** argv) {
       c.trusted_proxies = args["trusted-proxy"].as<std::vector<std::string>>();
     if (args.count("public-url")) c.public_url = args["public-url"].as<std::string>();
     if (args.count("roles")) c.roles = args["roles"].as<std::string>();
+    if (args.count("origin-cache-bytes"))
+      c.origin_cache_bytes = args["origin-cache-bytes"].as<uint64_t>();
     if (args.count("catalog")) c.backends.catalog = args["catalog"].as<std::string>();
     if (args.count("queue")) c.backends.queue = args["queue"].as<std::string>();
     if (args.count("storage")) c.backends.storage = args["storage"].as<std::string>();
@@ -266,6 +277,8 @@ Result<Config> load_config(int argc, char** argv) {
   if (!c.webhook_ca_file.empty() && ::access(c.webhook_ca_file.c_str(), R_OK) != 0)
     return error(ErrorCode::kInvalidArgument,
                  "--webhook-ca-file: cannot read " + c.webhook_ca_file);
+  if (c.job_lease_seconds < 1 || c.job_lease_seconds > 24 * 3600)
+    return error(ErrorCode::kInvalidArgument, "--job-lease must be between 1 and 86400 seconds");
   if (c.session_ttl_seconds <= 0 || c.view_interval_seconds <= 0)
     return error(ErrorCode::kInvalidArgument, "--session-ttl and --view-interval must be positive");
   if (c.uploads_per_minute < 0 || c.registrations_per_hour < 0 || c.beacons_per_minute < 0)
@@ -346,6 +359,7 @@ int main(int argc, char** argv) {
   auto roles = platform::parse_roles(c.roles);
   if (!roles.ok()) return fail("--roles: " + roles.status().message());
   popts.roles = *roles;
+  popts.origin_cache_bytes = c.origin_cache_bytes;
   popts.data_dir = c.data;
   popts.admin_api_key = key->key;
   popts.workers = c.workers;
@@ -356,8 +370,13 @@ int main(int argc, char** argv) {
   }
   popts.transcode.preset = c.preset;
   popts.transcode.segment_seconds = c.segment_seconds;
+  // A keyframe at least every 2 s, and at least once a segment (shorter segments than 2 s
+  // would otherwise fail every transcode).
+  popts.transcode.keyframe_interval_seconds =
+      std::min(popts.transcode.keyframe_interval_seconds, c.segment_seconds);
   popts.retry.max_attempts = c.max_attempts;
   popts.retry.base_backoff = std::chrono::milliseconds(c.retry_backoff_ms);
+  popts.job_lease = std::chrono::seconds(c.job_lease_seconds);
   auto visibility = catalog::parse_visibility(c.default_visibility);
   if (!visibility.ok()) return fail("--default-visibility: " + visibility.status().message());
   popts.default_visibility = *visibility;

@@ -1,9 +1,9 @@
 // The platform's catalog: videos, users, API keys and view statistics.
 //
-// `Catalog` is an interface so a networked backend (PostgreSQL, ...) can replace
-// the embedded default, `open_sqlite_catalog()`, which keeps everything in one
-// SQLite file (WAL journal, foreign keys, ordered migrations, FTS5 search over
-// title and description).
+// `Catalog` is an interface with two backends: the embedded default,
+// `open_sqlite_catalog()`, which keeps everything in one SQLite file (WAL journal,
+// foreign keys, ordered migrations, FTS5 search over title and description), and
+// `postgres::open_catalog()` (streamlet/postgres.hpp) for nodes sharing one database.
 #pragma once
 
 #include <cstdint>
@@ -175,7 +175,8 @@ Status check_username(std::string_view name);
 // The catalog store. Implementations are thread safe: any method may be called
 // from any thread. The SQLite default serialises calls on one connection
 // behind a mutex (calls are short) and relies on WAL + busy_timeout when other
-// connections, such as the job queue's, share the file.
+// connections, such as the job queue's, share the file; the PostgreSQL one runs
+// calls side by side on a pool of connections.
 class Catalog {
  public:
   virtual ~Catalog() = default;
@@ -227,6 +228,14 @@ class Catalog {
   virtual Status record_view(const ViewBeacon& beacon) = 0;
   virtual Result<ViewStats> view_stats(std::string_view video_id, std::string_view from_day = {},
                                        std::string_view to_day = {}) = 0;
+
+  // Secrets every node of a cluster must share (session signing, URL signing, webhooks):
+  // returns the value stored under `name`, storing `candidate` first when there is none, so
+  // whichever node asks first decides and every node gets the same value, also when several
+  // ask at the same moment. The value is kept as given (callers pass random text, e.g.
+  // base64url); it is never changed or removed by the catalog. `name`: 1..100 characters of
+  // one-line UTF-8; `candidate` non-empty; kInvalidArgument otherwise.
+  virtual Result<std::string> shared_secret(std::string_view name, std::string_view candidate) = 0;
 };
 
 // Opens (creating if needed) the SQLite catalog at `path` and applies any

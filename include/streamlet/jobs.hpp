@@ -61,8 +61,20 @@ struct NewJob {
   std::string owner_id;             // ""; what JobFilter::owner_id matches
   std::string payload = "{}";       // must be a JSON object
   std::optional<int> max_attempts;  // the queue's RetryPolicy when unset
-  int priority = 0;                 // higher first among due jobs; any int
+  int priority = 0;                 // head start in minutes among due jobs (see claim()); any int
+  // Sets the catalog's row of `video_id` to queued (reason "") in the same transaction as the
+  // job's insert, so a crash never leaves a queued video without its job or the reverse. Only
+  // for a queue that shares_catalog() (kUnsupported otherwise); kNotFound, and no job stored,
+  // when the video does not exist (deleted meanwhile).
+  bool mark_video_queued = false;
 };
+
+// A job's priority is a head start: a job of priority p is claimed as if it had been due
+// p * kPriorityAgingMs earlier. Among due jobs the one with the smallest
+// run_at_ms - priority * kPriorityAgingMs goes first (oldest enqueued among equals), so
+// urgent work overtakes, but a job that has waited longer than the difference in priority
+// (times a minute) goes ahead of newer urgent ones: nothing starves.
+inline constexpr int64_t kPriorityAgingMs = 60'000;
 
 // The most jobs one list() page holds.
 inline constexpr int kMaxJobPageSize = 1000;
@@ -105,6 +117,10 @@ struct QueueOptions {
   std::chrono::milliseconds lease{60'000};
 };
 
+// The priority a transcode of a `source_bytes` long upload gets: short videos first, as a
+// head start of up to 10 minutes (10 for 16 MiB or less, one less per doubling, 0 from 16 GiB).
+int transcode_priority(uint64_t source_bytes);
+
 // Whether a failure is worth another attempt: bad input (kInvalidMedia,
 // kInvalidArgument, kUnsupported, kNotFound, kPermissionDenied) is not.
 bool is_retryable(const Status& failure);
@@ -128,9 +144,9 @@ class JobQueue {
   // Every job's state counted, in one query whatever the queue holds.
   virtual Result<JobCounts> count_by_state() = 0;
 
-  // Takes the due queued job (of one of `kinds`, or any when empty) of the highest
-  // priority, the one due longest first among equals, marks it running under this
-  // instance's lease and counts the attempt. nullopt when nothing is due.
+  // Takes the due queued job (of one of `kinds`, or any when empty) that goes first by the
+  // priority rule above (kPriorityAgingMs), marks it running under this instance's lease and
+  // counts the attempt. nullopt when nothing is due.
   virtual Result<std::optional<Job>> claim(const std::vector<std::string>& kinds = {}) = 0;
   // Extends the lease of a job this instance runs; returns the job, whose
   // cancel_requested tells the worker to stop. kConflict if the lease was lost.
@@ -163,10 +179,23 @@ class JobQueue {
   // This instance's lease owner id, and how long its claims last unrenewed.
   virtual const std::string& owner() const = 0;
   virtual std::chrono::milliseconds lease_duration() const = 0;
+
+  // Whether the queue lives in the catalog's own database, so enqueue() can honour
+  // NewJob::mark_video_queued.
+  virtual bool shares_catalog() const { return false; }
+  // Asks the queue to call `wake` (from a thread of its own, quickly) whenever a job may have
+  // become claimable: enqueued, retried, released or its backoff over, by any instance of any
+  // process. Returns false when the queue cannot (its users must poll); an empty function
+  // removes it, and once that call returns the old one is not running and never runs again.
+  virtual bool set_wake_callback(std::function<void()> wake) {
+    (void)wake;
+    return false;
+  }
 };
 
 // The embedded queue in a SQLite file (the catalog's file is fine: the
-// tables are separate). Registers this instance as a live lease owner until
+// tables are separate, and a file that holds the catalog's videos makes the queue
+// shares_catalog()). Registers this instance as a live lease owner until
 // it is destroyed. Errors: kIo, kInternal.
 Result<std::unique_ptr<JobQueue>> open_sqlite_job_queue(const std::string& path,
                                                         const QueueOptions& options = {});
@@ -188,6 +217,9 @@ struct WorkerPoolOptions {
   std::vector<std::string> kinds;                // job kinds to take; empty = all
   std::chrono::milliseconds poll_interval{250};  // how often idle workers look for due jobs
                                                  // and the monitor checks for cancels
+  // With a queue that wakes its workers itself (set_wake_callback), idle workers look only
+  // this often: a safety net for a notification lost with a connection.
+  std::chrono::milliseconds notified_poll_interval{5'000};
   bool recover_on_start = true;                  // call queue->recover() in start(), and
                                                  // again every lease, telling
                                                  // on_state_change of each job it moves

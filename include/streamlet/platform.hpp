@@ -59,9 +59,16 @@ struct PlatformOptions {
   // The admin's API key (the server's --api-key or its generated DATA/api-key). "" = none.
   std::string admin_api_key;
   Roles roles;                   // all three: one machine
+  // Platform::open only: an origin node on remote storage (S3) keeps the hot media objects it
+  // serves in a cache of this many bytes under DATA/cache/origin (0: none). Local storage
+  // needs none.
+  uint64_t origin_cache_bytes = 1ull << 30;
   int workers = 1;               // transcode worker threads (worker role only)
   transcode::Options transcode;  // ladder, preset, ...
   jobs::RetryPolicy retry;       // attempts and backoff of transcode jobs
+  // How long a worker's claim on a job lasts without a heartbeat (renewed every third of it):
+  // a worker that dies (kill -9, a lost host) gives its job back to the others after this.
+  std::chrono::milliseconds job_lease{60'000};
   catalog::Visibility default_visibility = catalog::Visibility::kPublic;
   std::chrono::seconds playback_url_ttl = std::chrono::hours(6);  // signed URLs of private videos
   std::chrono::seconds session_ttl = std::chrono::hours(24);
@@ -189,9 +196,9 @@ class Platform {
   static Result<std::unique_ptr<Platform>> open_local(PlatformOptions options);
   // The platform on the backends `urls` name (the server's --catalog, --queue, --storage);
   // options.data_dir is this node's own directory (scratch space, caches, and whatever an
-  // embedded backend keeps there). With every URL empty this is open_local(). With a
-  // PostgreSQL catalog the secrets are kept in it (the first node to start makes them), so
-  // every node of a cluster signs alike; with a SQLite one they are DATA/secrets.
+  // embedded backend keeps there). With every URL empty this is open_local(). A catalog named
+  // by URL or path keeps the secrets (Catalog::shared_secret: the first node to start makes
+  // them), so every node sharing it signs alike; the default catalog keeps DATA/secrets.
   static Result<std::unique_ptr<Platform>> open(PlatformOptions options, const BackendUrls& urls);
   ~Platform();
   Platform(const Platform&) = delete;

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "catalog/fields.hpp"
 #include "catalog/sqlite_db.hpp"
 #include "core/crypto.hpp"
 #include "core/text.hpp"
@@ -13,12 +14,14 @@
 namespace streamlet::catalog {
 namespace {
 
-using detail::sql::Db;
-using detail::sql::Stmt;
-using detail::sql::Transaction;
+using streamlet::detail::sql::Db;
+using streamlet::detail::sql::Stmt;
+using streamlet::detail::sql::Transaction;
 
-constexpr size_t kMaxTitle = 200;
-constexpr size_t kMaxDescription = 5000;
+using detail::check_text;
+using detail::kMaxDescription;
+using detail::kMaxTitle;
+using detail::valid_day;
 
 // Ordered, append-only: a released step is never edited, a change is a new step.
 const std::vector<std::string>& migrations() {
@@ -110,6 +113,14 @@ CREATE TABLE viewer_last_view (
   PRIMARY KEY (video_id, viewer_sha256)
 ) WITHOUT ROWID;
 )sql",
+      R"sql(
+-- Secrets every process on this catalog shares (Catalog::shared_secret).
+CREATE TABLE secrets (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
   };
   return steps;
 }
@@ -153,28 +164,9 @@ User read_user(const Stmt& s) {
   return u;
 }
 
-// Every user string is checked here, whichever door it came through: well-formed UTF-8,
-// no control characters (a description may have lines and tabs), at most `max` bytes.
-Status check_text(std::string_view what, std::string_view value, size_t max,
-                  detail::TextKind kind = detail::TextKind::kLine) {
-  if (value.size() > max)
-    return error(ErrorCode::kInvalidArgument,
-                 std::string(what) + " is longer than " + std::to_string(max) + " bytes");
-  return detail::check_text(what, value, kind);
-}
-
 }  // namespace
 
 namespace {
-
-bool valid_day(std::string_view day) {
-  if (day.size() != 10 || day[4] != '-' || day[7] != '-') return false;
-  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9})
-    if (!std::isdigit(static_cast<unsigned char>(day[i]))) return false;
-  int month = (day[5] - '0') * 10 + (day[6] - '0');
-  int mday = (day[8] - '0') * 10 + (day[9] - '0');
-  return month >= 1 && month <= 12 && mday >= 1 && mday <= 31;
-}
 
 // Turns what a user typed into an FTS5 query that cannot be a syntax error:
 // every word is quoted and matched as a prefix, all words must match.
@@ -204,7 +196,7 @@ class SqliteCatalog final : public Catalog {
   Result<Video> create_video(const NewVideo& in) override {
     STREAMLET_RETURN_IF_ERROR(check_text("title", in.title, kMaxTitle));
     STREAMLET_RETURN_IF_ERROR(
-        check_text("description", in.description, kMaxDescription, detail::TextKind::kMultiline));
+        check_text("description", in.description, kMaxDescription, streamlet::detail::TextKind::kMultiline));
     std::lock_guard lock(db_->mutex());
     {
       STREAMLET_ASSIGN_OR_RETURN(auto q, db_->prepare("SELECT 1 FROM users WHERE id = ?"));
@@ -212,8 +204,8 @@ class SqliteCatalog final : public Catalog {
       STREAMLET_ASSIGN_OR_RETURN(bool found, q.step());
       if (!found) return error(ErrorCode::kNotFound, "no user '" + in.owner_id + "'");
     }
-    const std::string id = detail::random_id();
-    const int64_t now = detail::now_ms();
+    const std::string id = streamlet::detail::random_id();
+    const int64_t now = streamlet::detail::now_ms();
     STREAMLET_ASSIGN_OR_RETURN(
         auto ins,
         db_->prepare("INSERT INTO videos(id, owner_id, title, description, visibility, status,"
@@ -233,7 +225,7 @@ class SqliteCatalog final : public Catalog {
     if (up.title) STREAMLET_RETURN_IF_ERROR(check_text("title", *up.title, kMaxTitle));
     if (up.description)
       STREAMLET_RETURN_IF_ERROR(check_text("description", *up.description, kMaxDescription,
-                                           detail::TextKind::kMultiline));
+                                           streamlet::detail::TextKind::kMultiline));
     std::lock_guard lock(db_->mutex());
     // COALESCE keeps the stored value for every field the caller left unset.
     STREAMLET_ASSIGN_OR_RETURN(
@@ -253,7 +245,7 @@ class SqliteCatalog final : public Catalog {
       s.bind(3, to_string(*up.visibility));
     else
       s.bind_null(3);
-    s.bind(4, detail::now_ms()).bind(5, id);
+    s.bind(4, streamlet::detail::now_ms()).bind(5, id);
     STREAMLET_RETURN_IF_ERROR(s.run());
     if (db_->changes() == 0) return not_found(id);
     return get_locked(id);
@@ -263,12 +255,12 @@ class SqliteCatalog final : public Catalog {
                            std::string_view reason) override {
     // A reason is the system's own text (often a library's error): it is kept, with any bad
     // bytes replaced, because refusing it would leave the video in its old status.
-    const std::string shown = detail::to_valid_utf8(reason.substr(0, kMaxDescription));
+    const std::string shown = streamlet::detail::to_valid_utf8(reason.substr(0, kMaxDescription));
     std::lock_guard lock(db_->mutex());
     STREAMLET_ASSIGN_OR_RETURN(
         auto s, db_->prepare("UPDATE videos SET status = ?, status_reason = ?, updated_at_ms = ?"
                              " WHERE id = ?"));
-    s.bind(1, to_string(status)).bind(2, shown).bind(3, detail::now_ms()).bind(4, id);
+    s.bind(1, to_string(status)).bind(2, shown).bind(3, streamlet::detail::now_ms()).bind(4, id);
     STREAMLET_RETURN_IF_ERROR(s.run());
     if (db_->changes() == 0) return not_found(id);
     return get_locked(id);
@@ -286,7 +278,7 @@ class SqliteCatalog final : public Catalog {
                              " duration_seconds = ?, renditions_json = ?, hls_master = ?,"
                              " dash_manifest = ?, poster = ?, updated_at_ms = ? WHERE id = ?"));
     s.bind(1, info.duration_seconds).bind(2, info.renditions_json).bind(3, info.hls_master);
-    s.bind(4, info.dash_manifest).bind(5, info.poster).bind(6, detail::now_ms()).bind(7, id);
+    s.bind(4, info.dash_manifest).bind(5, info.poster).bind(6, streamlet::detail::now_ms()).bind(7, id);
     STREAMLET_RETURN_IF_ERROR(s.run());
     if (db_->changes() == 0) return not_found(id);
     return get_locked(id);
@@ -357,16 +349,16 @@ class SqliteCatalog final : public Catalog {
 
   Result<User> create_user(const NewUser& in) override {
     STREAMLET_RETURN_IF_ERROR(check_username(in.username));
-    STREAMLET_RETURN_IF_ERROR(check_text("email", in.email, 254));
+    STREAMLET_RETURN_IF_ERROR(check_text("email", in.email, detail::kMaxEmail));
     if (in.password_hash.empty())
       return error(ErrorCode::kInvalidArgument, "a user needs a password hash");
     std::lock_guard lock(db_->mutex());
-    const std::string id = detail::random_id();
+    const std::string id = streamlet::detail::random_id();
     STREAMLET_ASSIGN_OR_RETURN(
         auto s, db_->prepare("INSERT INTO users(id, username, email, password_hash, role,"
                              " created_at_ms) VALUES(?, ?, ?, ?, ?, ?)"));
     s.bind(1, id).bind(2, in.username).bind(3, in.email).bind(4, in.password_hash);
-    s.bind(5, to_string(in.role)).bind(6, detail::now_ms());
+    s.bind(5, to_string(in.role)).bind(6, streamlet::detail::now_ms());
     Status st = s.run();
     if (st.code() == ErrorCode::kAlreadyExists)
       return error(ErrorCode::kAlreadyExists, "username '" + in.username + "' is taken");
@@ -407,8 +399,8 @@ class SqliteCatalog final : public Catalog {
   }
 
   Result<std::string> create_session(std::string_view user_id, int64_t expires_at_ms) override {
-    const int64_t now = detail::now_ms();
-    const std::string id = detail::random_id(22);  // about 130 bits
+    const int64_t now = streamlet::detail::now_ms();
+    const std::string id = streamlet::detail::random_id(22);  // about 130 bits
     std::lock_guard lock(db_->mutex());
     Transaction txn(*db_);
     STREAMLET_RETURN_IF_ERROR(txn.begin());
@@ -431,7 +423,7 @@ class SqliteCatalog final : public Catalog {
     STREAMLET_ASSIGN_OR_RETURN(auto s,
                                db_->prepare("SELECT 1 FROM sessions WHERE id = ? AND user_id = ?"
                                             " AND expires_at_ms > ?"));
-    s.bind(1, session_id).bind(2, user_id).bind(3, detail::now_ms());
+    s.bind(1, session_id).bind(2, user_id).bind(3, streamlet::detail::now_ms());
     STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
     if (!row) return error(ErrorCode::kUnauthenticated, "the session has ended; sign in again");
     return Status::Ok();
@@ -463,30 +455,30 @@ class SqliteCatalog final : public Catalog {
   }
 
   Result<NewApiKey> create_api_key(std::string_view user_id, std::string_view name) override {
-    STREAMLET_RETURN_IF_ERROR(check_text("name", name, 100));
+    STREAMLET_RETURN_IF_ERROR(check_text("name", name, detail::kMaxKeyName));
     NewApiKey out;
     // 32 random bytes: guessing is hopeless, so a fast SHA-256 (not a slow
     // password hash) is enough to make the stored value useless to a thief.
-    out.key = "sk_" + detail::base64url_encode(detail::random_bytes(32));
-    out.info.id = detail::random_id();
+    out.key = "sk_" + streamlet::detail::base64url_encode(streamlet::detail::random_bytes(32));
+    out.info.id = streamlet::detail::random_id();
     out.info.user_id = std::string(user_id);
     out.info.name = std::string(name);
     out.info.prefix = out.key.substr(0, 10);
-    out.info.created_at_ms = detail::now_ms();
+    out.info.created_at_ms = streamlet::detail::now_ms();
     std::lock_guard lock(db_->mutex());
     STREAMLET_RETURN_IF_ERROR(user_where_locked("id", user_id).status());
     STREAMLET_ASSIGN_OR_RETURN(
         auto s, db_->prepare("INSERT INTO api_keys(id, user_id, name, prefix, key_sha256,"
                              " created_at_ms) VALUES(?, ?, ?, ?, ?, ?)"));
     s.bind(1, out.info.id).bind(2, out.info.user_id).bind(3, out.info.name);
-    s.bind(4, out.info.prefix).bind(5, detail::sha256_hex(out.key));
+    s.bind(4, out.info.prefix).bind(5, streamlet::detail::sha256_hex(out.key));
     s.bind(6, out.info.created_at_ms);
     STREAMLET_RETURN_IF_ERROR(s.run());
     return out;
   }
 
   Result<User> find_user_by_api_key(std::string_view key) override {
-    const std::string hash = detail::sha256_hex(key);
+    const std::string hash = streamlet::detail::sha256_hex(key);
     std::lock_guard lock(db_->mutex());
     STREAMLET_ASSIGN_OR_RETURN(
         auto s, db_->prepare("SELECT k.id, k.last_used_at_ms, k.user_id FROM api_keys k"
@@ -497,7 +489,7 @@ class SqliteCatalog final : public Catalog {
     const std::string key_id = s.text(0);
     const int64_t last_used = s.int64(1);
     const std::string user_id = s.text(2);
-    const int64_t now = detail::now_ms();
+    const int64_t now = streamlet::detail::now_ms();
     // Record use at most once a minute so authenticating is not a write per request.
     if (now - last_used > 60'000) {
       STREAMLET_ASSIGN_OR_RETURN(
@@ -542,11 +534,11 @@ class SqliteCatalog final : public Catalog {
       return error(ErrorCode::kInvalidArgument, "seconds_watched must be between 0 and 86400");
     if (b.view_interval_seconds < 0)
       return error(ErrorCode::kInvalidArgument, "view_interval_seconds must be >= 0");
-    const int64_t at = b.at_ms > 0 ? b.at_ms : detail::now_ms();
-    const std::string day = b.day.empty() ? detail::utc_day(at) : b.day;
+    const int64_t at = b.at_ms > 0 ? b.at_ms : streamlet::detail::now_ms();
+    const std::string day = b.day.empty() ? streamlet::detail::utc_day(at) : b.day;
     if (!valid_day(day)) return error(ErrorCode::kInvalidArgument, "day must be YYYY-MM-DD");
     // Viewer keys may carry addresses; only a hash is kept.
-    const std::string viewer = detail::sha256_hex(b.viewer_key);
+    const std::string viewer = streamlet::detail::sha256_hex(b.viewer_key);
     int64_t views = b.new_view ? 1 : 0;
 
     std::lock_guard lock(db_->mutex());
@@ -592,6 +584,25 @@ class SqliteCatalog final : public Catalog {
       STREAMLET_RETURN_IF_ERROR(counted.run());
     }
     return txn.commit();
+  }
+
+  Result<std::string> shared_secret(std::string_view name, std::string_view candidate) override {
+    STREAMLET_RETURN_IF_ERROR(check_text("secret name", name, detail::kMaxSecretName));
+    if (name.empty()) return error(ErrorCode::kInvalidArgument, "a secret needs a name");
+    if (candidate.empty())
+      return error(ErrorCode::kInvalidArgument, "secret '" + std::string(name) + "': empty value");
+    std::lock_guard lock(db_->mutex());
+    // Another process on the same file may store first: whoever does, both read its value.
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto ins, db_->prepare("INSERT INTO secrets(name, value, created_at_ms) VALUES(?, ?, ?)"
+                               " ON CONFLICT(name) DO NOTHING"));
+    ins.bind(1, name).bind(2, candidate).bind(3, streamlet::detail::now_ms());
+    STREAMLET_RETURN_IF_ERROR(ins.run());
+    STREAMLET_ASSIGN_OR_RETURN(auto s, db_->prepare("SELECT value FROM secrets WHERE name = ?"));
+    s.bind(1, name);
+    STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
+    if (!row) return error(ErrorCode::kInternal, "secret '" + std::string(name) + "' vanished");
+    return s.text(0);
   }
 
   Result<ViewStats> view_stats(std::string_view video_id, std::string_view from_day,
@@ -655,7 +666,7 @@ class SqliteCatalog final : public Catalog {
 }  // namespace
 
 Result<std::unique_ptr<Catalog>> open_sqlite_catalog(const std::string& path) {
-  STREAMLET_ASSIGN_OR_RETURN(auto db, detail::sql::Db::open(path));
+  STREAMLET_ASSIGN_OR_RETURN(auto db, streamlet::detail::sql::Db::open(path));
   STREAMLET_RETURN_IF_ERROR(db->migrate("catalog", migrations()));
   return std::unique_ptr<Catalog>(std::make_unique<SqliteCatalog>(std::move(db)));
 }

@@ -29,6 +29,13 @@ Result<JobState> parse_job_state(std::string_view s) {
   return error(ErrorCode::kInvalidArgument, "unknown job state '" + std::string(s) + "'");
 }
 
+int transcode_priority(uint64_t source_bytes) {
+  int priority = 10;
+  for (uint64_t limit = uint64_t{16} << 20; source_bytes > limit && priority > 0; limit *= 2)
+    --priority;
+  return priority;
+}
+
 bool is_retryable(const Status& failure) {
   switch (failure.code()) {
     case ErrorCode::kInvalidArgument:

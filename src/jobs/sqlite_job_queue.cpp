@@ -66,9 +66,19 @@ CREATE INDEX jobs_by_state ON jobs(state, seq);
 CREATE INDEX jobs_by_video ON jobs(video_id, seq);
 CREATE INDEX jobs_by_owner ON jobs(owner_id, seq);
 )sql",
+      // 3: claims go by the aged priority (kPriorityAgingMs = 60000 per priority point), so
+      // the index follows the claim's ORDER BY expression exactly.
+      R"sql(
+DROP INDEX jobs_claim;
+CREATE INDEX jobs_claim ON jobs(state, (run_at_ms - priority * 60000), seq);
+)sql",
   };
   return steps;
 }
+
+static_assert(kPriorityAgingMs == 60'000, "migration 3's index and kClaimOrder spell it out");
+// The claim order: priority is a head start of kPriorityAgingMs per point (jobs.hpp).
+constexpr const char* kClaimOrder = " ORDER BY (run_at_ms - priority * 60000), seq LIMIT 1";
 
 constexpr const char* kJobColumns =
     "id, kind, video_id, payload, state, attempts, max_attempts, last_error, cancel_requested,"
@@ -111,9 +121,10 @@ bool process_alive(int64_t pid) {
 
 class SqliteJobQueue final : public JobQueue {
  public:
-  SqliteJobQueue(std::unique_ptr<Db> db, QueueOptions options)
+  SqliteJobQueue(std::unique_ptr<Db> db, QueueOptions options, bool shares_catalog)
       : db_(std::move(db)),
         options_(options),
+        shares_catalog_(shares_catalog),
         owner_(detail::random_id(16)),
         host_(host_name()),
         pid_(getpid()) {}
@@ -145,9 +156,27 @@ class SqliteJobQueue final : public JobQueue {
       return error(ErrorCode::kInvalidArgument, "job payload must be a JSON object");
     const int max_attempts = in.max_attempts.value_or(options_.retry.max_attempts);
     if (max_attempts < 1) return error(ErrorCode::kInvalidArgument, "max_attempts must be >= 1");
+    if (in.mark_video_queued && !shares_catalog_)
+      return error(ErrorCode::kUnsupported,
+                   "this job queue is not in the catalog's database: it cannot mark the video");
+    if (in.mark_video_queued && in.video_id.empty())
+      return error(ErrorCode::kInvalidArgument, "mark_video_queued needs a video_id");
     const std::string id = detail::random_id();
     const int64_t now = detail::now_ms();
     std::lock_guard lock(db_->mutex());
+    Transaction txn(*db_);
+    STREAMLET_RETURN_IF_ERROR(txn.begin());
+    if (in.mark_video_queued) {
+      // The catalog's row and the job commit together (the catalog's own set_status, on the
+      // same file: status names are catalog::to_string's).
+      STREAMLET_ASSIGN_OR_RETURN(
+          auto v, db_->prepare("UPDATE videos SET status = 'queued', status_reason = '',"
+                               " updated_at_ms = ? WHERE id = ?"));
+      v.bind(1, now).bind(2, in.video_id);
+      STREAMLET_RETURN_IF_ERROR(v.run());
+      if (db_->changes() == 0)
+        return error(ErrorCode::kNotFound, "no video '" + in.video_id + "'");
+    }
     STREAMLET_ASSIGN_OR_RETURN(
         auto s, db_->prepare("INSERT INTO jobs(id, kind, video_id, payload, state, max_attempts,"
                              " run_at_ms, created_at_ms, updated_at_ms, owner_id, priority)"
@@ -156,7 +185,9 @@ class SqliteJobQueue final : public JobQueue {
     s.bind(6, now).bind(7, now).bind(8, now).bind(9, in.owner_id);
     s.bind(10, static_cast<int64_t>(in.priority));
     STREAMLET_RETURN_IF_ERROR(s.run());
-    return get_locked(id);
+    STREAMLET_ASSIGN_OR_RETURN(Job job, get_locked(id));
+    STREAMLET_RETURN_IF_ERROR(txn.commit());
+    return job;
   }
 
   Result<Job> get(std::string_view id) override {
@@ -238,7 +269,7 @@ class SqliteJobQueue final : public JobQueue {
       for (size_t i = 1; i < kinds.size(); ++i) sql += ", ?";
       sql += ")";
     }
-    sql += " ORDER BY priority DESC, run_at_ms, seq LIMIT 1";
+    sql += kClaimOrder;
     STREAMLET_ASSIGN_OR_RETURN(auto q, db_->prepare(sql));
     q.bind(1, now);
     for (size_t i = 0; i < kinds.size(); ++i) q.bind(static_cast<int>(i) + 2, kinds[i]);
@@ -392,6 +423,7 @@ class SqliteJobQueue final : public JobQueue {
 
   const std::string& owner() const override { return owner_; }
   std::chrono::milliseconds lease_duration() const override { return options_.lease; }
+  bool shares_catalog() const override { return shares_catalog_; }
 
  private:
   std::chrono::milliseconds backoff(int attempts) const {
@@ -503,6 +535,7 @@ class SqliteJobQueue final : public JobQueue {
 
   std::unique_ptr<Db> db_;
   QueueOptions options_;
+  bool shares_catalog_;  // the file holds the catalog's videos table
   std::string owner_;
   std::string host_;
   pid_t pid_;
@@ -558,7 +591,13 @@ Result<std::unique_ptr<JobQueue>> open_sqlite_job_queue(const std::string& path,
   const int64_t before = jobs_schema_version(*db);
   STREAMLET_RETURN_IF_ERROR(db->migrate("jobs", migrations()));
   if (before == 1) STREAMLET_RETURN_IF_ERROR(backfill_owners(*db));
-  auto queue = std::make_unique<SqliteJobQueue>(std::move(db), options);
+  bool has_videos = false;
+  {
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto q, db->prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'videos'"));
+    STREAMLET_ASSIGN_OR_RETURN(has_videos, q.step());
+  }
+  auto queue = std::make_unique<SqliteJobQueue>(std::move(db), options, has_videos);
   STREAMLET_RETURN_IF_ERROR(queue->register_owner());
   return std::unique_ptr<JobQueue>(std::move(queue));
 }

@@ -28,6 +28,7 @@ struct WorkerPool::Impl {
   bool started = false;
   bool stopping = false;
   bool monitor_stop = false;
+  bool notified = false;  // the queue calls wake() itself: poll only as a safety net
   std::map<std::string, Running> running;
   std::vector<std::thread> workers;
   std::thread monitor;
@@ -50,25 +51,30 @@ struct WorkerPool::Impl {
     bus->publish(std::move(e));
   }
 
-  // Idle wait: until the poll interval passes, wake() is called, or we stop.
-  void idle() {
+  // Idle wait: until the poll interval passes, wake() is called (since `gen` was read,
+  // before the claim that found nothing, so a wake-up in between is not lost), or we stop.
+  void idle(uint64_t gen) {
     std::unique_lock lock(mutex);
-    const uint64_t gen = wake_generation;
-    wake_cv.wait_for(lock, options.poll_interval,
+    const auto every =
+        notified ? std::max(options.poll_interval, options.notified_poll_interval)
+                 : options.poll_interval;
+    wake_cv.wait_for(lock, every,
                      [&] { return stopping || wake_generation != gen; });
   }
 
   void worker_loop() {
     while (true) {
+      uint64_t gen = 0;
       {
         std::lock_guard lock(mutex);
         if (stopping) return;
+        gen = wake_generation;
       }
       auto claimed = queue->claim(options.kinds);
       if (!claimed.ok() || !claimed->has_value()) {
         // A claim error (database busy past its timeout, disk trouble) is
         // retried at the next poll rather than ending the worker.
-        idle();
+        idle(gen);
         continue;
       }
       Job job = std::move(**claimed);
@@ -208,6 +214,7 @@ Status WorkerPool::start() {
     // A job dead-lettered here is as final as one a worker failed: its observers must hear.
     for (const Job& job : *moved) impl_->publish_job(job);
   }
+  impl_->notified = impl_->queue->set_wake_callback([this] { wake(); });
   impl_->monitor = std::thread([this] { impl_->monitor_loop(); });
   for (int i = 0; i < impl_->options.workers; ++i)
     impl_->workers.emplace_back([this] { impl_->worker_loop(); });
@@ -235,6 +242,7 @@ void WorkerPool::stop(bool requeue_running) {
     }
   }
   impl_->wake_cv.notify_all();
+  if (impl_->notified) (void)impl_->queue->set_wake_callback({});
   for (auto& t : impl_->workers) t.join();
   impl_->workers.clear();
   // The monitor outlives the workers: draining jobs still need lease renewals and cancels.

@@ -29,6 +29,10 @@ Result<catalog::Video> Lifecycle::queued(std::string_view video_id, std::string_
   return set(video_id, VideoStatus::kQueued, reason);
 }
 
+void Lifecycle::queued_with_job(const std::string& video_id) {
+  publish(video_id, VideoStatus::kQueued, "");
+}
+
 Result<catalog::Video> Lifecycle::failed(std::string_view video_id, std::string_view reason) {
   return set(video_id, VideoStatus::kFailed, reason);
 }

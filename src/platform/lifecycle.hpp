@@ -30,6 +30,9 @@ class Lifecycle {
   // event. An error (the video was deleted meanwhile) publishes nothing.
   Result<catalog::Video> queued(std::string_view video_id, std::string_view reason = {});
   Result<catalog::Video> failed(std::string_view video_id, std::string_view reason);
+  // The video was set to queued together with its job (NewJob::mark_video_queued, one
+  // transaction in the queue's database): only publishes the "status" event.
+  void queued_with_job(const std::string& video_id);
   // Stores what the transcode produced and marks the video ready.
   Result<catalog::Video> ready(std::string_view video_id, const catalog::ReadyInfo& info);
 

@@ -111,6 +111,7 @@ Result<std::unique_ptr<Platform>> Platform::open_local(PlatformOptions options) 
   STREAMLET_ASSIGN_OR_RETURN(parts.catalog, catalog::open_sqlite_catalog(db_path.string()));
   jobs::QueueOptions qopts;
   qopts.retry = options.retry;
+  qopts.lease = options.job_lease;
   STREAMLET_ASSIGN_OR_RETURN(parts.queue, jobs::open_sqlite_job_queue(db_path.string(), qopts));
   STREAMLET_ASSIGN_OR_RETURN(internal::Secrets secrets, internal::load_or_create_secrets(data / "secrets"));
   parts.token_secret = secrets.token_secret;

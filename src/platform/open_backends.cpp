@@ -3,7 +3,11 @@
 #include <string_view>
 
 #include "platform/local.hpp"
+#include "streamlet/accounts.hpp"
 #include "streamlet/platform.hpp"
+#include "streamlet/postgres.hpp"
+#include "streamlet/s3.hpp"
+#include "streamlet/storage_cache.hpp"
 
 namespace streamlet::platform {
 
@@ -39,15 +43,24 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options, const 
   if (ec) return error(ErrorCode::kIo, data.string() + ": " + ec.message());
 
   PlatformParts parts;
+  // This node's scratch space (sources downloaded for a transcode): whatever a killed process
+  // left there is nobody's any more, since the job's next attempt starts over.
   parts.scratch_dir = data / "scratch";
+  fs::remove_all(parts.scratch_dir, ec);
+  fs::create_directories(parts.scratch_dir, ec);
+  if (ec) return error(ErrorCode::kIo, parts.scratch_dir.string() + ": " + ec.message());
   jobs::QueueOptions qopts;
   qopts.retry = options.retry;
+  qopts.lease = options.job_lease;
 
   // The catalog, and the queue beside it unless --queue says otherwise.
   std::string sqlite_path;
   if (is_postgres(urls.catalog)) {
-    return error(ErrorCode::kUnsupported,
-                 "--catalog " + shown_url(urls.catalog) + ": PostgreSQL is not wired yet");
+    auto opened = postgres::open_catalog(urls.catalog);
+    if (!opened.ok())
+      return Status(opened.status().code(), "--catalog " + shown_url(urls.catalog) + ": " +
+                                                opened.status().message());
+    parts.catalog = std::move(*opened);
   } else {
     sqlite_path = urls.catalog.empty() ? (data / "catalog.db").string()
                                        : fs::absolute(urls.catalog).string();
@@ -55,10 +68,25 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options, const 
       STREAMLET_RETURN_IF_ERROR(internal::check_catalog_file(data, sqlite_path));
     STREAMLET_ASSIGN_OR_RETURN(parts.catalog, catalog::open_sqlite_catalog(sqlite_path));
   }
-  if (is_postgres(urls.queue)) {
-    return error(ErrorCode::kUnsupported,
-                 "--queue " + shown_url(urls.queue) + ": PostgreSQL is not wired yet");
-  } else if (!urls.queue.empty()) {
+  const std::string queue_url = !urls.queue.empty()            ? urls.queue
+                                : is_postgres(urls.catalog) ? urls.catalog
+                                                              : std::string();
+  if (is_postgres(queue_url)) {
+    // The queue and the event bus in one database: a job enqueued on an API node wakes a
+    // worker on another host, and the worker's progress reaches that API node's streams.
+    postgres::QueueConfig qc;
+    qc.queue = qopts;
+    auto queue = postgres::open_job_queue(queue_url, qc);
+    if (!queue.ok())
+      return Status(queue.status().code(),
+                    "--queue " + shown_url(queue_url) + ": " + queue.status().message());
+    parts.queue = std::move(*queue);
+    auto bus = postgres::open_event_bus(queue_url);
+    if (!bus.ok())
+      return Status(bus.status().code(),
+                    "--queue " + shown_url(queue_url) + ": " + bus.status().message());
+    parts.bus = std::move(*bus);
+  } else if (!queue_url.empty()) {
     return error(ErrorCode::kInvalidArgument,
                  "--queue must be a postgresql:// URL (without it the queue is in the catalog's "
                  "database)");
@@ -67,15 +95,38 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options, const 
   }
   if (!parts.bus) parts.bus = std::make_shared<events::InProcessBus>();
 
-  // The secrets: with a SQLite catalog the data directory's file, as open_local keeps them.
-  STREAMLET_ASSIGN_OR_RETURN(internal::Secrets secrets,
-                             internal::load_or_create_secrets(data / "secrets"));
-  parts.token_secret = secrets.token_secret;
-  parts.signing_key = secrets.signing_key;
+  // The secrets. A catalog named by --catalog may be shared by several nodes: it keeps them
+  // (the first node to ask makes them), so every node signs sessions and URLs alike with
+  // nothing copied by hand. The default catalog keeps them in DATA/secrets, as open_local.
+  if (urls.catalog.empty()) {
+    STREAMLET_ASSIGN_OR_RETURN(internal::Secrets secrets,
+                               internal::load_or_create_secrets(data / "secrets"));
+    parts.token_secret = secrets.token_secret;
+    parts.signing_key = secrets.signing_key;
+  } else {
+    STREAMLET_ASSIGN_OR_RETURN(parts.token_secret, parts.catalog->shared_secret(
+                                                       "token_secret", accounts::generate_secret()));
+    STREAMLET_ASSIGN_OR_RETURN(parts.signing_key, parts.catalog->shared_secret(
+                                                      "signing_key", accounts::generate_secret()));
+  }
 
   // The storage: a directory (the data directory by default) or a bucket.
   if (is_s3(urls.storage)) {
-    return error(ErrorCode::kUnsupported, "--storage " + urls.storage + ": S3 is not wired yet");
+    auto s3_options = s3::parse_s3_url(urls.storage);
+    if (!s3_options.ok())
+      return Status(s3_options.status().code(), "--storage: " + s3_options.status().message());
+    auto bucket = s3::open_s3_storage(*s3_options);
+    if (!bucket.ok())
+      return Status(bucket.status().code(), "--storage " + urls.storage + ": " +
+                                                bucket.status().message());
+    parts.storage = std::move(*bucket);
+    // What an origin serves comes from a local cache of hot objects, with file descriptors
+    // again (sendfile), checked against the bucket before each answer.
+    if (options.roles.origin) {
+      STREAMLET_ASSIGN_OR_RETURN(parts.storage,
+                                 storage::origin_storage(parts.storage, data,
+                                                         options.origin_cache_bytes));
+    }
   } else {
     const fs::path root = urls.storage.empty() ? data : fs::absolute(urls.storage);
     STREAMLET_ASSIGN_OR_RETURN(parts.storage,

@@ -255,7 +255,11 @@ struct Platform::Impl {
 
   void queue_transcode(const upload::CompletedUpload& done, const std::string& video_id) {
     if (video_id.empty()) return;  // a partial upload: its final one carries the video
-    auto v = lifecycle->queued(video_id);
+    // A queue in the catalog's database stores the video's status and its job in one
+    // transaction; another one takes two steps (status first, so a job never runs for a video
+    // that is not queued, and a failed enqueue turns the video failed).
+    const bool together = queue->shares_catalog();
+    auto v = together ? catalog->get_video(video_id) : lifecycle->queued(video_id);
     if (!v.ok()) {  // deleted while uploading
       (void)store->terminate(done.info.id);
       return;
@@ -264,6 +268,8 @@ struct Platform::Impl {
     job.kind = "transcode";
     job.video_id = video_id;
     job.owner_id = v->owner_id;
+    job.priority = jobs::transcode_priority(done.info.offset);
+    job.mark_video_queued = together;
     internal::TranscodePayload payload;
     payload.source_key = done.key;
     payload.upload_id = done.info.id;
@@ -272,10 +278,15 @@ struct Platform::Impl {
     job.payload = internal::encode_payload(payload);
     auto queued = queue->enqueue(job);
     if (!queued.ok()) {
+      if (together && queued.status().code() == ErrorCode::kNotFound) {
+        (void)store->terminate(done.info.id);  // deleted meanwhile: neither was stored
+        return;
+      }
       (void)lifecycle->failed(video_id,
                               "could not queue the transcode: " + queued.status().message());
       return;
     }
+    if (together) lifecycle->queued_with_job(video_id);
     if (pool) pool->wake();
   }
 

@@ -1,5 +1,6 @@
 #include "streamlet/accounts.hpp"
 #include "core/crypto.hpp"
+#include "catalog/catalog_backend.hpp"
 #include "support/support.hpp"
 
 namespace sa = streamlet::accounts;
@@ -7,7 +8,8 @@ namespace sc = streamlet::catalog;
 using streamlet::ErrorCode;
 using streamlet::test::TempDir;
 
-TEST_CASE("accounts: argon2id hashes verify the right password only") {
+TEST_CASE("accounts: argon2id hashes verify the right password only" *
+          streamlet::test::sqlite_only()) {
   auto h = sa::hash_password("correct horse battery");
   REQUIRE(h.ok());
   CHECK(h->rfind("$argon2id$", 0) == 0);
@@ -21,7 +23,8 @@ TEST_CASE("accounts: argon2id hashes verify the right password only") {
   CHECK(sa::hash_password("short").status().code() == ErrorCode::kInvalidArgument);
 }
 
-TEST_CASE("accounts: session tokens round-trip and reject tampering, expiry and alg=none") {
+TEST_CASE("accounts: session tokens round-trip and reject tampering, expiry and alg=none" *
+          streamlet::test::sqlite_only()) {
   sa::TokenSigner signer("0123456789abcdef0123456789abcdef", std::chrono::seconds(900));
   const int64_t now = 1'700'000'000;
   std::string token = signer.issue("user123", sc::Role::kAdmin, now);
@@ -63,7 +66,8 @@ TEST_CASE("accounts: session tokens round-trip and reject tampering, expiry and 
     CHECK(signer.verify(bad, now).status().code() == ErrorCode::kUnauthenticated);
 }
 
-TEST_CASE("accounts: authorization matrix") {
+TEST_CASE("accounts: authorization matrix" *
+          streamlet::test::sqlite_only()) {
   sc::Video v;
   v.id = "vid";
   v.owner_id = "owner";
@@ -97,10 +101,8 @@ TEST_CASE("accounts: authorization matrix") {
 }
 
 TEST_CASE("accounts: register, login, authenticate by token and by API key") {
-  TempDir dir;
-  auto opened = sc::open_sqlite_catalog((dir / "streamlet.db").string());
-  REQUIRE(opened.ok());
-  std::shared_ptr<sc::Catalog> catalog = std::move(opened).value();
+  CATALOG_STORE(dir);
+  std::shared_ptr<sc::Catalog> catalog = dir.open();
   sa::AccountService accounts(catalog, sa::TokenSigner(sa::generate_secret()));
 
   auto alice = accounts.register_user("alice", "s3cret-passphrase", "alice@example.com");
@@ -137,10 +139,8 @@ TEST_CASE("accounts: register, login, authenticate by token and by API key") {
 }
 
 TEST_CASE("accounts: sessions end on logout and on a password change, tokens or not") {
-  TempDir dir;
-  auto opened = sc::open_sqlite_catalog((dir / "streamlet.db").string());
-  REQUIRE(opened.ok());
-  std::shared_ptr<sc::Catalog> catalog = std::move(opened).value();
+  CATALOG_STORE(dir);
+  std::shared_ptr<sc::Catalog> catalog = dir.open();
   const std::string secret = sa::generate_secret();
   sa::AccountService accounts(catalog, sa::TokenSigner(secret, std::chrono::hours(1)));
   auto alice = accounts.register_user("alice", "s3cret-passphrase");
@@ -185,9 +185,7 @@ TEST_CASE("accounts: sessions end on logout and on a password change, tokens or 
   CHECK(accounts.login("alice", "new-passphrase").ok());
   // Ended sessions stay ended when the catalog is opened again.
   catalog.reset();
-  auto reopened = sc::open_sqlite_catalog((dir / "streamlet.db").string());
-  REQUIRE(reopened.ok());
-  sa::AccountService again(std::move(reopened).value(),
+  sa::AccountService again(dir.open(),
                            sa::TokenSigner(secret, std::chrono::hours(1)));
   CHECK(again.authenticate(phone->token).ok());
   CHECK(again.authenticate(tablet->token).status().code() == ErrorCode::kUnauthenticated);

@@ -5,19 +5,17 @@
 #include "catalog/sqlite_db.hpp"
 #include "streamlet/catalog.hpp"
 #include "streamlet/jobs.hpp"
+#include "catalog/catalog_backend.hpp"
 #include "support/support.hpp"
 
 namespace sc = streamlet::catalog;
 using streamlet::ErrorCode;
-using streamlet::test::TempDir;
+using streamlet::test::CatalogStore;
+using streamlet::test::sqlite_only;
 
 namespace {
 
-std::unique_ptr<sc::Catalog> open(const TempDir& dir) {
-  auto c = sc::open_sqlite_catalog((dir / "streamlet.db").string());
-  REQUIRE_MESSAGE(c.ok(), c.status().to_string());
-  return std::move(c).value();
-}
+std::shared_ptr<sc::Catalog> open(CatalogStore& store) { return store.open(); }
 
 sc::User make_user(sc::Catalog& c, const std::string& name) {
   auto u = c.create_user({name, name + "@example.com", "$argon2id$placeholder", sc::Role::kUser});
@@ -36,7 +34,7 @@ sc::Video make_video(sc::Catalog& c, const std::string& owner, const std::string
 }  // namespace
 
 TEST_CASE("videos: create, read, update, status, ready, delete") {
-  TempDir dir;
+  CATALOG_STORE(dir);
   auto c = open(dir);
   auto alice = make_user(*c, "alice");
 
@@ -91,7 +89,7 @@ TEST_CASE("videos: create, read, update, status, ready, delete") {
 }
 
 TEST_CASE("videos: full-text search finds description words and forgets deleted videos") {
-  TempDir dir;
+  CATALOG_STORE(dir);
   auto c = open(dir);
   auto alice = make_user(*c, "alice");
   auto cats = make_video(*c, alice.id, "Holiday", "Two cats chasing a laser pointer");
@@ -136,7 +134,7 @@ TEST_CASE("videos: full-text search finds description words and forgets deleted 
 }
 
 TEST_CASE("videos: pagination, owner and visibility filters") {
-  TempDir dir;
+  CATALOG_STORE(dir);
   auto c = open(dir);
   auto alice = make_user(*c, "alice");
   auto bob = make_user(*c, "bob");
@@ -182,7 +180,7 @@ TEST_CASE("videos: pagination, owner and visibility filters") {
 }
 
 TEST_CASE("videos: visible_to lists others' public ready videos and all of the viewer's own") {
-  TempDir dir;
+  CATALOG_STORE(dir);
   auto c = open(dir);
   auto alice = make_user(*c, "alice");
   auto bob = make_user(*c, "bob");
@@ -229,7 +227,7 @@ TEST_CASE("videos: visible_to lists others' public ready videos and all of the v
 }
 
 TEST_CASE("catalog: opening an existing file again keeps the data and the schema") {
-  TempDir dir;
+  CATALOG_STORE(dir);
   std::string id;
   {
     auto c = open(dir);
@@ -247,9 +245,10 @@ TEST_CASE("catalog: opening an existing file again keeps the data and the schema
   }
 }
 
-TEST_CASE("catalog: a file from a newer schema version is refused, naming file and versions") {
-  TempDir dir;
-  const std::string path = (dir / "streamlet.db").string();
+TEST_CASE("catalog: a file from a newer schema version is refused, naming file and versions" *
+          sqlite_only()) {
+  CATALOG_STORE(dir);
+  const std::string path = dir.sqlite_path().string();
   { open(dir); }
   {
     auto db = streamlet::detail::sql::Db::open(path);
@@ -262,7 +261,7 @@ TEST_CASE("catalog: a file from a newer schema version is refused, naming file a
   const std::string& m = again.status().message();
   CHECK_MESSAGE(m.find(path) != std::string::npos, m);
   CHECK_MESSAGE(m.find("schema version 7") != std::string::npos, m);
-  CHECK_MESSAGE(m.find("knows 3") != std::string::npos, m);
+  CHECK_MESSAGE(m.find("knows 4") != std::string::npos, m);
   // The job queue shares the file and checks its own component the same way.
   {
     auto db = streamlet::detail::sql::Db::open(path);
@@ -271,15 +270,15 @@ TEST_CASE("catalog: a file from a newer schema version is refused, naming file a
   REQUIRE(streamlet::jobs::open_sqlite_job_queue(path).ok());
   {
     auto db = streamlet::detail::sql::Db::open(path);
-    REQUIRE((*db)->exec("UPDATE schema_version SET version = 3 WHERE component = 'jobs'").ok());
+    REQUIRE((*db)->exec("UPDATE schema_version SET version = 9 WHERE component = 'jobs'").ok());
   }
   auto queue = streamlet::jobs::open_sqlite_job_queue(path);
   REQUIRE_FALSE(queue.ok());
-  CHECK(queue.status().message().find("jobs schema version 3") != std::string::npos);
+  CHECK(queue.status().message().find("jobs schema version 9") != std::string::npos);
 }
 
 TEST_CASE("catalog: titles, descriptions and key names must be UTF-8 text") {
-  TempDir dir;
+  CATALOG_STORE(dir);
   auto c = open(dir);
   auto alice = make_user(*c, "alice");
   for (std::string bad : {std::string("caf\xE9"), std::string("\xED\xA0\x80"),
@@ -302,7 +301,7 @@ TEST_CASE("catalog: titles, descriptions and key names must be UTF-8 text") {
 }
 
 TEST_CASE("users: unique names, lookup, roles") {
-  TempDir dir;
+  CATALOG_STORE(dir);
   auto c = open(dir);
   auto alice = make_user(*c, "alice");
   CHECK(alice.role == sc::Role::kUser);
@@ -321,7 +320,7 @@ TEST_CASE("users: unique names, lookup, roles") {
 }
 
 TEST_CASE("api keys: found by the key itself, never by a wrong one, revocable") {
-  TempDir dir;
+  CATALOG_STORE(dir);
   auto c = open(dir);
   auto alice = make_user(*c, "alice");
   auto key = c->create_api_key(alice.id, "uploader");
@@ -340,11 +339,25 @@ TEST_CASE("api keys: found by the key itself, never by a wrong one, revocable") 
   CHECK(c->find_user_by_api_key("").status().code() == ErrorCode::kUnauthenticated);
 
   // Neither the database nor its write-ahead log holds a copy of the key.
-  for (const char* file : {"streamlet.db", "streamlet.db-wal"}) {
-    if (!std::filesystem::exists(dir / file)) continue;
-    CHECK(streamlet::test::read_file(dir / file).find(key->key) == std::string::npos);
+  if (!streamlet::test::kCatalogOnPostgres) {
+    for (const char* file : {"streamlet.db", "streamlet.db-wal"}) {
+      if (!std::filesystem::exists(dir.dir() / file)) continue;
+      CHECK(streamlet::test::read_file(dir.dir() / file).find(key->key) == std::string::npos);
+    }
+    CHECK(std::filesystem::exists(dir.dir() / "streamlet.db-wal"));  // WAL mode is on
   }
-  CHECK(std::filesystem::exists(dir / "streamlet.db-wal"));  // WAL mode is on
+#ifdef STREAMLET_CATALOG_PG
+  {
+    // No column of any key row holds the key (the whole row as text).
+    auto pool = streamlet::postgres::detail::Pool::open(dir.postgres().url(), {.size = 1});
+    REQUIRE(pool.ok());
+    auto rows = (*pool)->exec("SELECT count(*) FROM api_keys k WHERE strpos(k::text, $1) > 0",
+                              {key->key});
+    REQUIRE_MESSAGE(rows.ok(), rows.status().to_string());
+    CHECK(rows->int64(0, 0) == 0);
+    CHECK((*pool)->exec("SELECT count(*) FROM api_keys")->int64(0, 0) == 1);
+  }
+#endif
 
   auto keys = c->list_api_keys(alice.id);
   REQUIRE(keys.ok());
@@ -357,7 +370,7 @@ TEST_CASE("api keys: found by the key itself, never by a wrong one, revocable") 
 }
 
 TEST_CASE("views: counts, watch time and unique viewers per day") {
-  TempDir dir;
+  CATALOG_STORE(dir);
   auto c = open(dir);
   auto alice = make_user(*c, "alice");
   auto v = make_video(*c, alice.id, "popular");
@@ -413,7 +426,7 @@ TEST_CASE("views: counts, watch time and unique viewers per day") {
 }
 
 TEST_CASE("views: once_per_day counts a viewer's first beacon of each day, across a reopen") {
-  TempDir dir;
+  CATALOG_STORE(dir);
   std::string id;
   auto beacon = [&](sc::Catalog& c, const std::string& viewer, double secs,
                     const std::string& day) {
@@ -448,7 +461,7 @@ TEST_CASE("views: once_per_day counts a viewer's first beacon of each day, acros
 }
 
 TEST_CASE("views: view_interval counts a viewer at most once per interval, across a reopen") {
-  TempDir dir;
+  CATALOG_STORE(dir);
   std::string id;
   const int64_t t0 = 1714557600000;  // 2024-05-01 10:00 UTC
   auto beacon = [&](sc::Catalog& c, const std::string& viewer, int64_t at_ms) {
@@ -485,7 +498,7 @@ TEST_CASE("views: view_interval counts a viewer at most once per interval, acros
 }
 
 TEST_CASE("catalog: concurrent writers from several threads all land") {
-  TempDir dir;
+  CATALOG_STORE(dir);
   auto c = open(dir);
   auto alice = make_user(*c, "alice");
   auto v = make_video(*c, alice.id, "busy");

@@ -293,7 +293,8 @@ INSERT INTO schema_version(component, version) VALUES('jobs', 1);
 INSERT INTO jobs(id, kind, video_id, payload, state, max_attempts, run_at_ms, created_at_ms,
   updated_at_ms) VALUES('oldjob000001', 'transcode', ')sql" +
                        video +
-                       R"sql(', '{}', 'queued', 3, 0, 1, 1);
+                       R"sql(', '{}', 'queued', 3,
+  CAST(strftime('%s', 'now') AS INTEGER) * 1000, 1, 1);
 )sql")
                 .ok());
   }
@@ -307,7 +308,8 @@ INSERT INTO jobs(id, kind, video_id, payload, state, max_attempts, run_at_ms, cr
   sj::JobFilter f;
   f.owner_id = owner;
   CHECK((*q)->list(f)->jobs.size() == 1);
-  // A newer, urgent job goes ahead of it; then the old one runs.
+  // A newer, urgent job goes ahead of it (the old one became due just now, so its wait is no
+  // match for a minute's head start); then the old one runs.
   sj::NewJob urgent = job_for("v2");
   urgent.priority = 1;
   const std::string urgent_id = (*q)->enqueue(urgent)->id;
@@ -318,6 +320,6 @@ INSERT INTO jobs(id, kind, video_id, payload, state, max_attempts, run_at_ms, cr
     auto v = (*db)->prepare("SELECT version FROM schema_version WHERE component = 'jobs'");
     REQUIRE(v.ok());
     REQUIRE(*v->step());
-    CHECK(v->int64(0) == 2);
+    CHECK(v->int64(0) == 3);
   }
 }

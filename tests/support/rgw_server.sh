@@ -4,6 +4,8 @@
 # machine is touched.
 #   rgw_server.sh start DIR   -> DIR/env holds S3_ENDPOINT, AWS_ACCESS_KEY_ID, ... (sourceable)
 #   rgw_server.sh stop DIR    -> stops rgw, osd, mon (in that order, by PID) and removes DIR
+# RGW_LISTEN=ADDR serves S3 on that address instead of 127.0.0.1 (a host of the multi-host
+# test; the mon and the OSD stay on loopback).
 # Exit 77 when ceph is not installed (the tests that need it skip with that message).
 # Settings that make it start in seconds (measured, see issue 11): auth none inside the
 # cluster needs ms_mon_client_mode = crc secure (else radosgw hangs 300 s); a fast paxos;
@@ -83,7 +85,7 @@ bluestore_block_size = 4294967296
 bdev_aio_poll_ms = 10
 osd_memory_target = 536870912
 [client.rgw]
-rgw_frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw_frontends = beast endpoint=${RGW_LISTEN:-127.0.0.1}:$rgw_port
 rgw_data = $dir/rgw
 pid_file = $dir/run/rgw.pid
 CONF
@@ -110,7 +112,7 @@ radosgw -c "$conf" -n client.rgw >>"$dir/log/setup.log" 2>&1 || fail "radosgw di
 
 # radosgw creates its pools once the OSD is up; it answers HTTP when ready.
 for i in $(seq 600); do
-  if curl -s -o /dev/null "http://127.0.0.1:$rgw_port/"; then break; fi
+  if curl -s -o /dev/null "http://${RGW_LISTEN:-127.0.0.1}:$rgw_port/"; then break; fi
   [[ $i == 600 ]] && fail "radosgw did not answer on port $rgw_port within 60 s"
   sleep 0.1
 done
@@ -120,9 +122,9 @@ timeout 60 radosgw-admin -c "$conf" -n client.rgw user create --uid=streamlet-te
   --display-name="streamlet test" --access-key="$access" --secret-key="$secret" \
   >>"$dir/log/setup.log" 2>&1 || fail "radosgw-admin user create failed"
 cat >"$dir/env" <<ENV
-S3_ENDPOINT=http://127.0.0.1:$rgw_port
+S3_ENDPOINT=http://${RGW_LISTEN:-127.0.0.1}:$rgw_port
 S3_REGION=us-east-1
 AWS_ACCESS_KEY_ID=$access
 AWS_SECRET_ACCESS_KEY=$secret
 ENV
-echo "rgw_server: radosgw on http://127.0.0.1:$rgw_port ($dir)"
+echo "rgw_server: radosgw on http://${RGW_LISTEN:-127.0.0.1}:$rgw_port ($dir)"

@@ -1,9 +1,12 @@
+// The queue's contract, run against every JobQueue backend (queue_backend.hpp).
 #include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include "jobs/queue_backend.hpp"
+#include "streamlet/catalog.hpp"
 #include "streamlet/jobs.hpp"
 #include "support/support.hpp"
 
@@ -11,7 +14,7 @@ namespace sj = streamlet::jobs;
 using namespace std::chrono_literals;
 using streamlet::ErrorCode;
 using streamlet::Status;
-using streamlet::test::TempDir;
+using QueueDir = streamlet::test::QueueStore;
 
 namespace {
 
@@ -34,10 +37,8 @@ sj::QueueOptions fast_retries() {
   return o;
 }
 
-std::shared_ptr<sj::JobQueue> open_queue(const TempDir& dir, sj::QueueOptions o = {}) {
-  auto q = sj::open_sqlite_job_queue((dir / "streamlet.db").string(), o);
-  REQUIRE_MESSAGE(q.ok(), q.status().to_string());
-  return std::shared_ptr<sj::JobQueue>(std::move(q).value());
+std::shared_ptr<sj::JobQueue> open_queue(const QueueDir& dir, sj::QueueOptions o = {}) {
+  return dir.open(o);
 }
 
 sj::NewJob new_job(std::string kind, std::string video_id, std::string payload) {
@@ -57,7 +58,7 @@ sj::JobState state_of(sj::JobQueue& q, const std::string& id) {
 }  // namespace
 
 TEST_CASE("jobs: enqueue, claim, complete") {
-  TempDir dir;
+  QueueDir dir;
   auto q = open_queue(dir);
   auto job = q->enqueue(new_job("transcode", "vid1", R"({"input":"/tmp/a.mp4"})"));
   REQUIRE(job.ok());
@@ -88,7 +89,7 @@ TEST_CASE("jobs: enqueue, claim, complete") {
 }
 
 TEST_CASE("jobs: claim takes only the requested kinds, oldest first") {
-  TempDir dir;
+  QueueDir dir;
   auto q = open_queue(dir);
   auto a = q->enqueue(new_job("thumbnail", "v1", "{}"));
   auto b = q->enqueue(new_job("transcode", "v2", "{}"));
@@ -104,7 +105,7 @@ TEST_CASE("jobs: claim takes only the requested kinds, oldest first") {
 }
 
 TEST_CASE("jobs: failures back off, dead-letter with the reason, and retry from there") {
-  TempDir dir;
+  QueueDir dir;
   auto q = open_queue(dir, fast_retries());
   auto job = q->enqueue(new_job("transcode", "vid", "{}"));
   REQUIRE(job.ok());
@@ -150,7 +151,7 @@ TEST_CASE("jobs: failures back off, dead-letter with the reason, and retry from 
 }
 
 TEST_CASE("jobs: a non-retryable failure is dead at once") {
-  TempDir dir;
+  QueueDir dir;
   auto q = open_queue(dir, fast_retries());
   auto job = q->enqueue(new_job("transcode", "vid", "{}"));
   REQUIRE(job.ok());
@@ -164,7 +165,7 @@ TEST_CASE("jobs: a non-retryable failure is dead at once") {
 }
 
 TEST_CASE("jobs: cancel a queued job") {
-  TempDir dir;
+  QueueDir dir;
   auto q = open_queue(dir);
   auto job = q->enqueue(new_job("transcode", "vid", "{}"));
   REQUIRE(job.ok());
@@ -176,7 +177,7 @@ TEST_CASE("jobs: cancel a queued job") {
 }
 
 TEST_CASE("jobs: cancelling a running job reaches the handler through its token") {
-  TempDir dir;
+  QueueDir dir;
   auto q = open_queue(dir);
   std::atomic<bool> started{false}, saw_cancel{false};
   sj::JobHandler handler;
@@ -208,7 +209,7 @@ TEST_CASE("jobs: cancelling a running job reaches the handler through its token"
 }
 
 TEST_CASE("jobs: a job left running by a vanished worker runs again after recover()") {
-  TempDir dir;
+  QueueDir dir;
   std::string id;
   {
     auto a = open_queue(dir);
@@ -250,7 +251,7 @@ TEST_CASE("jobs: a job left running by a vanished worker runs again after recove
 }
 
 TEST_CASE("jobs: a live owner's running job is not stolen, an expired lease is") {
-  TempDir dir;
+  QueueDir dir;
   sj::QueueOptions short_lease;
   short_lease.lease = 200ms;
   auto a = open_queue(dir, short_lease);
@@ -275,7 +276,7 @@ TEST_CASE("jobs: a live owner's running job is not stolen, an expired lease is")
 }
 
 TEST_CASE("jobs: a worker pool with two workers runs ten jobs exactly once each") {
-  TempDir dir;
+  QueueDir dir;
   auto q = open_queue(dir);
   std::mutex mu;
   std::map<std::string, int> runs;
@@ -330,7 +331,7 @@ TEST_CASE("jobs: a worker pool with two workers runs ten jobs exactly once each"
 }
 
 TEST_CASE("jobs: stop(requeue) gives running jobs back without spending an attempt") {
-  TempDir dir;
+  QueueDir dir;
   auto q = open_queue(dir);
   std::atomic<bool> started{false};
   sj::JobHandler handler;
@@ -356,4 +357,83 @@ TEST_CASE("jobs: stop(requeue) gives running jobs back without spending an attem
   REQUIRE(after.ok());
   CHECK(after->state == sj::JobState::kQueued);
   CHECK(after->attempts == 0);
+}
+
+TEST_CASE("jobs: a job marked to queue its video is stored with the video's status, or not at all") {
+  QueueDir dir;
+  namespace sc = streamlet::catalog;
+  std::shared_ptr<sc::Catalog> cat;
+  if (dir.postgres()) {
+    auto c = streamlet::postgres::open_catalog(dir.url());
+    REQUIRE_MESSAGE(c.ok(), c.status().to_string());
+    cat = *c;
+  } else {
+    auto c = sc::open_sqlite_catalog((dir / "streamlet.db").string());
+    REQUIRE_MESSAGE(c.ok(), c.status().to_string());
+    cat = std::move(c).value();
+  }
+  sc::NewUser u;
+  u.username = "dora";
+  u.password_hash = "x";
+  auto user = cat->create_user(u);
+  REQUIRE(user.ok());
+  sc::NewVideo v;
+  v.owner_id = user->id;
+  auto video = cat->create_video(v);
+  REQUIRE(video.ok());
+  auto q = open_queue(dir);
+  REQUIRE(q->shares_catalog());
+
+  sj::NewJob job = new_job("transcode", video->id, "{}");
+  job.mark_video_queued = true;
+  auto queued = q->enqueue(job);
+  REQUIRE_MESSAGE(queued.ok(), queued.status().to_string());
+  CHECK(cat->get_video(video->id)->status == sc::VideoStatus::kQueued);
+  CHECK(state_of(*q, queued->id) == sj::JobState::kQueued);
+
+  // A video deleted before its upload finished: no job, and nothing else changed.
+  job.video_id = "gone";
+  auto refused = q->enqueue(job);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == ErrorCode::kNotFound);
+  sj::JobFilter f;
+  f.video_id = "gone";
+  CHECK(q->list(f)->jobs.empty());
+  CHECK(q->count_by_state()->total() == 1);
+}
+
+TEST_CASE("jobs: a queue outside the catalog's database refuses to mark a video") {
+  QueueDir dir;
+  auto q = open_queue(dir);
+  CHECK_FALSE(q->shares_catalog());
+  sj::NewJob job = new_job("transcode", "v", "{}");
+  job.mark_video_queued = true;
+  CHECK(q->enqueue(job).status().code() == ErrorCode::kUnsupported);
+  CHECK(q->count_by_state()->total() == 0);
+}
+
+TEST_CASE("jobs: higher priority goes first among jobs due together, oldest first among equals") {
+  QueueDir dir;
+  auto q = open_queue(dir);
+  auto add = [&](int priority) {
+    sj::NewJob j = new_job("transcode", "v", "{}");
+    j.priority = priority;
+    auto job = q->enqueue(j);
+    REQUIRE(job.ok());
+    CHECK(job->priority == priority);
+    return job->id;
+  };
+  const std::string low_old = add(0);
+  const std::string neg = add(-5);
+  const std::string high = add(10);
+  const std::string low_new = add(0);
+  const std::string mid = add(3);
+  std::vector<std::string> order;
+  while (true) {
+    auto c = q->claim();
+    REQUIRE(c.ok());
+    if (!c->has_value()) break;
+    order.push_back((*c)->id);
+  }
+  CHECK(order == std::vector<std::string>{high, mid, low_old, low_new, neg});
 }

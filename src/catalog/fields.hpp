@@ -1,0 +1,48 @@
+// What every catalog backend checks the same way before it stores a field: one definition,
+// so SQLite and PostgreSQL refuse the same input with the same message.
+#pragma once
+
+#include <cctype>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "core/text.hpp"
+#include "streamlet/status.hpp"
+
+namespace streamlet::catalog::detail {
+
+inline constexpr size_t kMaxTitle = 200;
+inline constexpr size_t kMaxDescription = 5000;
+inline constexpr size_t kMaxEmail = 254;
+inline constexpr size_t kMaxKeyName = 100;
+inline constexpr size_t kMaxSecretName = 100;
+
+// Every user string is checked here, whichever door it came through: well-formed UTF-8,
+// no control characters (a description may have lines and tabs), at most `max` bytes.
+inline Status check_text(std::string_view what, std::string_view value, size_t max,
+                         streamlet::detail::TextKind kind = streamlet::detail::TextKind::kLine) {
+  if (value.size() > max)
+    return error(ErrorCode::kInvalidArgument,
+                 std::string(what) + " is longer than " + std::to_string(max) + " bytes");
+  return streamlet::detail::check_text(what, value, kind);
+}
+
+// "YYYY-MM-DD" with a plausible month and day.
+inline bool valid_day(std::string_view day) {
+  if (day.size() != 10 || day[4] != '-' || day[7] != '-') return false;
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9})
+    if (!std::isdigit(static_cast<unsigned char>(day[i]))) return false;
+  int month = (day[5] - '0') * 10 + (day[6] - '0');
+  int mday = (day[8] - '0') * 10 + (day[9] - '0');
+  return month >= 1 && month <= 12 && mday >= 1 && mday <= 31;
+}
+
+// A key (id, name) that can be stored at all: a backend that refuses some bytes outright
+// (PostgreSQL text cannot hold NUL or ill-formed UTF-8) answers "not found" for it, as a
+// backend that can store any bytes does, instead of an encoding error.
+inline bool storable_key(std::string_view key) {
+  return key.find('\0') == std::string_view::npos && streamlet::detail::valid_utf8(key);
+}
+
+}  // namespace streamlet::catalog::detail
