@@ -64,14 +64,19 @@ for _ in $(seq 100); do grep -q "listening on" "$work/server.log" && break; slee
 for i in $(seq "$videos"); do
   "$cli_bin" upload "$work/source.mp4" --server "$origin" --api-key bench-key >/dev/null 2>&1
 done
-ready=0
-for _ in $(seq 1200); do
-  ready=$(curl -s -H "Authorization: Bearer bench-key" "$origin/v1/videos?status=ready&per_page=100" |
-    python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
+# Until every upload is ready or failed (a busy machine transcodes slowly: no time limit).
+while :; do
+  state=$(curl -s -H "Authorization: Bearer bench-key" "$origin/v1/videos?per_page=100" |
+    python3 -c 'import json,sys
+items = json.load(sys.stdin)["items"]
+ready = sum(v["status"] == "ready" for v in items)
+failed = [v["status_reason"] for v in items if v["status"] == "failed"]
+print(ready, len(failed), failed[0] if failed else "")')
+  read -r ready failed reason <<<"$state"
+  [ "$failed" -gt 0 ] && { echo "a transcode failed: $reason" >&2; exit 1; }
   [ "$ready" -ge "$videos" ] && break
-  sleep 0.5
+  sleep 1
 done
-[ "$ready" -ge "$videos" ] || { echo "only $ready of $videos transcodes finished" >&2; exit 1; }
 
 # shellcheck source=../tests/deploy/edge_fixture.sh
 source "$src/tests/deploy/edge_fixture.sh"

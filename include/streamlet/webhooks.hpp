@@ -23,10 +23,11 @@ namespace streamlet::webhooks {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
-// How a POST leaves the process. The built-in one (make_http_post()) speaks
-// HTTP/1.1 over TCP for http:// URLs and over TLS 1.2+ for https:// URLs; an
-// app with other needs (a proxy, client certificates) plugs in its own here.
-// Called from the dispatcher's thread only.
+// How a POST leaves the process. The built-in one (make_http_post()) is the
+// library's HTTP client (libcurl): http:// and https:// (TLS 1.2+, verified),
+// no redirects followed, only the status read; an app with other needs (client
+// certificates, say) plugs in its own here. Called from the dispatcher's thread
+// only.
 class HttpPost {
  public:
   virtual ~HttpPost() = default;

@@ -48,6 +48,7 @@ struct Transfer {
   bool body_failed = false;
   bool cancelled = false;
   bool sink_refused = false;
+  bool stopped_at_body = false;  // status_only: ended on purpose where the body began
   std::optional<bool> to_sink;  // decided at the first byte of the body, from the status
 };
 
@@ -66,6 +67,10 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
 size_t on_body(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t n = size * count;
+  if (t->request->status_only) {
+    t->stopped_at_body = true;
+    return 0;
+  }
   if (!t->to_sink) {
     long status = 0;
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -193,6 +198,7 @@ Result<HttpResponse> HttpSession::perform(const HttpRequest& request) {
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, idle_seconds);
   if (o.total_timeout.count() > 0)
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, long(o.total_timeout.count()));
+  curl_easy_setopt(c, CURLOPT_SSLVERSION, long(CURL_SSLVERSION_TLSv1_2));
   if (!o.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, o.ca_file.c_str());
   if (!o.verify_tls) {
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
@@ -246,9 +252,21 @@ Result<HttpResponse> HttpSession::perform(const HttpRequest& request) {
   if (t.body_too_long)
     return error(ErrorCode::kIo,
                  "the answer is longer than " + std::to_string(o.max_response_bytes) + " bytes");
+  if (rc == CURLE_WRITE_ERROR && t.stopped_at_body) rc = CURLE_OK;
   if (rc != CURLE_OK) {
     std::string why = errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
     if (rc == CURLE_OPERATION_TIMEDOUT) why = "timed out (" + why + ")";
+    if (rc == CURLE_SSL_CACERT_BADFILE)
+      return error(ErrorCode::kInvalidArgument,
+                   "cannot load trusted certificates " + o.ca_file + " (" + why + ")");
+    if (rc == CURLE_PEER_FAILED_VERIFICATION) {
+      // OpenSSL checks the chain during the handshake and curl records its X509_V_ERR_* code
+      // (2 and up); curl's own name check runs after a handshake that passed and leaves 1.
+      long chain = 0;
+      curl_easy_getinfo(c, CURLINFO_SSL_VERIFYRESULT, &chain);
+      why = (chain > 1 ? "TLS: certificate not trusted (" : "TLS: certificate name mismatch (") +
+            why + ")";
+    }
     return error(ErrorCode::kIo, why);
   }
   long status = 0;

@@ -82,6 +82,9 @@ struct HttpRequest {
   std::function<bool()> cancelled{};
   // Bytes of the body sent so far, updated during the transfer. May be null.
   std::atomic<uint64_t>* uploaded = nullptr;
+  // Only the status and headers matter: the transfer ends when the answer's body begins,
+  // which is neither read nor kept (and the connection is not reused). Default: false.
+  bool status_only = false;
 
   // Sets `body`, `body_length` and `rewind` to send `bytes`, which must outlive the request.
   void set_body(std::string_view bytes);
@@ -97,8 +100,9 @@ class HttpSession {
   const HttpOptions& options() const;
 
   // Performs one request. A response of any status is a value; a failure to get one (no
-  // connection, timeout, not HTTP, too long a body, a sink that refused) is kIo, a cancel
-  // kCancelled.
+  // connection, timeout, not HTTP, too long a body, a sink that refused, a certificate that is
+  // not trusted or names another host) is kIo, a CA file that cannot be loaded
+  // kInvalidArgument, a cancel kCancelled.
   Result<HttpResponse> perform(const HttpRequest& request);
 
  private:

@@ -146,6 +146,7 @@ after=$(origin_media_requests)
 check "the origin saw one request for three segment fetches" 1 "$((after - before))"
 
 before=$(origin_media_requests)
+master_cached_at=$(date +%s)
 check "the master playlist, first fetch" "200 MISS" "$(edge_get "$edge/media/$pub/master.m3u8")"
 check "the master playlist again" "200 HIT" "$(edge_get "$edge/media/$pub/master.m3u8")"
 check "a media playlist, first fetch" "200 MISS" "$(edge_get "$edge/media/$pub/240p/index.m3u8")"
@@ -223,6 +224,23 @@ fi
 grep -rlas "KEY: /media/$pub/240p/seg_00002.m4s" "$work/nginx/cache" >/dev/null &&
   pass "the cache does hold the public segment" || fail "the public segment is not in the cache"
 
+# --- the api through the edge: a progress stream (SSE) arrives unbuffered --------------------
+events=$(ecurl -N --max-time 10 "${auth[@]}" "$edge/v1/videos/$pub/events" || true)
+grep -q '^event: status' <<<"$events" && grep -q '"ready"' <<<"$events" &&
+  pass "the video's event stream through the edge" || fail "event stream through the edge: $events"
+check "HEAD of a cached segment" "200 HIT" "$(edge_get "$edge$seg" -I)"
+
+# --- render.sh refuses what would change the config's structure ------------------------------
+for bad in "STREAMLET_API_NODES=10.0.0.1:80;include_/etc/passwd" "STREAMLET_API_NODES=10.0.0.1" \
+  "EDGE_CACHE_SIZE=20 GB" "EDGE_TLS_CERT=/x}"; do
+  if env STREAMLET_API_NODES=10.0.0.1:80 STREAMLET_ORIGIN_NODES=10.0.0.2:80 EDGE_TLS_CERT=/c \
+    EDGE_TLS_KEY=/k "$bad" bash "$src/deploy/nginx/render.sh" >/dev/null 2>"$work/render.err"; then
+    fail "render.sh accepted $bad"
+  else
+    pass "render.sh refuses $bad: $(cat "$work/render.err")"
+  fi
+done
+
 # --- a player through the edge -------------------------------------------------------------
 if ffmpeg -nostdin -v error -i "$edge/media/$pub/master.m3u8" -map 0 -c copy -f null - \
   2>"$work/ffmpeg.err"; then
@@ -238,6 +256,29 @@ if ffmpeg -nostdin -v error -i "$edge$signed_master" -map 0 -c copy -f null - 2>
 else
   fail "ffmpeg, private, signed: $(head -5 "$work/ffmpeg.err")"
 fi
+
+# --- a public video made private later (docs/deploy.md): the edge keeps what the origin said it
+# may keep until its entries are removed, with the command the docs give -------------------
+code=$(curl -s "${auth[@]}" -X PATCH -H "Content-Type: application/json" \
+  -d '{"visibility":"private"}' -o /dev/null -w '%{http_code}' "$origin/v1/videos/$pub")
+check "the public video made private" 200 "$code"
+check "its cached segment is still served (documented: Cache-Control said a year)" "200 HIT" \
+  "$(edge_get "$edge$seg")"
+# Its playlists expire (60 s) and are then revalidated with the origin, which now says 403:
+# never a stale copy of a video that became private.
+wait_s=$((master_cached_at + 62 - $(date +%s)))
+[ "$wait_s" -gt 0 ] && { echo "waiting ${wait_s} s for the cached playlist to expire"; sleep "$wait_s"; }
+for i in 1 2 3; do
+  got=$(edge_get "$edge/media/$pub/master.m3u8")
+  case "$got" in 403*) pass "the expired playlist of the now private video, request $i ($got)" ;;
+    *) fail "the expired playlist of the now private video, request $i: $got" ;; esac
+done
+
+grep -rlZ --text "^KEY: /media/$pub/" "$work/nginx/cache" | xargs -0r rm -f
+got=$(edge_get "$edge$seg")
+case "$got" in 403*) pass "after the purge the origin decides again ($got)" ;;
+  *) fail "after the purge: $got" ;; esac
+
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed; nginx error log:" >&2

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -365,6 +366,7 @@ TEST_CASE("webhooks: https refuses an untrusted certificate and one for another 
     auto transport = wh::make_http_post({.ca_file = c.ca_file});
     auto r = transport->post(receiver.url("127.0.0.1"), {}, "{}", 5s);
     REQUIRE_FALSE(r.ok());
+    CAPTURE(r.status().message());
     CHECK(r.status().message().find(c.expect) != std::string::npos);
   }
   CHECK(receiver.bodies().empty());  // nothing was sent to a server we could not verify
@@ -502,4 +504,100 @@ TEST_CASE("webhooks: a journal line of the wrong shape is refused at start, nami
   auto d = wh::WebhookDispatcher::start(o);
   REQUIRE(d.ok());
   (*d)->stop(0ms);
+}
+
+namespace {
+
+// A TCP receiver that answers every connection with `answer` (written once the request's head
+// has arrived; empty: never answers) and then keeps the connection open until it is destroyed,
+// the way a hostile or hung receiver would.
+class RawReceiver {
+ public:
+  explicit RawReceiver(std::string answer) : answer_(std::move(answer)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd_, 8) == 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~RawReceiver() {
+    stop_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+    for (int c : clients_) ::close(c);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+  int connections() const { return connections_; }
+
+ private:
+  void run() {
+    while (!stop_) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      ++connections_;
+      clients_.push_back(c);
+      std::string head;
+      char buf[4096];
+      while (head.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = ::recv(c, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        head.append(buf, size_t(n));
+      }
+      if (!answer_.empty()) (void)::send(c, answer_.data(), answer_.size(), MSG_NOSIGNAL);
+    }
+  }
+
+  std::string answer_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::vector<int> clients_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("webhooks: the built-in transport takes the status and stops reading") {
+  auto transport = wh::make_http_post();
+  // A 200 announcing a gigabyte that never comes: delivered, not a timeout.
+  RawReceiver endless("HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n0123456789");
+  auto r = transport->post(endless.url(), {{"Content-Type", "application/json"}}, "{}", 2s);
+  REQUIRE_MESSAGE(r.ok(), r.status().to_string());
+  CHECK(*r == 200);
+
+  // A redirect is the receiver's answer; it is not followed anywhere.
+  RawReceiver target("HTTP/1.1 204 No Content\r\n\r\n");
+  RawReceiver redirecting("HTTP/1.1 307 Temporary Redirect\r\nLocation: " + target.url() +
+                          "\r\nContent-Length: 0\r\n\r\n");
+  r = transport->post(redirecting.url(), {}, "{}", 2s);
+  REQUIRE_MESSAGE(r.ok(), r.status().to_string());
+  CHECK(*r == 307);
+  CHECK(target.connections() == 0);
+
+  // A receiver that accepts and never answers costs the timeout, then is an error.
+  RawReceiver silent("");
+  r = transport->post(silent.url(), {}, "{}", 300ms);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == ErrorCode::kIo);
+  CHECK(r.status().message().find("timed out") != std::string::npos);
+
+  // Not an HTTP answer at all.
+  RawReceiver garbage("SSH-2.0-OpenSSH_9.2\r\n\r\n");
+  r = transport->post(garbage.url(), {}, "{}", 2s);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == ErrorCode::kIo);
+
+  // Header injection is refused before anything is sent.
+  RawReceiver untouched("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  r = transport->post(untouched.url(), {{"X-Evil", "a\r\nHost: other"}}, "{}", 2s);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == ErrorCode::kInvalidArgument);
+  CHECK(untouched.connections() == 0);
 }
