@@ -307,5 +307,6 @@ TEST_CASE("hostile: SIGTERM ends the server within seconds while a PATCH trickle
   auto rest = patch(server, path, offset, bytes.substr(offset));
   REQUIRE(rest);
   CHECK(rest->status == 204);
-  CHECK(read_file(stored_path(dir / "data", path)) == bytes);
+  CHECK(backends_of(dir / "data").read_object("uploads/" + path.substr(path.rfind('/') + 1) +
+                                             ".bin") == bytes);
 }
