@@ -143,7 +143,7 @@ TEST_CASE("SIGTERM during a transcode exits 0 and puts the job back without spen
   REQUIRE_MESSAGE(writing_segments(dir / "data", up.video_id),
                   "no output was being written");
   int status = server.stop_with(SIGTERM);
-  CHECK(WIFEXITED(status));
+  CHECK_MESSAGE(WIFEXITED(status), "ended by signal " << WTERMSIG(status) << ": " << server.output());
   CHECK(WEXITSTATUS(status) == 0);
 
   // With the server gone, its stores say what the signal did. Nothing was published, so
