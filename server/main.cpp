@@ -325,6 +325,16 @@ void raise_open_files_limit() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Signals are taken by one thread via sigwait, so stopping never runs in a signal handler.
+  // Blocked before anything starts a thread (the PostgreSQL backends' listeners and senders
+  // start in Platform::open), since every thread inherits the mask: one that does not block
+  // SIGTERM would take it with the default action and end the server without a shutdown.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
   raise_open_files_limit();
   auto config = load_config(argc, argv);
   if (!config.ok()) return fail(config.status().message());
@@ -432,13 +442,6 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   });
 
-  // Signals are taken by one thread via sigwait, so stopping never runs in a signal handler.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
 
   server::ApiServer svr;
   const size_t threads = c.threads;

@@ -24,6 +24,14 @@ namespace streamlet::postgres {
 
 namespace {
 
+// An id that is not UTF-8 text (a client's "/v1/jobs/%FF") names no job: kNotFound, as
+// SQLite answers, rather than the error PostgreSQL raises for such a parameter (22021).
+Status check_job_id(std::string_view id) {
+  if (streamlet::detail::valid_utf8(id) && id.find('\0') == std::string_view::npos)
+    return Status::Ok();
+  return error(ErrorCode::kNotFound, "no such job");
+}
+
 using detail::Connection;
 using detail::Params;
 using detail::Pool;
@@ -204,6 +212,7 @@ class PgJobQueue final : public jobs::JobQueue {
   }
 
   Result<Job> get(std::string_view id) override {
+    STREAMLET_RETURN_IF_ERROR(check_job_id(id));
     STREAMLET_ASSIGN_OR_RETURN(
         auto r, pool_->exec(std::string("SELECT ") + kCols + " FROM jobs WHERE id = $1", {id}));
     if (r.rows() == 0) return error(ErrorCode::kNotFound, "no job '" + std::string(id) + "'");
@@ -372,6 +381,7 @@ class PgJobQueue final : public jobs::JobQueue {
   }
 
   Result<Job> cancel(std::string_view id) override {
+    STREAMLET_RETURN_IF_ERROR(check_job_id(id));
     STREAMLET_ASSIGN_OR_RETURN(
         auto r, pool_->exec(std::string("UPDATE jobs SET state = CASE WHEN state = 'queued' THEN"
                                         " 'cancelled' ELSE state END, cancel_requested ="
@@ -389,6 +399,7 @@ class PgJobQueue final : public jobs::JobQueue {
   }
 
   Result<Job> retry(std::string_view id) override {
+    STREAMLET_RETURN_IF_ERROR(check_job_id(id));
     const int64_t now = streamlet::detail::now_ms();
     STREAMLET_ASSIGN_OR_RETURN(
         auto r, pool_->exec(std::string("WITH r AS (UPDATE jobs SET state = 'queued', attempts = 0,"

@@ -110,15 +110,15 @@ TEST_CASE("authorization matrix: anonymous, another user, owner, admin") {
   CHECK(call(server, "DELETE", U, "").status == 401);
   CHECK(call(server, "DELETE", U, bob).status == 403);
   CHECK(call(server, "GET", U, "").status == 200);
-  CHECK(fs::exists(dir / "data" / "media" / priv.video_id));
+  streamlet::storage::Storage& stored = backends_of(dir / "data").storage();
+  CHECK(has_objects(stored, "media/" + priv.video_id + "/"));
   CHECK(call(server, "DELETE", P, alice).status == 204);
   CHECK(call(server, "DELETE", U, admin).status == 204);
   for (const auto& v : {priv, pub}) {
     CHECK(call(server, "GET", "/v1/videos/" + v.video_id, admin).status == 404);
-    CHECK_FALSE(fs::exists(dir / "data" / "media" / v.video_id));
-    fs::path bin =
-        dir / "data" / "uploads" / (v.upload_path.substr(v.upload_path.rfind('/') + 1) + ".bin");
-    CHECK_FALSE(fs::exists(bin));
+    CHECK_FALSE(has_objects(stored, "media/" + v.video_id + "/"));
+    const std::string bin = "uploads/" + v.upload_path.substr(v.upload_path.rfind('/') + 1) + ".bin";
+    CHECK(stored.stat(bin).status().code() == streamlet::ErrorCode::kNotFound);
     CHECK(server.client().Get(("/media/" + v.video_id + "/master.m3u8").c_str())->status == 404);
   }
 }

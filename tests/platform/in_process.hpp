@@ -9,8 +9,12 @@
 #include <memory>
 #include <string>
 
+#include "platform/backends.hpp"
 #include "streamlet/platform.hpp"
 #include "support/support.hpp"
+#ifdef STREAMLET_PLATFORM_PG_S3
+#include "streamlet/postgres.hpp"
+#endif
 
 namespace streamlet::test {
 
@@ -34,17 +38,32 @@ inline platform::PlatformOptions in_process_options(
   return o;
 }
 
-// Opens (or reopens) the platform on `data` with the embedded stores made here: the SQLite
-// catalog and queue in data/catalog.db, local storage on data/, fixed secrets.
+// Opens (or reopens) the platform on `data` with the stores made here: in the embedded build
+// the SQLite catalog and queue in data/catalog.db and local storage on data/; in the
+// PostgreSQL + S3 build the catalog, queue and event bus in data's database and the storage
+// under data's prefix in the test bucket (backends.hpp). Fixed secrets either way.
 inline InProcess open_in_process(const platform::PlatformOptions& o) {
   InProcess out;
   fs::create_directories(o.data_dir);
+  jobs::QueueOptions qo;
+  qo.retry = o.retry;
+#ifdef STREAMLET_PLATFORM_PG_S3
+  DataBackends& backends = backends_of(o.data_dir);
+  auto c = postgres::open_catalog(backends.catalog_url());
+  REQUIRE_MESSAGE(c.ok(), c.status().to_string());
+  out.catalog = std::move(*c);
+  auto q = postgres::open_job_queue(backends.catalog_url(), {.queue = qo});
+  REQUIRE_MESSAGE(q.ok(), q.status().to_string());
+  out.queue = std::move(*q);
+  auto bus = postgres::open_event_bus(backends.catalog_url());
+  REQUIRE_MESSAGE(bus.ok(), bus.status().to_string());
+  out.bus = std::move(*bus);
+  out.storage = backends.shared_storage();
+#else
   const std::string db = (o.data_dir / "catalog.db").string();
   auto c = catalog::open_sqlite_catalog(db);
   REQUIRE_MESSAGE(c.ok(), c.status().to_string());
   out.catalog = std::move(*c);
-  jobs::QueueOptions qo;
-  qo.retry = o.retry;
   auto q = jobs::open_sqlite_job_queue(db, qo);
   REQUIRE_MESSAGE(q.ok(), q.status().to_string());
   out.queue = std::move(*q);
@@ -52,11 +71,17 @@ inline InProcess open_in_process(const platform::PlatformOptions& o) {
   auto st = storage::open_local({.root = o.data_dir, .durable = false, .private_files = true});
   REQUIRE_MESSAGE(st.ok(), st.status().to_string());
   out.storage = *st;
+#endif
   platform::PlatformParts parts;
   parts.catalog = out.catalog;
   parts.queue = out.queue;
   parts.bus = out.bus;
   parts.storage = out.storage;
+  if (kPlatformOnPgS3) {
+    // As Platform::open: sources are fetched from the bucket into this node's scratch space.
+    parts.scratch_dir = o.data_dir / "scratch";
+    fs::create_directories(parts.scratch_dir);
+  }
   parts.token_secret = "test token secret, 16+ bytes";
   parts.signing_key = "test signing key, 16+ bytes";
   auto p = platform::Platform::create(o, parts);

@@ -2,26 +2,22 @@
 // jobs others have, and a page size past the maximum is refused rather than clamped.
 #include <set>
 
-#include "catalog/sqlite_db.hpp"
 #include "platform_helpers.hpp"
 
 using namespace streamlet::test;
 
 namespace {
 
-// `n` finished jobs of `owner` (no worker touches them), written as a busy queue would hold them.
-void add_jobs(const fs::path& db_path, const std::string& owner, const std::string& video, int n) {
-  auto db = streamlet::detail::sql::Db::open(db_path.string());
-  REQUIRE(db.ok());
-  std::string sql = "BEGIN;";
+// `n` finished jobs of `owner` (no worker touches them), written as a busy queue would hold
+// them, in one statement both the SQLite and the PostgreSQL queue's table take.
+void add_jobs(const fs::path& data, const std::string& owner, const std::string& video, int n) {
+  std::string sql =
+      "INSERT INTO jobs(id, kind, video_id, owner_id, payload, state, max_attempts,"
+      " run_at_ms, created_at_ms, updated_at_ms) VALUES";
   for (int i = 0; i < n; ++i)
-    sql +=
-        "INSERT INTO jobs(id, kind, video_id, owner_id, payload, state, max_attempts,"
-        " run_at_ms, created_at_ms, updated_at_ms) VALUES('" +
-        owner.substr(0, 4) + std::to_string(i) + "', 'transcode', '" + video + "', '" + owner +
-        "', '{}', 'succeeded', 3, 0, 1, 1);";
-  sql += "COMMIT;";
-  auto s = (*db)->exec(sql);
+    sql += std::string(i ? "," : "") + "('" + owner.substr(0, 4) + std::to_string(i) +
+           "', 'transcode', '" + video + "', '" + owner + "', '{}', 'succeeded', 3, 0, 1, 1)";
+  auto s = backends_of(data).exec_catalog_sql(sql);
   REQUIRE_MESSAGE(s.ok(), s.to_string());
 }
 
@@ -74,8 +70,8 @@ TEST_CASE("GET /v1/jobs pages through all of a user's jobs, however many others 
   const std::string alice_id = user_id(server, alice);
   const std::string bob_id = user_id(server, bob);
   // bob's 3 jobs are the oldest; alice's 2,100 newer ones would hide them from a capped scan.
-  add_jobs(data / "catalog.db", bob_id, empty_video(server, bob), 3);
-  add_jobs(data / "catalog.db", alice_id, empty_video(server, alice), 2'100);
+  add_jobs(data, bob_id, empty_video(server, bob), 3);
+  add_jobs(data, alice_id, empty_video(server, alice), 2'100);
 
   int pages = 0;
   auto bobs = all_pages(server, bob, "limit=1000", &pages);
@@ -116,7 +112,7 @@ TEST_CASE("GET /metrics counts every job past 10,000, by state") {
   const fs::path data = dir / "data";
   ServerProcess server(data, "admin-key", small_ladder());
   const std::string alice = register_user(server, "alice");
-  add_jobs(data / "catalog.db", user_id(server, alice), empty_video(server, alice), 12'000);
+  add_jobs(data, user_id(server, alice), empty_video(server, alice), 12'000);
   auto c = server.client();
   auto r = c.Get("/metrics");
   REQUIRE(r);

@@ -39,7 +39,7 @@ TEST_CASE("an upload that expires unfinished takes its uploading video with it")
   CHECK(p->expire_uploads() == 1);
   CHECK(status_of(p, up.video_id) == "gone");
   CHECK(library_size(*p, alice.who) == 0);
-  CHECK(!fs::exists(dir / "data" / "upload-links" / up.video_id));
+  CHECK(p.storage->stat("upload-links/" + up.video_id).status().code() == ErrorCode::kNotFound);
 }
 
 TEST_CASE("terminating an upload removes its video only if the file never came") {
@@ -100,15 +100,17 @@ TEST_CASE("after a restart, uploading videos whose upload is gone or expired are
   }
   // What an expiry without the platform's follow-up (or an older version) left behind: the
   // upload's files are gone, its video still says uploading. The other one expires while down.
-  fs::remove(data / "uploads" / (lost.upload_id + ".json"));
-  fs::remove(data / "uploads" / (lost.upload_id + ".bin"));
+  storage::Storage& stored = backends_of(data).storage();
+  REQUIRE(stored.remove("uploads/" + lost.upload_id + ".json").ok());
+  REQUIRE(stored.remove("uploads/" + lost.upload_id + ".bin").ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
 
   auto p = open_in_process(in_process_options(data));
   CHECK(status_of(p, lost.video_id) == "gone");
   CHECK(status_of(p, expired.video_id) == "gone");
-  CHECK(!fs::exists(data / "upload-links" / lost.video_id));
-  CHECK(!fs::exists(data / "upload-links" / expired.video_id));
+  CHECK(p.storage->stat("upload-links/" + lost.video_id).status().code() == ErrorCode::kNotFound);
+  CHECK(p.storage->stat("upload-links/" + expired.video_id).status().code() ==
+        ErrorCode::kNotFound);
   // An upload still in progress keeps its video, and can still be finished.
   CHECK(status_of(p, pending.video_id) == "uploading");
   CHECK(tus(*p, "HEAD", "/v1/uploads/" + pending.upload_id, alice.token).status == 200);
@@ -125,7 +127,7 @@ TEST_CASE("after a restart, a finished upload whose completion was never handled
   {
     // The last bytes land but the process dies before the platform hears of it.
     upload::StoreOptions so;
-    so.dir = data / "uploads";
+    so.storage = backends_of(data).shared_storage();  // its uploads/, as the platform's
     so.durable = false;
     auto store = upload::UploadStore::open(so);
     REQUIRE(store.ok());

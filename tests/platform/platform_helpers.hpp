@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "platform/backends.hpp"
 #include "server/child_process.hpp"
 #include "streamlet/upload.hpp"
 #include "support/support.hpp"

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 
 #include <mutex>
+#include <set>
 #include <sstream>
 
 #include "platform_helpers.hpp"
@@ -33,19 +34,27 @@ json wait_running(const ServerProcess& s, const std::string& token) {
   return job;
 }
 
-// True once the video's transcode has written a media segment into its hidden
-// work directory (media/.<id>.streamlet-tmp-...): it is under way, not finished.
-bool writing_segments(const fs::path& media, const std::string& id) {
-  std::error_code ec;
-  const std::string prefix = "." + id + ".streamlet-tmp-";
-  for (fs::directory_iterator d(media, ec), end; !ec && d != end; d.increment(ec)) {
-    if (d->path().filename().string().rfind(prefix, 0) != 0) continue;
-    std::error_code ec2;
-    for (fs::recursive_directory_iterator f(d->path(), ec2), fend; !ec2 && f != fend;
-         f.increment(ec2))
-      if (f->path().extension() == ".m4s") return true;
-  }
+// True once the video's transcode has written a media segment into its unpublished output
+// (locally its hidden work directory media/.<id>.streamlet-tmp-...; on S3 the staging area,
+// where the one transcode running is this video's): it is under way, not finished.
+bool writing_segments(const fs::path& data, const std::string& id) {
+  const std::string prefix = kPlatformOnPgS3 ? "" : "." + id + ".streamlet-tmp-";
+  for (const std::string& key : backends_of(data).staged_objects())
+    if (key.rfind(prefix, 0) == 0 && fs::path(key).extension() == ".m4s") return true;
   return false;
+}
+
+// True when the storage holds any object of the video's published output.
+bool published(const fs::path& data, const std::string& id) {
+  return has_objects(backends_of(data).storage(), "media/" + id + "/");
+}
+
+bool upload_data_stored(const fs::path& data, const std::string& upload_path) {
+  const std::string key = "uploads/" + upload_path.substr(upload_path.rfind('/') + 1) + ".bin";
+  auto st = backends_of(data).storage().stat(key);
+  REQUIRE_MESSAGE((st.ok() || st.status().code() == streamlet::ErrorCode::kNotFound),
+                  st.status().to_string());
+  return st.ok();
 }
 
 std::vector<std::string> entries(const fs::path& dir) {
@@ -68,14 +77,30 @@ void check_published(const ServerProcess& s, const fs::path& data, const std::st
         doctest::Approx(20.0).epsilon(0.05));
   // The media root holds the published video and, at most, hidden leftovers of the killed
   // attempt, which are never served; the video's own directory has no hidden work files.
-  for (const auto& name : entries(data / "media")) {
+  std::set<std::string> names;
+  auto listed = backends_of(data).storage().list("media/", [&](const auto& o) {
+    const std::string rest = o.key.substr(6);
+    names.insert(rest.substr(0, rest.find('/')));
+    if (rest.rfind(id + "/", 0) == 0)
+      for (const auto& part : fs::path(rest))
+        CHECK_MESSAGE(part.string()[0] != '.', o.key);
+    return true;
+  });
+  REQUIRE_MESSAGE(listed.ok(), listed.to_string());
+  CHECK(names.count(id) == 1);
+  if (!kPlatformOnPgS3)  // the local tree itself, hidden entries included
+    for (const auto& name : entries(data / "media")) names.insert(name);
+  for (const std::string& staged : backends_of(data).staged_objects())
+    names.insert(staged.substr(0, staged.find('/')));
+  for (const auto& name : names) {
     if (name == id) continue;
-    CHECK_MESSAGE(name[0] == '.', "unexpected entry in media/: " << name);
+    CHECK_MESSAGE((kPlatformOnPgS3 || name[0] == '.'), "unexpected entry in media/: " << name);
     auto r = s.client().Get(("/media/" + name + "/master.m3u8").c_str());
     CHECK(r->status == 404);
   }
-  for (const auto& e : fs::recursive_directory_iterator(data / "media" / id))
-    CHECK_MESSAGE(e.path().filename().string()[0] != '.', e.path());
+  if (!kPlatformOnPgS3)
+    for (const auto& e : fs::recursive_directory_iterator(data / "media" / id))
+      CHECK_MESSAGE(e.path().filename().string()[0] != '.', e.path());
 }
 
 }  // namespace
@@ -89,11 +114,11 @@ TEST_CASE("kill -9 during a transcode: after a restart the job is recovered and 
   auto up = tus_upload(server, token, clip_20s());
   auto job = wait_running(server, token);
   CHECK(job["video_id"] == up.video_id);
-  wait_for([&] { return writing_segments(dir / "data" / "media", up.video_id); });
-  REQUIRE_MESSAGE(writing_segments(dir / "data" / "media", up.video_id),
+  wait_for([&] { return writing_segments(dir / "data", up.video_id); });
+  REQUIRE_MESSAGE(writing_segments(dir / "data", up.video_id),
                   "no output was being written");
   server.kill9();
-  CHECK_FALSE(fs::exists(dir / "data" / "media" / up.video_id));  // never half published
+  CHECK_FALSE(published(dir / "data", up.video_id));  // never half published
 
   server.restart();
   auto events = follow_events(server, token, up.video_id);
@@ -114,20 +139,19 @@ TEST_CASE("SIGTERM during a transcode exits 0 and puts the job back without spen
   auto job = wait_running(server, token);
   const std::string job_id = job["id"].get<std::string>();
   CHECK(job["attempts"] == 1);
-  wait_for([&] { return writing_segments(dir / "data" / "media", up.video_id); });
-  REQUIRE_MESSAGE(writing_segments(dir / "data" / "media", up.video_id),
+  wait_for([&] { return writing_segments(dir / "data", up.video_id); });
+  REQUIRE_MESSAGE(writing_segments(dir / "data", up.video_id),
                   "no output was being written");
   int status = server.stop_with(SIGTERM);
-  CHECK(WIFEXITED(status));
+  CHECK_MESSAGE(WIFEXITED(status), "ended by signal " << WTERMSIG(status) << ": " << server.output());
   CHECK(WEXITSTATUS(status) == 0);
 
   // With the server gone, its stores say what the signal did. Nothing was published, so
   // the job was still running when the signal came (a finished one would be published
   // and succeeded), and it was given back: queued, due, the attempt not counted.
-  CHECK_FALSE(fs::exists(dir / "data" / "media" / up.video_id));
+  CHECK_FALSE(published(dir / "data", up.video_id));
   {
-    const std::string db = (dir / "data" / "catalog.db").string();
-    auto queue = streamlet::jobs::open_sqlite_job_queue(db);
+    auto queue = backends_of(dir / "data").open_queue();
     REQUIRE_MESSAGE(queue.ok(), queue.status().to_string());
     auto stored = (*queue)->get(job_id);
     REQUIRE_MESSAGE(stored.ok(), stored.status().to_string());
@@ -135,7 +159,7 @@ TEST_CASE("SIGTERM during a transcode exits 0 and puts the job back without spen
     CHECK(stored->attempts == 0);
     CHECK(stored->lease_owner == "");
     CHECK(stored->last_error == "");
-    auto catalog = streamlet::catalog::open_sqlite_catalog(db);
+    auto catalog = backends_of(dir / "data").open_catalog();
     REQUIRE_MESSAGE(catalog.ok(), catalog.status().to_string());
     auto video = (*catalog)->get_video(up.video_id);
     REQUIRE_MESSAGE(video.ok(), video.status().to_string());
@@ -167,7 +191,7 @@ TEST_CASE("cancel and retry a running transcode, and deleting a video mid-transc
     return call(server, "GET", "/v1/jobs?state=cancelled", token).body["items"].size() == 1;
   });
   CHECK(call(server, "POST", job_path + "/cancel", token).status == 409);  // already finished
-  CHECK_FALSE(fs::exists(dir / "data" / "media" / up.video_id));
+  CHECK_FALSE(published(dir / "data", up.video_id));
 
   auto retry = call(server, "POST", job_path + "/retry", token);
   CHECK(retry.status == 200);
@@ -185,10 +209,9 @@ TEST_CASE("cancel and retry a running transcode, and deleting a video mid-transc
   wait_for(
       [&] { return call(server, "GET", "/v1/jobs?state=running", token).body["items"].empty(); });
   // The worker cleans up right after the job leaves "running".
-  wait_for([&] { return !fs::exists(dir / "data" / "media" / second.video_id); }, 30);
-  CHECK_FALSE(fs::exists(dir / "data" / "media" / second.video_id));
-  CHECK_FALSE(fs::exists(dir / "data" / "uploads" /
-                         (second.upload_path.substr(second.upload_path.rfind('/') + 1) + ".bin")));
+  wait_for([&] { return !published(dir / "data", second.video_id); }, 30);
+  CHECK_FALSE(published(dir / "data", second.video_id));
+  CHECK_FALSE(upload_data_stored(dir / "data", second.upload_path));
   CHECK(call(server, "GET", "/v1/videos/" + second.video_id, token).status == 404);
   CHECK(server.client().Get(("/media/" + second.video_id + "/master.m3u8").c_str())->status == 404);
 }
@@ -217,8 +240,11 @@ Followed follow_for(const ServerProcess& s, const std::string& token, const std:
   return out;
 }
 
-bool has_work_dir(const fs::path& media) {
-  for (const auto& name : entries(media))
+// A transcode's unpublished output exists: locally a hidden entry in media/ (even before
+// its first file), on S3 an object in the staging area.
+bool has_work_dir(const fs::path& data) {
+  if (kPlatformOnPgS3) return !backends_of(data).staged_objects().empty();
+  for (const auto& name : entries(data / "media"))
     if (name[0] == '.') return true;
   return false;
 }
@@ -247,7 +273,7 @@ TEST_CASE("a transcode that kills the server three times ends failed: told, stre
   } stop_receiver{receiver, serving};
 
   TempDir dir;
-  const fs::path media = dir / "data" / "media";
+  const fs::path data = dir / "data";
   const std::string hook = "http://127.0.0.1:" + std::to_string(port) + "/hook";
   ServerProcess server(dir / "data", "admin-key",
                        {"--workers", "1", "--ladder", "360p:800k,240p:300k", "--preset", "veryfast",
@@ -259,9 +285,9 @@ TEST_CASE("a transcode that kills the server three times ends failed: told, stre
     auto job = wait_running(server, token);
     CHECK(job["attempts"] == attempt);
     // Killed while its work directory is being written.
-    wait_for([&] { return has_work_dir(media); }, 60);
+    wait_for([&] { return has_work_dir(data); }, 60);
     server.kill9();
-    CHECK(has_work_dir(media));
+    CHECK(has_work_dir(data));
     server.restart();
     if (attempt < 3) {
       // The video waits for its next attempt again.
@@ -298,7 +324,9 @@ TEST_CASE("a transcode that kills the server three times ends failed: told, stre
     CHECK(hooks[0]["video"]["status"] == "failed");
   }
   // No work directory of the killed attempts is left behind.
-  CHECK(entries(media).empty());
+  CHECK(!has_work_dir(data));
+  if (!kPlatformOnPgS3) CHECK(entries(data / "media").empty());
+  CHECK_FALSE(published(data, up.video_id));
   // A retry from the owner starts over and succeeds.
   auto retry =
       call(server, "POST",

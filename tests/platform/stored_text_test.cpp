@@ -29,6 +29,9 @@ void exec_sql(const fs::path& db_path, const std::string& sql) {
 }  // namespace
 
 TEST_CASE("titles and names stored before UTF-8 was checked still list, with U+FFFD") {
+  // Such rows are in SQLite files older versions wrote; a PostgreSQL database (UTF8) has
+  // never taken bytes that are not UTF-8, so there is nothing of the kind to read there.
+  if (kPlatformOnPgS3) STREAMLET_SKIP("SQLite only: PostgreSQL refuses invalid UTF-8 in text");
   TempDir dir;
   const fs::path data = dir / "data";
   ServerProcess server(data, "admin-key", small_ladder());

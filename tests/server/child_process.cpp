@@ -75,10 +75,12 @@ void ServerProcess::start(int port) {
   std::vector<std::string> argv = {server_path().string(), "--listen",
                                    "127.0.0.1:" + std::to_string(port), "--data", data_.string()};
   if (!api_key_.empty()) argv.insert(argv.end(), {"--api-key", api_key_});
+  std::vector<std::string> env;
+  if (backend_hook) backend_hook(data_, argv, env);
   argv.insert(argv.end(), extra_.begin(), extra_.end());
   std::filesystem::path log =
       data_.parent_path() / ("server-" + std::to_string(++generation_) + ".log");
-  child_ = std::make_unique<Child>(argv, log);
+  child_ = std::make_unique<Child>(argv, log, env);
   static const std::regex kListening("listening on http://127\\.0\\.0\\.1:(\\d+)");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while (std::chrono::steady_clock::now() < deadline) {

@@ -51,6 +51,12 @@ class ServerProcess {
   httplib::Client client() const;
   const std::string& api_key() const { return api_key_; }
 
+  // Adds flags and environment to every server of this test program, for its data directory
+  // (the platform suite's PostgreSQL + S3 build points them at its database and bucket).
+  using BackendHook = void (*)(const std::filesystem::path& data, std::vector<std::string>& argv,
+                               std::vector<std::string>& env);
+  static inline BackendHook backend_hook = nullptr;
+
  private:
   void start(int port);
   std::filesystem::path data_;
