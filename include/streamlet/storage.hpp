@@ -130,6 +130,11 @@ class Storage {
   virtual Result<uint64_t> remove_prefix(std::string_view prefix) = 0;
   // Starts a publication of the objects under `prefix` (see Publication).
   virtual Result<std::unique_ptr<Publication>> publish(std::string_view prefix) = 0;
+  // Removes what publications of `prefix` that never published left behind (a transcode
+  // killed mid-way, kill -9 or a lost host). Call it only when no publication of `prefix` can
+  // still be running (the job's lease holder, before its attempt or after the job ended). The
+  // base does nothing: the local backend sweeps its work directories when it is opened.
+  virtual Status discard_unpublished(std::string_view prefix);
   // The object as a local file: the local backend hands out its own file (no copy); another
   // backend downloads it into `scratch_dir`. The base implementation copies through open().
   virtual Result<LocalFile> local_file(std::string_view key,

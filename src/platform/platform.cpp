@@ -298,6 +298,9 @@ struct Platform::Impl {
     STREAMLET_ASSIGN_OR_RETURN(auto payload, internal::decode_payload(job));
     // A video deleted while its job waited is not transcoded.
     STREAMLET_RETURN_IF_ERROR(catalog->get_video(job.video_id).status());
+    // This worker holds the job's lease: what an earlier attempt (killed mid-way, on any
+    // node) staged for this video is nobody's now.
+    (void)storage->discard_unpublished(media_prefix(job.video_id));
     // The source as a file libav can open: the local backend's own, another's downloaded to
     // scratch for the length of the transcode. (Jobs of earlier versions name a path.)
     storage::LocalFile source{payload.legacy_input_path, nullptr};
@@ -325,6 +328,9 @@ struct Platform::Impl {
                        job.state == jobs::JobState::kCancelled;
     if (ended && catalog->get_video(job.video_id).status().code() == ErrorCode::kNotFound)
       (void)storage->remove_prefix(media_prefix(job.video_id));
+    // A job that ended unpublished (dead-lettered after crashes, cancelled) leaves no staging.
+    if (job.state == jobs::JobState::kFailed || job.state == jobs::JobState::kCancelled)
+      (void)storage->discard_unpublished(media_prefix(job.video_id));
   }
 
   // The job's video, if `who` may act on it. To anyone else the job does not exist: the answer

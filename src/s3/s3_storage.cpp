@@ -537,9 +537,25 @@ class S3Storage final : public storage::Storage {
       return error(ErrorCode::kInvalidArgument,
                    "a publication prefix names a directory, ending with '/': " + std::string(prefix));
     STREAMLET_RETURN_IF_ERROR(storage::check_key(prefix.substr(0, prefix.size() - 1)));
-    std::string staging = c_->full_key(std::string(kStaging) + random_hex(12) + "/");
+    // Staged under the prefix it publishes, so what a killed attempt left can be found.
+    std::string staging =
+        c_->full_key(std::string(kStaging) + std::string(prefix) + random_hex(12) + "/");
     return std::unique_ptr<storage::Publication>(
         new S3Publication(c_, c_->full_key(prefix), std::move(staging)));
+  }
+
+  Status discard_unpublished(std::string_view prefix) override {
+    if (prefix.size() < 2 || prefix.back() != '/')
+      return error(ErrorCode::kInvalidArgument,
+                   "a publication prefix names a directory, ending with '/': " + std::string(prefix));
+    std::vector<std::string> keys;
+    STREAMLET_RETURN_IF_ERROR(
+        c_->list(c_->full_key(std::string(kStaging) + std::string(prefix)),
+                 [&](const detail::ListedObject& o) {
+                   keys.push_back(o.key);
+                   return true;
+                 }));
+    return c_->remove_keys(keys);
   }
 
   std::string describe() const override { return c_->describe(); }

@@ -307,6 +307,10 @@ class Cache final : public CachedStorage, public std::enable_shared_from_this<Ca
         new InvalidatingPublication(std::move(p), shared_from_this(), std::string(prefix)));
   }
 
+  Status discard_unpublished(std::string_view prefix) override {
+    return inner_->discard_unpublished(prefix);  // never cached: nothing unpublished is read
+  }
+
   // ---- the cache's own ---------------------------------------------------------------------
 
   CacheStats stats() const override {

@@ -127,4 +127,8 @@ Result<LocalFile> Storage::local_file(std::string_view key,
   return LocalFile{path, std::move(keep)};
 }
 
+Status Storage::discard_unpublished(std::string_view) {
+  return Status::Ok();
+}
+
 }  // namespace streamlet::storage

@@ -192,7 +192,7 @@ status() { api "/v1/videos/$video" | node -e 'let s="";process.stdin.on("data",d
 
 # ---- a worker killed mid-transcode ------------------------------------------------------
 deadline=$((SECONDS + 60))
-until grep -q '"progress"' "$work/events.txt" 2>/dev/null; do
+until grep -q '^event: progress' "$work/events.txt" 2>/dev/null; do
   [[ $SECONDS -lt $deadline ]] || fail "no progress reached the stream (status $(status))"
   sleep 0.1
 done
@@ -208,8 +208,8 @@ while s=$(status); [[ "$s" != ready ]]; do
   sleep 0.5
 done
 kill "$sse" 2>/dev/null || true
-grep -q '"state":"ready"' "$work/events.txt" || fail "the stream never told ready: $(tail -c 600 "$work/events.txt")"
-if grep -q '"state":"failed"' "$work/events.txt"; then fail "the stream told failed"; fi
+grep -q '"status":"ready"' "$work/events.txt" || fail "the stream never told ready: $(tail -c 600 "$work/events.txt")"
+if grep -q '"status":"failed"' "$work/events.txt"; then fail "the stream told failed"; fi
 say "w2 finished the job; the API node's stream carried the worker's progress and ready"
 
 # ---- playback through the edge ----------------------------------------------------------
