@@ -209,6 +209,9 @@ Result<Config> load_config(int argc, char** argv) {
       c.metrics_token = j.value("metrics_token", c.metrics_token);
       c.public_url = j.value("public_url", c.public_url);
       c.roles = j.value("roles", c.roles);
+      // The webhook secret in a file only root reads, rather than on a command line `ps` shows.
+      c.webhook_secret = j.value("webhook_secret", c.webhook_secret);
+      c.webhooks = j.value("webhooks", c.webhooks);
       c.backends.catalog = j.value("catalog", c.backends.catalog);
       c.backends.queue = j.value("queue", c.backends.queue);
       c.backends.storage = j.value("storage", c.backends.storage);
