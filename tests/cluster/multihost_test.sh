@@ -110,7 +110,9 @@ edge_url="https://${ip[edge]}:8443"
 start_node() {  # host roles [flags...]
   local h=$1 roles=$2; shift 2
   mkdir -p "$work/$h"
-  on "$h" "$server" --roles "$roles" --listen "${ip[$h]}:8080" --data "$work/$h" \
+  # `ip netns exec` becomes the server (no subshell in between): $! is the server's own PID,
+  # which the test kills with -9.
+  ip netns exec "$(ns "$h")" "$server" --roles "$roles" --listen "${ip[$h]}:8080" --data "$work/$h" \
     --catalog "$catalog_url" --storage "$storage_url" --api-key "$api_key" \
     --public-url "$edge_url" --trusted-proxy "${ip[edge]}" \
     --ladder 720p,360p --preset medium --segment-seconds 2 --job-lease 4 --workers 1 \
@@ -158,7 +160,7 @@ http {
 }
 CONF
 on edge nginx -t -q -p "$e" -c "$e/nginx.conf" || fail "nginx refuses the rendered config"
-on edge nginx -p "$e" -c "$e/nginx.conf" -g 'daemon off;' &
+ip netns exec "$(ns edge)" nginx -p "$e" -c "$e/nginx.conf" -g 'daemon off;' &
 pid[edge]=$!
 wait_http edge "$edge_url/healthz" 20 || fail "the edge does not answer ($(tail -5 "$e/logs/error.log"))"
 say "the edge answers on $edge_url"
@@ -185,6 +187,7 @@ video=$(cat "$work/video-id")
 curl -skN -H "Authorization: Bearer $api_key" "$edge_url/v1/videos/$video/events" >"$work/events.txt" &
 sse=$!
 wait "$uploader" || fail "the upload did not finish"
+kill -0 "${pid[api1]}" 2>/dev/null && fail "api1 was not killed during the upload"
 unset 'pid[api1]'
 say "uploaded video $video through the edge, api1 killed half way ($(cat "$work/upload.json"))"
 api() { curl -skf -H "Authorization: Bearer $api_key" "$edge_url$1"; }
@@ -199,6 +202,8 @@ done
 start_node w2 worker
 wait_http w2 "http://${ip[w2]}:8080/healthz" 30 || fail "w2 did not start"
 kill -9 "${pid[w1]}"
+wait "${pid[w1]}" 2>/dev/null || true
+kill -0 "${pid[w1]}" 2>/dev/null && fail "w1 is still alive after kill -9"
 unset 'pid[w1]'
 say "w1 killed with -9 mid-transcode; w2 is up"
 deadline=$((SECONDS + 180))
@@ -241,6 +246,9 @@ sql() { on db psql -tA "$catalog_url" -c "$1"; }
 stuck=$(sql "SELECT count(*) FROM jobs WHERE state NOT IN ('succeeded', 'failed', 'cancelled')")
 [[ "$stuck" == 0 ]] || fail "$stuck job(s) are still queued or running"
 [[ "$(sql "SELECT state FROM jobs WHERE video_id = '$video'")" == succeeded ]] || fail "the job did not succeed"
+# w1's attempt was lost with it; w2's finished: two attempts of one job.
+attempts=$(sql "SELECT attempts FROM jobs WHERE video_id = '$video'")
+[[ "$attempts" == 2 ]] || fail "the job took $attempts attempt(s), not w1's lost one and w2's"
 keys=$(s3 GET "?list-type=2&max-keys=1000" | grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g')
 videos=$(sql "SELECT id FROM videos")
 while read -r key; do
