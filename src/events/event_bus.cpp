@@ -31,6 +31,10 @@ struct Subscriber {
 
 struct BusState {
   std::mutex mutex;
+  // Held from stamping an event to the end of its delivery, so every subscriber sees events
+  // in sequence order even when several threads publish at once. Recursive: a callback may
+  // publish.
+  std::recursive_mutex order;
   std::vector<std::shared_ptr<Subscriber>> subscribers;
   uint64_t sequence = 0;
 };
@@ -140,6 +144,7 @@ void InProcessBus::publish(Event event) {
   // Subscribers put these in JSON (SSE frames, webhooks): they are text whatever made them.
   event.state = streamlet::detail::to_valid_utf8(event.state);
   event.message = streamlet::detail::to_valid_utf8(event.message);
+  std::lock_guard in_order(state_->order);
   {
     std::lock_guard lock(state_->mutex);
     event.sequence = ++state_->sequence;

@@ -63,6 +63,9 @@ class PgEventBus final : public events::InProcessBus {
     event.message = streamlet::detail::to_valid_utf8(event.message);
     event.time_ms = streamlet::detail::now_ms();
     std::string wire = encode(event);
+    // Stamped and delivered under one lock, so local subscribers see sequence order even
+    // while the listener thread delivers other hosts' events.
+    std::lock_guard in_order(order_);
     {
       std::lock_guard lock(mutex_);
       event.sequence = ++sequence_;
@@ -115,6 +118,7 @@ class PgEventBus final : public events::InProcessBus {
     e.fps = num("f");
     e.speed = num("x");
     e.time_ms = j.contains("ms") && j["ms"].is_number_integer() ? j["ms"].get<int64_t>() : 0;
+    std::lock_guard in_order(order_);
     {
       std::lock_guard lock(mutex_);
       e.sequence = ++sequence_;
@@ -145,6 +149,7 @@ class PgEventBus final : public events::InProcessBus {
   EventBusConfig config_;
   std::string origin_;
   mutable std::atomic<uint64_t> wire_seq_{0};  // makes every payload distinct
+  std::recursive_mutex order_;  // held from stamping an event to the end of its delivery
   std::mutex mutex_;  // guards sequence_, pending_, stop_
   std::condition_variable ready_;
   uint64_t sequence_ = 0;

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -131,4 +132,34 @@ TEST_CASE("events: a callback may publish and close itself, and subscriptions ma
   bus.reset();
   CHECK_FALSE(orphan.next(10ms).has_value());
   CHECK_FALSE(orphan.active());
+}
+
+TEST_CASE("events: with many threads publishing at once, every subscriber sees sequence order") {
+  se::InProcessBus bus;
+  auto queued = bus.subscribe("", 100'000);
+  std::vector<uint64_t> via_callback;
+  auto called = bus.subscribe("", [&](const se::Event& e) { via_callback.push_back(e.sequence); });
+  constexpr int kThreads = 4, kEach = 2000;
+  std::vector<std::thread> publishers;
+  for (int t = 0; t < kThreads; ++t)
+    publishers.emplace_back([&bus, t] {
+      for (int i = 0; i < kEach; ++i) {
+        se::Event e;
+        e.type = "progress";
+        e.video_id = "v" + std::to_string(t);
+        bus.publish(e);
+      }
+    });
+  for (auto& p : publishers) p.join();
+  uint64_t last = 0;
+  int seen = 0, out_of_order = 0;
+  while (auto e = queued.next(0ms)) {
+    if (e->sequence <= last) ++out_of_order;
+    last = e->sequence;
+    ++seen;
+  }
+  CHECK(seen == kThreads * kEach);
+  CHECK(out_of_order == 0);
+  REQUIRE(via_callback.size() == size_t(kThreads * kEach));
+  CHECK(std::is_sorted(via_callback.begin(), via_callback.end()));
 }

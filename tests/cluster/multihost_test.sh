@@ -44,6 +44,12 @@ on() { local h=$1; shift; ip netns exec "$(ns "$h")" "$@"; }
 
 cleanup() {
   set +e
+  # nginx's master is asked to stop (TERM): killed with -9 it would leave its workers behind,
+  # holding the test's output open.
+  if [[ -n "${pid[edge]:-}" ]]; then
+    kill -TERM "${pid[edge]}" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "${pid[edge]}" 2>/dev/null || break; sleep 0.1; done
+  fi
   for h in "${!pid[@]}"; do kill -9 "${pid[$h]}" 2>/dev/null; done
   [[ -n "${rgw_stop:-}" ]] && on s3 bash "$src/tests/support/rgw_server.sh" stop "$work/rgw" >/dev/null 2>&1
   on db bash "$src/tests/support/postgres_server.sh" stop "$work/pg" >/dev/null 2>&1
@@ -160,7 +166,8 @@ http {
 }
 CONF
 on edge nginx -t -q -p "$e" -c "$e/nginx.conf" || fail "nginx refuses the rendered config"
-ip netns exec "$(ns edge)" nginx -p "$e" -c "$e/nginx.conf" -g 'daemon off;' &
+ip netns exec "$(ns edge)" nginx -p "$e" -c "$e/nginx.conf" -g 'daemon off;' \
+  >"$e/logs/nginx.out" 2>&1 &
 pid[edge]=$!
 wait_http edge "$edge_url/healthz" 20 || fail "the edge does not answer ($(tail -5 "$e/logs/error.log"))"
 say "the edge answers on $edge_url"

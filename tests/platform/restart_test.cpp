@@ -280,14 +280,24 @@ TEST_CASE("a transcode that kills the server three times ends failed: told, stre
                         "--max-attempts", "3", "--webhook", hook});
   std::string token = register_user(server, "alice");
   auto up = tus_upload(server, token, clip_20s());
+  // What earlier attempts staged: each attempt's own is new (an attempt sweeps what the one
+  // before it left, so an old name seen here says nothing about this attempt).
+  std::set<std::string> earlier;
+  auto staged_by_this_attempt = [&] {
+    for (const std::string& key : backends_of(data).staged_objects())
+      if (!earlier.count(key)) return true;
+    return false;
+  };
   for (int attempt = 1; attempt <= 3; ++attempt) {
     CAPTURE(attempt);
     auto job = wait_running(server, token);
     CHECK(job["attempts"] == attempt);
     // Killed while its work directory is being written.
-    wait_for([&] { return has_work_dir(data); }, 60);
+    wait_for(staged_by_this_attempt, 60);
     server.kill9();
+    CHECK(staged_by_this_attempt());
     CHECK(has_work_dir(data));
+    for (const std::string& key : backends_of(data).staged_objects()) earlier.insert(key);
     server.restart();
     if (attempt < 3) {
       // The video waits for its next attempt again.
