@@ -44,6 +44,9 @@ on() { local h=$1; shift; ip netns exec "$(ns "$h")" "$@"; }
 
 cleanup() {
   set +e
+  if [[ -n "${sse:-}" ]]; then
+    touch "$work/sse.stop"; kill "$sse" 2>/dev/null; pkill -P "$sse" curl 2>/dev/null
+  fi
   # nginx's master is asked to stop (TERM): killed with -9 it would leave its workers behind,
   # holding the test's output open.
   if [[ -n "${pid[edge]:-}" ]]; then
@@ -191,7 +194,15 @@ until [[ -s "$work/video-id" ]]; do
 done
 video=$(cat "$work/video-id")
 # The progress stream, from an API node, of a transcode that will run on a worker host.
-curl -skN -H "Authorization: Bearer $api_key" "$edge_url/v1/videos/$video/events" >"$work/events.txt" &
+# The edge may have sent the stream to api1, which dies half way through the upload; like a
+# browser's EventSource, the follower reconnects (through the edge, to a live API node).
+(
+  while [[ ! -e "$work/sse.stop" ]]; do
+    curl -skN -H "Authorization: Bearer $api_key" "$edge_url/v1/videos/$video/events" \
+      >>"$work/events.txt" 2>/dev/null
+    sleep 0.2
+  done
+) &
 sse=$!
 wait "$uploader" || fail "the upload did not finish"
 kill -0 "${pid[api1]}" 2>/dev/null && fail "api1 was not killed during the upload"
@@ -219,7 +230,9 @@ while s=$(status); [[ "$s" != ready ]]; do
   [[ $SECONDS -lt $deadline ]] || fail "the video is still $s"
   sleep 0.5
 done
-kill "$sse" 2>/dev/null || true
+touch "$work/sse.stop"
+pkill -P "$sse" curl 2>/dev/null || true
+wait "$sse" 2>/dev/null || true
 grep -q '"status":"ready"' "$work/events.txt" || fail "the stream never told ready: $(tail -c 600 "$work/events.txt")"
 if grep -q '"status":"failed"' "$work/events.txt"; then fail "the stream told failed"; fi
 say "w2 finished the job; the API node's stream carried the worker's progress and ready"
