@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "streamlet/log.hpp"
 #include "streamlet/status.hpp"
 
 namespace streamlet::media {
@@ -73,6 +74,9 @@ const char* accepted_containers();
 
 namespace streamlet::media {
 // How much libav may print on stderr (process-wide; libav's own setting).
-enum class LibavLogLevel { kQuiet, kError, kWarning, kInfo };
+enum class LibavLogLevel { kQuiet, kError, kWarning, kInfo, kDebug };
 void set_libav_log_level(LibavLogLevel level);
+// The program's level applied to libav: error and warn print libav's errors only, info adds
+// its warnings and notes (x264's statistics after each encode), debug its debugging output.
+void set_log_level(LogLevel level);
 }  // namespace streamlet::media

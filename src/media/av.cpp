@@ -66,6 +66,17 @@ void set_libav_log_level(LibavLogLevel level) {
     case LibavLogLevel::kError: av_log_set_level(AV_LOG_ERROR); break;
     case LibavLogLevel::kWarning: av_log_set_level(AV_LOG_WARNING); break;
     case LibavLogLevel::kInfo: av_log_set_level(AV_LOG_INFO); break;
+    case LibavLogLevel::kDebug: av_log_set_level(AV_LOG_DEBUG); break;
+  }
+}
+
+void set_log_level(LogLevel level) {
+  switch (level) {
+    case LogLevel::kError: set_libav_log_level(LibavLogLevel::kError); break;
+    // libav's warnings are mostly chatter ("deprecated pixel format used" per scaler).
+    case LogLevel::kWarn: set_libav_log_level(LibavLogLevel::kError); break;
+    case LogLevel::kInfo: set_libav_log_level(LibavLogLevel::kInfo); break;
+    case LogLevel::kDebug: set_libav_log_level(LibavLogLevel::kDebug); break;
   }
 }
 }  // namespace streamlet::media
