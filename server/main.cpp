@@ -25,6 +25,8 @@
 #include "handed_off.hpp"
 #include "http_errors.hpp"
 #include "routes.hpp"
+#include "streamlet/log.hpp"
+#include "streamlet/media.hpp"
 #include "streamlet/origin_front.hpp"
 #include "streamlet/platform.hpp"
 #include "streamlet/upload.hpp"
@@ -92,6 +94,7 @@ struct Config {
   std::string roles = "api,worker,origin";
   uint64_t origin_cache_bytes = 1ull << 30;
   platform::BackendUrls backends;  // "" each: the embedded ones under --data
+  LogLevel log_level = LogLevel::kWarn;  // x264's statistics and libav's notes only from info
 };
 
 // Precedence: built-in default < config file < environment < command line.
@@ -178,6 +181,10 @@ Result<Config> load_config(int argc, char** argv) {
       "storage",
       "uploads and media: a directory (default DATA) or "
       "s3://BUCKET?endpoint=http://HOST:PORT&region=REGION[&path_style=1]",
+      cxxopts::value<std::string>())(
+      "log-level",
+      "error|warn|info|debug: what the server and libav print (default warn; info adds a line "
+      "per upload and x264's statistics per encode)",
       cxxopts::value<std::string>())("h,help", "show help");
   Config c;
   try {
@@ -215,6 +222,16 @@ Result<Config> load_config(int argc, char** argv) {
       c.backends.catalog = j.value("catalog", c.backends.catalog);
       c.backends.queue = j.value("queue", c.backends.queue);
       c.backends.storage = j.value("storage", c.backends.storage);
+      if (j.contains("log_level")) {
+        auto level = parse_log_level(j.value("log_level", std::string()));
+        if (!level.ok()) return error(ErrorCode::kInvalidArgument, "config log_level: " + level.status().message());
+        c.log_level = *level;
+      }
+    }
+    if (const char* v = std::getenv("STREAMLET_LOG_LEVEL")) {
+      auto level = parse_log_level(v);
+      if (!level.ok()) return error(ErrorCode::kInvalidArgument, "STREAMLET_LOG_LEVEL: " + level.status().message());
+      c.log_level = *level;
     }
     if (const char* v = std::getenv("STREAMLET_LISTEN")) c.listen = v;
     if (const char* v = std::getenv("STREAMLET_DATA")) c.data = v;
@@ -274,6 +291,11 @@ Result<Config> load_config(int argc, char** argv) {
     if (args.count("catalog")) c.backends.catalog = args["catalog"].as<std::string>();
     if (args.count("queue")) c.backends.queue = args["queue"].as<std::string>();
     if (args.count("storage")) c.backends.storage = args["storage"].as<std::string>();
+    if (args.count("log-level")) {
+      auto level = parse_log_level(args["log-level"].as<std::string>());
+      if (!level.ok()) return error(ErrorCode::kInvalidArgument, "--log-level: " + level.status().message());
+      c.log_level = *level;
+    }
   } catch (const std::exception& e) {
     return error(ErrorCode::kInvalidArgument, e.what());
   }
@@ -342,6 +364,7 @@ int main(int argc, char** argv) {
   auto config = load_config(argc, argv);
   if (!config.ok()) return fail(config.status().message());
   const Config& c = *config;
+  media::set_log_level(c.log_level);  // before anything opens a file or starts an encode
 
   size_t colon = c.listen.rfind(':');
   if (colon == std::string::npos) return fail("--listen must be HOST:PORT");
@@ -424,7 +447,7 @@ int main(int argc, char** argv) {
     if (!started.ok()) return fail(started.status().message());
     hooks = std::move(*started);
     // Receivers cannot tell our deliveries from forged ones without a signature.
-    if (c.webhook_secret.empty())
+    if (c.webhook_secret.empty() && c.log_level >= LogLevel::kWarn)
       std::fprintf(stderr,
                    "streamlet-server: warning: --webhook without --webhook-secret: deliveries "
                    "are sent unsigned\n");
@@ -435,7 +458,8 @@ int main(int argc, char** argv) {
           if (body.ok()) (void)hooks->enqueue(event, std::move(*body));
         });
   }
-  plat.set_upload_observer([](const upload::UploadInfo& info, const std::string& video) {
+  plat.set_upload_observer([&c](const upload::UploadInfo& info, const std::string& video) {
+    if (c.log_level < LogLevel::kInfo) return;
     auto name = info.metadata.find("filename");
     bool named = name != info.metadata.end();
     std::printf("streamlet-server: upload %s complete (%llu bytes%s%s)%s%s\n", info.id.c_str(),
@@ -464,25 +488,6 @@ int main(int argc, char** argv) {
     server::clear_route();
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  // Errors httplib produces itself (no route, unparsable request, URI too long) get the same
-  // JSON body as ours; HEAD answers and bodies a handler already set are left alone.
-  // On a node of a cluster that does not hold every role, a 404 says which it holds.
-  const std::string not_here =
-      *roles == platform::Roles{} ? "no such endpoint"
-                                  : "no such endpoint on this node (its roles: " +
-                                        platform::to_string(*roles) + ")";
-  svr.set_error_handler([not_here](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty() || req.method == "HEAD" || res.status < 400) return;
-    const int status = res.status;
-    if (status == 404) {
-      server::send_error(res, error(ErrorCode::kNotFound, not_here));
-    } else {
-      res.set_content(nlohmann::json{{"error", "HTTP " + std::to_string(status)},
-                                     {"code", "http_" + std::to_string(status)}}
-                          .dump(),
-                      "application/json");
-    }
-  });
   svr.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
         server::send_error(res, error(ErrorCode::kInternal, "internal error"));
@@ -503,6 +508,32 @@ int main(int argc, char** argv) {
       }
     }
   }
+  // Errors httplib produces itself (no route, unparsable request, URI too long) get the same
+  // JSON body as ours; HEAD answers and bodies a handler already set are left alone.
+  // On a node of a cluster that does not hold every role, a 404 says which it holds.
+  const std::string not_here =
+      *roles == platform::Roles{} ? "no such endpoint"
+                                  : "no such endpoint on this node (its roles: " +
+                                        platform::to_string(*roles) + ")";
+  // A browser asking for an address that is not a page (nor under an API prefix) gets the
+  // web app with status 404, which shows its "Page not found" page.
+  const bool web_pages = roles->api;
+  svr.set_error_handler([not_here, web_pages, &web_root](const httplib::Request& req,
+                                                         httplib::Response& res) {
+    if (!res.body.empty() || req.method == "HEAD" || res.status < 400) return;
+    const int status = res.status;
+    if (status == 404 && web_pages && req.method == "GET" && server::is_page_path(req.path)) {
+      server::send_web_page(web_root, res);
+      res.status = 404;
+    } else if (status == 404) {
+      server::send_error(res, error(ErrorCode::kNotFound, not_here));
+    } else {
+      res.set_content(nlohmann::json{{"error", "HTTP " + std::to_string(status)},
+                                     {"code", "http_" + std::to_string(status)}}
+                          .dump(),
+                      "application/json");
+    }
+  });
   std::atomic<bool> stopping{false};
   server::RequestMetrics metrics;
   metrics.set_platform_stats([&plat] { return plat.stats(); });

@@ -81,22 +81,26 @@ void register_ops_routes(Routes& r, httplib::Server& svr) {
     });
 }
 
+void send_web_page(const std::filesystem::path& web_root, httplib::Response& res) {
+  std::ifstream in(web_root / "index.html", std::ios::binary);
+  if (web_root.empty() || !in) {
+    res.set_content(
+        "<!doctype html><meta charset=utf-8><title>Streamlet</title>"
+        "<h1>Streamlet</h1><p>The web app was not built (no index.html in the web root). "
+        "The API is at <code>/v1/</code>; see docs/api.md. Build the web app or start the "
+        "server with <code>--web-root DIR</code>.</p>",
+        "text/html; charset=utf-8");
+    return;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  res.set_header("Cache-Control", "no-cache");
+  res.set_content(ss.str(), "text/html; charset=utf-8");
+}
+
 void register_web_routes(Routes& r, httplib::Server& svr) {
   auto index = [&r](const httplib::Request&, httplib::Response& res) {
-    std::ifstream in(r.web_root / "index.html", std::ios::binary);
-    if (r.web_root.empty() || !in) {
-      res.set_content(
-          "<!doctype html><meta charset=utf-8><title>Streamlet</title>"
-          "<h1>Streamlet</h1><p>The web app was not built (no index.html in the web root). "
-          "The API is at <code>/v1/</code>; see docs/api.md. Build the web app or start the "
-          "server with <code>--web-root DIR</code>.</p>",
-          "text/html; charset=utf-8");
-      return;
-    }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    res.set_header("Cache-Control", "no-cache");
-    res.set_content(ss.str(), "text/html; charset=utf-8");
+    send_web_page(r.web_root, res);
   };
   // The web app's pages are the table's kWebPage rows (its router knows the same list).
   for (const RouteSpec& row : kRouteTable)

@@ -145,11 +145,13 @@ inline constexpr std::array<RouteSpec, size_t(RouteId::kCount)> kRouteTable = []
       {kReadyz, "GET", "/readyz", "/readyz", A::kNone, H::kApi},
       // Guarded by --metrics-token, not a user credential; absent with --metrics-listen.
       {kMetrics, "GET", "/metrics", "/metrics", A::kNone, H::kApi},
+      // Pages answer with and without a trailing '/' (the web app then shows the address
+      // without it).
       {kWebHome, "GET", "/", "/", A::kNone, H::kWebPage},
-      {kWebUpload, "GET", "/upload", "/upload", A::kNone, H::kWebPage},
-      {kWebLibrary, "GET", "/library", "/library", A::kNone, H::kWebPage},
-      {kWebLogin, "GET", "/login", "/login", A::kNone, H::kWebPage},
-      {kWebWatch, "GET", "/watch/{id}", "/watch/{id}", A::kNone, H::kWebPage},
+      {kWebUpload, "GET", "/upload/?", "/upload", A::kNone, H::kWebPage},
+      {kWebLibrary, "GET", "/library/?", "/library", A::kNone, H::kWebPage},
+      {kWebLogin, "GET", "/login/?", "/login", A::kNone, H::kWebPage},
+      {kWebWatch, "GET", "/watch/{id}/?", "/watch/{id}", A::kNone, H::kWebPage},
       // Only when the web root has an assets/ directory.
       {kWebAssets, "GET", "/assets/{file}", "/assets/{file}", A::kNone, H::kWebAsset},
   }};
@@ -250,5 +252,25 @@ constexpr std::string_view fallback_label(std::string_view path) {
       return r.label;
   return "unmatched";
 }
+
+// The first segment of a path, '/' included ("/v1/videos" -> "/v1", "/" -> "/").
+constexpr std::string_view first_segment(std::string_view path) {
+  const size_t end = path.find('/', 1);
+  return path.substr(0, end == std::string_view::npos ? path.size() : end);
+}
+
+// True when `path` could be a page of the web app: its first segment is not one an API,
+// playback, asset or ops row starts with ("/v1", "/media", "/assets", "/healthz", ...). Unknown
+// addresses there are the API's (JSON errors); anywhere else a browser gets a page.
+constexpr bool is_page_path(std::string_view path) {
+  if (path.empty() || path[0] != '/') return false;
+  for (const RouteSpec& r : kRouteTable)
+    if (r.handling != RouteHandling::kWebPage &&
+        first_segment(pattern_prefix(r.pattern)) == first_segment(path))
+      return false;
+  return true;
+}
+static_assert(!is_page_path("/v1/nope") && !is_page_path("/media/x/y") && is_page_path("/nope") &&
+              is_page_path("/embed/abc") && !is_page_path("/healthz"));
 
 }  // namespace streamlet::server

@@ -95,6 +95,9 @@ void register_job_routes(Routes& r, httplib::Server& svr);
 void register_media_routes(Routes& r, httplib::Server& svr);
 void register_ops_routes(Routes& r, httplib::Server& svr);
 void register_web_routes(Routes& r, httplib::Server& svr);
+// The web app's index.html as `res` (or, without a built app, a page saying so); the status is
+// the caller's to set.
+void send_web_page(const std::filesystem::path& web_root, httplib::Response& res);
 
 // What the front does with a request before any thread sees it, from its route table row:
 // upload bodies stream to the taker, progress streams stay in the front, everything else
