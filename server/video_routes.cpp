@@ -98,6 +98,11 @@ void register_video_routes(Routes& r, httplib::Server& svr) {
       if (!parsed.ok()) return send_error(res, parsed.status());
       p.status = *parsed;
     }
+    if (auto v = req.get_param_value("visibility"); !v.empty()) {
+      auto parsed = catalog::parse_visibility(v);
+      if (!parsed.ok()) return send_error(res, parsed.status());
+      p.visibility = *parsed;
+    }
     for (auto [name, field] : {std::pair{"page", &p.page}, std::pair{"per_page", &p.per_page}}) {
       auto v = req.get_param_value(name);
       if (v.empty()) continue;

@@ -107,6 +107,9 @@ struct VideoListParams {
   std::string q;
   bool owner_me = false;
   std::optional<catalog::VideoStatus> status;
+  // Only videos of this visibility (the home page asks for public ones, so that the viewer's
+  // own unlisted and private videos, and an admin's view of everyone's, stay in the library).
+  std::optional<catalog::Visibility> visibility;
   int page = 1;       // >= 1
   int per_page = 20;  // 1..100
 };

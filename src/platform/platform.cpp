@@ -680,6 +680,7 @@ Result<Page<VideoView>> Platform::list_videos(const Principal& who, const VideoL
   catalog::VideoQuery q;
   q.text = p.q;
   q.status = p.status;
+  q.visibility = p.visibility;
   if (who.admin() || p.owner_me) {
     if (p.owner_me) q.owner_id = who.user_id;
     q.limit = p.per_page;
@@ -737,6 +738,9 @@ Result<VideoView> Platform::update_video(const Principal& who, std::string_view 
       video_for(*impl_->catalog, who, id, accounts::Action::kModify).status());
   if (update.title && update.title->size() > 200)
     return error(ErrorCode::kInvalidArgument, "title: at most 200 characters");
+  // A video listed as blank cannot be told apart or clicked on.
+  if (update.title && update.title->find_first_not_of(" \t\r\n") == std::string::npos)
+    return error(ErrorCode::kInvalidArgument, "title: must not be blank");
   if (update.description && update.description->size() > 5000)
     return error(ErrorCode::kInvalidArgument, "description: at most 5000 characters");
   STREAMLET_ASSIGN_OR_RETURN(auto v, impl_->catalog->update_video(id, update));
@@ -997,6 +1001,18 @@ upload::TusResponse Platform::handle_upload(const upload::TusRequest& request) {
   // (A terminated unfinished upload takes its video with it: the platform hears it from the
   // upload store.)
   upload::TusResponse out = impl.tus->handle(forwarded);
+  // HEAD names the video too, so a client that resumed (and never saw the POST) can find it.
+  if (method == "HEAD" && !collection && out.status == 200) {
+    for (const auto& [name, value] : out.headers) {
+      if (strcasecmp(name.c_str(), "Upload-Metadata") != 0) continue;
+      auto meta = upload::parse_metadata(value);
+      if (meta.ok() && meta->count(kMetaVideo)) {
+        out.headers.emplace_back("Streamlet-Video-Id", meta->at(kMetaVideo));
+        add_expose(out, "Streamlet-Video-Id");
+      }
+      break;
+    }
+  }
   if (creation) {
     std::string location;
     for (const auto& [name, value] : out.headers)
