@@ -1,9 +1,12 @@
-// streamlet-cli upload FILE --server URL [--api-key KEY] [--parallel N]
+// streamlet-cli upload FILE --server URL [--api-key KEY] [--title T] [--description D]
+//                           [--visibility V] [--wait] [--parallel N]
 // Uploads with tus, resuming an interrupted upload of the same file (same path, size and
-// mtime, same server) from where the server says it stands; prints the upload URL.
+// mtime, same server) from where the server says it stands; prints the upload URL, the video
+// id and its watch page, and with --wait follows the transcode to its end.
 #include <cstdlib>
 #include <cxxopts.hpp>
 #include <filesystem>
+#include <map>
 #include <optional>
 
 #include "command.hpp"
@@ -47,6 +50,49 @@ std::string megabytes(uint64_t bytes) {
   return buf;
 }
 
+// A failure as one line that says what to do about it, not only what the library saw.
+std::string advice(const Status& status, const std::string& server, bool have_key) {
+  const std::string& m = status.message();
+  switch (status.code()) {
+    case ErrorCode::kIo:
+      return m + ": is streamlet-server running at " + server +
+             "? Check --server (e.g. http://127.0.0.1:8080) and the network";
+    case ErrorCode::kUnauthenticated:
+      return have_key ? m + ": the server does not accept this API key; pass a key it made "
+                            "(POST /v1/auth/api-keys, or the admin key the server printed at "
+                            "its first start) with --api-key or STREAMLET_API_KEY"
+                      : m + ": no API key given; pass one with --api-key KEY or set "
+                            "STREAMLET_API_KEY";
+    case ErrorCode::kPermissionDenied:
+      return m + ": this account may not upload; ask the server's administrator";
+    default:
+      return m;
+  }
+}
+
+// Follows the video's processing on a bar; returns the exit code.
+int wait_for_video(const upload::Client& client, const std::string& server,
+                   const std::string& video_id, const std::string& watch) {
+  ProgressDisplay bar("transcode");
+  auto last = client.follow_video(server, video_id, [&](const upload::VideoProgress& p) {
+    if (p.status != "ready" && p.status != "failed")  // finish() shows those
+      bar.update(std::max(p.percent, 0.0) / 100.0, p.status);
+  });
+  if (!last.ok()) {
+    print_error(kCommand, advice(last.status(), server, true));
+    return exit_code(last.status());
+  }
+  if (last->status != "ready") {
+    bar.finish("failed");
+    print_error(kCommand, "processing failed: " +
+                              (last->reason.empty() ? std::string("no reason given") : last->reason));
+    return kExitRemote;
+  }
+  bar.finish("ready");
+  std::printf("ready: %s\n", watch.c_str());
+  return kExitOk;
+}
+
 int run_upload(int argc, char** argv) {
   cxxopts::Options options("streamlet-cli upload", "Upload a file to streamlet-server with tus");
   options.positional_help("FILE");
@@ -58,10 +104,19 @@ int run_upload(int argc, char** argv) {
       "chunk-size", "bytes per request (e.g. 32MiB)",
       cxxopts::value<std::string>()->default_value("32MiB"))(
       "limit-rate", "cap the upload rate (bytes/s, e.g. 10M)", cxxopts::value<std::string>())(
-      "no-resume", "always start a new upload")("h,help", "show help");
+      "no-resume", "always start a new upload")(
+      "title", "the video's title (default: the file name without its extension)",
+      cxxopts::value<std::string>())("description", "the video's description",
+                                     cxxopts::value<std::string>())(
+      "visibility", "public, unlisted or private (default: the server's, public unless set)",
+      cxxopts::value<std::string>())(
+      "wait", "follow the transcode until the video is ready (exit 0) or failed (exit 4)")(
+      "h,help", "show help");
   options.parse_positional({"file"});
 
   std::string file, server, api_key;
+  std::map<std::string, std::string> details;  // title, description, visibility
+  bool wait = false;
   int parallel = 1;
   upload::ClientOptions client_options;
   bool resume = true;
@@ -73,8 +128,8 @@ int run_upload(int argc, char** argv) {
     }
     if (!args.count("file") || !args.count("server")) {
       print_error(kCommand,
-                  "usage: streamlet-cli upload FILE --server URL [--api-key KEY] "
-                  "[--parallel N]");
+                  "usage: streamlet-cli upload FILE --server URL [--api-key KEY] [--title T] "
+                  "[--description D] [--visibility public|unlisted|private] [--wait]");
       return kExitUsage;
     }
     file = args["file"].as<std::string>();
@@ -88,12 +143,25 @@ int run_upload(int argc, char** argv) {
     if (args.count("limit-rate"))
       client_options.rate_limit = parse_size(args["limit-rate"].as<std::string>());
     resume = !args.count("no-resume");
+    for (const char* key : {"title", "description", "visibility"})
+      if (args.count(key)) details[key] = args[key].as<std::string>();
+    wait = args.count("wait") > 0;
   } catch (const std::exception& e) {
     print_error(kCommand, e.what());
     return kExitUsage;
   }
   if (parallel < 1 || parallel > 64 || client_options.chunk_size == 0) {
     print_error(kCommand, "--parallel must be 1..64 and --chunk-size positive");
+    return kExitUsage;
+  }
+  if (details.count("visibility") && details["visibility"] != "public" &&
+      details["visibility"] != "unlisted" && details["visibility"] != "private") {
+    print_error(kCommand, "--visibility must be public, unlisted or private (got \"" +
+                              details["visibility"] + "\")");
+    return kExitUsage;
+  }
+  if (details.count("title") && details["title"].find_first_not_of(" \t") == std::string::npos) {
+    print_error(kCommand, "--title must not be blank (leave it out to use the file name)");
     return kExitUsage;
   }
   client_options.bearer_token = api_key;
@@ -103,13 +171,15 @@ int run_upload(int argc, char** argv) {
   std::string endpoint = server;
   if (endpoint.size() < 11 || endpoint.compare(endpoint.size() - 11, 11, "/v1/uploads") != 0)
     endpoint += "/v1/uploads";
+  server = endpoint.substr(0, endpoint.size() - 11);  // the server's root, for its pages
 
   std::optional<ProgressDisplay> progress;
   auto started = std::chrono::steady_clock::now();
   upload::UploadParams params;
   params.endpoint = endpoint;
   params.file = file;
-  params.metadata = {{"filename", fs::path(file).filename().string()}};
+  params.metadata = details;
+  params.metadata["filename"] = fs::path(file).filename().string();
   params.parallel = parallel;
   params.resume_state = resume_state_path();
   params.resume = resume;
@@ -118,18 +188,20 @@ int run_upload(int argc, char** argv) {
     progress.emplace(kCommand);
     started = std::chrono::steady_clock::now();
   };
+  // The bar follows the bytes sent (it moves within a chunk); the rate, what the server
+  // confirmed since the start.
   params.on_progress = [&](const upload::UploadProgress& p) {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    progress->update(p.total ? double(p.acknowledged) / double(p.total) : 1.0,
-                     megabytes(p.acknowledged) + " / " + megabytes(p.total) + ", " +
-                         megabytes(uint64_t(double(p.acknowledged) / std::max(secs, 1e-3))) + "/s");
+    progress->update(p.total ? double(p.sent) / double(p.total) : 1.0,
+                     megabytes(p.sent) + " / " + megabytes(p.total) + ", " +
+                         megabytes(uint64_t(double(p.sent) / std::max(secs, 1e-3))) + "/s");
   };
 
   upload::Client client(client_options);
   auto done = client.upload(params);
   if (!done.ok()) {
     // Once the uploads exist, what the server acknowledged is remembered for the next run.
-    print_error(kCommand, done.status().message() +
+    print_error(kCommand, advice(done.status(), server, !api_key.empty()) +
                               (progress ? " (run the same command again to resume)" : ""));
     return exit_code(done.status());
   }
@@ -137,8 +209,12 @@ int run_upload(int argc, char** argv) {
   char took[32];
   std::snprintf(took, sizeof took, " in %.1f s", secs);
   progress->finish(megabytes(done->bytes) + took);
-  std::printf("%s\n", done->url.c_str());
-  return kExitOk;
+  std::printf("upload: %s\n", done->url.c_str());
+  if (done->video_id.empty()) return kExitOk;  // a tus server that is not streamlet-server
+  const std::string watch = server + "/watch/" + done->video_id;
+  std::printf("video: %s\nwatch: %s\n", done->video_id.c_str(), watch.c_str());
+  std::fflush(stdout);
+  return wait ? wait_for_video(client, server, done->video_id, watch) : kExitOk;
 }
 
 RegisterCommand reg(kCommand, {"upload a file to streamlet-server (tus, resumable)", run_upload});

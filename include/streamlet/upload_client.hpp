@@ -109,6 +109,16 @@ struct UploadResult {
   bool resumed = false;                // an earlier attempt's upload was continued
   uint64_t bytes = 0;                  // bytes of the upload (end - begin)
   uint64_t bytes_sent = 0;  // bytes this call sent and the server acknowledged (not resent ones)
+  // The video streamlet-server made of the upload (its Streamlet-Video-Id, asked with a HEAD
+  // once the upload is finished); "" from a server that names none.
+  std::string video_id;
+};
+
+// Where a video's processing stands, as streamlet-server's progress stream tells it.
+struct VideoProgress {
+  std::string status;    // "queued", "processing", "ready" or "failed"
+  std::string reason;    // why it failed ("" otherwise)
+  double percent = -1;   // of the transcode, 0..100; -1 before the first progress event
 };
 
 // A tus client. Thread-safe: every call opens its own connections (kept alive across the
@@ -144,6 +154,15 @@ class Client {
   Result<uint64_t> offset(const std::string& url) const;
   // DELETE: terminates an upload.
   Status terminate(const std::string& url) const;
+
+  // Follows streamlet-server's GET {server}/v1/videos/{id}/events (Server-Sent Events) until
+  // the video is ready or failed, reconnecting when the stream drops; calls `on_update` on the
+  // calling thread for each status and progress event. Returns the last status (a failed
+  // video is a value, not an error); errors are the server's answers (404 kNotFound, 401 ...)
+  // or kIo after `retries` failed connections in a row, and kCancelled.
+  Result<VideoProgress> follow_video(const std::string& server, const std::string& video_id,
+                                     const std::function<void(const VideoProgress&)>& on_update,
+                                     const CancelToken& cancel = {}) const;
 
  private:
   ClientOptions options_;

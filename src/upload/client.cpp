@@ -87,8 +87,10 @@ Result<std::string> location_of(const HttpResponse& res, const std::string& endp
   return location;
 }
 
-Result<uint64_t> head_offset(HttpSession& session, const ClientOptions& o, const std::string& url,
-                             const std::function<bool()>& cancelled = {}) {
+// HEAD of an upload: the answer when it is 200.
+Result<HttpResponse> head_upload(HttpSession& session, const ClientOptions& o,
+                                 const std::string& url,
+                                 const std::function<bool()>& cancelled = {}) {
   HttpRequest req;
   req.method = "HEAD";
   req.url = url;
@@ -96,7 +98,13 @@ Result<uint64_t> head_offset(HttpSession& session, const ClientOptions& o, const
   req.cancelled = cancelled;
   auto res = session.perform(req);
   if (!res.ok() || res->status != 200) return remote_error(res, "get upload offset");
-  auto offset = parse_uint(res->header("Upload-Offset"));
+  return res;
+}
+
+Result<uint64_t> head_offset(HttpSession& session, const ClientOptions& o, const std::string& url,
+                             const std::function<bool()>& cancelled = {}) {
+  STREAMLET_ASSIGN_OR_RETURN(auto res, head_upload(session, o, url, cancelled));
+  auto offset = parse_uint(res.header("Upload-Offset"));
   if (!offset.ok())
     return error(ErrorCode::kInternal, "get upload offset: the server sent no Upload-Offset");
   return *offset;
@@ -402,7 +410,83 @@ Result<UploadResult> Client::upload(const UploadParams& p) const {
     STREAMLET_ASSIGN_OR_RETURN(result.url, concatenate(p.endpoint, urls, p.metadata));
   }
   if (remember) state.put(key, {});  // done: a later upload of the same file starts fresh
+  // streamlet-server names the upload's video; another tus server does not (left empty).
+  HttpSession session(options_);
+  if (auto head = head_upload(session, options_, result.url); head.ok())
+    result.video_id = head->header("Streamlet-Video-Id");
   return result;
+}
+
+Result<VideoProgress> Client::follow_video(
+    const std::string& server, const std::string& video_id,
+    const std::function<void(const VideoProgress&)>& on_update, const CancelToken& cancel) const {
+  std::string base = server;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  net::HttpOptions ho;
+  ho.connect_timeout = options_.connect_timeout;
+  ho.idle_timeout = options_.idle_timeout;  // the server sends a comment every few seconds
+  ho.ca_file = options_.ca_file;
+  net::HttpSession session(ho);
+  VideoProgress now;
+  int failures = 0;
+  auto delay = options_.backoff_initial;
+  for (;;) {
+    if (cancel.cancelled()) return error(ErrorCode::kCancelled, "cancelled");
+    std::string buffer;
+    bool done = false;
+    HttpRequest req;
+    req.url = base + "/v1/videos/" + video_id + "/events";
+    req.headers = {"Accept: text/event-stream"};
+    if (!options_.bearer_token.empty())
+      req.headers.push_back("Authorization: Bearer " + options_.bearer_token);
+    req.cancelled = [&] { return cancel.cancelled(); };
+    // Each "event: NAME\ndata: JSON\n\n" block becomes an update.
+    req.sink = [&](const char* data, size_t size) {
+      buffer.append(data, size);
+      size_t end;
+      while ((end = buffer.find("\n\n")) != std::string::npos) {
+        std::string block = buffer.substr(0, end);
+        buffer.erase(0, end + 2);
+        std::string name = "message", payload;
+        size_t at = 0;
+        while (at < block.size()) {
+          size_t nl = block.find('\n', at);
+          std::string line = block.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
+          at = nl == std::string::npos ? block.size() : nl + 1;
+          const size_t colon = line.find(':');
+          if (colon == std::string::npos || colon == 0) continue;  // no field, or a comment
+          std::string value = line.substr(colon + 1);
+          if (!value.empty() && value[0] == ' ') value.erase(0, 1);
+          if (line.compare(0, colon, "event") == 0) name = value;
+          if (line.compare(0, colon, "data") == 0) payload += value;
+        }
+        auto j = nlohmann::json::parse(payload, nullptr, false);
+        if (!j.is_object()) continue;
+        if (name == "status") {
+          now.status = j.value("status", now.status);
+          now.reason = j.value("reason", std::string());
+          done = now.status == "ready" || now.status == "failed";
+        } else if (name == "progress") {
+          now.status = "processing";
+          now.percent = j.value("percent", now.percent);
+        } else {
+          continue;
+        }
+        failures = 0;
+        if (on_update) on_update(now);
+      }
+      return !done;  // the stream ends with the video's last status
+    };
+    auto res = session.perform(req);
+    if (done) return now;
+    if (res.ok() && res->status != 200) return remote_error(res, "follow the video");
+    if (!res.ok() && res.status().code() == ErrorCode::kCancelled) return res.status();
+    if (++failures > options_.retries)
+      return (res.ok() ? error(ErrorCode::kIo, "the progress stream kept ending") : res.status())
+          .with_context("follow the video");
+    sleep_unless(delay, [&] { return cancel.cancelled(); });
+    delay = std::min(delay * 2, options_.backoff_max);
+  }
 }
 
 }  // namespace streamlet::upload
