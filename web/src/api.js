@@ -116,11 +116,12 @@ export const auth = {
 };
 
 export const videos = {
-  list({ q = '', owner = '', status = '', page = 1, perPage = 24 } = {}) {
+  list({ q = '', owner = '', status = '', visibility = '', page = 1, perPage = 24 } = {}) {
     const p = new URLSearchParams();
     if (q) p.set('q', q);
     if (owner) p.set('owner', owner);
     if (status) p.set('status', status);
+    if (visibility) p.set('visibility', visibility);
     p.set('page', String(page));
     p.set('per_page', String(perPage));
     return api('GET', `/v1/videos?${p}`);

@@ -59,6 +59,10 @@ function route() {
     }
     cleanup = null;
   }
+  // "/upload/" is "/upload": show the address without the trailing slash.
+  if (location.pathname.length > 1 && location.pathname.endsWith('/')) {
+    history.replaceState(history.state, '', location.pathname.replace(/\/+$/, '') + location.search + location.hash);
+  }
   const path = location.pathname;
   const match = routes.map((r) => ({ r, m: path.match(r.re) })).find((x) => x.m);
   renderNav();

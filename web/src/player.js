@@ -26,6 +26,9 @@ function icon(name) {
 
 export function createPlayer(video, { engine = 'hls', onError = () => {} } = {}) {
   const media = h('video', { playsInline: true, preload: 'metadata', poster: video.poster || null, tabIndex: -1 });
+  // The box takes the video's own shape (a portrait video is not a 16:9 strip on a phone).
+  const top = (video.renditions || []).reduce((a, r) => (!a || r.height > a.height ? r : a), null);
+  if (top && top.width > 0 && top.height > 0) media.style.aspectRatio = `${top.width} / ${top.height}`;
   const play = h('button.icon', { type: 'button', 'aria-label': 'Play' }, icon('play'));
   const time = h('span.time', { 'aria-hidden': 'true' }, '0:00 / ' + formatDuration(video.duration_seconds || 0));
   const seek = h('input.seek', { type: 'range', min: 0, max: video.duration_seconds || 0, step: 0.1, value: 0, 'aria-label': 'Seek' });

@@ -2,10 +2,15 @@ import { h, field, formatDuration, formatCount, STATUS_WORDS, VISIBILITY_WORDS }
 import { videos, followVideo } from '../api.js';
 
 const PER_PAGE = 24;
+// The server's limits (docs/api.md): bytes of UTF-8.
+const TITLE_MAX = 200;
+const DESCRIPTION_MAX = 5000;
+const utf8Length = (text) => new TextEncoder().encode(text).length;
 
-// "/" — everything this visitor may watch (anonymous: public and ready).
+// "/" — public, ready videos: the same list for everyone (the viewer's own unlisted, private
+// and unfinished videos are in their library, and an admin's view of everyone's is not here).
 export function renderBrowse(main, ctx) {
-  return renderGrid(main, ctx, { owner: '', title: 'Videos', editable: false });
+  return renderGrid(main, ctx, { owner: '', title: 'Videos', editable: false, filter: { visibility: 'public', status: 'ready' } });
 }
 
 // "/library" — the signed-in person's own videos, with controls.
@@ -13,7 +18,7 @@ export function renderLibrary(main, ctx) {
   return renderGrid(main, ctx, { owner: 'me', title: 'Your library', editable: true });
 }
 
-function renderGrid(main, { query, navigate }, { owner, title, editable }) {
+function renderGrid(main, { query, navigate }, { owner, title, editable, filter = {} }) {
   let page = Math.max(1, Number(query.get('page')) || 1);
   let q = query.get('q') || '';
   const followers = new Map();
@@ -23,9 +28,11 @@ function renderGrid(main, { query, navigate }, { owner, title, editable }) {
   const [searchField] = field(editable ? 'Search your videos' : 'Search videos', search);
   const form = h('form.search', { role: 'search', on: { submit: (e) => { e.preventDefault(); apply(); } } }, searchField, h('button', { type: 'submit' }, 'Search'));
   let debounce;
+  // Typing makes one history entry per search, not one per pause.
+  let typing = false;
   search.addEventListener('input', () => {
     clearTimeout(debounce);
-    debounce = setTimeout(apply, 300);
+    debounce = setTimeout(() => apply({ replace: typing }), 300);
   });
 
   const summary = h('p.summary', { role: 'status', 'aria-live': 'polite' });
@@ -34,17 +41,32 @@ function renderGrid(main, { query, navigate }, { owner, title, editable }) {
   const head = h('div.page-head', h('h1', title), editable && h('a.button.primary', { href: '/upload' }, 'Upload'));
   main.append(head, form, summary, grid, pager);
 
-  function apply() {
-    q = search.value.trim();
+  function apply({ replace = false } = {}) {
+    const next = search.value.trim();
+    if (next === q && page === 1) return;
+    q = next;
     page = 1;
-    syncUrl();
+    syncUrl({ replace });
+    typing = true;
     load();
   }
-  function syncUrl() {
+  // Each search and each page is a history entry, so Back returns to the one before (the
+  // router renders the page again from the address).
+  function syncUrl({ replace = false } = {}) {
     const p = new URLSearchParams();
     if (q) p.set('q', q);
     if (page > 1) p.set('page', String(page));
-    history.replaceState(null, '', location.pathname + (p.toString() ? `?${p}` : ''));
+    const url = location.pathname + (p.toString() ? `?${p}` : '');
+    if (url === location.pathname + location.search) return;
+    if (replace) history.replaceState(null, '', url);
+    else history.pushState(null, '', url);
+  }
+  function goTo(n) {
+    page = n;
+    typing = false;
+    syncUrl();
+    load();
+    main.querySelector('h1')?.scrollIntoView({ block: 'start' });
   }
 
   async function load() {
@@ -52,7 +74,7 @@ function renderGrid(main, { query, navigate }, { owner, title, editable }) {
     summary.textContent = 'Loading…';
     let result;
     try {
-      result = await videos.list({ q, owner, page, perPage: PER_PAGE });
+      result = await videos.list({ q, owner, page, perPage: PER_PAGE, ...filter });
     } catch (err) {
       if (mine !== generation) return;
       summary.textContent = '';
@@ -61,9 +83,16 @@ function renderGrid(main, { query, navigate }, { owner, title, editable }) {
       return;
     }
     if (mine !== generation) return;
+    const { items = [], total = items.length } = result;
+    const pages = Math.max(1, Math.ceil(total / PER_PAGE));
+    // Past the last page (an old link, ?page=99): show the last one instead.
+    if (page > pages) {
+      page = pages;
+      syncUrl({ replace: true });
+      return load();
+    }
     for (const stop of followers.values()) stop();
     followers.clear();
-    const { items = [], total = items.length } = result;
     summary.textContent = total
       ? `${formatCount(total, 'video')}${q ? ` matching “${q}”` : ''}`
       : q
@@ -73,12 +102,11 @@ function renderGrid(main, { query, navigate }, { owner, title, editable }) {
           : 'There are no videos to show yet.';
     grid.replaceChildren(...items.map((v) => card(v)));
     if (!total && editable && !q) grid.append(h('li.empty', h('a.button.primary', { href: '/upload' }, 'Upload your first video')));
-    const pages = Math.max(1, Math.ceil(total / PER_PAGE));
     pager.replaceChildren();
     if (pages > 1) pager.append(
-      h('button', { type: 'button', disabled: page <= 1, on: { click: () => { page--; syncUrl(); load(); } } }, 'Previous'),
+      h('button', { type: 'button', disabled: page <= 1, on: { click: () => goTo(page - 1) } }, 'Previous'),
       h('span', `Page ${page} of ${pages}`),
-      h('button', { type: 'button', disabled: page >= pages, on: { click: () => { page++; syncUrl(); load(); } } }, 'Next'),
+      h('button', { type: 'button', disabled: page >= pages, on: { click: () => goTo(page + 1) } }, 'Next'),
     );
   }
 
@@ -174,8 +202,22 @@ function renderGrid(main, { query, navigate }, { owner, title, editable }) {
   }
 
   function editForm(li, v) {
-    const [tField, titleInput] = field('Title', h('input', { value: v.title || '', required: true, maxLength: 200 }));
+    const [tField, titleInput] = field('Title', h('input', { value: v.title || '', required: true, maxLength: TITLE_MAX }));
+    const counter = h('small.counter', { 'aria-live': 'polite' });
     const [dField, desc] = field('Description', h('textarea', { rows: 3 }, v.description || ''));
+    dField.append(counter);
+    // The server counts bytes of UTF-8: letters beyond ASCII count 2 to 4.
+    const paintCounter = () => {
+      const n = utf8Length(desc.value);
+      counter.textContent = `${n.toLocaleString()} / ${DESCRIPTION_MAX.toLocaleString()}`;
+      counter.classList.toggle('over', n > DESCRIPTION_MAX);
+      desc.setCustomValidity(n > DESCRIPTION_MAX ? `The description is ${(n - DESCRIPTION_MAX).toLocaleString()} too long (at most ${DESCRIPTION_MAX.toLocaleString()}; letters beyond ASCII count 2 to 4).` : '');
+    };
+    const checkTitle = () => titleInput.setCustomValidity(titleInput.value.trim() ? '' : 'Give the video a title.');
+    desc.addEventListener('input', paintCounter);
+    titleInput.addEventListener('input', checkTitle);
+    paintCounter();
+    checkTitle();
     const [visField, vis] = field('Visibility', h('select', ['public', 'unlisted', 'private'].map((x) => h('option', { value: x, selected: v.visibility === x }, VISIBILITY_WORDS[x]))));
     const error = h('p.error', { role: 'alert', hidden: true });
     const form = h(

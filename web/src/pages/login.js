@@ -22,6 +22,11 @@ export function renderLogin(main, { query, navigate }) {
   const switcher = h('p.switch');
 
   const form = h('form.card.narrow', { noValidate: false, on: { submit: onSubmit } }, heading, userField, passField, error, submit, switcher);
+  // The server's answer was about what was sent: once the fields change, or the browser
+  // refuses them itself (its bubble, no submit event), it is stale.
+  const clearError = () => (error.hidden = true);
+  form.addEventListener('input', clearError);
+  form.addEventListener('invalid', clearError, true);
 
   function paint() {
     const reg = mode === 'register';

@@ -7,6 +7,8 @@ const VIDEO_ID_KEY = 'streamlet.upload-video:'; // + upload URL -> video id, for
 // Network loss: keep retrying for about two minutes before asking the person.
 const RETRY_DELAYS = [0, 1000, 2000, 3000, 5000, 5000, 10000, 10000, 15000, 15000, 20000, 30000];
 const CHUNK_SIZE = 8 * 1024 * 1024;
+const PENDING_REFRESH_MS = 2000;
+const percentOf = (sent, total) => (total ? Math.floor((sent / total) * 100) : 0);
 
 export function isVideoFile(file) {
   const type = file.type || '';
@@ -116,13 +118,19 @@ export function renderUpload(main) {
         h('button.link', { type: 'button', on: { click: () => discard(entry, li) } }, 'Discard'),
       );
       items.append(li);
-      fetch(entry.uploadUrl, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0', ...authHeaders() } })
-        .then((res) => {
-          if (res.status === 404 || res.status === 410) return discard(entry, li, false);
-          const offset = Number(res.headers.get('Upload-Offset'));
-          if (res.ok && entry.size) progress.textContent = `${Math.floor((offset / entry.size) * 100)}% sent.`;
-        })
-        .catch(() => {});
+      // The server may still be storing what an interrupted request carried: ask again every
+      // few seconds while the entry is shown, so the figure is the one a resume starts from.
+      const refresh = () => {
+        fetch(entry.uploadUrl, { method: 'HEAD', cache: 'no-store', headers: { 'Tus-Resumable': '1.0.0', ...authHeaders() } })
+          .then((res) => {
+            if (res.status === 404 || res.status === 410) return discard(entry, li, false);
+            const offset = Number(res.headers.get('Upload-Offset'));
+            if (res.ok && entry.size) progress.textContent = `${percentOf(offset, entry.size)}% sent.`;
+            if (li.isConnected) setTimeout(refresh, PENDING_REFRESH_MS);
+          })
+          .catch(() => li.isConnected && setTimeout(refresh, PENDING_REFRESH_MS));
+      };
+      refresh();
     }
     pending.hidden = false;
   }
@@ -191,6 +199,7 @@ export function renderUpload(main) {
         onShouldRetry: (err) => {
           const status = err.originalResponse ? err.originalResponse.getStatus() : 0;
           if (status >= 400 && status < 500 && ![409, 423, 429].includes(status)) return false;
+          this.waiting();
           this.setMessage(navigator.onLine === false ? 'Connection lost. The upload resumes when you are back online.' : 'Connection trouble; retrying…', 'warn');
           return true;
         },
@@ -201,6 +210,7 @@ export function renderUpload(main) {
       this.upload.findPreviousUploads().then((previous) => {
         if (previous.length) {
           this.upload.resumeFromPreviousUpload(previous[0]);
+          this.resuming = true;
           const id = localStorage.getItem(VIDEO_ID_KEY + previous[0].uploadUrl);
           if (id) this.videoId = id;
           this.setMessage('Resuming where the earlier upload stopped.');
@@ -220,6 +230,15 @@ export function renderUpload(main) {
         }
       };
       window.addEventListener('online', this.onOnline);
+      this.onOffline = () => this.state !== 'uploaded' && this.state !== 'failed' && this.waiting();
+      window.addEventListener('offline', this.onOffline);
+    }
+
+    // No bytes move: no rate or time left (the last ones would be stale), and the next rate
+    // is measured from when they move again.
+    waiting() {
+      this.samples = [];
+      this.stats.textContent = `${this.bar.value}% · waiting for the connection`;
     }
 
     showActions() {
@@ -262,11 +281,15 @@ export function renderUpload(main) {
       while (this.samples.length > 2 && now - this.samples[0][0] > 5000) this.samples.shift();
       const [t0, b0] = this.samples[0];
       const speed = now > t0 ? ((sent - b0) * 1000) / (now - t0) : 0;
-      const percent = total ? Math.floor((sent / total) * 100) : 0;
+      const percent = percentOf(sent, total);
+      if (this.resuming) {
+        this.resuming = false;
+        this.setMessage(`Resuming where the earlier upload stopped (${percent}% was already sent).`);
+      }
       this.bar.value = percent;
       this.bar.setAttribute('aria-valuetext', `${percent}% uploaded`);
       const left = speed > 0 ? formatDuration((total - sent) / speed) : '…';
-      this.stats.textContent = `${percent}% · ${formatBytes(speed)}/s · ${left} left`;
+      this.stats.textContent = this.samples.length > 1 ? `${percent}% · ${formatBytes(speed)}/s · ${left} left` : `${percent}%`;
       if (this.message.dataset.kind === 'warn') this.setMessage('');
     }
 
@@ -360,6 +383,7 @@ export function renderUpload(main) {
 
     dispose() {
       window.removeEventListener('online', this.onOnline);
+      window.removeEventListener('offline', this.onOffline);
       if (this.stopFollow) this.stopFollow();
     }
   }

@@ -22,13 +22,15 @@ export function renderWatch(main, { params, query }) {
       video = await videos.get(id);
     } catch (err) {
       if (disposed) return;
-      main.replaceChildren(
+      // replaceChildren prints a false as "false": only nodes go in.
+      main.replaceChildren(...[
         h('h1', err.status === 404 ? 'Video not found' : 'Could not load the video'),
         h('p.error', { role: 'alert' }, err.status === 404
           ? 'This video does not exist, or it is private.'
           : err.message),
         err.status === 404 && !session.user && h('p', 'If it is yours, ', h('a', { href: `/login?next=${encodeURIComponent(location.pathname)}` }, 'sign in'), ' to watch it.'),
-      );
+        h('p', h('a', { href: '/' }, 'Go to the videos')),
+      ].filter(Boolean));
       return;
     }
     if (disposed) return;
@@ -95,9 +97,11 @@ export function renderWatch(main, { params, query }) {
       copied,
       video.visibility === 'private' ? h('p.hint', 'This video is private: the link works only for you. Make it unlisted to share it.') : null,
     );
+    // Switching engines is a developer's tool: for admins, and to get back from ?player=dash.
     const other = engine === 'dash' ? ['HLS', location.pathname] : ['DASH', `${location.pathname}?player=dash`];
-    const tools = h('p.hint', mine ? h('a', { href: '/library' }, 'Edit in your library') : null, mine ? ' · ' : null,
-      video.status === 'ready' && h('a', { href: other[1] }, `Play with ${other[0]}`));
+    const engineSwitch = video.status === 'ready' && (engine === 'dash' || session.user?.role === 'admin');
+    const tools = h('p.hint', mine ? h('a', { href: '/library' }, 'Edit in your library') : null, mine && engineSwitch ? ' · ' : null,
+      engineSwitch && h('a', { href: other[1] }, `Play with ${other[0]}`));
 
     main.replaceChildren(
       h('article.watch', { dataset: { videoId: video.id, visibility: video.visibility } },
