@@ -1,42 +1,60 @@
 #!/usr/bin/env bash
 # Side-by-side: `streamlet-cli transcode` against ONE ffmpeg command that
 # produces the same ladder (decode once, split + scale per rung, libx264 with
-# the same preset, bitrates, keyframe cadence and 6 s fMP4 segments, AAC once).
-# Prints median wall time, peak RSS, and the PSNR of each top rendition against
-# the source. A performance report, not a test: nothing is asserted.
+# the same preset, bitrates, VBV, keyframe cadence and 6 s fMP4 segments, AAC
+# once), for each ladder shape: the default 4-rung ladder from 1080p, a
+# 720p-topped ladder from 720p, one rung, a portrait phone video, 60 fps.
+# Prints one table: median wall time of each, their ratio, CPU utilisation
+# (user+sys over wall x cores), PSNR of the top rendition, peak RSS, and the
+# physical limit: the CPU time of the same ladder encoded single-threaded
+# (decode, scale, x264 with one thread, audio, mux) over the cores.
+# A performance report, not a test: nothing is asserted.
 #
-#   bench/side_by_side.sh [--duration S] [--size WxH] [--runs N] [--preset P]
-#                         [--ladder 720p,480p,360p] [--lengths 10,40]
-#                         [--cli PATH] [--ffmpeg-only] [--keep]
+#   bench/side_by_side.sh [--shapes all|LIST] [--duration S] [--runs N] [--preset P]
+#                         [--size WxH --fps F --ladder LIST] [--lengths 10,40]
+#                         [--cli PATH] [--ffmpeg-only] [--no-limit] [--keep]
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 
-duration=20
-size=1920x1080
-fps=30
-runs=3
+# name:source size:fps:ladder
+all_shapes=(
+  ladder4:1920x1080:30:1080p,720p,480p,360p
+  top720:1280x720:30:720p,480p,360p
+  single:1920x1080:30:1080p
+  portrait:1080x1920:30:1080p,720p,480p,360p
+  fps60:1920x1080:60:1080p,720p,480p,360p
+)
+shapes=all
+duration=8
+size="" fps="" ladder=""
+runs=2
 preset=veryfast
-ladder=720p,480p,360p
 lengths=""
 segment_seconds=6
 cli="$root/build/cli/streamlet-cli"
 ffmpeg_only=0
+limit=1
 keep=0
+cores=$(nproc)
 
 usage() {
   cat <<EOF
 usage: $(basename "$0") [options]
-  --duration S      source length in seconds (default $duration)
-  --size WxH        source size (default $size, ${fps} fps, noisy testsrc2 + stereo sine)
+  --shapes LIST     shapes to run, comma-separated, or all (default $shapes):
+                    $(printf '%s ' "${all_shapes[@]}")
+  --size WxH --fps F --ladder LIST
+                    one custom shape instead (any of the three; the others default to
+                    1920x1080, 30, 720p,480p,360p)
+  --duration S      source length in seconds (default $duration; noisy testsrc2 + stereo sine)
   --runs N          runs per tool, alternating streamlet/ffmpeg (default $runs)
   --preset P        x264 preset for both (default $preset)
-  --ladder LIST     rungs, from 1080p,720p,480p,360p (default $ladder)
   --lengths A,B     memory mode instead: streamlet's peak RSS for sources of A and B
                     seconds (one run each), to show memory does not grow with length
   --cli PATH        streamlet-cli binary (default build/cli/streamlet-cli)
   --ffmpeg-only     run only the ffmpeg half (to check the baseline)
+  --no-limit        skip the single-threaded run that measures the physical limit
   --keep            keep the scratch directory (sources and outputs)
 EOF
 }
@@ -48,14 +66,17 @@ die() {
 
 while [ $# -gt 0 ]; do
   case "$1" in
+    --shapes) shapes=${2:?}; shift 2 ;;
     --duration) duration=${2:?}; shift 2 ;;
     --size) size=${2:?}; shift 2 ;;
+    --fps) fps=${2:?}; shift 2 ;;
     --runs) runs=${2:?}; shift 2 ;;
     --preset) preset=${2:?}; shift 2 ;;
     --ladder) ladder=${2:?}; shift 2 ;;
     --lengths) lengths=${2:?}; shift 2 ;;
     --cli) cli=${2:?}; shift 2 ;;
     --ffmpeg-only) ffmpeg_only=1; shift ;;
+    --no-limit) limit=0; shift ;;
     --keep) keep=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown option: $1" ;;
@@ -64,11 +85,24 @@ done
 
 [[ $duration =~ ^[0-9]+$ && $duration -gt 0 ]] || die "--duration must be a positive integer"
 [[ $runs =~ ^[0-9]+$ && $runs -gt 0 ]] || die "--runs must be a positive integer"
-[[ $size =~ ^([0-9]+)x([0-9]+)$ ]] || die "--size must be WxH"
-src_w=${BASH_REMATCH[1]}
-src_h=${BASH_REMATCH[2]}
 if [ -n "$lengths" ]; then
   [[ $lengths =~ ^[0-9]+(,[0-9]+)+$ ]] || die "--lengths must be a comma-separated list of seconds"
+fi
+
+# The shapes to run, as name:size:fps:ladder.
+selected=()
+if [ -n "$size$fps$ladder" ] || [ -n "$lengths" ]; then
+  selected=("custom:${size:-1920x1080}:${fps:-30}:${ladder:-720p,480p,360p}")
+elif [ "$shapes" = all ]; then
+  selected=("${all_shapes[@]}")
+else
+  IFS=, read -r -a names <<<"$shapes"
+  for n in "${names[@]}"; do
+    found=""
+    for s in "${all_shapes[@]}"; do [ "${s%%:*}" = "$n" ] && found=$s; done
+    [ -n "$found" ] || die "unknown shape '$n' (known: all $(printf '%s ' "${all_shapes[@]%%:*}"))"
+    selected+=("$found")
+  done
 fi
 
 # The ladder's bitrates (kb/s). maxrate is 107% and bufsize 150% of the target.
@@ -81,16 +115,29 @@ rung_kbps() {
     *) return 1 ;;
   esac
 }
-IFS=, read -r -a rungs <<<"$ladder"
-[ ${#rungs[@]} -gt 0 ] || die "--ladder is empty"
-top="" top_h=0
-for r in "${rungs[@]}"; do
-  rung_kbps "$r" >/dev/null || die "unknown rung '$r' (known: 1080p,720p,480p,360p)"
-  h=${r%p}
-  [ "$h" -le "$src_h" ] || die "rung $r is taller than the ${size} source"
-  if [ "$h" -gt "$top_h" ]; then top=$r top_h=$h; fi
-done
 
+# Sets size, src_w, src_h, fps, ladder, rungs, top and portrait from name:size:fps:ladder.
+load_shape() {
+  local rest=${1#*:} r h short
+  size=${rest%%:*} rest=${rest#*:}
+  fps=${rest%%:*} ladder=${rest#*:}
+  [[ $size =~ ^([0-9]+)x([0-9]+)$ ]] || die "--size must be WxH"
+  src_w=${BASH_REMATCH[1]} src_h=${BASH_REMATCH[2]}
+  [[ $fps =~ ^[0-9]+$ && $fps -gt 0 ]] || die "--fps must be a positive integer"
+  portrait=0
+  [ "$src_h" -le "$src_w" ] || portrait=1
+  short=$((src_w < src_h ? src_w : src_h))
+  IFS=, read -r -a rungs <<<"$ladder"
+  [ ${#rungs[@]} -gt 0 ] || die "--ladder is empty"
+  top="" top_h=0
+  for r in "${rungs[@]}"; do
+    rung_kbps "$r" >/dev/null || die "unknown rung '$r' (known: 1080p,720p,480p,360p)"
+    h=${r%p}
+    [ "$h" -le "$short" ] || die "rung $r is taller than the ${size} source's short side"
+    if [ "$h" -gt "$top_h" ]; then top=$r top_h=$h; fi
+  done
+}
+for s in "${selected[@]}"; do load_shape "$s"; done  # validate them all before any work
 command -v ffmpeg >/dev/null || die "ffmpeg not found"
 command -v python3 >/dev/null || die "python3 not found"
 [ -x /usr/bin/time ] && /usr/bin/time -f %e true >/dev/null 2>&1 ||
@@ -114,7 +161,7 @@ results="$scratch/results.tsv"
 # camera footage. crf 23 keeps the file small; PSNR is measured against this
 # decoded source, so its own losses do not enter the comparison.
 make_source() {  # seconds path
-  echo "generating a ${1} s ${size} source ..." >&2
+  echo "generating a ${1} s ${size} ${fps} fps source ..." >&2
   ffmpeg -hide_banner -loglevel error -nostdin -y \
     -f lavfi -i "testsrc2=size=${size}:rate=${fps},noise=alls=8:allf=t" \
     -f lavfi -i "sine=frequency=440:sample_rate=48000,aformat=channel_layouts=stereo" \
@@ -128,17 +175,24 @@ streamlet_cmd_array() {  # src out
 }
 
 # One ffmpeg process for the whole ladder, written as an array to keep quoting exact.
-ffmpeg_cmd_array() {  # src out
-  local src=$1 out=$2 n=${#rungs[@]} graph i kbps map=""
+# A rung names the short side, as streamlet's ladder does (portrait: the width).
+# `threads` (the limit run) is 1 for single-threaded decode and x264, else empty.
+ffmpeg_cmd_array() {  # src out [threads]
+  local src=$1 out=$2 threads=${3:-} n=${#rungs[@]} graph i kbps map="" h
   graph="[0:v]split=${n}"
   for ((i = 0; i < n; i++)); do graph+="[s$i]"; done
   for ((i = 0; i < n; i++)); do
-    graph+=";[s$i]scale=-2:${rungs[$i]%p}:flags=bicubic[v$i]"
+    h=${rungs[$i]%p}
+    if [ "$portrait" = 1 ]; then h="$h:-2"; else h="-2:$h"; fi
+    graph+=";[s$i]scale=${h}:flags=bicubic[v$i]"
   done
-  cmd=(ffmpeg -hide_banner -loglevel error -nostdin -y -i "$src" -filter_complex "$graph")
+  cmd=(ffmpeg -hide_banner -loglevel error -nostdin -y)
+  [ -z "$threads" ] || cmd+=(-threads "$threads")
+  cmd+=(-i "$src" -filter_complex "$graph")
   for ((i = 0; i < n; i++)); do cmd+=(-map "[v$i]"); done
   cmd+=(-map 0:a:0 -c:v libx264 -preset "$preset" -profile:v high -pix_fmt yuv420p
     -sc_threshold 0 -force_key_frames "expr:gte(t,n_forced*2)")
+  [ -z "$threads" ] || cmd+=(-threads "$threads")
   for ((i = 0; i < n; i++)); do
     kbps=$(rung_kbps "${rungs[$i]}")
     cmd+=("-b:v:$i" "${kbps}k" "-maxrate:v:$i" "$((kbps * 107 / 100))k"
@@ -153,27 +207,30 @@ ffmpeg_cmd_array() {  # src out
     -var_stream_map "$map" "$out/%v/index.m3u8")
 }
 
-run_timed() {  # label run src out -> appends "label run wall rss_kb" to results
-  local label=$1 run=$2 src=$3 out=$4
-  local timing="$scratch/time.txt" log="$scratch/$1.$2.log"
+# Appends "shape label run wall rss_kb user sys" to results. Labels: streamlet,
+# ffmpeg, limit (the single-threaded ffmpeg run whose CPU time is the limit).
+run_timed() {  # shape label run src out
+  local shape=$1 label=$2 run=$3 src=$4 out=$5
+  local timing="$scratch/time.txt" log="$scratch/$shape.$label.$run.log"
   rm -rf "$out"
   mkdir -p "$out"
-  if [ "$label" = streamlet ]; then
-    streamlet_cmd_array "$src" "$out"
-  else
-    ffmpeg_cmd_array "$src" "$out"
-  fi
-  if ! /usr/bin/time -f "%e %M" -o "$timing" "${cmd[@]}" >"$log" 2>&1; then
-    echo "side_by_side: $label run $run failed; command and output:" >&2
+  case "$label" in
+    streamlet) streamlet_cmd_array "$src" "$out" ;;
+    ffmpeg) ffmpeg_cmd_array "$src" "$out" ;;
+    limit) ffmpeg_cmd_array "$src" "$out" 1 ;;
+  esac
+  if ! /usr/bin/time -f "%e %M %U %S" -o "$timing" "${cmd[@]}" >"$log" 2>&1; then
+    echo "side_by_side: $shape $label run $run failed; command and output:" >&2
     printf '  %q' "${cmd[@]}" >&2
     echo >&2
     tail -20 "$log" >&2
     exit 1
   fi
   # GNU time puts "Command exited with non-zero status" first when it applies.
-  read -r wall rss < <(tail -1 "$timing")
-  printf '%s\t%s\t%s\t%s\n' "$label" "$run" "$wall" "$rss" >>"$results"
-  printf '  %-9s run %d: %6.2f s, %5d MB\n' "$label" "$run" "$wall" $((rss / 1024)) >&2
+  read -r wall rss user sys < <(tail -1 "$timing")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$shape" "$label" "$run" "$wall" "$rss" "$user" "$sys" >>"$results"
+  printf '  %-8s %-9s run %d: %6.2f s wall, %6.2f s CPU, %4d MB\n' "$shape" "$label" "$run" "$wall" \
+    "$(awk "BEGIN{print $user + $sys}")" $((rss / 1024)) >&2
 }
 
 # PSNR of a rendition against the source, after scaling it back to the source
@@ -194,9 +251,10 @@ rendition_kbps() {  # dir seconds
 if [ -n "$lengths" ]; then
   IFS=, read -r -a secs <<<"$lengths"
   [ "$ffmpeg_only" = 0 ] || die "--lengths measures streamlet; drop --ffmpeg-only"
+  load_shape "${selected[0]}"
   for s in "${secs[@]}"; do
     make_source "$s" "$scratch/src_$s.mp4"
-    run_timed streamlet "$s" "$scratch/src_$s.mp4" "$scratch/out_len_$s"
+    run_timed length streamlet "$s" "$scratch/src_$s.mp4" "$scratch/out_len_$s"
     rm -rf "$scratch/out_len_$s" "$scratch/src_$s.mp4"
   done
   python3 "$here/side_by_side_report.py" lengths "$results" \
@@ -204,25 +262,30 @@ if [ -n "$lengths" ]; then
   exit 0
 fi
 
-src="$scratch/source.mp4"
-make_source "$duration" "$src"
-echo "running $runs x streamlet / ffmpeg, alternating ..." >&2
-for ((run = 1; run <= runs; run++)); do
-  if [ "$ffmpeg_only" = 0 ]; then run_timed streamlet "$run" "$src" "$scratch/out_streamlet"; fi
-  run_timed ffmpeg "$run" "$src" "$scratch/out_ffmpeg"
+quality="$scratch/quality.tsv"  # shape key value
+: >"$quality"
+labels=(streamlet ffmpeg)
+[ "$ffmpeg_only" = 0 ] || labels=(ffmpeg)
+for s in "${selected[@]}"; do
+  load_shape "$s"
+  shape=${s%%:*}
+  src="$scratch/source.mp4"
+  make_source "$duration" "$src"
+  echo "$shape: $size ${fps} fps, ladder $ladder; $runs x ${labels[*]}, alternating ..." >&2
+  for ((run = 1; run <= runs; run++)); do
+    for label in "${labels[@]}"; do run_timed "$shape" "$label" "$run" "$src" "$scratch/out_$label"; done
+  done
+  [ "$limit" = 0 ] || run_timed "$shape" limit 1 "$src" "$scratch/out_limit"
+  # Quality and rate from the last run of each: x264 output does not change between runs.
+  for label in "${labels[@]}"; do
+    dir="$scratch/out_$label/$top"
+    [ -f "$dir/index.m3u8" ] || die "$label wrote no $top/index.m3u8 (expected DIR/<rung>/index.m3u8)"
+    printf '%s\tpsnr_%s\t%s\n' "$shape" "$label" "$(psnr "$dir/index.m3u8" "$src")" >>"$quality"
+    printf '%s\tkbps_%s\t%s\n' "$shape" "$label" "$(rendition_kbps "$dir" "$duration")" >>"$quality"
+  done
+  printf '%s\tdesc\t%s %sfps %s\n' "$shape" "$size" "$fps" "$ladder" >>"$quality"
+  rm -rf "$src" "$scratch"/out_*
 done
 
-# Quality and rate from the last run of each: x264 output does not change between runs.
-echo "measuring PSNR of the $top renditions ..." >&2
-extra=()
-for label in streamlet ffmpeg; do
-  [ "$label" = ffmpeg ] || [ "$ffmpeg_only" = 0 ] || continue
-  dir="$scratch/out_$label/$top"
-  [ -f "$dir/index.m3u8" ] || die "$label wrote no $top/index.m3u8 (expected DIR/<rung>/index.m3u8)"
-  extra+=("psnr_$label=$(psnr "$dir/index.m3u8" "$src")")
-  extra+=("kbps_$label=$(rendition_kbps "$dir" "$duration")")
-done
-
-python3 "$here/side_by_side_report.py" compare "$results" \
-  "source=${size} ${fps} fps, ${duration} s" "ladder=$ladder (top: $top)" "preset=$preset" \
-  "segments=${segment_seconds} s" "runs=$runs" "${extra[@]}"
+python3 "$here/side_by_side_report.py" shapes "$results" "$quality" "cores=$cores" \
+  "preset=$preset" "source=${duration} s" "segments=${segment_seconds} s" "runs=$runs"

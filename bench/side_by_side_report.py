@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Formats bench/side_by_side.sh results (stdlib only).
 
-  side_by_side_report.py compare RESULTS.tsv key=value...
+  side_by_side_report.py shapes RESULTS.tsv QUALITY.tsv cores=N key=value...
   side_by_side_report.py lengths RESULTS.tsv key=value...
 
-RESULTS.tsv rows: label, run (or source seconds), wall seconds, peak RSS KiB.
-Keys psnr_<label> and kbps_<label> add quality rows; other keys are printed
-as the header.
+RESULTS.tsv rows: shape, label (streamlet, ffmpeg or limit), run (or source
+seconds), wall seconds, peak RSS KiB, user CPU seconds, system CPU seconds.
+QUALITY.tsv rows: shape, key (psnr_<label>, kbps_<label>, desc), value.
+The other key=value arguments are printed as the header.
 """
 import statistics
 import sys
@@ -16,20 +17,18 @@ def load(path):
     rows = []
     with open(path) as f:
         for line in f:
-            label, run, wall, rss = line.split()
-            rows.append((label, run, float(wall), int(rss)))
+            shape, label, run, wall, rss, user, sys_ = line.rstrip("\n").split("\t")
+            rows.append((shape, label, run, float(wall), int(rss), float(user) + float(sys_)))
     return rows
 
 
-def split_meta(args):
-    meta, quality = [], {}
-    for arg in args:
-        key, _, value = arg.partition("=")
-        if key.startswith(("psnr_", "kbps_")):
-            quality[key] = value
-        else:
-            meta.append((key, value))
-    return meta, quality
+def load_quality(path):
+    q = {}
+    with open(path) as f:
+        for line in f:
+            shape, key, value = line.rstrip("\n").split("\t", 2)
+            q.setdefault(shape, {})[key] = value
+    return q
 
 
 def as_float(text):
@@ -39,52 +38,81 @@ def as_float(text):
         return None
 
 
-def compare(rows, meta, quality):
-    labels = [l for l in ("streamlet", "ffmpeg") if any(r[0] == l for r in rows)]
-    wall = {l: statistics.median(r[2] for r in rows if r[0] == l) for l in labels}
-    rss = {l: statistics.median(r[3] for r in rows if r[0] == l) / 1024 for l in labels}
+def median_row(rows, shape, label):
+    """(wall, rss MB, CPU utilisation 0..1 over all cores) of the median-wall run, or None."""
+    runs = sorted((r for r in rows if r[0] == shape and r[1] == label), key=lambda r: r[3])
+    if not runs:
+        return None
+    wall = statistics.median(r[3] for r in runs)
+    rss = statistics.median(r[4] for r in runs) / 1024
+    cpu = statistics.median(r[5] for r in runs)
+    return wall, rss, cpu
+
+
+def fmt(value, spec, missing="n/a"):
+    return format(value, spec) if value is not None else missing
+
+
+def shapes(rows, quality, meta):
+    cores = int(dict(meta).get("cores", "1"))
     print("side-by-side: " + ", ".join(f"{k} {v}" for k, v in meta))
-    print(f"{'':24}" + "".join(f"{l:>14}" for l in labels))
-    print(f"{'wall time (median)':24}" + "".join(f"{wall[l]:>12.2f} s" for l in labels), end="")
-    if len(labels) == 2 and wall["ffmpeg"] > 0:
-        print(f"   streamlet/ffmpeg = {wall['streamlet'] / wall['ffmpeg']:.2f}x", end="")
-    print()
-    print(f"{'peak RSS (median)':24}" + "".join(f"{rss[l]:>11.0f} MB" for l in labels), end="")
-    if len(labels) == 2 and rss["ffmpeg"] > 0:
-        print(f"   streamlet/ffmpeg = {rss['streamlet'] / rss['ffmpeg']:.2f}x", end="")
-    print()
-    psnr = {l: as_float(quality.get(f"psnr_{l}")) for l in labels}
-    cells = "".join(f"{psnr[l]:>11.2f} dB" if psnr[l] is not None else f"{'n/a':>14}" for l in labels)
-    print(f"{'top rendition PSNR':24}" + cells, end="")
-    if len(labels) == 2 and None not in psnr.values():
-        print(f"   streamlet - ffmpeg = {psnr['streamlet'] - psnr['ffmpeg']:+.2f} dB", end="")
-    print()
-    kbps = {l: quality.get(f"kbps_{l}", "n/a") for l in labels}
-    print(f"{'top rendition bitrate':24}" + "".join(f"{kbps[l]:>9} kb/s" for l in labels))
-    print("(PSNR is only comparable when the bitrates match; each row's raw runs are above.)")
+    head = (f"{'shape':<9}{'wall s/f':>14}{'ratio':>7}{'CPU s/f':>11}{'PSNR s/f':>14}"
+            f"{'RSS MB s/f':>12}{'limit':>8}{'s/limit':>8}  source, ladder")
+    print(head)
+    for shape in dict.fromkeys(r[0] for r in rows):
+        s, f, lim = (median_row(rows, shape, l) for l in ("streamlet", "ffmpeg", "limit"))
+        q = quality.get(shape, {})
+        ps, pf = as_float(q.get("psnr_streamlet")), as_float(q.get("psnr_ffmpeg"))
+        util = lambda m: m[2] / (m[0] * cores) * 100 if m and m[0] > 0 else None
+        limit = lim[2] / cores if lim else None  # CPU-seconds of the 1-thread run, spread on every core
+        ratio = s[0] / f[0] if s and f and f[0] > 0 else None
+        pair = lambda a, b, spec, unit="": f"{fmt(a, spec)}/{fmt(b, spec)}{unit}"
+        print(f"{shape:<9}"
+              f"{pair(s and s[0], f and f[0], '.2f'):>14}"
+              f"{fmt(ratio, '.2f') + 'x':>7}"
+              f"{pair(util(s), util(f), '.0f', '%'):>11}"
+              f"{pair(ps, pf, '.2f'):>14}"
+              f"{pair(s and s[1], f and f[1], '.0f'):>12}"
+              f"{fmt(limit, '.2f'):>8}"
+              f"{fmt(s[0] / limit if s and limit else None, '.2f') + 'x':>8}"
+              f"  {q.get('desc', '')}")
+    print("wall: median seconds, streamlet/ffmpeg; ratio below 1 means streamlet is faster.")
+    print(f"CPU: user+sys over wall x {cores} cores. PSNR: top rendition vs the source, dB "
+          "(comparable when the bitrates match).")
+    print("limit: CPU seconds of the same ladder encoded single-threaded (decode, scale, "
+          f"x264 threads=1, audio, mux) over {cores} cores; s/limit: streamlet wall over it.")
+    for shape, q in quality.items():
+        if "kbps_streamlet" in q or "kbps_ffmpeg" in q:
+            print(f"  {shape}: top rendition {q.get('kbps_streamlet', 'n/a')} / "
+                  f"{q.get('kbps_ffmpeg', 'n/a')} kb/s")
 
 
 def lengths(rows, meta):
     print("streamlet peak RSS by input length: " + ", ".join(f"{k} {v}" for k, v in meta))
     print(f"{'source':>10}{'wall':>10}{'peak RSS':>12}")
-    for _, secs, wall, rss in rows:
+    for _, _, secs, wall, rss, _ in rows:
         print(f"{secs + ' s':>10}{wall:>8.1f} s{rss / 1024:>9.0f} MB")
-    if len(rows) >= 2 and rows[0][3] > 0:
+    if len(rows) >= 2 and rows[0][4] > 0:
         first, last = rows[0], rows[-1]
-        print(f"RSS {last[1]} s / {first[1]} s = {last[3] / first[3]:.2f}x "
+        print(f"RSS {last[2]} s / {first[2]} s = {last[4] / first[4]:.2f}x "
               f"(flat memory means close to 1.00x while the input is "
-              f"{int(last[1]) / max(int(first[1]), 1):.0f}x longer)")
+              f"{int(last[2]) / max(int(first[2]), 1):.0f}x longer)")
+
+
+def meta_of(args):
+    return [tuple(a.partition("=")[::2]) for a in args]
 
 
 def main():
-    if len(sys.argv) < 3 or sys.argv[1] not in ("compare", "lengths"):
+    if len(sys.argv) < 3 or sys.argv[1] not in ("shapes", "lengths"):
         sys.exit(__doc__)
     rows = load(sys.argv[2])
-    meta, quality = split_meta(sys.argv[3:])
-    if sys.argv[1] == "compare":
-        compare(rows, meta, quality)
+    if sys.argv[1] == "shapes":
+        if len(sys.argv) < 4:
+            sys.exit(__doc__)
+        shapes(rows, load_quality(sys.argv[3]), meta_of(sys.argv[4:]))
     else:
-        lengths(rows, meta)
+        lengths(rows, meta_of(sys.argv[3:]))
 
 
 if __name__ == "__main__":
