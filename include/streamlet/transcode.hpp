@@ -70,7 +70,8 @@ struct Options {
   int storyboard_tile_width = 160;
   // Packets (and so decoded frames) in flight through the graph at once; bounds memory.
   int max_in_flight = 24;
-  // Worker threads for the graph; 0 = all hardware threads.
+  // Cores to use; 0 = all hardware threads. x264 gets 1.5 threads per core, shared
+  // among the rungs by their pixels; with N > 0 the decoder uses N threads too.
   int threads = 0;
 };
 

@@ -96,6 +96,11 @@ class Orienter {
   int width_ = 0, height_ = 0, format_ = -1;
 };
 
+// x264 threads for each rung of `plan` (same order) on `workers` cores: each
+// rung's share of the ladder's pixels (every rung encodes every frame) of a
+// budget of 1.5 threads per core, x264's own default, and at least one.
+std::vector<int> encoder_threads(const std::vector<PlannedRendition>& plan, int workers);
+
 // scale -> x264 -> CMAF for one rung of the ladder.
 class VideoRenditionEncoder {
  public:

@@ -457,19 +457,16 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
 
   const int workers = options.threads > 0 ? options.threads
                                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  // x264 threads per rendition: the renditions already run side by side, so
-  // each encoder only gets its share of the cores (at least one).
-  const int x264_threads = std::max(1, (workers + static_cast<int>(plan.size()) - 1) /
-                                           static_cast<int>(plan.size()));
-
+  const std::vector<int> x264_threads = encoder_threads(plan, workers);
   std::vector<std::unique_ptr<VideoRenditionEncoder>> renditions;
-  for (const auto& p : plan) {
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const auto& p = plan[i];
     VideoRenditionEncoder::Config c;
     c.plan = p;
     c.frame_rate = fr;
     c.keyframe_interval_frames = std::max(1, static_cast<int>(std::lround(options.keyframe_interval_seconds * fps)));
     c.preset = options.preset;
-    c.threads = x264_threads;
+    c.threads = x264_threads[i];
     c.out = &pub;
     c.dir = p.rendition.name;
     c.presentation_offset = offset;
@@ -495,7 +492,7 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
     c.limit_seconds = vinfo.duration_seconds > 0 ? vinfo.duration_seconds + 0.5 : 0;
     STREAMLET_ASSIGN_OR_RETURN(audio, AudioTrackEncoder::open(c));
   }
-  STREAMLET_ASSIGN_OR_RETURN(auto decoder, media::detail::open_decoder(vstream, 0, input));
+  STREAMLET_ASSIGN_OR_RETURN(auto decoder, media::detail::open_decoder(vstream, options.threads > 0 ? workers : 0, input));
   std::unique_ptr<StoryboardBuilder> storyboard;
   if (options.write_storyboard) {
     StoryboardBuilder::Config c;
@@ -528,7 +525,12 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
   };
 
   auto token_return = std::make_shared<TokenReturn>();
-  tbb::task_arena arena(workers);
+  // A rung with x264 frame threads blocks its graph thread while they work: it gets a
+  // graph thread of its own, so decoding, scaling and muxing always have the cores.
+  const int arena_threads =
+      workers + static_cast<int>(std::count_if(x264_threads.begin(), x264_threads.end(),
+                                               [](int t) { return t > 1; }));
+  tbb::task_arena arena(arena_threads);
   arena.execute([&] {
     tbb::flow::graph g;
     bool end_sent = false;

@@ -11,6 +11,16 @@ namespace streamlet::transcode::detail {
 
 using media::detail::av_status;
 
+std::vector<int> encoder_threads(const std::vector<PlannedRendition>& plan, int workers) {
+  double pixels = 0;
+  for (const auto& p : plan) pixels += double(p.width) * p.height;
+  const double budget = 1.5 * std::max(1, workers);
+  std::vector<int> out;
+  for (const auto& p : plan)
+    out.push_back(std::max(1, static_cast<int>(std::lround(budget * p.width * p.height / pixels))));
+  return out;
+}
+
 Result<std::unique_ptr<VideoRenditionEncoder>> VideoRenditionEncoder::open(const Config& config) {
   std::unique_ptr<VideoRenditionEncoder> r(new VideoRenditionEncoder());
   r->config_ = config;
