@@ -98,7 +98,7 @@ class Orienter {
 
 // x264 threads for each rung of `plan` (same order) on `workers` cores: each
 // rung's share of the ladder's pixels (every rung encodes every frame) of a
-// budget of 1.5 threads per core, x264's own default, and at least one.
+// budget of 1.5 threads per core (rounded down, x264's own default), and at least one.
 std::vector<int> encoder_threads(const std::vector<PlannedRendition>& plan, int workers);
 
 // scale -> x264 -> CMAF for one rung of the ladder.

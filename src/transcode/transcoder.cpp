@@ -492,7 +492,8 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
     c.limit_seconds = vinfo.duration_seconds > 0 ? vinfo.duration_seconds + 0.5 : 0;
     STREAMLET_ASSIGN_OR_RETURN(audio, AudioTrackEncoder::open(c));
   }
-  STREAMLET_ASSIGN_OR_RETURN(auto decoder, media::detail::open_decoder(vstream, options.threads > 0 ? workers : 0, input));
+  STREAMLET_ASSIGN_OR_RETURN(
+      auto decoder, media::detail::open_decoder(vstream, options.threads > 0 ? workers : 0, input));
   std::unique_ptr<StoryboardBuilder> storyboard;
   if (options.write_storyboard) {
     StoryboardBuilder::Config c;

@@ -14,10 +14,10 @@ using media::detail::av_status;
 std::vector<int> encoder_threads(const std::vector<PlannedRendition>& plan, int workers) {
   double pixels = 0;
   for (const auto& p : plan) pixels += double(p.width) * p.height;
-  const double budget = 1.5 * std::max(1, workers);
+  const int budget = std::max(1, workers) * 3 / 2;  // as x264's auto: 1 -> 1, 2 -> 3, 8 -> 12
   std::vector<int> out;
   for (const auto& p : plan)
-    out.push_back(std::max(1, static_cast<int>(std::lround(budget * p.width * p.height / pixels))));
+    out.push_back(std::max(1, static_cast<int>(std::lround(budget * double(p.width) * p.height / pixels))));
   return out;
 }
 

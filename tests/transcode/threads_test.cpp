@@ -44,4 +44,5 @@ TEST_CASE("x264 threads follow each rung's share of the pixels") {
   CHECK(tc::detail::encoder_threads(plan, 8) == std::vector<int>{7, 3, 1, 1});
   CHECK(tc::detail::encoder_threads({plan.front()}, 2) == std::vector<int>{3});
   CHECK(tc::detail::encoder_threads(plan, 1) == std::vector<int>{1, 1, 1, 1});
+  CHECK(tc::detail::encoder_threads({plan.front()}, 1) == std::vector<int>{1});
 }
