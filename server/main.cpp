@@ -71,6 +71,7 @@ struct Config {
   size_t max_streams_per_client = 256;
   bool fsync = true;
   int workers = 1;
+  int transcode_threads = 0;  // threads of one transcode; 0 = all cores
   std::string ladder;  // "" = the default ladder
   std::string preset = "veryfast";
   double segment_seconds = 6.0;
@@ -130,6 +131,9 @@ Result<Config> load_config(int argc, char** argv) {
       cxxopts::value<size_t>())(
       "unsafe-no-fsync", "acknowledge bytes before they are on disk (benchmarks, throwaway data)")(
       "workers", "transcode worker threads (default 1)", cxxopts::value<int>())(
+      "transcode-threads",
+      "threads one transcode uses, this machine's own, never a job's (default 0: all cores)",
+      cxxopts::value<int>())(
       "ladder", "renditions, e.g. 720p,360p or 240p:400k (default: 1080p..360p)",
       cxxopts::value<std::string>())("preset", "x264 preset (default veryfast)",
                                      cxxopts::value<std::string>())(
@@ -212,6 +216,7 @@ Result<Config> load_config(int argc, char** argv) {
       c.expiration_seconds = j.value("expiration_seconds", c.expiration_seconds);
       c.threads = j.value("threads", c.threads);
       c.origin_threads = j.value("origin_threads", c.origin_threads);
+      c.transcode_threads = j.value("transcode_threads", c.transcode_threads);
       c.metrics_listen = j.value("metrics_listen", c.metrics_listen);
       c.metrics_token = j.value("metrics_token", c.metrics_token);
       c.public_url = j.value("public_url", c.public_url);
@@ -259,6 +264,8 @@ Result<Config> load_config(int argc, char** argv) {
       c.keep_alive_requests = args["keep-alive-requests"].as<size_t>();
     if (args.count("unsafe-no-fsync")) c.fsync = false;
     if (args.count("workers")) c.workers = args["workers"].as<int>();
+    if (args.count("transcode-threads"))
+      c.transcode_threads = args["transcode-threads"].as<int>();
     if (args.count("ladder")) c.ladder = args["ladder"].as<std::string>();
     if (args.count("preset")) c.preset = args["preset"].as<std::string>();
     if (args.count("segment-seconds")) c.segment_seconds = args["segment-seconds"].as<double>();
@@ -317,6 +324,8 @@ Result<Config> load_config(int argc, char** argv) {
   }
   if (c.origin_threads < 0 || c.origin_threads > 256)
     return error(ErrorCode::kInvalidArgument, "--origin-threads must be between 0 and 256");
+  if (c.transcode_threads < 0 || c.transcode_threads > 256)
+    return error(ErrorCode::kInvalidArgument, "--transcode-threads must be between 0 and 256");
   if (c.head_timeout_seconds < 1 || c.head_timeout_seconds > 3600)
     return error(ErrorCode::kInvalidArgument, "--head-timeout must be between 1 and 3600");
   if (c.max_streams == 0 || c.max_streams_per_client == 0 || c.upload_threads == 0)
@@ -405,6 +414,8 @@ int main(int argc, char** argv) {
     popts.transcode.ladder = *ladder;
   }
   popts.transcode.preset = c.preset;
+  // How many cores a transcode takes is this machine's, so it is not in the job (job_options).
+  popts.transcode.threads = c.transcode_threads;
   popts.transcode.segment_seconds = c.segment_seconds;
   // A keyframe at least every 2 s, and at least once a segment (shorter segments than 2 s
   // would otherwise fail every transcode).

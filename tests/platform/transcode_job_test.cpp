@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "platform/in_process.hpp"
+#include "platform/transcode_job.hpp"
 
 namespace sc = streamlet::catalog;
 namespace sj = streamlet::jobs;
@@ -118,6 +119,28 @@ TEST_CASE("transcode jobs: a clip is transcoded, published and marked ready") {
   auto job = p.queue->list(sj::JobState::kSucceeded);
   REQUIRE(job.ok());
   CHECK(job->size() == 1);
+}
+
+TEST_CASE("transcode jobs: a job carries the output options, not the threads of the node that queued it") {
+  namespace si = streamlet::platform::internal;
+  si::TranscodePayload queued;
+  queued.source_key = "uploads/abc";
+  streamlet::transcode::Options api_node;
+  api_node.preset = "ultrafast";
+  api_node.segment_seconds = 2;
+  api_node.threads = 32;
+  queued.options = api_node;
+  sj::Job job;
+  job.payload = si::encode_payload(queued);
+  CHECK_MESSAGE(job.payload.find("threads") == std::string::npos, job.payload);
+  auto claimed = si::decode_payload(job);
+  REQUIRE_MESSAGE(claimed.ok(), claimed.status().to_string());
+  streamlet::transcode::Options worker;  // a 1-thread worker with its own (default) outputs
+  worker.threads = 1;
+  const auto run = si::job_options(*claimed, worker);
+  CHECK(run.threads == 1);
+  CHECK(run.preset == "ultrafast");
+  CHECK(run.segment_seconds == 2);
 }
 
 TEST_CASE("transcode jobs: a file that is not a video fails at once with the reason") {

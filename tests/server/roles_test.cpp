@@ -41,14 +41,16 @@ fs::path clip() {
 
 }  // namespace
 
-TEST_CASE("roles: a bad --roles, --queue or --job-lease is one line and exit code 2") {
+TEST_CASE("roles: a bad --roles, --queue, --job-lease or --transcode-threads is one line and exit code 2") {
   TempDir dir;
   const std::string data = (dir / "data").string();
   for (auto [flags, words] : std::vector<std::pair<std::vector<std::string>, std::string>>{
            {{"--roles", "api,transcoder"}, "unknown role \"transcoder\""},
            {{"--roles", ""}, "--roles"},
            {{"--queue", "/tmp/queue.db"}, "--queue must be a postgresql:// URL"},
-           {{"--job-lease", "0"}, "--job-lease must be between 1 and 86400"}}) {
+           {{"--job-lease", "0"}, "--job-lease must be between 1 and 86400"},
+           {{"--transcode-threads", "-1"}, "--transcode-threads must be between 0 and 256"},
+           {{"--transcode-threads", "many"}, "transcode-threads"}}) {
     std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--data", data, "--api-key", "k"};
     args.insert(args.end(), flags.begin(), flags.end());
     auto [code, lines] = run_to_exit(dir.path(), args);
