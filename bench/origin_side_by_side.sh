@@ -117,48 +117,19 @@ done
 echo "ladder: $video (720p, 360p, audio); segment $seg_path = $seg_size bytes; $(nproc) cores; streamlet ${server_flags[*]:-(defaults)}"
 
 # --- alternate wrk runs ------------------------------------------------------------------------
+# shellcheck source=wrk_runs.sh
+source "$(dirname "$0")/wrk_runs.sh"
 results=$work/results.txt
 : >"$results"
-run_wrk() {  # name scenario connections url
-  local out
-  out=$(wrk -t2 -c"$3" -d"${seconds}s" --latency "$4" 2>&1) || true
-  python3 - "$1" "$2" "$out" >>"$results" <<'PY'
-import re, sys
-name, scenario, out = sys.argv[1], sys.argv[2], sys.argv[3]
-def lat(label):
-    m = re.search(r"^\s*%s%%\s+([\d.]+)(us|ms|s)" % label, out, re.M)
-    if not m: return float("nan")
-    return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
-rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-tr = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB)", out)
-mbs = float(tr.group(1)) * {"B": 1e-6, "KB": 1e-3, "MB": 1.0, "GB": 1e3}[tr.group(2)] * 1.048576 if tr else float("nan")
-errs = re.search(r"Socket errors:.*|Non-2xx or 3xx responses: \d+", out)
-print(f"{scenario}\t{name}\t{float(rps.group(1)) if rps else float('nan'):.1f}\t{lat('50'):.2f}\t{lat('99'):.2f}\t{mbs:.1f}\t{errs.group(0) if errs else ''}")
-PY
-  tail -1 "$results"
-}
 printf 'scenario\tserver\treq/s\tp50 ms\tp99 ms\tMB/s\terrors\n'
 for i in $(seq "$runs"); do
   for scenario in "playlist-64:64:$playlist" "playlist-1000:1000:$playlist" "segment-64:64:$seg"; do
     IFS=: read -r name conns path <<<"$scenario"
-    run_wrk streamlet "$name" "$conns" "$base$path"
-    run_wrk nginx "$name" "$conns" "http://127.0.0.1:$nport$path"
+    wrk_run streamlet "$name" "$conns" "$base$path"
+    wrk_run nginx "$name" "$conns" "http://127.0.0.1:$nport$path"
   done
 done
 
 echo
 echo "medians over $runs runs (${seconds}s each, wrk -t2):"
-python3 - "$results" <<'PY'
-import statistics, sys
-rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-print(f"{'scenario':<14}{'server':<10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'MB/s':>9}")
-for scenario in dict.fromkeys(r[0] for r in rows):
-    med = {}
-    for server in ("streamlet", "nginx"):
-        sel = [r for r in rows if r[0] == scenario and r[1] == server]
-        med[server] = [statistics.median(float(r[k]) for r in sel) for k in (2, 3, 4, 5)]
-        m = med[server]
-        print(f"{scenario:<14}{server:<10}{m[0]:>10.0f}{m[1]:>9.2f}{m[2]:>9.2f}{m[3]:>9.1f}")
-    s, n = med["streamlet"], med["nginx"]
-    print(f"{scenario:<14}{'ratio':<10}{s[0]/n[0]:>10.2f}{s[1]/n[1]:>9.2f}{s[2]/n[2]:>9.2f}{s[3]/n[3]:>9.2f}   (streamlet/nginx)")
-PY
+wrk_medians nginx streamlet nginx

@@ -16,6 +16,7 @@
 #include "streamlet/origin.hpp"
 #include "streamlet/storage.hpp"
 #include "streamlet/storage_cache.hpp"
+#include "support/remote_like_storage.hpp"
 #include "support/support.hpp"
 
 using namespace streamlet;
@@ -31,65 +32,6 @@ struct Counts {
   std::atomic<int> hang_after_reads{-1};
 };
 
-class RemoteLikeReader final : public storage::Reader {
- public:
-  RemoteLikeReader(std::unique_ptr<storage::Reader> inner, Counts& counts)
-      : inner_(std::move(inner)), counts_(counts) {}
-  const storage::ObjectInfo& info() const override { return inner_->info(); }
-  Result<size_t> read_at(uint64_t offset, char* data, size_t size) const override {
-    int n = ++counts_.reads;
-    if (counts_.hang_after_reads >= 0 && n > counts_.hang_after_reads)
-      for (;;) ::pause();
-    if (counts_.read_delay_ms > 0)
-      std::this_thread::sleep_for(std::chrono::milliseconds(counts_.read_delay_ms.load()));
-    // Small pieces, as ranged GETs would come.
-    return inner_->read_at(offset, data, std::min<size_t>(size, 4096));
-  }
-  // fd() stays -1: no descriptor, like S3.
-
- private:
-  std::unique_ptr<storage::Reader> inner_;
-  Counts& counts_;
-};
-
-// A real local storage, seen as a remote one: no descriptors, every call counted.
-class RemoteLike final : public storage::Storage {
- public:
-  RemoteLike(std::shared_ptr<storage::Storage> inner, Counts& counts)
-      : inner_(std::move(inner)), counts_(counts) {}
-  Result<std::unique_ptr<storage::Reader>> open(std::string_view key) override {
-    ++counts_.opens;
-    STREAMLET_ASSIGN_OR_RETURN(auto r, inner_->open(key));
-    return std::unique_ptr<storage::Reader>(new RemoteLikeReader(std::move(r), counts_));
-  }
-  Result<storage::ObjectInfo> stat(std::string_view key) override {
-    ++counts_.stats;
-    return inner_->stat(key);
-  }
-  Result<std::unique_ptr<storage::Writer>> write(std::string_view key) override {
-    return inner_->write(key);
-  }
-  Result<std::unique_ptr<storage::Appender>> append(std::string_view key, bool create) override {
-    return inner_->append(key, create);
-  }
-  Status remove(std::string_view key) override { return inner_->remove(key); }
-  Status list(std::string_view prefix,
-              const std::function<bool(const storage::ObjectInfo&)>& each) override {
-    return inner_->list(prefix, each);
-  }
-  Result<uint64_t> remove_prefix(std::string_view prefix) override {
-    return inner_->remove_prefix(prefix);
-  }
-  Result<std::unique_ptr<storage::Publication>> publish(std::string_view prefix) override {
-    return inner_->publish(prefix);
-  }
-  std::string describe() const override { return "remote-like:" + inner_->describe(); }
-
- private:
-  std::shared_ptr<storage::Storage> inner_;
-  Counts& counts_;
-};
-
 struct Fixture {
   TempDir tmp;
   Counts counts;
@@ -99,7 +41,21 @@ struct Fixture {
     auto l = storage::open_local({.root = tmp.path() / "store", .durable = false});
     REQUIRE_MESSAGE(l.ok(), l.status().to_string());
     local = l.value();
-    remote = std::make_shared<RemoteLike>(local, counts);
+    // No descriptors, every call counted; small pieces, as ranged GETs would come.
+    remote = std::make_shared<streamlet::test::RemoteLikeStorage>(
+        local, streamlet::test::RemoteLikeHooks{
+                   .before_open = [this] { ++counts.opens; },
+                   .before_stat = [this] { ++counts.stats; },
+                   .before_read =
+                       [this] {
+                         int n = ++counts.reads;
+                         if (counts.hang_after_reads >= 0 && n > counts.hang_after_reads)
+                           for (;;) ::pause();
+                         if (counts.read_delay_ms > 0)
+                           std::this_thread::sleep_for(
+                               std::chrono::milliseconds(counts.read_delay_ms.load()));
+                       },
+                   .max_read = 4096});
   }
   fs::path cache_dir() const { return tmp.path() / "cache"; }
   std::shared_ptr<storage::CachedStorage> cache(uint64_t max_bytes = 1 << 20,
