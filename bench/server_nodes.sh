@@ -12,7 +12,7 @@ spawn_node() {
 }
 start_node() {
   spawn_node "$@"
-  for _ in $(seq 200); do grep -q "listening on" "$1" && return; sleep 0.05; done
+  for _ in $(seq 200); do grep -qs "listening on" "$1" && return; sleep 0.05; done
   echo "node did not start: $(tail -1 "$1")" >&2
   exit 1
 }
