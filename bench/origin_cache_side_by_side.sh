@@ -71,13 +71,15 @@ PY
 
 mkfifo "$work/stdin"
 exec 3<>"$work/stdin"  # held open: the nodes serve until the script ends
-start_node() {  # name args...
-  local name=$1; shift
-  "$node" "$@" <"$work/stdin" >"$work/$name.log" 2>&1 &
+# start_node NAME PORT_VAR ARGS...: in this shell (not $(...)), so cleanup knows its PID; the node
+# must not inherit fd 3, or it would hold its own stdin open and outlive the script.
+start_node() {
+  local name=$1 var=$2; shift 2
+  "$node" "$@" <"$work/stdin" >"$work/$name.log" 2>&1 3>&- &
   pids+=($!)
   for _ in $(seq 100); do grep -q "listening on" "$work/$name.log" && break; sleep 0.05; done
   grep -q "listening on" "$work/$name.log" || { cat "$work/$name.log" >&2; exit 1; }
-  awk '/listening on/ {print $3}' "$work/$name.log"
+  printf -v "$var" '%s' "$(awk '/listening on/ {print $3}' "$work/$name.log")"
 }
 if [ "$kind" = rgw ]; then
   bash "$src/tests/support/rgw_server.sh" start "$work/rgw" >"$work/rgw.log" 2>&1 ||
@@ -86,16 +88,16 @@ if [ "$kind" = rgw ]; then
   url="s3://streamlet-bench?endpoint=$S3_ENDPOINT&region=$S3_REGION&path_style=1"
   # The uncached node starts first and copies the objects into the bucket.
   inner_flags=(--storage "$url")
-  port_remote=$(start_node remote "${inner_flags[@]}" --seed "$work/store" --threads "$threads")
+  start_node remote port_remote "${inner_flags[@]}" --seed "$work/store" --threads "$threads"
   about="RGW (Ceph $(ceph --version 2>/dev/null | awk '{print $3}'), same machine)"
 else
   inner_flags=(--root "$work/store" --storage "$kind" --latency-us "$latency_us")
-  port_remote=$(start_node remote "${inner_flags[@]}" --threads "$threads")
+  start_node remote port_remote "${inner_flags[@]}" --threads "$threads"
   about="$kind, ${latency_us} us per call"
 fi
-port_local=$(start_node local --root "$work/store" --storage local --threads "$threads")
-port_cached=$(start_node cached "${inner_flags[@]}" --threads "$threads" \
-  --cache-dir "$work/cache" --cache-bytes $((256 << 20)) --revalidate-ms "$revalidate_ms")
+start_node local port_local --root "$work/store" --storage local --threads "$threads"
+start_node cached port_cached "${inner_flags[@]}" --threads "$threads" \
+  --cache-dir "$work/cache" --cache-bytes $((256 << 20)) --revalidate-ms "$revalidate_ms"
 
 playlist=/media/$video/720p/playlist.m3u8
 seg=/media/$video/720p/seg_00001.m4s
