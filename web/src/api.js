@@ -205,3 +205,26 @@ export function followVideo(id, onUpdate) {
   run(0);
   return () => controller.abort();
 }
+
+// The original upload of one of the caller's videos, saved under its uploaded name. The
+// download needs the Authorization header, so it goes through fetch, not a plain link.
+export async function downloadOriginal(id) {
+  const res = await fetch(`/v1/videos/${encodeURIComponent(id)}/original`, { headers: authHeaders() });
+  if (!res.ok) {
+    let message = FALLBACK_MESSAGES[res.status] || `The server answered ${res.status}.`;
+    try {
+      message = (await res.json()).error || message;
+    } catch {}
+    throw new ApiError(message, res.status, 'http_' + res.status);
+  }
+  const disposition = res.headers.get('Content-Disposition') || '';
+  const extended = /filename\*=UTF-8''([^;]+)/i.exec(disposition);
+  const plain = /filename="([^"]*)"/i.exec(disposition);
+  const name = extended ? decodeURIComponent(extended[1]) : plain ? plain[1] : id;
+  const url = URL.createObjectURL(await res.blob());
+  const a = Object.assign(document.createElement('a'), { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
