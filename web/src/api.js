@@ -12,25 +12,47 @@ export class ApiError extends Error {
   }
 }
 
+// In another site's iframe (an embed) the browser may deny storage altogether: reading it
+// then throws. Such a viewer is anonymous and stays so.
+const store = {
+  get(key) {
+    try {
+      return localStorage.getItem(key);
+    } catch {
+      return null;
+    }
+  },
+  set(key, value) {
+    try {
+      localStorage.setItem(key, value);
+    } catch {}
+  },
+  remove(key) {
+    try {
+      localStorage.removeItem(key);
+    } catch {}
+  },
+};
+
 export const session = {
   get token() {
-    return localStorage.getItem(TOKEN_KEY);
+    return store.get(TOKEN_KEY);
   },
   get user() {
     try {
-      return JSON.parse(localStorage.getItem(USER_KEY) || 'null');
+      return JSON.parse(store.get(USER_KEY) || 'null');
     } catch {
       return null;
     }
   },
   save(token, user) {
-    localStorage.setItem(TOKEN_KEY, token);
-    localStorage.setItem(USER_KEY, JSON.stringify(user));
+    store.set(TOKEN_KEY, token);
+    store.set(USER_KEY, JSON.stringify(user));
     notify();
   },
   clear() {
-    localStorage.removeItem(TOKEN_KEY);
-    localStorage.removeItem(USER_KEY);
+    store.remove(TOKEN_KEY);
+    store.remove(USER_KEY);
     notify();
   },
 };

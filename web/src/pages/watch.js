@@ -108,7 +108,7 @@ export function renderWatch(main, { params, query }) {
           copied.textContent = 'Press Ctrl+C (⌘C) to copy.';
         }
       } } }, 'Copy link')),
-      player ? h('label.inline.share-at', atBox, ' ', atWords) : null,
+      player ? h('div.share-at', atBox, h('label', { htmlFor: 'share-at' }, atWords)) : null,
       copied,
       video.visibility === 'private' ? h('p.hint', 'This video is private: the link works only for you. Make it unlisted to share it.') : null,
     );
