@@ -92,8 +92,10 @@ void send_web_page(const std::filesystem::path& web_root, httplib::Response& res
   }
   std::ifstream in(web_root / "index.html", std::ios::binary);
   if (web_root.empty() || !in) {
+    // The share tags still go out: a link unfurls whether or not the app was built.
     res.set_content(
-        "<!doctype html><meta charset=utf-8><title>Streamlet</title>"
+        "<!doctype html><meta charset=utf-8>" +
+        (head.empty() ? std::string("<title>Streamlet</title>") : head) +
         "<h1>Streamlet</h1><p>The web app was not built (no index.html in the web root). "
         "The API is at <code>/v1/</code>; see docs/api.md. Build the web app or start the "
         "server with <code>--web-root DIR</code>.</p>",
