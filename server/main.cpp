@@ -549,7 +549,7 @@ int main(int argc, char** argv) {
   server::RequestMetrics metrics;
   metrics.set_platform_stats([&plat] { return plat.stats(); });
   server::Routes routes{plat,          web_root,         stopping,         metrics, {},
-                        metrics_port < 0, c.metrics_token, c.trusted_proxies};
+                        metrics_port < 0, c.metrics_token, c.trusted_proxies, c.public_url};
   // A node answers what its roles are for; /healthz, /readyz and /metrics on every node.
   if (roles->api) server::register_upload_routes(svr, plat, metrics, c.public_url);
   // Requests are timed from routing to the end of the response (httplib runs both, and the
@@ -562,6 +562,7 @@ int main(int argc, char** argv) {
     server::register_auth_routes(routes, svr);
     server::register_video_routes(routes, svr);
     server::register_job_routes(routes, svr);
+    server::register_share_routes(routes, svr);
   }
   if (roles->origin) server::register_media_routes(routes, svr);
   server::register_ops_routes(routes, svr);

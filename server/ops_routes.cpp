@@ -81,11 +81,21 @@ void register_ops_routes(Routes& r, httplib::Server& svr) {
     });
 }
 
-void send_web_page(const std::filesystem::path& web_root, httplib::Response& res) {
+void send_web_page(const std::filesystem::path& web_root, httplib::Response& res,
+                   const std::string& head, bool frameable) {
+  // Clickjacking: no other site may frame a page that acts for the signed-in user.
+  if (frameable) {
+    res.set_header("Content-Security-Policy", "frame-ancestors *");
+  } else {
+    res.set_header("X-Frame-Options", "DENY");
+    res.set_header("Content-Security-Policy", "frame-ancestors 'none'");
+  }
   std::ifstream in(web_root / "index.html", std::ios::binary);
   if (web_root.empty() || !in) {
+    // The share tags still go out: a link unfurls whether or not the app was built.
     res.set_content(
-        "<!doctype html><meta charset=utf-8><title>Streamlet</title>"
+        "<!doctype html><meta charset=utf-8>" +
+        (head.empty() ? std::string("<title>Streamlet</title>") : head) +
         "<h1>Streamlet</h1><p>The web app was not built (no index.html in the web root). "
         "The API is at <code>/v1/</code>; see docs/api.md. Build the web app or start the "
         "server with <code>--web-root DIR</code>.</p>",
@@ -94,17 +104,24 @@ void send_web_page(const std::filesystem::path& web_root, httplib::Response& res
   }
   std::stringstream ss;
   ss << in.rdbuf();
+  std::string page = ss.str();
+  constexpr std::string_view kTitle = "<title>Streamlet</title>\n";
+  if (const size_t at = page.find(kTitle); !head.empty() && at != std::string::npos)
+    page.replace(at, kTitle.size(), head);
   res.set_header("Cache-Control", "no-cache");
-  res.set_content(ss.str(), "text/html; charset=utf-8");
+  res.set_content(page, "text/html; charset=utf-8");
 }
 
 void register_web_routes(Routes& r, httplib::Server& svr) {
   auto index = [&r](const httplib::Request&, httplib::Response& res) {
     send_web_page(r.web_root, res);
   };
-  // The web app's pages are the table's kWebPage rows (its router knows the same list).
+  // The web app's pages are the table's kWebPage rows (its router knows the same list). The
+  // watch page's own head is the share routes' (share_routes.cpp).
   for (const RouteSpec& row : kRouteTable)
-    if (row.handling == RouteHandling::kWebPage) route(r, svr, row.id, index);
+    if (row.handling == RouteHandling::kWebPage && row.id != RouteId::kWebWatch &&
+        row.id != RouteId::kWebEmbed)
+      route(r, svr, row.id, index);
   // Built assets carry content hashes in their names: cacheable for long. A mount point, not
   // a route: other methods there stay 404.
   std::string assets(pattern_prefix(route_spec(RouteId::kWebAssets).pattern));

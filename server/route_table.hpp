@@ -55,6 +55,7 @@ enum class RouteId {
   kVideoEvents,
   kVideoViews,
   kVideoStats,
+  kVideoOriginal,
   kJobList,
   kJobRetry,
   kJobCancel,
@@ -73,11 +74,14 @@ enum class RouteId {
   kHealthz,
   kReadyz,
   kMetrics,
+  kOEmbed,
   kWebHome,
   kWebUpload,
   kWebLibrary,
   kWebLogin,
   kWebWatch,
+  kWebEmbed,
+  kWebChannel,
   kWebAssets,
   kCount
 };
@@ -121,6 +125,8 @@ inline constexpr std::array<RouteSpec, size_t(RouteId::kCount)> kRouteTable = []
       {kVideoViews, "POST", "/v1/videos/{id}/views", "/v1/videos/{id}/views", A::kOptional,
        H::kApi},
       {kVideoStats, "GET", "/v1/videos/{id}/stats", "/v1/videos/{id}/stats", A::kSignedIn, H::kApi},
+      {kVideoOriginal, "GET", "/v1/videos/{id}/original", "/v1/videos/{id}/original",
+       A::kSignedIn, H::kApi},
       {kJobList, "GET", "/v1/jobs", "/v1/jobs", A::kSignedIn, H::kApi},
       {kJobRetry, "POST", "/v1/jobs/{key}/retry", "/v1/jobs/{id}/retry", A::kSignedIn, H::kApi},
       {kJobCancel, "POST", "/v1/jobs/{key}/cancel", "/v1/jobs/{id}/cancel", A::kSignedIn, H::kApi},
@@ -145,6 +151,8 @@ inline constexpr std::array<RouteSpec, size_t(RouteId::kCount)> kRouteTable = []
       {kReadyz, "GET", "/readyz", "/readyz", A::kNone, H::kApi},
       // Guarded by --metrics-token, not a user credential; absent with --metrics-listen.
       {kMetrics, "GET", "/metrics", "/metrics", A::kNone, H::kApi},
+      // oEmbed (oembed.com): what a chat app or CMS asks to embed a watch page's video.
+      {kOEmbed, "GET", "/oembed", "/oembed", A::kNone, H::kApi},
       // Pages answer with and without a trailing '/' (the web app then shows the address
       // without it).
       {kWebHome, "GET", "/", "/", A::kNone, H::kWebPage},
@@ -152,6 +160,9 @@ inline constexpr std::array<RouteSpec, size_t(RouteId::kCount)> kRouteTable = []
       {kWebLibrary, "GET", "/library/?", "/library", A::kNone, H::kWebPage},
       {kWebLogin, "GET", "/login/?", "/login", A::kNone, H::kWebPage},
       {kWebWatch, "GET", "/watch/{id}/?", "/watch/{id}", A::kNone, H::kWebPage},
+      // The player alone, for iframes on other sites: the one page that may be framed.
+      {kWebEmbed, "GET", "/embed/{id}/?", "/embed/{id}", A::kNone, H::kWebPage},
+      {kWebChannel, "GET", "/u/{key}/?", "/u/{name}", A::kNone, H::kWebPage},
       // Only when the web root has an assets/ directory.
       {kWebAssets, "GET", "/assets/{file}", "/assets/{file}", A::kNone, H::kWebAsset},
   }};

@@ -36,6 +36,8 @@ struct Routes {
   std::string metrics_token;
   // Socket peers whose X-Forwarded-For is believed (--trusted-proxy); none by default.
   std::vector<std::string> trusted_proxies;
+  // --public-url: the base of absolute links (share tags, oEmbed); "" = the request's Host.
+  std::string public_url;
 };
 
 // The client address that per-address limits count: the socket peer, or, when the peer
@@ -95,9 +97,13 @@ void register_job_routes(Routes& r, httplib::Server& svr);
 void register_media_routes(Routes& r, httplib::Server& svr);
 void register_ops_routes(Routes& r, httplib::Server& svr);
 void register_web_routes(Routes& r, httplib::Server& svr);
+// /oembed, the original file's download, and the watch page's share tags (share.hpp).
+void register_share_routes(Routes& r, httplib::Server& svr);
 // The web app's index.html as `res` (or, without a built app, a page saying so); the status is
-// the caller's to set.
-void send_web_page(const std::filesystem::path& web_root, httplib::Response& res);
+// the caller's to set. `head`, when not empty, replaces the page's <title> (share_head()).
+// Only `frameable` pages may be shown in another site's frame.
+void send_web_page(const std::filesystem::path& web_root, httplib::Response& res,
+                   const std::string& head = "", bool frameable = false);
 
 // What the front does with a request before any thread sees it, from its route table row:
 // upload bodies stream to the taker, progress streams stay in the front, everything else

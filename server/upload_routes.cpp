@@ -51,15 +51,11 @@ void serve(platform::Platform& platform, const RouteSpec& row, RequestMetrics& m
   treq.method = req.method;
   treq.path = req.path;
   bool bad_host = false;
-  if (!public_url.empty()) {
-    treq.scheme_host = public_url;
-  } else if (req.has_header("Host")) {
+  if (!public_url.empty() || req.has_header("Host")) {
     // Reflected into Location, so a client's Host must be a host, not a link elsewhere.
-    // Behind a TLS-terminating proxy, upload URLs must say https.
-    const std::string host = req.get_header_value("Host");
-    bad_host = !plausible_host(host);
-    std::string scheme = req.get_header_value("X-Forwarded-Proto") == "https" ? "https" : "http";
-    if (!bad_host) treq.scheme_host = scheme + "://" + host;
+    auto base = request_base_url(public_url, req);
+    bad_host = !base;
+    if (base) treq.scheme_host = *base;
   }
   for (const auto& [name, value] : req.headers) treq.headers.emplace_back(name, value);
   bool body_touched = false;
@@ -126,6 +122,16 @@ void register_upload_routes(httplib::Server& server, platform::Platform& platfor
     else if (row.method == "PATCH")
       server.Patch(regex, streamed);
   }
+}
+
+std::optional<std::string> request_base_url(const std::string& public_url,
+                                            const httplib::Request& req) {
+  if (!public_url.empty()) return public_url;
+  const std::string host = req.get_header_value("Host");
+  if (!plausible_host(host)) return std::nullopt;
+  // Behind a TLS-terminating proxy, URLs must say https.
+  const bool https = req.get_header_value("X-Forwarded-Proto") == "https";
+  return std::string(https ? "https://" : "http://") + host;
 }
 
 bool plausible_host(std::string_view host) {

@@ -3,6 +3,7 @@
 
 #include <httplib.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,12 @@ void register_upload_routes(httplib::Server& server, platform::Platform& platfor
 // A Host header value that may be put in a URL: a DNS name or IPv4 address, or an IPv6
 // address in brackets, with an optional port. No spaces, slashes, userinfo or CR/LF.
 bool plausible_host(std::string_view host);
+
+// How clients reach this server, for absolute URLs: `public_url` when set, else the scheme
+// (X-Forwarded-Proto https, else http) and the request's Host; nullopt when that Host is not
+// plausible_host().
+std::optional<std::string> request_base_url(const std::string& public_url,
+                                            const httplib::Request& req);
 
 // --public-url: "http[s]://host[:port][/path]" (a trailing slash is dropped), how clients
 // reach this server. kInvalidArgument for anything else (no scheme, a query, a bad host).

@@ -89,10 +89,10 @@ void register_video_routes(Routes& r, httplib::Server& svr) {
     if (!who) return;
     platform::VideoListParams p;
     p.q = req.get_param_value("q");
+    // owner=me: the caller's library; owner=<username>: that user's channel.
     const std::string owner = req.get_param_value("owner");
-    if (!owner.empty() && owner != "me")
-      return send_error(res, error(ErrorCode::kInvalidArgument, "owner: only \"me\" is supported"));
     p.owner_me = owner == "me";
+    if (!owner.empty() && owner != "me") p.owner_username = owner;
     if (auto s = req.get_param_value("status"); !s.empty()) {
       auto parsed = catalog::parse_video_status(s);
       if (!parsed.ok()) return send_error(res, parsed.status());

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "share.hpp"
+
 namespace streamlet::server {
 
 std::string rfc3339_ms(int64_t ms) {
@@ -110,6 +112,28 @@ json view(const jobs::JobPage& page) {
   for (const auto& j : page.jobs) items.push_back(view(j));
   return {{"items", items},
           {"next_cursor", page.next_cursor.empty() ? json(nullptr) : json(page.next_cursor)}};
+}
+
+json oembed_view(const ShareCard& c, const std::string& iframe, int width, int height) {
+  json doc = {{"version", "1.0"},
+              {"type", "video"},
+              {"provider_name", "Streamlet"},
+              {"provider_url", c.site_url},
+              {"title", c.title},
+              {"html", iframe},
+              {"width", width},
+              {"height", height}};
+  if (!c.author_name.empty()) {
+    doc["author_name"] = c.author_name;
+    doc["author_url"] = c.author_url;
+  }
+  if (!c.image_url.empty()) {
+    // The poster has the embed's aspect; the spec wants a size with every thumbnail.
+    doc["thumbnail_url"] = c.image_url;
+    doc["thumbnail_width"] = c.width;
+    doc["thumbnail_height"] = c.height;
+  }
+  return doc;
 }
 
 std::string_view error_code_name(ErrorCode code) {

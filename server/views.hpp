@@ -27,6 +27,10 @@ json view(const catalog::ViewStats& stats);            // {"views","watch_second
 json view(const jobs::Job& job);
 json view(const jobs::JobPage& page);                  // {"items","next_cursor"}
 
+struct ShareCard;  // share.hpp
+// The oEmbed 1.0 document of a video (type "video"), its html the `iframe` of width x height.
+json oembed_view(const ShareCard& card, const std::string& iframe, int width, int height);
+
 // The API's error body: {"error": message, "code": snake_case code}.
 std::string error_json(const Status& status);
 std::string_view error_code_name(ErrorCode code);

@@ -110,6 +110,9 @@ struct VideoListParams {
   // Only videos of this visibility (the home page asks for public ones, so that the viewer's
   // own unlisted and private videos, and an admin's view of everyone's, stay in the library).
   std::optional<catalog::Visibility> visibility;
+  // A channel: only this user's public, ready videos, whoever asks (the owner and admins
+  // included: it is the page everyone sees). "" = no such filter; an unknown name is kNotFound.
+  std::string owner_username;
   int page = 1;       // >= 1
   int per_page = 20;  // 1..100
 };
@@ -134,6 +137,13 @@ struct VideoView {
   std::string poster_url;
   std::string storyboard_url;
   std::string page_url;  // "/watch/<id>"
+};
+
+// The file a video was made from, as its uploader sent it (kept until the video is deleted).
+struct OriginalFile {
+  std::shared_ptr<const storage::Reader> file;  // its size is file->info().size
+  // The uploader's file name without any directory or control character, else "<video id>".
+  std::string filename;
 };
 
 // One page of a numbered listing.
@@ -258,6 +268,9 @@ class Platform {
   Result<VideoView> get_video(const accounts::Principal& who, std::string_view id);
   Result<VideoView> update_video(const accounts::Principal& who, std::string_view id,
                                  const catalog::VideoUpdate& update);
+  // The uploaded source of a video, for its owner or an admin. kNotFound for anyone else (as
+  // for an unknown id) and while the upload is unfinished.
+  Result<OriginalFile> original_file(const accounts::Principal& who, std::string_view id);
   // Cancels its job and removes every object of it (media, upload data).
   Status delete_video(const accounts::Principal& who, std::string_view id);
   // A playback beacon. The viewer is the signed-in user, else the client's opaque `viewer`

@@ -681,6 +681,21 @@ Result<Page<VideoView>> Platform::list_videos(const Principal& who, const VideoL
   q.text = p.q;
   q.status = p.status;
   q.visibility = p.visibility;
+  if (!p.owner_username.empty()) {
+    // A channel is what everyone sees, so the owner's other videos stay in their library.
+    auto owner = impl_->catalog->find_user_by_name(p.owner_username);
+    if (!owner.ok()) {
+      if (owner.status().code() == ErrorCode::kNotFound)
+        return error(ErrorCode::kNotFound, "no such user");
+      return owner.status();
+    }
+    q.owner_id = owner->id;
+    q.visible_to = std::string();  // anonymous: public and ready only
+    q.limit = p.per_page;
+    q.offset = offset;
+    STREAMLET_ASSIGN_OR_RETURN(auto page, impl_->catalog->list_videos(q));
+    return page_doc(page.items, page.total);
+  }
   if (who.admin() || p.owner_me) {
     if (p.owner_me) q.owner_id = who.user_id;
     q.limit = p.per_page;
@@ -746,6 +761,40 @@ Result<VideoView> Platform::update_video(const Principal& who, std::string_view 
   STREAMLET_ASSIGN_OR_RETURN(auto v, impl_->catalog->update_video(id, update));
   impl_->forget_policy(v.id);
   return impl_->view_of(v);
+}
+
+namespace {
+// The uploader's file name as a download may offer it: no directory, no control character.
+std::string download_name(const upload::UploadInfo& info, std::string_view video_id) {
+  auto f = info.metadata.find("filename");
+  std::string name;
+  if (f != info.metadata.end()) {
+    for (char c : std::filesystem::path(f->second).filename().string())
+      if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) name += c;
+  }
+  const size_t first = name.find_first_not_of(' ');
+  name = first == std::string::npos ? std::string() : name.substr(first);
+  while (!name.empty() && name.back() == ' ') name.pop_back();
+  if (name.empty() || name == "." || name == "..") return std::string(video_id);
+  return name.substr(0, 255);
+}
+}  // namespace
+
+Result<OriginalFile> Platform::original_file(const Principal& who, std::string_view id) {
+  // Only those who may change the video; to anyone else it does not exist.
+  auto v = impl_->catalog->get_video(id);
+  if (!v.ok()) return v.status();
+  if (!accounts::authorize(who, accounts::Action::kModify, *v))
+    return error(ErrorCode::kNotFound, "no such video");
+  auto info = impl_->store->info(impl_->upload_of(v->id));
+  if (!info.ok() || !info->complete())
+    return error(ErrorCode::kNotFound, "the video has no finished upload");
+  STREAMLET_ASSIGN_OR_RETURN(auto key, impl_->store->data_key(info->id));
+  STREAMLET_ASSIGN_OR_RETURN(auto reader, impl_->storage->open(key));
+  OriginalFile out;
+  out.file = std::move(reader);
+  out.filename = download_name(*info, v->id);
+  return out;
 }
 
 Status Platform::delete_video(const Principal& who, std::string_view id) {

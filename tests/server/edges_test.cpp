@@ -85,7 +85,7 @@ TEST_CASE("web pages: unknown addresses get an HTML 404 page and trailing slashe
   write_file(dir / "web" / "index.html", "<!doctype html><title>app</title>");
   ServerProcess s(dir / "data", "test-key", {"--web-root", (dir / "web").string()});
   auto c = s.client();
-  for (const char* path : {"/nope", "/embed/abc", "/watch/abc/def", "/upload/x", "/watch/a%21b"}) {
+  for (const char* path : {"/nope", "/embed/abc/def", "/watch/abc/def", "/upload/x", "/watch/a%21b"}) {
     CAPTURE(path);
     auto r = c.Get(path);
     REQUIRE(r);
@@ -93,7 +93,7 @@ TEST_CASE("web pages: unknown addresses get an HTML 404 page and trailing slashe
     CHECK(r->get_header_value("Content-Type").rfind("text/html", 0) == 0);
     CHECK(r->body == "<!doctype html><title>app</title>");
   }
-  for (const char* path : {"/upload/", "/library/", "/login/", "/watch/abc/", "/watch/abc"}) {
+  for (const char* path : {"/upload/", "/library/", "/login/", "/watch/abc/", "/watch/abc", "/embed/abc", "/u/alice/"}) {
     CAPTURE(path);
     auto r = c.Get(path);
     REQUIRE(r);

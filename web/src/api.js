@@ -12,25 +12,47 @@ export class ApiError extends Error {
   }
 }
 
+// In another site's iframe (an embed) the browser may deny storage altogether: reading it
+// then throws. Such a viewer is anonymous and stays so.
+const store = {
+  get(key) {
+    try {
+      return localStorage.getItem(key);
+    } catch {
+      return null;
+    }
+  },
+  set(key, value) {
+    try {
+      localStorage.setItem(key, value);
+    } catch {}
+  },
+  remove(key) {
+    try {
+      localStorage.removeItem(key);
+    } catch {}
+  },
+};
+
 export const session = {
   get token() {
-    return localStorage.getItem(TOKEN_KEY);
+    return store.get(TOKEN_KEY);
   },
   get user() {
     try {
-      return JSON.parse(localStorage.getItem(USER_KEY) || 'null');
+      return JSON.parse(store.get(USER_KEY) || 'null');
     } catch {
       return null;
     }
   },
   save(token, user) {
-    localStorage.setItem(TOKEN_KEY, token);
-    localStorage.setItem(USER_KEY, JSON.stringify(user));
+    store.set(TOKEN_KEY, token);
+    store.set(USER_KEY, JSON.stringify(user));
     notify();
   },
   clear() {
-    localStorage.removeItem(TOKEN_KEY);
-    localStorage.removeItem(USER_KEY);
+    store.remove(TOKEN_KEY);
+    store.remove(USER_KEY);
     notify();
   },
 };
@@ -204,4 +226,27 @@ export function followVideo(id, onUpdate) {
   };
   run(0);
   return () => controller.abort();
+}
+
+// The original upload of one of the caller's videos, saved under its uploaded name. The
+// download needs the Authorization header, so it goes through fetch, not a plain link.
+export async function downloadOriginal(id) {
+  const res = await fetch(`/v1/videos/${encodeURIComponent(id)}/original`, { headers: authHeaders() });
+  if (!res.ok) {
+    let message = FALLBACK_MESSAGES[res.status] || `The server answered ${res.status}.`;
+    try {
+      message = (await res.json()).error || message;
+    } catch {}
+    throw new ApiError(message, res.status, 'http_' + res.status);
+  }
+  const disposition = res.headers.get('Content-Disposition') || '';
+  const extended = /filename\*=UTF-8''([^;]+)/i.exec(disposition);
+  const plain = /filename="([^"]*)"/i.exec(disposition);
+  const name = extended ? decodeURIComponent(extended[1]) : plain ? plain[1] : id;
+  const url = URL.createObjectURL(await res.blob());
+  const a = Object.assign(document.createElement('a'), { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
 }

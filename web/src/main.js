@@ -1,5 +1,6 @@
 // Streamlet web app: a small single-page app on plain DOM. Routes match the
-// paths the server answers with index.html: /, /login, /upload, /library, /watch/{id}
+// paths the server answers with index.html: /, /login, /upload, /library, /watch/{id},
+// /embed/{id}, /u/{username}
 // (the kWebPage rows of server/route_table.hpp; keep the two lists the same).
 import './styles.css';
 import { h } from './dom.js';
@@ -8,6 +9,8 @@ import { renderLogin } from './pages/login.js';
 import { renderUpload } from './pages/upload.js';
 import { renderLibrary, renderBrowse } from './pages/library.js';
 import { renderWatch } from './pages/watch.js';
+import { renderEmbed } from './pages/embed.js';
+import { renderChannel } from './pages/channel.js';
 
 const routes = [
   { re: /^\/$/, title: 'Videos', render: renderBrowse },
@@ -15,6 +18,9 @@ const routes = [
   { re: /^\/upload\/?$/, title: 'Upload', render: renderUpload, auth: true },
   { re: /^\/library\/?$/, title: 'Library', render: renderLibrary, auth: true },
   { re: /^\/watch\/([^/]+)\/?$/, title: 'Watch', render: renderWatch },
+  // The player alone (in another site's iframe): no site header.
+  { re: /^\/embed\/([^/]+)\/?$/, title: 'Video', render: renderEmbed, bare: true },
+  { re: /^\/u\/([^/]+)\/?$/, title: 'Channel', render: renderChannel },
 ];
 
 const main = h('main', { id: 'main', tabIndex: -1 });
@@ -67,6 +73,9 @@ function route() {
   const match = routes.map((r) => ({ r, m: path.match(r.re) })).find((x) => x.m);
   renderNav();
   main.replaceChildren();
+  const bare = Boolean(match?.r.bare);
+  top.hidden = bare;
+  document.body.classList.toggle('bare', bare);
   if (!match) {
     document.title = 'Not found · Streamlet';
     main.append(h('h1', 'Page not found'), h('p', 'There is nothing at this address. ', h('a', { href: '/' }, 'Go to the videos')));
@@ -105,9 +114,10 @@ const offline = h('div.offline', { role: 'status', hidden: navigator.onLine !== 
 window.addEventListener('offline', () => (offline.hidden = false));
 window.addEventListener('online', () => (offline.hidden = true));
 
+const top = h('header.top', nav);
 document.body.replaceChildren(
   h('a.skip', { href: '#main', on: { click: (e) => { e.preventDefault(); main.focus(); } } }, 'Skip to content'),
-  h('header.top', nav),
+  top,
   offline,
   main,
 );

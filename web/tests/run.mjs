@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { edgeSteps } from './edges.mjs';
+import { shareSteps } from './share.mjs';
 
 const SKIP = 77;
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -662,8 +663,10 @@ async function main() {
     const gone = await api('GET', `/v1/videos/${state.id}`);
     assert(gone.status === 404, `after delete GET answered ${gone.status}`);
   });
-  await edgeSteps({ page, base, api, step, assert, poll, shot, PHONE, DESKTOP, work, state, username,
-    adminKey: 'sk_browser_suite_admin_key_0123456789' });
+  const ctx = { page, base, api, step, assert, poll, shot, PHONE, DESKTOP, work, state, username,
+    adminKey: 'sk_browser_suite_admin_key_0123456789' };
+  await edgeSteps(ctx);
+  await shareSteps(ctx);
   const relevant = consoleErrors.filter((e) => !/favicon|403|Failed to load resource/.test(e));
   if (relevant.length) log(`note: browser console errors:\n  ${relevant.slice(0, 10).join('\n  ')}`);
 }

@@ -1,5 +1,6 @@
 import { h, field, formatDuration, formatCount, STATUS_WORDS, VISIBILITY_WORDS } from '../dom.js';
 import { videos, followVideo } from '../api.js';
+import { channelLink } from '../share.js';
 
 const PER_PAGE = 24;
 // The server's limits (docs/api.md): bytes of UTF-8.
@@ -18,7 +19,8 @@ export function renderLibrary(main, ctx) {
   return renderGrid(main, ctx, { owner: 'me', title: 'Your library', editable: true });
 }
 
-function renderGrid(main, { query, navigate }, { owner, title, editable, filter = {} }) {
+// A grid of videos with search and pages (the home page, the library, a channel page).
+export function renderGrid(main, { query, navigate }, { owner, title, editable, channel = false, filter = {} }) {
   let page = Math.max(1, Number(query.get('page')) || 1);
   let q = query.get('q') || '';
   const followers = new Map();
@@ -79,6 +81,11 @@ function renderGrid(main, { query, navigate }, { owner, title, editable, filter 
       if (mine !== generation) return;
       summary.textContent = '';
       grid.replaceChildren(h('li.error', { role: 'alert' }, `Could not load the videos: ${err.message}`));
+      if (channel && err.status === 404) {
+        main.querySelector('h1').textContent = 'User not found';
+        grid.replaceChildren(h('li.error', { role: 'alert' }, `There is no user called “${owner}”.`));
+        return;
+      }
       if (err.status === 401) navigate(`/login?next=${encodeURIComponent(location.pathname)}`, { replace: true });
       return;
     }
@@ -99,6 +106,8 @@ function renderGrid(main, { query, navigate }, { owner, title, editable, filter 
         ? `No videos match “${q}”.`
         : editable
           ? 'You have not uploaded any videos yet.'
+          : channel
+          ? `${owner} has no public videos yet.`
           : 'There are no videos to show yet.';
     grid.replaceChildren(...items.map((v) => card(v)));
     if (!total && editable && !q) grid.append(h('li.empty', h('a.button.primary', { href: '/upload' }, 'Upload your first video')));
@@ -135,7 +144,7 @@ function renderGrid(main, { query, navigate }, { owner, title, editable, filter 
       ' ',
       h('span', formatCount(v.views, 'view')),
       v.duration_seconds ? h('span.sr-only', `, ${formatDuration(v.duration_seconds)} long`) : null,
-      !editable && v.owner ? h('span.owner', `by ${v.owner.username}`) : null,
+      !editable && !channel && v.owner?.username ? h('span.owner', 'by ', channelLink(v.owner.username)) : null,
     );
     const live = h('p.live', { role: 'status' });
     if (v.status === 'failed' && v.status_reason) live.textContent = `Failed: ${v.status_reason}`;

@@ -1,6 +1,7 @@
-import { h, formatCount, STATUS_WORDS, VISIBILITY_WORDS } from '../dom.js';
-import { videos, followVideo, session, authHeaders } from '../api.js';
+import { h, formatCount, formatDuration, STATUS_WORDS, VISIBILITY_WORDS } from '../dom.js';
+import { videos, followVideo, session, authHeaders, downloadOriginal } from '../api.js';
 import { createPlayer } from '../player.js';
+import { startTime, startAt, linkAt, channelLink } from '../share.js';
 
 const VIEWER_KEY = 'streamlet.viewer';
 const BEACON_EVERY_MS = 30000;
@@ -44,7 +45,7 @@ export function renderWatch(main, { params, query }) {
     const meta = h(
       'p.meta',
       h('span.views', formatCount(video.views, 'view')),
-      video.owner ? ` · ${video.owner.username}` : '',
+      video.owner?.username ? h('span.owner', ' · by ', channelLink(video.owner.username)) : '',
       video.created_at ? ` · ${new Date(video.created_at).toLocaleDateString()}` : '',
       mine ? h('span.badge', { class: `vis-${video.visibility}` }, video.visibility) : null,
     );
@@ -55,6 +56,7 @@ export function renderWatch(main, { params, query }) {
       player?.destroy();
       player = createPlayer(video, { engine });
       stage = player.el;
+      startAt(player.media, startTime(query.get('t')));
       views = countViews(video, player.media);
     } else {
       const progress = h('progress', { max: 100, 'aria-label': 'Processing progress' });
@@ -82,26 +84,48 @@ export function renderWatch(main, { params, query }) {
     const link = new URL(video.page || `/watch/${video.id}`, location.origin).href;
     const shareInput = h('input', { id: 'share-link', readOnly: true, value: link, on: { focus: (e) => e.target.select() } });
     const copied = h('span.hint', { role: 'status' });
+    // "Start at 1:23": the link then opens at the player's current time (?t=83).
+    const atBox = h('input', { type: 'checkbox', id: 'share-at' });
+    const atWords = h('span', 'Start at 0:00');
+    const shareLink = () => (atBox.checked && player ? linkAt(link, player.media.currentTime) : link);
+    const paintShare = () => {
+      atWords.textContent = `Start at ${formatDuration(Math.floor(player?.media.currentTime || 0))}`;
+      shareInput.value = shareLink();
+    };
+    atBox.addEventListener('change', paintShare);
+    player?.media.addEventListener('timeupdate', () => { if (player.media.paused || atBox.checked) paintShare(); });
+    player?.media.addEventListener('pause', paintShare);
     const share = h(
       'div.share',
       h('label', { htmlFor: 'share-link' }, 'Share link'),
       h('div.share-row', shareInput, h('button.small', { type: 'button', on: { click: async () => {
+        paintShare();
         try {
-          await navigator.clipboard.writeText(link);
+          await navigator.clipboard.writeText(shareLink());
           copied.textContent = 'Link copied.';
         } catch {
           shareInput.select();
           copied.textContent = 'Press Ctrl+C (⌘C) to copy.';
         }
       } } }, 'Copy link')),
+      player ? h('div.share-at', atBox, h('label', { htmlFor: 'share-at' }, atWords)) : null,
       copied,
       video.visibility === 'private' ? h('p.hint', 'This video is private: the link works only for you. Make it unlisted to share it.') : null,
     );
+    const downloadError = h('span.error', { role: 'alert' });
+    const download = (mine || session.user?.role === 'admin') && h('button.link', { type: 'button', on: { click: async () => {
+      downloadError.textContent = '';
+      try {
+        await downloadOriginal(video.id);
+      } catch (err) {
+        downloadError.textContent = `Could not download: ${err.message}`;
+      }
+    } } }, 'Download original');
     // Switching engines is a developer's tool: for admins, and to get back from ?player=dash.
     const other = engine === 'dash' ? ['HLS', location.pathname] : ['DASH', `${location.pathname}?player=dash`];
     const engineSwitch = video.status === 'ready' && (engine === 'dash' || session.user?.role === 'admin');
     const tools = h('p.hint', mine ? h('a', { href: '/library' }, 'Edit in your library') : null, mine && engineSwitch ? ' · ' : null,
-      engineSwitch && h('a', { href: other[1] }, `Play with ${other[0]}`));
+      engineSwitch && h('a', { href: other[1] }, `Play with ${other[0]}`), download ? [' · ', download, ' ', downloadError] : null);
 
     main.replaceChildren(
       h('article.watch', { dataset: { videoId: video.id, visibility: video.visibility } },
