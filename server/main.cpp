@@ -440,6 +440,9 @@ int main(int argc, char** argv) {
   popts.upload_expiration = std::chrono::seconds(c.expiration_seconds);
   popts.durable_uploads = c.fsync;
   popts.uploads_path = kUploadsPath;
+  // Declared before the platform, so it outlives it: the platform's parts keep pointers into it.
+  server::RequestMetrics metrics;
+  popts.metrics = &metrics.registry();
   auto opened = platform::Platform::open(popts, c.backends);
   if (!opened.ok()) return fail(opened.status().message());
   platform::Platform& plat = **opened;
@@ -546,7 +549,6 @@ int main(int argc, char** argv) {
     }
   });
   std::atomic<bool> stopping{false};
-  server::RequestMetrics metrics;
   metrics.set_platform_stats([&plat] { return plat.stats(); });
   server::Routes routes{plat,          web_root,         stopping,         metrics, {},
                         metrics_port < 0, c.metrics_token, c.trusted_proxies, c.public_url};

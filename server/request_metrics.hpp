@@ -44,6 +44,8 @@ class RequestMetrics {
   // Jobs by state, queue depth and transcode speed, read from the platform at every scrape.
   void set_platform_stats(std::function<platform::PlatformStats()> source);
   std::string render() const { return registry_.render(); }
+  // For the platform's own metrics (PlatformOptions::metrics): rendered with the server's.
+  metrics::Registry& registry() { return registry_; }
 
  private:
   metrics::Registry registry_;

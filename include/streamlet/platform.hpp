@@ -39,6 +39,10 @@
 #include "streamlet/transcode.hpp"
 #include "streamlet/upload.hpp"
 
+namespace streamlet::metrics {
+class Registry;
+}
+
 namespace streamlet::platform {
 
 // What one node of a platform does. A single machine is all three; a cluster spreads them
@@ -63,6 +67,10 @@ struct PlatformOptions {
   // serves in a cache of this many bytes under DATA/cache/origin (0: none). Local storage
   // needs none.
   uint64_t origin_cache_bytes = 1ull << 30;
+  // Where the parts the platform builds register their metrics (the origin cache's
+  // streamlet_storage_cache_*), e.g. the registry a server's /metrics renders. It must outlive
+  // the platform. nullptr (default): none.
+  metrics::Registry* metrics = nullptr;
   int workers = 1;               // transcode worker threads (worker role only)
   transcode::Options transcode;  // ladder, preset, ...
   jobs::RetryPolicy retry;       // attempts and backoff of transcode jobs

@@ -125,7 +125,8 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options, const 
     if (options.roles.origin) {
       STREAMLET_ASSIGN_OR_RETURN(parts.storage,
                                  storage::origin_storage(parts.storage, data,
-                                                         options.origin_cache_bytes));
+                                                         options.origin_cache_bytes,
+                                                         options.metrics));
     }
   } else {
     const fs::path root = urls.storage.empty() ? data : fs::absolute(urls.storage);
