@@ -21,7 +21,6 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "auth.hpp"
 #include "handed_off.hpp"
 #include "http_errors.hpp"
 #include "routes.hpp"
@@ -394,19 +393,14 @@ int main(int argc, char** argv) {
   std::error_code ec;
   std::filesystem::create_directories(c.data, ec);
   if (ec) return fail(c.data + ": " + ec.message());
-  auto key = server::resolve_api_key(c.api_key, c.data);
-  if (!key.ok()) return fail(key.status().message());
-  if (key->generated)
-    std::printf("streamlet-server: generated API key %s (stored in %s)\n", key->key.c_str(),
-                key->file.c_str());
-
   platform::PlatformOptions popts;
   auto roles = platform::parse_roles(c.roles);
   if (!roles.ok()) return fail("--roles: " + roles.status().message());
   popts.roles = *roles;
   popts.origin_cache_bytes = c.origin_cache_bytes;
   popts.data_dir = c.data;
-  popts.admin_api_key = key->key;
+  popts.admin_api_key = c.api_key;
+  popts.make_admin_api_key = true;  // without --api-key: the platform's (DATA's or the catalog's)
   popts.workers = c.workers;
   if (!c.ladder.empty()) {
     auto ladder = transcode::parse_ladder(c.ladder);
@@ -446,26 +440,32 @@ int main(int argc, char** argv) {
   auto opened = platform::Platform::open(popts, c.backends);
   if (!opened.ok()) return fail(opened.status().message());
   platform::Platform& plat = **opened;
+  // A secret this node made is shown once, here; the other nodes found it made.
+  auto show_made = [](const char* what, const platform::NodeSecret& secret) {
+    if (secret.made_here)
+      std::printf("streamlet-server: generated %s %s (stored in %s)\n", what,
+                  secret.value.c_str(), secret.kept_in.c_str());
+  };
+  show_made("API key", plat.admin_api_key());
   auto admin_password = plat.ensure_admin();
   if (!admin_password.ok()) return fail(admin_password.status().message());
   // Ready/failed videos are told to every --webhook URL, signed, retried, and journalled
   // under the data dir so a restart resumes what was pending.
   std::unique_ptr<webhooks::WebhookDispatcher> hooks;
   if (!c.webhooks.empty()) {
+    // Signed always: with --webhook-secret, or with the catalog's secret, which every node on
+    // the catalog shares (the first to need it makes it and prints it).
+    auto secret = plat.shared_secret("webhook_secret", c.webhook_secret);
+    if (!secret.ok()) return fail("webhook secret: " + secret.status().message());
+    show_made("webhook secret", *secret);
     webhooks::Options wo;
     wo.urls = c.webhooks;
-    wo.secret = c.webhook_secret;
+    wo.secret = secret->value;
     wo.state_dir = (std::filesystem::path(c.data) / "webhooks").string();
     wo.transport = webhooks::make_http_post({.ca_file = c.webhook_ca_file});
     auto started = webhooks::WebhookDispatcher::start(std::move(wo));
     if (!started.ok()) return fail(started.status().message());
     hooks = std::move(*started);
-    // Receivers cannot tell our deliveries from forged ones without a signature.
-    if (c.webhook_secret.empty() && c.log_level >= LogLevel::kWarn)
-      std::fprintf(stderr,
-                   "streamlet-server: warning: --webhook without --webhook-secret: deliveries "
-                   "are sent unsigned\n");
-
     plat.set_video_finished_callback(
         [&hooks](const std::string& event, const platform::VideoView& video) {
           auto body = webhooks::event_body(event, server::json_text(server::view(video)));

@@ -60,8 +60,13 @@ std::string to_string(const Roles& roles);  // "api,worker,origin"
 
 struct PlatformOptions {
   std::filesystem::path data_dir;  // open_local() only: where the embedded stores live
-  // The admin's API key (the server's --api-key or its generated DATA/api-key). "" = none.
+  // The admin's API key (the server's --api-key). "" = none, unless make_admin_api_key.
   std::string admin_api_key;
+  // Platform::open only: with no admin_api_key, use the platform's own, made by the first
+  // node that needs it and kept where the platform keeps its secrets: in a catalog named by
+  // URL or path (so every node on that catalog accepts the same key), else in DATA/api-key
+  // (0600). Platform::admin_api_key() says which, and whether this node made it.
+  bool make_admin_api_key = false;
   Roles roles;                   // all three: one machine
   // Platform::open only: an origin node on remote storage (S3) keeps the hot media objects it
   // serves in a cache of this many bytes under DATA/cache/origin (0: none). Local storage
@@ -154,6 +159,16 @@ struct OriginalFile {
   std::string filename;
 };
 
+// A secret as this node of a platform got it.
+struct NodeSecret {
+  std::string value;
+  // This node made it now (the first node on a catalog, or a new data directory): the one
+  // time to show it to the operator. Nodes that found it made by another leave it false.
+  bool made_here = false;
+  // Where it is kept, for that message: a file's path, or "the catalog".
+  std::string kept_in;
+};
+
 // One page of a numbered listing.
 template <typename T>
 struct Page {
@@ -242,6 +257,17 @@ class Platform {
 
   // Called from a worker thread when a video becomes ready or fails. Set before start().
   void set_video_finished_callback(VideoFinishedFn fn);
+
+  // ---- secrets ------------------------------------------------------------
+  // The admin API key this node accepts (value "" = none): PlatformOptions::admin_api_key,
+  // or the platform's own with make_admin_api_key.
+  const NodeSecret& admin_api_key() const;
+  // A secret for the embedding program that every node on this platform's catalog shares
+  // (the server's webhook signing key): `given` when not empty (an operator's setting wins,
+  // nothing is stored); else the one the catalog keeps under `name`, made (32 random bytes,
+  // base64url) by whichever node asks first, also when several ask at once. `name`: 1..100
+  // characters; kInvalidArgument otherwise.
+  Result<NodeSecret> shared_secret(std::string_view name, std::string_view given = {});
 
   // ---- accounts -----------------------------------------------------------
   // The credential of an "Authorization" header value: "" is anonymous,
@@ -332,6 +358,8 @@ class Platform {
 
  private:
   explicit Platform(std::unique_ptr<Impl> impl);
+  // Platform::open's resolution of make_admin_api_key, before anything is served.
+  void set_admin_api_key(NodeSecret key);
   std::unique_ptr<Impl> impl_;
 };
 

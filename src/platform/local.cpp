@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/crypto.hpp"
 #include "core/file_util.hpp"
 #include "core/json_text.hpp"
 #include "platform/local.hpp"
@@ -19,7 +20,34 @@ using json = nlohmann::json;
 namespace internal {
 
 namespace {
+// Secrets and keys Streamlet writes are longer; a shorter one was cut or typed by hand.
 constexpr size_t kMinSecretBytes = 16;
+
+// Owner-only from the first byte: created 0600, written, fsynced, renamed into place.
+Status write_owner_only(const fs::path& file, const std::string& text) {
+  fs::path tmp = file;
+  tmp += ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return error(ErrorCode::kIo, "cannot write " + tmp.string());
+  bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || std::rename(tmp.c_str(), file.c_str()) != 0)
+    return error(ErrorCode::kIo, "cannot write " + file.string());
+  (void)detail::fsync_path(file.parent_path());
+  return Status::Ok();
+}
+
+std::string new_api_key() {
+  // 24 random bytes in hex (48 characters), as the admin key has always looked.
+  const std::string raw = detail::random_bytes(24);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string key;
+  for (unsigned char c : raw) {
+    key += kHex[c >> 4];
+    key += kHex[c & 15];
+  }
+  return key;
+}
 }  // namespace
 
 // Written once with owner-only permissions, then only read. A file that is there but not as
@@ -57,16 +85,32 @@ Result<Secrets> load_or_create_secrets(const fs::path& file) {
   }
   Secrets out{accounts::generate_secret(), accounts::generate_secret()};
   json j = {{"token_secret", out.token_secret}, {"signing_key", out.signing_key}};
-  const std::string text = detail::json_text(j) + "\n";
-  fs::path tmp = file;
-  tmp += ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return error(ErrorCode::kIo, "cannot write " + tmp.string());
-  bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || std::rename(tmp.c_str(), file.c_str()) != 0)
-    return error(ErrorCode::kIo, "cannot write " + file.string());
-  (void)detail::fsync_path(file.parent_path());
+  STREAMLET_RETURN_IF_ERROR(write_owner_only(file, detail::json_text(j) + "\n"));
+  return out;
+}
+
+// The file is only ever written whole (write_owner_only), so an empty or short one was broken
+// by someone: replacing it would silently change the admin's key.
+Result<NodeSecret> load_or_create_api_key(const fs::path& file) {
+  NodeSecret out;
+  out.kept_in = file.string();
+  std::error_code ec;
+  if (fs::exists(file, ec)) {
+    std::ifstream in(file);
+    if (!in) return error(ErrorCode::kIo, file.string() + ": cannot read the api-key file");
+    std::getline(in, out.value);
+    if (out.value.size() < kMinSecretBytes)
+      return error(ErrorCode::kInvalidArgument,
+                   file.string() + ": the api-key file is " +
+                       (out.value.empty() ? "empty"
+                                          : "cut short (" + std::to_string(out.value.size()) +
+                                                " characters)") +
+                       "; restore it, or remove it to generate a new admin key");
+    return out;
+  }
+  out.value = new_api_key();
+  STREAMLET_RETURN_IF_ERROR(write_owner_only(file, out.value + "\n"));
+  out.made_here = true;
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 
+#include "streamlet/platform.hpp"
 #include "streamlet/status.hpp"
 
 namespace streamlet::platform::internal {
@@ -17,6 +18,10 @@ struct Secrets {
 // DATA/secrets: read, or written once (0600) with new keys. A file that is there but not as
 // we wrote it is refused with a message naming it, never replaced.
 Result<Secrets> load_or_create_secrets(const std::filesystem::path& file);
+
+// DATA/api-key: read, or written once (0600) with a new key (made_here). An empty or short
+// file is refused with a message naming it, never replaced.
+Result<NodeSecret> load_or_create_api_key(const std::filesystem::path& file);
 
 // Refuses a zero-length catalog.db in a data directory that has been used (opening it would
 // silently start over with no users and no videos).

@@ -34,9 +34,24 @@ std::string shown_url(std::string_view url) {
 }  // namespace
 
 Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options, const BackendUrls& urls) {
-  if (urls.catalog.empty() && urls.queue.empty() && urls.storage.empty())
-    return open_local(std::move(options));
   if (options.data_dir.empty()) return error(ErrorCode::kInvalidArgument, "no data directory");
+  // The admin key of make_admin_api_key: kept with the other secrets, in DATA beside the
+  // default catalog (DATA/api-key, as it always was), else in the catalog, whose first node
+  // makes it for all. It is set before open returns, so nothing is served without it.
+  const bool make_key = options.make_admin_api_key && options.admin_api_key.empty();
+  NodeSecret admin_key;
+  admin_key.value = options.admin_api_key;
+  if (urls.catalog.empty() && urls.queue.empty() && urls.storage.empty()) {
+    if (make_key) {
+      std::error_code ec;
+      fs::create_directories(options.data_dir, ec);
+      STREAMLET_ASSIGN_OR_RETURN(admin_key,
+                                 internal::load_or_create_api_key(options.data_dir / "api-key"));
+    }
+    STREAMLET_ASSIGN_OR_RETURN(auto local, open_local(std::move(options)));
+    local->set_admin_api_key(std::move(admin_key));
+    return local;
+  }
   std::error_code ec;
   const fs::path data = fs::absolute(options.data_dir);
   fs::create_directories(data, ec);
@@ -103,6 +118,9 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options, const 
                                internal::load_or_create_secrets(data / "secrets"));
     parts.token_secret = secrets.token_secret;
     parts.signing_key = secrets.signing_key;
+    if (make_key) {
+      STREAMLET_ASSIGN_OR_RETURN(admin_key, internal::load_or_create_api_key(data / "api-key"));
+    }
   } else {
     STREAMLET_ASSIGN_OR_RETURN(parts.token_secret, parts.catalog->shared_secret(
                                                        "token_secret", accounts::generate_secret()));
@@ -141,7 +159,13 @@ Result<std::unique_ptr<Platform>> Platform::open(PlatformOptions options, const 
   // Stores named by URL or path may be other nodes' too; only the all-default case (handled
   // by open_local above) is this process's alone.
   parts.shared = true;
-  return create(std::move(options), std::move(parts));
+  const bool key_in_catalog = make_key && !urls.catalog.empty();
+  STREAMLET_ASSIGN_OR_RETURN(auto platform, create(std::move(options), std::move(parts)));
+  if (key_in_catalog) {
+    STREAMLET_ASSIGN_OR_RETURN(admin_key, platform->shared_secret("admin_api_key"));
+  }
+  platform->set_admin_api_key(std::move(admin_key));
+  return platform;
 }
 
 }  // namespace streamlet::platform

@@ -65,6 +65,7 @@ std::string link_key(std::string_view video_id) {
 
 struct Platform::Impl {
   PlatformOptions options;
+  NodeSecret admin_key;  // options.admin_api_key, and where it came from
   PlatformParts parts;
   std::shared_ptr<catalog::Catalog> catalog;
   std::shared_ptr<jobs::JobQueue> queue;
@@ -382,6 +383,7 @@ Result<std::unique_ptr<Platform>> Platform::create(PlatformOptions options, Plat
   if (!parts.bus) parts.bus = std::make_shared<events::InProcessBus>();
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  impl->admin_key.value = options.admin_api_key;
   impl->catalog = parts.catalog;
   impl->queue = parts.queue;
   impl->bus = parts.bus;
@@ -537,6 +539,31 @@ std::string to_string(const Roles& roles) {
   for (auto [on, name] : {std::pair{roles.api, "api"}, std::pair{roles.worker, "worker"},
                           std::pair{roles.origin, "origin"}})
     if (on) out += (out.empty() ? "" : ",") + std::string(name);
+  return out;
+}
+
+// ---- secrets ----------------------------------------------------------------------------
+
+void Platform::set_admin_api_key(NodeSecret key) {
+  impl_->options.admin_api_key = key.value;
+  impl_->admin_key = std::move(key);
+}
+
+const NodeSecret& Platform::admin_api_key() const {
+  return impl_->admin_key;
+}
+
+Result<NodeSecret> Platform::shared_secret(std::string_view name, std::string_view given) {
+  NodeSecret out;
+  if (!given.empty()) {
+    out.value = given;
+    return out;
+  }
+  const std::string candidate = accounts::generate_secret();
+  STREAMLET_ASSIGN_OR_RETURN(out.value, impl_->catalog->shared_secret(name, candidate));
+  // Random candidates never collide: an equal value is the one this node stored.
+  out.made_here = out.value == candidate;
+  out.kept_in = "the catalog";
   return out;
 }
 

@@ -1,9 +1,16 @@
 // Nodes of one cluster, as separate server processes on the suite's backends (the embedded
 // ones shared by path, or PostgreSQL + S3): what a node reports on /metrics, the secrets the
 // nodes agree on without an operator copying them, and uploads appended to through two nodes.
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <random>
 #include <regex>
+#include <set>
+#include <thread>
 
 #include "platform_helpers.hpp"
+#include "streamlet/webhooks.hpp"
 
 using namespace streamlet::test;
 
@@ -63,3 +70,163 @@ TEST_CASE("cluster: an origin node on S3 counts its cache's hits and misses on /
   CHECK(metric_value(after_second, "streamlet_storage_cache_hits_total") == hits + 1);
   CHECK(metric_value(after_second, "streamlet_storage_cache_misses_total") == misses);
 }
+
+namespace {
+
+// The flags that put a node on one cluster's catalog and storage: the backends of `shared`
+// (PostgreSQL + S3 in platform-pg-s3), or a SQLite file and a directory there. Given after
+// the suite's own flags for the node's data directory, they win.
+std::vector<std::string> cluster_flags(const fs::path& shared, std::vector<std::string> more) {
+  auto& b = backends_of(shared);
+  std::vector<std::string> flags = {
+      "--catalog", b.catalog_url().empty() ? (shared / "catalog.db").string() : b.catalog_url(),
+      "--storage", b.storage_url().empty() ? shared.string() : b.storage_url()};
+  flags.insert(flags.end(), more.begin(), more.end());
+  return small_ladder(flags);
+}
+
+// What a node printed after "generated <what> " (the secret it made), or "".
+std::string generated(const ServerProcess& s, const std::string& what) {
+  std::smatch m;
+  const std::string out = s.output();
+  if (!std::regex_search(out, m, std::regex("generated " + what + " ([A-Za-z0-9_-]+)"))) return "";
+  return m[1];
+}
+
+// A webhook receiver on loopback that keeps every delivery.
+struct HookReceiver {
+  httplib::Server server;
+  std::thread thread;
+  int port = 0;
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> got;  // signature header, body
+  HookReceiver() {
+    server.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu);
+      got.emplace_back(req.get_header_value("Streamlet-Signature"), req.body);
+      res.status = 204;
+    });
+    port = server.bind_to_any_port("127.0.0.1");
+    thread = std::thread([this] { server.listen_after_bind(); });
+  }
+  ~HookReceiver() {
+    server.stop();
+    thread.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port) + "/hook"; }
+  size_t count() {
+    std::lock_guard lock(mu);
+    return got.size();
+  }
+};
+
+// The status a video reaches through `s`, polled (the embedded backends carry no events
+// between processes).
+std::string settled_status(const ServerProcess& s, const std::string& token,
+                           const std::string& id) {
+  std::string status;
+  wait_for([&] {
+    auto v = call(s, "GET", "/v1/videos/" + id, token);
+    status = v.status == 200 ? v.body.value("status", "") : "";
+    return status == "ready" || status == "failed";
+  });
+  return status;
+}
+
+}  // namespace
+
+TEST_CASE("cluster: nodes on one catalog accept one generated admin key and sign webhooks alike") {
+  TempDir dir;
+  HookReceiver hooks;
+  const fs::path shared = dir / "shared";
+  fs::create_directories(shared);
+  for (const char* node : {"a", "b", "c"}) fs::create_directories(dir / node);
+  // Two nodes start at the same moment on the empty catalog, neither given --api-key nor
+  // --webhook-secret: a worker and an API-only node.
+  std::unique_ptr<ServerProcess> a, b;
+  {
+    std::thread start_b([&] {
+      b = std::make_unique<ServerProcess>(dir / "b" / "data", "",
+                                          cluster_flags(shared, {"--roles", "api,origin",
+                                                                 "--webhook", hooks.url()}));
+    });
+    a = std::make_unique<ServerProcess>(dir / "a" / "data", "",
+                                        cluster_flags(shared, {"--webhook", hooks.url()}));
+    start_b.join();
+  }
+  REQUIRE(a);
+  REQUIRE(b);
+  // Exactly one of them made (and printed) the admin key and the webhook secret.
+  const std::string key_a = generated(*a, "API key"), key_b = generated(*b, "API key");
+  CHECK_MESSAGE(key_a.empty() != key_b.empty(), a->output() << "\n---\n" << b->output());
+  const std::string key = key_a.empty() ? key_b : key_a;
+  REQUIRE(key.size() >= 32);
+  const std::string secret_a = generated(*a, "webhook secret");
+  const std::string secret_b = generated(*b, "webhook secret");
+  CHECK_MESSAGE(secret_a.empty() != secret_b.empty(), a->output() << "\n---\n" << b->output());
+  const std::string secret = secret_a.empty() ? secret_b : secret_a;
+  REQUIRE(!secret.empty());
+  // Nothing about it in the nodes' own directories: the catalog keeps it.
+  CHECK_FALSE(fs::exists(dir / "a" / "data" / "api-key"));
+  CHECK_FALSE(fs::exists(dir / "b" / "data" / "api-key"));
+  {
+    auto catalog = backends_of(shared).open_catalog();
+    REQUIRE(catalog.ok());
+    auto kept = (*catalog)->shared_secret("webhook_secret", "not this one");
+    REQUIRE(kept.ok());
+    CHECK(*kept == secret);
+  }
+
+  // Both nodes take the key as the admin's, and refuse another.
+  for (ServerProcess* node : {a.get(), b.get()}) {
+    auto me = call(*node, "GET", "/v1/auth/me", key);
+    CHECK_MESSAGE(me.status == 200, me.body.dump());
+    CHECK(me.body["role"] == "admin");
+    CHECK(call(*node, "GET", "/v1/auth/me", key + "0").status == 401);
+  }
+
+  // A video uploaded through b is transcoded by a (the only worker), which delivers the hook.
+  auto first = tus_upload(*b, key, clip_small());
+  CHECK(settled_status(*b, key, first.video_id) == "ready");
+  wait_for([&] { return hooks.count() == 1; }, 30);
+  REQUIRE(hooks.count() == 1);
+  // a stops; a third node, started now, finds the key and the secret made, and delivers the next.
+  a->stop_with(SIGTERM);
+  ServerProcess c(dir / "c" / "data", "", cluster_flags(shared, {"--webhook", hooks.url()}));
+  CHECK(generated(c, "API key").empty());
+  CHECK(generated(c, "webhook secret").empty());
+  CHECK(call(c, "GET", "/v1/auth/me", key).status == 200);
+  auto second = tus_upload(*b, key, clip_small());
+  CHECK(settled_status(*b, key, second.video_id) == "ready");
+  wait_for([&] { return hooks.count() == 2; }, 30);
+
+  std::lock_guard lock(hooks.mu);
+  REQUIRE(hooks.got.size() == 2);
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  std::set<std::string> videos;
+  for (const auto& [signature, body] : hooks.got) {
+    CHECK_MESSAGE(streamlet::webhooks::verify(secret, signature, body, now).ok(), signature);
+    videos.insert(json::parse(body)["video"]["id"].get<std::string>());
+  }
+  CHECK(videos == std::set<std::string>{first.video_id, second.video_id});
+}
+
+TEST_CASE("cluster: --api-key and --webhook-secret given to a node win over the catalog's") {
+  TempDir dir;
+  HookReceiver hooks;
+  const fs::path shared = dir / "shared";
+  fs::create_directories(shared);
+  for (const char* node : {"a", "b"}) fs::create_directories(dir / node);
+  ServerProcess a(dir / "a" / "data", "", cluster_flags(shared, {"--webhook", hooks.url()}));
+  const std::string key = generated(a, "API key");
+  REQUIRE(!key.empty());
+  ServerProcess b(dir / "b" / "data", "own-key",
+                  cluster_flags(shared, {"--webhook", hooks.url(), "--webhook-secret", "own"}));
+  CHECK(call(b, "GET", "/v1/auth/me", "own-key").status == 200);
+  CHECK(call(b, "GET", "/v1/auth/me", key).status == 401);  // b takes only its own key
+  CHECK(call(a, "GET", "/v1/auth/me", "own-key").status == 401);
+  CHECK(generated(b, "webhook secret").empty());
+}
+
