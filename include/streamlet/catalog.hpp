@@ -6,6 +6,7 @@
 // `postgres::open_catalog()` (streamlet/postgres.hpp) for nodes sharing one database.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -236,6 +237,18 @@ class Catalog {
   // base64url); it is never changed or removed by the catalog. `name`: 1..100 characters of
   // one-line UTF-8; `candidate` non-empty; kInvalidArgument otherwise.
   virtual Result<std::string> shared_secret(std::string_view name, std::string_view candidate) = 0;
+
+  // Leases: what the processes on this catalog must do one at a time (an upload's append on
+  // the API nodes of a cluster). take_lease gives `name` to `holder` until `ttl` from now and
+  // returns true when nobody holds it, when its holder's lease has run out (a node that died
+  // holds nothing for longer than its ttl), or when `holder` holds it (a renewal); false while
+  // another holder's lease is live. PostgreSQL counts time on the database server, so the
+  // nodes' clocks need not agree. `name` and `holder`: 1..200 characters of UTF-8;
+  // kInvalidArgument otherwise.
+  virtual Result<bool> take_lease(std::string_view name, std::string_view holder,
+                                  std::chrono::milliseconds ttl) = 0;
+  // Ends `holder`'s lease on `name`; nothing when another holds it (or nobody).
+  virtual Status release_lease(std::string_view name, std::string_view holder) = 0;
 };
 
 // Opens (creating if needed) the SQLite catalog at `path` and applies any

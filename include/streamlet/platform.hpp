@@ -82,6 +82,11 @@ struct PlatformOptions {
   // How long a worker's claim on a job lasts without a heartbeat (renewed every third of it):
   // a worker that dies (kill -9, a lost host) gives its job back to the others after this.
   std::chrono::milliseconds job_lease{60'000};
+  // On a platform whose upload store other API nodes share (PlatformParts::shared): how long
+  // a request's lock on an upload lasts without renewal (renewed every third of it while the
+  // body streams). A second request for the upload on any node is refused meanwhile, so an API
+  // node that dies mid-request blocks its upload for at most this long.
+  std::chrono::milliseconds upload_lock_lease{10'000};
   catalog::Visibility default_visibility = catalog::Visibility::kPublic;
   std::chrono::seconds playback_url_ttl = std::chrono::hours(6);  // signed URLs of private videos
   std::chrono::seconds session_ttl = std::chrono::hours(24);

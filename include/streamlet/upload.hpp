@@ -33,6 +33,27 @@ struct OwnerLimits {
   uint64_t max_bytes = 0;
 };
 
+// A request's hold on one upload across every process sharing the store, released when the
+// handle is destroyed.
+class UploadLock {
+ public:
+  virtual ~UploadLock() = default;
+  // Called by the store while a request streams its body (often: keep it cheap when there is
+  // nothing to do); an error (the hold was lost) ends the request with that error.
+  virtual Status keep() = 0;
+};
+
+// Serialises the requests that change an upload (appends, terminations) across the
+// processes sharing a store (StoreOptions::shared): the in-process check alone cannot see a
+// request another API node is serving. Thread safe.
+class UploadLocker {
+ public:
+  virtual ~UploadLocker() = default;
+  // The hold on upload `id` for one request; kConflict ("upload is locked by another
+  // request") while another request, on any node, holds it.
+  virtual Result<std::unique_ptr<UploadLock>> lock(std::string_view id) = 0;
+};
+
 // Tunables of an UploadStore. Every field has a usable default except where the bytes go:
 // `storage`, or `dir` for a local directory.
 struct StoreOptions {
@@ -77,9 +98,13 @@ struct StoreOptions {
   // storage: every lookup reads the upload's state object instead of trusting what this
   // process last saw, so an upload started on one node resumes on any other at the offset
   // kept in storage, and the expiry sweep looks at every upload in storage. One request at
-  // a time per upload is what tus clients send; two nodes appending to one upload at once
-  // are not serialised. Default: off (this process is the store's only user).
+  // a time per upload is what tus clients send; `locker` refuses a second one on any node.
+  // Default: off (this process is the store's only user).
   bool shared = false;
+  // Who holds an upload while an append or a termination changes it, across processes; the
+  // state is read after the hold is taken. Default: none, then only this process's own
+  // requests are serialised (enough unless `shared`).
+  std::shared_ptr<UploadLocker> locker{};
 };
 
 // What the store knows about one upload. A plain value: copying it is cheap and safe.

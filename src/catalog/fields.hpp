@@ -17,6 +17,7 @@ inline constexpr size_t kMaxDescription = 5000;
 inline constexpr size_t kMaxEmail = 254;
 inline constexpr size_t kMaxKeyName = 100;
 inline constexpr size_t kMaxSecretName = 100;
+inline constexpr size_t kMaxLeaseName = 200;  // a lease's name and its holder's
 
 // Every user string is checked here, whichever door it came through: well-formed UTF-8,
 // no control characters (a description may have lines and tabs), at most `max` bytes.
@@ -26,6 +27,14 @@ inline Status check_text(std::string_view what, std::string_view value, size_t m
     return error(ErrorCode::kInvalidArgument,
                  std::string(what) + " is longer than " + std::to_string(max) + " bytes");
   return streamlet::detail::check_text(what, value, kind);
+}
+
+// A lease's name and holder (Catalog::take_lease): one line, 1..kMaxLeaseName bytes each.
+inline Status check_lease(std::string_view name, std::string_view holder) {
+  if (name.empty() || holder.empty())
+    return error(ErrorCode::kInvalidArgument, "a lease needs a name and a holder");
+  STREAMLET_RETURN_IF_ERROR(check_text("lease name", name, kMaxLeaseName));
+  return check_text("lease holder", holder, kMaxLeaseName);
 }
 
 // "YYYY-MM-DD" with a plausible month and day.

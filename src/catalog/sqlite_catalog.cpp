@@ -121,6 +121,14 @@ CREATE TABLE secrets (
   created_at_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
+      R"sql(
+-- Who may do what one process at a time, until when (Catalog::take_lease).
+CREATE TABLE leases (
+  name TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  expires_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
   };
   return steps;
 }
@@ -603,6 +611,31 @@ class SqliteCatalog final : public Catalog {
     STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
     if (!row) return error(ErrorCode::kInternal, "secret '" + std::string(name) + "' vanished");
     return s.text(0);
+  }
+
+  Result<bool> take_lease(std::string_view name, std::string_view holder,
+                          std::chrono::milliseconds ttl) override {
+    STREAMLET_RETURN_IF_ERROR(detail::check_lease(name, holder));
+    std::lock_guard lock(db_->mutex());
+    const int64_t now = streamlet::detail::now_ms();
+    // One statement: SQLite's write lock makes it atomic against every process on the file.
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto up, db_->prepare("INSERT INTO leases(name, holder, expires_at_ms) VALUES(?, ?, ?)"
+                              " ON CONFLICT(name) DO UPDATE SET holder = excluded.holder,"
+                              " expires_at_ms = excluded.expires_at_ms"
+                              " WHERE leases.holder = excluded.holder OR leases.expires_at_ms <= ?"));
+    up.bind(1, name).bind(2, holder).bind(3, now + ttl.count()).bind(4, now);
+    STREAMLET_RETURN_IF_ERROR(up.run());
+    return db_->changes() > 0;
+  }
+
+  Status release_lease(std::string_view name, std::string_view holder) override {
+    STREAMLET_RETURN_IF_ERROR(detail::check_lease(name, holder));
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_ASSIGN_OR_RETURN(auto del,
+                               db_->prepare("DELETE FROM leases WHERE name = ? AND holder = ?"));
+    del.bind(1, name).bind(2, holder);
+    return del.run();
   }
 
   Result<ViewStats> view_stats(std::string_view video_id, std::string_view from_day,

@@ -32,6 +32,7 @@
 #include "origin/http1.hpp"
 #include "platform/lifecycle.hpp"
 #include "platform/transcode_job.hpp"
+#include "platform/upload_locks.hpp"
 
 namespace streamlet::platform {
 
@@ -409,6 +410,9 @@ Result<std::unique_ptr<Platform>> Platform::create(PlatformOptions options, Plat
   sopts.expiration = options.upload_expiration;
   sopts.durable = options.durable_uploads;
   sopts.shared = parts.shared;
+  // Other API nodes append to the same uploads: one request per upload at a time, cluster-wide.
+  if (parts.shared)
+    sopts.locker = internal::catalog_upload_locker(impl->catalog, options.upload_lock_lease);
   // Uploads belong to their uploader (the owner the platform writes into their metadata):
   // per-user limits, and no concatenating someone else's parts.
   sopts.owner_key = kMetaOwner;

@@ -148,6 +148,14 @@ CREATE TABLE secrets (
   created_at_ms bigint NOT NULL
 );
 )sql",
+      R"sql(
+-- Who may do what one node at a time, until when (Catalog::take_lease), in the server's time.
+CREATE TABLE leases (
+  name text PRIMARY KEY,
+  holder text NOT NULL,
+  expires_at_ms bigint NOT NULL
+);
+)sql",
   };
   return steps;
 }
@@ -655,6 +663,34 @@ class PgCatalog final : public catalog::Catalog {
     if (r.rows() == 0)
       return error(ErrorCode::kInternal, "secret '" + std::string(name) + "' vanished");
     return r.text(0, 0);
+  }
+
+  Result<bool> take_lease(std::string_view name, std::string_view holder,
+                          std::chrono::milliseconds ttl) override {
+    // The database server's clock, the one every node sees.
+    static constexpr const char* kServerNowMs =
+        "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+    STREAMLET_RETURN_IF_ERROR(catalog::detail::check_lease(name, holder));
+    STREAMLET_ASSIGN_OR_RETURN(auto lease, pool_->acquire());
+    // One statement: a concurrent insert of the same name waits for ours, then takes the
+    // conflict branch, whose WHERE decides. RETURNING gives a row only when we hold it now.
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto r, lease->exec(std::string("INSERT INTO leases(name, holder, expires_at_ms)"
+                                        " VALUES ($1, $2, ") + kServerNowMs + " + $3::bigint)"
+                            " ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder,"
+                            " expires_at_ms = EXCLUDED.expires_at_ms"
+                            " WHERE leases.holder = EXCLUDED.holder"
+                            " OR leases.expires_at_ms <= " + kServerNowMs +
+                            " RETURNING holder",
+                            {name, holder, int64_t(ttl.count())}));
+    return r.rows() == 1;
+  }
+
+  Status release_lease(std::string_view name, std::string_view holder) override {
+    STREAMLET_RETURN_IF_ERROR(catalog::detail::check_lease(name, holder));
+    STREAMLET_ASSIGN_OR_RETURN(auto lease, pool_->acquire());
+    return lease->exec("DELETE FROM leases WHERE name = $1 AND holder = $2", {name, holder})
+        .status();
   }
 
  private:

@@ -555,6 +555,12 @@ Result<UploadInfo> UploadStore::append(std::string_view id, const AppendParams& 
   limits = s.limits_of(owner);
   uint64_t limit = 0;
   bool quota_bound = false;  // the limit is the owner's quota, not the upload's length
+  // Another node may be appending: its hold first, then the state (find_locked reads it from
+  // storage when shared), so the offset checked below is the one the last holder left.
+  std::unique_ptr<UploadLock> held;
+  if (s.opt.locker) {
+    STREAMLET_ASSIGN_OR_RETURN(held, s.opt.locker->lock(id));
+  }
   {
     std::lock_guard lock(s.mu);
     STREAMLET_ASSIGN_OR_RETURN(e, s.find_locked(id));
@@ -642,6 +648,12 @@ Result<UploadInfo> UploadStore::append(std::string_view id, const AppendParams& 
                                std::chrono::hours(1))
                 : error(ErrorCode::kTooLarge, "the body goes past the upload's length");
         return false;
+      }
+      if (held) {
+        if (Status st = held->keep(); !st.ok()) {
+          failure = st;
+          return false;
+        }
       }
       received += size;
       if (digest) digest->update(data, size);
@@ -764,6 +776,10 @@ Result<UploadInfo> UploadStore::concatenate(const std::vector<std::string>& part
 Status UploadStore::terminate(std::string_view id) {
   Impl& s = *impl_;
   UploadInfo info;
+  std::unique_ptr<UploadLock> held;  // not while another node appends to it
+  if (s.opt.locker && valid_id(id)) {
+    STREAMLET_ASSIGN_OR_RETURN(held, s.opt.locker->lock(id));
+  }
   {
     std::lock_guard lock(s.mu);
     STREAMLET_ASSIGN_OR_RETURN(auto e, s.find_locked(id));

@@ -1,5 +1,6 @@
 // Hostile search text and names, diacritics, and shared secrets, on every catalog backend.
 #include <atomic>
+#include <chrono>
 #include <set>
 #include <thread>
 #include <vector>
@@ -147,6 +148,48 @@ TEST_CASE("secrets: nodes asking at the same moment all get one winner's value")
   std::set<std::string> distinct(got.begin(), got.end());
   CHECK_MESSAGE(distinct.size() == 1, *distinct.begin());
   CHECK(got[0].rfind("from-node-", 0) == 0);
+}
+
+TEST_CASE("leases: one holder at a time, renewed by it, free once released or run out") {
+  CATALOG_STORE(store);
+  auto a = store.open(), b = store.open();
+  using std::chrono::milliseconds;
+  CHECK(*a->take_lease("upload:1", "node-a", milliseconds(60'000)));
+  CHECK_FALSE(*b->take_lease("upload:1", "node-b", milliseconds(60'000)));  // a holds it
+  CHECK(*b->take_lease("upload:2", "node-b", milliseconds(60'000)));       // names apart
+  CHECK(*a->take_lease("upload:1", "node-a", milliseconds(60'000)));       // a renews
+  CHECK(b->release_lease("upload:1", "node-b").ok());  // not b's: nothing happens
+  CHECK_FALSE(*b->take_lease("upload:1", "node-b", milliseconds(60'000)));
+  CHECK(a->release_lease("upload:1", "node-a").ok());
+  CHECK(*b->take_lease("upload:1", "node-b", milliseconds(1)));
+  // b's lease ran out (b died): another takes it.
+  std::this_thread::sleep_for(milliseconds(20));
+  CHECK(*a->take_lease("upload:1", "node-a", milliseconds(60'000)));
+  CHECK(a->take_lease("", "x", milliseconds(1)).status().code() == ErrorCode::kInvalidArgument);
+  CHECK(a->take_lease("n", "", milliseconds(1)).status().code() == ErrorCode::kInvalidArgument);
+  CHECK(a->take_lease(std::string(201, 'n'), "x", milliseconds(1)).status().code() ==
+        ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("leases: of many nodes taking one lease at the same moment, one gets it") {
+  CATALOG_STORE(store);
+  constexpr int kNodes = 8;
+  std::vector<std::shared_ptr<sc::Catalog>> nodes;
+  for (int i = 0; i < kNodes; ++i) nodes.push_back(store.open());
+  std::atomic<int> ready{0}, taken{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kNodes; ++i)
+    threads.emplace_back([&, i] {
+      ++ready;
+      while (ready.load() < kNodes) std::this_thread::yield();
+      auto t = nodes[i]->take_lease("upload:x", "node-" + std::to_string(i),
+                                    std::chrono::milliseconds(60'000));
+      if (!t.ok()) ++failed;
+      else if (*t) ++taken;
+    });
+  for (auto& t : threads) t.join();
+  CHECK(failed == 0);
+  CHECK(taken == 1);
 }
 
 TEST_CASE("users: one of many nodes registering the same name in any case wins") {

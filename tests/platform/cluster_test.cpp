@@ -230,3 +230,145 @@ TEST_CASE("cluster: --api-key and --webhook-secret given to a node win over the 
   CHECK(generated(b, "webhook secret").empty());
 }
 
+namespace {
+
+// A PATCH whose body stops after its first `first` bytes until `go` is set (or the server is
+// gone): a request in the middle of its body while the test does something else.
+struct HeldPatch {
+  std::atomic<bool> go{false};
+  std::atomic<bool> started{false};
+  std::optional<httplib::Result> result;  // once the thread is joined
+  std::thread thread;
+  HeldPatch(const ServerProcess& s, const std::string& token, const std::string& path,
+            std::string body, size_t first) {
+    thread = std::thread([this, &s, token, path, body = std::move(body), first] {
+      auto c = s.client();
+      httplib::Headers h = bearer(token);
+      h.emplace("Tus-Resumable", "1.0.0");
+      h.emplace("Upload-Offset", "0");
+      result.emplace(c.Patch(
+          path, h, body.size(),
+          [&](size_t offset, size_t, httplib::DataSink& sink) {
+            if (offset == 0) {
+              started = sink.write(body.data(), first);
+              return started.load();
+            }
+            for (int i = 0; i < 600 && !go; ++i)
+              std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            return sink.write(body.data() + offset, body.size() - offset);
+          },
+          "application/offset+octet-stream"));
+    });
+  }
+  ~HeldPatch() {
+    go = true;
+    if (thread.joinable()) thread.join();
+  }
+};
+
+std::string test_bytes_of(size_t n, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::string out(n, '\0');
+  for (char& c : out) c = char(gen());
+  return out;
+}
+
+httplib::Result tus_patch(const ServerProcess& s, const std::string& token,
+                          const std::string& path, uint64_t offset, const std::string& body) {
+  httplib::Headers h = bearer(token);
+  h.emplace("Tus-Resumable", "1.0.0");
+  h.emplace("Upload-Offset", std::to_string(offset));
+  return s.client().Patch(path, h, body, "application/offset+octet-stream");
+}
+
+uint64_t tus_offset(const ServerProcess& s, const std::string& token, const std::string& path) {
+  httplib::Headers h = bearer(token);
+  h.emplace("Tus-Resumable", "1.0.0");
+  auto r = s.client().Head(path, h);
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+  return std::stoull(r->get_header_value("Upload-Offset"));
+}
+
+// The bytes the store keeps for the upload at `path` (/v1/uploads/<id>).
+std::string stored_upload(const fs::path& shared, const std::string& path) {
+  return backends_of(shared).read_object("uploads/" + path.substr(path.rfind('/') + 1) + ".bin");
+}
+
+}  // namespace
+
+TEST_CASE("cluster: two PATCHes of one upload at one offset on two nodes: one 204, one 409") {
+  TempDir dir;
+  const fs::path shared = dir / "shared";
+  fs::create_directories(shared);
+  for (const char* node : {"a", "b"}) fs::create_directories(dir / node);
+  const auto flags = cluster_flags(shared, {"--roles", "api"});
+  ServerProcess a(dir / "a" / "data", "admin-key", flags);
+  ServerProcess b(dir / "b" / "data", "admin-key", flags);
+  const std::string mine = test_bytes_of(256 << 10, 1), theirs = test_bytes_of(256 << 10, 2);
+  auto up = begin_tus_upload(a, "admin-key", mine.size());
+
+  // a's PATCH is under way (its first 64 KiB sent, the rest held back) when b's arrives.
+  HeldPatch held(a, "admin-key", up.upload_path, mine, 64 << 10);
+  wait_for([&] { return held.started.load(); }, 10);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // for a to read what it was sent
+  auto second = tus_patch(b, "admin-key", up.upload_path, 0, theirs);
+  held.go = true;
+  held.thread.join();
+  REQUIRE(second);
+  REQUIRE(held.result);
+  REQUIRE(*held.result);
+  const httplib::Result& first = *held.result;
+  const int first_status = first->status, second_status = second->status;
+  CAPTURE(first_status);
+  CAPTURE(second_status);
+  // Exactly one of them wrote the upload; the other was told why, in JSON.
+  CHECK(((first_status == 204) != (second_status == 204)));
+  const httplib::Result& refused = first_status == 204 ? second : first;
+  CHECK(refused->status == 409);
+  auto body = json::parse(refused->body, nullptr, false);
+  CHECK_MESSAGE(body.contains("error"), refused->body);
+  CHECK(refused->get_header_value("Tus-Resumable") == "1.0.0");
+  // One copy of the winner's bytes, seen alike from both nodes.
+  CHECK(tus_offset(a, "admin-key", up.upload_path) == mine.size());
+  CHECK(tus_offset(b, "admin-key", up.upload_path) == mine.size());
+  const std::string stored = stored_upload(shared, up.upload_path);
+  CHECK(stored.size() == mine.size());
+  CHECK(stored == (first_status == 204 ? mine : theirs));
+}
+
+TEST_CASE("cluster: an upload locked by a node killed mid-PATCH is free again after the lease") {
+  TempDir dir;
+  const fs::path shared = dir / "shared";
+  fs::create_directories(shared);
+  for (const char* node : {"a", "b"}) fs::create_directories(dir / node);
+  const auto flags = cluster_flags(shared, {"--roles", "api"});
+  ServerProcess a(dir / "a" / "data", "admin-key", flags);
+  ServerProcess b(dir / "b" / "data", "admin-key", flags);
+  const std::string bytes = test_bytes_of(256 << 10, 3);
+  auto up = begin_tus_upload(b, "admin-key", bytes.size());
+  {
+    HeldPatch held(a, "admin-key", up.upload_path, bytes, 64 << 10);
+    wait_for([&] { return held.started.load(); }, 10);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    // While a holds it, b refuses; then a dies with the lock held.
+    auto refused = tus_patch(b, "admin-key", up.upload_path, 0, bytes);
+    REQUIRE(refused);
+    CHECK(refused->status == 409);
+    a.kill9();
+  }
+  // The client resumes on b from the acknowledged offset once the dead node's lease (10 s by
+  // default) has run out; until then b says the upload is locked.
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const uint64_t offset = tus_offset(b, "admin-key", up.upload_path);
+    auto r = tus_patch(b, "admin-key", up.upload_path, offset, bytes.substr(offset));
+    REQUIRE(r);
+    status = r->status;
+    if (status != 409) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  CHECK(status == 204);
+  CHECK(stored_upload(shared, up.upload_path) == bytes);
+}
