@@ -181,7 +181,7 @@ TEST_CASE("cluster: nodes on one catalog accept one generated admin key and sign
   for (ServerProcess* node : {a.get(), b.get()}) {
     auto me = call(*node, "GET", "/v1/auth/me", key);
     CHECK_MESSAGE(me.status == 200, me.body.dump());
-    CHECK(me.body["role"] == "admin");
+    CHECK(me.body["user"]["role"] == "admin");
     CHECK(call(*node, "GET", "/v1/auth/me", key + "0").status == 401);
   }
 
