@@ -457,7 +457,7 @@ int main(int argc, char** argv) {
     // the catalog shares (the first to need it makes it and prints it).
     auto secret = plat.shared_secret("webhook_secret", c.webhook_secret);
     if (!secret.ok()) return fail("webhook secret: " + secret.status().message());
-    show_made("webhook secret", *secret);
+    show_made("webhook secret", *secret);  // now: the only time it is shown
     webhooks::Options wo;
     wo.urls = c.webhooks;
     wo.secret = secret->value;
