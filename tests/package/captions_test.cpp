@@ -109,9 +109,9 @@ TEST_CASE("captions: the master gains a SUBTITLES group and loses it again") {
   }
   CHECK(variants == p.video.size());
   CHECK(named == variants);
-  CHECK(with.find("#EXT-X-I-FRAME-STREAM-INF") == std::string::npos ||
-        with.substr(with.find("#EXT-X-I-FRAME-STREAM-INF")).find("SUBTITLES") ==
-            std::string::npos);
+  const size_t iframes = with.find("#EXT-X-I-FRAME-STREAM-INF");
+  if (iframes != std::string::npos)
+    CHECK(with.substr(iframes).find("SUBTITLES") == std::string::npos);
   // Idempotent, and an empty list gives the original back.
   CHECK(cc::hls_master_with_subtitles(with, tracks) == with);
   CHECK(cc::hls_master_with_subtitles(with, {}) == master);
