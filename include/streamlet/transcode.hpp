@@ -151,4 +151,11 @@ Result<TranscodeResult> transcode(const std::string& input, storage::Storage& ou
 // sweeps every name, for outputs that will not be transcoded again. Returns how many it removed.
 size_t remove_abandoned_work_dirs(const std::string& parent);
 
+// A poster from an image of the owner's: JPEG or PNG (sniffed from its first bytes, decoded
+// without any demuxer), scaled as the generated poster is (at most 1280 pixels wide) and
+// encoded as JPEG. kInvalidMedia for anything that is not such an image or does not decode,
+// kTooLarge past kMaxPosterBytes.
+inline constexpr size_t kMaxPosterBytes = 16u << 20;
+Result<std::string> poster_from_image(std::string_view image);
+
 }  // namespace streamlet::transcode

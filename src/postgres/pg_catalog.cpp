@@ -342,10 +342,10 @@ class PgCatalog final : public catalog::Catalog {
                                      {poster, core::now_ms(), id}));
   }
 
-  Result<Caption> put_caption(const Caption& in) override {
-    STREAMLET_RETURN_IF_ERROR(detail::check_caption(in.language, in.label));
+  Result<catalog::Caption> put_caption(const catalog::Caption& in) override {
+    STREAMLET_RETURN_IF_ERROR(catalog::detail::check_caption(in.language, in.label));
     if (!storable_key(in.video_id)) return no_video(in.video_id);
-    Caption out = in;
+    catalog::Caption out = in;
     out.updated_at_ms = core::now_ms();
     // INSERT ... SELECT: no row for an unknown video; one deleted meanwhile trips the key.
     auto r = pool_->exec(
@@ -360,8 +360,8 @@ class PgCatalog final : public catalog::Catalog {
     return out;
   }
 
-  Result<std::vector<Caption>> list_captions(std::string_view video_id) override {
-    std::vector<Caption> out;
+  Result<std::vector<catalog::Caption>> list_captions(std::string_view video_id) override {
+    std::vector<catalog::Caption> out;
     if (!storable_key(video_id)) return out;
     STREAMLET_ASSIGN_OR_RETURN(
         auto r, pool_->exec("SELECT video_id, language, label, cues, updated_at_ms"
