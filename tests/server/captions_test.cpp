@@ -181,7 +181,7 @@ TEST_CASE("captions: PUT, GET and DELETE over HTTP, and ffmpeg reads them throug
   CHECK(master->body.find("SUBTITLES") == std::string::npos);
 }
 
-TEST_CASE("captions: a custom poster is a decoded, resized JPEG; anything else is refused") {
+TEST_CASE("captions: a custom poster is a decoded, resized JPEG, and anything else is refused") {
   TempDir dir;
   ServerProcess s(dir / "data", "test-key",
                   {"--ladder", "240p:300k", "--preset", "ultrafast", "--segment-seconds", "1"});
