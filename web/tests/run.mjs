@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { edgeSteps } from './edges.mjs';
+import { captionSteps } from './captions_steps.mjs';
 
 const SKIP = 77;
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -662,6 +663,8 @@ async function main() {
     const gone = await api('GET', `/v1/videos/${state.id}`);
     assert(gone.status === 404, `after delete GET answered ${gone.status}`);
   });
+  // Captions and upload details, signed in (web/tests/captions_steps.mjs).
+  await captionSteps({ step, assert, poll, page, api, shot, work });
   await edgeSteps({ page, base, api, step, assert, poll, shot, PHONE, DESKTOP, work, state, username,
     adminKey: 'sk_browser_suite_admin_key_0123456789' });
   const relevant = consoleErrors.filter((e) => !/favicon|403|Failed to load resource/.test(e));
