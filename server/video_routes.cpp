@@ -213,8 +213,19 @@ void register_video_routes(Routes& r, httplib::Server& svr) {
   route_with_body(
       r, svr, RouteId::kVideoPosterPut, transcode::kMaxPosterBytes,
       [&r](const httplib::Request& req, httplib::Response& res, const std::string& body) {
-        if (auto who = principal(r, req, res))
-          send_result(res, r.platform.set_poster(*who, req.matches[1].str(), body));
+        auto who = principal(r, req, res);
+        if (!who) return;
+        // ?at=SECONDS (no body): the frame on screen then, as the storyboard shows it.
+        if (req.has_param("at")) {
+          const std::string at = req.get_param_value("at");
+          char* end = nullptr;
+          const double seconds = std::strtod(at.c_str(), &end);
+          if (at.empty() || end != at.c_str() + at.size() || !body.empty())
+            return send_error(res, error(ErrorCode::kInvalidArgument,
+                                         "at: a number of seconds, with an empty body"));
+          return send_result(res, r.platform.set_poster_at(*who, req.matches[1].str(), seconds));
+        }
+        send_result(res, r.platform.set_poster(*who, req.matches[1].str(), body));
       });
   route(r, svr, RouteId::kVideoStats,
         [&r](const httplib::Request& req, httplib::Response& res) {

@@ -295,6 +295,10 @@ class Platform {
   // ready (kConflict otherwise); a new transcode brings back the generated poster.
   Result<VideoView> set_poster(const accounts::Principal& who, std::string_view id,
                                std::string_view image);
+  // The same with the frame on screen `seconds` into the video (what its storyboard shows
+  // there), taken from its highest rendition; a time past the end takes the last frame.
+  Result<VideoView> set_poster_at(const accounts::Principal& who, std::string_view id,
+                                  double seconds);
   // Follows the status and progress events of one video `who` may view (kNotFound
   // otherwise). `fn` runs on the publisher's thread and must be quick; events stop when the
   // subscription is destroyed. The subscription starts before the status is read, so no

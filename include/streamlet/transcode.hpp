@@ -157,5 +157,9 @@ size_t remove_abandoned_work_dirs(const std::string& parent);
 // kTooLarge past kMaxPosterBytes.
 inline constexpr size_t kMaxPosterBytes = 16u << 20;
 Result<std::string> poster_from_image(std::string_view image);
+// A poster from the frame of the video file at `path` (opened like any input) on screen
+// `seconds` after its first frame (the last frame if the video is shorter), as a JPEG
+// scaled like the generated poster. Meant for a rendition Streamlet wrote (already upright).
+Result<std::string> poster_from_video(const std::string& path, double seconds);
 
 }  // namespace streamlet::transcode

@@ -333,6 +333,18 @@ struct Platform::Impl {
     return internal::publish_captions(*storage, media_prefix(video_id), video_id, tracks);
   }
 
+  // Stores an owner's poster and points the video at it.
+  Result<VideoView> store_poster(catalog::Video v, const std::string& jpeg) {
+    // A new name each time: caches keep an old poster under its old name only.
+    const std::string name = "poster_" + std::to_string(detail::now_ms()) + ".jpg";
+    STREAMLET_RETURN_IF_ERROR(storage->put(media_prefix(v.id) + name, jpeg));
+    const std::string old = v.poster;
+    STREAMLET_ASSIGN_OR_RETURN(v, catalog->set_poster(v.id, v.id + "/" + name));
+    // An earlier custom poster is nobody's now; the generated poster.jpg stays (a transcode's).
+    if (old.rfind(v.id + "/poster_", 0) == 0 && old != v.poster) (void)storage->remove("media/" + old);
+    return view_of(v);
+  }
+
   CaptionView caption_view(const catalog::Video& v, const catalog::Caption& c) {
     return {c, "/media/" + v.id + "/" + internal::caption_file(c.language) + signed_suffix(v)};
   }
@@ -869,15 +881,55 @@ Result<VideoView> Platform::set_poster(const Principal& who, std::string_view id
   if (v.status != catalog::VideoStatus::kReady)
     return error(ErrorCode::kConflict, "the video is not ready yet; set its poster once it is");
   STREAMLET_ASSIGN_OR_RETURN(auto jpeg, transcode::poster_from_image(image));
-  // A new name each time: caches keep an old poster under its old name only.
-  const std::string name = "poster_" + std::to_string(detail::now_ms()) + ".jpg";
-  STREAMLET_RETURN_IF_ERROR(impl_->storage->put(media_prefix(v.id) + name, jpeg));
-  const std::string old = v.poster;
-  STREAMLET_ASSIGN_OR_RETURN(v, impl_->catalog->set_poster(v.id, v.id + "/" + name));
-  // An earlier custom poster is nobody's now; the generated poster.jpg stays (a transcode's).
-  if (old.rfind(v.id + "/poster_", 0) == 0) (void)impl_->storage->remove("media/" + old);
-  impl_->forget_policy(v.id);
-  return impl_->view_of(v);
+  return impl_->store_poster(v, jpeg);
+}
+
+Result<VideoView> Platform::set_poster_at(const Principal& who, std::string_view id,
+                                          double seconds) {
+  STREAMLET_ASSIGN_OR_RETURN(auto v, video_for(*impl_->catalog, who, id, accounts::Action::kModify));
+  if (v.status != catalog::VideoStatus::kReady)
+    return error(ErrorCode::kConflict, "the video is not ready yet; set its poster once it is");
+  if (!std::isfinite(seconds) || seconds < 0)
+    return error(ErrorCode::kInvalidArgument, "at: a number of seconds >= 0");
+  // The segment of the first (highest) variant that holds that instant, with its init
+  // segment in front: a small MP4 that libav opens like any input.
+  const std::string prefix = media_prefix(v.id);
+  STREAMLET_ASSIGN_OR_RETURN(auto master, impl_->storage->get(prefix + "master.m3u8"));
+  const std::string variant = captions::first_variant_uri(master);
+  if (variant.empty()) return error(ErrorCode::kNotFound, "the video has no video rendition");
+  const std::string dir = variant.substr(0, variant.rfind('/') + 1);
+  STREAMLET_ASSIGN_OR_RETURN(auto playlist, impl_->storage->get(prefix + variant));
+  std::string init, segment;
+  double start = 0, offset = 0, duration = 0;
+  for (size_t at = 0; at < playlist.size();) {
+    size_t nl = playlist.find('\n', at);
+    if (nl == std::string::npos) nl = playlist.size();
+    const std::string line = playlist.substr(at, nl - at);
+    at = nl + 1;
+    if (line.rfind("#EXT-X-MAP:URI=\"", 0) == 0) {
+      init = line.substr(16, line.find('"', 16) - 16);
+    } else if (line.rfind("#EXTINF:", 0) == 0) {
+      duration = std::strtod(line.c_str() + 8, nullptr);
+    } else if (!line.empty() && line[0] != '#') {
+      if (segment.empty() || seconds >= start) {
+        segment = line;
+        offset = seconds - start;
+      }
+      start += duration;
+    }
+  }
+  if (init.empty() || segment.empty())
+    return error(ErrorCode::kNotFound, "the video's playlist names no segment");
+  STREAMLET_ASSIGN_OR_RETURN(auto head, impl_->storage->get(prefix + dir + init, 64u << 20));
+  STREAMLET_ASSIGN_OR_RETURN(auto body, impl_->storage->get(prefix + dir + segment, 512u << 20));
+  std::error_code ec;
+  fs::create_directories(impl_->parts.scratch_dir, ec);
+  const fs::path file = impl_->parts.scratch_dir / ("poster-" + detail::random_id() + ".mp4");
+  STREAMLET_RETURN_IF_ERROR(detail::write_file_atomic(file, head + body));
+  auto jpeg = transcode::poster_from_video(file.string(), offset);
+  fs::remove(file, ec);
+  if (!jpeg.ok()) return jpeg.status();
+  return impl_->store_poster(v, *jpeg);
 }
 
 // ---- jobs -------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "media/input.hpp"
 #include "transcode/stages.hpp"
 
 namespace streamlet::transcode::detail {
@@ -162,6 +163,50 @@ Result<std::string> poster_from_image(std::string_view image) {
     return Status(ErrorCode::kInvalidMedia, "poster: the image is larger than 16384 pixels");
   auto [w, h] = detail::poster_size(frame->width, frame->height);
   return detail::encode_jpeg(frame.get(), w, h, "poster");
+}
+
+Result<std::string> poster_from_video(const std::string& path, double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0)
+    return Status(ErrorCode::kInvalidArgument, "poster: the time must be a number of seconds >= 0");
+  STREAMLET_ASSIGN_OR_RETURN(auto in, media::detail::open_input(path));
+  AVFormatContext* fc = in.format.get();
+  AVStream* st = fc->streams[in.video_stream];
+  STREAMLET_ASSIGN_OR_RETURN(auto dec, media::detail::open_decoder(st, 1, path));
+  const int64_t first = st->start_time != AV_NOPTS_VALUE ? st->start_time : 0;
+  const int64_t target = first + av_rescale_q(static_cast<int64_t>(seconds * 1e6),
+                                              AVRational{1, 1000000}, st->time_base);
+  av_seek_frame(fc, in.video_stream, target, AVSEEK_FLAG_BACKWARD);  // else from the start
+  auto pkt = media::detail::make_packet();
+  auto frame = media::detail::make_frame();
+  auto best = media::detail::make_frame();
+  bool have = false;
+  // The last frame at or before the target (the frame on screen then), or the first after.
+  auto take = [&]() -> bool {
+    while (avcodec_receive_frame(dec.get(), frame.get()) >= 0) {
+      const int64_t t = frame->best_effort_timestamp;
+      if (!have || t <= target) {
+        av_frame_unref(best.get());
+        av_frame_move_ref(best.get(), frame.get());
+        have = true;
+      }
+      av_frame_unref(frame.get());
+      if (t >= target) return true;
+    }
+    return false;
+  };
+  bool done = false;
+  while (!done && av_read_frame(fc, pkt.get()) >= 0) {
+    if (pkt->stream_index == in.video_stream && avcodec_send_packet(dec.get(), pkt.get()) >= 0)
+      done = take();
+    av_packet_unref(pkt.get());
+  }
+  if (!done) {
+    avcodec_send_packet(dec.get(), nullptr);
+    take();
+  }
+  if (!have) return Status(ErrorCode::kInvalidMedia, path + ": no frame could be decoded");
+  auto [w, h] = detail::poster_size(best->width, best->height);
+  return detail::encode_jpeg(best.get(), w, h, path);
 }
 
 }  // namespace streamlet::transcode

@@ -214,4 +214,22 @@ TEST_CASE("captions: a custom poster is a decoded, resized JPEG, and anything el
   CHECK(probe["streams"][0]["width"] == 1280);
   CHECK(probe["streams"][0]["height"] == 640);
   CHECK(json::parse(cli.Get(("/v1/videos/" + video).c_str())->body)["poster"] == poster);
+
+  // A frame of the video itself, picked by time (what the storyboard shows there).
+  check_error(cli.Put((path + "?at=soon").c_str(), bearer(s.api_key()), "", "text/plain"), 400,
+              "invalid_argument", "at:");
+  auto at = cli.Put((path + "?at=2.5").c_str(), bearer(s.api_key()), "", "text/plain");
+  REQUIRE(at);
+  REQUIRE_MESSAGE(at->status == 200, at->body);
+  const std::string framed = json::parse(at->body)["poster"];
+  CHECK(framed != poster);
+  CHECK(cli.Get(poster.c_str())->status == 404);  // the earlier custom poster is gone
+  write_file(dir / "frame.jpg", cli.Get(framed.c_str())->body);
+  auto frame = ffprobe(dir / "frame.jpg");
+  CHECK(frame["streams"][0]["codec_name"] == "mjpeg");
+  CHECK(frame["streams"][0]["height"] == 240);  // the 240p rendition's frame
+  // Past the end: the last frame, not an error.
+  auto late = cli.Put((path + "?at=3600").c_str(), bearer(s.api_key()), "", "text/plain");
+  REQUIRE(late);
+  CHECK_MESSAGE(late->status == 200, late->body);
 }
