@@ -227,6 +227,26 @@ void register_video_routes(Routes& r, httplib::Server& svr) {
         }
         send_result(res, r.platform.set_poster(*who, req.matches[1].str(), body));
       });
+  route(r, svr, RouteId::kVideoOriginal,
+        [&r](const httplib::Request& req, httplib::Response& res) {
+          auto who = principal(r, req, res);
+          if (!who) return;
+          auto original = r.platform.open_original(*who, req.matches[1].str());
+          if (!original.ok()) return send_error(res, original.status());
+          std::shared_ptr<storage::Reader> reader = std::move(original->reader);
+          res.set_header("Content-Disposition",
+                         "attachment; filename=\"" + original->filename + "\"");
+          res.set_header("X-Content-Type-Options", "nosniff");
+          res.set_header("Cache-Control", "private, no-store");
+          res.set_content_provider(
+              reader->info().size, "application/octet-stream",
+              [reader](size_t offset, size_t length, httplib::DataSink& sink) {
+                std::string buf(std::min<size_t>(length, 256 * 1024), '\0');
+                auto got = reader->read_at(offset, buf.data(), buf.size());
+                if (!got.ok() || *got == 0) return false;
+                return sink.write(buf.data(), *got);
+              });
+        });
   route(r, svr, RouteId::kVideoStats,
         [&r](const httplib::Request& req, httplib::Response& res) {
           if (auto who = principal(r, req, res))

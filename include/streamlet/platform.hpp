@@ -275,6 +275,17 @@ class Platform {
                      double seconds, std::string_view client_address = {});
   Result<catalog::ViewStats> video_stats(const accounts::Principal& who, std::string_view id);
 
+  // ---- the original file (the owner or an admin) -------------------------------------
+  // The file as it was uploaded, to download: `reader` holds its bytes (kept open even if the
+  // video is deleted meanwhile), `filename` the uploader's file name (only its last part,
+  // characters outside [A-Za-z0-9 ._-] replaced by '_'; "<id>" when none was given).
+  // kNotFound when the video's upload is gone (a video made before uploads were kept).
+  struct OriginalFile {
+    std::unique_ptr<storage::Reader> reader;
+    std::string filename;
+  };
+  Result<OriginalFile> open_original(const accounts::Principal& who, std::string_view id);
+
   // ---- captions and poster (the owner or an admin) -------------------------------
   // Adds or replaces the video's captions in `language` (a BCP 47 tag, canonicalised) from a
   // WebVTT or SRT `body` (see captions::parse for what is refused); `label` "" names the

@@ -827,6 +827,27 @@ Result<catalog::ViewStats> Platform::video_stats(const Principal& who, std::stri
   return impl_->catalog->view_stats(id);
 }
 
+// ---- the original file ------------------------------------------------------------------
+
+Result<Platform::OriginalFile> Platform::open_original(const Principal& who, std::string_view id) {
+  STREAMLET_ASSIGN_OR_RETURN(auto v, video_for(*impl_->catalog, who, id, accounts::Action::kModify));
+  const Status gone = error(ErrorCode::kNotFound, "the original file of video '" + v.id + "' is not kept");
+  const std::string upload_id = impl_->upload_of(v.id);
+  if (upload_id.empty()) return gone;
+  auto info = impl_->store->info(upload_id);
+  if (!info.ok() || !info->complete()) return gone;
+  STREAMLET_ASSIGN_OR_RETURN(auto key, impl_->store->data_key(upload_id));
+  OriginalFile out;
+  STREAMLET_ASSIGN_OR_RETURN(out.reader, impl_->storage->open(key));
+  auto f = info->metadata.find("filename");
+  std::string name = f == info->metadata.end() ? "" : fs::path(f->second).filename().string();
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != ' ' && c != '.' && c != '_' && c != '-')
+      c = '_';
+  out.filename = name.empty() || name == "." || name == ".." ? v.id : name;
+  return out;
+}
+
 // ---- captions and poster ----------------------------------------------------------------
 
 Result<CaptionView> Platform::put_caption(const Principal& who, std::string_view id,

@@ -181,7 +181,7 @@ TEST_CASE("captions: PUT, GET and DELETE over HTTP, and ffmpeg reads them throug
   CHECK(master->body.find("SUBTITLES") == std::string::npos);
 }
 
-TEST_CASE("captions: a custom poster is a decoded, resized JPEG, and anything else is refused") {
+TEST_CASE("captions: a custom poster (an image, or a frame at a time) is a resized JPEG, and the owner downloads the original") {
   TempDir dir;
   ServerProcess s(dir / "data", "test-key",
                   {"--ladder", "240p:300k", "--preset", "ultrafast", "--segment-seconds", "1"});
@@ -228,6 +228,17 @@ TEST_CASE("captions: a custom poster is a decoded, resized JPEG, and anything el
   auto frame = ffprobe(dir / "frame.jpg");
   CHECK(frame["streams"][0]["codec_name"] == "mjpeg");
   CHECK(frame["streams"][0]["height"] == 240);  // the 240p rendition's frame
+  // The owner downloads the original file, byte for byte; nobody else can.
+  const std::string bob = register_user(s, "bob");
+  check_error(cli.Get(("/v1/videos/" + video + "/original").c_str(), bearer(bob)), 403,
+              "permission_denied", "");
+  check_error(cli.Get(("/v1/videos/" + video + "/original").c_str()), 401, "unauthenticated", "");
+  auto original = cli.Get(("/v1/videos/" + video + "/original").c_str(), bearer(s.api_key()));
+  REQUIRE(original);
+  CHECK(original->status == 200);
+  CHECK(original->body == read_file(clip_small()));
+  CHECK(original->get_header_value("Content-Disposition") == "attachment; filename=\"clip.mp4\"");
+
   // Past the end: the last frame, not an error.
   auto late = cli.Put((path + "?at=3600").c_str(), bearer(s.api_key()), "", "text/plain");
   REQUIRE(late);

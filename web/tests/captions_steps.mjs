@@ -1,9 +1,9 @@
 // Browser checks of captions and upload details (issue 13), run by run.mjs with its harness:
 // the upload page sets a video's title, description and visibility; the owner adds captions
 // from the library; the player's CC menu shows their cues (hls.js, then dash.js); the owner
-// removes them again.
+// removes them again; a poster frame is picked and the original file downloaded.
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 const CUE = 'Hello from the captions';
@@ -85,6 +85,26 @@ export async function captionSteps({ step, assert, poll, page, api, shot, work }
       assert(off, 'CC off leaves a track showing');
     });
   }
+
+  await step('the owner picks a poster frame and downloads the original from the library', async () => {
+    await page.goto('/library');
+    const card = page.locator(`li.video[data-video-id="${id}"]`);
+    await card.getByRole('button', { name: /^Captions and poster/ }).click();
+    const before = (await api('GET', `/v1/videos/${id}`)).json.poster;
+    await card.getByLabel('Or the frame at (seconds)').fill('2');
+    await card.getByRole('button', { name: 'Use this frame' }).click();
+    await card.getByText('The new poster is set.').waitFor();
+    const after = (await api('GET', `/v1/videos/${id}`)).json.poster;
+    assert(after && after !== before && /poster_\d+\.jpg/.test(after), `poster ${before} -> ${after}`);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      card.getByRole('button', { name: 'Download the original file' }).click(),
+    ]);
+    assert(download.suggestedFilename() === 'captioned.mp4', `download named ${download.suggestedFilename()}`);
+    const saved = path.join(work, 'downloaded.mp4');
+    await download.saveAs(saved);
+    assert(readFileSync(saved).equals(readFileSync(clip)), 'the download differs from the uploaded file');
+  });
 
   await step('the owner removes the captions from the library', async () => {
     await page.goto('/library');

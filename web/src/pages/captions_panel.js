@@ -1,5 +1,6 @@
 // The library's "Captions & poster" panel for one of the owner's videos: list, add and remove
-// caption files (WebVTT or SRT), and set a poster of their own (JPEG or PNG).
+// caption files (WebVTT or SRT), set a poster (a JPEG or PNG of their own, or the frame at a
+// time), and download the original file.
 import { h, field } from '../dom.js';
 import { api, authHeaders } from '../api.js';
 
@@ -84,6 +85,41 @@ export function captionsPanel(v, { onDone, onChange }) {
     poster.value = '';
   });
 
+  const [atField, at] = field('Or the frame at (seconds)', h('input', { type: 'number', name: 'poster-at', min: 0, step: 0.1, max: v.duration_seconds || undefined, value: 0 }), 'The picture on screen at that moment, as the seek bar’s preview shows it');
+  const useFrame = h('button.small', { type: 'button', on: { click: async () => {
+    useFrame.disabled = true;
+    try {
+      Object.assign(v, await api('PUT', `${base(v.id)}/poster?at=${encodeURIComponent(at.value || '0')}`));
+      onChange?.(v);
+      say('The new poster is set.');
+    } catch (err) {
+      say(`Could not set the poster: ${err.message}`, true);
+    } finally {
+      useFrame.disabled = false;
+    }
+  } } }, 'Use this frame');
+
+  // The API wants the Authorization header, which a plain link cannot send: fetch, then save.
+  const download = h('button.small', { type: 'button', on: { click: async () => {
+    download.disabled = true;
+    try {
+      const res = await fetch(`${base(v.id)}/original`, { headers: authHeaders() });
+      if (!res.ok) throw new Error((await res.json().catch(() => null))?.error || `The server answered ${res.status}.`);
+      const name = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') || '')?.[1] || v.id;
+      const url = URL.createObjectURL(await res.blob());
+      const a = h('a', { href: url, download: name, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+      say(`Downloading ${name}.`);
+    } catch (err) {
+      say(`Could not download the original: ${err.message}`, true);
+    } finally {
+      download.disabled = false;
+    }
+  } } }, 'Download the original file');
+
   const el = h(
     'section.captions-panel',
     { 'aria-label': `Captions and poster of ${v.title}` },
@@ -92,6 +128,9 @@ export function captionsPanel(v, { onDone, onChange }) {
     add,
     h('h3', 'Poster'),
     posterField,
+    h('div.poster-at', atField, useFrame),
+    h('h3', 'Original file'),
+    download,
     note,
     error,
     h('div.actions', h('button.small', { type: 'button', on: { click: () => onDone() } }, 'Done')),
