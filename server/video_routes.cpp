@@ -189,6 +189,9 @@ void register_video_routes(Routes& r, httplib::Server& svr) {
       [&r](const httplib::Request& req, httplib::Response& res, const std::string& body) {
         auto who = principal(r, req, res);
         if (!who) return;
+        // Before the body is looked at: a refusal can only be about who is asking.
+        if (!who->authenticated())
+          return send_error(res, error(ErrorCode::kUnauthenticated, "sign in to change videos"));
         std::string label = req.get_param_value("label");
         std::string content = body;
         if (req.get_header_value("Content-Type").rfind("application/json", 0) == 0) {
