@@ -123,6 +123,38 @@ void route(Routes& r, httplib::Server& svr, RouteId id, httplib::Server::Handler
   add_handler(svr, row.method, pattern_regex(row.pattern), std::move(handler));
 }
 
+void route_with_body(Routes& r, httplib::Server& svr, RouteId id, size_t max_bytes,
+                     BodyHandler inner) {
+  const RouteSpec& row = route_spec(id);
+  r.served.push_back(id);
+  auto too_large = [max_bytes](httplib::Response& res) {
+    send_error(res, error(ErrorCode::kTooLarge,
+                          "the body is larger than " + std::to_string(max_bytes) + " bytes"));
+    res.set_header("Connection", "close");  // the rest of it is not read
+  };
+  svr.Put(pattern_regex(row.pattern),
+          [label = std::string(row.label), max_bytes, too_large, inner = std::move(inner)](
+              const httplib::Request& req, httplib::Response& res,
+              const httplib::ContentReader& reader) {
+            note_route(label);
+            if (req.has_header("Content-Length") &&
+                req.get_header_value<uint64_t>("Content-Length") > max_bytes)
+              return too_large(res);
+            std::string body;
+            bool over = false;
+            reader([&](const char* data, size_t size) {
+              if (body.size() + size > max_bytes) {
+                over = true;
+                return false;
+              }
+              body.append(data, size);
+              return true;
+            });
+            if (over) return too_large(res);
+            inner(req, res, body);
+          });
+}
+
 void route_elsewhere(Routes& r, RouteId id) { r.served.push_back(id); }
 
 void register_method_not_allowed(Routes& r, httplib::Server& svr) {

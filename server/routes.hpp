@@ -62,6 +62,13 @@ void send_status(httplib::Response& res, const Status& status, int ok_status = 2
 // Registers `handler` for the route table's row `id` (its method and pattern; the request's
 // metric label is the row's) and remembers it for 405 answers.
 void route(Routes& r, httplib::Server& svr, RouteId id, httplib::Server::Handler handler);
+// Registers `handler` for a PUT row whose body streams (RouteHandling::kUpload): the body is
+// read whole up to `max_bytes` and handed over; a larger one is answered 413 (kTooLarge) and
+// its connection closed, without reading it all.
+using BodyHandler =
+    std::function<void(const httplib::Request&, httplib::Response&, const std::string& body)>;
+void route_with_body(Routes& r, httplib::Server& svr, RouteId id, size_t max_bytes,
+                     BodyHandler handler);
 // Remembers a row answered elsewhere (the front, a mount point) for 405 answers.
 void route_elsewhere(Routes& r, RouteId id);
 // After every route: other methods on a known pattern answer 405 with Allow.

@@ -3,6 +3,8 @@
 #include <memory>
 
 #include "http_errors.hpp"
+#include "streamlet/captions.hpp"
+#include "streamlet/transcode.hpp"
 #include "routes.hpp"
 
 namespace streamlet::server {
@@ -175,6 +177,59 @@ void register_video_routes(Routes& r, httplib::Server& svr) {
           send_status(res, r.platform.record_view(*who, req.matches[1].str(), viewer, seconds,
                                                   client_address(r, req)));
         });
+  route(r, svr, RouteId::kVideoCaptionList,
+        [&r](const httplib::Request& req, httplib::Response& res) {
+          if (auto who = principal(r, req, res))
+            send_result(res, r.platform.list_captions(*who, req.matches[1].str()));
+        });
+  // The body is the WebVTT or SRT file itself (label in ?label=), or a JSON object
+  // {"label": ..., "content": "<the file>"}.
+  route_with_body(
+      r, svr, RouteId::kVideoCaptionPut, captions::kMaxBytes + 4096,
+      [&r](const httplib::Request& req, httplib::Response& res, const std::string& body) {
+        auto who = principal(r, req, res);
+        if (!who) return;
+        // Before the body is looked at: a refusal can only be about who is asking.
+        if (!who->authenticated())
+          return send_error(res, error(ErrorCode::kUnauthenticated, "sign in to change videos"));
+        std::string label = req.get_param_value("label");
+        std::string content = body;
+        if (req.get_header_value("Content-Type").rfind("application/json", 0) == 0) {
+          auto doc = json::parse(body, nullptr, false);
+          if (!doc.is_object() || !doc.contains("content") || !doc["content"].is_string() ||
+              (doc.contains("label") && !doc["label"].is_string()))
+            return send_error(res, error(ErrorCode::kInvalidArgument,
+                                         "a JSON body is {\"content\": \"WEBVTT...\", "
+                                         "\"label\": \"English\"}"));
+          content = doc["content"].get<std::string>();
+          if (doc.contains("label")) label = doc["label"].get<std::string>();
+        }
+        send_result(res, r.platform.put_caption(*who, req.matches[1].str(), req.matches[2].str(),
+                                                label, content));
+      });
+  route(r, svr, RouteId::kVideoCaptionDelete,
+        [&r](const httplib::Request& req, httplib::Response& res) {
+          if (auto who = principal(r, req, res))
+            send_status(res, r.platform.delete_caption(*who, req.matches[1].str(),
+                                                       req.matches[2].str()));
+        });
+  route_with_body(
+      r, svr, RouteId::kVideoPosterPut, transcode::kMaxPosterBytes,
+      [&r](const httplib::Request& req, httplib::Response& res, const std::string& body) {
+        auto who = principal(r, req, res);
+        if (!who) return;
+        // ?at=SECONDS (no body): the frame on screen then, as the storyboard shows it.
+        if (req.has_param("at")) {
+          const std::string at = req.get_param_value("at");
+          char* end = nullptr;
+          const double seconds = std::strtod(at.c_str(), &end);
+          if (at.empty() || end != at.c_str() + at.size() || !body.empty())
+            return send_error(res, error(ErrorCode::kInvalidArgument,
+                                         "at: a number of seconds, with an empty body"));
+          return send_result(res, r.platform.set_poster_at(*who, req.matches[1].str(), seconds));
+        }
+        send_result(res, r.platform.set_poster(*who, req.matches[1].str(), body));
+      });
   route(r, svr, RouteId::kVideoStats,
         [&r](const httplib::Request& req, httplib::Response& res) {
           if (auto who = principal(r, req, res))

@@ -77,8 +77,25 @@ json view(const platform::VideoView& view) {
     if (!view.hls_url.empty()) playback["hls"] = view.hls_url;
     if (!view.dash_url.empty()) playback["dash"] = view.dash_url;
     doc["playback"] = playback;
+    json captions = json::array();
+    for (const auto& c : view.captions) captions.push_back(server::view(c));
+    doc["captions"] = captions;
   }
   return doc;
+}
+
+json view(const platform::CaptionView& c) {
+  return {{"language", c.caption.language},
+          {"label", c.caption.label},
+          {"cues", c.caption.cues},
+          {"url", c.url},
+          {"updated_at", rfc3339_ms(c.caption.updated_at_ms)}};
+}
+
+json view(const std::vector<platform::CaptionView>& captions) {
+  json items = json::array();
+  for (const auto& c : captions) items.push_back(view(c));
+  return {{"items", items}};
 }
 
 json view(const platform::Page<platform::VideoView>& page) {

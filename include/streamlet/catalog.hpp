@@ -101,6 +101,16 @@ struct VideoPage {
   int64_t total = 0;  // matches of the query over all pages
 };
 
+// A caption track of a video as the catalog records it (its files are in storage, under the
+// video's media). One per video and language.
+struct Caption {
+  std::string video_id;
+  std::string language;    // a canonical BCP 47 tag ("en", "pt-BR"), 1..35 characters
+  std::string label;       // what the CC menu shows ("English"); one line, at most 100 bytes
+  int64_t cues = 0;        // how many cues the file holds
+  int64_t updated_at_ms = 0;  // set by the catalog
+};
+
 struct User {
   std::string id;             // 12 random URL-safe characters
   std::string username;       // unique, compared case-insensitively
@@ -193,6 +203,16 @@ class Catalog {
   // Removes the video, its search entry and its view statistics.
   virtual Status delete_video(std::string_view id) = 0;
   virtual Result<VideoPage> list_videos(const VideoQuery& query) = 0;
+  // Points the video at another poster image (a path like ReadyInfo::poster). kNotFound.
+  virtual Result<Video> set_poster(std::string_view id, std::string_view poster) = 0;
+
+  // Caption tracks. put_caption adds or replaces the video's track of that language
+  // (kNotFound for an unknown video, kInvalidArgument for a bad label or language);
+  // list_captions orders them by language; delete_caption: kNotFound when there is none.
+  // Deleting a video deletes its captions.
+  virtual Result<Caption> put_caption(const Caption& caption) = 0;
+  virtual Result<std::vector<Caption>> list_captions(std::string_view video_id) = 0;
+  virtual Status delete_caption(std::string_view video_id, std::string_view language) = 0;
 
   // Users. create_user: kAlreadyExists when the username is taken.
   virtual Result<User> create_user(const NewUser& user) = 0;

@@ -143,6 +143,13 @@ struct RenditionView {
   int64_t bitrate = 0;  // target bits/s
 };
 
+// A caption track of a video as a player sees it: `url` is its whole WebVTT file (signed when
+// the video is private); the manifests name the same track for HLS and DASH players.
+struct CaptionView {
+  catalog::Caption caption;
+  std::string url;  // "/media/<id>/subs/<lang>.vtt"
+};
+
 // A video as the caller may see it: the catalog's record plus what is derived from it for
 // playback. URLs are paths on this server ("/media/<id>/master.m3u8"), signed (a query
 // string) when the video is private; empty when there is none (not ready, not written).
@@ -155,6 +162,7 @@ struct VideoView {
   std::string poster_url;
   std::string storyboard_url;
   std::string page_url;  // "/watch/<id>"
+  std::vector<CaptionView> captions;  // get_video only (listings leave it empty)
 };
 
 // The file a video was made from, as its uploader sent it (kept until the video is deleted).
@@ -318,6 +326,31 @@ class Platform {
   Status record_view(const accounts::Principal& who, std::string_view id, std::string_view viewer,
                      double seconds, std::string_view client_address = {});
   Result<catalog::ViewStats> video_stats(const accounts::Principal& who, std::string_view id);
+
+  // ---- captions and poster (the owner or an admin) -------------------------------
+  // Adds or replaces the video's captions in `language` (a BCP 47 tag, canonicalised) from a
+  // WebVTT or SRT `body` (see captions::parse for what is refused); `label` "" names the
+  // track by its tag. Published at once for a ready video (its manifests gain the track, the
+  // video is not re-encoded), after its transcode otherwise. kNotFound for a video the caller
+  // may not see, kPermissionDenied for one they may see but not change.
+  Result<CaptionView> put_caption(const accounts::Principal& who, std::string_view id,
+                                  std::string_view language, std::string_view label,
+                                  std::string_view body);
+  // Anyone who may view the video may list its captions.
+  Result<std::vector<CaptionView>> list_captions(const accounts::Principal& who,
+                                                 std::string_view id);
+  // kNotFound when the video has no captions in that language.
+  Status delete_caption(const accounts::Principal& who, std::string_view id,
+                        std::string_view language);
+  // A poster of the owner's own: a JPEG or PNG image (checked by decoding it), scaled like
+  // the generated one (at most 1280 pixels wide) and stored as JPEG. The video must be
+  // ready (kConflict otherwise); a new transcode brings back the generated poster.
+  Result<VideoView> set_poster(const accounts::Principal& who, std::string_view id,
+                               std::string_view image);
+  // The same with the frame on screen `seconds` into the video (what its storyboard shows
+  // there), taken from its highest rendition; a time past the end takes the last frame.
+  Result<VideoView> set_poster_at(const accounts::Principal& who, std::string_view id,
+                                  double seconds);
   // Follows the status and progress events of one video `who` may view (kNotFound
   // otherwise). `fn` runs on the publisher's thread and must be quick; events stop when the
   // subscription is destroyed. The subscription starts before the status is read, so no

@@ -151,4 +151,15 @@ Result<TranscodeResult> transcode(const std::string& input, storage::Storage& ou
 // sweeps every name, for outputs that will not be transcoded again. Returns how many it removed.
 size_t remove_abandoned_work_dirs(const std::string& parent);
 
+// A poster from an image of the owner's: JPEG or PNG (sniffed from its first bytes, decoded
+// without any demuxer), scaled as the generated poster is (at most 1280 pixels wide) and
+// encoded as JPEG. kInvalidMedia for anything that is not such an image or does not decode,
+// kTooLarge past kMaxPosterBytes.
+inline constexpr size_t kMaxPosterBytes = 16u << 20;
+Result<std::string> poster_from_image(std::string_view image);
+// A poster from the frame of the video file at `path` (opened like any input) on screen
+// `seconds` after its first frame (the last frame if the video is shorter), as a JPEG
+// scaled like the generated poster. Meant for a rendition Streamlet wrote (already upright).
+Result<std::string> poster_from_video(const std::string& path, double seconds);
+
 }  // namespace streamlet::transcode

@@ -18,6 +18,8 @@ inline constexpr size_t kMaxEmail = 254;
 inline constexpr size_t kMaxKeyName = 100;
 inline constexpr size_t kMaxSecretName = 100;
 inline constexpr size_t kMaxLeaseName = 200;  // a lease's name and its holder's
+inline constexpr size_t kMaxCaptionLabel = 100;
+inline constexpr size_t kMaxLanguageTag = 35;
 
 // Every user string is checked here, whichever door it came through: well-formed UTF-8,
 // no control characters (a description may have lines and tabs), at most `max` bytes.
@@ -52,6 +54,18 @@ inline bool valid_day(std::string_view day) {
 // backend that can store any bytes does, instead of an encoding error.
 inline bool storable_key(std::string_view key) {
   return key.find('\0') == std::string_view::npos && streamlet::detail::valid_utf8(key);
+}
+
+// A caption row both backends accept: a label of one line, a language tag of safe characters
+// (the platform canonicalises it; the catalog only refuses what could not be one).
+inline Status check_caption(std::string_view language, std::string_view label) {
+  if (language.empty() || language.size() > kMaxLanguageTag)
+    return error(ErrorCode::kInvalidArgument, "caption language: 1.." +
+                                                  std::to_string(kMaxLanguageTag) + " characters");
+  for (char c : language)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-')
+      return error(ErrorCode::kInvalidArgument, "caption language: letters, digits and '-' only");
+  return check_text("caption label", label, kMaxCaptionLabel);
 }
 
 }  // namespace streamlet::catalog::detail

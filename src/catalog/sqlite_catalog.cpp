@@ -129,6 +129,17 @@ CREATE TABLE leases (
   expires_at_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
+      R"sql(
+-- Caption tracks of videos (Catalog::put_caption); the files are in storage.
+CREATE TABLE video_captions (
+  video_id TEXT NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+  language TEXT NOT NULL,
+  label TEXT NOT NULL,
+  cues INTEGER NOT NULL DEFAULT 0,
+  updated_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (video_id, language)
+) WITHOUT ROWID;
+)sql",
   };
   return steps;
 }
@@ -299,6 +310,65 @@ class SqliteCatalog final : public Catalog {
     s.bind(1, id);
     STREAMLET_RETURN_IF_ERROR(s.run());
     if (db_->changes() == 0) return not_found(id).status();
+    return Status::Ok();
+  }
+
+  Result<Video> set_poster(std::string_view id, std::string_view poster) override {
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("UPDATE videos SET poster = ?, updated_at_ms = ? WHERE id = ?"));
+    s.bind(1, poster).bind(2, streamlet::detail::now_ms()).bind(3, id);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    if (db_->changes() == 0) return not_found(id);
+    return get_locked(id);
+  }
+
+  Result<Caption> put_caption(const Caption& in) override {
+    STREAMLET_RETURN_IF_ERROR(detail::check_caption(in.language, in.label));
+    std::lock_guard lock(db_->mutex());
+    {
+      STREAMLET_ASSIGN_OR_RETURN(auto q, db_->prepare("SELECT 1 FROM videos WHERE id = ?"));
+      q.bind(1, in.video_id);
+      STREAMLET_ASSIGN_OR_RETURN(bool found, q.step());
+      if (!found) return not_found(in.video_id).status();
+    }
+    Caption out = in;
+    out.updated_at_ms = streamlet::detail::now_ms();
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("INSERT INTO video_captions(video_id, language, label, cues,"
+                             " updated_at_ms) VALUES(?, ?, ?, ?, ?)"
+                             " ON CONFLICT(video_id, language) DO UPDATE SET label = excluded.label,"
+                             " cues = excluded.cues, updated_at_ms = excluded.updated_at_ms"));
+    s.bind(1, out.video_id).bind(2, out.language).bind(3, out.label).bind(4, out.cues);
+    s.bind(5, out.updated_at_ms);
+    STREAMLET_RETURN_IF_ERROR(s.run().with_context("put caption"));
+    return out;
+  }
+
+  Result<std::vector<Caption>> list_captions(std::string_view video_id) override {
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("SELECT video_id, language, label, cues, updated_at_ms"
+                             " FROM video_captions WHERE video_id = ? ORDER BY language"));
+    s.bind(1, video_id);
+    std::vector<Caption> out;
+    while (true) {
+      STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
+      if (!row) break;
+      out.push_back({s.text(0), s.text(1), s.text(2), s.int64(3), s.int64(4)});
+    }
+    return out;
+  }
+
+  Status delete_caption(std::string_view video_id, std::string_view language) override {
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("DELETE FROM video_captions WHERE video_id = ? AND language = ?"));
+    s.bind(1, video_id).bind(2, language);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    if (db_->changes() == 0)
+      return error(ErrorCode::kNotFound, "no '" + std::string(language) + "' captions on video '" +
+                                             std::string(video_id) + "'");
     return Status::Ok();
   }
 

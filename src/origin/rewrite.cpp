@@ -148,6 +148,19 @@ std::string rewrite_dash(std::string_view mpd, std::string_view query) {
     pos = close;
   }
   out.append(mpd.substr(pos));
+  // A <BaseURL> that names a file (a caption sidecar's) gets the token too; one naming a
+  // directory ("./") only prefixes the URLs above, which already carry it.
+  constexpr std::string_view kOpen = "<BaseURL>", kClose = "</BaseURL>";
+  for (size_t at = 0; (at = out.find(kOpen, at)) != std::string::npos;) {
+    const size_t value = at + kOpen.size();
+    const size_t close = out.find(kClose, value);
+    if (close == std::string::npos) break;
+    const std::string_view text = std::string_view(out).substr(value, close - value);
+    const std::string uri =
+        text.empty() || text.back() == '/' ? std::string(text) : with_query(text, xml_query, "&amp;");
+    out.replace(value, close - value, uri);
+    at = value + uri.size() + kClose.size();
+  }
   return out;
 }
 

@@ -30,7 +30,9 @@
 #include "streamlet/storage.hpp"
 #include "streamlet/throttle.hpp"
 #include "origin/http1.hpp"
+#include "platform/captions_publish.hpp"
 #include "platform/lifecycle.hpp"
+#include "streamlet/captions.hpp"
 #include "platform/transcode_job.hpp"
 #include "platform/upload_locks.hpp"
 
@@ -199,6 +201,7 @@ struct Platform::Impl {
 
   void remove_files_of(const std::string& video_id) {
     (void)storage->remove_prefix(media_prefix(video_id));
+    (void)storage->remove_prefix(internal::caption_sources_prefix(video_id));
     const std::string upload_id = upload_of(video_id);
     if (!upload_id.empty()) (void)store->terminate(upload_id);
     (void)storage->remove(link_key(video_id));
@@ -318,7 +321,34 @@ struct Platform::Impl {
                                               *storage, media_prefix(job.video_id),
                                               internal::job_options(payload, options.transcode),
                                               progress, cancel));
+    // The transcode replaced the media whole: the captions go back in before it is ready.
+    if (auto status = republish_captions(job.video_id); !status.ok())
+      return status.with_context("captions");
     return lifecycle->ready(job.video_id, ready).status();
+  }
+
+  // One caption change at a time per platform: each rewrites the manifests from the list.
+  std::mutex captions_mu;
+  Status republish_captions(const std::string& video_id) {
+    std::lock_guard lock(captions_mu);
+    STREAMLET_ASSIGN_OR_RETURN(auto tracks, catalog->list_captions(video_id));
+    return internal::publish_captions(*storage, media_prefix(video_id), video_id, tracks);
+  }
+
+  // Stores an owner's poster and points the video at it.
+  Result<VideoView> store_poster(catalog::Video v, const std::string& jpeg) {
+    // A new name each time: caches keep an old poster under its old name only.
+    const std::string name = "poster_" + std::to_string(detail::now_ms()) + ".jpg";
+    STREAMLET_RETURN_IF_ERROR(storage->put(media_prefix(v.id) + name, jpeg));
+    const std::string old = v.poster;
+    STREAMLET_ASSIGN_OR_RETURN(v, catalog->set_poster(v.id, v.id + "/" + name));
+    // An earlier custom poster is nobody's now; the generated poster.jpg stays (a transcode's).
+    if (old.rfind(v.id + "/poster_", 0) == 0 && old != v.poster) (void)storage->remove("media/" + old);
+    return view_of(v);
+  }
+
+  CaptionView caption_view(const catalog::Video& v, const catalog::Caption& c) {
+    return {c, "/media/" + v.id + "/" + internal::caption_file(c.language) + signed_suffix(v)};
   }
 
   // A video's job ended: clean up output of a video deleted meanwhile.
@@ -765,7 +795,12 @@ Result<catalog::Video> video_for(catalog::Catalog& cat, const Principal& who, st
 
 Result<VideoView> Platform::get_video(const Principal& who, std::string_view id) {
   STREAMLET_ASSIGN_OR_RETURN(auto v, viewable(*impl_->catalog, who, id));
-  return impl_->view_of(v);
+  VideoView out = impl_->view_of(v);
+  if (v.status == catalog::VideoStatus::kReady) {
+    STREAMLET_ASSIGN_OR_RETURN(auto tracks, impl_->catalog->list_captions(v.id));
+    for (const auto& c : tracks) out.captions.push_back(impl_->caption_view(v, c));
+  }
+  return out;
 }
 
 Result<Platform::Following> Platform::follow_video(const Principal& who, std::string_view id,
@@ -870,6 +905,111 @@ Result<catalog::ViewStats> Platform::video_stats(const Principal& who, std::stri
   STREAMLET_RETURN_IF_ERROR(
       video_for(*impl_->catalog, who, id, accounts::Action::kModify).status());
   return impl_->catalog->view_stats(id);
+}
+
+// ---- captions and poster ----------------------------------------------------------------
+
+Result<CaptionView> Platform::put_caption(const Principal& who, std::string_view id,
+                                          std::string_view language, std::string_view label,
+                                          std::string_view body) {
+  STREAMLET_ASSIGN_OR_RETURN(auto v, video_for(*impl_->catalog, who, id, accounts::Action::kModify));
+  STREAMLET_ASSIGN_OR_RETURN(std::string lang, captions::canonical_language(language));
+  if (label.size() > captions::kMaxLabel)
+    return error(ErrorCode::kInvalidArgument,
+                 "label: at most " + std::to_string(captions::kMaxLabel) + " bytes");
+  STREAMLET_RETURN_IF_ERROR(detail::check_text("label", label, detail::TextKind::kLine));
+  STREAMLET_ASSIGN_OR_RETURN(auto cues, captions::parse(body));
+  if (cues.empty()) return error(ErrorCode::kInvalidArgument, "captions: the file has no cues");
+  // The source first (what a later transcode publishes again), then the record, then the
+  // published files and manifests.
+  STREAMLET_RETURN_IF_ERROR(
+      impl_->storage->put(internal::caption_source_key(v.id, lang), captions::to_webvtt(cues)));
+  catalog::Caption c;
+  c.video_id = v.id;
+  c.language = lang;
+  c.label = label.empty() ? lang : std::string(label);
+  c.cues = static_cast<int64_t>(cues.size());
+  STREAMLET_ASSIGN_OR_RETURN(c, impl_->catalog->put_caption(c));
+  STREAMLET_RETURN_IF_ERROR(impl_->republish_captions(v.id));
+  return impl_->caption_view(v, c);
+}
+
+Result<std::vector<CaptionView>> Platform::list_captions(const Principal& who,
+                                                         std::string_view id) {
+  STREAMLET_ASSIGN_OR_RETURN(auto v, viewable(*impl_->catalog, who, id));
+  STREAMLET_ASSIGN_OR_RETURN(auto tracks, impl_->catalog->list_captions(v.id));
+  std::vector<CaptionView> out;
+  for (const auto& c : tracks) out.push_back(impl_->caption_view(v, c));
+  return out;
+}
+
+Status Platform::delete_caption(const Principal& who, std::string_view id,
+                                std::string_view language) {
+  STREAMLET_ASSIGN_OR_RETURN(auto v, video_for(*impl_->catalog, who, id, accounts::Action::kModify));
+  auto lang = captions::canonical_language(language);
+  if (!lang.ok())
+    return error(ErrorCode::kNotFound, "no captions in '" + detail::to_valid_utf8(language) + "'");
+  // The record first: from then on the manifests are rewritten without it, then files go.
+  STREAMLET_RETURN_IF_ERROR(impl_->catalog->delete_caption(v.id, *lang));
+  STREAMLET_RETURN_IF_ERROR(impl_->republish_captions(v.id));
+  return impl_->storage->remove(internal::caption_source_key(v.id, *lang));
+}
+
+Result<VideoView> Platform::set_poster(const Principal& who, std::string_view id,
+                                       std::string_view image) {
+  STREAMLET_ASSIGN_OR_RETURN(auto v, video_for(*impl_->catalog, who, id, accounts::Action::kModify));
+  if (v.status != catalog::VideoStatus::kReady)
+    return error(ErrorCode::kConflict, "the video is not ready yet; set its poster once it is");
+  STREAMLET_ASSIGN_OR_RETURN(auto jpeg, transcode::poster_from_image(image));
+  return impl_->store_poster(v, jpeg);
+}
+
+Result<VideoView> Platform::set_poster_at(const Principal& who, std::string_view id,
+                                          double seconds) {
+  STREAMLET_ASSIGN_OR_RETURN(auto v, video_for(*impl_->catalog, who, id, accounts::Action::kModify));
+  if (v.status != catalog::VideoStatus::kReady)
+    return error(ErrorCode::kConflict, "the video is not ready yet; set its poster once it is");
+  if (!std::isfinite(seconds) || seconds < 0)
+    return error(ErrorCode::kInvalidArgument, "at: a number of seconds >= 0");
+  // The segment of the first (highest) variant that holds that instant, with its init
+  // segment in front: a small MP4 that libav opens like any input.
+  const std::string prefix = media_prefix(v.id);
+  STREAMLET_ASSIGN_OR_RETURN(auto master, impl_->storage->get(prefix + "master.m3u8"));
+  const std::string variant = captions::first_variant_uri(master);
+  if (variant.empty()) return error(ErrorCode::kNotFound, "the video has no video rendition");
+  const std::string dir = variant.substr(0, variant.rfind('/') + 1);
+  STREAMLET_ASSIGN_OR_RETURN(auto playlist, impl_->storage->get(prefix + variant));
+  std::string init, segment;
+  double start = 0, offset = 0, duration = 0;
+  for (size_t at = 0; at < playlist.size();) {
+    size_t nl = playlist.find('\n', at);
+    if (nl == std::string::npos) nl = playlist.size();
+    const std::string line = playlist.substr(at, nl - at);
+    at = nl + 1;
+    if (line.rfind("#EXT-X-MAP:URI=\"", 0) == 0) {
+      init = line.substr(16, line.find('"', 16) - 16);
+    } else if (line.rfind("#EXTINF:", 0) == 0) {
+      duration = std::strtod(line.c_str() + 8, nullptr);
+    } else if (!line.empty() && line[0] != '#') {
+      if (segment.empty() || seconds >= start) {
+        segment = line;
+        offset = seconds - start;
+      }
+      start += duration;
+    }
+  }
+  if (init.empty() || segment.empty())
+    return error(ErrorCode::kNotFound, "the video's playlist names no segment");
+  STREAMLET_ASSIGN_OR_RETURN(auto head, impl_->storage->get(prefix + dir + init, 64u << 20));
+  STREAMLET_ASSIGN_OR_RETURN(auto body, impl_->storage->get(prefix + dir + segment, 512u << 20));
+  std::error_code ec;
+  fs::create_directories(impl_->parts.scratch_dir, ec);
+  const fs::path file = impl_->parts.scratch_dir / ("poster-" + detail::random_id() + ".mp4");
+  STREAMLET_RETURN_IF_ERROR(detail::write_file_atomic(file, head + body));
+  auto jpeg = transcode::poster_from_video(file.string(), offset);
+  fs::remove(file, ec);
+  if (!jpeg.ok()) return jpeg.status();
+  return impl_->store_poster(v, *jpeg);
 }
 
 // ---- jobs -------------------------------------------------------------------------------

@@ -156,6 +156,17 @@ CREATE TABLE leases (
   expires_at_ms bigint NOT NULL
 );
 )sql",
+      R"sql(
+-- Caption tracks of videos (Catalog::put_caption); the files are in storage.
+CREATE TABLE video_captions (
+  video_id text NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+  language text NOT NULL,
+  label text NOT NULL,
+  cues bigint NOT NULL DEFAULT 0,
+  updated_at_ms bigint NOT NULL,
+  PRIMARY KEY (video_id, language)
+);
+)sql",
   };
   return steps;
 }
@@ -326,6 +337,58 @@ class PgCatalog final : public catalog::Catalog {
     // Views go with the video (ON DELETE CASCADE), the search entry is a column of its row.
     STREAMLET_ASSIGN_OR_RETURN(auto r, pool_->exec("DELETE FROM videos WHERE id = $1", {id}));
     if (r.affected() == 0) return no_video(id);
+    return Status::Ok();
+  }
+
+  Result<Video> set_poster(std::string_view id, std::string_view poster) override {
+    if (!storable_key(id)) return no_video(id);
+    if (!storable_key(poster))
+      return error(ErrorCode::kInvalidArgument, "poster path must be UTF-8 text");
+    return one_video(id, pool_->exec(std::string("UPDATE videos SET poster = $1, updated_at_ms = $2"
+                                                 " WHERE id = $3 RETURNING ") +
+                                         returning_video_columns(),
+                                     {poster, core::now_ms(), id}));
+  }
+
+  Result<catalog::Caption> put_caption(const catalog::Caption& in) override {
+    STREAMLET_RETURN_IF_ERROR(catalog::detail::check_caption(in.language, in.label));
+    if (!storable_key(in.video_id)) return no_video(in.video_id);
+    catalog::Caption out = in;
+    out.updated_at_ms = core::now_ms();
+    // INSERT ... SELECT: no row for an unknown video; one deleted meanwhile trips the key.
+    auto r = pool_->exec(
+        "INSERT INTO video_captions(video_id, language, label, cues, updated_at_ms)"
+        " SELECT v.id, $2, $3, $4, $5 FROM videos v WHERE v.id = $1"
+        " ON CONFLICT (video_id, language) DO UPDATE SET label = excluded.label,"
+        " cues = excluded.cues, updated_at_ms = excluded.updated_at_ms",
+        {out.video_id, out.language, out.label, out.cues, out.updated_at_ms});
+    if (!r.ok() && detail::sqlstate_of(r.status()) == "23503") return no_video(in.video_id);
+    if (!r.ok()) return r.status().with_context("put caption");
+    if (r->affected() == 0) return no_video(in.video_id);
+    return out;
+  }
+
+  Result<std::vector<catalog::Caption>> list_captions(std::string_view video_id) override {
+    std::vector<catalog::Caption> out;
+    if (!storable_key(video_id)) return out;
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto r, pool_->exec("SELECT video_id, language, label, cues, updated_at_ms"
+                            " FROM video_captions WHERE video_id = $1 ORDER BY language COLLATE \"C\"",
+                            {video_id}));
+    for (int i = 0; i < r.rows(); ++i)
+      out.push_back({r.text(i, 0), r.text(i, 1), r.text(i, 2), r.int64(i, 3), r.int64(i, 4)});
+    return out;
+  }
+
+  Status delete_caption(std::string_view video_id, std::string_view language) override {
+    const Status none = error(ErrorCode::kNotFound, "no '" + core::to_valid_utf8(language) +
+                                                        "' captions on video '" +
+                                                        core::to_valid_utf8(video_id) + "'");
+    if (!storable_key(video_id) || !storable_key(language)) return none;
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto r, pool_->exec("DELETE FROM video_captions WHERE video_id = $1 AND language = $2",
+                            {video_id, language}));
+    if (r.affected() == 0) return none;
     return Status::Ok();
   }
 

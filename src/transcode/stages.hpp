@@ -212,6 +212,11 @@ class PosterPicker {
 // JPEG and commits it as `name` in `out`. Serves the poster and the storyboard sheets.
 Status write_jpeg(const AVFrame* frame, int width, int height, storage::Publication& out,
                   const std::string& name);
+// The same JPEG as bytes; `label` names it in errors.
+Result<std::string> encode_jpeg(const AVFrame* frame, int width, int height,
+                                const std::string& label);
+// The poster's size for a picture of width x height: at most 1280 wide, even dimensions.
+std::pair<int, int> poster_size(int width, int height);
 
 // Writes and commits the object `name` of `out` in one piece (manifests, summary.json).
 Status put_object(storage::Publication& out, const std::string& name, std::string_view bytes);

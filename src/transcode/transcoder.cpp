@@ -644,11 +644,7 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
   }
   if (options.write_poster && decode.poster().best()) {
     const auto& top = presentation.video.front();
-    int w = top.width, h = top.height;
-    if (w > 1280) {
-      h = std::max(2, static_cast<int>(std::lround(double(h) * 1280 / w / 2)) * 2);
-      w = 1280;
-    }
+    auto [w, h] = poster_size(top.width, top.height);
     STREAMLET_RETURN_IF_ERROR(
         write_jpeg(decode.poster().best().get(), w, h, pub, "poster.jpg"));
     result.poster = name_of("poster.jpg");

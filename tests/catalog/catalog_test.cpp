@@ -513,3 +513,41 @@ TEST_CASE("catalog: concurrent writers from several threads all land") {
   CHECK(c->get_video(v.id)->view_count == 100);
   CHECK(c->view_stats(v.id)->unique_viewers == 4);
 }
+
+TEST_CASE("videos: caption tracks are recorded per language, replaced, listed, removed") {
+  CATALOG_STORE(dir);
+  auto c = open(dir);
+  auto alice = make_user(*c, "alice");
+  auto v = make_video(*c, alice.id, "Talk", "", sc::Visibility::kPublic);
+
+  CHECK(c->put_caption({"nope12345678", "en", "English", 3, 0}).status().code() ==
+        ErrorCode::kNotFound);
+  CHECK(c->put_caption({v.id, "en", "two\nlines", 3, 0}).status().code() ==
+        ErrorCode::kInvalidArgument);
+  CHECK(c->put_caption({v.id, "en/../x", "English", 3, 0}).status().code() ==
+        ErrorCode::kInvalidArgument);
+  REQUIRE(c->put_caption({v.id, "pt-BR", "Portugu\xC3\xAAs", 2, 0}).ok());
+  auto en = c->put_caption({v.id, "en", "English", 3, 0});
+  REQUIRE(en.ok());
+  CHECK(en->updated_at_ms > 0);
+  REQUIRE(c->put_caption({v.id, "en", "English (CC)", 5, 0}).ok());  // replaces
+  auto list = c->list_captions(v.id).value();
+  REQUIRE(list.size() == 2);
+  CHECK(list[0].language == "en");
+  CHECK(list[0].label == "English (CC)");
+  CHECK(list[0].cues == 5);
+  CHECK(list[1].language == "pt-BR");
+
+  CHECK(c->delete_caption(v.id, "fr").code() == ErrorCode::kNotFound);
+  CHECK(c->delete_caption(v.id, "en").ok());
+  CHECK(c->list_captions(v.id).value().size() == 1);
+
+  auto posted = c->set_poster(v.id, v.id + "/poster_1.jpg");
+  REQUIRE(posted.ok());
+  CHECK(posted->poster == v.id + "/poster_1.jpg");
+  CHECK(c->set_poster("nope12345678", "x").status().code() == ErrorCode::kNotFound);
+
+  // The video's captions go with it.
+  REQUIRE(c->delete_video(v.id).ok());
+  CHECK(c->list_captions(v.id).value().empty());
+}

@@ -406,6 +406,10 @@ TEST_CASE("rewrite_dash adds the token to template and URL attributes only") {
       "<Initialization sourceURL=\"i.mp4?exp=1&amp;sig=x\"/></SegmentList>\n"
       "<BaseURL>./</BaseURL></AdaptationSet></Period></MPD>\n";
   CHECK(rewrite_dash(in, "exp=1&sig=x") == want);
+  // A BaseURL naming a file (a caption sidecar) is a URL of its own: it gets the token.
+  CHECK(rewrite_dash("<Representation><BaseURL>subs/en.vtt</BaseURL></Representation>",
+                     "exp=1&sig=x") ==
+        "<Representation><BaseURL>subs/en.vtt?exp=1&amp;sig=x</BaseURL></Representation>");
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // for adaptive streaming, a manual quality menu, and storyboard previews on
 // the seek bar. The streaming engines load on demand so the first page stays small.
 import { h, formatDuration } from './dom.js';
+import { captionMenu } from './captions.js';
 
 // Inline SVG icons: no icon font or emoji font needed on the device.
 const ICONS = {
@@ -36,12 +37,13 @@ export function createPlayer(video, { engine = 'hls', onError = () => {} } = {})
   const mute = h('button.icon', { type: 'button', 'aria-label': 'Mute', 'aria-pressed': 'false' }, icon('volume'));
   const quality = h('select.quality', { 'aria-label': 'Quality', name: 'quality' }, h('option', { value: '-1' }, 'Auto'));
   const full = h('button.icon', { type: 'button', 'aria-label': 'Full screen' }, icon('full'));
+  const cc = captionMenu(video, media);
   const status = h('p.player-status', { role: 'status', 'aria-live': 'polite' });
   const el = h(
     'figure.player',
     { 'aria-label': `Video player: ${video.title}`, dataset: { engine, level: '' } },
     h('div.stage', media, status),
-    h('div.bar', play, h('div.seek-wrap', seek, preview), time, mute, h('label.quality-label', h('span.sr-only', 'Quality '), quality), full),
+    h('div.bar', play, h('div.seek-wrap', seek, preview), time, mute, cc.el, h('label.quality-label', h('span.sr-only', 'Quality '), quality), full),
   );
 
   let engineApi = null; // { setLevel(i), levels: [{label,height,bitrate}], destroy() }
@@ -159,6 +161,7 @@ export function createPlayer(video, { engine = 'hls', onError = () => {} } = {})
       if (media.canPlayType('application/vnd.apple.mpegurl')) {
         // Native HLS (Safari, iOS): the browser picks the quality by itself.
         media.src = url;
+        cc.attach({ kind: 'native' });
         setLevels([]);
         quality.options[0].textContent = 'Auto (chosen by the browser)';
         return;
@@ -175,6 +178,7 @@ export function createPlayer(video, { engine = 'hls', onError = () => {} } = {})
       setLevels(levels);
       el.dataset.ready = 'true';
     });
+    hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, () => cc.attach({ kind: 'hls', hls }));
     hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => levelShown(data.level, hls.autoLevelEnabled));
     hls.on(Hls.Events.FRAG_LOADED, () => { networkRetries = 0; });
     hls.on(Hls.Events.ERROR, (_, data) => {
@@ -225,6 +229,7 @@ export function createPlayer(video, { engine = 'hls', onError = () => {} } = {})
       el.dataset.ready = 'true';
     };
     player.on(dashjs.MediaPlayer.events.STREAM_INITIALIZED, refreshLevels);
+    player.on(dashjs.MediaPlayer.events.STREAM_INITIALIZED, () => cc.attach({ kind: 'dash', player }));
     player.on(dashjs.MediaPlayer.events.QUALITY_CHANGE_RENDERED, (e) => {
       if (e.mediaType !== 'video' || !e.newRepresentation) return;
       const i = reps.findIndex((r) => r.id === e.newRepresentation.id);

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { edgeSteps } from './edges.mjs';
 import { shareSteps } from './share.mjs';
+import { captionSteps } from './captions_steps.mjs';
 
 const SKIP = 77;
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -665,6 +666,8 @@ async function main() {
   });
   const ctx = { page, base, api, step, assert, poll, shot, PHONE, DESKTOP, work, state, username,
     adminKey: 'sk_browser_suite_admin_key_0123456789' };
+  // Captions and upload details, signed in (web/tests/captions_steps.mjs).
+  await captionSteps(ctx);
   await edgeSteps(ctx);
   await shareSteps(ctx);
   const relevant = consoleErrors.filter((e) => !/favicon|403|Failed to load resource/.test(e));

@@ -1,3 +1,4 @@
+import { captionsPanel } from './captions_panel.js';
 import { h, field, formatDuration, formatCount, STATUS_WORDS, VISIBILITY_WORDS } from '../dom.js';
 import { videos, followVideo } from '../api.js';
 import { channelLink } from '../share.js';
@@ -195,7 +196,8 @@ export function renderGrid(main, { query, navigate }, { owner, title, editable, 
     });
     const edit = h('button.small', { type: 'button', 'aria-label': `Edit ${v.title}`, on: { click: () => editForm(li, v) } }, 'Edit');
     const del = h('button.small.danger', { type: 'button', 'aria-label': `Delete ${v.title}`, on: { click: () => remove(li, v, error) } }, 'Delete');
-    return h('div.controls', h('label.inline', vis), edit, del, error);
+    const extras = v.status === 'ready' && h('button.small', { type: 'button', 'aria-label': `Captions and poster of ${v.title}`, on: { click: () => li.querySelector('.body').replaceChildren(captionsPanel(v, { onDone: () => paint(li, v), onChange: () => {} })) } }, 'Captions & poster');
+    return h('div.controls', h('label.inline', vis), edit, extras || null, del, error);
   }
 
   async function remove(li, v, error) {

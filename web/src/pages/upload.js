@@ -1,6 +1,7 @@
 import * as tus from 'tus-js-client';
 import { h, field, formatBytes, formatDuration, STATUS_WORDS, VISIBILITY_WORDS } from '../dom.js';
 import { authHeaders, followVideo, videos } from '../api.js';
+import { uploadDetails } from './upload_details.js';
 
 const VIDEO_EXTENSIONS = ['mp4', 'm4v', 'mov', 'mkv', 'webm', 'avi', 'wmv', 'flv', 'mpg', 'mpeg', 'ts', 'mts', 'm2ts', '3gp', 'ogv', 'mxf'];
 const VIDEO_ID_KEY = 'streamlet.upload-video:'; // + upload URL -> video id, for resumed uploads
@@ -33,7 +34,7 @@ export function renderUpload(main) {
   let maxSize = null;
 
   const [visField, visibility] = field(
-    'Visibility of new uploads',
+    'Default visibility of new uploads',
     h('select', { name: 'visibility' }, Object.entries(VISIBILITY_WORDS).map(([v, text]) => h('option', { value: v }, text))),
   );
   const input = h('input.file-input', { tabIndex: -1, type: 'file', multiple: true, accept: 'video/*,' + VIDEO_EXTENSIONS.map((e) => '.' + e).join(','), id: 'file-input' });
@@ -163,6 +164,8 @@ export function renderUpload(main) {
         h('div.row-foot', this.stats, this.actions),
         this.message,
       );
+      this.details = uploadDetails(file, visibility.value);
+      this.el.append(this.details.el);
       list.prepend(this.el);
 
       if (!isVideoFile(file)) return this.fail(`${file.name} is not a video file. Choose a video such as MP4, MOV, MKV or WebM.`);
@@ -177,18 +180,18 @@ export function renderUpload(main) {
     }
 
     start() {
-      const title = this.file.name.replace(/\.[^.]+$/, '');
       this.upload = new tus.Upload(this.file, {
         endpoint,
         chunkSize: CHUNK_SIZE,
         retryDelays: RETRY_DELAYS,
         removeFingerprintOnSuccess: true,
         headers: authHeaders(),
-        metadata: { filename: this.file.name, filetype: this.file.type || 'application/octet-stream', title, visibility: visibility.value },
+        metadata: { filename: this.file.name, filetype: this.file.type || 'application/octet-stream', ...this.details.metadata() },
         onAfterResponse: (req, res) => {
           const id = res.getHeader('Streamlet-Video-Id');
           if (id && !this.videoId) {
             this.videoId = id;
+            this.details.videoKnown(id);
             const url = this.upload.url;
             if (url) localStorage.setItem(VIDEO_ID_KEY + url, id);
           }
@@ -212,7 +215,10 @@ export function renderUpload(main) {
           this.upload.resumeFromPreviousUpload(previous[0]);
           this.resuming = true;
           const id = localStorage.getItem(VIDEO_ID_KEY + previous[0].uploadUrl);
-          if (id) this.videoId = id;
+          if (id) {
+            this.videoId = id;
+            this.details.videoKnown(id);
+          }
           this.setMessage('Resuming where the earlier upload stopped.');
           pending.querySelectorAll('li').forEach((li) => li.querySelector('strong')?.textContent === this.file.name && li.remove());
           if (!pending.querySelector('li')) pending.hidden = true;
