@@ -54,7 +54,9 @@ Result<std::unique_ptr<VideoRenditionEncoder>> VideoRenditionEncoder::open(const
   opts.set("profile", plan.rendition.profile);
   opts.set("forced-idr", "1");
   // No scene-cut keyframes: every rendition gets the same IDR positions.
-  opts.set("x264-params", "scenecut=0:open-gop=0");
+  std::string params = "scenecut=0:open-gop=0";
+  if (config.vbv_init > 0) params += ":vbv-init=" + std::to_string(config.vbv_init);
+  opts.set("x264-params", params);
   int err = avcodec_open2(enc.get(), codec, opts.get());
   if (err < 0) {
     Status s = av_status(err, "open x264 for " + plan.rendition.name);
@@ -75,6 +77,7 @@ Result<std::unique_ptr<VideoRenditionEncoder>> VideoRenditionEncoder::open(const
   tc.encoder = r->encoder_.get();
   tc.timescale = kVideoTimescale;
   tc.presentation_time_offset = config.presentation_offset;
+  tc.first_segment_number = config.first_segment_number;
   STREAMLET_ASSIGN_OR_RETURN(r->writer_, package::detail::CmafTrackWriter::open(tc));
   return r;
 }
