@@ -1,6 +1,7 @@
 // Chunk-parallel encoding: the source timeline is cut at segment boundaries into chunks
-// that are encoded independently (each seeks to the keyframe before its start, decodes, and
-// drops the frames before it) and joined into the tracks an unchunked run writes.
+// that are encoded independently (each seeks to the source keyframe before its pre-roll,
+// encodes pre-roll, chunk and post-roll, and writes only the chunk) and joined into the
+// tracks an unchunked run writes.
 //
 //   job 0: audio, poster, storyboard over the whole source (one continuous AAC stream: no
 //          joint exists in the audio, so there is no priming gap or click to hide)
@@ -27,11 +28,20 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// x264 starts every encode assuming its VBV buffer is `vbv-init` full (0.9 by default) and
-// spends that credit early. Inside a stream the buffer at a joint is wherever the previous
-// chunk left it, so a chunk after the first assumes less (docs/performance.md measures the
-// peak segment bitrate around joints with and without this).
-constexpr double kJointVbvInit = 0.9;
+// A chunk after the first starts encoding this long before its first frame (one keyframe
+// interval: in the whole encode an IDR starts there) and the packets of that pre-roll are
+// dropped, so x264's rate control and VBV model have history at the joint instead of a cold
+// start. Without it, the first frames after each joint were 5 dB worse than in the whole
+// encode (docs/performance.md).
+double preroll_seconds(const Options& o) { return o.keyframe_interval_seconds; }
+// A chunk before the last encodes this much of the next one (its IDR first) and drops it, so
+// the lookahead sees the same future at the chunk's end as in the whole encode.
+constexpr double kPostrollSeconds = 1.0;
+// x264's vbv-init for the pre-roll of a chunk after the first: the buffer fullness assumed
+// where encoding starts. Its default, 0.9, starts with credit a stream in its steady state
+// does not have; half full is closer to where the whole encode is there (measured:
+// docs/performance.md, "Chunk-parallel encoding").
+constexpr double kJointVbvInit = 0.5;
 
 bool is_init(std::string_view name) {
   constexpr std::string_view kInit = "/init.mp4";
@@ -202,6 +212,8 @@ Result<TranscodeResult> run_chunked(const std::string& input, const media::Media
   const int workers = options.chunk_workers > 0 ? options.chunk_workers
                                                 : auto_chunk_workers(threads, renditions);
 
+  const int64_t preroll = std::llround(preroll_seconds(options) * kVideoTimescale);
+  const int64_t postroll = std::llround(kPostrollSeconds * kVideoTimescale);
   // Job 0: audio and extras over the whole source; jobs 1..n: the chunks' video.
   std::vector<Span> spans(chunks + 1);
   spans[0].video = false;
@@ -212,6 +224,8 @@ Result<TranscodeResult> run_chunked(const std::string& input, const media::Media
     s.first_segment_number = 1 + static_cast<uint32_t>(k) * segments_per_chunk;
     s.audio = s.extras = false;
     s.vbv_init = k > 0 ? kJointVbvInit : 0;
+    s.preroll = k > 0 ? preroll : 0;
+    s.postroll = k + 1 < chunks ? postroll : 0;
   }
   const bool need_job0 = !info.audio.empty() || options.write_poster || options.write_storyboard;
   for (Span& s : spans) s.threads = std::max(1, threads / workers);

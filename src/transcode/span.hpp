@@ -23,6 +23,10 @@ namespace streamlet::transcode::detail {
 struct Span {
   int64_t from = 0;
   int64_t to = INT64_MAX;
+  // Frames this long before `from` and after `to` are encoded too and their packets dropped:
+  // the encoder's rate control and VBV reach the joint in the state a whole encode has there.
+  int64_t preroll = 0;
+  int64_t postroll = 0;
   uint32_t first_segment_number = 1;  // names of the span's segments (seg_<n>.m4s)
   bool video = true;    // encode the video renditions
   bool audio = true;    // encode the audio track (always over the whole source)

@@ -81,6 +81,7 @@ struct VideoFrame {
   int64_t index = 0;           // output frame number
   std::shared_ptr<void> token; // holds a place in the graph's in-flight budget
   bool end = false;            // no more frames: flush
+  bool discard = false;        // encode (a chunk's pre- or post-roll) but write nothing
 };
 
 // Rotates frames upright (display matrix) with libavfilter; absent for rotation 0.
@@ -140,6 +141,7 @@ class VideoRenditionEncoder {
   std::map<int64_t, int64_t> durations_;   // pts -> duration of frames inside the encoder
   std::set<int64_t> segment_starts_;
   std::set<int64_t> fragment_starts_;
+  std::set<int64_t> discards_;             // pts of frames whose packets are dropped
   std::atomic<int64_t> done_pts_{0};
   std::atomic<int64_t> frames_{0};
   int64_t frame_rate_num_ = 0;

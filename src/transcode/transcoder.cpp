@@ -122,6 +122,8 @@ class VideoDecodeStage {
         storyboard_(std::move(storyboard)),
         from_(span.from),
         to_(span.to),
+        first_(std::max<int64_t>(0, span.from - span.preroll)),
+        last_(span.to > INT64_MAX - span.postroll ? INT64_MAX : span.to + span.postroll),
         frame_(media::detail::make_frame()) {}
 
   template <typename Emit>
@@ -175,18 +177,18 @@ class VideoDecodeStage {
         }
         pts = offset_ + std::llround(std::max(0.0, rel) * kVideoTimescale);
       }
-      if (pts - offset_ < from_ || past_end()) {  // outside the span (a chunk's pre-roll)
+      if (pts - offset_ < first_ || past_end()) {  // before the span and its pre-roll
         av_frame_unref(frame_.get());
         continue;
       }
       if (held_ && pts <= held_->pts) pts = held_->pts + 1;  // keep time moving forward
-      if (pts - offset_ >= to_) {  // the next span's first frame: it ends the last one of ours
+      if (pts - offset_ >= last_) {  // past the span and its post-roll: it ends the last frame
         if (held_) STREAMLET_RETURN_IF_ERROR(release_held(pts, emit));
         past_end_.store(true, std::memory_order_relaxed);
         av_frame_unref(frame_.get());
         continue;
       }
-      ++decoded_;
+      if (pts - offset_ >= from_ && pts - offset_ < to_) ++decoded_;
       int64_t hint = frame_->pkt_duration > 0
                          ? av_rescale_q(frame_->pkt_duration, stream_->time_base, kVideoTimeBase)
                          : 0;
@@ -234,6 +236,15 @@ class VideoDecodeStage {
   Status send(VideoFrame v, int64_t duration, Emit& emit) {
     v.duration = duration;
     const int64_t t = v.pts - offset_;
+    if (t < from_ || t >= to_) {
+      // A chunk's pre-roll (x264's rate control and VBV warm up on it) or post-roll (the next
+      // chunk's first frames, an IDR first as in the whole encode): encoded, never written.
+      v.discard = true;
+      v.keyframe = t >= to_ && !post_key_sent_;
+      post_key_sent_ = post_key_sent_ || v.keyframe;
+      emit(std::move(v));
+      return Status::Ok();
+    }
     v.segment_start = boundaries_.decide(t);  // for every track: the renditions get it here
     // Forced keyframe once the interval has elapsed (half a frame early, so CFR lands on time).
     v.keyframe = v.segment_start || t - last_key_ >= key_ticks_ - v.duration / 2;
@@ -259,7 +270,9 @@ class VideoDecodeStage {
   int64_t decoded_ = 0;
   PosterPicker poster_;
   std::unique_ptr<StoryboardBuilder> storyboard_;  // null when not asked for
-  const int64_t from_, to_;                          // the span, presentation ticks
+  const int64_t from_, to_;        // the span, presentation ticks
+  const int64_t first_, last_;     // with its pre- and post-roll
+  bool post_key_sent_ = false;
   std::atomic<bool> past_end_{false};
   FramePtr frame_;
   std::optional<VideoFrame> held_;
@@ -544,9 +557,9 @@ Result<EncodedSpan> detail::encode_span(const std::string& input, const media::M
   }
   VideoDecodeStage decode(vstream, std::move(decoder), in.rotation, origin, offset, options,
                           duration, fps, resample_to, std::move(storyboard), boundaries, span);
-  if (span.from > 0) {
-    // Start decoding at the keyframe at or before the span (its pre-roll frames are dropped).
-    const double at = origin + double(span.from) / kVideoTimescale;
+  if (span.from - span.preroll > 0) {
+    // Start decoding at the keyframe at or before the span's pre-roll (frames before it are dropped).
+    const double at = origin + double(span.from - span.preroll) / kVideoTimescale;
     const int64_t ts = std::llround(at / av_q2d(vstream->time_base));
     int err = avformat_seek_file(fc, in.video_stream, INT64_MIN, ts, ts, 0);
     if (err < 0) return av_status(err, "seek to " + std::to_string(at) + " s", input);
