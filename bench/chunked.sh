@@ -44,36 +44,42 @@ ffmpeg -nostdin -v error -f lavfi -i "testsrc2=size=1920x1080:rate=30:duration=$
   -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=$duration" \
   -c:v libx264 -preset ultrafast -crf 18 -g 60 -pix_fmt yuv420p -c:a aac -ac 2 "$src"
 
-# One transcode; prints its wall seconds.
+# One transcode; prints "wall_seconds,cpu_seconds" (user + system, every thread).
 transcode() {
-  local out="$scratch/out" t0 t1
+  local out="$scratch/out"
   rm -rf "$out"
-  t0=$(date +%s.%N)
-  "$cli" transcode "$src" -o "$out" --quiet --no-poster --ladder "$ladder" \
-    --segment-seconds "$segment" "$@" >/dev/null
-  t1=$(date +%s.%N)
-  echo "$t1 - $t0" | bc
+  /usr/bin/time -f "%e %U %S" -o "$scratch/time" "$cli" transcode "$src" -o "$out" --quiet \
+    --no-poster --ladder "$ladder" --segment-seconds "$segment" "$@" >/dev/null
+  awk '{printf "%s,%.2f", $1, $2 + $3}' "$scratch/time"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-declare -A times
+declare -A times cpus
 IFS=, read -ra ws <<<"$workers"
+record() {  # record KEY ARGS...: one run, wall and CPU seconds kept under KEY
+  local key=$1 r
+  shift
+  r=$(transcode "$@")
+  times[$key]+="${r%,*} "
+  cpus[$key]+="${r#*,} "
+}
 for ((r = 1; r <= runs; r++)); do
-  times[whole]+="$(transcode --threads 1) "
+  record whole --threads 1
   for w in "${ws[@]}"; do
-    times[$w]+="$(transcode --threads "$w" --chunk-seconds "$chunk" --chunk-workers "$w") "
+    record "$w" --threads "$w" --chunk-seconds "$chunk" --chunk-workers "$w"
   done
 done
+med() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | median; }
 
-printf 'source %s s 1080p30, ladder %s, %s s chunks, %s s segments, %s run(s), %s cores\n' \
-  "$duration" "$ladder" "$chunk" "$segment" "$runs" "$(nproc)"
-whole=$(tr ' ' '\n' <<<"${times[whole]}" | sed '/^$/d' | median)
-printf '%-22s %8.1f s\n' "unchunked, 1 thread" "$whole"
+printf 'source %s s 1080p30, ladder %s, %s s chunks, %s s segments, %s run(s), %s cores, load %s\n' \
+  "$duration" "$ladder" "$chunk" "$segment" "$runs" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-24s %8s %8s  %s\n' "" "wall" "CPU" "wall vs 1 worker (ideal 1/W)"
+printf '%-24s %7.1fs %7.1fs\n' "unchunked, 1 thread" "$(med "${times[whole]}")" "$(med "${cpus[whole]}")"
 base=""
 for w in "${ws[@]}"; do
-  t=$(tr ' ' '\n' <<<"${times[$w]}" | sed '/^$/d' | median)
+  t=$(med "${times[$w]}")
   [ -n "$base" ] || base=$t
-  printf '%-22s %8.1f s   %.2fx of 1 worker (ideal %.2fx)\n' "$w worker(s), 1 thread" "$t" \
-    "$(echo "$t / $base" | bc -l)" "$(echo "1 / $w" | bc -l)"
+  printf '%-24s %7.1fs %7.1fs  %.2fx (ideal %.2fx)\n' "$w chunk worker(s) x 1" "$t" \
+    "$(med "${cpus[$w]}")" "$(echo "$t / $base" | bc -l)" "$(echo "1 / $w" | bc -l)"
 done
