@@ -39,6 +39,12 @@ std::vector<Rendition> default_ladder();
 // rung (height, bitrate in k or M). kInvalidArgument on anything else.
 Result<std::vector<Rendition>> parse_ladder(std::string_view spec);
 
+struct Options;
+// The platform's chunk duration for `options` on a machine of `hardware_threads` (0 = this
+// one): 0 (no chunking) when the automatic chunk_workers would be 1, else the smallest whole
+// number of segments that lasts at least 60 s (so a joint every minute or more).
+double auto_chunk_seconds(const Options& options, int hardware_threads = 0);
+
 // A rendition as planned for a given source: sizes are even, aspect ratio is
 // kept, and rungs above the source are dropped (never upscale).
 struct PlannedRendition {

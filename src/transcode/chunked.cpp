@@ -184,6 +184,23 @@ int auto_chunk_workers(int hardware_threads, size_t renditions) {
   return std::max(1, hardware_threads / (2 * std::max<int>(1, static_cast<int>(renditions))));
 }
 
+}  // namespace streamlet::transcode::detail
+
+namespace streamlet::transcode {
+
+double auto_chunk_seconds(const Options& options, int hardware_threads) {
+  int threads = options.threads > 0 ? options.threads : hardware_threads;
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (options.chunk_workers == 1) return 0;
+  if (options.chunk_workers == 0 && detail::auto_chunk_workers(threads, options.ladder.size()) < 2)
+    return 0;
+  return std::ceil(60.0 / options.segment_seconds - 1e-9) * options.segment_seconds;
+}
+
+}  // namespace streamlet::transcode
+
+namespace streamlet::transcode::detail {
+
 Result<TranscodeResult> run_chunked(const std::string& input, const media::MediaInfo& info,
                                     storage::Publication& pub, const std::string& output_label,
                                     const NameOf& name_of, const Options& options,
