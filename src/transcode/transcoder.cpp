@@ -673,7 +673,7 @@ Result<EncodedSpan> detail::encode_span(const std::string& input, const media::M
     STREAMLET_RETURN_IF_ERROR(audio->finish(encoded.end_seconds));
     encoded.audio = audio->track();
   }
-  if (options.write_poster && decode.poster().best()) {
+  if (options.write_poster && span.extras && decode.poster().best()) {
     int w = plan.front().width, h = plan.front().height;
     if (w > 1280) {
       h = std::max(2, static_cast<int>(std::lround(double(h) * 1280 / w / 2)) * 2);

@@ -32,8 +32,7 @@ fs::path source() {
                   "-g", "90", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-ac", "2"});
 }
 
-const std::vector<std::string> kArgs = {"--ladder", "270p:600k,180p:250k", "--segment-seconds", "2",
-                                        "--no-poster"};
+const std::vector<std::string> kArgs = {"--ladder", "270p:600k,180p:250k", "--segment-seconds", "2"};
 
 fs::path whole() { return cached_cli_transcode("chunk-whole", source(), kArgs); }
 
@@ -97,6 +96,12 @@ TEST_CASE("chunked: the same segments, keyframes and decode timeline as a whole 
     CHECK(segment_files(b / track).size() == segment_files(a / track).size());
     // One init segment serves the whole track, and it is the whole encode's.
     CHECK(read_file(b / track / "init.mp4") == read_file(a / track / "init.mp4"));
+  }
+  // The poster and the scrub previews are picked from the whole source, as without chunks.
+  for (const char* name : {"poster.jpg", "storyboard.vtt", "storyboard_1.jpg"}) {
+    CAPTURE(name);
+    REQUIRE(fs::exists(b / name));
+    CHECK(read_file(b / name) == read_file(a / name));
   }
   for (const char* track : kVideo) {
     CAPTURE(track);
