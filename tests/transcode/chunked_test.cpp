@@ -257,3 +257,17 @@ TEST_CASE("chunked: a chunk duration that is not a whole number of segments is r
   REQUIRE_FALSE(r.ok());
   CHECK(r.status().code() == streamlet::ErrorCode::kInvalidArgument);
 }
+
+TEST_CASE("chunked: the platform chunks only where more cores than the ladder's encoders are") {
+  tc::Options o;  // the default 4-rung ladder, 6 s segments
+  CHECK(tc::auto_chunk_seconds(o, 2) == 0);    // this machine: one chunk worker, no gain
+  CHECK(tc::auto_chunk_seconds(o, 15) == 0);
+  CHECK(tc::auto_chunk_seconds(o, 16) == 60);  // two workers: a joint every minute
+  o.segment_seconds = 7;
+  CHECK(tc::auto_chunk_seconds(o, 32) == 63);  // a whole number of segments
+  o.chunk_workers = 1;
+  CHECK(tc::auto_chunk_seconds(o, 32) == 0);
+  o.ladder.resize(1);
+  o.chunk_workers = 0;
+  CHECK(tc::auto_chunk_seconds(o, 4) == 63);   // one rung uses two threads well
+}
