@@ -67,6 +67,8 @@ int run_transcode(int argc, char** argv) {
     ("formats", "hls, dash or hls,dash", cxxopts::value<std::string>()->default_value("hls,dash"))
     ("audio-bitrate", "AAC bitrate, e.g. 128k", cxxopts::value<std::string>()->default_value("128k"))
     ("threads", "worker threads (0 = all cores)", cxxopts::value<int>()->default_value("0"))
+    ("chunk-seconds", "encode the video in chunks of N seconds side by side (a multiple of --segment-seconds; 0 = no chunking)", cxxopts::value<double>()->default_value("0"))
+    ("chunk-workers", "chunks encoded at once (0 = auto)", cxxopts::value<int>()->default_value("0"))
     ("no-poster", "do not write poster.jpg")
     ("quiet", "no progress output")
     ("json", "print the summary as JSON on stdout")
@@ -104,6 +106,8 @@ int run_transcode(int argc, char** argv) {
         std::min(args["keyframe-seconds"].as<double>(), options.segment_seconds);
     options.preset = args["preset"].as<std::string>();
     options.threads = args["threads"].as<int>();
+    options.chunk_seconds = args["chunk-seconds"].as<double>();
+    options.chunk_workers = args["chunk-workers"].as<int>();
     options.write_poster = !args.count("no-poster");
     std::string formats = args["formats"].as<std::string>();
     options.write_hls = formats.find("hls") != std::string::npos;

@@ -39,6 +39,12 @@ std::vector<Rendition> default_ladder();
 // rung (height, bitrate in k or M). kInvalidArgument on anything else.
 Result<std::vector<Rendition>> parse_ladder(std::string_view spec);
 
+struct Options;
+// The platform's chunk duration for `options` on a machine of `hardware_threads` (0 = this
+// one): 0 (no chunking) when the automatic chunk_workers would be 1, else the smallest whole
+// number of segments that lasts at least 60 s (so a joint every minute or more).
+double auto_chunk_seconds(const Options& options, int hardware_threads = 0);
+
 // A rendition as planned for a given source: sizes are even, aspect ratio is
 // kept, and rungs above the source are dropped (never upscale).
 struct PlannedRendition {
@@ -73,6 +79,14 @@ struct Options {
   // Cores to use; 0 = all hardware threads. x264 gets 1.5 threads per core, shared
   // among the rungs by their pixels; with N > 0 the decoder uses N threads too.
   int threads = 0;
+  // Chunk-parallel encoding: 0 = none. Otherwise the video is cut into chunks of this many
+  // seconds (a whole multiple of segment_seconds, so chunks join at segment boundaries), each
+  // encoded on its own, and joined into the ladder an unchunked run writes: the same
+  // segments, manifests and keyframes (docs/architecture.md, "Chunk-parallel encoding").
+  double chunk_seconds = 0;
+  // Chunks encoded at once, sharing `threads`; 0 = auto: one per 2 hardware threads per
+  // rendition of the planned ladder (so 1 for the default 4-rung ladder below 16 threads).
+  int chunk_workers = 0;
 };
 
 struct Progress {

@@ -34,6 +34,7 @@ Result<std::unique_ptr<CmafTrackWriter>> CmafTrackWriter::open(const CmafTrackCo
   w->track_.id = config.id;
   w->track_.timescale = config.timescale;
   w->track_.presentation_time_offset = config.presentation_time_offset;
+  w->track_.first_segment_number = config.first_segment_number;
   w->encoder_time_base_ = config.encoder->time_base;
 
   if (!config.out) return Status(ErrorCode::kInternal, "CMAF track " + config.id + ": no output");

@@ -24,6 +24,7 @@ struct CmafTrackConfig {
   const AVCodecContext* encoder = nullptr;  // opened, with global header (extradata)
   uint32_t timescale = 90000;      // media timescale of the track
   int64_t presentation_time_offset = 0;     // in `timescale` units
+  uint32_t first_segment_number = 1;        // the first segment's name (a chunk starts later)
 };
 
 class CmafTrackWriter {

@@ -1,3 +1,4 @@
+#include <cmath>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -145,10 +146,16 @@ std::string encode_payload(const TranscodePayload& p) {
 }
 
 transcode::Options job_options(const TranscodePayload& payload, const transcode::Options& local) {
-  if (!payload.options) return local;
-  transcode::Options o = *payload.options;
+  transcode::Options o = payload.options ? *payload.options : local;
   o.threads = local.threads;
   o.max_in_flight = local.max_in_flight;
+  // Chunking is this node's choice, like its threads: the node's own chunk duration when it
+  // fits the job's segments, else the automatic one (0 on a machine too small to gain).
+  o.chunk_workers = local.chunk_workers;
+  const double segments = local.chunk_seconds / o.segment_seconds;
+  o.chunk_seconds = local.chunk_seconds > 0 && std::fabs(segments - std::round(segments)) < 1e-6
+                        ? local.chunk_seconds
+                        : transcode::auto_chunk_seconds(o);
   return o;
 }
 

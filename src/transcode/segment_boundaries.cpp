@@ -6,7 +6,7 @@ bool SegmentBoundaries::decide(int64_t t) {
   bool start = first_;
   if (first_) {
     first_ = false;
-    next_ = segment_ticks_;
+    next_ = first_instant_ + segment_ticks_;
   }
   // A gap longer than a segment still opens only one segment, at the frame after it.
   while (t >= next_) {

@@ -47,7 +47,9 @@ AVRational natural_frame_rate(double fps);
 // presentation). Thread-safe: the decode stage decides, any stage reads.
 class SegmentBoundaries {
  public:
-  explicit SegmentBoundaries(int64_t segment_ticks) : segment_ticks_(segment_ticks) {}
+  // `first`: where the first segment starts (a chunk's start; see transcode/span.hpp).
+  explicit SegmentBoundaries(int64_t segment_ticks, int64_t first = 0)
+      : segment_ticks_(segment_ticks), first_instant_(first) {}
 
   // Decode stage only, frames in presentation order: whether the frame at `t`
   // opens a segment. Afterwards every boundary at or before `t` is known; once
@@ -61,6 +63,7 @@ class SegmentBoundaries {
 
  private:
   const int64_t segment_ticks_;
+  const int64_t first_instant_;
   bool first_ = true;  // decode stage only
   int64_t next_ = 0;   // decode stage only: the next multiple of the segment duration
   mutable std::mutex mu_;
@@ -78,6 +81,7 @@ struct VideoFrame {
   int64_t index = 0;           // output frame number
   std::shared_ptr<void> token; // holds a place in the graph's in-flight budget
   bool end = false;            // no more frames: flush
+  bool discard = false;        // encode (a chunk's pre- or post-roll) but write nothing
 };
 
 // Rotates frames upright (display matrix) with libavfilter; absent for rotation 0.
@@ -116,6 +120,8 @@ class VideoRenditionEncoder {
     AVColorPrimaries primaries = AVCOL_PRI_UNSPECIFIED;
     AVColorTransferCharacteristic transfer = AVCOL_TRC_UNSPECIFIED;
     AVColorSpace colorspace = AVCOL_SPC_UNSPECIFIED;
+    uint32_t first_segment_number = 1;  // a chunk's segments are numbered from its place
+    double vbv_init = 0;                // x264 vbv-init; 0 = x264's default
   };
   static Result<std::unique_ptr<VideoRenditionEncoder>> open(const Config& config);
 
@@ -135,6 +141,7 @@ class VideoRenditionEncoder {
   std::map<int64_t, int64_t> durations_;   // pts -> duration of frames inside the encoder
   std::set<int64_t> segment_starts_;
   std::set<int64_t> fragment_starts_;
+  std::set<int64_t> discards_;             // pts of frames whose packets are dropped
   std::atomic<int64_t> done_pts_{0};
   std::atomic<int64_t> frames_{0};
   int64_t frame_rate_num_ = 0;

@@ -28,6 +28,7 @@
 #include "core/file_util.hpp"
 #include "core/json_text.hpp"
 #include "media/input.hpp"
+#include "transcode/span.hpp"
 #include "transcode/stages.hpp"
 
 namespace streamlet::transcode {
@@ -106,7 +107,8 @@ class VideoDecodeStage {
   VideoDecodeStage(const AVStream* stream, CodecContextPtr decoder, int rotation,
                    double origin_seconds, int64_t offset, const Options& options,
                    double duration_seconds, double fps, AVRational resample_to,
-                   std::unique_ptr<StoryboardBuilder> storyboard, SegmentBoundaries& boundaries)
+                   std::unique_ptr<StoryboardBuilder> storyboard, SegmentBoundaries& boundaries,
+                   const Span& span)
       : stream_(stream),
         decoder_(std::move(decoder)),
         orienter_(rotation),
@@ -118,6 +120,10 @@ class VideoDecodeStage {
         slot_(resample_to.num > 0 ? av_inv_q(resample_to) : AVRational{0, 1}),
         poster_(duration_seconds),
         storyboard_(std::move(storyboard)),
+        from_(span.from),
+        to_(span.to),
+        first_(std::max<int64_t>(0, span.from - span.preroll)),
+        last_(span.to > INT64_MAX - span.postroll ? INT64_MAX : span.to + span.postroll),
         frame_(media::detail::make_frame()) {}
 
   template <typename Emit>
@@ -135,7 +141,7 @@ class VideoDecodeStage {
       emit(std::move(end));
       return Status::Ok();
     }
-    if (msg.packet->stream_index != stream_->index) return Status::Ok();
+    if (msg.packet->stream_index != stream_->index || past_end()) return Status::Ok();
     int err = avcodec_send_packet(decoder_.get(), msg.packet.get());
     if (err < 0 && err != AVERROR(EAGAIN) && err != AVERROR_INVALIDDATA)
       return av_status(err, "decode video");
@@ -146,6 +152,8 @@ class VideoDecodeStage {
   int64_t frames() const { return index_; }     // frames sent to the renditions
   int64_t source_frames() const { return decoded_; }  // frames decoded from the source
   const PosterPicker& poster() const { return poster_; }
+  // The span's end was reached (the demuxer can stop reading).
+  bool past_end() const { return past_end_.load(std::memory_order_relaxed); }
   StoryboardBuilder* storyboard() const { return storyboard_.get(); }
 
  private:
@@ -169,8 +177,18 @@ class VideoDecodeStage {
         }
         pts = offset_ + std::llround(std::max(0.0, rel) * kVideoTimescale);
       }
+      if (pts - offset_ < first_ || past_end()) {  // before the span and its pre-roll
+        av_frame_unref(frame_.get());
+        continue;
+      }
       if (held_ && pts <= held_->pts) pts = held_->pts + 1;  // keep time moving forward
-      ++decoded_;
+      if (pts - offset_ >= last_) {  // past the span and its post-roll: it ends the last frame
+        if (held_) STREAMLET_RETURN_IF_ERROR(release_held(pts, emit));
+        past_end_.store(true, std::memory_order_relaxed);
+        av_frame_unref(frame_.get());
+        continue;
+      }
+      if (pts - offset_ >= from_ && pts - offset_ < to_) ++decoded_;
       int64_t hint = frame_->pkt_duration > 0
                          ? av_rescale_q(frame_->pkt_duration, stream_->time_base, kVideoTimeBase)
                          : 0;
@@ -218,6 +236,15 @@ class VideoDecodeStage {
   Status send(VideoFrame v, int64_t duration, Emit& emit) {
     v.duration = duration;
     const int64_t t = v.pts - offset_;
+    if (t < from_ || t >= to_) {
+      // A chunk's pre-roll (x264's rate control and VBV warm up on it) or post-roll (the next
+      // chunk's first frames, an IDR first as in the whole encode): encoded, never written.
+      v.discard = true;
+      v.keyframe = t >= to_ && !post_key_sent_;
+      post_key_sent_ = post_key_sent_ || v.keyframe;
+      emit(std::move(v));
+      return Status::Ok();
+    }
     v.segment_start = boundaries_.decide(t);  // for every track: the renditions get it here
     // Forced keyframe once the interval has elapsed (half a frame early, so CFR lands on time).
     v.keyframe = v.segment_start || t - last_key_ >= key_ticks_ - v.duration / 2;
@@ -243,6 +270,10 @@ class VideoDecodeStage {
   int64_t decoded_ = 0;
   PosterPicker poster_;
   std::unique_ptr<StoryboardBuilder> storyboard_;  // null when not asked for
+  const int64_t from_, to_;        // the span, presentation ticks
+  const int64_t first_, last_;     // with its pre- and post-roll
+  bool post_key_sent_ = false;
+  std::atomic<bool> past_end_{false};
   FramePtr frame_;
   std::optional<VideoFrame> held_;
   int64_t held_duration_hint_ = 0;
@@ -365,11 +396,9 @@ Status check_options(const Options& options) {
   if (options.storyboard_tile_width < 16 || options.storyboard_tile_width > 1280)
     return Status(ErrorCode::kInvalidArgument, "storyboard tile width must be 16..1280 pixels");
   if (options.ladder.empty()) return Status(ErrorCode::kInvalidArgument, "the ladder is empty");
+  STREAMLET_RETURN_IF_ERROR(check_chunk_options(options));
   return Status::Ok();
 }
-
-// How the result names what was written: keys, or (the directory overload) absolute paths.
-using NameOf = std::function<std::string(const std::string& name)>;
 
 Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& info,
                             storage::Publication& pub, const std::string& output_label,
@@ -427,8 +456,25 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
                             storage::Publication& output, const std::string& output_label,
                             const NameOf& name_of, const Options& options,
                             ProgressCallback progress, CancelToken cancel) {
-  STREAMLET_ASSIGN_OR_RETURN(auto in, media::detail::open_input(input));
   SerialPublication pub(output);  // outlives every stage that writes into it
+  if (options.chunk_seconds > 0)
+    return run_chunked(input, info, pub, output_label, name_of, options, std::move(progress),
+                       std::move(cancel));
+  const auto start = Clock::now();
+  STREAMLET_ASSIGN_OR_RETURN(EncodedSpan whole,
+                             encode_span(input, info, pub, options, Span{}, progress, cancel));
+  return write_output(pub, output_label, name_of, options, info, whole,
+                      std::chrono::duration<double>(Clock::now() - start).count(), progress,
+                      cancel);
+}
+
+}  // namespace
+
+Result<EncodedSpan> detail::encode_span(const std::string& input, const media::MediaInfo& info,
+                                        storage::Publication& pub, const Options& options,
+                                        const Span& span, ProgressCallback progress,
+                                        CancelToken cancel) {
+  STREAMLET_ASSIGN_OR_RETURN(auto in, media::detail::open_input(input));
   const auto& vinfo = info.video.front();
 
   AVFormatContext* fc = in.format.get();
@@ -455,11 +501,12 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
   const double offset_seconds = std::max(1.0, std::ceil(4.0 / fps));
   const int64_t offset = std::llround(offset_seconds * kVideoTimescale);
 
-  const int workers = options.threads > 0 ? options.threads
-                                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int workers = span.threads > 0      ? span.threads
+                      : options.threads > 0 ? options.threads
+                                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const std::vector<int> x264_threads = encoder_threads(plan, workers);
   std::vector<std::unique_ptr<VideoRenditionEncoder>> renditions;
-  for (size_t i = 0; i < plan.size(); ++i) {
+  for (size_t i = 0; i < (span.video ? plan.size() : 0); ++i) {
     const auto& p = plan[i];
     VideoRenditionEncoder::Config c;
     c.plan = p;
@@ -473,13 +520,15 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
     c.primaries = vstream->codecpar->color_primaries;
     c.transfer = vstream->codecpar->color_trc;
     c.colorspace = vstream->codecpar->color_space;
+    c.first_segment_number = span.first_segment_number;
+    c.vbv_init = span.vbv_init;
     STREAMLET_ASSIGN_OR_RETURN(auto r, VideoRenditionEncoder::open(c));
     renditions.push_back(std::move(r));
   }
   // Decided by the video decode stage, obeyed by every rendition and the audio track.
-  SegmentBoundaries boundaries(std::llround(options.segment_seconds * kVideoTimescale));
+  SegmentBoundaries boundaries(std::llround(options.segment_seconds * kVideoTimescale), span.from);
   std::unique_ptr<AudioTrackEncoder> audio;
-  if (astream) {
+  if (astream && span.audio) {
     AudioTrackEncoder::Config c;
     c.stream = astream;
     c.source_path = input;
@@ -495,7 +544,7 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
   STREAMLET_ASSIGN_OR_RETURN(
       auto decoder, media::detail::open_decoder(vstream, options.threads > 0 ? workers : 0, input));
   std::unique_ptr<StoryboardBuilder> storyboard;
-  if (options.write_storyboard) {
+  if (options.write_storyboard && span.extras) {
     StoryboardBuilder::Config c;
     c.out = &pub;
     c.interval_seconds = options.storyboard_interval_seconds > 0
@@ -507,7 +556,14 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
     storyboard = std::make_unique<StoryboardBuilder>(c);
   }
   VideoDecodeStage decode(vstream, std::move(decoder), in.rotation, origin, offset, options,
-                          duration, fps, resample_to, std::move(storyboard), boundaries);
+                          duration, fps, resample_to, std::move(storyboard), boundaries, span);
+  if (span.from - span.preroll > 0) {
+    // Start decoding at the keyframe at or before the span's pre-roll (frames before it are dropped).
+    const double at = origin + double(span.from - span.preroll) / kVideoTimescale;
+    const int64_t ts = std::llround(at / av_q2d(vstream->time_base));
+    int err = avformat_seek_file(fc, in.video_stream, INT64_MIN, ts, ts, 0);
+    if (err < 0) return av_status(err, "seek to " + std::to_string(at) + " s", input);
+  }
 
   RunState state(cancel);
   ProgressReporter reporter(progress, duration, fps);
@@ -518,8 +574,9 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
       done = std::min(done, r->done_pts());
       frames = std::min(frames, r->frames());
     }
-    double seconds = std::max<double>(0, double(done - offset) / kVideoTimescale);
-    if (audio) seconds = std::min(seconds, audio->done_seconds());
+    if (renditions.empty()) done = offset + span.from, frames = 0;
+    double seconds = std::max<double>(0, double(done - offset - span.from) / kVideoTimescale);
+    if (audio) seconds = renditions.empty() ? audio->done_seconds() : std::min(seconds, audio->done_seconds());
     p.media_seconds = seconds;
     p.frames = frames;
     return p;
@@ -542,7 +599,7 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
       }
       for (;;) {
         auto pkt = std::shared_ptr<AVPacket>(av_packet_alloc(), [](AVPacket* p) { av_packet_free(&p); });
-        int err = av_read_frame(fc, pkt.get());
+        int err = decode.past_end() ? AVERROR_EOF : av_read_frame(fc, pkt.get());
         if (err == AVERROR_EOF) {
           end_sent = true;
           return PacketMsg{nullptr, make_token(token_return), true};
@@ -594,23 +651,53 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
     token_return->limiter = nullptr;
   });
   STREAMLET_RETURN_IF_ERROR(state.status());
-  if (decode.frames() == 0)
+  const bool whole = span.from == 0 && span.to == INT64_MAX;
+  if (decode.frames() == 0 && (whole || span.from == 0))
     return Status(ErrorCode::kInvalidMedia, input + ": no video frame could be decoded");
   // The container said how many frames it holds; far fewer means the data was cut off.
-  if (vinfo.frame_count > 10 && decode.source_frames() < vinfo.frame_count * 9 / 10)
+  if (whole && vinfo.frame_count > 10 && decode.source_frames() < vinfo.frame_count * 9 / 10)
     return Status(ErrorCode::kInvalidMedia,
                   input + ": truncated: " + std::to_string(decode.source_frames()) + " of " +
                       std::to_string(vinfo.frame_count) + " frames could be read");
 
-  const double video_seconds = double(decode.end_pts() - offset) / kVideoTimescale;
-  package::Presentation presentation;
-  presentation.target_segment_seconds = options.segment_seconds;
-  for (const auto& r : renditions) presentation.video.push_back(r->track());
+  EncodedSpan encoded;
+  encoded.end_seconds = decode.frames() > 0 ? double(decode.end_pts() - offset) / kVideoTimescale
+                                            : double(span.from) / kVideoTimescale;
+  encoded.frames = decode.frames();
+  encoded.source_frames = decode.source_frames();
+  encoded.frame_rate = fps;
+  encoded.frame_rate_converted = resample_to.num > 0;
+  for (const auto& r : renditions) encoded.video.push_back(r->track());
   if (audio) {
     if (cancel.cancelled()) return Status(ErrorCode::kCancelled, "transcode cancelled");
-    STREAMLET_RETURN_IF_ERROR(audio->finish(video_seconds));
-    presentation.audio = audio->track();
+    STREAMLET_RETURN_IF_ERROR(audio->finish(encoded.end_seconds));
+    encoded.audio = audio->track();
   }
+  if (options.write_poster && span.extras && decode.poster().best()) {
+    auto [w, h] = poster_size(plan.front().width, plan.front().height);
+    STREAMLET_RETURN_IF_ERROR(
+        write_jpeg(decode.poster().best().get(), w, h, pub, "poster.jpg"));
+    encoded.poster = true;
+  }
+  if (StoryboardBuilder* sb = decode.storyboard()) {
+    STREAMLET_RETURN_IF_ERROR(sb->finish(encoded.end_seconds));
+    encoded.storyboard = sb->tiles() > 0;
+  }
+  return encoded;
+}
+
+Result<TranscodeResult> detail::write_output(storage::Publication& pub,
+                                             const std::string& output_label,
+                                             const NameOf& name_of, const Options& options,
+                                             const media::MediaInfo& info,
+                                             const EncodedSpan& encoded, double wall_seconds,
+                                             const ProgressCallback& progress,
+                                             const CancelToken& cancel) {
+  const double video_seconds = encoded.end_seconds;
+  package::Presentation presentation;
+  presentation.target_segment_seconds = options.segment_seconds;
+  presentation.video = encoded.video;
+  presentation.audio = encoded.audio;
 
   TranscodeResult result;
   result.output_dir = output_label;
@@ -621,8 +708,8 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
   };
   result.source = info;
   result.duration_seconds = video_seconds;
-  result.frame_rate = fps;
-  result.frame_rate_converted = resample_to.num > 0;
+  result.frame_rate = encoded.frame_rate;
+  result.frame_rate_converted = encoded.frame_rate_converted;
   if (options.write_hls) {
     auto write_media = [&](const package::Track& t) -> Status {
       STREAMLET_RETURN_IF_ERROR(put_manifest(t.id + "/" + presentation.hls_media_playlist_name,
@@ -642,28 +729,22 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
     STREAMLET_RETURN_IF_ERROR(put_manifest("manifest.mpd", package::dash_manifest(presentation)));
     result.dash_manifest = name_of("manifest.mpd");
   }
-  if (options.write_poster && decode.poster().best()) {
-    const auto& top = presentation.video.front();
-    auto [w, h] = poster_size(top.width, top.height);
-    STREAMLET_RETURN_IF_ERROR(
-        write_jpeg(decode.poster().best().get(), w, h, pub, "poster.jpg"));
-    result.poster = name_of("poster.jpg");
-  }
-  if (StoryboardBuilder* sb = decode.storyboard()) {
-    STREAMLET_RETURN_IF_ERROR(sb->finish(video_seconds));
-    if (sb->tiles() > 0) result.storyboard = name_of(StoryboardBuilder::kVttName);
-  }
+  if (encoded.poster) result.poster = name_of("poster.jpg");
+  if (encoded.storyboard) result.storyboard = name_of(StoryboardBuilder::kVttName);
   for (const auto& t : presentation.video) result.video.push_back(summarize(t));
   if (presentation.audio) result.audio = summarize(*presentation.audio);
-  result.wall_seconds = reporter.elapsed();
-  result.fps = result.wall_seconds > 0 ? decode.source_frames() / result.wall_seconds : 0;
+  result.wall_seconds = wall_seconds;
+  result.fps = result.wall_seconds > 0 ? encoded.source_frames / result.wall_seconds : 0;
   result.speed = result.wall_seconds > 0 ? video_seconds / result.wall_seconds : 0;
-  reporter.maybe_report([&] {
+  if (progress) {
     Progress p;
     p.media_seconds = video_seconds;
-    p.frames = decode.frames();
-    return p;
-  }, true);
+    p.frames = encoded.frames;
+    p.fraction = 1;
+    p.fps = result.fps;
+    p.speed = result.speed;
+    progress(p);
+  }
 
   if (cancel.cancelled()) return Status(ErrorCode::kCancelled, "transcode cancelled");
   // summary.json marks a finished Streamlet output: the very last object.
@@ -673,7 +754,6 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
   return result;
 }
 
-}  // namespace
 
 std::string TranscodeResult::to_json(int indent) const {
   auto track = [](const TrackSummary& t) {

@@ -54,7 +54,9 @@ Result<std::unique_ptr<VideoRenditionEncoder>> VideoRenditionEncoder::open(const
   opts.set("profile", plan.rendition.profile);
   opts.set("forced-idr", "1");
   // No scene-cut keyframes: every rendition gets the same IDR positions.
-  opts.set("x264-params", "scenecut=0:open-gop=0");
+  std::string params = "scenecut=0:open-gop=0";
+  if (config.vbv_init > 0) params += ":vbv-init=" + std::to_string(config.vbv_init);
+  opts.set("x264-params", params);
   int err = avcodec_open2(enc.get(), codec, opts.get());
   if (err < 0) {
     Status s = av_status(err, "open x264 for " + plan.rendition.name);
@@ -75,6 +77,7 @@ Result<std::unique_ptr<VideoRenditionEncoder>> VideoRenditionEncoder::open(const
   tc.encoder = r->encoder_.get();
   tc.timescale = kVideoTimescale;
   tc.presentation_time_offset = config.presentation_offset;
+  tc.first_segment_number = config.first_segment_number;
   STREAMLET_ASSIGN_OR_RETURN(r->writer_, package::detail::CmafTrackWriter::open(tc));
   return r;
 }
@@ -112,12 +115,14 @@ Status VideoRenditionEncoder::encode(const VideoFrame& in) {
   out->sample_aspect_ratio = AVRational{1, 1};
   out->color_range = AVCOL_RANGE_MPEG;
   durations_[in.pts] = in.duration;
+  if (in.discard) discards_.insert(in.pts);
   if (in.segment_start) segment_starts_.insert(in.pts);
   if (in.keyframe) fragment_starts_.insert(in.pts);
 
   int err = avcodec_send_frame(encoder_.get(), out.get());
   if (err < 0) return av_status(err, "encode " + config_.plan.rendition.name);
   STREAMLET_RETURN_IF_ERROR(drain(false));
+  if (in.discard) return Status::Ok();
   frames_.fetch_add(1, std::memory_order_relaxed);
   done_pts_.store(in.pts + in.duration, std::memory_order_relaxed);
   return Status::Ok();
@@ -133,6 +138,10 @@ Status VideoRenditionEncoder::drain(bool flushing) {
     if (d != durations_.end()) {
       pkt->duration = d->second;
       durations_.erase(d);
+    }
+    if (discards_.erase(pkt->pts) > 0) {
+      av_packet_unref(pkt);
+      continue;
     }
     bool key = (pkt->flags & AV_PKT_FLAG_KEY) != 0;
     bool new_segment = key && segment_starts_.erase(pkt->pts) > 0;
