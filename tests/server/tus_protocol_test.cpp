@@ -115,7 +115,8 @@ TEST_CASE("OPTIONS advertises version, extensions, max size and checksum algorit
 
 TEST_CASE("creation, HEAD and PATCH to completion keep metadata and the exact bytes") {
   TempDir dir;
-  ServerProcess server(dir / "data");
+  // The finished upload's log line is an info line (the default level is warn).
+  ServerProcess server(dir / "data", "test-key", {"--log-level", "info"});
   std::string data = test_bytes(3 * 1024 * 1024 + 5);
   auto res = server.client().Post(
       "/v1/uploads",
