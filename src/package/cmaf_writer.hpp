@@ -5,6 +5,7 @@
 // Not thread-safe: one writer per track, used from one serial graph node.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -24,6 +25,9 @@ struct CmafTrackConfig {
   const AVCodecContext* encoder = nullptr;  // opened, with global header (extradata)
   uint32_t timescale = 90000;      // media timescale of the track
   int64_t presentation_time_offset = 0;     // in `timescale` units
+  // Called (on the writer's thread) after each media segment is committed and recorded in
+  // track(); optional. Progressive publishing shows the segment from there.
+  std::function<void()> on_segment;
 };
 
 class CmafTrackWriter {

@@ -116,6 +116,8 @@ class VideoRenditionEncoder {
     AVColorPrimaries primaries = AVCOL_PRI_UNSPECIFIED;
     AVColorTransferCharacteristic transfer = AVCOL_TRC_UNSPECIFIED;
     AVColorSpace colorspace = AVCOL_SPC_UNSPECIFIED;
+    // After each segment is committed, with track() as it is then (on the encoder's thread).
+    std::function<void(const package::Track&)> on_segment;
   };
   static Result<std::unique_ptr<VideoRenditionEncoder>> open(const Config& config);
 
@@ -153,6 +155,8 @@ class AudioTrackEncoder {
     double origin_seconds = 0;     // source time that maps to the start of presentation
     double offset_seconds = 0;     // where presentation starts on the output timeline
     double limit_seconds = 0;      // drop source audio after this much presentation (0 = none)
+    // After each segment is committed, with track() as it is then (on the encoder's thread).
+    std::function<void(const package::Track&)> on_segment;
   };
   static Result<std::unique_ptr<AudioTrackEncoder>> open(const Config& config);
 

@@ -28,6 +28,7 @@
 #include "core/file_util.hpp"
 #include "core/json_text.hpp"
 #include "media/input.hpp"
+#include "transcode/live_publisher.hpp"
 #include "transcode/stages.hpp"
 
 namespace streamlet::transcode {
@@ -327,6 +328,10 @@ class SerialPublication final : public storage::Publication {
     std::lock_guard lock(mu_);
     return out_.publish(last);
   }
+  Status reveal(std::string_view name) override {
+    std::lock_guard lock(mu_);
+    return out_.reveal(name);
+  }
 
  private:
   class SerialWriter final : public storage::Writer {
@@ -458,6 +463,25 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
   const int workers = options.threads > 0 ? options.threads
                                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const std::vector<int> x264_threads = encoder_threads(plan, workers);
+
+  // Progressive: segments and growing manifests are shown as every track completes each one.
+  std::unique_ptr<LivePublisher> live;
+  if (options.progressive) {
+    LivePublisher::Config c;
+    c.out = &pub;
+    c.video_tracks = plan.size();
+    c.audio = astream != nullptr;
+    c.segment_seconds = options.segment_seconds;
+    c.hls = options.write_hls;
+    c.dash = options.write_dash;
+    c.on_playable = options.on_playable;
+    live = std::make_unique<LivePublisher>(std::move(c));
+  }
+  auto live_track = [&](size_t index) -> std::function<void(const package::Track&)> {
+    if (!live) return {};
+    return [&live, index](const package::Track& t) { live->on_segment(index, t); };
+  };
+
   std::vector<std::unique_ptr<VideoRenditionEncoder>> renditions;
   for (size_t i = 0; i < plan.size(); ++i) {
     const auto& p = plan[i];
@@ -473,6 +497,7 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
     c.primaries = vstream->codecpar->color_primaries;
     c.transfer = vstream->codecpar->color_trc;
     c.colorspace = vstream->codecpar->color_space;
+    c.on_segment = live_track(renditions.size());
     STREAMLET_ASSIGN_OR_RETURN(auto r, VideoRenditionEncoder::open(c));
     renditions.push_back(std::move(r));
   }
@@ -490,6 +515,7 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
     c.origin_seconds = origin;
     c.offset_seconds = offset_seconds;
     c.limit_seconds = vinfo.duration_seconds > 0 ? vinfo.duration_seconds + 0.5 : 0;
+    c.on_segment = live_track(plan.size());
     STREAMLET_ASSIGN_OR_RETURN(audio, AudioTrackEncoder::open(c));
   }
   STREAMLET_ASSIGN_OR_RETURN(
@@ -635,12 +661,12 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
     for (const auto& t : presentation.video) STREAMLET_RETURN_IF_ERROR(write_media(t));
     if (presentation.audio) STREAMLET_RETURN_IF_ERROR(write_media(*presentation.audio));
     // The master names the media playlists: it goes after them.
-    STREAMLET_RETURN_IF_ERROR(put_manifest("master.m3u8", package::hls_master_playlist(presentation)));
-    result.hls_master = name_of("master.m3u8");
+    STREAMLET_RETURN_IF_ERROR(put_manifest(std::string(kHlsMasterName), package::hls_master_playlist(presentation)));
+    result.hls_master = name_of(std::string(kHlsMasterName));
   }
   if (options.write_dash) {
-    STREAMLET_RETURN_IF_ERROR(put_manifest("manifest.mpd", package::dash_manifest(presentation)));
-    result.dash_manifest = name_of("manifest.mpd");
+    STREAMLET_RETURN_IF_ERROR(put_manifest(std::string(kDashManifestName), package::dash_manifest(presentation)));
+    result.dash_manifest = name_of(std::string(kDashManifestName));
   }
   if (options.write_poster && decode.poster().best()) {
     const auto& top = presentation.video.front();
@@ -670,6 +696,9 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
   }, true);
 
   if (cancel.cancelled()) return Status(ErrorCode::kCancelled, "transcode cancelled");
+  // A backend that cannot reveal is simply not progressive; any other failure to show is one.
+  if (live && !live->status().ok() && live->status().code() != ErrorCode::kUnsupported)
+    return live->status();
   // summary.json marks a finished Streamlet output: the very last object.
   STREAMLET_RETURN_IF_ERROR(put_object(pub, "summary.json", result.to_json()));
   manifests.push_back("summary.json");

@@ -75,6 +75,7 @@ Result<std::unique_ptr<VideoRenditionEncoder>> VideoRenditionEncoder::open(const
   tc.encoder = r->encoder_.get();
   tc.timescale = kVideoTimescale;
   tc.presentation_time_offset = config.presentation_offset;
+  if (config.on_segment) tc.on_segment = [enc = r.get()] { enc->config_.on_segment(enc->track()); };
   STREAMLET_ASSIGN_OR_RETURN(r->writer_, package::detail::CmafTrackWriter::open(tc));
   return r;
 }
