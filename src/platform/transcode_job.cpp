@@ -149,6 +149,7 @@ transcode::Options job_options(const TranscodePayload& payload, const transcode:
   transcode::Options o = *payload.options;
   o.threads = local.threads;
   o.max_in_flight = local.max_in_flight;
+  o.progressive = local.progressive;  // the node's choice, like its threads
   return o;
 }
 
