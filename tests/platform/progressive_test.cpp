@@ -3,6 +3,7 @@
 // that grows, every segment it lists answers, ffprobe reads the partial stream, the SSE
 // stream says when it became playable, and the finished manifests are an unprogressive run's.
 // A transcode stopped half way withdraws what it had shown.
+#include <regex>
 #include <set>
 
 #include "platform_helpers.hpp"
@@ -158,11 +159,24 @@ TEST_CASE("a processing video plays from its growing EVENT playlist, then ends a
   });
   REQUIRE(done["status"] == "ready");
   if (!seen_processing.is_null()) CHECK(seen_processing["playable"] == false);
+  // The media playlists byte for byte; the files that carry byte counts (bit rates, I-frame
+  // byte ranges) with those numbers left out: x264 on more than one thread does not give the
+  // same bytes twice here. (tests/transcode/progressive_test.cpp runs one thread and
+  // compares every object whole.)
+  auto without_sizes = [](std::string text) {
+    static const std::regex sizes(
+        R"((BANDWIDTH=|bandwidth=\"|BYTERANGE:)[0-9]+(@[0-9]+)?)");
+    return std::regex_replace(text, sizes, "$1N");
+  };
   for (const std::string name :
-       {"master.m3u8", "manifest.mpd", "360p/index.m3u8", "360p/iframes.m3u8", "audio/index.m3u8"})
-    CHECK_MESSAGE(get_body(server, "/media/" + up.video_id + "/" + name) ==
-                      get_body(plain, "/media/" + plain_up.video_id + "/" + name),
-                  name);
+       {"master.m3u8", "manifest.mpd", "360p/index.m3u8", "360p/iframes.m3u8", "audio/index.m3u8"}) {
+    const std::string a = get_body(server, "/media/" + up.video_id + "/" + name);
+    const std::string b = get_body(plain, "/media/" + plain_up.video_id + "/" + name);
+    if (name.ends_with("index.m3u8"))
+      CHECK_MESSAGE(a == b, name);
+    else
+      CHECK_MESSAGE(without_sizes(a) == without_sizes(b), name);
+  }
 }
 
 TEST_CASE("a progressive transcode stopped half way withdraws what it showed") {
