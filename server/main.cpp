@@ -74,6 +74,7 @@ struct Config {
   std::string ladder;  // "" = the default ladder
   std::string preset = "veryfast";
   double segment_seconds = 6.0;
+  bool progressive = true;  // a processing video plays from its first segments
   std::string default_visibility = "public";
   bool registration = true;
   int registrations_per_hour = 10;
@@ -137,6 +138,8 @@ Result<Config> load_config(int argc, char** argv) {
       cxxopts::value<std::string>())("preset", "x264 preset (default veryfast)",
                                      cxxopts::value<std::string>())(
       "segment-seconds", "segment duration (default 6)", cxxopts::value<double>())(
+      "no-progressive",
+      "publish a video only when its transcode ends (default: playable while processing)")(
       "default-visibility", "public|unlisted|private for new uploads (default public)",
       cxxopts::value<std::string>())("no-registration", "only the admin creates accounts")(
       "registrations-per-hour", "new accounts per client address and hour (default 10, 0: no limit)",
@@ -268,6 +271,7 @@ Result<Config> load_config(int argc, char** argv) {
     if (args.count("ladder")) c.ladder = args["ladder"].as<std::string>();
     if (args.count("preset")) c.preset = args["preset"].as<std::string>();
     if (args.count("segment-seconds")) c.segment_seconds = args["segment-seconds"].as<double>();
+    if (args.count("no-progressive")) c.progressive = false;
     if (args.count("default-visibility"))
       c.default_visibility = args["default-visibility"].as<std::string>();
     if (args.count("no-registration")) c.registration = false;
@@ -411,6 +415,7 @@ int main(int argc, char** argv) {
   // How many cores a transcode takes is this machine's, so it is not in the job (job_options).
   popts.transcode.threads = c.transcode_threads;
   popts.transcode.segment_seconds = c.segment_seconds;
+  popts.transcode.progressive = c.progressive;
   // A keyframe at least every 2 s, and at least once a segment (shorter segments than 2 s
   // would otherwise fail every transcode).
   popts.transcode.keyframe_interval_seconds =

@@ -18,6 +18,9 @@ std::string sse_frame(const events::Event& e) {
   if (e.type == "status")
     return "event: status\ndata: " + json{{"status", e.state}, {"reason", e.message}}.dump() +
            "\n\n";
+  if (e.type == "playable")  // a processing video's first segments are published
+    return "event: playable\ndata: " + json{{"status", e.state}, {"playable", true}}.dump() +
+           "\n\n";
   if (e.type == "progress")
     return "event: progress\ndata: " +
            json{{"percent", e.percent}, {"fps", e.fps}, {"speed", e.speed}}.dump() + "\n\n";
@@ -77,6 +80,12 @@ origin::StreamHandler event_stream_handler(Routes& r) {
                                // nginx in front: do not buffer the stream
                                {"X-Accel-Buffering", "no"}};
     answer.first = sse_frame(first);
+    if (following->playable && !finished(first.state)) {
+      events::Event playable;  // already playable when the stream opened: said at once
+      playable.type = "playable";
+      playable.state = first.state;
+      answer.first += sse_frame(playable);
+    }
     if (finished(first.state)) channel->finish();
     return answer;
   };

@@ -63,6 +63,7 @@ json view(const platform::VideoView& view) {
               {"visibility", std::string(catalog::to_string(v.visibility))},
               {"status", std::string(catalog::to_string(v.status))},
               {"status_reason", v.status_reason},
+              {"playable", view.playable},
               {"owner", owner},
               {"duration_seconds", v.duration_seconds},
               {"renditions", renditions},
@@ -72,7 +73,7 @@ json view(const platform::VideoView& view) {
               {"poster", url(view.poster_url)},
               {"storyboard", url(view.storyboard_url)},
               {"page", view.page_url}};
-  if (v.status == catalog::VideoStatus::kReady) {
+  if (view.playable) {
     json playback = json::object();
     if (!view.hls_url.empty()) playback["hls"] = view.hls_url;
     if (!view.dash_url.empty()) playback["dash"] = view.dash_url;

@@ -99,4 +99,28 @@ std::string dash_manifest(const Presentation& presentation);
 // client that buffered `min_buffer_seconds` never stalls.
 uint64_t dash_bandwidth(const Track& track, double min_buffer_seconds);
 
+// Manifests of a presentation still being transcoded (progressive publishing), listing the
+// segments written so far; players start from the first while the rest is encoded. The
+// finished output is described by the functions above, unchanged.
+struct LiveManifests {
+  // EXT-X-TARGETDURATION must not change while a playlist grows (RFC 8216bis 4.4.3.1,
+  // 6.2.1): it is fixed up front at this many whole seconds (raised only if a segment so far
+  // needs more). The segmenter's target, rounded.
+  int64_t target_duration_seconds = 6;
+  // DASH: the wall-clock instant (Unix seconds) at which media time 0 of the period became
+  // available, and when this MPD was made.
+  int64_t availability_start_unix = 0;
+  int64_t publish_time_unix = 0;
+  // How soon a DASH client should fetch the MPD again, seconds (about one segment).
+  double minimum_update_period_seconds = 6.0;
+};
+
+// RFC 8216 EVENT media playlist: EXT-X-PLAYLIST-TYPE:EVENT, no EXT-X-ENDLIST; each version
+// only appends to the one before.
+std::string hls_event_playlist(const Track& track, const LiveManifests& live);
+// A dynamic MPD (type="dynamic", availabilityStartTime, publishTime, minimumUpdatePeriod, no
+// mediaPresentationDuration) whose SegmentTimelines grow; no timeShiftBufferDepth, so every
+// segment since the start stays available and playback can begin at 0.
+std::string dash_dynamic_manifest(const Presentation& presentation, const LiveManifests& live);
+
 }  // namespace streamlet::package

@@ -163,6 +163,9 @@ struct VideoView {
   std::string storyboard_url;
   std::string page_url;  // "/watch/<id>"
   std::vector<CaptionView> captions;  // get_video only (listings leave it empty)
+  // The playback URLs answer: the video is ready, or still processing with its first
+  // segments and growing manifests published (progressive transcode).
+  bool playable = false;
 };
 
 // The file a video was made from, as its uploader sent it (kept until the video is deleted).
@@ -359,6 +362,7 @@ class Platform {
     events::Subscription subscription;
     catalog::VideoStatus status = catalog::VideoStatus::kUploading;
     std::string reason;
+    bool playable = false;  // as VideoView::playable, when the status was read
   };
   Result<Following> follow_video(const accounts::Principal& who, std::string_view id,
                                  std::function<void(const VideoEvent&)> fn);

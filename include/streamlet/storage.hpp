@@ -102,6 +102,17 @@ class Publication {
   // backend that cannot swap a whole prefix at once (manifests, so they only ever name
   // segments already there); a local directory swap ignores it.
   virtual Status publish(const std::vector<std::string>& last = {}) = 0;
+
+  // Progressive mode, for an output that is watched while it is still being written (a
+  // transcode's growing playlists): makes the committed object `name` visible under the
+  // prefix now, before publish(), replacing a version revealed earlier atomically (readers
+  // see the old bytes or the new ones). The caller orders its reveals (a segment once it is
+  // complete, then the playlists naming it). The first reveal() withdraws whatever the prefix
+  // held; a publication destroyed unpublished after a reveal withdraws everything it revealed
+  // (the prefix is left empty). publish() then makes the rest visible as usual, `last` last,
+  // so the published output is exactly what an unrevealed publication publishes.
+  // The base returns kUnsupported: a backend without progressive publishing.
+  virtual Status reveal(std::string_view name);
 };
 
 // Where the bytes of an object are as a file on this machine, for code that can only open a

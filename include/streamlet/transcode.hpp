@@ -57,6 +57,10 @@ struct PlannedRendition {
 std::vector<PlannedRendition> plan_ladder(const std::vector<Rendition>& ladder, int display_width,
                                           int display_height);
 
+// What the manifests are called at the top of an output (the HLS master, the DASH MPD).
+inline constexpr std::string_view kHlsMasterName = "master.m3u8";
+inline constexpr std::string_view kDashManifestName = "manifest.mpd";
+
 struct Options {
   std::vector<Rendition> ladder = default_ladder();
   double segment_seconds = 6.0;          // Apple HLS authoring spec recommendation
@@ -87,6 +91,16 @@ struct Options {
   // Chunks encoded at once, sharing `threads`; 0 = auto: one per 2 hardware threads per
   // rendition of the planned ladder (so 1 for the default 4-rung ladder below 16 threads).
   int chunk_workers = 0;
+  // Watchable before the end: once every track has each segment,
+  // the segments are shown under the prefix, then HLS EVENT media playlists (no ENDLIST), the
+  // master (once) and a dynamic DASH MPD listing them (storage::Publication::reveal). The
+  // finished output replaces them with exactly what an unprogressive run publishes; a failed
+  // or cancelled transcode withdraws all of it. Ignored (not progressive) on a backend that
+  // cannot reveal, and for a chunked transcode (its chunks finish out of order). Default: off.
+  bool progressive = false;
+  // Progressive only: called once, from an encoder's thread, right after the first segments
+  // and manifests are shown (the output can be played from then on). Optional.
+  std::function<void()> on_playable;
 };
 
 struct Progress {

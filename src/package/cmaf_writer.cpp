@@ -142,6 +142,7 @@ Status CmafTrackWriter::close_segment() {
   s.bytes = fd_bytes_;
   track_.segments.push_back(s);
   segment_open_ = false;
+  if (config_.on_segment) config_.on_segment();
   return Status::Ok();
 }
 

@@ -5,6 +5,7 @@
 // Not thread-safe: one writer per track, used from one serial graph node.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -25,6 +26,9 @@ struct CmafTrackConfig {
   uint32_t timescale = 90000;      // media timescale of the track
   int64_t presentation_time_offset = 0;     // in `timescale` units
   uint32_t first_segment_number = 1;        // the first segment's name (a chunk starts later)
+  // Called (on the writer's thread) after each media segment is committed and recorded in
+  // track(); optional. Progressive publishing shows the segment from there.
+  std::function<void()> on_segment;
 };
 
 class CmafTrackWriter {

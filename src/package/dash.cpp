@@ -7,6 +7,7 @@
 #include <numeric>
 #include <string>
 
+#include "core/time_format.hpp"
 #include "package/text.hpp"
 #include "streamlet/package.hpp"
 
@@ -170,7 +171,10 @@ uint64_t dash_bandwidth(const Track& track, double min_buffer_seconds) {
   return best;
 }
 
-std::string dash_manifest(const Presentation& p) {
+namespace {
+
+// The static MPD of a finished presentation, or (live) a dynamic one that is still growing.
+std::string mpd(const Presentation& p, const LiveManifests* live) {
   // minBufferTime is the target segment duration: a player holds at least one
   // whole segment before it starts, and @bandwidth is computed against the
   // exact (millisecond) value printed here, so the pair is self-consistent.
@@ -185,9 +189,17 @@ std::string dash_manifest(const Presentation& p) {
   std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<MPD";
   attr(out, "xmlns", "urn:mpeg:dash:schema:mpd:2011");
   attr(out, "profiles", "urn:mpeg:dash:profile:isoff-live:2011");
-  attr(out, "type", "static");
-  attr(out, "mediaPresentationDuration",
-       iso_duration_ms(std::llround(p.duration_seconds() * 1000)));
+  if (live) {
+    attr(out, "type", "dynamic");
+    attr(out, "availabilityStartTime", streamlet::detail::rfc3339(live->availability_start_unix));
+    attr(out, "publishTime", streamlet::detail::rfc3339(live->publish_time_unix));
+    attr(out, "minimumUpdatePeriod",
+         iso_duration_ms(std::llround(live->minimum_update_period_seconds * 1000)));
+  } else {
+    attr(out, "type", "static");
+    attr(out, "mediaPresentationDuration",
+         iso_duration_ms(std::llround(p.duration_seconds() * 1000)));
+  }
   attr(out, "minBufferTime", iso_duration_ms(min_buffer_ms));
   attr(out, "maxSegmentDuration", iso_duration_ms(max_segment_ms));
   out += ">\n  <Period id=\"0\" start=\"PT0S\">\n";
@@ -229,6 +241,16 @@ std::string dash_manifest(const Presentation& p) {
   }
   out += "  </Period>\n</MPD>\n";
   return out;
+}
+
+}  // namespace
+
+std::string dash_manifest(const Presentation& p) {
+  return mpd(p, nullptr);
+}
+
+std::string dash_dynamic_manifest(const Presentation& p, const LiveManifests& live) {
+  return mpd(p, &live);
 }
 
 }  // namespace streamlet::package

@@ -73,12 +73,14 @@ bool any_fractional(const std::vector<int64_t>& extinfs) {
 // each media playlist states the version it needs itself.
 constexpr int kMasterVersion = 1;
 
-void header(std::string& out, int version, int64_t target) {
+void header(std::string& out, int version, int64_t target, const char* type = "VOD") {
   out += "#EXTM3U\n#EXT-X-VERSION:";
   append_int(out, version);
   out += "\n#EXT-X-TARGETDURATION:";
   append_int(out, target);
-  out += "\n#EXT-X-PLAYLIST-TYPE:VOD\n";
+  out += "\n#EXT-X-PLAYLIST-TYPE:";
+  out += type;
+  out += '\n';
 }
 
 struct IFrameRates {
@@ -135,11 +137,20 @@ int hls_media_playlist_version(const Track& track, bool iframes_only) {
   return media_version(iframes_only, /*has_map=*/true, any_fractional(extinfs));
 }
 
-std::string hls_media_playlist(const Track& track) {
+namespace {
+
+// A VOD playlist (ended), or an EVENT one still growing with a fixed target duration.
+std::string media_playlist(const Track& track, const LiveManifests* live) {
   auto extinfs = extinf_micros(segment_durations(track), track.timescale);
   std::string out;
   out.reserve(64 + track.segments.size() * 36);
-  header(out, media_version(false, true, any_fractional(extinfs)), target_duration(extinfs));
+  // EXT-X-MAP makes the version 6 whatever the EXTINFs are, so it stays as a playlist grows.
+  const int version = media_version(false, true, any_fractional(extinfs));
+  if (live)
+    header(out, version, std::max(live->target_duration_seconds, target_duration(extinfs)),
+           "EVENT");
+  else
+    header(out, version, target_duration(extinfs));
   // Every CMAF segment starts with a sync sample (IDR for video, any AAC frame
   // for audio), and the master already declares this for all its playlists.
   out += "#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"";
@@ -152,8 +163,18 @@ std::string hls_media_playlist(const Track& track) {
     out += track.segment_name(static_cast<uint32_t>(i));
     out += '\n';
   }
-  out += "#EXT-X-ENDLIST\n";
+  if (!live) out += "#EXT-X-ENDLIST\n";
   return out;
+}
+
+}  // namespace
+
+std::string hls_media_playlist(const Track& track) {
+  return media_playlist(track, nullptr);
+}
+
+std::string hls_event_playlist(const Track& track, const LiveManifests& live) {
+  return media_playlist(track, &live);
 }
 
 std::string hls_iframe_playlist(const Track& track) {

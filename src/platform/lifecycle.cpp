@@ -17,6 +17,14 @@ void Lifecycle::publish(const std::string& video_id, VideoStatus status, std::st
   bus_->publish(std::move(e));
 }
 
+void Lifecycle::playable(const std::string& video_id) {
+  events::Event e;
+  e.type = "playable";
+  e.video_id = video_id;
+  e.state = std::string(catalog::to_string(VideoStatus::kProcessing));
+  bus_->publish(std::move(e));
+}
+
 Result<catalog::Video> Lifecycle::set(std::string_view video_id, VideoStatus status,
                                       std::string_view reason) {
   if (video_id.empty()) return error(ErrorCode::kNotFound, "no video");

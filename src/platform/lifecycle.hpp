@@ -33,6 +33,9 @@ class Lifecycle {
   // The video was set to queued together with its job (NewJob::mark_video_queued, one
   // transaction in the queue's database): only publishes the "status" event.
   void queued_with_job(const std::string& video_id);
+  // The processing video's first segments and manifests are published (a progressive
+  // transcode): publishes a "playable" event; the status stays processing.
+  void playable(const std::string& video_id);
   // Stores what the transcode produced and marks the video ready.
   Result<catalog::Video> ready(std::string_view video_id, const catalog::ReadyInfo& info);
 

@@ -163,7 +163,19 @@ struct Platform::Impl {
       }
     }
     out.page_url = "/watch/" + v.id;
+    if (v.status == catalog::VideoStatus::kProcessing) {
+      // Progressive: what the transcode has shown so far (the catalog learns the manifests
+      // only when it is ready).
+      const std::string sig = signed_suffix(v);
+      for (auto [name, url] : {std::pair{transcode::kHlsMasterName, &out.hls_url},
+                               std::pair{transcode::kDashManifestName, &out.dash_url}})
+        if (storage->stat(media_prefix(v.id) + std::string(name)).ok())
+          *url = "/media/" + v.id + "/" + std::string(name) + sig;
+      out.playable = !out.hls_url.empty() || !out.dash_url.empty();
+      return out;
+    }
     if (v.status != catalog::VideoStatus::kReady) return out;
+    out.playable = true;
     const std::string sig = signed_suffix(v);
     // Paths in the catalog are relative to the media root: "<id>/master.m3u8".
     if (!v.hls_master.empty()) out.hls_url = "/media/" + v.hls_master + sig;
@@ -302,10 +314,16 @@ struct Platform::Impl {
       return error(ErrorCode::kInvalidArgument, "transcode job without a video");
     STREAMLET_ASSIGN_OR_RETURN(auto payload, internal::decode_payload(job));
     // A video deleted while its job waited is not transcoded.
-    STREAMLET_RETURN_IF_ERROR(catalog->get_video(job.video_id).status());
+    STREAMLET_ASSIGN_OR_RETURN(auto video, catalog->get_video(job.video_id));
     // This worker holds the job's lease: what an earlier attempt (killed mid-way, on any
-    // node) staged for this video is nobody's now.
+    // node) staged for this video is nobody's now, and what it showed is withdrawn.
     (void)storage->discard_unpublished(media_prefix(job.video_id));
+    const bool was_ready = video.status == catalog::VideoStatus::kReady;
+    if (!was_ready) (void)storage->remove_prefix(media_prefix(job.video_id));
+    auto transcode_options = internal::job_options(payload, options.transcode);
+    // A ready video keeps playing its output until the new one is published whole.
+    transcode_options.progressive = transcode_options.progressive && !was_ready;
+    transcode_options.on_playable = [this, id = job.video_id] { lifecycle->playable(id); };
     // The source as a file libav can open: the local backend's own, another's downloaded to
     // scratch for the length of the transcode. (Jobs of earlier versions name a path.)
     storage::LocalFile source{payload.legacy_input_path, nullptr};
@@ -319,8 +337,7 @@ struct Platform::Impl {
     STREAMLET_ASSIGN_OR_RETURN(
         auto ready, internal::transcode_video(source.path.string(), payload.display_name,
                                               *storage, media_prefix(job.video_id),
-                                              internal::job_options(payload, options.transcode),
-                                              progress, cancel));
+                                              transcode_options, progress, cancel));
     // The transcode replaced the media whole: the captions go back in before it is ready.
     if (auto status = republish_captions(job.video_id); !status.ok())
       return status.with_context("captions");
@@ -361,8 +378,13 @@ struct Platform::Impl {
     if (ended && catalog->get_video(job.video_id).status().code() == ErrorCode::kNotFound)
       (void)storage->remove_prefix(media_prefix(job.video_id));
     // A job that ended unpublished (dead-lettered after crashes, cancelled) leaves no staging.
-    if (job.state == jobs::JobState::kFailed || job.state == jobs::JobState::kCancelled)
+    if (job.state == jobs::JobState::kFailed || job.state == jobs::JobState::kCancelled) {
       (void)storage->discard_unpublished(media_prefix(job.video_id));
+      // What a progressive attempt showed before its worker died is withdrawn too.
+      auto v = catalog->get_video(job.video_id);
+      if (v.ok() && v->status != catalog::VideoStatus::kReady)
+        (void)storage->remove_prefix(media_prefix(job.video_id));
+    }
   }
 
   // The job's video, if `who` may act on it. To anyone else the job does not exist: the answer
@@ -810,6 +832,7 @@ Result<Platform::Following> Platform::follow_video(const Principal& who, std::st
   STREAMLET_ASSIGN_OR_RETURN(auto v, viewable(*impl_->catalog, who, id));
   out.status = v.status;
   out.reason = v.status_reason;
+  out.playable = impl_->view_of(v).playable;
   return out;
 }
 

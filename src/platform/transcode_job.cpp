@@ -156,6 +156,7 @@ transcode::Options job_options(const TranscodePayload& payload, const transcode:
   o.chunk_seconds = local.chunk_seconds > 0 && std::fabs(segments - std::round(segments)) < 1e-6
                         ? local.chunk_seconds
                         : transcode::auto_chunk_seconds(o);
+  o.progressive = local.progressive;  // the node's choice, like its threads
   return o;
 }
 

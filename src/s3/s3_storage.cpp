@@ -385,14 +385,34 @@ class S3Publication final : public storage::Publication {
   S3Publication(std::shared_ptr<Client> c, std::string prefix, std::string staging)
       : c_(std::move(c)), prefix_(std::move(prefix)), staging_(std::move(staging)) {}
   ~S3Publication() override {
-    if (!published_) (void)remove_under(staging_);
+    if (published_) return;
+    (void)remove_under(staging_);
+    if (revealing_) (void)remove_under(prefix_);  // withdraw what was shown
   }
 
   Result<std::unique_ptr<storage::Writer>> create(std::string_view name) override {
     STREAMLET_RETURN_IF_ERROR(storage::check_key(name));
     std::string n(name);
     return std::unique_ptr<storage::Writer>(
-        new S3Writer(c_, staging_ + n, [this, n](const std::string&) { names_.insert(n); }));
+        new S3Writer(c_, staging_ + n, [this, n](const std::string&) {
+          names_.insert(n);
+          revealed_.erase(n);  // new bytes: shown again at the next reveal or publish
+        }));
+  }
+
+  // A server-side copy to the final key: one PUT, so readers see one version or the other.
+  Status reveal(std::string_view name) override {
+    if (published_) return error(ErrorCode::kInternal, "reveal after publish");
+    STREAMLET_RETURN_IF_ERROR(storage::check_key(name));
+    const std::string n(name);
+    if (!names_.count(n)) return error(ErrorCode::kNotFound, "not in this publication: " + n);
+    if (!revealing_) {
+      STREAMLET_RETURN_IF_ERROR(remove_under(prefix_));  // no older output mixed in
+      revealing_ = true;
+    }
+    STREAMLET_RETURN_IF_ERROR(c_->copy(staging_ + n, prefix_ + n));
+    revealed_.insert(n);
+    return Status::Ok();
   }
 
   Result<std::unique_ptr<storage::Reader>> open(std::string_view name) override {
@@ -408,7 +428,8 @@ class S3Publication final : public storage::Publication {
     if (published_) return error(ErrorCode::kInternal, "publish called twice");
     std::set<std::string> later(last.begin(), last.end());
     for (const auto& n : names_)
-      if (!later.count(n)) STREAMLET_RETURN_IF_ERROR(c_->copy(staging_ + n, prefix_ + n));
+      if (!later.count(n) && !revealed_.count(n))
+        STREAMLET_RETURN_IF_ERROR(c_->copy(staging_ + n, prefix_ + n));
     for (const auto& n : last)
       if (names_.count(n)) STREAMLET_RETURN_IF_ERROR(c_->copy(staging_ + n, prefix_ + n));
     // What the prefix held before and this output does not have goes now.
@@ -436,6 +457,8 @@ class S3Publication final : public storage::Publication {
   std::string prefix_;   // full
   std::string staging_;  // full, ends in '/'
   std::set<std::string> names_;
+  std::set<std::string> revealed_;  // shown by reveal() and not written since
+  bool revealing_ = false;          // the prefix holds what reveal() showed
   bool published_ = false;
 };
 

@@ -154,6 +154,7 @@ class InvalidatingPublication final : public Publication {
   InvalidatingPublication(std::unique_ptr<Publication> inner, std::shared_ptr<Cache> cache,
                           std::string prefix)
       : inner_(std::move(inner)), cache_(std::move(cache)), prefix_(std::move(prefix)) {}
+  ~InvalidatingPublication() override;
   Result<std::unique_ptr<Writer>> create(std::string_view name) override {
     return inner_->create(name);
   }
@@ -161,11 +162,13 @@ class InvalidatingPublication final : public Publication {
     return inner_->open(name);
   }
   Status publish(const std::vector<std::string>& last) override;
+  Status reveal(std::string_view name) override;
 
  private:
   std::unique_ptr<Publication> inner_;
   std::shared_ptr<Cache> cache_;  // a writer may outlive the caller's last handle on the cache
   std::string prefix_;
+  bool revealed_ = false, published_ = false;
 };
 
 class Cache final : public CachedStorage, public std::enable_shared_from_this<Cache> {
@@ -636,8 +639,22 @@ Status InvalidatingWriter::commit() {
 
 Status InvalidatingPublication::publish(const std::vector<std::string>& last) {
   Status s = inner_->publish(last);
+  published_ = s.ok();
   cache_->invalidate_prefix(prefix_);
   return s;
+}
+
+Status InvalidatingPublication::reveal(std::string_view name) {
+  Status s = inner_->reveal(name);
+  if (!revealed_) cache_->invalidate_prefix(prefix_);  // the first reveal empties the prefix
+  revealed_ = true;
+  cache_->invalidate(prefix_ + std::string(name));
+  return s;
+}
+
+InvalidatingPublication::~InvalidatingPublication() {
+  inner_.reset();  // withdraws what it revealed, when unpublished
+  if (revealed_ && !published_) cache_->invalidate_prefix(prefix_);
 }
 
 // The directory, checked to be a cache's (or made one).

@@ -322,7 +322,9 @@ class LocalPublication final : public Publication {
         durable_(durable),
         prefix_(std::move(prefix)) {}
   ~LocalPublication() override {
-    if (!published_) remove_tree_at(parent_.get(), staging_);
+    if (published_) return;
+    remove_tree_at(parent_.get(), staging_);
+    if (revealed_) remove_tree_at(parent_.get(), name_);  // withdraw what was shown
   }
 
   Result<std::unique_ptr<Writer>> create(std::string_view name) override {
@@ -351,6 +353,40 @@ class LocalPublication final : public Publication {
       return errno_status(err, "open", prefix_ + std::string(name));
     }
     return open_reader_at(dir.get(), segments.back(), prefix_ + std::string(name));
+  }
+
+  // A hard link of the staged file under a temporary name in the live directory, renamed
+  // over the name: no copy, and a reader sees the old version or the new one.
+  Status reveal(std::string_view name) override {
+    if (published_) return Status(ErrorCode::kInternal, prefix_ + ": already published");
+    STREAMLET_RETURN_IF_ERROR(check_key(name));
+    auto segments = split(name);
+    if (any_reserved(segments)) return reserved(name);
+    const std::string what = prefix_ + std::string(name);
+    const auto dirs = std::span(segments).first(segments.size() - 1);
+    int err = 0;
+    Fd from = streamlet::detail::open_dirs_at(staging_fd_.get(), dirs, false, err);
+    if (!from.valid()) return absent(err) ? not_found(what) : errno_status(err, "reveal", what);
+    if (!revealed_) {
+      // The live directory starts empty: an older output is not mixed with this one.
+      remove_tree_at(parent_.get(), name_);
+      if (::mkdirat(parent_.get(), name_.c_str(), 0755) != 0 && errno != EEXIST)
+        return errno_status(errno, "reveal", prefix_);
+      revealed_ = true;
+    }
+    std::vector<std::string> live_path{name_};
+    live_path.insert(live_path.end(), dirs.begin(), dirs.end());
+    Fd to = streamlet::detail::open_dirs_at(parent_.get(), live_path, true, err);
+    if (!to.valid()) return errno_status(err, "reveal", what);
+    const std::string temp = temp_name();
+    if (::linkat(from.get(), segments.back().c_str(), to.get(), temp.c_str(), 0) != 0)
+      return errno == ENOENT ? not_found(what) : errno_status(errno, "reveal", what);
+    if (::renameat(to.get(), temp.c_str(), to.get(), segments.back().c_str()) != 0) {
+      const int e = errno;
+      ::unlinkat(to.get(), temp.c_str(), 0);
+      return errno_status(e, "reveal", what);
+    }
+    return Status::Ok();
   }
 
   Status publish(
@@ -389,6 +425,7 @@ class LocalPublication final : public Publication {
   bool durable_;
   std::string prefix_;
   bool published_ = false;
+  bool revealed_ = false;  // the live directory holds what reveal() showed
 };
 
 class LocalStorage final : public Storage {

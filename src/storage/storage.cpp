@@ -127,6 +127,12 @@ Result<LocalFile> Storage::local_file(std::string_view key,
   return LocalFile{path, std::move(keep)};
 }
 
+Status Publication::reveal(std::string_view name) {
+  return Status(ErrorCode::kUnsupported,
+                "this storage backend cannot show a publication before it is published (" +
+                    std::string(name) + ")");
+}
+
 Status Storage::discard_unpublished(std::string_view) {
   return Status::Ok();
 }

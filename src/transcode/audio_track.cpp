@@ -58,6 +58,7 @@ Result<std::unique_ptr<AudioTrackEncoder>> AudioTrackEncoder::open(const Config&
   tc.encoder = a->encoder_.get();
   tc.timescale = static_cast<uint32_t>(a->sample_rate_);
   tc.presentation_time_offset = a->offset_samples_;
+  if (config.on_segment) tc.on_segment = [enc = a.get()] { enc->config_.on_segment(enc->track()); };
   STREAMLET_ASSIGN_OR_RETURN(a->writer_, package::detail::CmafTrackWriter::open(tc));
   return a;
 }

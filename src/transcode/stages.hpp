@@ -122,6 +122,8 @@ class VideoRenditionEncoder {
     AVColorSpace colorspace = AVCOL_SPC_UNSPECIFIED;
     uint32_t first_segment_number = 1;  // a chunk's segments are numbered from its place
     double vbv_init = 0;                // x264 vbv-init; 0 = x264's default
+    // After each segment is committed, with track() as it is then (on the encoder's thread).
+    std::function<void(const package::Track&)> on_segment;
   };
   static Result<std::unique_ptr<VideoRenditionEncoder>> open(const Config& config);
 
@@ -160,6 +162,8 @@ class AudioTrackEncoder {
     double origin_seconds = 0;     // source time that maps to the start of presentation
     double offset_seconds = 0;     // where presentation starts on the output timeline
     double limit_seconds = 0;      // drop source audio after this much presentation (0 = none)
+    // After each segment is committed, with track() as it is then (on the encoder's thread).
+    std::function<void(const package::Track&)> on_segment;
   };
   static Result<std::unique_ptr<AudioTrackEncoder>> open(const Config& config);
 

@@ -29,6 +29,7 @@
 #include "core/json_text.hpp"
 #include "media/input.hpp"
 #include "transcode/span.hpp"
+#include "transcode/live_publisher.hpp"
 #include "transcode/stages.hpp"
 
 namespace streamlet::transcode {
@@ -358,6 +359,10 @@ class SerialPublication final : public storage::Publication {
     std::lock_guard lock(mu_);
     return out_.publish(last);
   }
+  Status reveal(std::string_view name) override {
+    std::lock_guard lock(mu_);
+    return out_.reveal(name);
+  }
 
  private:
   class SerialWriter final : public storage::Writer {
@@ -505,6 +510,28 @@ Result<EncodedSpan> detail::encode_span(const std::string& input, const media::M
                       : options.threads > 0 ? options.threads
                                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const std::vector<int> x264_threads = encoder_threads(plan, workers);
+
+  // Progressive: segments and growing manifests are shown as every track completes each one.
+  // A chunked transcode is not progressive: its chunks finish out of order (each span is a
+  // part of the source there, and only the whole source is shown as it grows).
+  const bool whole_source = span.from == 0 && span.to == INT64_MAX && span.video && span.audio;
+  std::unique_ptr<LivePublisher> live;
+  if (options.progressive && whole_source) {
+    LivePublisher::Config c;
+    c.out = &pub;
+    c.video_tracks = plan.size();
+    c.audio = astream != nullptr;
+    c.segment_seconds = options.segment_seconds;
+    c.hls = options.write_hls;
+    c.dash = options.write_dash;
+    c.on_playable = options.on_playable;
+    live = std::make_unique<LivePublisher>(std::move(c));
+  }
+  auto live_track = [&](size_t index) -> std::function<void(const package::Track&)> {
+    if (!live) return {};
+    return [&live, index](const package::Track& t) { live->on_segment(index, t); };
+  };
+
   std::vector<std::unique_ptr<VideoRenditionEncoder>> renditions;
   for (size_t i = 0; i < (span.video ? plan.size() : 0); ++i) {
     const auto& p = plan[i];
@@ -522,6 +549,7 @@ Result<EncodedSpan> detail::encode_span(const std::string& input, const media::M
     c.colorspace = vstream->codecpar->color_space;
     c.first_segment_number = span.first_segment_number;
     c.vbv_init = span.vbv_init;
+    c.on_segment = live_track(renditions.size());
     STREAMLET_ASSIGN_OR_RETURN(auto r, VideoRenditionEncoder::open(c));
     renditions.push_back(std::move(r));
   }
@@ -539,6 +567,7 @@ Result<EncodedSpan> detail::encode_span(const std::string& input, const media::M
     c.origin_seconds = origin;
     c.offset_seconds = offset_seconds;
     c.limit_seconds = vinfo.duration_seconds > 0 ? vinfo.duration_seconds + 0.5 : 0;
+    c.on_segment = live_track(plan.size());
     STREAMLET_ASSIGN_OR_RETURN(audio, AudioTrackEncoder::open(c));
   }
   STREAMLET_ASSIGN_OR_RETURN(
@@ -683,6 +712,9 @@ Result<EncodedSpan> detail::encode_span(const std::string& input, const media::M
     STREAMLET_RETURN_IF_ERROR(sb->finish(encoded.end_seconds));
     encoded.storyboard = sb->tiles() > 0;
   }
+  // A backend that cannot reveal is simply not progressive; any other failure to show is one.
+  if (live && !live->status().ok() && live->status().code() != ErrorCode::kUnsupported)
+    return live->status();
   return encoded;
 }
 
@@ -722,12 +754,12 @@ Result<TranscodeResult> detail::write_output(storage::Publication& pub,
     for (const auto& t : presentation.video) STREAMLET_RETURN_IF_ERROR(write_media(t));
     if (presentation.audio) STREAMLET_RETURN_IF_ERROR(write_media(*presentation.audio));
     // The master names the media playlists: it goes after them.
-    STREAMLET_RETURN_IF_ERROR(put_manifest("master.m3u8", package::hls_master_playlist(presentation)));
-    result.hls_master = name_of("master.m3u8");
+    STREAMLET_RETURN_IF_ERROR(put_manifest(std::string(kHlsMasterName), package::hls_master_playlist(presentation)));
+    result.hls_master = name_of(std::string(kHlsMasterName));
   }
   if (options.write_dash) {
-    STREAMLET_RETURN_IF_ERROR(put_manifest("manifest.mpd", package::dash_manifest(presentation)));
-    result.dash_manifest = name_of("manifest.mpd");
+    STREAMLET_RETURN_IF_ERROR(put_manifest(std::string(kDashManifestName), package::dash_manifest(presentation)));
+    result.dash_manifest = name_of(std::string(kDashManifestName));
   }
   if (encoded.poster) result.poster = name_of("poster.jpg");
   if (encoded.storyboard) result.storyboard = name_of(StoryboardBuilder::kVttName);

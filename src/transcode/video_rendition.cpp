@@ -78,6 +78,7 @@ Result<std::unique_ptr<VideoRenditionEncoder>> VideoRenditionEncoder::open(const
   tc.timescale = kVideoTimescale;
   tc.presentation_time_offset = config.presentation_offset;
   tc.first_segment_number = config.first_segment_number;
+  if (config.on_segment) tc.on_segment = [enc = r.get()] { enc->config_.on_segment(enc->track()); };
   STREAMLET_ASSIGN_OR_RETURN(r->writer_, package::detail::CmafTrackWriter::open(tc));
   return r;
 }

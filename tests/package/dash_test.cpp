@@ -253,3 +253,30 @@ TEST_CASE("MPD: text from the model is escaped") {
   CHECK(sets[1]->attr("lang") == "en\"<&>'");
   CHECK(representations(*mpd)["720p"]->attr("codecs") == "avc1.64001f&x");
 }
+
+TEST_CASE("MPD: a dynamic MPD of the segments so far, static again when finished") {
+  package::Presentation p = ladder_with_audio();
+  for (auto& v : p.video) v.segments.resize(2);
+  p.audio->segments.resize(2);
+  package::LiveManifests live;
+  live.availability_start_unix = 1'800'000'000;  // 2027-01-15T08:00:00Z
+  live.publish_time_unix = 1'800'000'012;
+  live.minimum_update_period_seconds = 6;
+  const std::string text = package::dash_dynamic_manifest(p, live);
+  auto mpd = parse_mpd(text);
+  CHECK(mpd->attr("type") == "dynamic");
+  CHECK(mpd->attr("availabilityStartTime") == "2027-01-15T08:00:00Z");
+  CHECK(mpd->attr("publishTime") == "2027-01-15T08:00:12Z");
+  CHECK(mpd->attr("minimumUpdatePeriod") == "PT6.000S");
+  CHECK_FALSE(mpd->has("mediaPresentationDuration"));
+  CHECK_FALSE(mpd->has("timeShiftBufferDepth"));  // infinite: playable from the start
+  // Each SegmentTimeline names exactly the segments written so far.
+  for (const XmlElement* set : mpd->one("Period").all("AdaptationSet"))
+    for (const XmlElement* rep : set->all("Representation")) {
+      int64_t count = 0;
+      for (const XmlElement* s : rep->one("SegmentTemplate").one("SegmentTimeline").all("S"))
+        count += 1 + (s->has("r") ? std::stoll(s->attr("r")) : 0);
+      CHECK(count == 2);
+    }
+  CHECK(parse_mpd(package::dash_manifest(ladder_with_audio()))->attr("type") == "static");
+}

@@ -322,3 +322,40 @@ TEST_CASE("manifests do not depend on the C locale (de_DE.UTF-8, decimal comma)"
   CHECK(media2 == media);
   CHECK(mpd2 == mpd);
 }
+
+TEST_CASE("an EVENT playlist grows by appending and becomes the VOD one when it ends") {
+  const package::Track full = ladder_720p();
+  package::LiveManifests live;
+  live.target_duration_seconds = 6;
+  std::string before;
+  for (size_t n = 1; n <= full.segments.size(); ++n) {
+    package::Track part = full;
+    part.segments.resize(n);
+    const std::string text = package::hls_event_playlist(part, live);
+    auto ls = lines(text);
+    CHECK(tag_value(ls, "#EXT-X-PLAYLIST-TYPE") == "EVENT");
+    CHECK(count_lines_starting(ls, "#EXT-X-ENDLIST") == 0);
+    CHECK(entries(ls).size() == n);
+    // RFC 8216bis 6.2.1: the version and the target duration never change, lines are only
+    // appended (6.006 s rounds to 6, so the target stays the fixed 6).
+    CHECK(version_of(ls) == 6);
+    CHECK(tag_value(ls, "#EXT-X-TARGETDURATION") == "6");
+    CHECK(text.substr(0, before.size()) == before);
+    before = text;
+  }
+  // The finished playlist is the VOD one: the type changes and ENDLIST is added.
+  auto vod = lines(package::hls_media_playlist(full));
+  CHECK(tag_value(vod, "#EXT-X-PLAYLIST-TYPE") == "VOD");
+  CHECK(vod.back() == "#EXT-X-ENDLIST");
+  CHECK(entries(vod).size() == entries(lines(before)).size());
+}
+
+TEST_CASE("an EVENT playlist raises its target only when a segment needs it") {
+  package::Track t = ladder_720p();
+  t.segments.resize(2);
+  package::LiveManifests live;
+  live.target_duration_seconds = 4;  // below the 6.006 s segments: 6 wins
+  CHECK(tag_value(lines(package::hls_event_playlist(t, live)), "#EXT-X-TARGETDURATION") == "6");
+  live.target_duration_seconds = 8;
+  CHECK(tag_value(lines(package::hls_event_playlist(t, live)), "#EXT-X-TARGETDURATION") == "8");
+}

@@ -228,6 +228,75 @@ TEST_CASE("contract: a publication shows nothing until publish, then replaces th
                                                  "media/v1/master.m3u8", "media/v10/other.txt"});
 }
 
+TEST_CASE("contract: a progressive publication shows what it reveals, then publishes the rest") {
+  TempDir tmp;
+  OPEN_STORE(store, tmp);
+  REQUIRE(store->put("media/v1/old.txt", "older output").ok());
+  auto commit = [](storage::Publication& p, const std::string& name, const std::string& bytes) {
+    auto w = p.create(name);
+    REQUIRE(w.ok());
+    REQUIRE((*w)->write(bytes.data(), bytes.size()).ok());
+    REQUIRE((*w)->commit().ok());
+  };
+  {
+    auto p = store->publish("media/v1/");
+    REQUIRE(p.ok());
+    commit(**p, "720p/seg_00001.m4s", "segment one");
+    commit(**p, "720p/index.m3u8", "event: 1");
+    CHECK(keys(*store, "media/v1/") == std::vector<std::string>{"media/v1/old.txt"});
+    REQUIRE((*p)->reveal("720p/seg_00001.m4s").ok());
+    REQUIRE((*p)->reveal("720p/index.m3u8").ok());
+    // The older output is gone at the first reveal; what was revealed reads back.
+    CHECK(keys(*store, "media/v1/") ==
+          std::vector<std::string>{"media/v1/720p/index.m3u8", "media/v1/720p/seg_00001.m4s"});
+    CHECK(store->get("media/v1/720p/index.m3u8").value() == "event: 1");
+    commit(**p, "720p/seg_00002.m4s", "segment two");
+    CHECK(store->stat("media/v1/720p/seg_00002.m4s").status().code() == ErrorCode::kNotFound);
+    // A reader holding the old playlist keeps it while the new one replaces it.
+    auto before = store->open("media/v1/720p/index.m3u8");
+    REQUIRE(before.ok());
+    commit(**p, "720p/index.m3u8", "event: 1 2");
+    REQUIRE((*p)->reveal("720p/seg_00002.m4s").ok());
+    REQUIRE((*p)->reveal("720p/index.m3u8").ok());
+    CHECK(store->get("media/v1/720p/index.m3u8").value() == "event: 1 2");
+    char buf[16] = {};
+    auto n = (*before)->read_at(0, buf, sizeof buf);
+    REQUIRE(n.ok());
+    CHECK(std::string(buf, *n) == "event: 1");
+    CHECK((*p)->reveal("nothing/here.m4s").code() == ErrorCode::kNotFound);
+    commit(**p, "720p/index.m3u8", "vod: 1 2");
+    commit(**p, "summary.json", "{}");
+    CHECK(store->get("media/v1/720p/index.m3u8").value() == "event: 1 2");
+    Status st = (*p)->publish({"720p/index.m3u8", "summary.json"});
+    REQUIRE_MESSAGE(st.ok(), st.to_string());
+  }
+  CHECK(keys(*store, "media/v1/") ==
+        std::vector<std::string>{"media/v1/720p/index.m3u8", "media/v1/720p/seg_00001.m4s",
+                                 "media/v1/720p/seg_00002.m4s", "media/v1/summary.json"});
+  CHECK(store->get("media/v1/720p/index.m3u8").value() == "vod: 1 2");
+  CHECK(store->get("media/v1/720p/seg_00002.m4s").value() == "segment two");
+}
+
+TEST_CASE("contract: a progressive publication abandoned after a reveal withdraws it all") {
+  TempDir tmp;
+  OPEN_STORE(store, tmp);
+  REQUIRE(store->put("media/v10/other.txt", "neighbour").ok());
+  {
+    auto p = store->publish("media/v1/");
+    REQUIRE(p.ok());
+    for (std::string name : {"720p/seg_00001.m4s", "master.m3u8"}) {
+      auto w = (*p)->create(name);
+      REQUIRE(w.ok());
+      REQUIRE((*w)->write(name.data(), name.size()).ok());
+      REQUIRE((*w)->commit().ok());
+      REQUIRE((*p)->reveal(name).ok());
+    }
+    CHECK(store->get("media/v1/master.m3u8").value() == "master.m3u8");
+  }  // a failed transcode: never published
+  CHECK(store->stat("media/v1/master.m3u8").status().code() == ErrorCode::kNotFound);
+  CHECK(keys(*store) == std::vector<std::string>{"media/v10/other.txt"});
+}
+
 TEST_CASE("contract: local_file gives the object's bytes as a file") {
   TempDir tmp;
   OPEN_STORE(store, tmp);

@@ -212,6 +212,9 @@ export function followVideo(id, onUpdate) {
             if (data.status === 'ready' || data.status === 'failed') finished = true;
           } else if (name === 'progress') {
             onUpdate({ status: 'processing', percent: data.percent, fps: data.fps, speed: data.speed });
+          } else if (name === 'playable') {
+            // The first segments are published: playback can start while the rest is encoded.
+            onUpdate({ status: data.status, playable: true });
           }
         },
         { signal: controller.signal },

@@ -169,7 +169,9 @@ export function createPlayer(video, { engine = 'hls', onError = () => {} } = {})
       if (video.playback?.dash) return startDash(video.playback.dash);
       return fail('This browser cannot play adaptive video. Try a current version of Firefox, Chrome, Edge or Safari.');
     }
-    const hls = new Hls({ enableWorker: true, capLevelToPlayerSize: false });
+    // startPosition 0: a video still processing is an EVENT playlist, which hls.js would
+    // otherwise join near its live edge; it is watched from the start like any other.
+    const hls = new Hls({ enableWorker: true, capLevelToPlayerSize: false, startPosition: 0 });
     let mediaRecoveries = 0;
     let networkRetries = 0;
     hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
@@ -220,7 +222,9 @@ export function createPlayer(video, { engine = 'hls', onError = () => {} } = {})
     if (destroyed) return;
     const player = dashjs.MediaPlayer().create();
     player.updateSettings({ debug: { logLevel: dashjs.Debug?.LOG_LEVEL_WARNING ?? 2 } });
-    player.initialize(media, url, false);
+    // A video still processing is a dynamic MPD: start at its beginning, not its live edge
+    // (dash.js reads a start time from the URL fragment, relative to the period).
+    player.initialize(media, video.status === 'processing' ? `${url}#t=0` : url, false);
     let reps = [];
     const refreshLevels = () => {
       reps = (player.getRepresentationsByType('video') || []).slice().sort((a, b) => a.bandwidth - b.bandwidth);

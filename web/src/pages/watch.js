@@ -52,17 +52,29 @@ export function renderWatch(main, { params, query }) {
     const description = video.description ? h('p.description', video.description) : null;
 
     let stage;
-    if (video.status === 'ready') {
+    if (video.playable) {
+      // Ready, or still processing with its first segments out: the player follows the
+      // growing playlists to the end, so it is never restarted when the video turns ready.
       player?.destroy();
       player = createPlayer(video, { engine });
       stage = player.el;
       startAt(player.media, startTime(query.get('t')));
       views = countViews(video, player.media);
+      if (video.status === 'processing') {
+        const note = h('p.hint.processing-note', { role: 'status', 'aria-live': 'polite' },
+          'Still processing: playing what is ready so far.');
+        stage = h('div.stage-wrap', player.el, note);
+        stopFollow = followVideo(video.id, (u) => {
+          if (u.status === 'processing' && u.percent != null) note.textContent = `Still processing (${Math.round(u.percent)}%): playing what is ready so far.`;
+          else if (u.status === 'ready') { note.remove(); stopFollow?.(); }
+          else if (u.status === 'failed') note.textContent = `Processing failed: ${u.reason || 'no reason given'}.`;
+        });
+      }
     } else {
       const progress = h('progress', { max: 100, 'aria-label': 'Processing progress' });
       const words = h('p', { role: 'status', 'aria-live': 'polite' }, video.status === 'failed'
         ? `Processing failed: ${video.status_reason || 'no reason given'}.`
-        : `${STATUS_WORDS[video.status] || video.status}. This page starts playing when the video is ready.`);
+        : `${STATUS_WORDS[video.status] || video.status}. This page starts playing as soon as the first seconds are ready.`);
       stage = h('div.not-ready', { dataset: { status: video.status } }, words, video.status !== 'failed' && progress);
       if (video.status !== 'failed') {
         stopFollow = followVideo(video.id, async (u) => {
@@ -70,7 +82,7 @@ export function renderWatch(main, { params, query }) {
           if (u.status === 'processing' && u.percent != null) {
             progress.value = u.percent;
             words.textContent = `Processing ${Math.round(u.percent)}%…`;
-          } else if (u.status === 'ready') {
+          } else if (u.status === 'ready' || u.playable) {
             stopFollow?.();
             load();
           } else if (u.status === 'failed') {
@@ -123,7 +135,7 @@ export function renderWatch(main, { params, query }) {
     } } }, 'Download original');
     // Switching engines is a developer's tool: for admins, and to get back from ?player=dash.
     const other = engine === 'dash' ? ['HLS', location.pathname] : ['DASH', `${location.pathname}?player=dash`];
-    const engineSwitch = video.status === 'ready' && (engine === 'dash' || session.user?.role === 'admin');
+    const engineSwitch = video.playable && (engine === 'dash' || session.user?.role === 'admin');
     const tools = h('p.hint', mine ? h('a', { href: '/library' }, 'Edit in your library') : null, mine && engineSwitch ? ' · ' : null,
       engineSwitch && h('a', { href: other[1] }, `Play with ${other[0]}`), download ? [' · ', download, ' ', downloadError] : null);
 
