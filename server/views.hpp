@@ -23,6 +23,8 @@ json view(const catalog::NewApiKey& key);              // {"id","key","name","cr
 json view(const std::vector<catalog::ApiKey>& keys);   // {"items":[...]}
 json view(const platform::VideoView& video);
 json view(const platform::Page<platform::VideoView>& page);  // {"items","page","per_page","total"}
+json view(const platform::Page<catalog::User>& page);       // the same, of user_view
+json view(const catalog::User& user);                       // {"user"}
 json view(const catalog::ViewStats& stats);            // {"views","watch_seconds","unique_viewers"}
 json view(const jobs::Job& job);
 json view(const jobs::JobPage& page);                  // {"items","next_cursor"}
