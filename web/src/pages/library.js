@@ -23,6 +23,9 @@ export function renderLibrary(main, ctx) {
 export function renderGrid(main, { query, navigate }, { owner, title, editable, channel = false, filter = {} }) {
   let page = Math.max(1, Number(query.get('page')) || 1);
   let q = query.get('q') || '';
+  // The library's own order and filters (GET /v1/videos sort, status, visibility), kept in
+  // the address like the search.
+  const choice = { sort: query.get('sort') || '', status: query.get('status') || '', visibility: query.get('visibility') || '' };
   const followers = new Map();
   let generation = 0;
 
@@ -37,11 +40,30 @@ export function renderGrid(main, { query, navigate }, { owner, title, editable, 
     debounce = setTimeout(() => apply({ replace: typing }), 300);
   });
 
+  const pick = (name, label, options) => {
+    const sel = h(`select.${name}-filter`, { name }, options.map(([value, text]) => h('option', { value, selected: choice[name] === value }, text)));
+    sel.addEventListener('change', () => {
+      choice[name] = sel.value;
+      page = 1;
+      typing = false;
+      syncUrl();
+      load();
+    });
+    return field(label, sel)[0];
+  };
+  const toolbar = editable
+    ? h(
+        'div.filters',
+        pick('sort', 'Sort by', [['', 'Newest first'], ['oldest', 'Oldest first'], ['title', 'Title'], ['views', 'Most viewed']]),
+        pick('status', 'Status', [['', 'Any status'], ...['ready', 'processing', 'queued', 'uploading', 'failed'].map((x) => [x, STATUS_WORDS[x]])]),
+        pick('visibility', 'Visibility', [['', 'Any visibility'], ['public', 'Public'], ['unlisted', 'Unlisted'], ['private', 'Private']]),
+      )
+    : null;
   const summary = h('p.summary', { role: 'status', 'aria-live': 'polite' });
   const grid = h('ul.grid', { 'aria-label': title });
   const pager = h('nav.pager', { 'aria-label': 'Pages' });
   const head = h('div.page-head', h('h1', title), editable && h('a.button.primary', { href: '/upload' }, 'Upload'));
-  main.append(head, form, summary, grid, pager);
+  main.append(head, form, toolbar, summary, grid, pager);
 
   function apply({ replace = false } = {}) {
     const next = search.value.trim();
@@ -57,6 +79,7 @@ export function renderGrid(main, { query, navigate }, { owner, title, editable, 
   function syncUrl({ replace = false } = {}) {
     const p = new URLSearchParams();
     if (q) p.set('q', q);
+    for (const [k, v] of Object.entries(choice)) if (v) p.set(k, v);
     if (page > 1) p.set('page', String(page));
     const url = location.pathname + (p.toString() ? `?${p}` : '');
     if (url === location.pathname + location.search) return;
@@ -76,7 +99,7 @@ export function renderGrid(main, { query, navigate }, { owner, title, editable, 
     summary.textContent = 'Loading…';
     let result;
     try {
-      result = await videos.list({ q, owner, page, perPage: PER_PAGE, ...filter });
+      result = await videos.list({ q, owner, page, perPage: PER_PAGE, ...(editable ? choice : {}), ...filter });
     } catch (err) {
       if (mine !== generation) return;
       summary.textContent = '';
@@ -100,17 +123,18 @@ export function renderGrid(main, { query, navigate }, { owner, title, editable, 
     }
     for (const stop of followers.values()) stop();
     followers.clear();
+    const narrowed = q || choice.status || choice.visibility;
     summary.textContent = total
       ? `${formatCount(total, 'video')}${q ? ` matching “${q}”` : ''}`
-      : q
-        ? `No videos match “${q}”.`
+      : narrowed
+        ? q ? `No videos match “${q}”.` : 'No videos match these filters.'
         : editable
           ? 'You have not uploaded any videos yet.'
           : channel
           ? `${owner} has no public videos yet.`
           : 'There are no videos to show yet.';
     grid.replaceChildren(...items.map((v) => card(v)));
-    if (!total && editable && !q) grid.append(h('li.empty', h('a.button.primary', { href: '/upload' }, 'Upload your first video')));
+    if (!total && editable && !narrowed) grid.append(h('li.empty', h('a.button.primary', { href: '/upload' }, 'Upload your first video')));
     pager.replaceChildren();
     if (pages > 1) pager.append(
       h('button', { type: 'button', disabled: page <= 1, on: { click: () => goTo(page - 1) } }, 'Previous'),
