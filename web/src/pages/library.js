@@ -59,11 +59,48 @@ export function renderGrid(main, { query, navigate }, { owner, title, editable, 
         pick('visibility', 'Visibility', [['', 'Any visibility'], ['public', 'Public'], ['unlisted', 'Unlisted'], ['private', 'Private']]),
       )
     : null;
+  // Bulk actions: one request per selected video (the API has no bulk endpoint).
+  const selected = new Set();
+  const bulkCount = h('span.count');
+  const bulkVis = h('select.bulk-visibility', { 'aria-label': 'New visibility for the selected videos' }, ['public', 'unlisted', 'private'].map((x) => h('option', { value: x }, x[0].toUpperCase() + x.slice(1))));
+  const bulkError = h('p.error', { role: 'alert', hidden: true });
+  const bulk = editable
+    ? h(
+        'div.bulk',
+        { hidden: true, role: 'region', 'aria-label': 'Selected videos' },
+        bulkCount,
+        h('label.inline', bulkVis),
+        h('button.small', { type: 'button', on: { click: () => bulkRun((id) => videos.update(id, { visibility: bulkVis.value })) } }, 'Set visibility'),
+        h('button.small.danger', { type: 'button', on: { click: () => confirm(`Delete ${formatCount(selected.size, 'video')}? Their files are removed and this cannot be undone.`) && bulkRun((id) => videos.remove(id)) } }, 'Delete selected'),
+        h('button.small', { type: 'button', on: { click: () => { selected.clear(); paintBulk(); grid.querySelectorAll('input.select').forEach((c) => (c.checked = false)); } } }, 'Clear selection'),
+        bulkError,
+      )
+    : null;
+  function paintBulk() {
+    if (!bulk) return;
+    bulk.hidden = selected.size === 0;
+    bulkCount.textContent = `${formatCount(selected.size, 'video')} selected`;
+  }
+  async function bulkRun(one) {
+    bulkError.hidden = true;
+    const failed = [];
+    for (const id of [...selected]) {
+      try {
+        await one(id);
+        selected.delete(id);
+      } catch (err) {
+        failed.push(err.message);
+      }
+    }
+    paintBulk();
+    await load();
+    if (failed.length) showError(bulkError, `${formatCount(failed.length, 'video')} could not be changed: ${failed[0]}`);
+  }
   const summary = h('p.summary', { role: 'status', 'aria-live': 'polite' });
   const grid = h('ul.grid', { 'aria-label': title });
   const pager = h('nav.pager', { 'aria-label': 'Pages' });
   const head = h('div.page-head', h('h1', title), editable && h('a.button.primary', { href: '/upload' }, 'Upload'));
-  main.append(head, form, toolbar, summary, grid, pager);
+  main.append(head, form, toolbar, bulk, summary, grid, pager);
 
   function apply({ replace = false } = {}) {
     const next = search.value.trim();
@@ -133,6 +170,8 @@ export function renderGrid(main, { query, navigate }, { owner, title, editable, 
           : channel
           ? `${owner} has no public videos yet.`
           : 'There are no videos to show yet.';
+    for (const id of [...selected]) if (!items.some((v) => v.id === id)) selected.delete(id);
+    paintBulk();
     grid.replaceChildren(...items.map((v) => card(v)));
     if (!total && editable && !narrowed) grid.append(h('li.empty', h('a.button.primary', { href: '/upload' }, 'Upload your first video')));
     pager.replaceChildren();
@@ -175,7 +214,10 @@ export function renderGrid(main, { query, navigate }, { owner, title, editable, 
     );
     const live = h('p.live', { role: 'status' });
     if (v.status === 'failed' && v.status_reason) live.textContent = `Failed: ${v.status_reason}`;
-    li.replaceChildren(thumb, h('div.body', titleEl, meta, live, editable && controls(li, v)));
+    const pickBox = editable
+      ? h('input.select', { type: 'checkbox', checked: selected.has(v.id), 'aria-label': `Select ${v.title || 'Untitled'}`, on: { change: (e) => { if (e.target.checked) selected.add(v.id); else selected.delete(v.id); paintBulk(); } } })
+      : null;
+    li.replaceChildren(thumb, h('div.body', pickBox, titleEl, meta, live, editable && controls(li, v)));
 
     if (editable && (v.status === 'queued' || v.status === 'processing') && !followers.has(v.id)) {
       followers.set(
@@ -222,7 +264,19 @@ export function renderGrid(main, { query, navigate }, { owner, title, editable, 
     });
     const edit = h('button.small', { type: 'button', 'aria-label': `Edit ${v.title}`, on: { click: () => editForm(li, v) } }, 'Edit');
     const del = h('button.small.danger', { type: 'button', 'aria-label': `Delete ${v.title}`, on: { click: () => remove(li, v, error) } }, 'Delete');
-    return h('div.controls', h('label.inline', vis), edit, del, error);
+    const retry =
+      v.status === 'failed'
+        ? h('button.small', { type: 'button', 'aria-label': `Retry ${v.title}`, on: { click: async () => {
+            error.hidden = true;
+            try {
+              Object.assign(v, await videos.retry(v.id));
+              paint(li, v);
+            } catch (err) {
+              showError(error, `Could not retry: ${err.message}`);
+            }
+          } } }, 'Retry')
+        : null;
+    return h('div.controls', h('label.inline', vis), edit, retry, del, error);
   }
 
   async function remove(li, v, error) {
