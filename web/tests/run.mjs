@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { edgeSteps } from './edges.mjs';
 import { shareSteps } from './share.mjs';
+import { accountSteps } from './account.mjs';
 
 const SKIP = 77;
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -667,6 +668,7 @@ async function main() {
     adminKey: 'sk_browser_suite_admin_key_0123456789' };
   await edgeSteps(ctx);
   await shareSteps(ctx);
+  await accountSteps(ctx);
   const relevant = consoleErrors.filter((e) => !/favicon|403|Failed to load resource/.test(e));
   if (relevant.length) log(`note: browser console errors:\n  ${relevant.slice(0, 10).join('\n  ')}`);
 }
