@@ -21,7 +21,7 @@ export function renderAccount(main, { navigate }) {
     nameField,
     h('button.primary', { type: 'submit' }, 'Create key'),
   );
-  main.append(h('section', { 'aria-labelledby': 'keys-h' }, h('h2#keys-h', 'API keys'), h('p', 'Keys let programs such as streamlet-cli act as you. Anyone who has a key can upload and change your videos: revoke a key you no longer use.'), keyForm, fresh, keyError, keyStatus, keyList));
+  main.append(h('section', { 'aria-labelledby': 'keys-h' }, h('h2', { id: 'keys-h' }, 'API keys'), h('p', 'Keys let programs such as streamlet-cli act as you. Anyone who has a key can upload and change your videos: revoke a key you no longer use.'), keyForm, fresh, keyError, keyStatus, keyList));
 
   async function createKey() {
     keyError.hidden = true;
@@ -103,7 +103,7 @@ export function renderAccount(main, { navigate }) {
     h('button.primary', { type: 'submit' }, 'Change password'),
     pwStatus,
   );
-  main.append(h('section', { 'aria-labelledby': 'pw-h' }, h('h2#pw-h', 'Password'), pwForm));
+  main.append(h('section', { 'aria-labelledby': 'pw-h' }, h('h2', { id: 'pw-h' }, 'Password'), pwForm));
 
   // ---- sessions ----
   const outError = h('p.error', { role: 'alert', hidden: true });
@@ -125,7 +125,7 @@ export function renderAccount(main, { navigate }) {
     },
     'Sign out everywhere',
   );
-  main.append(h('section', { 'aria-labelledby': 'out-h' }, h('h2#out-h', 'Sessions'), h('p', 'Lost a device, or signed in on a shared computer? End every session at once.'), everywhere, outError));
+  main.append(h('section', { 'aria-labelledby': 'out-h' }, h('h2', { id: 'out-h' }, 'Sessions'), h('p', 'Lost a device, or signed in on a shared computer? End every session at once.'), everywhere, outError));
 
   loadKeys();
   return () => {
