@@ -1,4 +1,4 @@
-// /v1/auth/*: registration, login, the current user and API keys.
+// /v1/auth/*: registration, login, the current user and API keys; /v1/admin/users.
 #include "http_errors.hpp"
 #include "routes.hpp"
 
@@ -48,6 +48,14 @@ void register_auth_routes(Routes& r, httplib::Server& svr) {
                                *who, (*body)["current_password"].get<std::string>(),
                                (*body)["new_password"].get<std::string>(), client_address(r, req)));
         });
+  route(r, svr, RouteId::kAuthLogoutAll,
+        [&r](const httplib::Request& req, httplib::Response& res) {
+          auto who = principal(r, req, res);
+          if (!who) return;
+          auto ended = r.platform.sign_out_everywhere(*who);
+          if (!ended.ok()) return send_error(res, ended.status());
+          send_json(res, 200, json_text(json{{"ended_sessions", *ended}}));
+        });
   route(r, svr, RouteId::kAuthMe, [&r](const httplib::Request& req, httplib::Response& res) {
     auto who = principal(r, req, res);
     if (!who) return;
@@ -77,6 +85,36 @@ void register_auth_routes(Routes& r, httplib::Server& svr) {
         [&r](const httplib::Request& req, httplib::Response& res) {
           if (auto who = principal(r, req, res))
             send_status(res, r.platform.revoke_api_key(*who, req.matches[1].str()));
+        });
+  route(r, svr, RouteId::kAdminUserList,
+        [&r](const httplib::Request& req, httplib::Response& res) {
+          auto who = principal(r, req, res);
+          if (!who) return;
+          int page = 1, per_page = 50;
+          if (!int_params(req, res, {{"page", &page}, {"per_page", &per_page}})) return;
+          send_result(res, r.platform.list_users(*who, page, per_page));
+        });
+  route(r, svr, RouteId::kAdminUserUpdate,
+        [&r](const httplib::Request& req, httplib::Response& res) {
+          auto who = principal(r, req, res);
+          if (!who) return;
+          auto body = json_body(req, res);
+          if (!body) return;
+          catalog::UserUpdate u;
+          for (const auto& [key, value] : body->items()) {
+            if (key == "role" && value.is_string()) {
+              auto role = catalog::parse_role(value.get<std::string>());
+              if (!role.ok()) return send_error(res, role.status());
+              u.role = *role;
+            } else if (key == "disabled" && value.is_boolean()) {
+              u.disabled = value.get<bool>();
+            } else {
+              return send_error(res, error(ErrorCode::kInvalidArgument,
+                                           "fields: \"role\" (a string) and \"disabled\" (true "
+                                           "or false), not " + key));
+            }
+          }
+          send_result(res, r.platform.update_user(*who, req.matches[1].str(), u));
         });
 }
 

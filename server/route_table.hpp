@@ -45,9 +45,12 @@ enum class RouteId {
   kAuthLogout,
   kAuthPassword,
   kAuthMe,
+  kAuthLogoutAll,
   kApiKeysCreate,
   kApiKeysList,
   kApiKeyRevoke,
+  kAdminUserList,
+  kAdminUserUpdate,
   kVideoList,
   kVideoGet,
   kVideoUpdate,
@@ -60,6 +63,7 @@ enum class RouteId {
   kVideoCaptionDelete,
   kVideoPosterPut,
   kVideoOriginal,
+  kVideoRetry,
   kJobList,
   kJobRetry,
   kJobCancel,
@@ -86,6 +90,8 @@ enum class RouteId {
   kWebWatch,
   kWebEmbed,
   kWebChannel,
+  kWebAccount,
+  kWebAdmin,
   kWebAssets,
   kCount
 };
@@ -116,9 +122,15 @@ inline constexpr std::array<RouteSpec, size_t(RouteId::kCount)> kRouteTable = []
       {kAuthLogout, "POST", "/v1/auth/logout", "/v1/auth/logout", A::kSignedIn, H::kApi},
       {kAuthPassword, "POST", "/v1/auth/password", "/v1/auth/password", A::kSignedIn, H::kApi},
       {kAuthMe, "GET", "/v1/auth/me", "/v1/auth/me", A::kSignedIn, H::kApi},
+      {kAuthLogoutAll, "POST", "/v1/auth/logout-all", "/v1/auth/logout-all", A::kSignedIn,
+       H::kApi},
       {kApiKeysCreate, "POST", "/v1/auth/api-keys", "/v1/auth/api-keys", A::kSignedIn, H::kApi},
       {kApiKeysList, "GET", "/v1/auth/api-keys", "/v1/auth/api-keys", A::kSignedIn, H::kApi},
       {kApiKeyRevoke, "DELETE", "/v1/auth/api-keys/{key}", "/v1/auth/api-keys/{id}", A::kSignedIn,
+       H::kApi},
+      // Admins only (403 for other users).
+      {kAdminUserList, "GET", "/v1/admin/users", "/v1/admin/users", A::kSignedIn, H::kApi},
+      {kAdminUserUpdate, "PATCH", "/v1/admin/users/{key}", "/v1/admin/users/{id}", A::kSignedIn,
        H::kApi},
       {kVideoList, "GET", "/v1/videos", "/v1/videos", A::kOptional, H::kApi},
       {kVideoGet, "GET", "/v1/videos/{id}", "/v1/videos/{id}", A::kOptional, H::kApi},
@@ -139,6 +151,8 @@ inline constexpr std::array<RouteSpec, size_t(RouteId::kCount)> kRouteTable = []
       {kVideoPosterPut, "PUT", "/v1/videos/{id}/poster", "/v1/videos/{id}/poster", A::kSignedIn,
        H::kUpload},
       {kVideoOriginal, "GET", "/v1/videos/{id}/original", "/v1/videos/{id}/original", A::kSignedIn,
+       H::kApi},
+      {kVideoRetry, "POST", "/v1/videos/{id}/retry", "/v1/videos/{id}/retry", A::kSignedIn,
        H::kApi},
       {kJobList, "GET", "/v1/jobs", "/v1/jobs", A::kSignedIn, H::kApi},
       {kJobRetry, "POST", "/v1/jobs/{key}/retry", "/v1/jobs/{id}/retry", A::kSignedIn, H::kApi},
@@ -176,6 +190,8 @@ inline constexpr std::array<RouteSpec, size_t(RouteId::kCount)> kRouteTable = []
       // The player alone, for iframes on other sites: the one page that may be framed.
       {kWebEmbed, "GET", "/embed/{id}/?", "/embed/{id}", A::kNone, H::kWebPage},
       {kWebChannel, "GET", "/u/{key}/?", "/u/{name}", A::kNone, H::kWebPage},
+      {kWebAccount, "GET", "/account/?", "/account", A::kNone, H::kWebPage},
+      {kWebAdmin, "GET", "/admin/?", "/admin", A::kNone, H::kWebPage},
       // Only when the web root has an assets/ directory.
       {kWebAssets, "GET", "/assets/{file}", "/assets/{file}", A::kNone, H::kWebAsset},
   }};

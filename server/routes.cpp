@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <set>
 
@@ -62,6 +63,20 @@ std::string client_address(const Routes& r, const httplib::Request& req) {
     return ip ? *it : req.remote_addr;  // a proxy that passes garbage: count the proxy
   }
   return req.remote_addr;
+}
+
+bool int_params(const httplib::Request& req, httplib::Response& res,
+                std::initializer_list<std::pair<const char*, int*>> fields) {
+  for (auto [name, field] : fields) {
+    const std::string v = req.get_param_value(name);
+    if (v.empty()) continue;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), *field);
+    if (ec != std::errc() || end != v.data() + v.size()) {
+      send_error(res, error(ErrorCode::kInvalidArgument, std::string(name) + ": a number"));
+      return false;
+    }
+  }
+  return true;
 }
 
 void send_json(httplib::Response& res, int status, const std::string& json_text) {

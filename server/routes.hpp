@@ -50,6 +50,10 @@ std::optional<accounts::Principal> principal(Routes& r, const httplib::Request& 
                                              httplib::Response& res);
 // The body as a JSON object (an empty body is {}), or nullopt after answering 400.
 std::optional<nlohmann::json> json_body(const httplib::Request& req, httplib::Response& res);
+// Reads each named query parameter that is present as a whole decimal int into its field;
+// false after answering 400 ("page: a number") for one that is not.
+bool int_params(const httplib::Request& req, httplib::Response& res,
+                std::initializer_list<std::pair<const char*, int*>> fields);
 void send_json(httplib::Response& res, int status, const std::string& json_text);
 // Sends the view (views.hpp) of `result` with `ok_status`, or its error.
 template <typename T>

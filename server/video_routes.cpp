@@ -114,18 +114,12 @@ void register_video_routes(Routes& r, httplib::Server& svr) {
       if (!parsed.ok()) return send_error(res, parsed.status());
       p.visibility = *parsed;
     }
-    for (auto [name, field] : {std::pair{"page", &p.page}, std::pair{"per_page", &p.per_page}}) {
-      auto v = req.get_param_value(name);
-      if (v.empty()) continue;
-      try {
-        size_t used = 0;
-        *field = std::stoi(v, &used);
-        if (used != v.size()) throw std::invalid_argument(name);
-      } catch (const std::exception&) {
-        return send_error(res,
-                          error(ErrorCode::kInvalidArgument, std::string(name) + ": a number"));
-      }
+    if (auto v = req.get_param_value("sort"); !v.empty()) {
+      auto parsed = catalog::parse_video_sort(v);
+      if (!parsed.ok()) return send_error(res, parsed.status());
+      p.sort = *parsed;
     }
+    if (!int_params(req, res, {{"page", &p.page}, {"per_page", &p.per_page}})) return;
     send_result(res, r.platform.list_videos(*who, p));
   });
   route(r, svr, RouteId::kVideoGet,
@@ -239,6 +233,11 @@ void register_video_routes(Routes& r, httplib::Server& svr) {
         }
         send_result(res, r.platform.set_poster(*who, req.matches[1].str(), body));
       });
+  route(r, svr, RouteId::kVideoRetry,
+        [&r](const httplib::Request& req, httplib::Response& res) {
+          if (auto who = principal(r, req, res))
+            send_result(res, r.platform.retry_video(*who, req.matches[1].str()));
+        });
   route(r, svr, RouteId::kVideoStats,
         [&r](const httplib::Request& req, httplib::Response& res) {
           if (auto who = principal(r, req, res))

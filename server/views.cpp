@@ -25,7 +25,12 @@ json user_view(const catalog::User& u) {
   return {{"id", u.id},
           {"username", u.username},
           {"role", std::string(catalog::to_string(u.role))},
+          {"disabled", u.disabled},
           {"created_at", rfc3339_ms(u.created_at_ms)}};
+}
+
+json view(const catalog::User& u) {
+  return {{"user", user_view(u)}};
 }
 
 json view(const accounts::Session& s) {
@@ -44,7 +49,12 @@ json view(const catalog::NewApiKey& k) {
 json view(const std::vector<catalog::ApiKey>& keys) {
   json items = json::array();
   for (const auto& k : keys)
-    items.push_back({{"id", k.id}, {"name", k.name}, {"created_at", rfc3339_ms(k.created_at_ms)}});
+    items.push_back({{"id", k.id},
+                     {"name", k.name},
+                     {"prefix", k.prefix},
+                     {"created_at", rfc3339_ms(k.created_at_ms)},
+                     {"last_used_at", k.last_used_at_ms ? json(rfc3339_ms(k.last_used_at_ms))
+                                                        : json(nullptr)}});
   return {{"items", items}};
 }
 
@@ -99,10 +109,21 @@ json view(const std::vector<platform::CaptionView>& captions) {
   return {{"items", items}};
 }
 
-json view(const platform::Page<platform::VideoView>& page) {
+namespace {
+template <typename T, typename Fn>
+json page_view(const platform::Page<T>& page, Fn item) {
   json items = json::array();
-  for (const auto& v : page.items) items.push_back(view(v));
+  for (const auto& v : page.items) items.push_back(item(v));
   return {{"items", items}, {"page", page.page}, {"per_page", page.per_page}, {"total", page.total}};
+}
+}  // namespace
+
+json view(const platform::Page<platform::VideoView>& page) {
+  return page_view(page, [](const platform::VideoView& v) { return view(v); });
+}
+
+json view(const platform::Page<catalog::User>& page) {
+  return page_view(page, user_view);
 }
 
 json view(const catalog::ViewStats& s) {

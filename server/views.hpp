@@ -25,6 +25,8 @@ json view(const platform::VideoView& video);
 json view(const platform::Page<platform::VideoView>& page);  // {"items","page","per_page","total"}
 json view(const platform::CaptionView& caption);       // {"language","label","cues","url",...}
 json view(const std::vector<platform::CaptionView>& captions);  // {"items":[...]}
+json view(const platform::Page<catalog::User>& page);       // the same, of user_view
+json view(const catalog::User& user);                       // {"user"}
 json view(const catalog::ViewStats& stats);            // {"views","watch_seconds","unique_viewers"}
 json view(const jobs::Job& job);
 json view(const jobs::JobPage& page);                  // {"items","next_cursor"}

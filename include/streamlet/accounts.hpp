@@ -118,7 +118,9 @@ class AccountService {
   // A new session for a user already known to be who they say (e.g. just registered).
   Result<Session> start_session(const catalog::User& user);
   // A bearer credential: an "sk_" API key or a session token. kUnauthenticated if bad,
-  // expired, or a session that has ended (or a token from before sessions were kept).
+  // expired, or a session that has ended (or a token from before sessions were kept);
+  // kPermissionDenied when the account is disabled (login() answers the same, once the
+  // password is right).
   Result<Principal> authenticate(std::string_view credential);
   // Ends one session (the caller's own: Principal::session_id).
   Status logout(std::string_view session_id);
@@ -127,6 +129,12 @@ class AccountService {
   // kInvalidArgument for an unacceptable new one (see hash_password).
   Status change_password(std::string_view user_id, std::string_view current,
                          std::string_view replacement, std::string_view keep = {});
+
+  // Ends every session of the user, the caller's own included; returns how many ended.
+  Result<int64_t> sign_out_everywhere(std::string_view user_id);
+  // An admin's change (Catalog::update_user: kConflict for the last enabled admin). Disabling
+  // also ends the user's sessions; API keys stay, refused while the account is disabled.
+  Result<catalog::User> update_user(std::string_view user_id, const catalog::UserUpdate& update);
 
   const TokenSigner& signer() const { return signer_; }
 

@@ -31,10 +31,17 @@ enum class Role { kUser, kAdmin };
 std::string_view to_string(Visibility v);   // "public", "unlisted", "private"
 std::string_view to_string(VideoStatus s);  // "uploading", "queued", ...
 std::string_view to_string(Role r);         // "user", "admin"
+
+// The order of a listing: newest or oldest first, by title (case-insensitive, A first), or
+// most viewed first. Ties go newest first.
+enum class VideoSort { kNewest, kOldest, kTitle, kViews };
+std::string_view to_string(VideoSort s);  // "newest", "oldest", "title", "views"
+
 // kInvalidArgument for anything but the names above.
 Result<Visibility> parse_visibility(std::string_view s);
 Result<VideoStatus> parse_video_status(std::string_view s);
 Result<Role> parse_role(std::string_view s);
+Result<VideoSort> parse_video_sort(std::string_view s);
 
 // One video as the catalog stores it. Times are Unix epoch milliseconds (UTC).
 struct Video {
@@ -91,11 +98,13 @@ struct VideoQuery {
   // only). Combined with the filters above, in one query, so a page costs the
   // same however many videos the catalog holds.
   std::optional<std::string> visible_to;
+  // nullopt: best match first when `text` is set, else newest first.
+  std::optional<VideoSort> sort;
   int limit = 20;                        // 1..100 (clamped)
   int offset = 0;                        // >= 0
 };
 
-// A page of a listing: newest first, or best match first when `text` is set.
+// A page of a listing, in the query's order.
 struct VideoPage {
   std::vector<Video> items;
   int64_t total = 0;  // matches of the query over all pages
@@ -117,7 +126,20 @@ struct User {
   std::string email;          // "" if not given
   std::string password_hash;  // an encoded argon2id hash (accounts::hash_password)
   Role role = Role::kUser;
+  bool disabled = false;  // an admin turned the account off: no sign-in, no keys, no sessions
   int64_t created_at_ms = 0;
+};
+
+// What an admin may change about a user; unset fields stay as they are.
+struct UserUpdate {
+  std::optional<Role> role;
+  std::optional<bool> disabled;
+};
+
+// A page of users, oldest account first.
+struct UserPage {
+  std::vector<User> items;
+  int64_t total = 0;
 };
 
 struct NewUser {
@@ -219,6 +241,13 @@ class Catalog {
   virtual Result<User> get_user(std::string_view id) = 0;
   virtual Result<User> find_user_by_name(std::string_view username) = 0;
   virtual Status set_user_role(std::string_view user_id, Role role) = 0;
+  // Changes role and/or disabled in one step that cannot leave the catalog without an
+  // enabled admin: kConflict (and nothing changed) when it would, also when two admins are
+  // changed at the same moment. kNotFound for no such user. Disabling does not end the
+  // user's sessions by itself (AccountService::update_user does).
+  virtual Result<User> update_user(std::string_view user_id, const UserUpdate& update) = 0;
+  // Oldest account first; `limit` 1..100 (clamped), `offset` >= 0.
+  virtual Result<UserPage> list_users(int limit, int offset) = 0;
   // Replaces the stored hash (an accounts::hash_password result). kNotFound for no such user.
   virtual Status set_password_hash(std::string_view user_id, std::string_view hash) = 0;
   virtual Result<int64_t> count_users() = 0;

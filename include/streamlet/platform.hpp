@@ -131,6 +131,7 @@ struct VideoListParams {
   // A channel: only this user's public, ready videos, whoever asks (the owner and admins
   // included: it is the page everyone sees). "" = no such filter; an unknown name is kNotFound.
   std::string owner_username;
+  std::optional<catalog::VideoSort> sort;  // nullopt: best match with q, else newest
   int page = 1;       // >= 1
   int per_page = 20;  // 1..100
 };
@@ -309,7 +310,20 @@ class Platform {
   Result<catalog::NewApiKey> create_api_key(const accounts::Principal& who,
                                             std::string_view name);
   Result<std::vector<catalog::ApiKey>> list_api_keys(const accounts::Principal& who);
+  // kNotFound for a key that is not the caller's (another user's key is not revealed).
   Status revoke_api_key(const accounts::Principal& who, std::string_view key_id);
+  // Ends every session of the caller, this one included ("sign out everywhere"); API keys
+  // stay. Returns how many sessions ended.
+  Result<int64_t> sign_out_everywhere(const accounts::Principal& who);
+
+  // ---- users (admins only: kPermissionDenied for others) --------------------------------
+  // Oldest account first; page >= 1, per_page 1..100.
+  Result<Page<catalog::User>> list_users(const accounts::Principal& who, int page = 1,
+                                         int per_page = 50);
+  // Changes a user's role or disables/enables them (a disabled user's sessions end at once
+  // and their keys are refused). kConflict when no enabled admin would be left.
+  Result<catalog::User> update_user(const accounts::Principal& who, std::string_view user_id,
+                                    const catalog::UserUpdate& update);
 
   // ---- videos ---------------------------------------------------------------
   Result<Page<VideoView>> list_videos(const accounts::Principal& who,
@@ -321,6 +335,10 @@ class Platform {
   // The uploaded source of a video, for its owner or an admin. kNotFound for anyone else (as
   // for an unknown id) and while the upload is unfinished.
   Result<OriginalFile> original_file(const accounts::Principal& who, std::string_view id);
+  // Queues a failed video's transcode again (its newest job, retried as retry_job does).
+  // kConflict when the video has not failed or its job is gone (the source must be uploaded
+  // again).
+  Result<VideoView> retry_video(const accounts::Principal& who, std::string_view id);
   // Cancels its job and removes every object of it (media, upload data).
   Status delete_video(const accounts::Principal& who, std::string_view id);
   // A playback beacon. The viewer is the signed-in user, else the client's opaque `viewer`

@@ -41,6 +41,13 @@ int64_t unix_now() {
   return detail::now_ms() / 1000;
 }
 
+// A disabled account gets nothing done, whatever credential it shows.
+Status usable(const catalog::User& user) {
+  if (user.disabled)
+    return error(ErrorCode::kPermissionDenied, "this account is disabled; ask an admin");
+  return Status::Ok();
+}
+
 Status unauthenticated(std::string why) {
   return error(ErrorCode::kUnauthenticated, "invalid session token: " + std::move(why));
 }
@@ -172,6 +179,7 @@ Result<Session> AccountService::login(std::string_view username, std::string_vie
     return wrong;
   }
   if (!verify_password(password, user->password_hash)) return wrong;
+  STREAMLET_RETURN_IF_ERROR(usable(*user));
   return start_session(*user);
 }
 
@@ -208,6 +216,7 @@ Status AccountService::change_password(std::string_view user_id, std::string_vie
 Result<Principal> AccountService::authenticate(std::string_view credential) {
   if (credential.rfind("sk_", 0) == 0) {
     STREAMLET_ASSIGN_OR_RETURN(auto user, catalog_->find_user_by_api_key(credential));
+    STREAMLET_RETURN_IF_ERROR(usable(user));
     return Principal{user.id, user.role, {}};
   }
   STREAMLET_ASSIGN_OR_RETURN(auto claims, signer_.verify(credential));
@@ -224,7 +233,21 @@ Result<Principal> AccountService::authenticate(std::string_view credential) {
       return error(ErrorCode::kUnauthenticated, "the token's user no longer exists");
     return user.status();
   }
+  STREAMLET_RETURN_IF_ERROR(usable(*user));
   return Principal{user->id, user->role, claims.session_id};
+}
+
+Result<int64_t> AccountService::sign_out_everywhere(std::string_view user_id) {
+  return catalog_->delete_sessions_of(user_id);
+}
+
+Result<catalog::User> AccountService::update_user(std::string_view user_id,
+                                                  const catalog::UserUpdate& update) {
+  STREAMLET_ASSIGN_OR_RETURN(auto user, catalog_->update_user(user_id, update));
+  // authenticate() refuses a disabled account anyway; ending its sessions means enabling
+  // it again does not bring old tokens back.
+  if (user.disabled) STREAMLET_RETURN_IF_ERROR(catalog_->delete_sessions_of(user.id).status());
+  return user;
 }
 
 }  // namespace streamlet::accounts

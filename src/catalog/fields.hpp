@@ -4,10 +4,12 @@
 
 #include <cctype>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "core/text.hpp"
+#include "streamlet/catalog.hpp"
 #include "streamlet/status.hpp"
 
 namespace streamlet::catalog::detail {
@@ -37,6 +39,30 @@ inline Status check_lease(std::string_view name, std::string_view holder) {
     return error(ErrorCode::kInvalidArgument, "a lease needs a name and a holder");
   STREAMLET_RETURN_IF_ERROR(check_text("lease name", name, kMaxLeaseName));
   return check_text("lease holder", holder, kMaxLeaseName);
+}
+
+// What both backends answer when a change would leave no enabled admin.
+inline Status last_admin_refused() {
+  return error(ErrorCode::kConflict,
+               "that would leave no enabled admin: make another user admin first");
+}
+
+// The ORDER BY of a listing sorted by `sort` (columns of videos as "v"); "" for nullopt, so
+// the backend keeps its own default (relevance, then newest). Ties go newest first.
+inline std::string video_order(std::optional<VideoSort> sort) {
+  constexpr std::string_view kNewest = "v.created_at_ms DESC, v.seq DESC";
+  if (!sort) return "";
+  switch (*sort) {
+    case VideoSort::kNewest:
+      return " ORDER BY " + std::string(kNewest);
+    case VideoSort::kOldest:
+      return " ORDER BY v.created_at_ms, v.seq";
+    case VideoSort::kTitle:
+      return " ORDER BY lower(v.title), " + std::string(kNewest);
+    case VideoSort::kViews:
+      return " ORDER BY v.view_count DESC, " + std::string(kNewest);
+  }
+  return "";
 }
 
 // "YYYY-MM-DD" with a plausible month and day.

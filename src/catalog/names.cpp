@@ -37,6 +37,20 @@ std::string_view to_string(Role r) {
   return r == Role::kAdmin ? "admin" : "user";
 }
 
+std::string_view to_string(VideoSort s) {
+  switch (s) {
+    case VideoSort::kNewest:
+      return "newest";
+    case VideoSort::kOldest:
+      return "oldest";
+    case VideoSort::kTitle:
+      return "title";
+    case VideoSort::kViews:
+      return "views";
+  }
+  return "newest";
+}
+
 Result<Visibility> parse_visibility(std::string_view s) {
   for (auto v : {Visibility::kPublic, Visibility::kUnlisted, Visibility::kPrivate})
     if (to_string(v) == s) return v;
@@ -56,6 +70,13 @@ Result<Role> parse_role(std::string_view s) {
   if (s == "admin") return Role::kAdmin;
   return error(ErrorCode::kInvalidArgument,
                "role must be user or admin, not '" + std::string(s) + "'");
+}
+
+Result<VideoSort> parse_video_sort(std::string_view s) {
+  for (auto v : {VideoSort::kNewest, VideoSort::kOldest, VideoSort::kTitle, VideoSort::kViews})
+    if (to_string(v) == s) return v;
+  return error(ErrorCode::kInvalidArgument,
+               "sort must be newest, oldest, title or views, not '" + std::string(s) + "'");
 }
 
 // The rule for a username belongs to the catalog interface, not to one backend: the platform

@@ -140,6 +140,10 @@ CREATE TABLE video_captions (
   PRIMARY KEY (video_id, language)
 ) WITHOUT ROWID;
 )sql",
+      R"sql(
+-- An admin can turn an account off (User::disabled).
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+)sql",
   };
   return steps;
 }
@@ -170,7 +174,8 @@ Video read_video(const Stmt& s) {
   return v;
 }
 
-constexpr const char* kUserColumns = "id, username, email, password_hash, role, created_at_ms";
+constexpr const char* kUserColumns =
+    "id, username, email, password_hash, role, created_at_ms, disabled";
 
 User read_user(const Stmt& s) {
   User u;
@@ -180,6 +185,7 @@ User read_user(const Stmt& s) {
   u.password_hash = s.text(3);
   u.role = parse_role(s.text(4)).value();
   u.created_at_ms = s.int64(5);
+  u.disabled = s.int64(6) != 0;
   return u;
 }
 
@@ -390,9 +396,10 @@ class SqliteCatalog final : public Catalog {
       where += " AND ((v.visibility = '" + std::string(to_string(Visibility::kPublic)) +
                "' AND v.status = '" + std::string(to_string(VideoStatus::kReady)) +
                "') OR v.owner_id = :viewer)";
-    const std::string order = match.empty()
-                                  ? " ORDER BY v.created_at_ms DESC, v.seq DESC"
-                                  : " ORDER BY videos_fts.rank, v.created_at_ms DESC, v.seq DESC";
+    std::string order = detail::video_order(query.sort);
+    if (order.empty())
+      order = match.empty() ? " ORDER BY v.created_at_ms DESC, v.seq DESC"
+                            : " ORDER BY videos_fts.rank, v.created_at_ms DESC, v.seq DESC";
 
     auto bind_filters = [&](Stmt& s, int first) {
       int i = first;
@@ -462,6 +469,52 @@ class SqliteCatalog final : public Catalog {
     if (db_->changes() == 0)
       return error(ErrorCode::kNotFound, "no user '" + std::string(user_id) + "'");
     return Status::Ok();
+  }
+
+  Result<User> update_user(std::string_view user_id, const UserUpdate& update) override {
+    std::lock_guard lock(db_->mutex());
+    Transaction txn(*db_);
+    STREAMLET_RETURN_IF_ERROR(txn.begin());
+    STREAMLET_ASSIGN_OR_RETURN(User user, user_where_locked("id", user_id));
+    const Role role = update.role.value_or(user.role);
+    const bool disabled = update.disabled.value_or(user.disabled);
+    if (user.role == Role::kAdmin && !user.disabled && (role != Role::kAdmin || disabled)) {
+      // One connection behind the mutex: nobody else changes users between this and the
+      // update.
+      STREAMLET_ASSIGN_OR_RETURN(
+          auto others, db_->prepare("SELECT COUNT(*) FROM users WHERE role = 'admin'"
+                                    " AND disabled = 0 AND id <> ?"));
+      others.bind(1, user_id);
+      STREAMLET_ASSIGN_OR_RETURN(bool row, others.step());
+      if (!row || others.int64(0) == 0) return detail::last_admin_refused();
+    }
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("UPDATE users SET role = ?, disabled = ? WHERE id = ?"));
+    s.bind(1, to_string(role)).bind(2, int64_t{disabled}).bind(3, user_id);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    STREAMLET_ASSIGN_OR_RETURN(User after, user_where_locked("id", user_id));
+    STREAMLET_RETURN_IF_ERROR(txn.commit());
+    return after;
+  }
+
+  Result<UserPage> list_users(int limit, int offset) override {
+    if (offset < 0) return error(ErrorCode::kInvalidArgument, "offset must be >= 0");
+    limit = std::clamp(limit, 1, 100);
+    std::lock_guard lock(db_->mutex());
+    UserPage page;
+    STREAMLET_ASSIGN_OR_RETURN(auto count, db_->prepare("SELECT COUNT(*) FROM users"));
+    STREAMLET_ASSIGN_OR_RETURN(bool counted, count.step());
+    page.total = counted ? count.int64(0) : 0;
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare(std::string("SELECT ") + kUserColumns +
+                             " FROM users ORDER BY created_at_ms, id LIMIT ? OFFSET ?"));
+    s.bind(1, limit).bind(2, offset);
+    while (true) {
+      STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
+      if (!row) break;
+      page.items.push_back(read_user(s));
+    }
+    return page;
   }
 
   Status set_password_hash(std::string_view user_id, std::string_view hash) override {

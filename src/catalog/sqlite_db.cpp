@@ -19,7 +19,9 @@ Stmt& Stmt::bind(int index, double value) {
 }
 
 Stmt& Stmt::bind(int index, std::string_view value) {
-  sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+  // An empty view may have no data pointer, which SQLite would bind as NULL: "" is text.
+  sqlite3_bind_text(stmt_, index, value.data() ? value.data() : "", static_cast<int>(value.size()),
+                    SQLITE_TRANSIENT);
   return *this;
 }
 

@@ -739,6 +739,38 @@ Status Platform::revoke_api_key(const Principal& who, std::string_view key_id) {
   return impl_->catalog->revoke_api_key(who.user_id, key_id);
 }
 
+Result<int64_t> Platform::sign_out_everywhere(const Principal& who) {
+  STREAMLET_RETURN_IF_ERROR(need_user(who));
+  return impl_->accounts->sign_out_everywhere(who.user_id);
+}
+
+// ---- users ------------------------------------------------------------------------------
+
+namespace {
+Status need_admin(const Principal& who) {
+  STREAMLET_RETURN_IF_ERROR(need_user(who));
+  if (!who.admin()) return error(ErrorCode::kPermissionDenied, "only admins manage users");
+  return Status::Ok();
+}
+}  // namespace
+
+Result<Page<catalog::User>> Platform::list_users(const Principal& who, int page, int per_page) {
+  STREAMLET_RETURN_IF_ERROR(need_admin(who));
+  if (page < 1) return error(ErrorCode::kInvalidArgument, "page must be >= 1");
+  if (per_page < 1 || per_page > 100)
+    return error(ErrorCode::kInvalidArgument, "per_page must be 1..100");
+  const int64_t wanted = (int64_t(page) - 1) * per_page;
+  const int offset = int(std::min<int64_t>(wanted, std::numeric_limits<int>::max()));
+  STREAMLET_ASSIGN_OR_RETURN(auto users, impl_->catalog->list_users(per_page, offset));
+  return Page<catalog::User>{std::move(users.items), page, per_page, users.total};
+}
+
+Result<catalog::User> Platform::update_user(const Principal& who, std::string_view user_id,
+                                            const catalog::UserUpdate& update) {
+  STREAMLET_RETURN_IF_ERROR(need_admin(who));
+  return impl_->accounts->update_user(user_id, update);
+}
+
 // ---- videos -----------------------------------------------------------------------------
 
 Result<Page<VideoView>> Platform::list_videos(const Principal& who, const VideoListParams& p) {
@@ -764,6 +796,7 @@ Result<Page<VideoView>> Platform::list_videos(const Principal& who, const VideoL
   q.text = p.q;
   q.status = p.status;
   q.visibility = p.visibility;
+  q.sort = p.sort;
   if (!p.owner_username.empty()) {
     // A channel is what everyone sees, so the owner's other videos stay in their library.
     auto owner = impl_->catalog->find_user_by_name(p.owner_username);
@@ -884,6 +917,22 @@ Result<OriginalFile> Platform::original_file(const Principal& who, std::string_v
   out.file = std::move(reader);
   out.filename = download_name(*info, v->id);
   return out;
+}
+
+Result<VideoView> Platform::retry_video(const Principal& who, std::string_view id) {
+  STREAMLET_ASSIGN_OR_RETURN(auto v, video_for(*impl_->catalog, who, id, accounts::Action::kModify));
+  if (v.status != catalog::VideoStatus::kFailed)
+    return error(ErrorCode::kConflict, "only a failed video can be retried; this one is " +
+                                           std::string(catalog::to_string(v.status)));
+  jobs::JobFilter newest;
+  newest.video_id = v.id;
+  newest.limit = 1;
+  STREAMLET_ASSIGN_OR_RETURN(auto jobs, impl_->queue->list(newest));
+  if (jobs.jobs.empty())
+    return error(ErrorCode::kConflict,
+                 "this video's transcode job is gone; delete it and upload the file again");
+  STREAMLET_RETURN_IF_ERROR(retry_job(who, jobs.jobs.front().id).status());
+  return get_video(who, v.id);
 }
 
 Status Platform::delete_video(const Principal& who, std::string_view id) {

@@ -2,6 +2,7 @@
 // sharing one database through a connection pool. Search is a generated tsvector column over
 // unaccented title + description with a GIN index; every statement takes its values as
 // parameters.
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -167,6 +168,10 @@ CREATE TABLE video_captions (
   PRIMARY KEY (video_id, language)
 );
 )sql",
+      R"sql(
+-- An admin can turn an account off (User::disabled).
+ALTER TABLE users ADD COLUMN disabled boolean NOT NULL DEFAULT false;
+)sql",
   };
   return steps;
 }
@@ -197,7 +202,8 @@ Video read_video(const QueryResult& r, int row) {
   return v;
 }
 
-constexpr const char* kUserColumns = "id, username, email, password_hash, role, created_at_ms";
+constexpr const char* kUserColumns =
+    "id, username, email, password_hash, role, created_at_ms, disabled";
 
 User read_user(const QueryResult& r, int row) {
   User u;
@@ -207,6 +213,7 @@ User read_user(const QueryResult& r, int row) {
   u.password_hash = r.text(row, 3);
   u.role = catalog::parse_role(r.view(row, 4)).value();
   u.created_at_ms = r.int64(row, 5);
+  u.disabled = r.boolean(row, 6);
   return u;
 }
 
@@ -425,9 +432,10 @@ class PgCatalog final : public catalog::Catalog {
       where += " AND ((v.visibility = 'public' AND v.status = 'ready') OR v.owner_id = " +
                param(viewer) + ")";
     }
-    const std::string order =
-        text ? " ORDER BY ts_rank(v.search, q.query) DESC, v.created_at_ms DESC, v.seq DESC"
-             : " ORDER BY v.created_at_ms DESC, v.seq DESC";
+    std::string order = catalog::detail::video_order(query.sort);
+    if (order.empty())
+      order = text ? " ORDER BY ts_rank(v.search, q.query) DESC, v.created_at_ms DESC, v.seq DESC"
+                   : " ORDER BY v.created_at_ms DESC, v.seq DESC";
     const detail::Params filter_params = params;
     const std::string page_sql = std::string("SELECT ") + kVideoColumns + from + where + order +
                                  " LIMIT " + param(limit) + " OFFSET " + param(query.offset);
@@ -486,6 +494,60 @@ class PgCatalog final : public catalog::Catalog {
         auto r, pool_->exec("UPDATE users SET role = $1 WHERE id = $2", {to_string(role), user_id}));
     if (r.affected() == 0) return no_user(user_id);
     return Status::Ok();
+  }
+
+  Result<User> update_user(std::string_view user_id, const catalog::UserUpdate& update) override {
+    if (!storable_key(user_id)) return no_user(user_id);
+    User after;
+    STREAMLET_RETURN_IF_ERROR(pool_->with_transaction([&](Connection& c) -> Status {
+      // Lock every enabled admin first: a concurrent change of another admin waits here and
+      // then sees this one's outcome (READ COMMITTED re-reads locked rows), so two admins
+      // demoting each other cannot both succeed.
+      STREAMLET_ASSIGN_OR_RETURN(
+          auto admins, c.exec("SELECT id FROM users WHERE role = 'admin' AND NOT disabled"
+                              " ORDER BY id FOR UPDATE"));
+      STREAMLET_ASSIGN_OR_RETURN(
+          auto row, c.exec(std::string("SELECT ") + kUserColumns +
+                               " FROM users WHERE id = $1 FOR UPDATE",
+                           {user_id}));
+      if (row.rows() == 0) return no_user(user_id);
+      const User user = read_user(row, 0);
+      const Role role = update.role.value_or(user.role);
+      const bool disabled = update.disabled.value_or(user.disabled);
+      if (user.role == Role::kAdmin && !user.disabled && (role != Role::kAdmin || disabled)) {
+        int others = 0;
+        for (int i = 0; i < admins.rows(); ++i) others += admins.view(i, 0) != user_id;
+        if (others == 0) return catalog::detail::last_admin_refused();
+      }
+      STREAMLET_ASSIGN_OR_RETURN(
+          auto r, c.exec(std::string("UPDATE users SET role = $1, disabled = $2 WHERE id = $3"
+                                     " RETURNING ") +
+                             kUserColumns,
+                         {to_string(role), disabled, user_id}));
+      after = read_user(r, 0);
+      return Status::Ok();
+    }));
+    return after;
+  }
+
+  Result<catalog::UserPage> list_users(int limit, int offset) override {
+    if (offset < 0) return error(ErrorCode::kInvalidArgument, "offset must be >= 0");
+    limit = std::clamp(limit, 1, 100);
+    catalog::UserPage page;
+    STREAMLET_RETURN_IF_ERROR(pool_->with_transaction(
+        [&](Connection& c) -> Status {
+          STREAMLET_ASSIGN_OR_RETURN(auto count, c.exec("SELECT count(*) FROM users"));
+          page.total = count.int64(0, 0);
+          STREAMLET_ASSIGN_OR_RETURN(
+              auto rows, c.exec(std::string("SELECT ") + kUserColumns +
+                                    " FROM users ORDER BY created_at_ms, id LIMIT $1 OFFSET $2",
+                                {limit, offset}));
+          page.items.clear();
+          for (int i = 0; i < rows.rows(); ++i) page.items.push_back(read_user(rows, i));
+          return Status::Ok();
+        },
+        "REPEATABLE READ READ ONLY"));
+    return page;
   }
 
   Status set_password_hash(std::string_view user_id, std::string_view hash) override {
@@ -576,15 +638,15 @@ class PgCatalog final : public catalog::Catalog {
     const int64_t now = core::now_ms();
     STREAMLET_ASSIGN_OR_RETURN(
         auto r, pool_->exec(std::string("SELECT ") + user_columns_of_u() +
-                                ", k.id, k.last_used_at_ms FROM api_keys k"
+                                ", k.id AS key_id, k.last_used_at_ms FROM api_keys k"
                                 " JOIN users u ON u.id = k.user_id WHERE k.key_sha256 = $1",
                             {hash}));
     if (r.rows() == 0) return error(ErrorCode::kUnauthenticated, "unknown API key");
     // Record use at most once a minute so authenticating is not a write per request.
-    if (now - r.int64(0, 7) > 60'000)
+    if (now - r.int64(0, "last_used_at_ms") > 60'000)
       STREAMLET_RETURN_IF_ERROR(pool_
                                     ->exec("UPDATE api_keys SET last_used_at_ms = $1 WHERE id = $2",
-                                           {now, r.text(0, 6)})
+                                           {now, r.text(0, "key_id")})
                                     .status());
     return read_user(r, 0);
   }
@@ -758,7 +820,7 @@ class PgCatalog final : public catalog::Catalog {
 
  private:
   static std::string user_columns_of_u() {
-    return "u.id, u.username, u.email, u.password_hash, u.role, u.created_at_ms";
+    return "u.id, u.username, u.email, u.password_hash, u.role, u.created_at_ms, u.disabled";
   }
 
   static Result<Video> one_video(std::string_view id, Result<QueryResult> r) {

@@ -1,3 +1,5 @@
+#include <thread>
+
 #include "streamlet/accounts.hpp"
 #include "core/crypto.hpp"
 #include "catalog/catalog_backend.hpp"
@@ -6,6 +8,7 @@
 namespace sa = streamlet::accounts;
 namespace sc = streamlet::catalog;
 using streamlet::ErrorCode;
+using streamlet::Status;
 using streamlet::test::TempDir;
 
 TEST_CASE("accounts: argon2id hashes verify the right password only" *
@@ -189,4 +192,60 @@ TEST_CASE("accounts: sessions end on logout and on a password change, tokens or 
                            sa::TokenSigner(secret, std::chrono::hours(1)));
   CHECK(again.authenticate(phone->token).ok());
   CHECK(again.authenticate(tablet->token).status().code() == ErrorCode::kUnauthenticated);
+}
+
+TEST_CASE("accounts: disabling, roles and the last admin; users listed oldest first") {
+  CATALOG_STORE(dir);
+  std::shared_ptr<sc::Catalog> catalog = dir.open();
+  sa::AccountService accounts(catalog, sa::TokenSigner(sa::generate_secret()));
+  auto root = accounts.register_user("root", "s3cret-passphrase", {}, sc::Role::kAdmin);
+  auto alice = accounts.register_user("alice", "s3cret-passphrase");
+  REQUIRE(root.ok());
+  REQUIRE(alice.ok());
+
+  // The only admin can be neither demoted nor disabled, and nothing changes.
+  for (sc::UserUpdate u : {sc::UserUpdate{sc::Role::kUser, {}}, sc::UserUpdate{{}, true}})
+    CHECK(catalog->update_user(root->id, u).status().code() == ErrorCode::kConflict);
+  CHECK(catalog->get_user(root->id)->role == sc::Role::kAdmin);
+  CHECK_FALSE(catalog->get_user(root->id)->disabled);
+  CHECK(catalog->update_user("nobody", {sc::Role::kUser, {}}).status().code() ==
+        ErrorCode::kNotFound);
+
+  // Disabled: the session ends and the key is refused until enabled again.
+  auto session = accounts.login("alice", "s3cret-passphrase");
+  auto key = catalog->create_api_key(alice->id, "ci");
+  REQUIRE(session.ok());
+  REQUIRE(key.ok());
+  auto off = accounts.update_user(alice->id, {{}, true});
+  REQUIRE(off.ok());
+  CHECK(off->disabled);
+  CHECK(accounts.authenticate(session->token).status().code() == ErrorCode::kUnauthenticated);
+  CHECK(accounts.authenticate(key->key).status().code() == ErrorCode::kPermissionDenied);
+  CHECK(accounts.login("alice", "s3cret-passphrase").status().code() ==
+        ErrorCode::kPermissionDenied);
+  CHECK(accounts.login("alice", "wrong-passphrase").status().code() ==
+        ErrorCode::kUnauthenticated);
+  REQUIRE(accounts.update_user(alice->id, {{}, false}).ok());
+  CHECK(accounts.authenticate(key->key).ok());
+
+  auto page = catalog->list_users(1, 1);
+  REQUIRE(page.ok());
+  CHECK(page->total == 2);
+  REQUIRE(page->items.size() == 1);
+  CHECK(page->items[0].username == "alice");  // the second oldest
+
+  // Two admins demoting each other at the same moment: exactly one wins.
+  REQUIRE(catalog->update_user(alice->id, {sc::Role::kAdmin, {}}).ok());
+  for (int round = 0; round < 5; ++round) {
+    Status a, b;
+    std::thread ta([&] { a = catalog->update_user(root->id, {sc::Role::kUser, {}}).status(); });
+    std::thread tb([&] { b = catalog->update_user(alice->id, {sc::Role::kUser, {}}).status(); });
+    ta.join();
+    tb.join();
+    CHECK_MESSAGE(a.ok() != b.ok(), a.to_string() << " / " << b.to_string());
+    const bool root_admin = catalog->get_user(root->id)->role == sc::Role::kAdmin;
+    const bool alice_admin = catalog->get_user(alice->id)->role == sc::Role::kAdmin;
+    CHECK(root_admin != alice_admin);
+    REQUIRE(catalog->update_user(root_admin ? alice->id : root->id, {sc::Role::kAdmin, {}}).ok());
+  }
 }

@@ -138,9 +138,10 @@ export const auth = {
 };
 
 export const videos = {
-  list({ q = '', owner = '', status = '', visibility = '', page = 1, perPage = 24 } = {}) {
+  list({ q = '', owner = '', status = '', visibility = '', sort = '', page = 1, perPage = 24 } = {}) {
     const p = new URLSearchParams();
     if (q) p.set('q', q);
+    if (sort) p.set('sort', sort);
     if (owner) p.set('owner', owner);
     if (status) p.set('status', status);
     if (visibility) p.set('visibility', visibility);
@@ -151,6 +152,26 @@ export const videos = {
   get: (id) => api('GET', `/v1/videos/${encodeURIComponent(id)}`),
   update: (id, fields) => api('PATCH', `/v1/videos/${encodeURIComponent(id)}`, fields),
   remove: (id) => api('DELETE', `/v1/videos/${encodeURIComponent(id)}`),
+  retry: (id) => api('POST', `/v1/videos/${encodeURIComponent(id)}/retry`),
+};
+
+// The signed-in person's own account: API keys, password, sessions.
+export const account = {
+  keys: () => api('GET', '/v1/auth/api-keys'),
+  createKey: (name) => api('POST', '/v1/auth/api-keys', { name }),
+  revokeKey: (id) => api('DELETE', `/v1/auth/api-keys/${encodeURIComponent(id)}`),
+  changePassword: (current, next) => api('POST', '/v1/auth/password', { current_password: current, new_password: next }),
+  async signOutEverywhere() {
+    const r = await api('POST', '/v1/auth/logout-all');
+    session.clear();
+    return r;
+  },
+};
+
+// Admins only (403 for others).
+export const admin = {
+  users: ({ page = 1, perPage = 100 } = {}) => api('GET', `/v1/admin/users?page=${page}&per_page=${perPage}`),
+  updateUser: (id, fields) => api('PATCH', `/v1/admin/users/${encodeURIComponent(id)}`, fields),
 };
 
 // Server-Sent Events over fetch, so the Authorization header goes along

@@ -1,6 +1,7 @@
 // Streamlet web app: a small single-page app on plain DOM. Routes match the
 // paths the server answers with index.html: /, /login, /upload, /library, /watch/{id},
 // /embed/{id}, /u/{username}
+// /account, /admin
 // (the kWebPage rows of server/route_table.hpp; keep the two lists the same).
 import './styles.css';
 import { h } from './dom.js';
@@ -11,6 +12,8 @@ import { renderLibrary, renderBrowse } from './pages/library.js';
 import { renderWatch } from './pages/watch.js';
 import { renderEmbed } from './pages/embed.js';
 import { renderChannel } from './pages/channel.js';
+import { renderAccount } from './pages/account.js';
+import { renderAdmin } from './pages/admin.js';
 
 const routes = [
   { re: /^\/$/, title: 'Videos', render: renderBrowse },
@@ -21,6 +24,8 @@ const routes = [
   // The player alone (in another site's iframe): no site header.
   { re: /^\/embed\/([^/]+)\/?$/, title: 'Video', render: renderEmbed, bare: true },
   { re: /^\/u\/([^/]+)\/?$/, title: 'Channel', render: renderChannel },
+  { re: /^\/account\/?$/, title: 'Account', render: renderAccount, auth: true },
+  { re: /^\/admin\/?$/, title: 'Users', render: renderAdmin, auth: true },
 ];
 
 const main = h('main', { id: 'main', tabIndex: -1 });
@@ -45,10 +50,11 @@ function renderNav() {
       h('li', link('/', 'Videos')),
       user && h('li', link('/upload', 'Upload')),
       user && h('li', link('/library', 'Library')),
+      user && user.role === 'admin' && h('li', link('/admin', 'Users')),
       user
         ? h(
             'li.account',
-            h('span.who', { title: `Signed in as ${user.username}` }, user.username),
+            h('a.who', { href: '/account', title: `Signed in as ${user.username}: account settings` }, user.username),
             h('button.link', { type: 'button', on: { click: () => { auth.logout(); navigate('/login'); } } }, 'Sign out'),
           )
         : h('li', link('/login', 'Sign in')),

@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { edgeSteps } from './edges.mjs';
 import { shareSteps } from './share.mjs';
 import { captionSteps } from './captions_steps.mjs';
+import { accountSteps } from './account.mjs';
 
 const SKIP = 77;
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -764,6 +765,7 @@ async function main() {
       await live.stop();
     }
   });
+  await accountSteps(ctx);
   const relevant = consoleErrors.filter((e) => !/favicon|403|Failed to load resource/.test(e));
   if (relevant.length) log(`note: browser console errors:\n  ${relevant.slice(0, 10).join('\n  ')}`);
 }

@@ -24,6 +24,9 @@ export function renderLibrary(main, ctx) {
 export function renderGrid(main, { query, navigate }, { owner, title, editable, channel = false, filter = {} }) {
   let page = Math.max(1, Number(query.get('page')) || 1);
   let q = query.get('q') || '';
+  // The library's own order and filters (GET /v1/videos sort, status, visibility), kept in
+  // the address like the search.
+  const choice = { sort: query.get('sort') || '', status: query.get('status') || '', visibility: query.get('visibility') || '' };
   const followers = new Map();
   let generation = 0;
 
@@ -38,11 +41,67 @@ export function renderGrid(main, { query, navigate }, { owner, title, editable, 
     debounce = setTimeout(() => apply({ replace: typing }), 300);
   });
 
+  const pick = (name, label, options) => {
+    const sel = h(`select.${name}-filter`, { name }, options.map(([value, text]) => h('option', { value, selected: choice[name] === value }, text)));
+    sel.addEventListener('change', () => {
+      choice[name] = sel.value;
+      page = 1;
+      typing = false;
+      syncUrl();
+      load();
+    });
+    return field(label, sel)[0];
+  };
+  const toolbar = editable
+    ? h(
+        'div.filters',
+        pick('sort', 'Sort by', [['', 'Newest first'], ['oldest', 'Oldest first'], ['title', 'Title'], ['views', 'Most viewed']]),
+        pick('status', 'Status', [['', 'Any status'], ...['ready', 'processing', 'queued', 'uploading', 'failed'].map((x) => [x, STATUS_WORDS[x]])]),
+        pick('visibility', 'Visibility', [['', 'Any visibility'], ['public', 'Public'], ['unlisted', 'Unlisted'], ['private', 'Private']]),
+      )
+    : null;
+  // Bulk actions: one request per selected video (the API has no bulk endpoint).
+  const selected = new Set();
+  const bulkCount = h('span.count');
+  const bulkVis = h('select.bulk-visibility', { 'aria-label': 'New visibility for the selected videos' }, ['public', 'unlisted', 'private'].map((x) => h('option', { value: x }, x[0].toUpperCase() + x.slice(1))));
+  const bulkError = h('p.error', { role: 'alert', hidden: true });
+  const bulk = editable
+    ? h(
+        'div.bulk',
+        { hidden: true, role: 'region', 'aria-label': 'Selected videos' },
+        bulkCount,
+        h('label.inline', bulkVis),
+        h('button.small', { type: 'button', on: { click: () => bulkRun((id) => videos.update(id, { visibility: bulkVis.value })) } }, 'Set visibility'),
+        h('button.small.danger', { type: 'button', on: { click: () => confirm(`Delete ${formatCount(selected.size, 'video')}? Their files are removed and this cannot be undone.`) && bulkRun((id) => videos.remove(id)) } }, 'Delete selected'),
+        h('button.small', { type: 'button', on: { click: () => { selected.clear(); paintBulk(); grid.querySelectorAll('input.select').forEach((c) => (c.checked = false)); } } }, 'Clear selection'),
+        bulkError,
+      )
+    : null;
+  function paintBulk() {
+    if (!bulk) return;
+    bulk.hidden = selected.size === 0;
+    bulkCount.textContent = `${formatCount(selected.size, 'video')} selected`;
+  }
+  async function bulkRun(one) {
+    bulkError.hidden = true;
+    const failed = [];
+    for (const id of [...selected]) {
+      try {
+        await one(id);
+        selected.delete(id);
+      } catch (err) {
+        failed.push(err.message);
+      }
+    }
+    paintBulk();
+    await load();
+    if (failed.length) showError(bulkError, `${formatCount(failed.length, 'video')} could not be changed: ${failed[0]}`);
+  }
   const summary = h('p.summary', { role: 'status', 'aria-live': 'polite' });
   const grid = h('ul.grid', { 'aria-label': title });
   const pager = h('nav.pager', { 'aria-label': 'Pages' });
   const head = h('div.page-head', h('h1', title), editable && h('a.button.primary', { href: '/upload' }, 'Upload'));
-  main.append(head, form, summary, grid, pager);
+  main.append(head, form, toolbar, bulk, summary, grid, pager);
 
   function apply({ replace = false } = {}) {
     const next = search.value.trim();
@@ -58,6 +117,7 @@ export function renderGrid(main, { query, navigate }, { owner, title, editable, 
   function syncUrl({ replace = false } = {}) {
     const p = new URLSearchParams();
     if (q) p.set('q', q);
+    for (const [k, v] of Object.entries(choice)) if (v) p.set(k, v);
     if (page > 1) p.set('page', String(page));
     const url = location.pathname + (p.toString() ? `?${p}` : '');
     if (url === location.pathname + location.search) return;
@@ -77,7 +137,7 @@ export function renderGrid(main, { query, navigate }, { owner, title, editable, 
     summary.textContent = 'Loading…';
     let result;
     try {
-      result = await videos.list({ q, owner, page, perPage: PER_PAGE, ...filter });
+      result = await videos.list({ q, owner, page, perPage: PER_PAGE, ...(editable ? choice : {}), ...filter });
     } catch (err) {
       if (mine !== generation) return;
       summary.textContent = '';
@@ -101,17 +161,20 @@ export function renderGrid(main, { query, navigate }, { owner, title, editable, 
     }
     for (const stop of followers.values()) stop();
     followers.clear();
+    const narrowed = q || choice.status || choice.visibility;
     summary.textContent = total
       ? `${formatCount(total, 'video')}${q ? ` matching “${q}”` : ''}`
-      : q
-        ? `No videos match “${q}”.`
+      : narrowed
+        ? q ? `No videos match “${q}”.` : 'No videos match these filters.'
         : editable
           ? 'You have not uploaded any videos yet.'
           : channel
           ? `${owner} has no public videos yet.`
           : 'There are no videos to show yet.';
+    for (const id of [...selected]) if (!items.some((v) => v.id === id)) selected.delete(id);
+    paintBulk();
     grid.replaceChildren(...items.map((v) => card(v)));
-    if (!total && editable && !q) grid.append(h('li.empty', h('a.button.primary', { href: '/upload' }, 'Upload your first video')));
+    if (!total && editable && !narrowed) grid.append(h('li.empty', h('a.button.primary', { href: '/upload' }, 'Upload your first video')));
     pager.replaceChildren();
     if (pages > 1) pager.append(
       h('button', { type: 'button', disabled: page <= 1, on: { click: () => goTo(page - 1) } }, 'Previous'),
@@ -143,13 +206,19 @@ export function renderGrid(main, { query, navigate }, { owner, title, editable, 
       'p.meta',
       h('span.badge', { class: `status-${v.status}` }, STATUS_WORDS[v.status] || v.status),
       ' ',
+      // Every card says who can see it, so a private video is never mistaken for a public one.
+      h('span.badge.visibility', { class: `visibility-${v.visibility}`, title: VISIBILITY_WORDS[v.visibility] }, v.visibility ? v.visibility[0].toUpperCase() + v.visibility.slice(1) : ''),
+      ' ',
       h('span', formatCount(v.views, 'view')),
       v.duration_seconds ? h('span.sr-only', `, ${formatDuration(v.duration_seconds)} long`) : null,
       !editable && !channel && v.owner?.username ? h('span.owner', 'by ', channelLink(v.owner.username)) : null,
     );
     const live = h('p.live', { role: 'status' });
     if (v.status === 'failed' && v.status_reason) live.textContent = `Failed: ${v.status_reason}`;
-    li.replaceChildren(thumb, h('div.body', titleEl, meta, live, editable && controls(li, v)));
+    const pickBox = editable
+      ? h('input.select', { type: 'checkbox', checked: selected.has(v.id), 'aria-label': `Select ${v.title || 'Untitled'}`, on: { change: (e) => { if (e.target.checked) selected.add(v.id); else selected.delete(v.id); paintBulk(); } } })
+      : null;
+    li.replaceChildren(thumb, h('div.body', pickBox, titleEl, meta, live, editable && controls(li, v)));
 
     if (editable && (v.status === 'queued' || v.status === 'processing') && !followers.has(v.id)) {
       followers.set(
@@ -197,7 +266,19 @@ export function renderGrid(main, { query, navigate }, { owner, title, editable, 
     const edit = h('button.small', { type: 'button', 'aria-label': `Edit ${v.title}`, on: { click: () => editForm(li, v) } }, 'Edit');
     const del = h('button.small.danger', { type: 'button', 'aria-label': `Delete ${v.title}`, on: { click: () => remove(li, v, error) } }, 'Delete');
     const extras = v.status === 'ready' && h('button.small', { type: 'button', 'aria-label': `Captions and poster of ${v.title}`, on: { click: () => li.querySelector('.body').replaceChildren(captionsPanel(v, { onDone: () => paint(li, v), onChange: () => {} })) } }, 'Captions & poster');
-    return h('div.controls', h('label.inline', vis), edit, extras || null, del, error);
+    const retry =
+      v.status === 'failed'
+        ? h('button.small', { type: 'button', 'aria-label': `Retry ${v.title}`, on: { click: async () => {
+            error.hidden = true;
+            try {
+              Object.assign(v, await videos.retry(v.id));
+              paint(li, v);
+            } catch (err) {
+              showError(error, `Could not retry: ${err.message}`);
+            }
+          } } }, 'Retry')
+        : null;
+    return h('div.controls', h('label.inline', vis), edit, extras || null, retry, del, error);
   }
 
   async function remove(li, v, error) {
