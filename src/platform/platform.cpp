@@ -903,7 +903,9 @@ std::string download_name(const upload::UploadInfo& info, std::string_view video
 }  // namespace
 
 Result<OriginalFile> Platform::original_file(const Principal& who, std::string_view id) {
-  // Only those who may change the video; to anyone else it does not exist.
+  // Only those who may change the video; to anyone else signed in it does not exist.
+  if (!who.authenticated())
+    return error(ErrorCode::kUnauthenticated, "sign in to download the original file");
   auto v = impl_->catalog->get_video(id);
   if (!v.ok()) return v.status();
   if (!accounts::authorize(who, accounts::Action::kModify, *v))

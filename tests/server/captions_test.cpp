@@ -230,14 +230,14 @@ TEST_CASE("captions: a custom poster (an image, or a frame at a time) is a resiz
   CHECK(frame["streams"][0]["height"] == 240);  // the 240p rendition's frame
   // The owner downloads the original file, byte for byte; nobody else can.
   const std::string bob = register_user(s, "bob");
-  check_error(cli.Get(("/v1/videos/" + video + "/original").c_str(), bearer(bob)), 403,
-              "permission_denied", "");
+  check_error(cli.Get(("/v1/videos/" + video + "/original").c_str(), bearer(bob)), 404,
+              "not_found", "");
   check_error(cli.Get(("/v1/videos/" + video + "/original").c_str()), 401, "unauthenticated", "");
   auto original = cli.Get(("/v1/videos/" + video + "/original").c_str(), bearer(s.api_key()));
   REQUIRE(original);
   CHECK(original->status == 200);
   CHECK(original->body == read_file(clip_small()));
-  CHECK(original->get_header_value("Content-Disposition") == "attachment; filename=\"clip.mp4\"");
+  CHECK(original->get_header_value("Content-Disposition").rfind("attachment; filename=\"clip.mp4\"", 0) == 0);
 
   // Past the end: the last frame, not an error.
   auto late = cli.Put((path + "?at=3600").c_str(), bearer(s.api_key()), "", "text/plain");
