@@ -40,7 +40,9 @@ struct ObjectInfo {
 };
 
 // An object open for reading. It keeps reading the bytes it was opened on, even if the key
-// is replaced or removed meanwhile (a local file stays open; a network store pins a version).
+// is replaced or removed meanwhile (a local file stays open), or, on a store that cannot pin
+// a version (an S3 bucket without versioning: reads carry If-Match), fails with kIo "replaced
+// while open"; it never returns the new bytes as the old object's.
 class Reader {
  public:
   virtual ~Reader() = default;

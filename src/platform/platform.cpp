@@ -171,7 +171,12 @@ struct Platform::Impl {
                                std::pair{transcode::kDashManifestName, &out.dash_url}})
         if (storage->stat(media_prefix(v.id) + std::string(name)).ok())
           *url = "/media/" + v.id + "/" + std::string(name) + sig;
-      out.playable = !out.hls_url.empty() || !out.dash_url.empty();
+      // The HLS master is shown after the MPD (LivePublisher): with HLS on, it says both are.
+      out.playable = options.transcode.write_hls ? !out.hls_url.empty() : !out.dash_url.empty();
+      if (!out.playable) {
+        out.hls_url.clear();
+        out.dash_url.clear();
+      }
       return out;
     }
     if (v.status != catalog::VideoStatus::kReady) return out;

@@ -79,6 +79,10 @@ Status LivePublisher::show(size_t n) {
     STREAMLET_RETURN_IF_ERROR(put_object(out, name, text));
     return out.reveal(name);
   };
+  // The MPD goes before the HLS master: a reader that finds the master (the platform's sign
+  // of "playable") finds the MPD too.
+  if (config_.dash)
+    STREAMLET_RETURN_IF_ERROR(put(std::string(kDashManifestName), package::dash_dynamic_manifest(p, live)));
   if (config_.hls) {
     for (const auto& t : p.video)
       STREAMLET_RETURN_IF_ERROR(
@@ -88,8 +92,6 @@ Status LivePublisher::show(size_t n) {
                                     package::hls_event_playlist(*p.audio, live)));
     if (first) STREAMLET_RETURN_IF_ERROR(put(std::string(kHlsMasterName), package::hls_master_playlist(p)));
   }
-  if (config_.dash)
-    STREAMLET_RETURN_IF_ERROR(put(std::string(kDashManifestName), package::dash_dynamic_manifest(p, live)));
   shown_ = n;
   if (first && config_.on_playable) config_.on_playable();
   return Status::Ok();

@@ -194,12 +194,16 @@ TEST_CASE("library: sort and filters are checked, and a failed video can be retr
   const std::string R = "/v1/videos/" + broken.video_id + "/retry";
   CHECK(call(server, "POST", R, bob).status == 403);  // public: bob may see it, not change it
   CHECK(call(server, "POST", R).status == 401);
+  auto job_before = call(server, "GET", "/v1/jobs?state=failed", alice).body["items"];
+  REQUIRE(job_before.size() == 1);
   auto again = call(server, "POST", R, alice);
   REQUIRE_MESSAGE(again.status == 200, again.body.dump());
   CHECK(again.body["id"] == broken.video_id);
-  // Queued again (the worker needs far longer than this answer to probe and fail the file).
-  CHECK(again.body["status"] == "queued");
-  CHECK(again.body["status_reason"] == "");
+  // The answer is the video as it is now: queued again, or already taken by the worker, which
+  // can probe and fail a file this small before the answer is written.
+  const std::string now = again.body["status"];
+  CHECK_MESSAGE((now == "queued" || now == "processing" || now == "failed"), now);
+  if (now == "queued") CHECK(again.body["status_reason"] == "");
   // The same job runs again and fails the same way.
   REQUIRE(final_status(follow_events(server, alice, broken.video_id)) == "failed");
   wait_for([&] { return call(server, "GET", "/v1/jobs?state=failed", alice).body["items"].size() == 1; });
