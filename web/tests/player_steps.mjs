@@ -31,6 +31,10 @@ export async function playerSteps(ctx) {
       if (v.json?.status === 'failed') throw Object.assign(new Error(v.text), { fatal: true });
       return v.json?.status === 'ready';
     }, 120000, 500);
+    // English captions for the "c" key.
+    const cc = await fetch(`${base}/v1/videos/${state.player}/captions/en?label=English`, { method: 'PUT',
+      headers: { Authorization: `Bearer ${adminKey}` }, body: 'WEBVTT\n\n00:00.000 --> 00:30.000\nPlayer keys captions\n' });
+    assert(cc.status === 200, `PUT captions answered ${cc.status}: ${await cc.text()}`);
     const v = await api('GET', `/v1/videos/${state.player}`, undefined, adminKey);
     assert(v.json.description === DESCRIPTION, `the description came back as ${JSON.stringify(v.json.description)}`);
     return `video ${state.player}, ${v.json.duration_seconds} s`;
@@ -122,6 +126,18 @@ export async function playerSteps(ctx) {
     assert(s.paused, 'Space did not pause');
     // Page-wide arrows must not scroll the page, and the keys did not reach the page's own scroll.
     return `rate ${s.rate}, volume ${s.volume}`;
+  });
+
+  await step("'c' turns the captions on and off", async () => {
+    const menu = page.getByLabel('Captions', { exact: true });
+    const showing = () => page.evaluate(() => [...document.querySelector('figure.player video').textTracks]
+      .filter((t) => t.mode === 'showing').map((t) => t.language).join(','));
+    await poll('the captions to be off', async () => (await menu.inputValue()) === '' && (await showing()) === '', 5000, 100);
+    await blur();
+    await page.keyboard.press('c');
+    await poll('c to show the English captions', async () => (await menu.inputValue()) === 'en' && (await showing()) === 'en', 10000, 100);
+    await page.keyboard.press('c');
+    await poll('c again to turn them off', async () => (await menu.inputValue()) === '' && (await showing()) === '', 5000, 100);
   });
 
   await step('speed, volume and mute are remembered after a reload; PiP shows only where the browser has it', async () => {
