@@ -61,7 +61,7 @@ export function createPlayer(video, { engine = 'hls', onError = () => {} } = {})
   const mute = h('button.icon', { type: 'button', 'aria-label': 'Mute', 'aria-pressed': 'false' }, icon('volume'));
   const volume = h('input.volume', { type: 'range', min: 0, max: 1, step: 0.01, value: 1, 'aria-label': 'Volume' });
   const speed = h('select.speed', { 'aria-label': 'Speed', name: 'speed' },
-    SPEEDS.map((r) => h('option', { value: String(r) }, r === 1 ? 'Normal' : `${r}×`)));
+    SPEEDS.map((r) => h('option', { value: String(r) }, `${r}×`)));
   // Hidden where the browser has no picture-in-picture (Firefox, most phones' browsers).
   const pip = h('button.icon.pip', { type: 'button', 'aria-label': 'Picture in picture',
     hidden: !(document.pictureInPictureEnabled && !media.disablePictureInPicture) }, icon('pip'));
