@@ -61,9 +61,9 @@ export async function playerSteps(ctx) {
     el.dispatchEvent(new Event('input', { bubbles: true }));
   }, value);
 
-  // A fresh start for every check that reads remembered settings.
+  // A fresh start for every check that reads remembered settings (earlier steps leave theirs).
   await page.goto('/');
-  await page.evaluate(() => { localStorage.removeItem('streamlet.player'); localStorage.removeItem('streamlet.resume'); });
+  await page.evaluate(() => { for (const k of ['streamlet.player', 'streamlet.resume', 'streamlet.captions']) localStorage.removeItem(k); });
 
   await step('ArrowRight on the focused seek bar moves 5 s per press, ArrowLeft back', async () => {
     await open(fromStart);
