@@ -61,5 +61,15 @@ export function captionMenu(video, media) {
   }
   media.textTracks?.addEventListener?.('addtrack', () => applyModes(select.value));
 
-  return { el: label, attach, show };
+  // The "c" key: off when on; on (the last language shown, else the first) when off.
+  let lastShown = '';
+  function toggle() {
+    if (!tracks.length) return;
+    if (select.value) lastShown = select.value;
+    const next = select.value ? '' : lastShown || tracks[0].language;
+    try { localStorage.setItem(CHOICE_KEY, next); } catch {}
+    show(next);
+  }
+
+  return { el: label, attach, show, toggle };
 }

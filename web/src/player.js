@@ -1,8 +1,31 @@
 // The player: a <video> with our own accessible controls, hls.js (or dash.js)
-// for adaptive streaming, a manual quality menu, and storyboard previews on
-// the seek bar. The streaming engines load on demand so the first page stays small.
+// for adaptive streaming, a manual quality menu, storyboard previews and chapter marks on
+// the seek bar, speed and volume (remembered), picture-in-picture and page-wide keyboard
+// shortcuts. The streaming engines load on demand so the first page stays small.
 import { h, formatDuration } from './dom.js';
 import { captionMenu } from './captions.js';
+import { parseChapters, chapterAt } from './chapters.js';
+import { installShortcuts, shortcutHelp } from './shortcuts.js';
+
+export const SPEEDS = [0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2];
+const PREFS_KEY = 'streamlet.player'; // { rate, volume, muted }: the same for every video
+
+function loadPrefs() {
+  try {
+    const p = JSON.parse(localStorage.getItem(PREFS_KEY) || '{}');
+    return {
+      rate: SPEEDS.includes(p.rate) ? p.rate : 1,
+      volume: typeof p.volume === 'number' && p.volume >= 0 && p.volume <= 1 ? p.volume : 1,
+      muted: p.muted === true,
+    };
+  } catch {
+    return { rate: 1, volume: 1, muted: false };
+  }
+}
+function savePrefs(media) {
+  const p = { rate: media.playbackRate, volume: media.volume, muted: media.muted };
+  try { localStorage.setItem(PREFS_KEY, JSON.stringify(p)); } catch {}
+}
 
 // Inline SVG icons: no icon font or emoji font needed on the device.
 const ICONS = {
@@ -11,6 +34,7 @@ const ICONS = {
   volume: 'M4 9v6h4l5 4V5L8 9H4zm12.5 3a4.5 4.5 0 0 0-2.5-4v8a4.5 4.5 0 0 0 2.5-4z',
   muted: 'M4 9v6h4l5 4V5L8 9H4zm12.6 3 2.4-2.4-1.1-1.1-2.4 2.4-2.4-2.4-1.1 1.1 2.4 2.4-2.4 2.4 1.1 1.1 2.4-2.4 2.4 2.4 1.1-1.1z',
   full: 'M5 5h5v2H7v3H5zm9 0h5v5h-2V7h-3zM5 14h2v3h3v2H5zm12 0h2v5h-5v-2h3z',
+  pip: 'M3 5h18v14H3zm2 2v10h14V7zm6 5h7v4h-7z',
 };
 function icon(name) {
   const ns = 'http://www.w3.org/2000/svg';
@@ -35,6 +59,16 @@ export function createPlayer(video, { engine = 'hls', onError = () => {} } = {})
   const seek = h('input.seek', { type: 'range', min: 0, max: video.duration_seconds || 0, step: 0.1, value: 0, 'aria-label': 'Seek' });
   const preview = h('div.preview', { hidden: true, 'aria-hidden': 'true' }, h('div.frame'), h('span.at'));
   const mute = h('button.icon', { type: 'button', 'aria-label': 'Mute', 'aria-pressed': 'false' }, icon('volume'));
+  const volume = h('input.volume', { type: 'range', min: 0, max: 1, step: 0.01, value: 1, 'aria-label': 'Volume' });
+  const speed = h('select.speed', { 'aria-label': 'Speed', name: 'speed' },
+    SPEEDS.map((r) => h('option', { value: String(r) }, `${r}×`)));
+  // Hidden where the browser has no picture-in-picture (Firefox, most phones' browsers).
+  const pip = h('button.icon.pip', { type: 'button', 'aria-label': 'Picture in picture',
+    hidden: !(document.pictureInPictureEnabled && !media.disablePictureInPicture) }, icon('pip'));
+  const chapterName = h('span.chapter-name', { 'aria-live': 'polite' });
+  const chapters = parseChapters(video.description, video.duration_seconds || Infinity);
+  const marks = h('div.chapter-marks', { 'aria-hidden': 'true' });
+  const help = shortcutHelp();
   const quality = h('select.quality', { 'aria-label': 'Quality', name: 'quality' }, h('option', { value: '-1' }, 'Auto'));
   const full = h('button.icon', { type: 'button', 'aria-label': 'Full screen' }, icon('full'));
   const cc = captionMenu(video, media);
@@ -43,8 +77,11 @@ export function createPlayer(video, { engine = 'hls', onError = () => {} } = {})
     'figure.player',
     { 'aria-label': `Video player: ${video.title}`, dataset: { engine, level: '' } },
     h('div.stage', media, status),
-    h('div.bar', play, h('div.seek-wrap', seek, preview), time, mute, cc.el, h('label.quality-label', h('span.sr-only', 'Quality '), quality), full),
+    h('div.bar', play, h('div.seek-wrap', seek, marks, preview), time, chapters.length ? chapterName : null, mute, volume,
+      h('label.speed-label', h('span.sr-only', 'Speed '), speed), cc.el, h('label.quality-label', h('span.sr-only', 'Quality '), quality), pip, full),
+    help.el,
   );
+  if (chapters.length) el.dataset.chapters = String(chapters.length);
 
   let engineApi = null; // { setLevel(i), levels: [{label,height,bitrate}], destroy() }
   let destroyed = false;
@@ -59,11 +96,33 @@ export function createPlayer(video, { engine = 'hls', onError = () => {} } = {})
   media.addEventListener('timeupdate', paintTime);
   media.addEventListener('durationchange', paintTime);
   mute.addEventListener('click', () => { media.muted = !media.muted; });
-  media.addEventListener('volumechange', () => {
-    mute.replaceChildren(icon(media.muted ? 'muted' : 'volume'));
+  const paintVolume = () => {
+    mute.replaceChildren(icon(media.muted || media.volume === 0 ? 'muted' : 'volume'));
     mute.setAttribute('aria-label', media.muted ? 'Unmute' : 'Mute');
     mute.setAttribute('aria-pressed', String(media.muted));
+    volume.value = String(media.muted ? 0 : media.volume);
+    volume.setAttribute('aria-valuetext', media.muted ? 'muted' : `${Math.round(media.volume * 100)}%`);
+  };
+  media.addEventListener('volumechange', () => { paintVolume(); savePrefs(media); });
+  volume.addEventListener('input', () => {
+    media.volume = Number(volume.value);
+    media.muted = media.volume === 0;
   });
+  // Loading a source resets playbackRate to defaultPlaybackRate, so both carry the choice.
+  const setRate = (r) => { media.defaultPlaybackRate = r; media.playbackRate = r; };
+  speed.addEventListener('change', () => setRate(Number(speed.value)));
+  media.addEventListener('ratechange', () => {
+    if (SPEEDS.includes(media.playbackRate)) speed.value = String(media.playbackRate);
+    savePrefs(media);
+  });
+  const prefs = loadPrefs();
+  media.volume = prefs.volume;
+  media.muted = prefs.muted;
+  setRate(prefs.rate);
+  speed.value = String(prefs.rate);
+  paintVolume();
+  pip.addEventListener('click', () => (document.pictureInPictureElement === media
+    ? document.exitPictureInPicture() : media.requestPictureInPicture()).catch(() => {}));
   full.addEventListener('click', () => (document.fullscreenElement ? document.exitFullscreen() : el.requestFullscreen?.()).catch?.(() => {}));
   let seeking = false;
   seek.addEventListener('input', () => {
@@ -79,16 +138,74 @@ export function createPlayer(video, { engine = 'hls', onError = () => {} } = {})
     showPreview(frac * Number(seek.max || 0), e.clientX - r.left);
   });
   seek.addEventListener('pointerleave', hidePreview);
-  el.addEventListener('keydown', (e) => {
-    if (e.target.closest('select, input[type=text], textarea')) return;
-    if (e.key === ' ' && e.target.tagName !== 'BUTTON' || e.key === 'k') { e.preventDefault(); togglePlay(); }
-    else if (e.key === 'm') media.muted = !media.muted;
-    else if (e.key === 'f') full.click();
-    else if ((e.key === 'ArrowRight' || e.key === 'ArrowLeft') && e.target !== seek) {
-      e.preventDefault();
-      media.currentTime = Math.max(0, media.currentTime + (e.key === 'ArrowRight' ? 5 : -5));
+  // ---- keyboard ---------------------------------------------------------------
+  const duration = () => (isFinite(media.duration) && media.duration > 0 ? media.duration : video.duration_seconds || 0);
+  const seekTo = (t) => { media.currentTime = Math.min(Math.max(0, t), duration() || Infinity); paintTime(); };
+  const controls = {
+    togglePlay,
+    seekBy: (s) => seekTo(media.currentTime + s),
+    seekToFraction: (f) => seekTo(f * duration()),
+    volumeBy: (d) => {
+      media.volume = Math.round(Math.min(1, Math.max(0, media.volume + d)) * 100) / 100;
+      if (d > 0) media.muted = false;
+    },
+    toggleMute: () => { media.muted = !media.muted; },
+    toggleFullscreen: () => full.click(),
+    toggleCaptions: () => cc.toggle(),
+    speedStep: (dir) => {
+      const i = SPEEDS.indexOf(media.playbackRate);
+      const next = i < 0 ? SPEEDS.indexOf(1) : Math.min(SPEEDS.length - 1, Math.max(0, i + dir));
+      setRate(SPEEDS[next]);
+      flash(`${SPEEDS[next]}×`);
+    },
+    showHelp: () => help.open(),
+  };
+  const removeShortcuts = installShortcuts(controls, { isOpen: help.isOpen });
+  // A short word over the picture for changes that have no control in sight (speed by key).
+  const badge = h('div.flash', { 'aria-hidden': 'true', hidden: true });
+  el.querySelector('.stage').append(badge);
+  let flashTimer = 0;
+  function flash(text) {
+    badge.textContent = text;
+    badge.hidden = false;
+    clearTimeout(flashTimer);
+    flashTimer = setTimeout(() => { badge.hidden = true; }, 800);
+  }
+
+  // ---- chapters ---------------------------------------------------------------
+  let chapterIndex = -1;
+  function paintChapters() {
+    const d = duration();
+    if (!chapters.length || !d) return;
+    marks.replaceChildren(...chapters.slice(1).map((c) => h('span.mark', { style: `left: ${(c.start / d) * 100}%` })));
+  }
+  function paintChapter() {
+    const i = chapterAt(chapters, media.currentTime);
+    if (i === chapterIndex) return;
+    chapterIndex = i;
+    chapterName.textContent = i >= 0 ? chapters[i].title : '';
+    for (const li of el.ownerDocument.querySelectorAll('.chapter-list li')) {
+      if (Number(li.dataset.index) === i) li.setAttribute('aria-current', 'true');
+      else li.removeAttribute('aria-current');
     }
-  });
+  }
+  // The list under the player: each chapter a button that seeks there.
+  function chapterList() {
+    if (!chapters.length) return null;
+    const list = h('nav.chapter-list', { 'aria-label': 'Chapters' }, h('h2', 'Chapters'),
+      h('ol', chapters.map((c, i) => h('li', { dataset: { index: String(i) } },
+        h('button.link', { type: 'button', on: { click: () => { seekTo(c.start); paintChapter(); } } },
+          h('span.at', formatDuration(c.start)), ' ', c.title)))));
+    chapterIndex = -1;
+    queueMicrotask(paintChapter);
+    return list;
+  }
+  if (chapters.length) {
+    paintChapters();
+    paintChapter();
+    media.addEventListener('durationchange', paintChapters);
+    media.addEventListener('timeupdate', paintChapter);
+  }
 
   function paintTime() {
     const d = isFinite(media.duration) ? media.duration : video.duration_seconds || 0;
@@ -274,8 +391,11 @@ export function createPlayer(video, { engine = 'hls', onError = () => {} } = {})
   return {
     el,
     media,
+    chapters,
+    chapterList,
     destroy() {
       destroyed = true;
+      removeShortcuts();
       engineApi?.destroy();
       media.removeAttribute('src');
     },

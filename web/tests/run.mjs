@@ -20,6 +20,7 @@ import { edgeSteps } from './edges.mjs';
 import { shareSteps } from './share.mjs';
 import { captionSteps } from './captions_steps.mjs';
 import { accountSteps } from './account.mjs';
+import { playerSteps } from './player_steps.mjs';
 
 const SKIP = 77;
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -692,6 +693,7 @@ async function main() {
   await captionSteps(ctx);
   await edgeSteps(ctx);
   await shareSteps(ctx);
+  await playerSteps(ctx);
   await step('a video still processing plays from the start in the watch page and keeps playing to the end', async () => {
     // A server of its own with a slow preset and one rung, so processing a 20 s clip takes
     // several seconds here (12 s of 360p at veryslow): long enough to start watching before it ends.

@@ -2,6 +2,7 @@ import { h, formatCount, formatDuration, STATUS_WORDS, VISIBILITY_WORDS } from '
 import { videos, followVideo, session, authHeaders, downloadOriginal } from '../api.js';
 import { createPlayer } from '../player.js';
 import { startTime, startAt, linkAt, channelLink } from '../share.js';
+import { savedPosition, rememberPosition } from '../resume.js';
 
 const VIEWER_KEY = 'streamlet.viewer';
 const BEACON_EVERY_MS = 30000;
@@ -12,6 +13,7 @@ export function renderWatch(main, { params, query }) {
   let player = null;
   let stopFollow = null;
   let views = null;
+  let stopResume = null;
   let disposed = false;
 
   main.append(h('p', { role: 'status' }, 'Loading…'));
@@ -58,7 +60,10 @@ export function renderWatch(main, { params, query }) {
       player?.destroy();
       player = createPlayer(video, { engine });
       stage = player.el;
-      startAt(player.media, startTime(query.get('t')));
+      // A ?t= in the address wins over where this browser left off.
+      startAt(player.media, query.has('t') ? startTime(query.get('t')) : savedPosition(video.id));
+      stopResume?.();
+      stopResume = rememberPosition(video.id, player.media, video.duration_seconds || 0);
       views = countViews(video, player.media);
       if (video.status === 'processing') {
         const note = h('p.hint.processing-note', { role: 'status', 'aria-live': 'polite' },
@@ -142,7 +147,7 @@ export function renderWatch(main, { params, query }) {
     main.replaceChildren(
       h('article.watch', { dataset: { videoId: video.id, visibility: video.visibility } },
         stage,
-        h('div.watch-info', heading, meta, description, share, tools, mine ? h('p.hint', VISIBILITY_WORDS[video.visibility]) : null)),
+        h('div.watch-info', heading, meta, player?.chapterList(), description, share, tools, mine ? h('p.hint', VISIBILITY_WORDS[video.visibility]) : null)),
     );
   }
 
@@ -151,6 +156,7 @@ export function renderWatch(main, { params, query }) {
     views?.flush();
     views?.stop();
     stopFollow?.();
+    stopResume?.();
     player?.destroy();
   };
 }
