@@ -61,6 +61,9 @@ export async function captionSteps({ step, assert, poll, page, api, shot, work }
 
   for (const engine of ['hls', 'dash']) {
     await step(`the CC menu shows the captions' cues in the player (${engine === 'hls' ? 'hls.js' : 'dash.js'})`, async () => {
+      const consoleLines = [];
+      const onConsole = (m) => consoleLines.push(`${m.type()}: ${m.text()}`.slice(0, 300));
+      page.on('console', onConsole);
       await page.goto(`/watch/${id}${engine === 'dash' ? '?player=dash' : ''}`);
       const menu = page.getByLabel('Captions', { exact: true });
       await menu.waitFor();
@@ -77,7 +80,17 @@ export async function captionSteps({ step, assert, poll, page, api, shot, work }
           for (const c of t.activeCues) if (c.text.includes(cue)) return `${t.language}: ${c.text}`;
         }
         return null;
-      }, CUE), 30000);
+      }, CUE), 30000).catch(async (e) => {
+        // Say what the player had: its time and every text track's mode and cues.
+        const seen = await page.evaluate(() => {
+          const v = document.querySelector('video');
+          const tracks = [...v.textTracks].map((t) => `${t.kind}/${t.language}/${t.label}:${t.mode}` +
+            ` cues ${t.cues ? t.cues.length : '-'} active ${t.activeCues ? t.activeCues.length : '-'}`);
+          return `t=${v.currentTime.toFixed(2)} paused=${v.paused} ready=${v.readyState} menu=` +
+            `${document.querySelector('select.captions')?.value}; tracks: ${tracks.join('; ') || 'none'}`;
+        }).catch(() => 'no page state');
+        throw new Error(`${e.message} (${seen}) console: ${consoleLines.slice(-15).join(' | ')}`);
+      });
       assert(text.startsWith('en'), `cue on track ${text}`);
       await shot(`watch-captions-${engine}`);
       await menu.selectOption('');
