@@ -7,15 +7,21 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export async function analyticsSteps(ctx) {
-  const { page, base, api, step, assert, poll, shot, PHONE, DESKTOP, work } = ctx;
+  const { page, base, api, step, assert, poll, shot, PHONE, DESKTOP, work, username } = ctx;
   const today = new Date().toISOString().slice(0, 10);
   const b64 = (s) => Buffer.from(s).toString('base64');
   const a = {};
 
   const ready = await step('analytics: upload a 4 s clip and start a second video', async () => {
-    // The page's own session: whoever the earlier steps left signed in.
+    // Signed in afresh as the suite's user, whatever the earlier steps left.
+    await page.evaluate(() => { localStorage.removeItem('streamlet.token'); localStorage.removeItem('streamlet.user'); });
+    await page.goto('/login?next=/library');
+    await page.getByLabel('Username').fill(username);
+    await page.getByLabel('Password').fill('correct horse battery');
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.waitForURL((u) => u.pathname === '/library');
     a.token = await page.evaluate(() => localStorage.getItem('streamlet.token'));
-    assert(a.token && (await api('GET', '/v1/auth/me', undefined, a.token)).status === 200, 'the page is not signed in');
+    assert(a.token && (await api('GET', '/v1/auth/me', undefined, a.token)).status === 200, 'signing in gave no working session');
     const clip = path.join(work, 'analytics.mp4');
     const ff = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25',
       '-t', '4', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-g', '25', clip], { encoding: 'utf8' });

@@ -278,7 +278,7 @@ export function renderGrid(main, { query, navigate }, { owner, title, editable, 
             }
           } } }, 'Retry')
         : null;
-    const analytics = h('a.button.small', { href: `/analytics/${encodeURIComponent(v.id)}`, 'aria-label': `Analytics of ${v.title}` }, 'Analytics');
+    const analytics = h('a.button.small', { href: `/analytics/${encodeURIComponent(v.id)}` }, 'Analytics');
     return h('div.controls', h('label.inline', vis), edit, extras || null, analytics, retry, del, error);
   }
 
