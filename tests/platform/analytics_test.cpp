@@ -33,7 +33,7 @@ TEST_CASE("analytics: per-day views, watch time and unique viewers of a video an
   const std::string alice = register_user(server, "alice");
   const std::string bob = register_user(server, "bob");
   const std::string admin = "admin-key";
-  // Unfinished uploads: videos only their owner (and admins) may watch, no transcode needed.
+  // Unfinished uploads: no transcode needed, the owner's (and an admin's) beacons count.
   const std::string v1 = begin_tus_upload(server, alice, 1000).video_id;
   const std::string v2 = begin_tus_upload(server, alice, 1000).video_id;
   const std::string bobs = begin_tus_upload(server, bob, 1000).video_id;
@@ -112,8 +112,18 @@ TEST_CASE("analytics: another user's video, anonymous callers and bad ranges are
   ServerProcess server(dir / "data", "admin-key");
   const std::string alice = register_user(server, "alice");
   const std::string bob = register_user(server, "bob");
+  // Unfinished uploads, one public (bob may watch it, once ready) and one private.
   const std::string v = begin_tus_upload(server, alice, 1000).video_id;
   const std::string stats = "/v1/videos/" + v + "/stats";
+  httplib::Headers h = bearer(alice);
+  h.emplace("Tus-Resumable", "1.0.0");
+  h.emplace("Upload-Length", "1000");
+  h.emplace("Upload-Metadata", streamlet::upload::format_metadata({{"visibility", "private"}}));
+  auto created = server.client().Post("/v1/uploads", h, std::string(), "");
+  REQUIRE(created);
+  REQUIRE(created->status == 201);
+  const std::string private_stats =
+      "/v1/videos/" + created->get_header_value("Streamlet-Video-Id") + "/stats";
 
   auto refused = [&](const std::string& path, const std::string& token, int status,
                      const std::string& code) {
@@ -124,8 +134,10 @@ TEST_CASE("analytics: another user's video, anonymous callers and bad ranges are
     CHECK(a.body["code"] == code);
     CHECK(!a.body["error"].get<std::string>().empty());
   };
-  // Bob may not see alice's unfinished video: as if it did not exist.
-  refused(stats, bob, 404, "not_found");
+  // Bob may see alice's public video but not its numbers; her private one does not exist
+  // as far as he can tell.
+  refused(stats, bob, 403, "permission_denied");
+  refused(private_stats, bob, 404, "not_found");
   refused("/v1/videos/nosuchvideo/stats", alice, 404, "not_found");
   refused(stats, "", 401, "unauthenticated");
   refused("/v1/me/stats", "", 401, "unauthenticated");
@@ -134,7 +146,7 @@ TEST_CASE("analytics: another user's video, anonymous callers and bad ranges are
        {"from=yesterday", "to=2024-13-01", "from=2024-02-30", "from=2024-05-02&to=2024-05-01",
         "from=2020-01-01&to=2024-01-01", "from=2024-05-01%27%20OR%201=1"}) {
     refused(stats + "?" + query, alice, 400, "invalid_argument");
-    refused("/v1/me/stats?" + query, alice, 400, "invalid_argument");
+    refused(std::string("/v1/me/stats?") + query, alice, 400, "invalid_argument");
   }
   refused("/v1/me/stats?top=-1", alice, 400, "invalid_argument");
   refused("/v1/me/stats?top=1000", alice, 400, "invalid_argument");
