@@ -1,11 +1,12 @@
 // The catalog's common calls on either backend: a lookup by id, a listing page, a search
-// over 5,000 videos, a view beacon, and lookups from 8 threads at once (the PostgreSQL pool
-// against SQLite's one connection behind a mutex). STREAMLET_BENCH_CATALOG picks the backend:
-// a postgresql:// URL (an empty database; bench/catalog_side_by_side.sh makes one) or,
-// unset, a SQLite file in a temporary directory.
+// over 5,000 videos, a view beacon, a library's analytics, and lookups from 8 threads at once
+// (the PostgreSQL pool against SQLite's one connection behind a mutex).
+// STREAMLET_BENCH_CATALOG picks the backend: a postgresql:// URL (an empty database;
+// bench/catalog_side_by_side.sh makes one) or, unset, a SQLite file in a temporary directory.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -96,6 +97,31 @@ void BM_RecordView(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_RecordView)->Threads(1)->Threads(8)->UseRealTime();
+
+// A library's analytics (the /analytics page): an owner of 100 videos, each watched by 5
+// viewers a day for 30 days (15,000 day rows), asked for the last 28 days and its top 10.
+void BM_LibraryStats(benchmark::State& state) {
+  static const std::string owner = [] {
+    auto& f = fixture();
+    const std::string id = f.catalog->create_user({"analyst", "", "$argon2id$x"}).value().id;
+    for (int v = 0; v < 100; ++v) {
+      auto video = f.catalog->create_video({id, "watched " + std::to_string(v), "",
+                                            sc::Visibility::kPublic, sc::VideoStatus::kReady});
+      for (int day = 1; day <= 30; ++day)
+        for (int viewer = 0; viewer < 5; ++viewer) {
+          char date[16];
+          std::snprintf(date, sizeof date, "2026-11-%02d", day);
+          (void)f.catalog->record_view(
+              {video.value().id, "viewer" + std::to_string((v + viewer) % 40), 30, date});
+        }
+    }
+    return id;
+  }();
+  auto& f = fixture();
+  for (auto _ : state)
+    benchmark::DoNotOptimize(f.catalog->library_view_stats(owner, "2026-11-03", "2026-11-30", 10));
+}
+BENCHMARK(BM_LibraryStats)->UseRealTime();
 
 }  // namespace
 

@@ -83,6 +83,7 @@ enum class RouteId {
   kReadyz,
   kMetrics,
   kOEmbed,
+  kMeStats,
   kWebHome,
   kWebUpload,
   kWebLibrary,
@@ -92,6 +93,8 @@ enum class RouteId {
   kWebChannel,
   kWebAccount,
   kWebAdmin,
+  kWebAnalytics,
+  kWebVideoAnalytics,
   kWebAssets,
   kCount
 };
@@ -180,6 +183,8 @@ inline constexpr std::array<RouteSpec, size_t(RouteId::kCount)> kRouteTable = []
       {kMetrics, "GET", "/metrics", "/metrics", A::kNone, H::kApi},
       // oEmbed (oembed.com): what a chat app or CMS asks to embed a watch page's video.
       {kOEmbed, "GET", "/oembed", "/oembed", A::kNone, H::kApi},
+      // Views of every video the caller owns, per day (the analytics page's totals).
+      {kMeStats, "GET", "/v1/me/stats", "/v1/me/stats", A::kSignedIn, H::kApi},
       // Pages answer with and without a trailing '/' (the web app then shows the address
       // without it).
       {kWebHome, "GET", "/", "/", A::kNone, H::kWebPage},
@@ -192,6 +197,8 @@ inline constexpr std::array<RouteSpec, size_t(RouteId::kCount)> kRouteTable = []
       {kWebChannel, "GET", "/u/{key}/?", "/u/{name}", A::kNone, H::kWebPage},
       {kWebAccount, "GET", "/account/?", "/account", A::kNone, H::kWebPage},
       {kWebAdmin, "GET", "/admin/?", "/admin", A::kNone, H::kWebPage},
+      {kWebAnalytics, "GET", "/analytics/?", "/analytics", A::kNone, H::kWebPage},
+      {kWebVideoAnalytics, "GET", "/analytics/{id}/?", "/analytics/{id}", A::kNone, H::kWebPage},
       // Only when the web root has an assets/ directory.
       {kWebAssets, "GET", "/assets/{file}", "/assets/{file}", A::kNone, H::kWebAsset},
   }};

@@ -240,9 +240,18 @@ void register_video_routes(Routes& r, httplib::Server& svr) {
         });
   route(r, svr, RouteId::kVideoStats,
         [&r](const httplib::Request& req, httplib::Response& res) {
-          if (auto who = principal(r, req, res))
-            send_result(res, r.platform.video_stats(*who, req.matches[1].str()));
+          auto who = principal(r, req, res);
+          if (!who) return;
+          platform::StatsQuery q{req.get_param_value("from"), req.get_param_value("to")};
+          send_result(res, r.platform.video_stats(*who, req.matches[1].str(), q));
         });
+  route(r, svr, RouteId::kMeStats, [&r](const httplib::Request& req, httplib::Response& res) {
+    auto who = principal(r, req, res);
+    if (!who) return;
+    platform::StatsQuery q{req.get_param_value("from"), req.get_param_value("to")};
+    if (!int_params(req, res, {{"top", &q.top}})) return;
+    send_result(res, r.platform.library_stats(*who, q));
+  });
 }
 
 }  // namespace streamlet::server

@@ -126,10 +126,38 @@ json view(const platform::Page<catalog::User>& page) {
   return page_view(page, user_view);
 }
 
-json view(const catalog::ViewStats& s) {
+namespace {
+json stats_view(const std::string& from, const std::string& to, const catalog::ViewStats& s) {
   json days = json::array();
-  for (const auto& d : s.days) days.push_back({{"day", d.day}, {"viewers", d.unique_viewers}});
-  return {{"views", s.views}, {"watch_seconds", s.watch_seconds}, {"unique_viewers", days}};
+  for (const auto& d : s.days)
+    days.push_back({{"day", d.day},
+                    {"views", d.views},
+                    {"watch_seconds", d.watch_seconds},
+                    {"unique_viewers", d.unique_viewers}});
+  return {{"from", from},
+          {"to", to},
+          {"views", s.views},
+          {"watch_seconds", s.watch_seconds},
+          {"unique_viewers", s.unique_viewers},
+          {"days", std::move(days)}};
+}
+}  // namespace
+
+json view(const platform::VideoStatsView& s) {
+  return stats_view(s.from, s.to, s.stats);
+}
+
+json view(const platform::LibraryStatsView& s) {
+  json doc = stats_view(s.from, s.to, s.stats.totals);
+  json videos = json::array();
+  for (const auto& v : s.stats.top)
+    videos.push_back({{"id", v.video_id},
+                      {"title", v.title},
+                      {"views", v.views},
+                      {"watch_seconds", v.watch_seconds},
+                      {"unique_viewers", v.unique_viewers}});
+  doc["videos"] = std::move(videos);
+  return doc;
 }
 
 json view(const jobs::Job& j) {

@@ -27,7 +27,9 @@ json view(const platform::CaptionView& caption);       // {"language","label","c
 json view(const std::vector<platform::CaptionView>& captions);  // {"items":[...]}
 json view(const platform::Page<catalog::User>& page);       // the same, of user_view
 json view(const catalog::User& user);                       // {"user"}
-json view(const catalog::ViewStats& stats);            // {"views","watch_seconds","unique_viewers"}
+// {"from","to","views","watch_seconds","unique_viewers","days":[{"day","views",...}]}
+json view(const platform::VideoStatsView& stats);
+json view(const platform::LibraryStatsView& stats);  // the same, and "videos":[{"id","title",...}]
 json view(const jobs::Job& job);
 json view(const jobs::JobPage& page);                  // {"items","next_cursor"}
 

@@ -199,6 +199,22 @@ struct ViewStats {
   std::vector<DailyViews> days;  // ascending, only days with activity
 };
 
+// One video's part of a library's views over the requested days.
+struct VideoViewTotals {
+  std::string video_id;
+  std::string title;
+  int64_t views = 0;
+  double watch_seconds = 0;
+  int64_t unique_viewers = 0;  // distinct viewer keys of this video
+};
+
+// The views of every video of one owner. A viewer of two of the videos is one unique viewer
+// of the library (totals and per day), as viewer keys do not depend on the video.
+struct LibraryStats {
+  ViewStats totals;                  // summed over the owner's videos, days as in ViewStats
+  std::vector<VideoViewTotals> top;  // videos with activity: most views, then watch time, first
+};
+
 // What a username may be, for every way one is made (registration, the admin, embedders):
 // kMinUsername..kMaxUsername characters of [A-Za-z0-9_.-]; kInvalidArgument otherwise.
 inline constexpr size_t kMinUsername = 3;
@@ -278,6 +294,11 @@ class Catalog {
   virtual Status record_view(const ViewBeacon& beacon) = 0;
   virtual Result<ViewStats> view_stats(std::string_view video_id, std::string_view from_day = {},
                                        std::string_view to_day = {}) = 0;
+  // The same over every video `owner_id` owns (none: all zero; an unknown owner is one with
+  // no videos), with at most `top_count` (>= 0) videos in `top`. kInvalidArgument for bad days.
+  virtual Result<LibraryStats> library_view_stats(std::string_view owner_id,
+                                                  std::string_view from_day, std::string_view to_day,
+                                                  int top_count) = 0;
 
   // Secrets every node of a cluster must share (session signing, URL signing, webhooks):
   // returns the value stored under `name`, storing `candidate` first when there is none, so

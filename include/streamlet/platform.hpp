@@ -186,6 +186,30 @@ struct NodeSecret {
   std::string kept_in;
 };
 
+// Which days a statistics call covers: "YYYY-MM-DD" (UTC), inclusive. `to` "" is today;
+// `from` "" is kDefaultStatsDays days ending at `to`. At most kMaxStatsDays days, from <= to.
+struct StatsQuery {
+  std::string from;
+  std::string to;
+  int top = 10;  // library_stats: how many videos its top list holds, 0..kMaxStatsTop
+};
+inline constexpr int kDefaultStatsDays = 28;
+inline constexpr int kMaxStatsDays = 366;
+inline constexpr int kMaxStatsTop = 100;
+
+// Views over a range of days, as a chart shows them: `stats.days` holds every day of
+// from..to in order, zero for a day without views.
+struct VideoStatsView {
+  std::string from, to;
+  catalog::ViewStats stats;
+};
+
+// The same for every video the caller owns, with the videos that had the most views.
+struct LibraryStatsView {
+  std::string from, to;
+  catalog::LibraryStats stats;  // stats.totals.days: every day of from..to
+};
+
 // One page of a numbered listing.
 template <typename T>
 struct Page {
@@ -346,7 +370,13 @@ class Platform {
   // rate of `client_address` ("" = unknown: not limited): kRateLimited.
   Status record_view(const accounts::Principal& who, std::string_view id, std::string_view viewer,
                      double seconds, std::string_view client_address = {});
-  Result<catalog::ViewStats> video_stats(const accounts::Principal& who, std::string_view id);
+  // Views, watch time and unique viewers of one video per day (its owner or an admin:
+  // kNotFound for a video the caller may not see, kPermissionDenied for one they may only
+  // watch), or of every video the caller owns. kInvalidArgument for a bad StatsQuery.
+  Result<VideoStatsView> video_stats(const accounts::Principal& who, std::string_view id,
+                                     const StatsQuery& query = {});
+  Result<LibraryStatsView> library_stats(const accounts::Principal& who,
+                                         const StatsQuery& query = {});
 
   // ---- captions and poster (the owner or an admin) -------------------------------
   // Adds or replaces the video's captions in `language` (a BCP 47 tag, canonicalised) from a

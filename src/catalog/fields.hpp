@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "core/text.hpp"
 #include "streamlet/catalog.hpp"
@@ -74,6 +75,21 @@ inline bool valid_day(std::string_view day) {
   int mday = (day[8] - '0') * 10 + (day[9] - '0');
   return month >= 1 && month <= 12 && mday >= 1 && mday <= 31;
 }
+
+// The inclusive day bounds of a statistics query ("" = unbounded) as the literals both
+// backends compare `day` against; kInvalidArgument for a bad day or a negative top_count.
+inline Result<std::pair<std::string, std::string>> stats_days(std::string_view from_day,
+                                                               std::string_view to_day,
+                                                               int top_count = 0) {
+  if ((!from_day.empty() && !valid_day(from_day)) || (!to_day.empty() && !valid_day(to_day)))
+    return error(ErrorCode::kInvalidArgument, "days must be YYYY-MM-DD");
+  if (top_count < 0) return error(ErrorCode::kInvalidArgument, "top_count must be >= 0");
+  return std::pair<std::string, std::string>(from_day.empty() ? "0000-00-00" : std::string(from_day),
+                                             to_day.empty() ? "9999-99-99" : std::string(to_day));
+}
+
+// How both backends rank a library's videos (columns 3 and 4: views, watch seconds).
+inline constexpr const char* kTopVideosOrder = " ORDER BY 3 DESC, 4 DESC, 1";
 
 // A key (id, name) that can be stored at all: a backend that refuses some bytes outright
 // (PostgreSQL text cannot hold NUL or ill-formed UTF-8) answers "not found" for it, as a

@@ -763,10 +763,8 @@ class SqliteCatalog final : public Catalog {
 
   Result<ViewStats> view_stats(std::string_view video_id, std::string_view from_day,
                                std::string_view to_day) override {
-    if ((!from_day.empty() && !valid_day(from_day)) || (!to_day.empty() && !valid_day(to_day)))
-      return error(ErrorCode::kInvalidArgument, "days must be YYYY-MM-DD");
-    const std::string from = from_day.empty() ? "0000-00-00" : std::string(from_day);
-    const std::string to = to_day.empty() ? "9999-99-99" : std::string(to_day);
+    STREAMLET_ASSIGN_OR_RETURN(auto range, detail::stats_days(from_day, to_day));
+    const auto& [from, to] = range;
     std::lock_guard lock(db_->mutex());
     STREAMLET_RETURN_IF_ERROR(get_locked(video_id).status());
     ViewStats stats;
@@ -789,6 +787,48 @@ class SqliteCatalog final : public Catalog {
     u.bind(1, video_id).bind(2, from).bind(3, to);
     STREAMLET_ASSIGN_OR_RETURN(bool row, u.step());
     stats.unique_viewers = row ? u.int64(0) : 0;
+    return stats;
+  }
+
+  Result<LibraryStats> library_view_stats(std::string_view owner_id, std::string_view from_day,
+                                          std::string_view to_day, int top_count) override {
+    STREAMLET_ASSIGN_OR_RETURN(auto range, detail::stats_days(from_day, to_day, top_count));
+    const auto& [from, to] = range;
+    static constexpr const char* kOwned =
+        " FROM video_views vv JOIN videos v ON v.id = vv.video_id"
+        " WHERE v.owner_id = ? AND vv.day BETWEEN ? AND ?";
+    std::lock_guard lock(db_->mutex());
+    LibraryStats stats;
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto days, db_->prepare(std::string("SELECT vv.day, SUM(vv.views), SUM(vv.watch_seconds),"
+                                            " COUNT(DISTINCT vv.viewer_sha256)") +
+                                kOwned + " GROUP BY vv.day ORDER BY vv.day"));
+    days.bind(1, owner_id).bind(2, from).bind(3, to);
+    while (true) {
+      STREAMLET_ASSIGN_OR_RETURN(bool row, days.step());
+      if (!row) break;
+      DailyViews d{days.text(0), days.int64(1), days.real(2), days.int64(3)};
+      stats.totals.views += d.views;
+      stats.totals.watch_seconds += d.watch_seconds;
+      stats.totals.days.push_back(std::move(d));
+    }
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto unique, db_->prepare(std::string("SELECT COUNT(DISTINCT vv.viewer_sha256)") + kOwned));
+    unique.bind(1, owner_id).bind(2, from).bind(3, to);
+    STREAMLET_ASSIGN_OR_RETURN(bool row, unique.step());
+    stats.totals.unique_viewers = row ? unique.int64(0) : 0;
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto top, db_->prepare(std::string("SELECT v.id, v.title, SUM(vv.views),"
+                                           " SUM(vv.watch_seconds), COUNT(DISTINCT vv.viewer_sha256)") +
+                               kOwned + " GROUP BY v.id, v.title" + detail::kTopVideosOrder +
+                               " LIMIT ?"));
+    top.bind(1, owner_id).bind(2, from).bind(3, to).bind(4, top_count);
+    while (true) {
+      STREAMLET_ASSIGN_OR_RETURN(bool more, top.step());
+      if (!more) break;
+      stats.top.push_back(
+          VideoViewTotals{top.text(0), top.text(1), top.int64(2), top.real(3), top.int64(4)});
+    }
     return stats;
   }
 

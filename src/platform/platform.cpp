@@ -7,12 +7,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -980,10 +982,91 @@ Status Platform::record_view(const Principal& who, std::string_view id, std::str
   return impl_->catalog->record_view(b);
 }
 
-Result<catalog::ViewStats> Platform::video_stats(const Principal& who, std::string_view id) {
+namespace {
+// "YYYY-MM-DD" of a real calendar day -> that day; nullopt otherwise (2024-02-30 too).
+std::optional<std::chrono::sys_days> parse_day(std::string_view text) {
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
+  int parts[3] = {0, 0, 0};
+  for (size_t i = 0, part = 0; i < text.size(); ++i) {
+    if (i == 4 || i == 7) {
+      ++part;
+      continue;
+    }
+    if (!std::isdigit(static_cast<unsigned char>(text[i]))) return std::nullopt;
+    parts[part] = parts[part] * 10 + (text[i] - '0');
+  }
+  const std::chrono::year_month_day ymd{std::chrono::year(parts[0]),
+                                        std::chrono::month(unsigned(parts[1])),
+                                        std::chrono::day(unsigned(parts[2]))};
+  if (!ymd.ok()) return std::nullopt;
+  return std::chrono::sys_days(ymd);
+}
+
+std::string format_day(std::chrono::sys_days d) {
+  const std::chrono::year_month_day ymd(d);
+  char out[16];
+  std::snprintf(out, sizeof out, "%04d-%02u-%02u", int(ymd.year()), unsigned(ymd.month()),
+                unsigned(ymd.day()));
+  return out;
+}
+
+struct DayRange {
+  std::chrono::sys_days from, to;
+};
+
+// The query's days, with the defaults of StatsQuery filled in.
+Result<DayRange> stats_range(const StatsQuery& q) {
+  if (q.top < 0 || q.top > kMaxStatsTop)
+    return error(ErrorCode::kInvalidArgument,
+                 "top: a number of videos from 0 to " + std::to_string(kMaxStatsTop));
+  auto today = parse_day(streamlet::detail::utc_day(streamlet::detail::now_ms()));
+  auto to = q.to.empty() ? today : parse_day(q.to);
+  if (!to) return error(ErrorCode::kInvalidArgument, "to: a day as YYYY-MM-DD");
+  auto from = q.from.empty() ? std::optional(*to - std::chrono::days(kDefaultStatsDays - 1))
+                             : parse_day(q.from);
+  if (!from) return error(ErrorCode::kInvalidArgument, "from: a day as YYYY-MM-DD");
+  if (*from > *to) return error(ErrorCode::kInvalidArgument, "from must not be after to");
+  if ((*to - *from).count() >= kMaxStatsDays)
+    return error(ErrorCode::kInvalidArgument,
+                 "at most " + std::to_string(kMaxStatsDays) + " days from from to to");
+  return DayRange{*from, *to};
+}
+
+// The catalog lists only days with activity; a chart wants every day of the range.
+void fill_days(catalog::ViewStats& stats, const DayRange& range) {
+  std::vector<catalog::DailyViews> all;
+  size_t next = 0;
+  for (auto d = range.from; d <= range.to; d += std::chrono::days(1)) {
+    std::string day = format_day(d);
+    if (next < stats.days.size() && stats.days[next].day == day)
+      all.push_back(std::move(stats.days[next++]));
+    else
+      all.push_back(catalog::DailyViews{std::move(day), 0, 0, 0});
+  }
+  stats.days = std::move(all);
+}
+}  // namespace
+
+Result<VideoStatsView> Platform::video_stats(const Principal& who, std::string_view id,
+                                             const StatsQuery& query) {
   STREAMLET_RETURN_IF_ERROR(
       video_for(*impl_->catalog, who, id, accounts::Action::kModify).status());
-  return impl_->catalog->view_stats(id);
+  STREAMLET_ASSIGN_OR_RETURN(auto range, stats_range(query));
+  VideoStatsView out{format_day(range.from), format_day(range.to), {}};
+  STREAMLET_ASSIGN_OR_RETURN(out.stats, impl_->catalog->view_stats(id, out.from, out.to));
+  fill_days(out.stats, range);
+  return out;
+}
+
+Result<LibraryStatsView> Platform::library_stats(const Principal& who, const StatsQuery& query) {
+  if (!who.authenticated())
+    return error(ErrorCode::kUnauthenticated, "sign in to see your library's statistics");
+  STREAMLET_ASSIGN_OR_RETURN(auto range, stats_range(query));
+  LibraryStatsView out{format_day(range.from), format_day(range.to), {}};
+  STREAMLET_ASSIGN_OR_RETURN(out.stats, impl_->catalog->library_view_stats(
+                                            who.user_id, out.from, out.to, query.top));
+  fill_days(out.stats.totals, range);
+  return out;
 }
 
 // ---- captions and poster ----------------------------------------------------------------

@@ -31,6 +31,8 @@ using catalog::VideoQuery;
 using catalog::VideoStatus;
 using catalog::VideoUpdate;
 using catalog::ViewBeacon;
+using catalog::LibraryStats;
+using catalog::VideoViewTotals;
 using catalog::ViewStats;
 using catalog::Visibility;
 using catalog::detail::check_text;
@@ -734,11 +736,9 @@ class PgCatalog final : public catalog::Catalog {
 
   Result<ViewStats> view_stats(std::string_view video_id, std::string_view from_day,
                                std::string_view to_day) override {
-    if ((!from_day.empty() && !valid_day(from_day)) || (!to_day.empty() && !valid_day(to_day)))
-      return error(ErrorCode::kInvalidArgument, "days must be YYYY-MM-DD");
+    STREAMLET_ASSIGN_OR_RETURN(auto range, catalog::detail::stats_days(from_day, to_day));
+    const auto& [from, to] = range;
     if (!storable_key(video_id)) return no_video(video_id);
-    const std::string from = from_day.empty() ? "0000-00-00" : std::string(from_day);
-    const std::string to = to_day.empty() ? "9999-99-99" : std::string(to_day);
     ViewStats stats;
     STREAMLET_RETURN_IF_ERROR(pool_->with_transaction(
         [&](Connection& c) -> Status {
@@ -762,6 +762,50 @@ class PgCatalog final : public catalog::Catalog {
                                   " WHERE video_id = $1 AND day BETWEEN $2 AND $3",
                                   {video_id, from, to}));
           stats.unique_viewers = unique.int64(0, 0);
+          return Status::Ok();
+        },
+        "REPEATABLE READ READ ONLY"));
+    return stats;
+  }
+
+  Result<LibraryStats> library_view_stats(std::string_view owner_id, std::string_view from_day,
+                                          std::string_view to_day, int top_count) override {
+    STREAMLET_ASSIGN_OR_RETURN(auto range,
+                               catalog::detail::stats_days(from_day, to_day, top_count));
+    const auto& [from, to] = range;
+    LibraryStats stats;
+    if (!storable_key(owner_id)) return stats;  // no such owner: no videos
+    static constexpr const char* kOwned =
+        " FROM video_views vv JOIN videos v ON v.id = vv.video_id"
+        " WHERE v.owner_id = $1 AND vv.day BETWEEN $2 AND $3";
+    STREAMLET_RETURN_IF_ERROR(pool_->with_transaction(
+        [&](Connection& c) -> Status {
+          stats = LibraryStats{};
+          STREAMLET_ASSIGN_OR_RETURN(
+              auto days, c.exec(std::string("SELECT vv.day, sum(vv.views), sum(vv.watch_seconds),"
+                                            " count(DISTINCT vv.viewer_sha256)") +
+                                    kOwned + " GROUP BY vv.day ORDER BY vv.day",
+                                {owner_id, from, to}));
+          for (int i = 0; i < days.rows(); ++i) {
+            DailyViews d{days.text(i, 0), days.int64(i, 1), days.real(i, 2), days.int64(i, 3)};
+            stats.totals.views += d.views;
+            stats.totals.watch_seconds += d.watch_seconds;
+            stats.totals.days.push_back(std::move(d));
+          }
+          STREAMLET_ASSIGN_OR_RETURN(
+              auto unique, c.exec(std::string("SELECT count(DISTINCT vv.viewer_sha256)") + kOwned,
+                                  {owner_id, from, to}));
+          stats.totals.unique_viewers = unique.int64(0, 0);
+          STREAMLET_ASSIGN_OR_RETURN(
+              auto top,
+              c.exec(std::string("SELECT v.id, v.title, sum(vv.views), sum(vv.watch_seconds),"
+                                 " count(DISTINCT vv.viewer_sha256)") +
+                         kOwned + " GROUP BY v.id, v.title" + catalog::detail::kTopVideosOrder +
+                         " LIMIT $4",
+                     {owner_id, from, to, int64_t(top_count)}));
+          for (int i = 0; i < top.rows(); ++i)
+            stats.top.push_back(VideoViewTotals{top.text(i, 0), top.text(i, 1), top.int64(i, 2),
+                                                top.real(i, 3), top.int64(i, 4)});
           return Status::Ok();
         },
         "REPEATABLE READ READ ONLY"));

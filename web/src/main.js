@@ -1,7 +1,7 @@
 // Streamlet web app: a small single-page app on plain DOM. Routes match the
 // paths the server answers with index.html: /, /login, /upload, /library, /watch/{id},
 // /embed/{id}, /u/{username}
-// /account, /admin
+// /account, /admin, /analytics, /analytics/{id}
 // (the kWebPage rows of server/route_table.hpp; keep the two lists the same).
 import './styles.css';
 import { h } from './dom.js';
@@ -14,6 +14,7 @@ import { renderEmbed } from './pages/embed.js';
 import { renderChannel } from './pages/channel.js';
 import { renderAccount } from './pages/account.js';
 import { renderAdmin } from './pages/admin.js';
+import { renderAnalytics } from './pages/analytics.js';
 
 const routes = [
   { re: /^\/$/, title: 'Videos', render: renderBrowse },
@@ -26,6 +27,8 @@ const routes = [
   { re: /^\/u\/([^/]+)\/?$/, title: 'Channel', render: renderChannel },
   { re: /^\/account\/?$/, title: 'Account', render: renderAccount, auth: true },
   { re: /^\/admin\/?$/, title: 'Users', render: renderAdmin, auth: true },
+  { re: /^\/analytics\/?$/, title: 'Analytics', render: renderAnalytics, auth: true },
+  { re: /^\/analytics\/([^/]+)\/?$/, title: 'Analytics', render: renderAnalytics, auth: true },
 ];
 
 const main = h('main', { id: 'main', tabIndex: -1 });

@@ -21,6 +21,7 @@ import { shareSteps } from './share.mjs';
 import { captionSteps } from './captions_steps.mjs';
 import { accountSteps } from './account.mjs';
 import { playerSteps } from './player_steps.mjs';
+import { analyticsSteps } from './analytics.mjs';
 
 const SKIP = 77;
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -694,6 +695,7 @@ async function main() {
   await edgeSteps(ctx);
   await shareSteps(ctx);
   await playerSteps(ctx);
+  await analyticsSteps(ctx);
   await step('a video still processing plays from the start in the watch page and keeps playing to the end', async () => {
     // A server of its own with a slow preset and one rung, so processing a 20 s clip takes
     // several seconds here (12 s of 360p at veryslow): long enough to start watching before it ends.

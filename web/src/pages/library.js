@@ -100,7 +100,7 @@ export function renderGrid(main, { query, navigate }, { owner, title, editable, 
   const summary = h('p.summary', { role: 'status', 'aria-live': 'polite' });
   const grid = h('ul.grid', { 'aria-label': title });
   const pager = h('nav.pager', { 'aria-label': 'Pages' });
-  const head = h('div.page-head', h('h1', title), editable && h('a.button.primary', { href: '/upload' }, 'Upload'));
+  const head = h('div.page-head', h('h1', title), editable && h('a.button', { href: '/analytics' }, 'Analytics'), editable && h('a.button.primary', { href: '/upload' }, 'Upload'));
   main.append(head, form, toolbar, bulk, summary, grid, pager);
 
   function apply({ replace = false } = {}) {
@@ -278,7 +278,8 @@ export function renderGrid(main, { query, navigate }, { owner, title, editable, 
             }
           } } }, 'Retry')
         : null;
-    return h('div.controls', h('label.inline', vis), edit, extras || null, retry, del, error);
+    const analytics = h('a.button.small', { href: `/analytics/${encodeURIComponent(v.id)}` }, 'Analytics');
+    return h('div.controls', h('label.inline', vis), edit, extras || null, analytics, retry, del, error);
   }
 
   async function remove(li, v, error) {

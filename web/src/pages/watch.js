@@ -142,7 +142,8 @@ export function renderWatch(main, { params, query }) {
     const other = engine === 'dash' ? ['HLS', location.pathname] : ['DASH', `${location.pathname}?player=dash`];
     const engineSwitch = video.playable && (engine === 'dash' || session.user?.role === 'admin');
     const tools = h('p.hint', mine ? h('a', { href: '/library' }, 'Edit in your library') : null, mine && engineSwitch ? ' · ' : null,
-      engineSwitch && h('a', { href: other[1] }, `Play with ${other[0]}`), download ? [' · ', download, ' ', downloadError] : null);
+      engineSwitch && h('a', { href: other[1] }, `Play with ${other[0]}`), download ? [' · ', download, ' ', downloadError] : null,
+      download ? [' · ', h('a', { href: `/analytics/${encodeURIComponent(video.id)}` }, 'Analytics')] : null);
 
     main.replaceChildren(
       h('article.watch', { dataset: { videoId: video.id, visibility: video.visibility } },
