@@ -83,7 +83,12 @@ export async function liveSteps({ step, assert, poll, browser, startExtraServer,
       await watch.getByLabel('Password').fill('correct horse battery');
       await watch.getByRole('button', { name: 'Sign in', exact: true }).click();
       await watch.waitForURL(`**/watch/${id}**`);
-      await watch.locator('figure.player[data-ready="true"]').waitFor({ timeout: 30000 });
+      // 60 s: four browser suites at once on two cores have taken over 30 s here.
+      await watch.locator('figure.player[data-ready="true"]').waitFor({ timeout: 60000 }).catch(async (e) => {
+        await watch.screenshot({ path: path.join(shotsDir, `failure-live-${engine}-not-ready.png`) }).catch(() => {});
+        const said = await watch.locator('figure.player').evaluate((f) => `${f.dataset.error || ''} ${f.textContent.slice(0, 200)}`).catch(() => 'no player');
+        throw new Error(`the player did not get ready (${said.trim()}): ${e.message.split('\n')[0]}`);
+      });
       const note = await watch.locator('.processing-note').innerText();
       assert(/Still processing/.test(note), `no processing note: ${note}`);
       await watch.getByRole('button', { name: 'Play' }).click();
