@@ -77,6 +77,9 @@ export async function liveSteps({ step, assert, poll, browser, startExtraServer,
     // dynamic MPD names one).
     const elsewhere = new Set();
     watch.on('request', (r) => new URL(r.url()).origin !== live.base && !r.url().startsWith('data:') && elsewhere.add(new URL(r.url()).origin));
+    // dash.js reads the server's clock where the MPD's UTCTiming says: a HEAD of the MPD.
+    const clock = [];
+    watch.on('response', (r) => r.request().method() === 'HEAD' && r.url().endsWith('/manifest.mpd') && clock.push(r.status()));
     try {
       await watch.goto(`${live.base}/login?next=${encodeURIComponent(`/watch/${id}${engine === 'dash' ? '?player=dash' : ''}`)}`);
       await watch.getByLabel('Username').fill(user);
@@ -125,6 +128,7 @@ export async function liveSteps({ step, assert, poll, browser, startExtraServer,
       }, 60000, 250).catch((e) => { throw new Error(`${e.message}; player at ${JSON.stringify(last)}`); });
       assert(last.t > listedAtStart + 1, `playback stopped at ${last.t} s, not past the ${listedAtStart} s listed when it started`);
       assert(elsewhere.size === 0, `the player sent requests to ${[...elsewhere].join(', ')}`);
+      if (engine === 'dash') assert(clock.includes(200), `no HEAD of the MPD for the clock answered 200 (${JSON.stringify(clock)})`);
       return `started while processing with ${listedAtStart.toFixed(1)} s listed, played to ${last.t.toFixed(1)} of ${listedAtEnd.toFixed(1)} s`;
     } finally {
       await watch.close();
