@@ -9,13 +9,21 @@ plays only once ready). For each run it prints, from the moment the last PATCH i
   first     the first segment of the first variant the master names answers 200 (a player
             can show the first frame)
   ready     status ready (the whole ladder published)
-and the medians. A report, not a test: nothing is asserted. Run it under the bench lock:
+and the medians. For the progressive runs it also prints where the time to playable goes, from
+the video's SSE stream and the output's file times (the local backend keeps a file's mtime when
+it is revealed and published):
+  picked    the job is picked up (status processing)
+  progress  the first progress report (the source probed, the encoders opened, frames encoded)
+  seg1 <r>  the first segment of each rung (and audio) is written
+  poster    poster.jpg is written
+A report, not a test: nothing is asserted. Run it under the bench lock:
 
   flock /work/bench.lock python3 bench/time_to_playable.py [--build build] [--duration 20]
                                                          [--runs 3] [--size 1920x1080]
 """
 import argparse
 import base64
+import glob
 import json
 import os
 import shutil
@@ -23,6 +31,7 @@ import socket
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -33,6 +42,7 @@ p.add_argument("--duration", type=float, default=20)
 p.add_argument("--runs", type=int, default=3)
 p.add_argument("--size", default="1920x1080")
 p.add_argument("--fps", type=int, default=30)
+p.add_argument("--no-reference", action="store_true", help="progressive runs only")
 args = p.parse_args()
 server_bin = os.path.join(os.path.abspath(args.build), "server", "streamlet-server")
 if not os.access(server_bin, os.X_OK):
@@ -68,6 +78,35 @@ def request(base, method, path, body=None, headers=None, token=None):
         return e.code, dict(e.headers), e.read()
 
 
+def follow_events(base, video_id, token, t0, out):
+    """Appends (seconds since t0[0], event, data) for each SSE event until the stream ends."""
+    req = urllib.request.Request(f"{base}/v1/videos/{video_id}/events",
+                                 headers={"Authorization": "Bearer " + token})
+    try:
+        with urllib.request.urlopen(req, timeout=600) as r:
+            event = None
+            for raw in r:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: ") and event:
+                    out.append((time.monotonic() - t0[0], event, json.loads(line[6:])))
+    except OSError:
+        pass
+
+
+def file_times(data_dir, video_id, t0_wall):
+    """Seconds after t0 at which each rung's first segment, and the poster, were written."""
+    out = {}
+    root = os.path.join(data_dir, "media", video_id)
+    for seg in glob.glob(os.path.join(root, "*", "seg_00001.m4s")):
+        out["seg1 " + os.path.basename(os.path.dirname(seg))] = os.stat(seg).st_mtime - t0_wall
+    poster = os.path.join(root, "poster.jpg")
+    if os.path.exists(poster):
+        out["poster"] = os.stat(poster).st_mtime - t0_wall
+    return out
+
+
 def one_run(progressive):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -98,11 +137,17 @@ def one_run(progressive):
         video_id = headers["Streamlet-Video-Id"]
         location = headers["Location"]
         path = location if location.startswith("/") else "/" + location.split("/", 3)[3]
+        events, t0_box = [], [time.monotonic()]
+        follower = threading.Thread(target=follow_events,
+                                    args=(base, video_id, token, t0_box, events), daemon=True)
+        follower.start()
+        time.sleep(0.2)  # the stream is open before the upload completes
         status, _, _ = request(base, "PATCH", path, data,
                                {"Tus-Resumable": "1.0.0", "Upload-Offset": "0",
                                 "Content-Type": "application/offset+octet-stream"}, token)
         assert status == 204, status
         t0 = time.monotonic()
+        t0_box[0], t0_wall = t0, time.time()
         playable = first = None
         while True:
             _, _, body = request(base, "GET", f"/v1/videos/{video_id}", token=token)
@@ -121,7 +166,18 @@ def one_run(progressive):
                 if request(base, "GET", media_dir + "/" + segment)[0] == 200:
                     first = time.monotonic() - t0
             if v["status"] == "ready":
-                return playable, first, time.monotonic() - t0
+                ready = time.monotonic() - t0
+                follower.join(timeout=5)
+                stages = {}
+                for at, event, d in events:
+                    if event == "status" and d.get("status") == "processing":
+                        stages.setdefault("picked", at)
+                    if event == "progress":
+                        stages.setdefault("progress", at)
+                    if event == "playable":
+                        stages.setdefault("playable (SSE)", at)
+                stages.update(file_times(data_dir, video_id, t0_wall))
+                return playable, first, ready, stages
             time.sleep(0.05)
     finally:
         proc.terminate()
@@ -130,14 +186,18 @@ def one_run(progressive):
 
 
 rows = {True: [], False: []}
+sides = (True,) if args.no_reference else (True, False)
 try:
     for i in range(args.runs):
-        for progressive in (True, False):
+        for progressive in sides:
             r = one_run(progressive)
             rows[progressive].append(r)
             print(f"run {i + 1} {'progressive' if progressive else 'reference  '}: "
                   f"playable {r[0]:6.2f} s  first segment {r[1]:6.2f} s  ready {r[2]:6.2f} s",
                   flush=True)
+            if progressive:
+                print("  " + "  ".join(f"{k} {v:.2f}" for k, v in sorted(r[3].items(), key=lambda kv: kv[1])),
+                      flush=True)
 finally:
     shutil.rmtree(work, ignore_errors=True)
 
@@ -145,7 +205,14 @@ print(f"\n{args.size} {args.fps} fps, {args.duration:g} s, default ladder and pr
       f"{args.runs} runs each (medians, seconds after the upload completed)")
 print("| server | playable | first segment answers | ready |")
 print("|---|---|---|---|")
-for progressive in (True, False):
+for progressive in sides:
     m = [statistics.median(x[k] for x in rows[progressive]) for k in range(3)]
     name = "progressive (default)" if progressive else "--no-progressive (reference)"
     print(f"| {name} | {m[0]:.2f} | {m[1]:.2f} | {m[2]:.2f} |")
+
+names = sorted({k for r in rows[True] for k in r[3]},
+               key=lambda k: statistics.median(r[3][k] for r in rows[True] if k in r[3]))
+print("\nwhere the time to playable goes (progressive, medians, seconds after the upload completed)")
+print("| " + " | ".join(names) + " |")
+print("|" + "---|" * len(names))
+print("| " + " | ".join(f"{statistics.median(r[3][k] for r in rows[True] if k in r[3]):.2f}" for k in names) + " |")

@@ -113,6 +113,10 @@ struct LiveManifests {
   int64_t publish_time_unix = 0;
   // How soon a DASH client should fetch the MPD again, seconds (about one segment).
   double minimum_update_period_seconds = 6.0;
+  // DASH: where a client reads the server's clock (a <UTCTiming> of the http-head scheme: the
+  // Date header of a HEAD answer), relative to the MPD. A dynamic MPD must name one (DASH-IF
+  // timing model 13.1); without it dash.js asks time.akamai.com. Empty: none is written.
+  std::string clock_url = "manifest.mpd";
 };
 
 // RFC 8216 EVENT media playlist: EXT-X-PLAYLIST-TYPE:EVENT, no EXT-X-ENDLIST; each version
@@ -120,7 +124,8 @@ struct LiveManifests {
 std::string hls_event_playlist(const Track& track, const LiveManifests& live);
 // A dynamic MPD (type="dynamic", availabilityStartTime, publishTime, minimumUpdatePeriod, no
 // mediaPresentationDuration) whose SegmentTimelines grow; no timeShiftBufferDepth, so every
-// segment since the start stays available and playback can begin at 0.
+// segment since the start stays available and playback can begin at 0; a UTCTiming naming
+// `clock_url`.
 std::string dash_dynamic_manifest(const Presentation& presentation, const LiveManifests& live);
 
 }  // namespace streamlet::package

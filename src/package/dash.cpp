@@ -239,7 +239,15 @@ std::string mpd(const Presentation& p, const LiveManifests* live) {
     representation(out, a, min_buffer);
     out += "    </AdaptationSet>\n";
   }
-  out += "  </Period>\n</MPD>\n";
+  out += "  </Period>\n";
+  if (live && !live->clock_url.empty()) {
+    // After the Periods, as the MPD schema orders it.
+    out += "  <UTCTiming";
+    attr(out, "schemeIdUri", "urn:mpeg:dash:utc:http-head:2014");
+    attr(out, "value", live->clock_url);
+    out += "/>\n";
+  }
+  out += "</MPD>\n";
   return out;
 }
 

@@ -67,6 +67,7 @@ Status LivePublisher::show(size_t n) {
   package::LiveManifests live;
   live.target_duration_seconds = std::max<int64_t>(1, std::llround(config_.segment_seconds));
   live.minimum_update_period_seconds = config_.segment_seconds;
+  live.clock_url = std::string(kDashManifestName);  // the MPD itself: its Date header
   live.publish_time_unix = now_unix();
   // Media time 0 became available when the first segments did, minus their length: the
   // live edge a DASH client computes is then at or before the last listed segment's end.

@@ -270,6 +270,13 @@ TEST_CASE("MPD: a dynamic MPD of the segments so far, static again when finished
   CHECK(mpd->attr("minimumUpdatePeriod") == "PT6.000S");
   CHECK_FALSE(mpd->has("mediaPresentationDuration"));
   CHECK_FALSE(mpd->has("timeShiftBufferDepth"));  // infinite: playable from the start
+  // The clock a client synchronises with is the server's (the MPD's own Date header), after
+  // the Period as the schema orders it; the static MPD names none.
+  const XmlElement& clock = mpd->one("UTCTiming");
+  CHECK(clock.attr("schemeIdUri") == "urn:mpeg:dash:utc:http-head:2014");
+  CHECK(clock.attr("value") == "manifest.mpd");
+  CHECK(text.find("<UTCTiming") > text.find("</Period>"));
+  CHECK(parse_mpd(package::dash_manifest(p))->all("UTCTiming").empty());
   // Each SegmentTimeline names exactly the segments written so far.
   for (const XmlElement* set : mpd->one("Period").all("AdaptationSet"))
     for (const XmlElement* rep : set->all("Representation")) {

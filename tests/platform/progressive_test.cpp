@@ -15,12 +15,13 @@ namespace mf = streamlet::test::manifest;
 
 namespace {
 
-// 20 s at 640x360 with audio, transcoded with a slow preset into 2 s segments: processing
-// lasts several seconds on this machine, ten segments are shown one after another.
-fs::path clip_20s() {
-  return fixture("clip_20s_360p.mp4",
-                 {"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=20", "-f", "lavfi",
-                  "-i", "sine=frequency=440:sample_rate=48000:duration=20", "-c:v", "libx264",
+// 8 s at 640x360 with audio, transcoded with a slow preset into 2 s segments: four segments
+// shown one after another, each about a second of encoding apart on a quiet machine (the
+// playlist is read every 100 ms), while the whole case stays a few seconds long.
+fs::path clip_8s() {
+  return fixture("clip_8s_360p.mp4",
+                 {"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=8", "-f", "lavfi",
+                  "-i", "sine=frequency=440:sample_rate=48000:duration=8", "-c:v", "libx264",
                   "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"});
 }
 
@@ -62,7 +63,7 @@ TEST_CASE("a processing video plays from its growing EVENT playlist, then ends a
   TempDir dir;
   ServerProcess server(dir / "data", "admin-key", slow_server());
   std::string token = register_user(server, "alice");
-  auto up = tus_upload(server, token, clip_20s());
+  auto up = tus_upload(server, token, clip_8s());
 
   // The SSE stream, followed from the start in the background.
   std::vector<SseEvent> events;
@@ -110,6 +111,11 @@ TEST_CASE("a processing video plays from its growing EVENT playlist, then ends a
         CHECK(probed.contains("streams"));
         CHECK(std::stod(probed["format"].value("duration", "0")) >= 1.9);
         probe_error = decode_errors(dir / "partial.mp4");
+        // ffprobe reads the dynamic MPD as it is now, over HTTP: both streams, the listed length.
+        const std::string mpd_url = server.base_url() + "/media/" + up.video_id + "/manifest.mpd";
+        auto from_mpd = ffprobe(mpd_url);
+        CHECK_MESSAGE(from_mpd.contains("streams"), mpd_url);
+        if (from_mpd.contains("streams")) CHECK(from_mpd["streams"].size() == 2);
         auto head = server.client().Get(media_url.c_str());
         REQUIRE(head);
         // A growing playlist is revalidated by every cache, never kept.
@@ -151,7 +157,7 @@ TEST_CASE("a processing video plays from its growing EVENT playlist, then ends a
   TempDir other;
   ServerProcess plain(other / "data", "admin-key", slow_server({"--no-progressive"}));
   std::string plain_token = register_user(plain, "alice");
-  auto plain_up = tus_upload(plain, plain_token, clip_20s());
+  auto plain_up = tus_upload(plain, plain_token, clip_8s());
   // Without progressive publishing nothing grows: a processing video is not playable, except
   // in the moment its finished output is being published (on S3, the copies in from staging
   // take a while before the video turns ready), and then its playlists are the VOD ones.
@@ -190,7 +196,7 @@ TEST_CASE("a progressive transcode stopped half way withdraws what it showed") {
   TempDir dir;
   ServerProcess server(dir / "data", "admin-key", slow_server());
   std::string token = register_user(server, "alice");
-  auto up = tus_upload(server, token, clip_20s());
+  auto up = tus_upload(server, token, clip_8s());
   json video = poll_video(server, token, up.video_id, [](const json& v) {
     return v.value("playable", false) || v.value("status", "") != "processing" &&
                                              v.value("status", "") != "queued";

@@ -22,6 +22,7 @@ import { captionSteps } from './captions_steps.mjs';
 import { accountSteps } from './account.mjs';
 import { playerSteps } from './player_steps.mjs';
 import { analyticsSteps } from './analytics.mjs';
+import { liveSteps } from './live.mjs';
 
 const SKIP = 77;
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -696,79 +697,8 @@ async function main() {
   await shareSteps(ctx);
   await playerSteps(ctx);
   await analyticsSteps(ctx);
-  await step('a video still processing plays from the start in the watch page and keeps playing to the end', async () => {
-    // A server of its own with a slow preset and one rung, so processing a 20 s clip takes
-    // several seconds here (12 s of 360p at veryslow): long enough to start watching before it ends.
-    const live = await startExtraServer('live', ['--preset', 'veryslow', '--ladder', '360p:600k']);
-    try {
-      const longClip = path.join(work, 'long.mp4');
-      const ff3 = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=25',
-        '-f', 'lavfi', '-i', 'sine=frequency=550:sample_rate=48000', '-t', '12', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p',
-        '-c:a', 'aac', '-shortest', longClip], { encoding: 'utf8' });
-      assert(ff3.status === 0, `ffmpeg could not generate the long clip: ${ff3.stderr}`);
-      const call = async (method, p, body, token, headers = {}) => {
-        const res = await fetch(`${live.base}${p}`, { method, body, headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...headers } });
-        return res;
-      };
-      const reg = await (await call('POST', '/v1/auth/register', JSON.stringify({ username: 'early', password: 'correct horse battery' }), null, { 'Content-Type': 'application/json' })).json();
-      assert(reg.token, `register: ${JSON.stringify(reg)}`);
-      const bytes = readFileSync(longClip);
-      const created = await call('POST', '/v1/uploads', undefined, reg.token, {
-        'Tus-Resumable': '1.0.0', 'Upload-Length': String(bytes.length),
-        'Upload-Metadata': `filename ${Buffer.from('long.mp4').toString('base64')},visibility ${Buffer.from('public').toString('base64')}`,
-      });
-      assert(created.status === 201, `tus POST answered ${created.status}`);
-      const id = created.headers.get('streamlet-video-id');
-      const patched = await call('PATCH', new URL(created.headers.get('location'), live.base).pathname, bytes, reg.token, {
-        'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream',
-      });
-      assert(patched.status === 204, `tus PATCH answered ${patched.status}`);
-      const video = async () => (await call('GET', `/v1/videos/${id}`, undefined, reg.token)).json();
-      await poll('the video to become playable', async () => {
-        const v = await video();
-        if (v.status === 'ready') throw Object.assign(new Error('the transcode ended before it was seen playable'), { fatal: true });
-        return v.status === 'processing' && v.playable;
-      }, 60000, 200);
-
-      const watch = await browser.newPage();
-      try {
-        await watch.goto(`${live.base}/login?next=/watch/${id}`);
-        await watch.getByLabel('Username').fill('early');
-        await watch.getByLabel('Password').fill('correct horse battery');
-        await watch.getByRole('button', { name: 'Sign in', exact: true }).click();
-        await watch.waitForURL(`**/watch/${id}`);
-        await watch.locator('figure.player[data-ready="true"]').waitFor({ timeout: 30000 });
-        const note = await watch.locator('.processing-note').innerText();
-        assert(/Still processing/.test(note), `no processing note: ${note}`);
-        await watch.getByRole('button', { name: 'Play' }).click();
-        await poll('playback to start', async () => watch.evaluate(() => document.querySelector('figure.player video').currentTime > 0.5), 30000, 100);
-        const startedWhile = (await video()).status;
-        assert(startedWhile === 'processing', `playback started only once the video was ${startedWhile}`);
-        await watch.screenshot({ path: path.join(shotsDir, 'watch-while-processing.png') });
-        // Playing runs at 1x while the slow transcode may be slower on a busy machine: wait
-        // for ready first, then for playback to catch up with the end.
-        await poll('the video to become ready', async () => (await video()).status === 'ready', 300000, 500);
-        let last;
-        await poll('playback to reach the end', async () => {
-          last = await watch.evaluate(() => {
-            const v = document.querySelector('figure.player video');
-            const fig = document.querySelector('figure.player');
-            const b = v.buffered.length ? v.buffered.end(v.buffered.length - 1) : 0;
-            return { t: v.currentTime, d: v.duration, buffered: b, paused: v.paused, ready: v.readyState, ended: v.ended, err: v.error && v.error.code, appErr: fig.dataset.error || null };
-          });
-          if (last.err || last.appErr) throw Object.assign(new Error(`media error ${last.err} ${last.appErr}`), { fatal: true });
-          return last.ended || (Number.isFinite(last.d) && last.d > 11 && last.t >= last.d - 0.1);
-        }, 60000, 250).catch((e) => { throw new Error(`${e.message}; player at ${JSON.stringify(last)}`); });
-        const after = await video();
-        assert(after.status === 'ready', `the video is ${after.status} at the end of playback`);
-        return `started at ${startedWhile}, played to ${last.t.toFixed(1)} of ${last.d.toFixed(1)} s`;
-      } finally {
-        await watch.close();
-      }
-    } finally {
-      await live.stop();
-    }
-  });
+  // Watching while processing, with HLS and DASH (web/tests/live.mjs).
+  await liveSteps({ ...ctx, browser, startExtraServer, shotsDir });
   await accountSteps(ctx);
   const relevant = consoleErrors.filter((e) => !/favicon|403|Failed to load resource/.test(e));
   if (relevant.length) log(`note: browser console errors:\n  ${relevant.slice(0, 10).join('\n  ')}`);
