@@ -71,5 +71,9 @@ export function captionMenu(video, media) {
     show(next);
   }
 
-  return { el: label, attach, show, toggle };
+  // dash.js makes its text tracks after STREAM_INITIALIZED: a choice made before they were
+  // there only set the element's modes, so dash.js fetched no cues. Apply it again now.
+  const refresh = () => show(select.value);
+
+  return { el: label, attach, show, toggle, refresh };
 }

@@ -351,6 +351,7 @@ export function createPlayer(video, { engine = 'hls', onError = () => {} } = {})
     };
     player.on(dashjs.MediaPlayer.events.STREAM_INITIALIZED, refreshLevels);
     player.on(dashjs.MediaPlayer.events.STREAM_INITIALIZED, () => cc.attach({ kind: 'dash', player }));
+    player.on(dashjs.MediaPlayer.events.TEXT_TRACKS_ADDED, () => cc.refresh());
     player.on(dashjs.MediaPlayer.events.QUALITY_CHANGE_RENDERED, (e) => {
       if (e.mediaType !== 'video' || !e.newRepresentation) return;
       const i = reps.findIndex((r) => r.id === e.newRepresentation.id);
