@@ -61,7 +61,9 @@ void register_auth_routes(Routes& r, httplib::Server& svr) {
     if (!who) return;
     auto me = r.platform.me(*who);
     if (!me.ok()) return send_error(res, me.status());
-    send_json(res, 200, json_text(json{{"user", user_view(*me)}}));
+    // "mail": whether this server sends mail at all (the account page says so).
+    send_json(res, 200,
+              json_text(json{{"user", user_view(*me)}, {"mail", r.platform.video_mail_enabled()}}));
   });
   route(r, svr, RouteId::kAuthMeUpdate, [&r](const httplib::Request& req, httplib::Response& res) {
     auto who = principal(r, req, res);

@@ -318,6 +318,7 @@ class Platform {
   // body with the title, the watch link (or why it failed) and where to turn mail off.
   // Set before start(); the mailer must outlive the platform's workers.
   Status set_video_mail(std::shared_ptr<mail::Mailer> mailer, VideoMailOptions options);
+  bool video_mail_enabled() const;  // set_video_mail was called
 
   // ---- secrets ------------------------------------------------------------
   // The admin API key this node accepts (value "" = none): PlatformOptions::admin_api_key,

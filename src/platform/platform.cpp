@@ -601,6 +601,10 @@ void Platform::set_video_finished_callback(VideoFinishedFn fn) {
   impl_->finished = std::move(fn);
 }
 
+bool Platform::video_mail_enabled() const {
+  return impl_->mailer != nullptr;
+}
+
 Status Platform::set_video_mail(std::shared_ptr<mail::Mailer> mailer, VideoMailOptions options) {
   if (!mailer) return error(ErrorCode::kInvalidArgument, "video mail: no mailer");
   STREAMLET_RETURN_IF_ERROR(mail::check_address(options.from).with_context("video mail from"));

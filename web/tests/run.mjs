@@ -22,6 +22,7 @@ import { captionSteps } from './captions_steps.mjs';
 import { accountSteps } from './account.mjs';
 import { playerSteps } from './player_steps.mjs';
 import { analyticsSteps } from './analytics.mjs';
+import { emailSteps } from './email.mjs';
 
 const SKIP = 77;
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -770,6 +771,7 @@ async function main() {
     }
   });
   await accountSteps(ctx);
+  await emailSteps(ctx);
   const relevant = consoleErrors.filter((e) => !/favicon|403|Failed to load resource/.test(e));
   if (relevant.length) log(`note: browser console errors:\n  ${relevant.slice(0, 10).join('\n  ')}`);
 }
