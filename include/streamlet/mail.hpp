@@ -84,6 +84,7 @@ struct MailerOptions {
   std::chrono::milliseconds backoff_cap{std::chrono::minutes(10)};
   size_t max_pending = 10'000;  // enqueue() beyond this is kResourceExhausted
   // Called on the mailer's thread after every attempt (logs, metrics); must not call back.
+  // Also for a message refused because the queue is full (attempt 0, on enqueue's thread).
   std::function<void(const AttemptReport&)> on_attempt;
 };
 
@@ -97,8 +98,9 @@ class Mailer {
   Mailer& operator=(const Mailer&) = delete;
 
   // Renders `message` now (so its Date is when it was queued) and queues it. Returns its id.
-  // kInvalidArgument for a bad address, kResourceExhausted when max_pending are waiting,
-  // kCancelled after stop().
+  // kInvalidArgument for a bad address, kCancelled after stop(), kResourceExhausted when
+  // max_pending are waiting (then also counted failed and told to on_attempt, attempt 0, on
+  // the caller's thread).
   Result<uint64_t> enqueue(const Message& message);
 
   // Stops accepting, keeps sending until nothing is pending or `drain` has passed, then

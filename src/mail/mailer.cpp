@@ -120,11 +120,18 @@ Result<uint64_t> Mailer::enqueue(const Message& message) {
   // The id's domain part says who made it; the random part makes it unique.
   const std::string message_id = detail::random_id(24) + "@streamlet";
   STREAMLET_ASSIGN_OR_RETURN(std::string wire, render(message, message_id));
-  std::lock_guard lock(impl_->mu);
+  std::unique_lock lock(impl_->mu);
   if (!impl_->accepting) return Status(ErrorCode::kCancelled, "mail: the mailer is stopped");
-  if (impl_->pending.size() >= impl_->options.max_pending)
-    return Status(ErrorCode::kResourceExhausted,
-                  "mail: " + std::to_string(impl_->pending.size()) + " messages already waiting");
+  if (impl_->pending.size() >= impl_->options.max_pending) {
+    // Not silently: counted failed and reported like a last attempt.
+    ++impl_->stats.failed;
+    AttemptReport r{.id = impl_->next_id++, .to = message.to, .final = true,
+                    .error = "mail: " + std::to_string(impl_->pending.size()) +
+                             " messages already waiting; this one is dropped"};
+    lock.unlock();
+    if (impl_->options.on_attempt) impl_->options.on_attempt(r);
+    return Status(ErrorCode::kResourceExhausted, r.error);
+  }
   const uint64_t id = impl_->next_id++;
   impl_->pending.emplace(id, Pending{message.from, message.to, std::move(wire), 0, Clock::now()});
   impl_->stats.pending = impl_->pending.size();
