@@ -15,10 +15,10 @@ inline httplib::Headers bearer(const std::string& token) {
   return {{"Authorization", "Bearer " + token}};
 }
 
-// A new upload of `bytes` (the admin's), whole; returns its video id. `metadata` is tus
-// Upload-Metadata's key/value pairs, values unencoded.
-inline std::string upload_video(const ServerProcess& s, const std::string& bytes,
-                                const std::vector<std::pair<std::string, std::string>>& metadata) {
+using Metadata = std::vector<std::pair<std::string, std::string>>;
+
+// tus Upload-Metadata of key/value pairs (values base64-encoded here).
+inline std::string tus_metadata(const Metadata& metadata) {
   std::string meta;
   for (const auto& [k, v] : metadata) {
     std::string b64 = detail::base64url_encode(v);
@@ -26,8 +26,16 @@ inline std::string upload_video(const ServerProcess& s, const std::string& bytes
     while (b64.size() % 4) b64 += '=';
     meta += (meta.empty() ? "" : ",") + k + " " + b64;
   }
+  return meta;
+}
+
+// A new upload of `bytes` (the admin's), whole; returns its video id.
+inline std::string upload_video(const ServerProcess& s, const std::string& bytes,
+                                const Metadata& metadata) {
   auto created = s.client().Post(
-      "/v1/uploads", tus(s, {{"Upload-Length", std::to_string(bytes.size())}, {"Upload-Metadata", meta}}),
+      "/v1/uploads",
+      tus(s, {{"Upload-Length", std::to_string(bytes.size())},
+              {"Upload-Metadata", tus_metadata(metadata)}}),
       std::string(), "");
   REQUIRE(created);
   REQUIRE_MESSAGE(created->status == 201, created->body);
