@@ -139,8 +139,8 @@ struct User {
 struct UserUpdate {
   std::optional<Role> role;
   std::optional<bool> disabled;
-  std::optional<std::string> email;
-  std::optional<bool> email_notifications;
+  std::optional<std::string> email{};
+  std::optional<bool> email_notifications{};
 };
 
 // A page of users, oldest account first.

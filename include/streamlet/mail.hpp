@@ -44,10 +44,10 @@ struct SmtpOptions {
   // smtp://host[:port] (STARTTLS when the server offers it) or smtps://host[:port] (TLS from
   // the first byte). Required.
   std::string url;
-  std::string user;      // "" = no AUTH
-  std::string password;  // with user
+  std::string user{};      // "" = no AUTH
+  std::string password{};  // with user
   // PEM certificates TLS relays are checked against; "" = the system's store.
-  std::string ca_file;
+  std::string ca_file{};
   std::chrono::milliseconds timeout{30'000};  // one whole attempt
 };
 
@@ -68,11 +68,11 @@ Result<std::unique_ptr<Transport>> make_smtp_transport(SmtpOptions options);
 // What happened to one attempt of one message.
 struct AttemptReport {
   uint64_t id = 0;
-  std::string to;
+  std::string to{};
   int attempt = 0;  // 1-based
   bool sent = false;
   bool final = false;  // sent, refused for good, or out of attempts
-  std::string error;   // "" when sent
+  std::string error{};  // "" when sent
   std::chrono::milliseconds retry_in{0};  // when not final
 };
 
@@ -85,7 +85,7 @@ struct MailerOptions {
   size_t max_pending = 10'000;  // enqueue() beyond this is kResourceExhausted
   // Called on the mailer's thread after every attempt (logs, metrics); must not call back.
   // Also for a message refused because the queue is full (attempt 0, on enqueue's thread).
-  std::function<void(const AttemptReport&)> on_attempt;
+  std::function<void(const AttemptReport&)> on_attempt{};
 };
 
 // One background thread sending queued messages in due-time order, one at a time.
