@@ -61,7 +61,28 @@ void register_auth_routes(Routes& r, httplib::Server& svr) {
     if (!who) return;
     auto me = r.platform.me(*who);
     if (!me.ok()) return send_error(res, me.status());
-    send_json(res, 200, json_text(json{{"user", user_view(*me)}}));
+    // "mail": whether this server sends mail at all (the account page says so).
+    send_json(res, 200,
+              json_text(json{{"user", user_view(*me)}, {"mail", r.platform.video_mail_enabled()}}));
+  });
+  route(r, svr, RouteId::kAuthMeUpdate, [&r](const httplib::Request& req, httplib::Response& res) {
+    auto who = principal(r, req, res);
+    if (!who) return;
+    auto body = json_body(req, res);
+    if (!body) return;
+    catalog::UserUpdate u;
+    for (const auto& [key, value] : body->items()) {
+      if (key == "email" && value.is_string()) {
+        u.email = value.get<std::string>();
+      } else if (key == "email_notifications" && value.is_boolean()) {
+        u.email_notifications = value.get<bool>();
+      } else {
+        return send_error(res, error(ErrorCode::kInvalidArgument,
+                                     "fields: \"email\" (a string, \"\" for none) and "
+                                     "\"email_notifications\" (true or false), not " + key));
+      }
+    }
+    send_result(res, r.platform.update_me(*who, u));
   });
   route(r, svr, RouteId::kApiKeysCreate,
         [&r](const httplib::Request& req, httplib::Response& res) {

@@ -25,6 +25,8 @@
 #include "http_errors.hpp"
 #include "routes.hpp"
 #include "streamlet/log.hpp"
+#include "streamlet/mail.hpp"
+#include "streamlet/metrics.hpp"
 #include "streamlet/media.hpp"
 #include "streamlet/origin_front.hpp"
 #include "streamlet/platform.hpp"
@@ -88,6 +90,12 @@ struct Config {
   std::vector<std::string> webhooks;
   std::string webhook_secret;
   std::string webhook_ca_file;  // "" = the system's trusted certificates
+  std::string smtp_url;        // "" = no mail
+  std::string smtp_from;
+  std::string smtp_user;
+  std::string smtp_password_file;
+  std::string smtp_ca_file;    // "" = the system's trusted certificates
+  int64_t smtp_backoff_ms = 5'000;
   std::string metrics_listen;   // "" = /metrics on the public port
   std::string metrics_token;    // "" = /metrics needs no token
   std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is believed
@@ -162,6 +170,19 @@ Result<Config> load_config(int argc, char** argv) {
       "PEM certificates https webhook receivers are checked against "
       "(default: the system store)",
       cxxopts::value<std::string>())(
+      "smtp-url",
+      "mail uploaders when a video is ready or failed, through smtp://HOST[:PORT] (STARTTLS "
+      "when offered) or smtps://HOST[:PORT] (default: no mail; needs --smtp-from and "
+      "--public-url)",
+      cxxopts::value<std::string>())("smtp-from", "the From address of those mails",
+                                     cxxopts::value<std::string>())(
+      "smtp-user", "SMTP AUTH user (default: no AUTH)", cxxopts::value<std::string>())(
+      "smtp-password-file", "file holding the SMTP password (its first line)",
+      cxxopts::value<std::string>())(
+      "smtp-ca-file", "PEM certificates a TLS mail server is checked against (default: the "
+      "system store)", cxxopts::value<std::string>())(
+      "smtp-backoff-ms", "wait before the 2nd attempt of a mail (doubles each time, at most 10 "
+      "min; 8 attempts; default 5000)", cxxopts::value<int64_t>())(
       "metrics-listen", "HOST:PORT serving /metrics instead of the public port",
       cxxopts::value<std::string>())(
       "metrics-token", "Bearer token /metrics requires (or STREAMLET_METRICS_TOKEN)",
@@ -226,6 +247,10 @@ Result<Config> load_config(int argc, char** argv) {
       // The webhook secret in a file only root reads, rather than on a command line `ps` shows.
       c.webhook_secret = j.value("webhook_secret", c.webhook_secret);
       c.webhooks = j.value("webhooks", c.webhooks);
+      c.smtp_url = j.value("smtp_url", c.smtp_url);
+      c.smtp_from = j.value("smtp_from", c.smtp_from);
+      c.smtp_user = j.value("smtp_user", c.smtp_user);
+      c.smtp_password_file = j.value("smtp_password_file", c.smtp_password_file);
       c.backends.catalog = j.value("catalog", c.backends.catalog);
       c.backends.queue = j.value("queue", c.backends.queue);
       c.backends.storage = j.value("storage", c.backends.storage);
@@ -290,6 +315,13 @@ Result<Config> load_config(int argc, char** argv) {
     if (args.count("webhook-secret")) c.webhook_secret = args["webhook-secret"].as<std::string>();
     if (args.count("webhook-ca-file"))
       c.webhook_ca_file = args["webhook-ca-file"].as<std::string>();
+    if (args.count("smtp-url")) c.smtp_url = args["smtp-url"].as<std::string>();
+    if (args.count("smtp-from")) c.smtp_from = args["smtp-from"].as<std::string>();
+    if (args.count("smtp-user")) c.smtp_user = args["smtp-user"].as<std::string>();
+    if (args.count("smtp-password-file"))
+      c.smtp_password_file = args["smtp-password-file"].as<std::string>();
+    if (args.count("smtp-ca-file")) c.smtp_ca_file = args["smtp-ca-file"].as<std::string>();
+    if (args.count("smtp-backoff-ms")) c.smtp_backoff_ms = args["smtp-backoff-ms"].as<int64_t>();
     if (args.count("metrics-listen")) c.metrics_listen = args["metrics-listen"].as<std::string>();
     if (args.count("metrics-token")) c.metrics_token = args["metrics-token"].as<std::string>();
     if (args.count("trusted-proxy"))
@@ -312,6 +344,13 @@ Result<Config> load_config(int argc, char** argv) {
   if (!c.webhook_ca_file.empty() && ::access(c.webhook_ca_file.c_str(), R_OK) != 0)
     return error(ErrorCode::kInvalidArgument,
                  "--webhook-ca-file: cannot read " + c.webhook_ca_file);
+  if (!c.smtp_url.empty() && (c.smtp_from.empty() || c.public_url.empty()))
+    return error(ErrorCode::kInvalidArgument,
+                 "--smtp-url needs --smtp-from (the sender) and --public-url (the watch links)");
+  if (c.smtp_url.empty() && (!c.smtp_from.empty() || !c.smtp_user.empty()))
+    return error(ErrorCode::kInvalidArgument, "--smtp-from and --smtp-user need --smtp-url");
+  if (c.smtp_backoff_ms < 0)
+    return error(ErrorCode::kInvalidArgument, "--smtp-backoff-ms must be 0 or more");
   if (c.job_lease_seconds < 1 || c.job_lease_seconds > 24 * 3600)
     return error(ErrorCode::kInvalidArgument, "--job-lease must be between 1 and 86400 seconds");
   if (c.session_ttl_seconds <= 0 || c.view_interval_seconds <= 0)
@@ -340,6 +379,59 @@ Result<Config> load_config(int argc, char** argv) {
                  "--threads, --expiration, --workers, --max-attempts and --segment-seconds must "
                  "be positive");
   return c;
+}
+
+// The mailer of --smtp-url: its password from --smtp-password-file (first line), attempts
+// counted in streamlet_mail_attempts_total{result}, what is waiting in streamlet_mail_pending.
+Result<std::shared_ptr<mail::Mailer>> start_mailer(const Config& c, metrics::Registry& registry) {
+  mail::SmtpOptions so;
+  so.url = c.smtp_url;
+  so.user = c.smtp_user;
+  so.ca_file = c.smtp_ca_file;
+  if (!c.smtp_password_file.empty()) {
+    std::ifstream in(c.smtp_password_file);
+    if (!in || !std::getline(in, so.password))
+      return error(ErrorCode::kInvalidArgument,
+                   "--smtp-password-file: cannot read " + c.smtp_password_file);
+    if (!so.password.empty() && so.password.back() == '\r') so.password.pop_back();
+  }
+  auto transport = mail::make_smtp_transport(std::move(so));
+  if (!transport.ok()) return error(ErrorCode::kInvalidArgument, "--smtp-url: " + transport.status().message());
+  auto attempts = registry.counter("streamlet_mail_attempts_total",
+                                   "Mail delivery attempts by result (sent, retry, failed)",
+                                   {"result"});
+  if (!attempts.ok()) return attempts.status();
+  mail::MailerOptions mo;
+  mo.transport = std::move(*transport);
+  mo.backoff_base = std::chrono::milliseconds(c.smtp_backoff_ms);
+  const LogLevel level = c.log_level;
+  mo.on_attempt = [family = *attempts, level](const mail::AttemptReport& r) {
+    family->labels({r.sent ? "sent" : r.final ? "failed" : "retry"}).inc();
+    if (r.sent) {
+      if (level >= LogLevel::kInfo)
+        std::fprintf(stderr, "streamlet-server: mail %llu to %s sent\n",
+                     static_cast<unsigned long long>(r.id), r.to.c_str());
+    } else if (r.final) {
+      std::fprintf(stderr, "streamlet-server: mail %llu to %s failed for good (attempt %d): %s\n",
+                   static_cast<unsigned long long>(r.id), r.to.c_str(), r.attempt,
+                   r.error.c_str());
+    } else if (level >= LogLevel::kWarn) {
+      std::fprintf(stderr,
+                   "streamlet-server: mail %llu to %s attempt %d failed, retrying in %lld ms: %s\n",
+                   static_cast<unsigned long long>(r.id), r.to.c_str(), r.attempt,
+                   static_cast<long long>(r.retry_in.count()), r.error.c_str());
+    }
+  };
+  auto started = mail::Mailer::start(std::move(mo));
+  if (!started.ok()) return started.status();
+  std::shared_ptr<mail::Mailer> mailer = std::move(*started);
+  (void)registry.gauge_callback("streamlet_mail_pending", "Mails waiting to be sent or retried",
+                                {}, [weak = std::weak_ptr<mail::Mailer>(mailer)] {
+                                  auto m = weak.lock();
+                                  return std::vector<metrics::GaugeSample>{
+                                      {{}, m ? double(m->stats().pending) : 0.0}};
+                                });
+  return mailer;
 }
 
 // When the request on this thread reached routing (for the latency histogram).
@@ -476,6 +568,16 @@ int main(int argc, char** argv) {
           auto body = webhooks::event_body(event, server::json_text(server::view(video)));
           if (body.ok()) (void)hooks->enqueue(event, std::move(*body));
         });
+  }
+  // Ready/failed mail to uploaders, queued and retried on the mailer's thread; every attempt
+  // counted on /metrics, failures logged.
+  std::shared_ptr<mail::Mailer> mailer;
+  if (!c.smtp_url.empty()) {
+    auto mailer_started = start_mailer(c, metrics.registry());
+    if (!mailer_started.ok()) return fail(mailer_started.status().message());
+    mailer = std::move(*mailer_started);
+    auto set = plat.set_video_mail(mailer, {.from = c.smtp_from, .base_url = c.public_url});
+    if (!set.ok()) return fail("--smtp-from: " + set.message());
   }
   plat.set_upload_observer([&c](const upload::UploadInfo& info, const std::string& video) {
     if (c.log_level < LogLevel::kInfo) return;
@@ -685,6 +787,12 @@ int main(int argc, char** argv) {
   plat.stop(/*requeue_running=*/true);
   // No video can finish now; give pending webhooks a moment (the rest stay journalled).
   if (hooks) hooks->stop(std::chrono::seconds(2));
+  if (mailer) {
+    mailer->stop(std::chrono::seconds(2));
+    if (auto n = mailer->stats().abandoned)
+      std::fprintf(stderr, "streamlet-server: %llu mail(s) not sent before stopping\n",
+                   static_cast<unsigned long long>(n));
+  }
   std::printf("streamlet-server: stopped\n");
   return 0;
 }

@@ -84,6 +84,8 @@ enum class RouteId {
   kMetrics,
   kOEmbed,
   kMeStats,
+  kAuthMeUpdate,
+  kVideoOriginalLink,
   kWebHome,
   kWebUpload,
   kWebLibrary,
@@ -153,6 +155,7 @@ inline constexpr std::array<RouteSpec, size_t(RouteId::kCount)> kRouteTable = []
        "/v1/videos/{id}/captions/{lang}", A::kSignedIn, H::kApi},
       {kVideoPosterPut, "PUT", "/v1/videos/{id}/poster", "/v1/videos/{id}/poster", A::kSignedIn,
        H::kUpload},
+      // Also without a session, with the signed query POST .../original/link hands out.
       {kVideoOriginal, "GET", "/v1/videos/{id}/original", "/v1/videos/{id}/original", A::kSignedIn,
        H::kApi},
       {kVideoRetry, "POST", "/v1/videos/{id}/retry", "/v1/videos/{id}/retry", A::kSignedIn,
@@ -185,6 +188,11 @@ inline constexpr std::array<RouteSpec, size_t(RouteId::kCount)> kRouteTable = []
       {kOEmbed, "GET", "/oembed", "/oembed", A::kNone, H::kApi},
       // Views of every video the caller owns, per day (the analytics page's totals).
       {kMeStats, "GET", "/v1/me/stats", "/v1/me/stats", A::kSignedIn, H::kApi},
+      // The caller's own settings (email, email_notifications).
+      {kAuthMeUpdate, "PATCH", "/v1/auth/me", "/v1/auth/me", A::kSignedIn, H::kApi},
+      // A short-lived signed URL of the original file, for a plain browser download.
+      {kVideoOriginalLink, "POST", "/v1/videos/{id}/original/link", "/v1/videos/{id}/original/link",
+       A::kSignedIn, H::kApi},
       // Pages answer with and without a trailing '/' (the web app then shows the address
       // without it).
       {kWebHome, "GET", "/", "/", A::kNone, H::kWebPage},

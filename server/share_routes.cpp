@@ -105,9 +105,20 @@ void register_share_routes(Routes& r, httplib::Server& svr) {
   });
   route(r, svr, RouteId::kVideoOriginal,
         [&r](const httplib::Request& req, httplib::Response& res) {
-          auto who = principal(r, req, res);
-          if (!who) return;
-          auto original = r.platform.original_file(*who, req.matches[1].str());
+          // A signed link (original/link) needs no session; without one, the caller's.
+          const std::string id = req.matches[1].str();
+          Result<platform::OriginalFile> original = Status(ErrorCode::kInternal, "");
+          if (req.has_param("sig") || req.has_param("exp")) {
+            original = r.platform.original_file_signed(
+                id, "exp=" + req.get_param_value("exp") + "&sig=" + req.get_param_value("sig"));
+            // A link that is not good is refused alike, however it is wrong.
+            if (!original.ok() && original.status().code() == ErrorCode::kUnauthenticated)
+              original = Status(ErrorCode::kPermissionDenied, original.status().message());
+          } else {
+            auto who = principal(r, req, res);
+            if (!who) return;
+            original = r.platform.original_file(*who, id);
+          }
           if (!original.ok()) return send_error(res, original.status());
           res.set_header("Content-Disposition", content_disposition(original->filename));
           res.set_header("X-Content-Type-Options", "nosniff");
@@ -122,6 +133,20 @@ void register_share_routes(Routes& r, httplib::Server& svr) {
                 if (!got.ok() || *got == 0) return false;
                 return sink.write(buf, *got);
               });
+        });
+  route(r, svr, RouteId::kVideoOriginalLink,
+        [&r](const httplib::Request& req, httplib::Response& res) {
+          auto who = principal(r, req, res);
+          if (!who) return;
+          auto link = r.platform.original_link(*who, req.matches[1].str());
+          if (!link.ok()) return send_error(res, link.status());
+          res.set_header("Cache-Control", "no-store");
+          json doc{{"path", link->path_and_query},
+                   {"expires_at", rfc3339_ms(link->expires_unix * 1000)}};
+          // Absolute where this server knows how it is reached (--public-url, else Host).
+          auto base = request_base_url(r.public_url, req);
+          doc["url"] = base ? *base + link->path_and_query : link->path_and_query;
+          send_json(res, 200, json_text(doc));
         });
 }
 

@@ -26,6 +26,8 @@ json user_view(const catalog::User& u) {
           {"username", u.username},
           {"role", std::string(catalog::to_string(u.role))},
           {"disabled", u.disabled},
+          {"email", u.email},
+          {"email_notifications", u.email_notifications},
           {"created_at", rfc3339_ms(u.created_at_ms)}};
 }
 

@@ -127,13 +127,20 @@ struct User {
   std::string password_hash;  // an encoded argon2id hash (accounts::hash_password)
   Role role = Role::kUser;
   bool disabled = false;  // an admin turned the account off: no sign-in, no keys, no sessions
+  // Mail when one of their videos is ready or failed (when the server sends mail and
+  // `email` is set). On for every account until its user turns it off.
+  bool email_notifications = true;
   int64_t created_at_ms = 0;
 };
 
 // What an admin may change about a user; unset fields stay as they are.
+// What the user may change about themselves are `email` ("" removes it; checked with
+// mail::check_address by the platform) and `email_notifications`.
 struct UserUpdate {
   std::optional<Role> role;
   std::optional<bool> disabled;
+  std::optional<std::string> email{};
+  std::optional<bool> email_notifications{};
 };
 
 // A page of users, oldest account first.

@@ -32,6 +32,7 @@
 #include "streamlet/catalog.hpp"
 #include "streamlet/events.hpp"
 #include "streamlet/jobs.hpp"
+#include "streamlet/mail.hpp"
 #include "streamlet/origin.hpp"
 #include "streamlet/status.hpp"
 #include "streamlet/storage.hpp"
@@ -233,6 +234,19 @@ struct PlatformStats {
 // the video as its owner sees it.
 using VideoFinishedFn = std::function<void(const std::string& event, const VideoView& video)>;
 
+// Mail to the uploader when a video is ready or failed (Platform::set_video_mail).
+struct VideoMailOptions {
+  std::string from;      // the From address (mail::check_address)
+  std::string base_url;  // "https://video.example.com": the watch and account links start so
+};
+
+// A signed link to a video's original file: `path_and_query` is
+// "/v1/videos/<id>/original?exp=...&sig=...", good without a session until `expires_unix`.
+struct OriginalLink {
+  std::string path_and_query;
+  int64_t expires_unix = 0;
+};
+
 // The stores a platform runs on. Each is an interface with an embedded default (what
 // open_local() builds); a networked one (PostgreSQL, S3) slots in here.
 struct PlatformParts {
@@ -298,6 +312,13 @@ class Platform {
 
   // Called from a worker thread when a video becomes ready or fails. Set before start().
   void set_video_finished_callback(VideoFinishedFn fn);
+  // Mails the owner of each video that becomes ready or fails, through `mailer` (queued: the
+  // worker never waits for the mail server), when the owner has an email address and has not
+  // turned email_notifications off. Subject "Ready: <title>" or "Failed: <title>", a text
+  // body with the title, the watch link (or why it failed) and where to turn mail off.
+  // Set before start(); the mailer must outlive the platform's workers.
+  Status set_video_mail(std::shared_ptr<mail::Mailer> mailer, VideoMailOptions options);
+  bool video_mail_enabled() const;  // set_video_mail was called
 
   // ---- secrets ------------------------------------------------------------
   // The admin API key this node accepts (value "" = none): PlatformOptions::admin_api_key,
@@ -323,6 +344,10 @@ class Platform {
   Result<accounts::Session> login(std::string_view username, std::string_view password,
                                   std::string_view client_address = {});
   Result<catalog::User> me(const accounts::Principal& who);
+  // The caller's own settings: only `email` ("" removes it; otherwise a bare address, see
+  // mail::check_address) and `email_notifications` may be set; role or disabled is
+  // kPermissionDenied (admins use update_user).
+  Result<catalog::User> update_me(const accounts::Principal& who, const catalog::UserUpdate& update);
   // Ends the caller's session server-side: its token is refused from then on.
   // kInvalidArgument when the credential is an API key (revoke_api_key ends those).
   Status logout(const accounts::Principal& who);
@@ -359,6 +384,15 @@ class Platform {
   // The uploaded source of a video, for its owner or an admin. kNotFound for anyone else (as
   // for an unknown id) and while the upload is unfinished.
   Result<OriginalFile> original_file(const accounts::Principal& who, std::string_view id);
+  // A link to the same file that works without a session (a browser's plain download) for
+  // `ttl` (1 s .. 1 day), for the same callers original_file allows. Its signature is for this
+  // video's original only: a playback signature does not open it, nor it playback.
+  Result<OriginalLink> original_link(const accounts::Principal& who, std::string_view id,
+                                     std::chrono::seconds ttl = std::chrono::minutes(10));
+  // The file for a request that carries original_link's query (`query`: "exp=..&sig=..").
+  // kUnauthenticated without a signature, kPermissionDenied for a forged one or one made for
+  // another video, kGone for an expired one; kNotFound as original_file.
+  Result<OriginalFile> original_file_signed(std::string_view id, std::string_view query);
   // Queues a failed video's transcode again (its newest job, retried as retry_job does).
   // kConflict when the video has not failed or its job is gone (the source must be uploaded
   // again).

@@ -144,6 +144,10 @@ CREATE TABLE video_captions (
 -- An admin can turn an account off (User::disabled).
 ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
 )sql",
+      R"sql(
+-- A user may turn off mail about their videos (User::email_notifications).
+ALTER TABLE users ADD COLUMN email_notifications INTEGER NOT NULL DEFAULT 1;
+)sql",
   };
   return steps;
 }
@@ -175,7 +179,7 @@ Video read_video(const Stmt& s) {
 }
 
 constexpr const char* kUserColumns =
-    "id, username, email, password_hash, role, created_at_ms, disabled";
+    "id, username, email, password_hash, role, created_at_ms, disabled, email_notifications";
 
 User read_user(const Stmt& s) {
   User u;
@@ -186,6 +190,7 @@ User read_user(const Stmt& s) {
   u.role = parse_role(s.text(4)).value();
   u.created_at_ms = s.int64(5);
   u.disabled = s.int64(6) != 0;
+  u.email_notifications = s.int64(7) != 0;
   return u;
 }
 
@@ -488,9 +493,14 @@ class SqliteCatalog final : public Catalog {
       STREAMLET_ASSIGN_OR_RETURN(bool row, others.step());
       if (!row || others.int64(0) == 0) return detail::last_admin_refused();
     }
+    const std::string email = update.email.value_or(user.email);
+    STREAMLET_RETURN_IF_ERROR(check_text("email", email, detail::kMaxEmail));
+    const bool notify = update.email_notifications.value_or(user.email_notifications);
     STREAMLET_ASSIGN_OR_RETURN(
-        auto s, db_->prepare("UPDATE users SET role = ?, disabled = ? WHERE id = ?"));
-    s.bind(1, to_string(role)).bind(2, int64_t{disabled}).bind(3, user_id);
+        auto s, db_->prepare("UPDATE users SET role = ?, disabled = ?, email = ?,"
+                             " email_notifications = ? WHERE id = ?"));
+    s.bind(1, to_string(role)).bind(2, int64_t{disabled}).bind(3, email);
+    s.bind(4, int64_t{notify}).bind(5, user_id);
     STREAMLET_RETURN_IF_ERROR(s.run());
     STREAMLET_ASSIGN_OR_RETURN(User after, user_where_locked("id", user_id));
     STREAMLET_RETURN_IF_ERROR(txn.commit());

@@ -87,6 +87,8 @@ struct Platform::Impl {
   std::atomic<bool> running{false};
   std::string admin_id;
   VideoFinishedFn finished;
+  std::shared_ptr<mail::Mailer> mailer;  // set_video_mail; null = no mail
+  VideoMailOptions mail_options;
   std::function<void(const upload::UploadInfo&, const std::string&)> upload_observer;
   std::unique_ptr<throttle::RateLimiter> upload_rate;        // creations per user
   std::unique_ptr<throttle::RateLimiter> registration_rate;  // per client address
@@ -143,6 +145,32 @@ struct Platform::Impl {
     if (!admin_id.empty()) return admin_id;
     STREAMLET_ASSIGN_OR_RETURN(auto u, catalog->find_user_by_name("admin"));
     return u.id;
+  }
+
+  // Queues the owner's mail about `v` (see Platform::set_video_mail); a refusal (a bad stored
+  // address, a full queue) is the mailer's to count, never the worker's problem.
+  void mail_owner(bool ready, const catalog::Video& v) {
+    auto owner = catalog->get_user(v.owner_id);
+    if (!owner.ok() || owner->email.empty() || !owner->email_notifications || owner->disabled)
+      return;
+    const std::string title = v.title.empty() ? "your video " + v.id : v.title;
+    const std::string& base = mail_options.base_url;
+    mail::Message m;
+    m.from = mail_options.from;
+    m.to = owner->email;
+    m.subject = (ready ? "Ready: " : "Failed: ") + title;
+    m.text = "Hello " + owner->username + ",\n\n";
+    if (ready) {
+      m.text += "Your video \"" + title + "\" is ready to watch:\n" + base + "/watch/" + v.id +
+                "\n";
+    } else {
+      m.text += "Your video \"" + title + "\" could not be processed" +
+                (v.status_reason.empty() ? "." : ": " + v.status_reason) +
+                "\nYour library, where you can retry it or delete it:\n" + base + "/library\n";
+    }
+    m.text += "\nYou get this mail because notifications are on for your account; turn them off "
+              "at " + base + "/account\n";
+    (void)mailer->enqueue(m);
   }
 
   std::string signed_suffix(const catalog::Video& v) {
@@ -453,6 +481,7 @@ Result<std::unique_ptr<Platform>> Platform::create(PlatformOptions options, Plat
   Impl* raw = impl.get();
   impl->lifecycle->set_finished([raw](bool ready, const catalog::Video& v) {
     if (raw->finished) raw->finished(ready ? "video.ready" : "video.failed", raw->view_of(v));
+    if (raw->mailer) raw->mail_owner(ready, v);
   });
   impl->accounts = std::make_unique<accounts::AccountService>(
       impl->catalog, accounts::TokenSigner(parts.token_secret, options.session_ttl));
@@ -570,6 +599,22 @@ bool Platform::ready() const {
 
 void Platform::set_video_finished_callback(VideoFinishedFn fn) {
   impl_->finished = std::move(fn);
+}
+
+bool Platform::video_mail_enabled() const {
+  return impl_->mailer != nullptr;
+}
+
+Status Platform::set_video_mail(std::shared_ptr<mail::Mailer> mailer, VideoMailOptions options) {
+  if (!mailer) return error(ErrorCode::kInvalidArgument, "video mail: no mailer");
+  STREAMLET_RETURN_IF_ERROR(mail::check_address(options.from).with_context("video mail from"));
+  while (options.base_url.ends_with('/')) options.base_url.pop_back();
+  if (options.base_url.rfind("http://", 0) != 0 && options.base_url.rfind("https://", 0) != 0)
+    return error(ErrorCode::kInvalidArgument,
+                 "video mail: the base URL must be http(s)://host, for the watch links");
+  impl_->mail_options = std::move(options);
+  impl_->mailer = std::move(mailer);
+  return Status::Ok();
 }
 
 // ---- roles ------------------------------------------------------------------------------
@@ -701,6 +746,15 @@ Status need_user(const Principal& who) {
 Result<catalog::User> Platform::me(const Principal& who) {
   STREAMLET_RETURN_IF_ERROR(need_user(who));
   return impl_->catalog->get_user(who.user_id);
+}
+
+Result<catalog::User> Platform::update_me(const Principal& who, const catalog::UserUpdate& update) {
+  STREAMLET_RETURN_IF_ERROR(need_user(who));
+  if (update.role || update.disabled)
+    return error(ErrorCode::kPermissionDenied, "only an admin changes roles and disables users");
+  if (update.email && !update.email->empty())
+    STREAMLET_RETURN_IF_ERROR(mail::check_address(*update.email));
+  return impl_->catalog->update_user(who.user_id, update);
 }
 
 Status Platform::logout(const Principal& who) {
@@ -907,6 +961,19 @@ std::string download_name(const upload::UploadInfo& info, std::string_view video
   if (name.empty() || name == "." || name == "..") return std::string(video_id);
   return name.substr(0, 255);
 }
+
+// The uploaded file of `v`, for a caller already allowed to have it.
+Result<OriginalFile> open_original(Platform::Impl& impl, const catalog::Video& v) {
+  auto info = impl.store->info(impl.upload_of(v.id));
+  if (!info.ok() || !info->complete())
+    return error(ErrorCode::kNotFound, "the video has no finished upload");
+  STREAMLET_ASSIGN_OR_RETURN(auto key, impl.store->data_key(info->id));
+  STREAMLET_ASSIGN_OR_RETURN(auto reader, impl.storage->open(key));
+  OriginalFile out;
+  out.file = std::move(reader);
+  out.filename = download_name(*info, v.id);
+  return out;
+}
 }  // namespace
 
 Result<OriginalFile> Platform::original_file(const Principal& who, std::string_view id) {
@@ -917,15 +984,39 @@ Result<OriginalFile> Platform::original_file(const Principal& who, std::string_v
   if (!v.ok()) return v.status();
   if (!accounts::authorize(who, accounts::Action::kModify, *v))
     return error(ErrorCode::kNotFound, "no such video");
-  auto info = impl_->store->info(impl_->upload_of(v->id));
-  if (!info.ok() || !info->complete())
-    return error(ErrorCode::kNotFound, "the video has no finished upload");
-  STREAMLET_ASSIGN_OR_RETURN(auto key, impl_->store->data_key(info->id));
-  STREAMLET_ASSIGN_OR_RETURN(auto reader, impl_->storage->open(key));
-  OriginalFile out;
-  out.file = std::move(reader);
-  out.filename = download_name(*info, v->id);
-  return out;
+  return open_original(*impl_, *v);
+}
+
+namespace {
+// Signatures for original files are scoped apart from playback ones: video ids have no '/'.
+std::string original_scope(std::string_view id) {
+  return "original/" + std::string(id);
+}
+}  // namespace
+
+Result<OriginalLink> Platform::original_link(const Principal& who, std::string_view id,
+                                             std::chrono::seconds ttl) {
+  if (ttl.count() < 1 || ttl.count() > 24 * 3600)
+    return error(ErrorCode::kInvalidArgument, "a link lasts 1 second to 1 day");
+  STREAMLET_RETURN_IF_ERROR(original_file(who, id).status());
+  OriginalLink link;
+  link.expires_unix = impl_->origin->now() + ttl.count();
+  STREAMLET_ASSIGN_OR_RETURN(auto q, impl_->origin->sign(original_scope(id), link.expires_unix));
+  link.path_and_query = "/v1/videos/" + std::string(id) + "/original?" + q;
+  return link;
+}
+
+Result<OriginalFile> Platform::original_file_signed(std::string_view id, std::string_view query) {
+  if (Status s = impl_->origin->verify(original_scope(id), query); !s.ok()) {
+    if (s.code() == ErrorCode::kGone)
+      return error(ErrorCode::kPermissionDenied, "this download link has expired; ask for a new one");
+    if (s.code() == ErrorCode::kUnauthenticated && query.find("sig=") == std::string_view::npos)
+      return s;
+    return error(ErrorCode::kPermissionDenied, "this download link is not valid for this video");
+  }
+  // The link stands for its maker, who could download the file (original_link checked).
+  STREAMLET_ASSIGN_OR_RETURN(auto v, impl_->catalog->get_video(id));
+  return open_original(*impl_, v);
 }
 
 Result<VideoView> Platform::retry_video(const Principal& who, std::string_view id) {

@@ -174,6 +174,10 @@ CREATE TABLE video_captions (
 -- An admin can turn an account off (User::disabled).
 ALTER TABLE users ADD COLUMN disabled boolean NOT NULL DEFAULT false;
 )sql",
+      R"sql(
+-- A user may turn off mail about their videos (User::email_notifications).
+ALTER TABLE users ADD COLUMN email_notifications boolean NOT NULL DEFAULT true;
+)sql",
   };
   return steps;
 }
@@ -205,7 +209,7 @@ Video read_video(const QueryResult& r, int row) {
 }
 
 constexpr const char* kUserColumns =
-    "id, username, email, password_hash, role, created_at_ms, disabled";
+    "id, username, email, password_hash, role, created_at_ms, disabled, email_notifications";
 
 User read_user(const QueryResult& r, int row) {
   User u;
@@ -216,6 +220,7 @@ User read_user(const QueryResult& r, int row) {
   u.role = catalog::parse_role(r.view(row, 4)).value();
   u.created_at_ms = r.int64(row, 5);
   u.disabled = r.boolean(row, 6);
+  u.email_notifications = r.boolean(row, 7);
   return u;
 }
 
@@ -521,11 +526,14 @@ class PgCatalog final : public catalog::Catalog {
         for (int i = 0; i < admins.rows(); ++i) others += admins.view(i, 0) != user_id;
         if (others == 0) return catalog::detail::last_admin_refused();
       }
+      const std::string email = update.email.value_or(user.email);
+      STREAMLET_RETURN_IF_ERROR(check_text("email", email, catalog::detail::kMaxEmail));
+      const bool notify = update.email_notifications.value_or(user.email_notifications);
       STREAMLET_ASSIGN_OR_RETURN(
-          auto r, c.exec(std::string("UPDATE users SET role = $1, disabled = $2 WHERE id = $3"
-                                     " RETURNING ") +
+          auto r, c.exec(std::string("UPDATE users SET role = $1, disabled = $2, email = $3,"
+                                     " email_notifications = $4 WHERE id = $5 RETURNING ") +
                              kUserColumns,
-                         {to_string(role), disabled, user_id}));
+                         {to_string(role), disabled, email, notify, user_id}));
       after = read_user(r, 0);
       return Status::Ok();
     }));
@@ -864,7 +872,8 @@ class PgCatalog final : public catalog::Catalog {
 
  private:
   static std::string user_columns_of_u() {
-    return "u.id, u.username, u.email, u.password_hash, u.role, u.created_at_ms, u.disabled";
+    return "u.id, u.username, u.email, u.password_hash, u.role, u.created_at_ms, u.disabled,"
+           " u.email_notifications";
   }
 
   static Result<Video> one_video(std::string_view id, Result<QueryResult> r) {

@@ -249,3 +249,30 @@ TEST_CASE("accounts: disabling, roles and the last admin; users listed oldest fi
     REQUIRE(catalog->update_user(root_admin ? alice->id : root->id, {sc::Role::kAdmin, {}}).ok());
   }
 }
+
+TEST_CASE("accounts: a user's email and mail setting are kept, changed alone, and checked") {
+  CATALOG_STORE(dir);
+  std::shared_ptr<sc::Catalog> catalog = dir.open();
+  sa::AccountService accounts(catalog, sa::TokenSigner(sa::generate_secret()));
+  auto root = accounts.register_user("root", "s3cret-passphrase", {}, sc::Role::kAdmin);
+  REQUIRE(root.ok());
+  CHECK(root->email.empty());
+  CHECK(root->email_notifications);  // on until the user turns it off
+  sc::UserUpdate mail;
+  mail.email = "root@example.com";
+  auto set = catalog->update_user(root->id, mail);
+  REQUIRE_MESSAGE(set.ok(), set.status().to_string());
+  CHECK(set->email == "root@example.com");
+  sc::UserUpdate quiet;
+  quiet.email_notifications = false;
+  REQUIRE(catalog->update_user(root->id, quiet).ok());
+  auto again = catalog->get_user(root->id);
+  REQUIRE(again.ok());
+  CHECK(again->email == "root@example.com");  // untouched by an update that does not name it
+  CHECK_FALSE(again->email_notifications);
+  CHECK(again->role == sc::Role::kAdmin);
+  sc::UserUpdate control;
+  control.email = "a@b.c\r\nBcc: x@y.z";
+  CHECK(catalog->update_user(root->id, control).status().code() == ErrorCode::kInvalidArgument);
+  CHECK(catalog->get_user(root->id)->email == "root@example.com");
+}

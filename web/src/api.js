@@ -160,6 +160,9 @@ export const account = {
   keys: () => api('GET', '/v1/auth/api-keys'),
   createKey: (name) => api('POST', '/v1/auth/api-keys', { name }),
   revokeKey: (id) => api('DELETE', `/v1/auth/api-keys/${encodeURIComponent(id)}`),
+  me: () => api('GET', '/v1/auth/me'),
+  // { email?, email_notifications? }
+  updateMe: (settings) => api('PATCH', '/v1/auth/me', settings),
   changePassword: (current, next) => api('POST', '/v1/auth/password', { current_password: current, new_password: next }),
   async signOutEverywhere() {
     const r = await api('POST', '/v1/auth/logout-all');
@@ -252,25 +255,15 @@ export function followVideo(id, onUpdate) {
   return () => controller.abort();
 }
 
-// The original upload of one of the caller's videos, saved under its uploaded name. The
-// download needs the Authorization header, so it goes through fetch, not a plain link.
+// The original upload of one of the caller's videos, saved under its uploaded name: the
+// server hands out a short-lived signed link, which a plain <a download> navigation follows,
+// so the browser streams the file to disk instead of holding it in memory.
 export async function downloadOriginal(id) {
-  const res = await fetch(`/v1/videos/${encodeURIComponent(id)}/original`, { headers: authHeaders() });
-  if (!res.ok) {
-    let message = FALLBACK_MESSAGES[res.status] || `The server answered ${res.status}.`;
-    try {
-      message = (await res.json()).error || message;
-    } catch {}
-    throw new ApiError(message, res.status, 'http_' + res.status);
-  }
-  const disposition = res.headers.get('Content-Disposition') || '';
-  const extended = /filename\*=UTF-8''([^;]+)/i.exec(disposition);
-  const plain = /filename="([^"]*)"/i.exec(disposition);
-  const name = extended ? decodeURIComponent(extended[1]) : plain ? plain[1] : id;
-  const url = URL.createObjectURL(await res.blob());
-  const a = Object.assign(document.createElement('a'), { href: url, download: name });
+  const link = await api('POST', `/v1/videos/${encodeURIComponent(id)}/original/link`);
+  // download="" leaves the name to the server's Content-Disposition (the upload's name).
+  const a = Object.assign(document.createElement('a'), { href: link.path, download: '' });
+  a.hidden = true;
   document.body.append(a);
   a.click();
   a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60000);
 }

@@ -114,6 +114,8 @@ export async function captionSteps({ step, assert, poll, page, api, shot, work }
       card.getByRole('button', { name: 'Download the original file' }).click(),
     ]);
     assert(download.suggestedFilename() === 'captioned.mp4', `download named ${download.suggestedFilename()}`);
+    // Streamed by the browser from the signed link, not a blob the page held in memory.
+    assert(/\/v1\/videos\/[^/]+\/original\?exp=\d+&sig=/.test(download.url()), `downloaded from ${download.url()}`);
     const saved = path.join(work, 'downloaded.mp4');
     await download.saveAs(saved);
     assert(readFileSync(saved).equals(readFileSync(clip)), 'the download differs from the uploaded file');

@@ -1,7 +1,8 @@
-// "/account": the signed-in person's API keys (made here, shown once, revoked here), their
-// password, and signing out of every browser and device at once.
+// "/account": the signed-in person's API keys (made here, shown once, revoked here), their email
+// settings (account_email.js), their password, and signing out of every browser and device.
 import { h, field } from '../dom.js';
 import { account, ApiError } from '../api.js';
+import { emailSection } from './account_email.js';
 
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : 'never');
 
@@ -75,6 +76,8 @@ export function renderAccount(main, { navigate }) {
       show(keyError, `Could not revoke the key: ${err.message}`);
     }
   }
+
+  main.append(emailSection());
 
   // ---- password ----
   const [curField, current] = field('Current password', h('input', { type: 'password', autocomplete: 'current-password', required: true }));

@@ -2,7 +2,7 @@
 // caption files (WebVTT or SRT), set a poster (a JPEG or PNG of their own, or the frame at a
 // time), and download the original file.
 import { h, field } from '../dom.js';
-import { api, authHeaders } from '../api.js';
+import { api, authHeaders, downloadOriginal } from '../api.js';
 
 const base = (id) => `/v1/videos/${encodeURIComponent(id)}`;
 
@@ -99,20 +99,12 @@ export function captionsPanel(v, { onDone, onChange }) {
     }
   } } }, 'Use this frame');
 
-  // The API wants the Authorization header, which a plain link cannot send: fetch, then save.
+  // A signed link the browser follows: the file streams to disk under its uploaded name.
   const download = h('button.small', { type: 'button', on: { click: async () => {
     download.disabled = true;
     try {
-      const res = await fetch(`${base(v.id)}/original`, { headers: authHeaders() });
-      if (!res.ok) throw new Error((await res.json().catch(() => null))?.error || `The server answered ${res.status}.`);
-      const name = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') || '')?.[1] || v.id;
-      const url = URL.createObjectURL(await res.blob());
-      const a = h('a', { href: url, download: name, hidden: true });
-      document.body.append(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10000);
-      say(`Downloading ${name}.`);
+      await downloadOriginal(v.id);
+      say('Downloading the original file.');
     } catch (err) {
       say(`Could not download the original: ${err.message}`, true);
     } finally {
