@@ -84,6 +84,11 @@ enum class RouteId {
   kMetrics,
   kOEmbed,
   kMeStats,
+  kVideoLikePut,
+  kVideoLikeDelete,
+  kVideoCommentList,
+  kVideoCommentCreate,
+  kVideoCommentDelete,
   kWebHome,
   kWebUpload,
   kWebLibrary,
@@ -185,6 +190,17 @@ inline constexpr std::array<RouteSpec, size_t(RouteId::kCount)> kRouteTable = []
       {kOEmbed, "GET", "/oembed", "/oembed", A::kNone, H::kApi},
       // Views of every video the caller owns, per day (the analytics page's totals).
       {kMeStats, "GET", "/v1/me/stats", "/v1/me/stats", A::kSignedIn, H::kApi},
+      // Likes and comments: reading comments is for whoever may view the video.
+      {kVideoLikePut, "PUT", "/v1/videos/{id}/like", "/v1/videos/{id}/like", A::kSignedIn,
+       H::kApi},
+      {kVideoLikeDelete, "DELETE", "/v1/videos/{id}/like", "/v1/videos/{id}/like", A::kSignedIn,
+       H::kApi},
+      {kVideoCommentList, "GET", "/v1/videos/{id}/comments", "/v1/videos/{id}/comments",
+       A::kOptional, H::kApi},
+      {kVideoCommentCreate, "POST", "/v1/videos/{id}/comments", "/v1/videos/{id}/comments",
+       A::kSignedIn, H::kApi},
+      {kVideoCommentDelete, "DELETE", "/v1/videos/{id}/comments/{id}",
+       "/v1/videos/{id}/comments/{cid}", A::kSignedIn, H::kApi},
       // Pages answer with and without a trailing '/' (the web app then shows the address
       // without it).
       {kWebHome, "GET", "/", "/", A::kNone, H::kWebPage},
