@@ -23,6 +23,7 @@ import { accountSteps } from './account.mjs';
 import { playerSteps } from './player_steps.mjs';
 import { analyticsSteps } from './analytics.mjs';
 import { liveSteps } from './live.mjs';
+import { socialSteps } from './social.mjs';
 
 const SKIP = 77;
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -700,6 +701,7 @@ async function main() {
   // Watching while processing, with HLS and DASH (web/tests/live.mjs).
   await liveSteps({ ...ctx, browser, startExtraServer, shotsDir });
   await accountSteps(ctx);
+  await socialSteps(ctx);
   const relevant = consoleErrors.filter((e) => !/favicon|403|Failed to load resource/.test(e));
   if (relevant.length) log(`note: browser console errors:\n  ${relevant.slice(0, 10).join('\n  ')}`);
 }
