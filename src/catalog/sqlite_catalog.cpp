@@ -164,6 +164,15 @@ CREATE TABLE video_comments (
 );
 CREATE INDEX video_comments_by_video ON video_comments(video_id, seq);
 CREATE INDEX video_comments_by_author ON video_comments(author_id);
+-- A video's like count, kept by the likes themselves (cascaded deletes fire these too), so
+-- reading a video costs the same however many likes it has.
+ALTER TABLE videos ADD COLUMN like_count INTEGER NOT NULL DEFAULT 0;
+CREATE TRIGGER video_likes_insert AFTER INSERT ON video_likes BEGIN
+  UPDATE videos SET like_count = like_count + 1 WHERE id = new.video_id;
+END;
+CREATE TRIGGER video_likes_delete AFTER DELETE ON video_likes BEGIN
+  UPDATE videos SET like_count = like_count - 1 WHERE id = old.video_id;
+END;
 )sql",
   };
   return steps;
@@ -172,8 +181,7 @@ CREATE INDEX video_comments_by_author ON video_comments(author_id);
 constexpr const char* kVideoColumns =
     "v.id, v.owner_id, v.title, v.description, v.visibility, v.status, v.status_reason,"
     " v.duration_seconds, v.renditions_json, v.hls_master, v.dash_manifest, v.poster,"
-    " v.view_count, v.watch_seconds, v.created_at_ms, v.updated_at_ms,"
-    " (SELECT count(*) FROM video_likes l WHERE l.video_id = v.id)";
+    " v.view_count, v.watch_seconds, v.created_at_ms, v.updated_at_ms, v.like_count";
 
 Video read_video(const Stmt& s) {
   Video v;
@@ -423,8 +431,7 @@ class SqliteCatalog final : public Catalog {
     s.bind(1, video_id).bind(2, user_id);
     if (like) s.bind(3, streamlet::detail::now_ms());
     STREAMLET_RETURN_IF_ERROR(s.run().with_context("like"));
-    STREAMLET_ASSIGN_OR_RETURN(
-        auto n, db_->prepare("SELECT count(*) FROM video_likes WHERE video_id = ?"));
+    STREAMLET_ASSIGN_OR_RETURN(auto n, db_->prepare("SELECT like_count FROM videos WHERE id = ?"));
     n.bind(1, video_id);
     STREAMLET_ASSIGN_OR_RETURN(bool row, n.step());
     return row ? n.int64(0) : 0;

@@ -196,6 +196,21 @@ CREATE TABLE video_comments (
 );
 CREATE INDEX video_comments_by_video ON video_comments (video_id, seq);
 CREATE INDEX video_comments_by_author ON video_comments (author_id);
+-- A video's like count, kept by the likes themselves (cascaded deletes fire this too), so
+-- reading a video costs the same however many likes it has.
+ALTER TABLE videos ADD COLUMN like_count bigint NOT NULL DEFAULT 0;
+CREATE FUNCTION streamlet_count_like() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    UPDATE videos SET like_count = like_count + 1 WHERE id = NEW.video_id;
+  ELSE
+    UPDATE videos SET like_count = like_count - 1 WHERE id = OLD.video_id;
+  END IF;
+  RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER video_likes_count AFTER INSERT OR DELETE ON video_likes
+  FOR EACH ROW EXECUTE FUNCTION streamlet_count_like();
 )sql",
   };
   return steps;
@@ -204,10 +219,7 @@ CREATE INDEX video_comments_by_author ON video_comments (author_id);
 constexpr const char* kVideoColumns =
     "v.id, v.owner_id, v.title, v.description, v.visibility, v.status, v.status_reason,"
     " v.duration_seconds, v.renditions_json, v.hls_master, v.dash_manifest, v.poster,"
-    " v.view_count, v.watch_seconds, v.created_at_ms, v.updated_at_ms,"
-    // Also in RETURNING, where "v.id" becomes "id": video_likes has no such column, so it is
-    // the video's.
-    " (SELECT count(*) FROM video_likes l WHERE l.video_id = v.id)";
+    " v.view_count, v.watch_seconds, v.created_at_ms, v.updated_at_ms, v.like_count";
 
 Video read_video(const QueryResult& r, int row) {
   Video v;
@@ -457,7 +469,8 @@ class PgCatalog final : public catalog::Catalog {
     if (!r.ok() && detail::sqlstate_of(r.status()) == "23503") return no_video(video_id);
     if (!r.ok()) return r.status().with_context("like");
     STREAMLET_ASSIGN_OR_RETURN(
-        auto n, pool_->exec("SELECT count(*) FROM video_likes WHERE video_id = $1", {video_id}));
+        auto n, pool_->exec("SELECT like_count FROM videos WHERE id = $1", {video_id}));
+    if (n.rows() == 0) return no_video(video_id);
     return n.int64(0, 0);
   }
 
