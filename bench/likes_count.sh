@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# What a video's like count costs to read: the catalog counts it from video_likes (its key,
-# video_id + user_id, is the index) every time a video is read. Builds a SQLite file with the
-# catalog's video_likes table, one video with N likes and one with 1,000, and times the count
-# (best of 5, sqlite3's .timer) for each.
+# Why a video's like count is a column (videos.like_count, kept by triggers on video_likes)
+# rather than counted when the video is read: builds a SQLite file with the catalog's
+# video_likes table, one video with N likes and one with 1,000, and times the count (best of
+# 5, sqlite3's .timer) that every read of the video would otherwise run.
 # Usage: flock /work/bench.lock bash bench/likes_count.sh [N=100000]
 set -euo pipefail
 n=${1:-100000}
