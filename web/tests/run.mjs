@@ -632,7 +632,9 @@ async function main() {
     const wasPaused = await paused();
     await page.locator('h1').first().focus();
     let reached = false;
-    for (let i = 0; i < 25 && !reached; i++) {
+    // From the title, Tab passes the rest of the page (share, tools, the like button and the
+    // comment form) and wraps round through the header to the player.
+    for (let i = 0; i < 40 && !reached; i++) {
       await page.keyboard.press('Tab');
       reached = await page.evaluate(() => document.activeElement?.closest('figure.player .bar') != null && /^(Play|Pause)$/.test(document.activeElement.getAttribute('aria-label') || ''));
     }
