@@ -83,6 +83,8 @@ struct Config {
   int64_t session_ttl_seconds = 24 * 3600;
   int64_t view_interval_seconds = 30 * 60;
   int beacons_per_minute = 60;
+  int comments_per_minute = 10;
+  int likes_per_minute = 60;
   std::string web_root;  // "" = the built bundle if there is one
   int max_attempts = 3;
   int64_t retry_backoff_ms = 10'000;
@@ -156,6 +158,10 @@ Result<Config> load_config(int argc, char** argv) {
       "view-interval", "seconds one viewer's beacons count as one view (default 1800)",
       cxxopts::value<int64_t>())(
       "beacons-per-minute", "view beacons per client address and minute (default 60, 0: no limit)",
+      cxxopts::value<int>())(
+      "comments-per-minute", "comments per user and minute (default 10, 0: no limit)",
+      cxxopts::value<int>())(
+      "likes-per-minute", "likes and unlikes per user and minute (default 60, 0: no limit)",
       cxxopts::value<int>())(
       "web-root", "directory of the built web app (index.html, assets/)",
       cxxopts::value<std::string>())("max-attempts", "transcode attempts before a job fails",
@@ -236,6 +242,8 @@ Result<Config> load_config(int argc, char** argv) {
       c.session_ttl_seconds = j.value("session_ttl_seconds", c.session_ttl_seconds);
       c.view_interval_seconds = j.value("view_interval_seconds", c.view_interval_seconds);
       c.beacons_per_minute = j.value("beacons_per_minute", c.beacons_per_minute);
+      c.comments_per_minute = j.value("comments_per_minute", c.comments_per_minute);
+      c.likes_per_minute = j.value("likes_per_minute", c.likes_per_minute);
       c.expiration_seconds = j.value("expiration_seconds", c.expiration_seconds);
       c.threads = j.value("threads", c.threads);
       c.origin_threads = j.value("origin_threads", c.origin_threads);
@@ -305,6 +313,9 @@ Result<Config> load_config(int argc, char** argv) {
       c.view_interval_seconds = args["view-interval"].as<int64_t>();
     if (args.count("beacons-per-minute"))
       c.beacons_per_minute = args["beacons-per-minute"].as<int>();
+    if (args.count("comments-per-minute"))
+      c.comments_per_minute = args["comments-per-minute"].as<int>();
+    if (args.count("likes-per-minute")) c.likes_per_minute = args["likes-per-minute"].as<int>();
     if (args.count("registrations-per-hour"))
       c.registrations_per_hour = args["registrations-per-hour"].as<int>();
     if (args.count("web-root")) c.web_root = args["web-root"].as<std::string>();
@@ -355,7 +366,8 @@ Result<Config> load_config(int argc, char** argv) {
     return error(ErrorCode::kInvalidArgument, "--job-lease must be between 1 and 86400 seconds");
   if (c.session_ttl_seconds <= 0 || c.view_interval_seconds <= 0)
     return error(ErrorCode::kInvalidArgument, "--session-ttl and --view-interval must be positive");
-  if (c.uploads_per_minute < 0 || c.registrations_per_hour < 0 || c.beacons_per_minute < 0)
+  if (c.uploads_per_minute < 0 || c.registrations_per_hour < 0 || c.beacons_per_minute < 0 ||
+      c.comments_per_minute < 0 || c.likes_per_minute < 0)
     return error(ErrorCode::kInvalidArgument,
                  "--uploads-per-minute, --registrations-per-hour and --beacons-per-minute must "
                  "be 0 or more");
@@ -523,6 +535,8 @@ int main(int argc, char** argv) {
   popts.session_ttl = std::chrono::seconds(c.session_ttl_seconds);
   popts.view_interval = std::chrono::seconds(c.view_interval_seconds);
   popts.beacons_per_minute = c.beacons_per_minute;
+  popts.comments_per_minute = c.comments_per_minute;
+  popts.likes_per_minute = c.likes_per_minute;
   popts.max_upload_size = c.max_upload_size;
   popts.max_uploads = c.max_uploads;
   popts.max_uploads_per_user = c.max_uploads_per_user;
@@ -670,6 +684,7 @@ int main(int argc, char** argv) {
   if (roles->api) {
     server::register_auth_routes(routes, svr);
     server::register_video_routes(routes, svr);
+    server::register_social_routes(routes, svr);
     server::register_job_routes(routes, svr);
     server::register_share_routes(routes, svr);
   }

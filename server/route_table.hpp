@@ -86,6 +86,11 @@ enum class RouteId {
   kMeStats,
   kAuthMeUpdate,
   kVideoOriginalLink,
+  kVideoLikePut,
+  kVideoLikeDelete,
+  kVideoCommentList,
+  kVideoCommentCreate,
+  kVideoCommentDelete,
   kWebHome,
   kWebUpload,
   kWebLibrary,
@@ -193,6 +198,17 @@ inline constexpr std::array<RouteSpec, size_t(RouteId::kCount)> kRouteTable = []
       // A short-lived signed URL of the original file, for a plain browser download.
       {kVideoOriginalLink, "POST", "/v1/videos/{id}/original/link", "/v1/videos/{id}/original/link",
        A::kSignedIn, H::kApi},
+      // Likes and comments: reading comments is for whoever may view the video.
+      {kVideoLikePut, "PUT", "/v1/videos/{id}/like", "/v1/videos/{id}/like", A::kSignedIn,
+       H::kApi},
+      {kVideoLikeDelete, "DELETE", "/v1/videos/{id}/like", "/v1/videos/{id}/like", A::kSignedIn,
+       H::kApi},
+      {kVideoCommentList, "GET", "/v1/videos/{id}/comments", "/v1/videos/{id}/comments",
+       A::kOptional, H::kApi},
+      {kVideoCommentCreate, "POST", "/v1/videos/{id}/comments", "/v1/videos/{id}/comments",
+       A::kSignedIn, H::kApi},
+      {kVideoCommentDelete, "DELETE", "/v1/videos/{id}/comments/{id}",
+       "/v1/videos/{id}/comments/{cid}", A::kSignedIn, H::kApi},
       // Pages answer with and without a trailing '/' (the web app then shows the address
       // without it).
       {kWebHome, "GET", "/", "/", A::kNone, H::kWebPage},

@@ -104,6 +104,8 @@ class MetricsListener {
 
 void register_auth_routes(Routes& r, httplib::Server& svr);
 void register_video_routes(Routes& r, httplib::Server& svr);
+// Likes and comments of videos.
+void register_social_routes(Routes& r, httplib::Server& svr);
 void register_job_routes(Routes& r, httplib::Server& svr);
 void register_media_routes(Routes& r, httplib::Server& svr);
 void register_ops_routes(Routes& r, httplib::Server& svr);

@@ -80,11 +80,13 @@ json view(const platform::VideoView& view) {
               {"duration_seconds", v.duration_seconds},
               {"renditions", renditions},
               {"views", v.view_count},
+              {"likes", v.like_count},
               {"created_at", rfc3339_ms(v.created_at_ms)},
               {"updated_at", rfc3339_ms(v.updated_at_ms)},
               {"poster", url(view.poster_url)},
               {"storyboard", url(view.storyboard_url)},
               {"page", view.page_url}};
+  if (view.liked) doc["liked"] = *view.liked;
   if (view.playable) {
     json playback = json::object();
     if (!view.hls_url.empty()) playback["hls"] = view.hls_url;
@@ -109,6 +111,27 @@ json view(const std::vector<platform::CaptionView>& captions) {
   json items = json::array();
   for (const auto& c : captions) items.push_back(view(c));
   return {{"items", items}};
+}
+
+json view(const platform::LikeView& l) {
+  return {{"likes", l.likes}, {"liked", l.liked}};
+}
+
+json view(const platform::CommentView& c) {
+  return {{"id", c.comment.id},
+          {"video_id", c.comment.video_id},
+          {"body", c.comment.body},
+          {"author", {{"id", c.comment.author_id}, {"username", c.comment.author_username}}},
+          {"created_at", rfc3339_ms(c.comment.created_at_ms)},
+          {"can_delete", c.can_delete}};
+}
+
+json view(const platform::CommentList& list) {
+  json items = json::array();
+  for (const auto& c : list.items) items.push_back(view(c));
+  return {{"items", items},
+          {"next_cursor", list.next_cursor.empty() ? json(nullptr) : json(list.next_cursor)},
+          {"total", list.total}};
 }
 
 namespace {

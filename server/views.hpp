@@ -30,6 +30,9 @@ json view(const catalog::User& user);                       // {"user"}
 // {"from","to","views","watch_seconds","unique_viewers","days":[{"day","views",...}]}
 json view(const platform::VideoStatsView& stats);
 json view(const platform::LibraryStatsView& stats);  // the same, and "videos":[{"id","title",...}]
+json view(const platform::LikeView& likes);            // {"likes","liked"}
+json view(const platform::CommentView& comment);       // {"id","body","author","created_at",...}
+json view(const platform::CommentList& comments);      // {"items","next_cursor","total"}
 json view(const jobs::Job& job);
 json view(const jobs::JobPage& page);                  // {"items","next_cursor"}
 

@@ -59,6 +59,7 @@ struct Video {
   std::string poster;                  // path of the poster image once ready; ""
   int64_t view_count = 0;              // playbacks recorded by record_view()
   double watch_seconds = 0;            // total watch time recorded
+  int64_t like_count = 0;              // users who like it (counted from the likes, read-only)
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
 };
@@ -118,6 +119,30 @@ struct Caption {
   std::string label;       // what the CC menu shows ("English"); one line, at most 100 bytes
   int64_t cues = 0;        // how many cues the file holds
   int64_t updated_at_ms = 0;  // set by the catalog
+};
+
+// A comment on a video, newest first in a listing. Its author's comments go with the author's
+// account, and every comment of a video with the video.
+struct Comment {
+  std::string id;               // 12 random URL-safe characters
+  std::string video_id;
+  std::string author_id;        // a User id
+  std::string author_username;  // the author's name when read
+  std::string body;             // kMinCommentChars..kMaxCommentChars characters, trimmed
+  int64_t created_at_ms = 0;
+};
+
+// Comments are 1..2000 characters (code points) of UTF-8 once leading and trailing
+// whitespace is trimmed; lines and tabs are allowed, other control characters are not.
+inline constexpr size_t kMinCommentChars = 1;
+inline constexpr size_t kMaxCommentChars = 2000;
+
+// A page of comments, newest first. `next_cursor` asks for the page after it ("" = the end):
+// a position, so comments posted meanwhile neither repeat nor push others off a page.
+struct CommentPage {
+  std::vector<Comment> items;
+  std::string next_cursor;
+  int64_t total = 0;  // comments on the video
 };
 
 struct User {
@@ -245,7 +270,7 @@ class Catalog {
   virtual Result<Video> set_status(std::string_view id, VideoStatus status,
                                    std::string_view reason = {}) = 0;
   virtual Result<Video> set_ready(std::string_view id, const ReadyInfo& info) = 0;
-  // Removes the video, its search entry and its view statistics.
+  // Removes the video, its search entry, its view statistics, likes and comments.
   virtual Status delete_video(std::string_view id) = 0;
   virtual Result<VideoPage> list_videos(const VideoQuery& query) = 0;
   // Points the video at another poster image (a path like ReadyInfo::poster). kNotFound.
@@ -258,6 +283,27 @@ class Catalog {
   virtual Result<Caption> put_caption(const Caption& caption) = 0;
   virtual Result<std::vector<Caption>> list_captions(std::string_view video_id) = 0;
   virtual Status delete_caption(std::string_view video_id, std::string_view language) = 0;
+
+  // Likes: at most one per user and video (the store's key says so, whatever the callers do).
+  // set_like adds (`like`) or takes back the user's like; doing what is already so changes
+  // nothing. Returns the video's like count after. kNotFound for an unknown video or user.
+  virtual Result<int64_t> set_like(std::string_view video_id, std::string_view user_id,
+                                   bool like) = 0;
+  // Whether the user likes the video (false for unknown ids).
+  virtual Result<bool> likes(std::string_view video_id, std::string_view user_id) = 0;
+
+  // Comments. add_comment trims `body` and stores it (kInvalidArgument when it is not
+  // 1..kMaxCommentChars characters of UTF-8 then; kNotFound for an unknown video or author).
+  // list_comments: newest first, `limit` 1..100 (clamped), after `cursor` (a next_cursor; ""
+  // = the newest; kInvalidArgument for one not made here). get_comment and delete_comment:
+  // kNotFound when the video has no such comment.
+  virtual Result<Comment> add_comment(std::string_view video_id, std::string_view author_id,
+                                      std::string_view body) = 0;
+  virtual Result<CommentPage> list_comments(std::string_view video_id, std::string_view cursor,
+                                            int limit) = 0;
+  virtual Result<Comment> get_comment(std::string_view video_id,
+                                      std::string_view comment_id) = 0;
+  virtual Status delete_comment(std::string_view video_id, std::string_view comment_id) = 0;
 
   // Users. create_user: kAlreadyExists when the username is taken.
   virtual Result<User> create_user(const NewUser& user) = 0;

@@ -102,6 +102,10 @@ struct PlatformOptions {
   // minute (0: no limit).
   std::chrono::seconds view_interval = std::chrono::minutes(30);
   int beacons_per_minute = 60;
+  // Per user and node (kept in memory like the other rates: a cluster of N API nodes lets a
+  // user have up to N times this), answered kRateLimited (429 + Retry-After); 0: no limit.
+  int comments_per_minute = 10;  // comments posted
+  int likes_per_minute = 60;     // likes and unlikes
   uint64_t max_upload_size = 8ull << 30;
   size_t max_uploads = 1000;  // unfinished uploads of everyone: the last resort (503)
   // Per-user upload limits, answered kRateLimited (429 + Retry-After); admins have none.
@@ -165,6 +169,9 @@ struct VideoView {
   std::string storyboard_url;
   std::string page_url;  // "/watch/<id>"
   std::vector<CaptionView> captions;  // get_video only (listings leave it empty)
+  // Whether the signed-in caller likes it (get_video only; nullopt for anonymous callers and
+  // in listings). The count is video.like_count.
+  std::optional<bool> liked;
   // The playback URLs answer: the video is ready, or still processing with its first
   // segments and growing manifests published (progressive transcode).
   bool playable = false;
@@ -218,6 +225,26 @@ struct Page {
   int page = 1;
   int per_page = 20;
   int64_t total = 0;  // over all pages
+};
+
+// A video's likes after a like or unlike: the count, and whether the caller likes it.
+struct LikeView {
+  int64_t likes = 0;
+  bool liked = false;
+};
+
+// A comment as the caller sees it: `can_delete` when they wrote it, own the video or are an
+// admin.
+struct CommentView {
+  catalog::Comment comment;
+  bool can_delete = false;
+};
+
+// A page of comments, newest first; `next_cursor` ("" at the end) asks for the next one.
+struct CommentList {
+  std::vector<CommentView> items;
+  std::string next_cursor;
+  int64_t total = 0;  // on the video
 };
 
 // What a status or progress change of one video looks like to a follower (the API's
@@ -436,6 +463,24 @@ class Platform {
   // there), taken from its highest rendition; a time past the end takes the last frame.
   Result<VideoView> set_poster_at(const accounts::Principal& who, std::string_view id,
                                   double seconds);
+  // ---- likes and comments -----------------------------------------------------------------
+  // On a video the caller may view (kNotFound otherwise, as get_video answers). Liking,
+  // commenting and deleting need a signed-in caller (kUnauthenticated) and are rate-limited
+  // per user (comments_per_minute, likes_per_minute: kRateLimited with the wait).
+  // set_like: like (true) or take it back; repeating either changes nothing.
+  Result<LikeView> set_like(const accounts::Principal& who, std::string_view id, bool like);
+  // `body` is trimmed, then 1..2000 characters of UTF-8 (kInvalidArgument otherwise).
+  Result<CommentView> add_comment(const accounts::Principal& who, std::string_view id,
+                                  std::string_view body);
+  // Anyone who may view the video may read its comments: newest first, `limit` 1..100, the
+  // page after `cursor` (a next_cursor; "" = the newest).
+  Result<CommentList> list_comments(const accounts::Principal& who, std::string_view id,
+                                    std::string_view cursor = {}, int limit = 20);
+  // By its author, the video's owner or an admin; kPermissionDenied for anyone else who may
+  // view the video, kNotFound for a comment the video does not have.
+  Status delete_comment(const accounts::Principal& who, std::string_view id,
+                        std::string_view comment_id);
+
   // Follows the status and progress events of one video `who` may view (kNotFound
   // otherwise). `fn` runs on the publisher's thread and must be quick; events stop when the
   // subscription is destroyed. The subscription starts before the status is read, so no

@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +41,43 @@ inline Status check_lease(std::string_view name, std::string_view holder) {
     return error(ErrorCode::kInvalidArgument, "a lease needs a name and a holder");
   STREAMLET_RETURN_IF_ERROR(check_text("lease name", name, kMaxLeaseName));
   return check_text("lease holder", holder, kMaxLeaseName);
+}
+
+// A comment's body as both backends store it: trimmed of leading and trailing whitespace,
+// then 1..kMaxCommentChars code points of well-formed UTF-8 (lines and tabs allowed).
+inline Result<std::string> comment_body(std::string_view raw) {
+  constexpr std::string_view kSpace = " \t\r\n\f\v";
+  const size_t first = raw.find_first_not_of(kSpace);
+  if (first == std::string_view::npos)
+    return error(ErrorCode::kInvalidArgument, "comment: must not be blank");
+  const std::string_view body = raw.substr(first, raw.find_last_not_of(kSpace) - first + 1);
+  STREAMLET_RETURN_IF_ERROR(
+      streamlet::detail::check_text("comment", body, streamlet::detail::TextKind::kMultiline));
+  size_t chars = 0;  // code points: every byte that does not continue a sequence
+  for (char c : body) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  if (chars > kMaxCommentChars)
+    return error(ErrorCode::kInvalidArgument, "comment: at most " +
+                                                  std::to_string(kMaxCommentChars) +
+                                                  " characters (this one has " +
+                                                  std::to_string(chars) + ")");
+  return std::string(body);
+}
+
+inline Status no_comment(std::string_view id) {
+  return error(ErrorCode::kNotFound,
+               "no comment '" + streamlet::detail::to_valid_utf8(id) + "' on this video");
+}
+
+// A comment listing's cursor: the position (decimal) of the last comment of the page before.
+inline Result<int64_t> comment_cursor(std::string_view cursor) {
+  if (cursor.empty()) return INT64_MAX;
+  int64_t v = 0;
+  for (char c : cursor) {
+    if (c < '0' || c > '9' || cursor.size() > 18)
+      return error(ErrorCode::kInvalidArgument, "cursor: not one a listing of comments gave");
+    v = v * 10 + (c - '0');
+  }
+  return v;
 }
 
 // What both backends answer when a change would leave no enabled admin.

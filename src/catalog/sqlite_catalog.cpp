@@ -148,6 +148,36 @@ ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
 -- A user may turn off mail about their videos (User::email_notifications).
 ALTER TABLE users ADD COLUMN email_notifications INTEGER NOT NULL DEFAULT 1;
 )sql",
+      R"sql(
+-- Likes, one per user and video (the key), and comments; both go with the video and the user.
+CREATE TABLE video_likes (
+  video_id TEXT NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  created_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (video_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX video_likes_by_user ON video_likes(user_id);
+-- seq is the listing's order and cursor: newest first is seq descending.
+CREATE TABLE video_comments (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  video_id TEXT NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+  author_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  body TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL
+);
+CREATE INDEX video_comments_by_video ON video_comments(video_id, seq);
+CREATE INDEX video_comments_by_author ON video_comments(author_id);
+-- A video's like count, kept by the likes themselves (cascaded deletes fire these too), so
+-- reading a video costs the same however many likes it has.
+ALTER TABLE videos ADD COLUMN like_count INTEGER NOT NULL DEFAULT 0;
+CREATE TRIGGER video_likes_insert AFTER INSERT ON video_likes BEGIN
+  UPDATE videos SET like_count = like_count + 1 WHERE id = new.video_id;
+END;
+CREATE TRIGGER video_likes_delete AFTER DELETE ON video_likes BEGIN
+  UPDATE videos SET like_count = like_count - 1 WHERE id = old.video_id;
+END;
+)sql",
   };
   return steps;
 }
@@ -155,7 +185,7 @@ ALTER TABLE users ADD COLUMN email_notifications INTEGER NOT NULL DEFAULT 1;
 constexpr const char* kVideoColumns =
     "v.id, v.owner_id, v.title, v.description, v.visibility, v.status, v.status_reason,"
     " v.duration_seconds, v.renditions_json, v.hls_master, v.dash_manifest, v.poster,"
-    " v.view_count, v.watch_seconds, v.created_at_ms, v.updated_at_ms";
+    " v.view_count, v.watch_seconds, v.created_at_ms, v.updated_at_ms, v.like_count";
 
 Video read_video(const Stmt& s) {
   Video v;
@@ -175,7 +205,17 @@ Video read_video(const Stmt& s) {
   v.watch_seconds = s.real(13);
   v.created_at_ms = s.int64(14);
   v.updated_at_ms = s.int64(15);
+  v.like_count = s.int64(16);
   return v;
+}
+
+// A comment with its author's name; the seq (6) is the listing's cursor.
+constexpr const char* kCommentColumns =
+    "c.id, c.video_id, c.author_id, u.username, c.body, c.created_at_ms, c.seq"
+    " FROM video_comments c JOIN users u ON u.id = c.author_id";
+
+Comment read_comment(const Stmt& s) {
+  return {s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.int64(5)};
 }
 
 constexpr const char* kUserColumns =
@@ -380,6 +420,100 @@ class SqliteCatalog final : public Catalog {
     if (db_->changes() == 0)
       return error(ErrorCode::kNotFound, "no '" + std::string(language) + "' captions on video '" +
                                              std::string(video_id) + "'");
+    return Status::Ok();
+  }
+
+  Result<int64_t> set_like(std::string_view video_id, std::string_view user_id,
+                           bool like) override {
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_RETURN_IF_ERROR(get_locked(video_id).status());
+    STREAMLET_RETURN_IF_ERROR(user_where_locked("id", user_id).status());
+    // The key makes a second like of the same user nothing, however the calls interleave.
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare(like ? "INSERT INTO video_likes(video_id, user_id, created_at_ms)"
+                                    " VALUES(?, ?, ?) ON CONFLICT DO NOTHING"
+                                  : "DELETE FROM video_likes WHERE video_id = ? AND user_id = ?"));
+    s.bind(1, video_id).bind(2, user_id);
+    if (like) s.bind(3, streamlet::detail::now_ms());
+    STREAMLET_RETURN_IF_ERROR(s.run().with_context("like"));
+    STREAMLET_ASSIGN_OR_RETURN(auto n, db_->prepare("SELECT like_count FROM videos WHERE id = ?"));
+    n.bind(1, video_id);
+    STREAMLET_ASSIGN_OR_RETURN(bool row, n.step());
+    return row ? n.int64(0) : 0;
+  }
+
+  Result<bool> likes(std::string_view video_id, std::string_view user_id) override {
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("SELECT 1 FROM video_likes WHERE video_id = ? AND user_id = ?"));
+    s.bind(1, video_id).bind(2, user_id);
+    return s.step();
+  }
+
+  Result<Comment> add_comment(std::string_view video_id, std::string_view author_id,
+                              std::string_view raw) override {
+    STREAMLET_ASSIGN_OR_RETURN(std::string body, detail::comment_body(raw));
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_RETURN_IF_ERROR(get_locked(video_id).status());
+    STREAMLET_ASSIGN_OR_RETURN(auto author, user_where_locked("id", author_id));
+    Comment c{streamlet::detail::random_id(), std::string(video_id), author.id, author.username,
+              std::move(body), streamlet::detail::now_ms()};
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("INSERT INTO video_comments(id, video_id, author_id, body,"
+                             " created_at_ms) VALUES(?, ?, ?, ?, ?)"));
+    s.bind(1, c.id).bind(2, c.video_id).bind(3, c.author_id).bind(4, c.body);
+    s.bind(5, c.created_at_ms);
+    STREAMLET_RETURN_IF_ERROR(s.run().with_context("add comment"));
+    return c;
+  }
+
+  Result<CommentPage> list_comments(std::string_view video_id, std::string_view cursor,
+                                    int limit) override {
+    STREAMLET_ASSIGN_OR_RETURN(int64_t before, detail::comment_cursor(cursor));
+    limit = std::clamp(limit, 1, 100);
+    std::lock_guard lock(db_->mutex());
+    CommentPage page;
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare(std::string("SELECT ") + kCommentColumns +
+                             " WHERE c.video_id = ? AND c.seq < ? ORDER BY c.seq DESC LIMIT ?"));
+    s.bind(1, video_id).bind(2, before).bind(3, limit + 1);
+    int64_t last = 0;
+    while (true) {
+      STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
+      if (!row) break;
+      if (static_cast<int>(page.items.size()) == limit) {
+        page.next_cursor = std::to_string(last);  // there is more after this page
+        break;
+      }
+      page.items.push_back(read_comment(s));
+      last = s.int64(6);
+    }
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto n, db_->prepare("SELECT count(*) FROM video_comments WHERE video_id = ?"));
+    n.bind(1, video_id);
+    STREAMLET_ASSIGN_OR_RETURN(bool row, n.step());
+    page.total = row ? n.int64(0) : 0;
+    return page;
+  }
+
+  Result<Comment> get_comment(std::string_view video_id, std::string_view comment_id) override {
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare(std::string("SELECT ") + kCommentColumns +
+                             " WHERE c.video_id = ? AND c.id = ?"));
+    s.bind(1, video_id).bind(2, comment_id);
+    STREAMLET_ASSIGN_OR_RETURN(bool row, s.step());
+    if (!row) return detail::no_comment(comment_id);
+    return read_comment(s);
+  }
+
+  Status delete_comment(std::string_view video_id, std::string_view comment_id) override {
+    std::lock_guard lock(db_->mutex());
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("DELETE FROM video_comments WHERE video_id = ? AND id = ?"));
+    s.bind(1, video_id).bind(2, comment_id);
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    if (db_->changes() == 0) return detail::no_comment(comment_id);
     return Status::Ok();
   }
 

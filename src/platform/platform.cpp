@@ -34,6 +34,7 @@
 #include "origin/http1.hpp"
 #include "platform/captions_publish.hpp"
 #include "platform/lifecycle.hpp"
+#include "platform/social.hpp"
 #include "streamlet/captions.hpp"
 #include "platform/transcode_job.hpp"
 #include "platform/upload_locks.hpp"
@@ -94,6 +95,7 @@ struct Platform::Impl {
   std::unique_ptr<throttle::RateLimiter> registration_rate;  // per client address
   std::unique_ptr<throttle::LoginThrottle> logins;
   std::unique_ptr<throttle::RateLimiter> beacon_rate;  // per client address
+  std::unique_ptr<internal::Social> social;            // likes and comments
   // The running transcodes' speed, from their progress events (for monitoring).
   events::Subscription fps_watch;
   std::atomic<double> transcode_fps{0};
@@ -516,6 +518,8 @@ Result<std::unique_ptr<Platform>> Platform::create(PlatformOptions options, Plat
   impl->logins = std::make_unique<throttle::LoginThrottle>(options.login_throttle);
   impl->beacon_rate =
       std::make_unique<throttle::RateLimiter>(options.beacons_per_minute, std::chrono::minutes(1));
+  impl->social = std::make_unique<internal::Social>(impl->catalog, options.likes_per_minute,
+                                                    options.comments_per_minute);
   STREAMLET_ASSIGN_OR_RETURN(impl->store, upload::UploadStore::open(sopts));
   impl->store->set_completion_callback(
       [raw](const upload::CompletedUpload& done) { raw->on_upload_complete(done); });
@@ -916,7 +920,32 @@ Result<VideoView> Platform::get_video(const Principal& who, std::string_view id)
     STREAMLET_ASSIGN_OR_RETURN(auto tracks, impl_->catalog->list_captions(v.id));
     for (const auto& c : tracks) out.captions.push_back(impl_->caption_view(v, c));
   }
+  if (who.authenticated()) {
+    STREAMLET_ASSIGN_OR_RETURN(bool liked, impl_->catalog->likes(v.id, who.user_id));
+    out.liked = liked;
+  }
   return out;
+}
+
+// ---- likes and comments (src/platform/social.cpp) -------------------------------------------
+
+Result<LikeView> Platform::set_like(const Principal& who, std::string_view id, bool like) {
+  return impl_->social->set_like(who, id, like);
+}
+
+Result<CommentView> Platform::add_comment(const Principal& who, std::string_view id,
+                                          std::string_view body) {
+  return impl_->social->add_comment(who, id, body);
+}
+
+Result<CommentList> Platform::list_comments(const Principal& who, std::string_view id,
+                                            std::string_view cursor, int limit) {
+  return impl_->social->list_comments(who, id, cursor, limit);
+}
+
+Status Platform::delete_comment(const Principal& who, std::string_view id,
+                                std::string_view comment_id) {
+  return impl_->social->delete_comment(who, id, comment_id);
 }
 
 Result<Platform::Following> Platform::follow_video(const Principal& who, std::string_view id,

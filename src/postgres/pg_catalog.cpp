@@ -18,6 +18,8 @@ namespace streamlet::postgres {
 namespace {
 
 using catalog::ApiKey;
+using catalog::Comment;
+using catalog::CommentPage;
 using catalog::DailyViews;
 using catalog::NewApiKey;
 using catalog::NewUser;
@@ -178,6 +180,42 @@ ALTER TABLE users ADD COLUMN disabled boolean NOT NULL DEFAULT false;
 -- A user may turn off mail about their videos (User::email_notifications).
 ALTER TABLE users ADD COLUMN email_notifications boolean NOT NULL DEFAULT true;
 )sql",
+      R"sql(
+-- Likes, one per user and video (the key), and comments; both go with the video and the user.
+CREATE TABLE video_likes (
+  video_id text NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+  user_id text NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  created_at_ms bigint NOT NULL,
+  PRIMARY KEY (video_id, user_id)
+);
+CREATE INDEX video_likes_by_user ON video_likes (user_id);
+-- seq is the listing's order and cursor: newest first is seq descending.
+CREATE TABLE video_comments (
+  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id text NOT NULL UNIQUE,
+  video_id text NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+  author_id text NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  body text NOT NULL,
+  created_at_ms bigint NOT NULL
+);
+CREATE INDEX video_comments_by_video ON video_comments (video_id, seq);
+CREATE INDEX video_comments_by_author ON video_comments (author_id);
+-- A video's like count, kept by the likes themselves (cascaded deletes fire this too), so
+-- reading a video costs the same however many likes it has.
+ALTER TABLE videos ADD COLUMN like_count bigint NOT NULL DEFAULT 0;
+CREATE FUNCTION streamlet_count_like() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    UPDATE videos SET like_count = like_count + 1 WHERE id = NEW.video_id;
+  ELSE
+    UPDATE videos SET like_count = like_count - 1 WHERE id = OLD.video_id;
+  END IF;
+  RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER video_likes_count AFTER INSERT OR DELETE ON video_likes
+  FOR EACH ROW EXECUTE FUNCTION streamlet_count_like();
+)sql",
   };
   return steps;
 }
@@ -185,7 +223,7 @@ ALTER TABLE users ADD COLUMN email_notifications boolean NOT NULL DEFAULT true;
 constexpr const char* kVideoColumns =
     "v.id, v.owner_id, v.title, v.description, v.visibility, v.status, v.status_reason,"
     " v.duration_seconds, v.renditions_json, v.hls_master, v.dash_manifest, v.poster,"
-    " v.view_count, v.watch_seconds, v.created_at_ms, v.updated_at_ms";
+    " v.view_count, v.watch_seconds, v.created_at_ms, v.updated_at_ms, v.like_count";
 
 Video read_video(const QueryResult& r, int row) {
   Video v;
@@ -205,7 +243,18 @@ Video read_video(const QueryResult& r, int row) {
   v.watch_seconds = r.real(row, 13);
   v.created_at_ms = r.int64(row, 14);
   v.updated_at_ms = r.int64(row, 15);
+  v.like_count = r.int64(row, 16);
   return v;
+}
+
+// A comment with its author's name; the seq (6) is the listing's cursor.
+constexpr const char* kCommentColumns =
+    "c.id, c.video_id, c.author_id, u.username, c.body, c.created_at_ms, c.seq"
+    " FROM video_comments c JOIN users u ON u.id = c.author_id";
+
+Comment read_comment(const QueryResult& r, int row) {
+  return {r.text(row, 0), r.text(row, 1), r.text(row, 2),
+          r.text(row, 3), r.text(row, 4), r.int64(row, 5)};
 }
 
 constexpr const char* kUserColumns =
@@ -403,6 +452,100 @@ class PgCatalog final : public catalog::Catalog {
         auto r, pool_->exec("DELETE FROM video_captions WHERE video_id = $1 AND language = $2",
                             {video_id, language}));
     if (r.affected() == 0) return none;
+    return Status::Ok();
+  }
+
+  Result<int64_t> set_like(std::string_view video_id, std::string_view user_id,
+                           bool like) override {
+    if (!storable_key(video_id)) return no_video(video_id);
+    if (!storable_key(user_id)) return no_user(user_id);
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto known, pool_->exec("SELECT EXISTS (SELECT 1 FROM videos WHERE id = $1),"
+                                " EXISTS (SELECT 1 FROM users WHERE id = $2)",
+                                {video_id, user_id}));
+    if (!known.boolean(0, 0)) return no_video(video_id);
+    if (!known.boolean(0, 1)) return no_user(user_id);
+    // The key makes a second like of the same user nothing, however the calls interleave.
+    auto r = like ? pool_->exec("INSERT INTO video_likes(video_id, user_id, created_at_ms)"
+                                " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                                {video_id, user_id, core::now_ms()})
+                  : pool_->exec("DELETE FROM video_likes WHERE video_id = $1 AND user_id = $2",
+                                {video_id, user_id});
+    if (!r.ok() && detail::sqlstate_of(r.status()) == "23503") return no_video(video_id);
+    if (!r.ok()) return r.status().with_context("like");
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto n, pool_->exec("SELECT like_count FROM videos WHERE id = $1", {video_id}));
+    if (n.rows() == 0) return no_video(video_id);
+    return n.int64(0, 0);
+  }
+
+  Result<bool> likes(std::string_view video_id, std::string_view user_id) override {
+    if (!storable_key(video_id) || !storable_key(user_id)) return false;
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto r, pool_->exec("SELECT 1 FROM video_likes WHERE video_id = $1 AND user_id = $2",
+                            {video_id, user_id}));
+    return r.rows() > 0;
+  }
+
+  Result<Comment> add_comment(std::string_view video_id, std::string_view author_id,
+                              std::string_view raw) override {
+    STREAMLET_ASSIGN_OR_RETURN(std::string body, catalog::detail::comment_body(raw));
+    if (!storable_key(video_id)) return no_video(video_id);
+    if (!storable_key(author_id)) return no_user(author_id);
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto known, pool_->exec("SELECT EXISTS (SELECT 1 FROM videos WHERE id = $1),"
+                                " (SELECT username FROM users WHERE id = $2)",
+                                {video_id, author_id}));
+    if (!known.boolean(0, 0)) return no_video(video_id);
+    if (known.is_null(0, 1)) return no_user(author_id);
+    Comment c{core::random_id(), std::string(video_id), std::string(author_id),
+              known.text(0, 1), std::move(body), core::now_ms()};
+    auto r = pool_->exec("INSERT INTO video_comments(id, video_id, author_id, body, created_at_ms)"
+                         " VALUES ($1, $2, $3, $4, $5)",
+                         {c.id, c.video_id, c.author_id, c.body, c.created_at_ms});
+    if (!r.ok() && detail::sqlstate_of(r.status()) == "23503") return no_video(video_id);
+    if (!r.ok()) return r.status().with_context("add comment");
+    return c;
+  }
+
+  Result<CommentPage> list_comments(std::string_view video_id, std::string_view cursor,
+                                    int limit) override {
+    STREAMLET_ASSIGN_OR_RETURN(int64_t before, catalog::detail::comment_cursor(cursor));
+    limit = std::clamp(limit, 1, 100);
+    CommentPage page;
+    if (!storable_key(video_id)) return page;
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto r, pool_->exec(std::string("SELECT ") + kCommentColumns +
+                                " WHERE c.video_id = $1 AND c.seq < $2 ORDER BY c.seq DESC"
+                                " LIMIT $3",
+                            {video_id, before, int64_t(limit) + 1}));
+    for (int i = 0; i < r.rows() && i < limit; ++i) page.items.push_back(read_comment(r, i));
+    if (r.rows() > limit) page.next_cursor = std::to_string(r.int64(limit - 1, 6));
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto n,
+        pool_->exec("SELECT count(*) FROM video_comments WHERE video_id = $1", {video_id}));
+    page.total = n.int64(0, 0);
+    return page;
+  }
+
+  Result<Comment> get_comment(std::string_view video_id, std::string_view comment_id) override {
+    if (!storable_key(video_id) || !storable_key(comment_id))
+      return catalog::detail::no_comment(comment_id);
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto r, pool_->exec(std::string("SELECT ") + kCommentColumns +
+                                " WHERE c.video_id = $1 AND c.id = $2",
+                            {video_id, comment_id}));
+    if (r.rows() == 0) return catalog::detail::no_comment(comment_id);
+    return read_comment(r, 0);
+  }
+
+  Status delete_comment(std::string_view video_id, std::string_view comment_id) override {
+    if (!storable_key(video_id) || !storable_key(comment_id))
+      return catalog::detail::no_comment(comment_id);
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto r, pool_->exec("DELETE FROM video_comments WHERE video_id = $1 AND id = $2",
+                            {video_id, comment_id}));
+    if (r.affected() == 0) return catalog::detail::no_comment(comment_id);
     return Status::Ok();
   }
 

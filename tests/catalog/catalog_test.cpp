@@ -261,7 +261,7 @@ TEST_CASE("catalog: a file from a newer schema version is refused, naming file a
   const std::string& m = again.status().message();
   CHECK_MESSAGE(m.find(path) != std::string::npos, m);
   CHECK_MESSAGE(m.find("schema version 99") != std::string::npos, m);
-  CHECK_MESSAGE(m.find("knows 8") != std::string::npos, m);
+  CHECK_MESSAGE(m.find("knows 9") != std::string::npos, m);
   // The job queue shares the file and checks its own component the same way.
   {
     auto db = streamlet::detail::sql::Db::open(path);

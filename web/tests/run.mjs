@@ -24,6 +24,7 @@ import { playerSteps } from './player_steps.mjs';
 import { analyticsSteps } from './analytics.mjs';
 import { liveSteps } from './live.mjs';
 import { emailSteps } from './email.mjs';
+import { socialSteps } from './social.mjs';
 
 const SKIP = 77;
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -632,7 +633,9 @@ async function main() {
     const wasPaused = await paused();
     await page.locator('h1').first().focus();
     let reached = false;
-    for (let i = 0; i < 25 && !reached; i++) {
+    // From the title, Tab passes the rest of the page (share, tools, the like button and the
+    // comment form) and wraps round through the header to the player.
+    for (let i = 0; i < 40 && !reached; i++) {
       await page.keyboard.press('Tab');
       reached = await page.evaluate(() => document.activeElement?.closest('figure.player .bar') != null && /^(Play|Pause)$/.test(document.activeElement.getAttribute('aria-label') || ''));
     }
@@ -702,6 +705,7 @@ async function main() {
   await liveSteps({ ...ctx, browser, startExtraServer, shotsDir });
   await accountSteps(ctx);
   await emailSteps(ctx);
+  await socialSteps(ctx);
   const relevant = consoleErrors.filter((e) => !/favicon|403|Failed to load resource/.test(e));
   if (relevant.length) log(`note: browser console errors:\n  ${relevant.slice(0, 10).join('\n  ')}`);
 }

@@ -3,6 +3,7 @@ import { videos, followVideo, session, authHeaders, downloadOriginal } from '../
 import { createPlayer } from '../player.js';
 import { startTime, startAt, linkAt, channelLink } from '../share.js';
 import { savedPosition, rememberPosition } from '../resume.js';
+import { socialSection } from './social.js';
 
 const VIEWER_KEY = 'streamlet.viewer';
 const BEACON_EVERY_MS = 30000;
@@ -148,7 +149,8 @@ export function renderWatch(main, { params, query }) {
     main.replaceChildren(
       h('article.watch', { dataset: { videoId: video.id, visibility: video.visibility } },
         stage,
-        h('div.watch-info', heading, meta, player?.chapterList(), description, share, tools, mine ? h('p.hint', VISIBILITY_WORDS[video.visibility]) : null)),
+        h('div.watch-info', heading, meta, player?.chapterList(), description, share, tools, mine ? h('p.hint', VISIBILITY_WORDS[video.visibility]) : null),
+        socialSection(video)),
     );
   }
 
