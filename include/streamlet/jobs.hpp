@@ -57,6 +57,7 @@ struct Job {
   // not claimed before none is left: BullMQ's "waiting-children").
   std::string parent_id;
   int waiting_children = 0;
+  std::string claimed_by;  // the queue instance (lease owner) that claimed it last; kept
 };
 
 struct NewJob {

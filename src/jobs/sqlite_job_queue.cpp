@@ -72,10 +72,12 @@ CREATE INDEX jobs_by_owner ON jobs(owner_id, seq);
 DROP INDEX jobs_claim;
 CREATE INDEX jobs_claim ON jobs(state, (run_at_ms - priority * 60000), seq);
 )sql",
-      // 4: flows (enqueue_flow): a parent waits for its children to succeed.
+      // 4: flows (enqueue_flow): a parent waits for its children to succeed; and who ran a
+      // job last, kept after it ends.
       R"sql(
 ALTER TABLE jobs ADD COLUMN parent_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN waiting_children INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
 )sql",
   };
   return steps;
@@ -88,8 +90,8 @@ constexpr const char* kClaimOrder = " ORDER BY (run_at_ms - priority * 60000), s
 constexpr const char* kJobColumns =
     "id, kind, video_id, payload, state, attempts, max_attempts, last_error, cancel_requested,"
     " run_at_ms, lease_owner, lease_expires_at_ms, created_at_ms, updated_at_ms,"
-    " owner_id, priority, parent_id, waiting_children";
-constexpr int kJobColumnCount = 18;
+    " owner_id, priority, parent_id, waiting_children, claimed_by";
+constexpr int kJobColumnCount = 19;
 
 Job read_job(const Stmt& s) {
   Job j;
@@ -111,6 +113,7 @@ Job read_job(const Stmt& s) {
   j.priority = static_cast<int>(s.int64(15));
   j.parent_id = s.text(16);
   j.waiting_children = static_cast<int>(s.int64(17));
+  j.claimed_by = s.text(18);
   return j;
 }
 
@@ -281,8 +284,8 @@ class SqliteJobQueue final : public JobQueue {
     STREAMLET_ASSIGN_OR_RETURN(
         auto up, db_->prepare("UPDATE jobs SET state = 'running', attempts = attempts + 1,"
                               " lease_owner = ?, lease_expires_at_ms = ?, cancel_requested = 0,"
-                              " updated_at_ms = ? WHERE id = ?"));
-    up.bind(1, owner_).bind(2, now + options_.lease.count()).bind(3, now).bind(4, id);
+                              " updated_at_ms = ?, claimed_by = ? WHERE id = ?"));
+    up.bind(1, owner_).bind(2, now + options_.lease.count()).bind(3, now).bind(4, owner_).bind(5, id);
     STREAMLET_RETURN_IF_ERROR(up.run());
     STREAMLET_RETURN_IF_ERROR(heartbeat_locked(now));
     STREAMLET_ASSIGN_OR_RETURN(Job job, get_locked(id));
