@@ -60,6 +60,7 @@ TEST_CASE("cluster: a video's chunks are jobs two workers take; a killed one's c
   const fs::path shared = dir / "shared", alone = dir / "alone";
   fs::create_directories(shared);
   fs::create_directories(alone);
+  for (const char* node : {"api", "w1", "w2", "whole"}) fs::create_directories(dir / node);
   ServerProcess api(dir / "api" / "data", "admin-key", node_flags(shared, {"--roles", "api,origin"}));
   ServerProcess w1(dir / "w1" / "data", "admin-key",
                    node_flags(shared, {"--roles", "worker", "--chunk-seconds", "2"}));
