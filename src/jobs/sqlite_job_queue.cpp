@@ -164,9 +164,9 @@ class SqliteJobQueue final : public JobQueue {
   Result<Job> enqueue_flow(const NewJob& in, const std::vector<NewJob>& children) override {
     STREAMLET_RETURN_IF_ERROR(check_new(in));
     for (const NewJob& c : children) {
-      STREAMLET_RETURN_IF_ERROR(check_new(c));
       if (c.mark_video_queued)
         return error(ErrorCode::kInvalidArgument, "only a flow's parent may mark its video");
+      STREAMLET_RETURN_IF_ERROR(check_new(c));
     }
     const int64_t now = detail::now_ms();
     std::lock_guard lock(db_->mutex());

@@ -472,7 +472,7 @@ TEST_CASE("jobs: a flow's parent is claimed only once every child succeeded, who
   REQUIRE(failed.ok());
   CHECK(failed->state == sj::JobState::kQueued);
   CHECK(a->get(parent->id)->waiting_children == 1);
-  REQUIRE(b->retry((**second).id).code() == ErrorCode::kConflict);  // queued, not failed
+  REQUIRE(b->retry((**second).id).status().code() == ErrorCode::kConflict);  // queued, not failed
   // Due again after its backoff (1 ms), taken by either instance.
   std::optional<sj::Job> again;
   for (int i = 0; i < 100 && !again; ++i) {
@@ -492,6 +492,6 @@ TEST_CASE("jobs: a flow's parent is claimed only once every child succeeded, who
   // Only a flow's parent may mark its video.
   sj::NewJob marking = new_job("part", "vid2", "{}");
   marking.mark_video_queued = true;
-  CHECK(a->enqueue_flow(new_job("join", "vid2", "{}"), {marking}).code() ==
+  CHECK(a->enqueue_flow(new_job("join", "vid2", "{}"), {marking}).status().code() ==
         ErrorCode::kInvalidArgument);
 }
