@@ -6,10 +6,13 @@
 # their start until every video is ready. Each W is run --runs times, alternating with the
 # others, and the median is reported with videos/min and the speedup over W=1 (ideal: W, or
 # the machine's cores if fewer: two 1-thread workers fill a 2-core machine). Printed, never
-# asserted.
+# asserted. With --chunk-seconds C the workers cut each video into C-second chunks, each a job
+# of the queue any worker takes (a flow: parts, then their join): `--videos 1 --seconds 24
+# --chunk-seconds 4` is one video's chunks spread over W worker processes.
 #
 #   bench/worker_scaling.sh [--build build] [--workers "1 2 4"] [--videos 8] [--seconds 4]
 #                           [--threads 1] [--runs 2] [--catalog sqlite|postgres]
+#                           [--chunk-seconds 0]
 #
 # --catalog postgres starts a throwaway PostgreSQL (tests/support/postgres_server.sh) for the
 # catalog, queue and events (NOTIFY wake-ups); sqlite (default) shares one catalog.db file,
@@ -18,7 +21,7 @@
 set -euo pipefail
 shopt -s inherit_errexit
 
-build=build workers="1 2 4" videos=8 seconds=4 threads=1 runs=2 catalog=sqlite
+build=build workers="1 2 4" videos=8 seconds=4 threads=1 runs=2 catalog=sqlite chunk=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
@@ -28,7 +31,8 @@ while [ $# -gt 0 ]; do
     --threads) threads=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --catalog) catalog=$2; shift 2 ;;
-    *) sed -n '11,12p' "$0" >&2; exit 2 ;;
+    --chunk-seconds) chunk=$2; shift 2 ;;
+    *) sed -n '14,16p' "$0" >&2; exit 2 ;;
   esac
 done
 case "$catalog" in sqlite|postgres) ;; *) echo "--catalog sqlite|postgres" >&2; exit 2 ;; esac
@@ -97,7 +101,7 @@ round() {
   for i in $(seq "$w"); do
     mkdir -p "$dir/w$i"
     spawn_node "$dir/w$i/log" --roles worker --listen 127.0.0.1:0 --data "$dir/w$i/data" \
-      --transcode-threads "$threads" "${shared[@]}"
+      --transcode-threads "$threads" --chunk-seconds "$chunk" "${shared[@]}"
   done
   local ready failed reason
   while :; do
@@ -121,7 +125,8 @@ for r in $(seq "$runs"); do
 done
 
 echo "$videos videos of ${seconds} s 640x360 -> 360p+240p+audio (veryfast, 2 s segments)," \
-  "catalog $catalog, --transcode-threads $threads, $(nproc) cores, median of $runs," \
+  "catalog $catalog, --transcode-threads $threads, --chunk-seconds $chunk, $(nproc) cores," \
+  "median of $runs," \
   "load average at the end $(cut -d" " -f1-3 /proc/loadavg)"
 # Ideal: the first W's time scaled by W (W=1 time / W); the cores bound it at cores/threads.
 python3 - "$videos" "$(nproc)" "$threads" $(for w in $workers; do echo "$w:$(echo ${times[$w]} | tr ' ' ,)"; done) <<'PY'

@@ -4,6 +4,7 @@
 //   streamlet-server --roles worker --catalog postgresql://... --storage s3://... (a cluster node)
 // Options may also come from the environment (STREAMLET_LISTEN, STREAMLET_DATA,
 // STREAMLET_API_KEY) or a JSON config file (--config); flags win over both.
+#include <cmath>
 #include <arpa/inet.h>
 #include <httplib.h>
 #include <netinet/in.h>
@@ -76,6 +77,7 @@ struct Config {
   std::string ladder;  // "" = the default ladder
   std::string preset = "veryfast";
   double segment_seconds = 6.0;
+  double chunk_seconds = 0;  // 0 = automatic (transcode::auto_chunk_seconds: 0 on 2 cores)
   bool progressive = true;  // a processing video plays from its first segments
   std::string default_visibility = "public";
   bool registration = true;
@@ -148,6 +150,10 @@ Result<Config> load_config(int argc, char** argv) {
       cxxopts::value<std::string>())("preset", "x264 preset (default veryfast)",
                                      cxxopts::value<std::string>())(
       "segment-seconds", "segment duration (default 6)", cxxopts::value<double>())(
+      "chunk-seconds",
+      "cut videos into chunks of N seconds (a multiple of --segment-seconds), each a job any "
+      "worker of the cluster takes (default 0: automatic, no chunks below 16 cores)",
+      cxxopts::value<double>())(
       "no-progressive",
       "publish a video only when its transcode ends (default: playable while processing)")(
       "default-visibility", "public|unlisted|private for new uploads (default public)",
@@ -304,6 +310,7 @@ Result<Config> load_config(int argc, char** argv) {
     if (args.count("ladder")) c.ladder = args["ladder"].as<std::string>();
     if (args.count("preset")) c.preset = args["preset"].as<std::string>();
     if (args.count("segment-seconds")) c.segment_seconds = args["segment-seconds"].as<double>();
+    if (args.count("chunk-seconds")) c.chunk_seconds = args["chunk-seconds"].as<double>();
     if (args.count("no-progressive")) c.progressive = false;
     if (args.count("default-visibility"))
       c.default_visibility = args["default-visibility"].as<std::string>();
@@ -390,6 +397,11 @@ Result<Config> load_config(int argc, char** argv) {
     return error(ErrorCode::kInvalidArgument,
                  "--threads, --expiration, --workers, --max-attempts and --segment-seconds must "
                  "be positive");
+  const double chunk_segments = c.chunk_seconds / c.segment_seconds;
+  if (c.chunk_seconds < 0 || (c.chunk_seconds > 0 && (chunk_segments < 1 - 1e-6 ||
+                              std::fabs(chunk_segments - std::round(chunk_segments)) > 1e-6)))
+    return error(ErrorCode::kInvalidArgument,
+                 "--chunk-seconds must be 0 (automatic) or a whole multiple of --segment-seconds");
   return c;
 }
 
@@ -519,6 +531,7 @@ int main(int argc, char** argv) {
   // How many cores a transcode takes is this machine's, so it is not in the job (job_options).
   popts.transcode.threads = c.transcode_threads;
   popts.transcode.segment_seconds = c.segment_seconds;
+  popts.transcode.chunk_seconds = c.chunk_seconds;
   popts.transcode.progressive = c.progressive;
   // A keyframe at least every 2 s, and at least once a segment (shorter segments than 2 s
   // would otherwise fail every transcode).

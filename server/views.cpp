@@ -195,6 +195,10 @@ json view(const jobs::Job& j) {
           {"attempts", j.attempts},
           {"max_attempts", j.max_attempts},
           {"last_error", j.last_error},
+          // Who ran it last (a queue instance: one per server process), and its flow.
+          {"worker", j.claimed_by},
+          {"parent_id", j.parent_id},
+          {"waiting_children", j.waiting_children},
           {"created_at", rfc3339_ms(j.created_at_ms)},
           {"updated_at", rfc3339_ms(j.updated_at_ms)}};
 }

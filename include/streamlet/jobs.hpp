@@ -53,6 +53,11 @@ struct Job {
   int64_t lease_expires_at_ms = 0;
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
+  // Flows (enqueue_flow): the parent of a child; a parent's children not yet succeeded (it is
+  // not claimed before none is left: BullMQ's "waiting-children").
+  std::string parent_id;
+  int waiting_children = 0;
+  std::string claimed_by;  // the queue instance (lease owner) that claimed it last; kept
 };
 
 struct NewJob {
@@ -134,6 +139,15 @@ class JobQueue {
 
   // Returns the new job, due now.
   virtual Result<Job> enqueue(const NewJob& job) = 0;
+  // A flow, as one transaction: `parent` and its `children`, all due now, but the parent is
+  // claimed only once every child has succeeded (complete()); a child that is dead-lettered
+  // or cancelled leaves it waiting until it is cancelled. Only the parent may
+  // mark_video_queued. Returns the parent. The base: kUnsupported (no flows in this queue).
+  virtual Result<Job> enqueue_flow(const NewJob& parent, const std::vector<NewJob>& children) {
+    (void)parent;
+    (void)children;
+    return Status(ErrorCode::kUnsupported, "this job queue has no flows");
+  }
   virtual Result<Job> get(std::string_view id) = 0;
   // The jobs matching `filter`, newest first, one page at a time from `cursor` ("" = the
   // newest). kInvalidArgument for a limit outside 1..kMaxJobPageSize (never lowered

@@ -173,6 +173,33 @@ Result<TranscodeResult> transcode(const std::string& input, storage::Storage& ou
                                   std::string_view prefix, const Options& options = {},
                                   ProgressCallback progress = {}, CancelToken cancel = {});
 
+// A chunked transcode as separate jobs of a cluster (the platform's "transcode-chunk" and
+// "transcode-join" jobs): parts encoded anywhere, in any order, retried alone, into one
+// staging prefix of a shared storage, then joined into one publication.
+//   part 0     : audio, poster and storyboard over the whole source
+//   part 1..n  : the video ladder of chunk k (Options::chunk_seconds), as run_chunked cuts it
+// Each part writes its segments (and poster, storyboard) under their final names below
+// `staging` ("chunks/<video>/"), its init segments below "part_<k>/" and what it encoded
+// (tracks, frames, end) as "part_<k>.json" last, so a part whose JSON is there is whole.
+// Rewriting a part (a retry) replaces it.
+
+// The number of parts (1 + chunks) for `input` at `options`; 0 when it is not chunked there
+// (chunk_seconds 0, one chunk, or a variable-frame-rate source): transcode() it whole.
+// Errors: kInvalidArgument (options), those of media::probe.
+Result<int> chunk_parts(const std::string& input, const Options& options);
+// Encodes part `part` (0..parts-1) of `input` into `staging`. Options::progressive is ignored.
+Status encode_part(const std::string& input, storage::Storage& out, std::string_view staging,
+                   const Options& options, int part, ProgressCallback progress = {},
+                   CancelToken cancel = {});
+// Joins the parts staged under `staging` into one publication of `prefix`, as the storage
+// overload of transcode() publishes it (manifests last), after the checks of the in-process
+// join (kInternal: a part missing, segments that do not follow, codec headers that differ).
+// Removes the staging once published.
+Result<TranscodeResult> join_parts(const std::string& input, storage::Storage& out,
+                                   std::string_view staging, std::string_view prefix,
+                                   const Options& options, ProgressCallback progress = {},
+                                   CancelToken cancel = {});
+
 // Removes the hidden work directories (".<name>.streamlet-tmp-<pid>-<n>") that transcodes into
 // `parent` left behind when their process died (a crash, kill -9); those of processes still
 // running are left alone. A transcode does this for its own output name when it starts; this

@@ -72,6 +72,13 @@ CREATE INDEX jobs_by_owner ON jobs(owner_id, seq);
 DROP INDEX jobs_claim;
 CREATE INDEX jobs_claim ON jobs(state, (run_at_ms - priority * 60000), seq);
 )sql",
+      // 4: flows (enqueue_flow): a parent waits for its children to succeed; and who ran a
+      // job last, kept after it ends.
+      R"sql(
+ALTER TABLE jobs ADD COLUMN parent_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN waiting_children INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return steps;
 }
@@ -83,8 +90,8 @@ constexpr const char* kClaimOrder = " ORDER BY (run_at_ms - priority * 60000), s
 constexpr const char* kJobColumns =
     "id, kind, video_id, payload, state, attempts, max_attempts, last_error, cancel_requested,"
     " run_at_ms, lease_owner, lease_expires_at_ms, created_at_ms, updated_at_ms,"
-    " owner_id, priority";
-constexpr int kJobColumnCount = 16;
+    " owner_id, priority, parent_id, waiting_children, claimed_by";
+constexpr int kJobColumnCount = 19;
 
 Job read_job(const Stmt& s) {
   Job j;
@@ -104,6 +111,9 @@ Job read_job(const Stmt& s) {
   j.updated_at_ms = s.int64(13);
   j.owner_id = s.text(14);
   j.priority = static_cast<int>(s.int64(15));
+  j.parent_id = s.text(16);
+  j.waiting_children = static_cast<int>(s.int64(17));
+  j.claimed_by = s.text(18);
   return j;
 }
 
@@ -149,19 +159,15 @@ class SqliteJobQueue final : public JobQueue {
     return s.run();
   }
 
-  Result<Job> enqueue(const NewJob& in) override {
-    if (in.kind.empty()) return error(ErrorCode::kInvalidArgument, "a job needs a kind");
-    auto payload = nlohmann::json::parse(in.payload, nullptr, false);
-    if (!payload.is_object())
-      return error(ErrorCode::kInvalidArgument, "job payload must be a JSON object");
-    const int max_attempts = in.max_attempts.value_or(options_.retry.max_attempts);
-    if (max_attempts < 1) return error(ErrorCode::kInvalidArgument, "max_attempts must be >= 1");
-    if (in.mark_video_queued && !shares_catalog_)
-      return error(ErrorCode::kUnsupported,
-                   "this job queue is not in the catalog's database: it cannot mark the video");
-    if (in.mark_video_queued && in.video_id.empty())
-      return error(ErrorCode::kInvalidArgument, "mark_video_queued needs a video_id");
-    const std::string id = detail::random_id();
+  Result<Job> enqueue(const NewJob& in) override { return enqueue_flow(in, {}); }
+
+  Result<Job> enqueue_flow(const NewJob& in, const std::vector<NewJob>& children) override {
+    STREAMLET_RETURN_IF_ERROR(check_new(in));
+    for (const NewJob& c : children) {
+      if (c.mark_video_queued)
+        return error(ErrorCode::kInvalidArgument, "only a flow's parent may mark its video");
+      STREAMLET_RETURN_IF_ERROR(check_new(c));
+    }
     const int64_t now = detail::now_ms();
     std::lock_guard lock(db_->mutex());
     Transaction txn(*db_);
@@ -177,14 +183,9 @@ class SqliteJobQueue final : public JobQueue {
       if (db_->changes() == 0)
         return error(ErrorCode::kNotFound, "no video '" + in.video_id + "'");
     }
-    STREAMLET_ASSIGN_OR_RETURN(
-        auto s, db_->prepare("INSERT INTO jobs(id, kind, video_id, payload, state, max_attempts,"
-                             " run_at_ms, created_at_ms, updated_at_ms, owner_id, priority)"
-                             " VALUES(?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)"));
-    s.bind(1, id).bind(2, in.kind).bind(3, in.video_id).bind(4, in.payload).bind(5, max_attempts);
-    s.bind(6, now).bind(7, now).bind(8, now).bind(9, in.owner_id);
-    s.bind(10, static_cast<int64_t>(in.priority));
-    STREAMLET_RETURN_IF_ERROR(s.run());
+    STREAMLET_ASSIGN_OR_RETURN(std::string id,
+                               insert_locked(in, "", static_cast<int>(children.size()), now));
+    for (const NewJob& c : children) STREAMLET_RETURN_IF_ERROR(insert_locked(c, id, 0, now).status());
     STREAMLET_ASSIGN_OR_RETURN(Job job, get_locked(id));
     STREAMLET_RETURN_IF_ERROR(txn.commit());
     return job;
@@ -263,7 +264,8 @@ class SqliteJobQueue final : public JobQueue {
     // caller tells the job's owner.
     STREAMLET_RETURN_IF_ERROR(reclaim_locked(/*only_expired=*/true, now).status());
 
-    std::string sql = "SELECT id FROM jobs WHERE state = 'queued' AND run_at_ms <= ?";
+    std::string sql =
+        "SELECT id FROM jobs WHERE state = 'queued' AND run_at_ms <= ? AND waiting_children = 0";
     if (!kinds.empty()) {
       sql += " AND kind IN (?";
       for (size_t i = 1; i < kinds.size(); ++i) sql += ", ?";
@@ -282,8 +284,8 @@ class SqliteJobQueue final : public JobQueue {
     STREAMLET_ASSIGN_OR_RETURN(
         auto up, db_->prepare("UPDATE jobs SET state = 'running', attempts = attempts + 1,"
                               " lease_owner = ?, lease_expires_at_ms = ?, cancel_requested = 0,"
-                              " updated_at_ms = ? WHERE id = ?"));
-    up.bind(1, owner_).bind(2, now + options_.lease.count()).bind(3, now).bind(4, id);
+                              " updated_at_ms = ?, claimed_by = ? WHERE id = ?"));
+    up.bind(1, owner_).bind(2, now + options_.lease.count()).bind(3, now).bind(4, owner_).bind(5, id);
     STREAMLET_RETURN_IF_ERROR(up.run());
     STREAMLET_RETURN_IF_ERROR(heartbeat_locked(now));
     STREAMLET_ASSIGN_OR_RETURN(Job job, get_locked(id));
@@ -306,14 +308,24 @@ class SqliteJobQueue final : public JobQueue {
 
   Status complete(std::string_view id) override {
     std::lock_guard lock(db_->mutex());
+    const int64_t now = detail::now_ms();
+    Transaction txn(*db_);
+    STREAMLET_RETURN_IF_ERROR(txn.begin());
     STREAMLET_ASSIGN_OR_RETURN(
         auto s, db_->prepare("UPDATE jobs SET state = 'succeeded', lease_owner = '',"
                              " lease_expires_at_ms = 0, updated_at_ms = ? WHERE id = ?"
                              " AND state = 'running' AND lease_owner = ?"));
-    s.bind(1, detail::now_ms()).bind(2, id).bind(3, owner_);
+    s.bind(1, now).bind(2, id).bind(3, owner_);
     STREAMLET_RETURN_IF_ERROR(s.run());
     if (db_->changes() == 0) return lease_lost(id).status();
-    return Status::Ok();
+    // A child of a flow: its parent waits for one child less (claimable at none).
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto p, db_->prepare("UPDATE jobs SET waiting_children = waiting_children - 1,"
+                             " updated_at_ms = ? WHERE waiting_children > 0 AND id ="
+                             " (SELECT parent_id FROM jobs WHERE id = ?)"));
+    p.bind(1, now).bind(2, id);
+    STREAMLET_RETURN_IF_ERROR(p.run());
+    return txn.commit();
   }
 
   Result<Job> fail(std::string_view id, std::string_view reason, bool retryable) override {
@@ -430,6 +442,38 @@ class SqliteJobQueue final : public JobQueue {
     auto delay = options_.retry.base_backoff;
     for (int i = 1; i < attempts && delay < options_.retry.max_backoff; ++i) delay *= 2;
     return std::min(delay, options_.retry.max_backoff);
+  }
+
+  Status check_new(const NewJob& in) const {
+    if (in.kind.empty()) return error(ErrorCode::kInvalidArgument, "a job needs a kind");
+    auto payload = nlohmann::json::parse(in.payload, nullptr, false);
+    if (!payload.is_object())
+      return error(ErrorCode::kInvalidArgument, "job payload must be a JSON object");
+    if (in.max_attempts.value_or(options_.retry.max_attempts) < 1)
+      return error(ErrorCode::kInvalidArgument, "max_attempts must be >= 1");
+    if (in.mark_video_queued && !shares_catalog_)
+      return error(ErrorCode::kUnsupported,
+                   "this job queue is not in the catalog's database: it cannot mark the video");
+    if (in.mark_video_queued && in.video_id.empty())
+      return error(ErrorCode::kInvalidArgument, "mark_video_queued needs a video_id");
+    return Status::Ok();
+  }
+
+  Result<std::string> insert_locked(const NewJob& in, const std::string& parent_id,
+                                    int waiting_children, int64_t now) {
+    const std::string id = detail::random_id();
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto s, db_->prepare("INSERT INTO jobs(id, kind, video_id, payload, state, max_attempts,"
+                             " run_at_ms, created_at_ms, updated_at_ms, owner_id, priority,"
+                             " parent_id, waiting_children)"
+                             " VALUES(?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)"));
+    s.bind(1, id).bind(2, in.kind).bind(3, in.video_id).bind(4, in.payload);
+    s.bind(5, static_cast<int64_t>(in.max_attempts.value_or(options_.retry.max_attempts)));
+    s.bind(6, now).bind(7, now).bind(8, now).bind(9, in.owner_id);
+    s.bind(10, static_cast<int64_t>(in.priority)).bind(11, parent_id);
+    s.bind(12, static_cast<int64_t>(waiting_children));
+    STREAMLET_RETURN_IF_ERROR(s.run());
+    return id;
   }
 
   Result<Job> get_locked(std::string_view id) {

@@ -63,6 +63,15 @@ constexpr const char* kMetaVideo = "streamlet_video";
 std::string media_prefix(std::string_view video_id) {
   return "media/" + std::string(video_id) + "/";
 }
+// A chunked transcode's parts, staged until the join publishes them (chunk_parts).
+std::string staging_prefix(std::string_view video_id) {
+  return "chunks/" + std::string(video_id) + "/";
+}
+// The jobs of a video's chunked transcode: a flow of one chunk job per part and its join.
+constexpr const char* kChunkKind = "transcode-chunk";
+constexpr const char* kJoinKind = "transcode-join";
+bool in_flow(const jobs::Job& job) { return job.kind == kChunkKind || job.kind == kJoinKind; }
+
 std::string link_key(std::string_view video_id) {
   return "upload-links/" + std::string(video_id);
 }
@@ -250,6 +259,7 @@ struct Platform::Impl {
 
   void remove_files_of(const std::string& video_id) {
     (void)storage->remove_prefix(media_prefix(video_id));
+    (void)storage->remove_prefix(staging_prefix(video_id));
     (void)storage->remove_prefix(internal::caption_sources_prefix(video_id));
     const std::string upload_id = upload_of(video_id);
     if (!upload_id.empty()) (void)store->terminate(upload_id);
@@ -371,6 +381,16 @@ struct Platform::Impl {
                       "the uploaded file is gone: " + local.status().message());
       source = std::move(*local);
     }
+    // Chunks as jobs of the cluster: this job becomes the parent of a flow (its chunks, then
+    // their join) and ends once the flow is queued. A queue without flows, or a source that
+    // is not chunked at these options, is transcoded here.
+    if (transcode_options.chunk_seconds > 0) {
+      auto parts = transcode::chunk_parts(source.path.string(), transcode_options);
+      if (parts.ok() && *parts > 0) {
+        auto flow = start_flow(job, payload, transcode_options, *parts);
+        if (flow.code() != ErrorCode::kUnsupported) return flow;
+      }
+    }
     STREAMLET_ASSIGN_OR_RETURN(
         auto ready, internal::transcode_video(source.path.string(), payload.display_name,
                                               *storage, media_prefix(job.video_id),
@@ -379,6 +399,134 @@ struct Platform::Impl {
     if (auto status = republish_captions(job.video_id); !status.ok())
       return status.with_context("captions");
     return lifecycle->ready(job.video_id, ready).status();
+  }
+
+  // Queues the flow of a chunked transcode: one "transcode-chunk" job per part, each with its
+  // own attempts, and the "transcode-join" that waits for them all. Their payload is the
+  // parent's with the options pinned (every worker cuts the same chunks) and the part.
+  Status start_flow(const jobs::Job& parent, internal::TranscodePayload payload,
+                    const transcode::Options& options, int parts) {
+    // A retried parent (its worker died after queueing) finds its flow already there.
+    jobs::JobFilter filter;
+    filter.video_id = parent.video_id;
+    filter.limit = jobs::kMaxJobPageSize;
+    auto page = queue->list(filter);
+    if (page.ok())
+      for (const auto& j : page->jobs)
+        if (j.kind == kJoinKind && j.created_at_ms >= parent.created_at_ms &&
+            (j.state == jobs::JobState::kQueued || j.state == jobs::JobState::kRunning))
+          return Status::Ok();
+    (void)storage->remove_prefix(staging_prefix(parent.video_id));
+    payload.options = options;
+    auto with = [&](int part) {
+      auto j = json::parse(internal::encode_payload(payload));
+      j["chunk_seconds"] = options.chunk_seconds;
+      j["parts"] = parts;
+      if (part >= 0) j["part"] = part;
+      return j.dump();
+    };
+    jobs::NewJob join;
+    join.kind = kJoinKind;
+    join.video_id = parent.video_id;
+    join.owner_id = parent.owner_id;
+    join.priority = parent.priority;
+    join.payload = with(-1);
+    std::vector<jobs::NewJob> chunks;
+    for (int k = 0; k < parts; ++k) {
+      jobs::NewJob c = join;
+      c.kind = kChunkKind;
+      c.payload = with(k);
+      chunks.push_back(std::move(c));
+    }
+    STREAMLET_RETURN_IF_ERROR(queue->enqueue_flow(join, chunks).status());
+    if (pool) pool->wake();
+    return Status::Ok();
+  }
+
+  // A chunk job's or a join's payload: the parent's, the pinned chunk length, the part.
+  struct FlowPayload {
+    internal::TranscodePayload base;
+    transcode::Options options;
+    int part = -1;
+    int parts = 0;
+  };
+  Result<FlowPayload> flow_payload(const jobs::Job& job) {
+    if (job.video_id.empty())
+      return error(ErrorCode::kInvalidArgument, job.kind + " job without a video");
+    FlowPayload f;
+    STREAMLET_ASSIGN_OR_RETURN(f.base, internal::decode_payload(job));
+    auto j = json::parse(job.payload, nullptr, false);
+    if (!f.base.options || !j.contains("chunk_seconds") || !j["chunk_seconds"].is_number() ||
+        !j.contains("parts") || !j["parts"].is_number_integer())
+      return error(ErrorCode::kInvalidArgument,
+                   job.kind + " job payload needs \"transcode\", \"chunk_seconds\" and \"parts\"");
+    f.options = internal::job_options(f.base, options.transcode);
+    f.options.chunk_seconds = j["chunk_seconds"].get<double>();
+    f.options.progressive = false;
+    f.parts = j["parts"].get<int>();
+    if (j.contains("part") && j["part"].is_number_integer()) f.part = j["part"].get<int>();
+    return f;
+  }
+
+  Result<storage::LocalFile> source_of(const internal::TranscodePayload& payload) {
+    storage::LocalFile source{payload.legacy_input_path, nullptr};
+    if (payload.source_key.empty()) return source;
+    auto local = storage->local_file(payload.source_key, parts.scratch_dir);
+    if (!local.ok())
+      return Status(local.status().code(), "the uploaded file is gone: " + local.status().message());
+    return std::move(*local);
+  }
+
+  // How many parts of a video's flow have succeeded (for its progress: parts done / parts).
+  int parts_done(const std::string& video_id, const std::string& join_id) {
+    jobs::JobFilter filter;
+    filter.video_id = video_id;
+    filter.state = jobs::JobState::kSucceeded;
+    filter.limit = jobs::kMaxJobPageSize;
+    auto page = queue->list(filter);
+    int done = 0;
+    if (page.ok())
+      for (const auto& j : page->jobs) done += j.kind == kChunkKind && j.parent_id == join_id;
+    return done;
+  }
+
+  Status run_chunk(const jobs::Job& job, const CancelToken& cancel, const jobs::ProgressFn& progress) {
+    STREAMLET_ASSIGN_OR_RETURN(auto flow, flow_payload(job));
+    if (flow.part < 0 || flow.part >= flow.parts)
+      return error(ErrorCode::kInvalidArgument, "transcode-chunk job payload needs a \"part\"");
+    STREAMLET_RETURN_IF_ERROR(catalog->get_video(job.video_id).status());
+    STREAMLET_ASSIGN_OR_RETURN(auto source, source_of(flow.base));
+    // The video's progress is its parts done, this one's share counted as it goes.
+    const int done = parts_done(job.video_id, job.parent_id);
+    jobs::ProgressFn part_progress;
+    if (progress)
+      part_progress = [&, done, parts = flow.parts](double fraction, double fps, double speed) {
+        progress(std::min(1.0, (done + fraction) / parts), fps, speed);
+      };
+    return internal::encode_video_part(source.path.string(), flow.base.display_name, *storage,
+                                       staging_prefix(job.video_id), flow.options, flow.part,
+                                       part_progress, cancel);
+  }
+
+  Status run_join(const jobs::Job& job, const CancelToken& cancel, const jobs::ProgressFn& progress) {
+    STREAMLET_ASSIGN_OR_RETURN(auto flow, flow_payload(job));
+    STREAMLET_RETURN_IF_ERROR(catalog->get_video(job.video_id).status());
+    STREAMLET_ASSIGN_OR_RETURN(auto source, source_of(flow.base));
+    // What an earlier attempt of the join staged is nobody's now (this worker holds the lease).
+    (void)storage->discard_unpublished(media_prefix(job.video_id));
+    STREAMLET_ASSIGN_OR_RETURN(
+        auto ready, internal::join_video(source.path.string(), flow.base.display_name, *storage,
+                                         staging_prefix(job.video_id), media_prefix(job.video_id),
+                                         flow.options, progress, cancel));
+    if (auto status = republish_captions(job.video_id); !status.ok())
+      return status.with_context("captions");
+    return lifecycle->ready(job.video_id, ready).status();
+  }
+
+  Status run_job(const jobs::Job& job, const CancelToken& cancel, const jobs::ProgressFn& progress) {
+    if (job.kind == kChunkKind) return run_chunk(job, cancel, progress);
+    if (job.kind == kJoinKind) return run_join(job, cancel, progress);
+    return run_transcode(job, cancel, progress);
   }
 
   // One caption change at a time per platform: each rewrites the manifests from the list.
@@ -407,7 +555,19 @@ struct Platform::Impl {
 
   // A video's job ended: clean up output of a video deleted meanwhile.
   void on_job_state(const jobs::Job& job) {
-    lifecycle->job_changed(job);
+    const bool ended_badly =
+        job.state == jobs::JobState::kFailed || job.state == jobs::JobState::kCancelled;
+    if (in_flow(job) && ended_badly) {
+      // A part of a flow that failed for good (or was cancelled) fails the video once: the
+      // rest of its flow is cancelled, and their cancellations leave the reason as it is.
+      auto v = catalog->get_video(job.video_id);
+      const bool already = v.ok() && v->status == catalog::VideoStatus::kFailed;
+      if (!already || job.state == jobs::JobState::kFailed) lifecycle->job_changed(job);
+      cancel_jobs_of(job.video_id);
+      (void)storage->remove_prefix(staging_prefix(job.video_id));
+    } else {
+      lifecycle->job_changed(job);
+    }
     if (job.video_id.empty()) return;
     const bool ended = job.state == jobs::JobState::kSucceeded ||
                        job.state == jobs::JobState::kFailed ||
@@ -533,12 +693,12 @@ Result<std::unique_ptr<Platform>> Platform::create(PlatformOptions options, Plat
   jobs::JobHandler handler;
   handler.run = [raw](const jobs::Job& job, const CancelToken& cancel,
                       const jobs::ProgressFn& progress) {
-    return raw->run_transcode(job, cancel, progress);
+    return raw->run_job(job, cancel, progress);
   };
   handler.on_state_change = [raw](const jobs::Job& job) { raw->on_job_state(job); };
   jobs::WorkerPoolOptions popts;
   popts.workers = std::max(1, options.workers);
-  popts.kinds = {"transcode"};
+  popts.kinds = {"transcode", kChunkKind, kJoinKind};
   impl->pool =
       std::make_unique<jobs::WorkerPool>(impl->queue, std::move(handler), popts, impl->bus);
   impl->fps_watch = impl->bus->subscribe("", [raw](const events::Event& e) {
@@ -1323,6 +1483,8 @@ Result<jobs::Job> Platform::cancel_job(const Principal& who, std::string_view id
   STREAMLET_ASSIGN_OR_RETURN(auto job, impl_->job_of(id));
   STREAMLET_ASSIGN_OR_RETURN(auto video, impl_->video_for_job(who, job, accounts::Action::kModify));
   STREAMLET_ASSIGN_OR_RETURN(auto after, impl_->queue->cancel(id));
+  // A chunk or the join of a chunked transcode: the whole flow goes with it.
+  if (in_flow(job)) impl_->cancel_jobs_of(job.video_id);
   // A queued job is cancelled at once (no worker will tell); a running one when its worker stops.
   if (after.state == jobs::JobState::kCancelled && !video.id.empty())
     (void)impl_->lifecycle->failed(video.id, "transcode cancelled");

@@ -181,14 +181,12 @@ Result<TranscodePayload> decode_payload(const Job& job) {
   return p;
 }
 
-Result<catalog::ReadyInfo> transcode_video(const std::string& input, const std::string& shown,
-                                           storage::Storage& out, const std::string& prefix,
-                                           const transcode::Options& options,
-                                           const ProgressFn& progress, const CancelToken& cancel) {
-  transcode::ProgressCallback on_progress;
-  if (progress)
-    on_progress = [&](const transcode::Progress& p) { progress(p.fraction, p.fps, p.speed); };
-  auto transcoded = transcode::transcode(input, out, prefix, options, on_progress, cancel);
+namespace {
+
+// What the catalog keeps of a published transcode, or the failure in its owner's words.
+Result<catalog::ReadyInfo> ready_info(const Result<transcode::TranscodeResult>& transcoded,
+                                      const std::string& input, const std::string& shown,
+                                      const std::string& prefix) {
   if (!transcoded.ok())
     return Status(transcoded.status().code(),
                   // Keys of the output are "media/<video>/<inside>": <inside> is shown.
@@ -206,6 +204,38 @@ Result<catalog::ReadyInfo> transcode_video(const std::string& input, const std::
   ready.dash_manifest = below_media(result.dash_manifest);
   ready.poster = below_media(result.poster);
   return ready;
+}
+
+transcode::ProgressCallback progress_of(const ProgressFn& progress) {
+  if (!progress) return {};
+  return [progress](const transcode::Progress& p) { progress(p.fraction, p.fps, p.speed); };
+}
+
+}  // namespace
+
+Result<catalog::ReadyInfo> transcode_video(const std::string& input, const std::string& shown,
+                                           storage::Storage& out, const std::string& prefix,
+                                           const transcode::Options& options,
+                                           const ProgressFn& progress, const CancelToken& cancel) {
+  return ready_info(transcode::transcode(input, out, prefix, options, progress_of(progress), cancel),
+                    input, shown, prefix);
+}
+
+Result<catalog::ReadyInfo> join_video(const std::string& input, const std::string& shown,
+                                      storage::Storage& out, const std::string& staging,
+                                      const std::string& prefix, const transcode::Options& options,
+                                      const ProgressFn& progress, const CancelToken& cancel) {
+  return ready_info(transcode::join_parts(input, out, staging, prefix, options,
+                                          progress_of(progress), cancel),
+                    input, shown, prefix);
+}
+
+Status encode_video_part(const std::string& input, const std::string& shown, storage::Storage& out,
+                         const std::string& staging, const transcode::Options& options, int part,
+                         const ProgressFn& progress, const CancelToken& cancel) {
+  auto s = transcode::encode_part(input, out, staging, options, part, progress_of(progress), cancel);
+  if (s.ok()) return s;
+  return Status(s.code(), owner_reason(s, input, shown, fs::path(staging).parent_path().parent_path()));
 }
 
 }  // namespace streamlet::platform::internal

@@ -45,4 +45,15 @@ Result<catalog::ReadyInfo> transcode_video(const std::string& input, const std::
                                            const jobs::ProgressFn& progress,
                                            const CancelToken& cancel);
 
+// A video's chunks as jobs of a flow (transcode::chunk_parts): part `part` into `staging`
+// ("chunks/<video>/"), and the join of every part into `prefix`, published manifests last.
+// Failures are told as transcode_video() tells them.
+Status encode_video_part(const std::string& input, const std::string& shown, storage::Storage& out,
+                         const std::string& staging, const transcode::Options& options, int part,
+                         const jobs::ProgressFn& progress, const CancelToken& cancel);
+Result<catalog::ReadyInfo> join_video(const std::string& input, const std::string& shown,
+                                      storage::Storage& out, const std::string& staging,
+                                      const std::string& prefix, const transcode::Options& options,
+                                      const jobs::ProgressFn& progress, const CancelToken& cancel);
+
 }  // namespace streamlet::platform::internal

@@ -43,11 +43,6 @@ constexpr double kPostrollSeconds = 1.0;
 // docs/performance.md, "Chunk-parallel encoding").
 constexpr double kJointVbvInit = 0.5;
 
-bool is_init(std::string_view name) {
-  constexpr std::string_view kInit = "/init.mp4";
-  return name.size() > kInit.size() && name.substr(name.size() - kInit.size()) == kInit;
-}
-
 // A chunk's view of the output: its segments go straight through, its init segments are kept
 // in memory (every chunk writes one per track; the join checks they agree and writes one).
 class ChunkPublication final : public storage::Publication {
@@ -55,7 +50,7 @@ class ChunkPublication final : public storage::Publication {
   explicit ChunkPublication(storage::Publication& out) : out_(out) {}
 
   Result<std::unique_ptr<storage::Writer>> create(std::string_view name) override {
-    if (!is_init(name)) return out_.create(name);
+    if (!is_init_segment(name)) return out_.create(name);
     return std::unique_ptr<storage::Writer>(new MemoryWriter(*this, std::string(name)));
   }
   Result<std::unique_ptr<storage::Reader>> open(std::string_view name) override {
@@ -201,59 +196,137 @@ double auto_chunk_seconds(const Options& options, int hardware_threads) {
 
 namespace streamlet::transcode::detail {
 
+ChunkPlan plan_chunks(const media::MediaInfo& info, const Options& options) {
+  ChunkPlan plan;
+  const auto& vinfo = info.video.front();
+  plan.duration = vinfo.duration_seconds > 0 ? vinfo.duration_seconds : info.duration_seconds;
+  const int64_t chunk_ticks = std::llround(options.chunk_seconds * kVideoTimescale);
+  plan.chunks = static_cast<size_t>(
+      std::max(1.0, std::ceil(plan.duration / options.chunk_seconds - 1e-6)));
+  // One chunk, or a variable-rate source (its frames are put on a grid that starts with the
+  // first one): encoded whole, as without chunking.
+  if (plan.chunks == 1 || vinfo.variable_frame_rate) {
+    plan.chunks = 0;
+    return plan;
+  }
+  plan.segments_per_chunk =
+      static_cast<uint32_t>(std::llround(options.chunk_seconds / options.segment_seconds));
+  const int64_t preroll = std::llround(preroll_seconds(options) * kVideoTimescale);
+  const int64_t postroll = std::llround(kPostrollSeconds * kVideoTimescale);
+  // Job 0: audio and extras over the whole source; jobs 1..n: the chunks' video.
+  plan.spans.resize(plan.chunks + 1);
+  plan.spans[0].video = false;
+  for (size_t k = 0; k < plan.chunks; ++k) {
+    Span& s = plan.spans[k + 1];
+    s.from = static_cast<int64_t>(k) * chunk_ticks;
+    s.to = k + 1 < plan.chunks ? s.from + chunk_ticks : INT64_MAX;
+    s.first_segment_number = 1 + static_cast<uint32_t>(k) * plan.segments_per_chunk;
+    s.audio = s.extras = false;
+    s.vbv_init = k > 0 ? kJointVbvInit : 0;
+    s.preroll = k > 0 ? preroll : 0;
+    s.postroll = k + 1 < plan.chunks ? postroll : 0;
+  }
+  plan.need_job0 = !info.audio.empty() || options.write_poster || options.write_storyboard;
+  return plan;
+}
+
+Result<EncodedSpan> join_chunks(const ChunkPlan& plan, const std::vector<const EncodedSpan*>& results,
+                                const std::vector<std::map<std::string, std::string>>& inits,
+                                storage::Publication& pub) {
+  const size_t chunks = plan.chunks;
+  const uint32_t segments_per_chunk = plan.segments_per_chunk;
+  // Join the chunks' video tracks, rendition by rendition.
+  EncodedSpan joined;
+  const EncodedSpan& first = *results[1];
+  joined.frame_rate = first.frame_rate;
+  joined.video.resize(first.video.size());
+  for (size_t i = 0; i < first.video.size(); ++i) {
+    joined.video[i] = first.video[i];
+    joined.video[i].segments.clear();
+    joined.video[i].iframes.clear();
+  }
+  for (size_t k = 0; k < chunks; ++k) {
+    const EncodedSpan& c = *results[k + 1];
+    if (c.frames == 0) {  // the source ended before this chunk (its duration was rounded up)
+      if (k == 0) return join_error("the first chunk has no frame");
+      continue;
+    }
+    if (joined.frames > 0 && results[k]->frames == 0)
+      return join_error("chunk " + std::to_string(k) + " is empty but chunk " +
+                        std::to_string(k + 1) + " is not");
+    if (c.video.size() != joined.video.size())
+      return join_error("chunk " + std::to_string(k + 1) + " has " +
+                        std::to_string(c.video.size()) + " renditions, chunk 1 has " +
+                        std::to_string(joined.video.size()));
+    for (size_t i = 0; i < c.video.size(); ++i) {
+      const package::Track& t = c.video[i];
+      if (k + 1 < chunks && results[k + 2]->frames > 0 && t.segments.size() != segments_per_chunk)
+        return join_error("chunk " + std::to_string(k + 1) + " of " + t.id + " has " +
+                          std::to_string(t.segments.size()) + " segments, expected " +
+                          std::to_string(segments_per_chunk));
+      STREAMLET_RETURN_IF_ERROR(append_track(joined.video[i], t, k));
+    }
+    joined.frames += c.frames;
+    joined.source_frames += c.source_frames;
+    joined.end_seconds = c.end_seconds;
+  }
+  for (auto& t : joined.video) {
+    const double seconds = t.duration_seconds();
+    t.frame_rate = seconds > 0 ? joined.frames / seconds : joined.frame_rate;
+  }
+  // One init segment per track serves every chunk only if all of them wrote the same one.
+  for (size_t k = 1; k < chunks; ++k)
+    if (results[k + 1]->frames > 0 && inits[k + 1] != inits[1])
+      return join_error("chunk " + std::to_string(k + 1) +
+                        "'s encoders wrote different init segments (codec headers) from chunk 1's");
+  for (const auto& [name, bytes] : inits[1]) STREAMLET_RETURN_IF_ERROR(put_object(pub, name, bytes));
+
+  if (plan.need_job0) {
+    const EncodedSpan& rest = *results[0];
+    // Job 0 decoded the whole video too: it must have seen the same end.
+    if (std::fabs(rest.end_seconds - joined.end_seconds) > 0.5 / kVideoTimescale)
+      return join_error("the chunks end at " + std::to_string(joined.end_seconds) +
+                        " s, the whole source at " + std::to_string(rest.end_seconds) + " s");
+    joined.audio = rest.audio;
+    joined.poster = rest.poster;
+    joined.storyboard = rest.storyboard;
+    joined.frame_rate_converted = rest.frame_rate_converted;
+    // The audio job's inits come through its view too.
+    for (const auto& [name, bytes] : inits[0]) STREAMLET_RETURN_IF_ERROR(put_object(pub, name, bytes));
+  }
+  return joined;
+}
+
 Result<TranscodeResult> run_chunked(const std::string& input, const media::MediaInfo& info,
                                     storage::Publication& pub, const std::string& output_label,
                                     const NameOf& name_of, const Options& options,
                                     ProgressCallback progress, CancelToken cancel) {
   const auto start = Clock::now();
-  const auto& vinfo = info.video.front();
-  const double duration = vinfo.duration_seconds > 0 ? vinfo.duration_seconds : info.duration_seconds;
-  const int64_t chunk_ticks = std::llround(options.chunk_seconds * kVideoTimescale);
-  const size_t chunks = static_cast<size_t>(
-      std::max(1.0, std::ceil(duration / options.chunk_seconds - 1e-6)));
-  // One chunk, or a variable-rate source (its frames are put on a grid that starts with the
-  // first one): encoded whole, as without chunking.
-  if (chunks == 1 || vinfo.variable_frame_rate) {
+  ChunkPlan plan = plan_chunks(info, options);
+  if (plan.chunks == 0) {
     STREAMLET_ASSIGN_OR_RETURN(EncodedSpan whole,
                                encode_span(input, info, pub, options, Span{}, progress, cancel));
     return write_output(pub, output_label, name_of, options, info, whole,
                         std::chrono::duration<double>(Clock::now() - start).count(), progress,
                         cancel);
   }
-  const uint32_t segments_per_chunk =
-      static_cast<uint32_t>(std::llround(options.chunk_seconds / options.segment_seconds));
+  const auto& vinfo = info.video.front();
   const size_t renditions =
       plan_ladder(options.ladder, vinfo.display_width, vinfo.display_height).size();
   const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int threads = options.threads > 0 ? options.threads : hardware;
   const int workers = options.chunk_workers > 0 ? options.chunk_workers
                                                 : auto_chunk_workers(threads, renditions);
-
-  const int64_t preroll = std::llround(preroll_seconds(options) * kVideoTimescale);
-  const int64_t postroll = std::llround(kPostrollSeconds * kVideoTimescale);
-  // Job 0: audio and extras over the whole source; jobs 1..n: the chunks' video.
-  std::vector<Span> spans(chunks + 1);
-  spans[0].video = false;
-  for (size_t k = 0; k < chunks; ++k) {
-    Span& s = spans[k + 1];
-    s.from = static_cast<int64_t>(k) * chunk_ticks;
-    s.to = k + 1 < chunks ? s.from + chunk_ticks : INT64_MAX;
-    s.first_segment_number = 1 + static_cast<uint32_t>(k) * segments_per_chunk;
-    s.audio = s.extras = false;
-    s.vbv_init = k > 0 ? kJointVbvInit : 0;
-    s.preroll = k > 0 ? preroll : 0;
-    s.postroll = k + 1 < chunks ? postroll : 0;
-  }
-  const bool need_job0 = !info.audio.empty() || options.write_poster || options.write_storyboard;
+  std::vector<Span>& spans = plan.spans;
   for (Span& s : spans) s.threads = std::max(1, threads / workers);
 
   std::vector<std::unique_ptr<ChunkPublication>> views;
   for (size_t j = 0; j < spans.size(); ++j)
     views.push_back(std::make_unique<ChunkPublication>(pub));
   std::vector<std::optional<Result<EncodedSpan>>> results(spans.size());
-  ChunkProgress chunk_progress(progress, spans.size(), duration);
+  ChunkProgress chunk_progress(progress, spans.size(), plan.duration);
   CancelToken stop;  // the caller's cancel, or the first failed chunk, stops every job
-  std::atomic<size_t> next{need_job0 ? 0u : 1u};
+  std::atomic<size_t> next{plan.need_job0 ? 0u : 1u};
   std::atomic<size_t> running{0};
   auto work = [&] {
     for (size_t j; (j = next.fetch_add(1)) < spans.size();) {
@@ -264,7 +337,7 @@ Result<TranscodeResult> run_chunked(const std::string& input, const media::Media
     }
   };
   std::vector<std::thread> pool;
-  const size_t jobs = spans.size() - (need_job0 ? 0 : 1);
+  const size_t jobs = spans.size() - (plan.need_job0 ? 0 : 1);
   for (size_t w = 0; w < std::min<size_t>(static_cast<size_t>(workers), jobs); ++w) {
     ++running;
     pool.emplace_back([&] {
@@ -284,62 +357,14 @@ Result<TranscodeResult> run_chunked(const std::string& input, const media::Media
   for (auto& r : results)
     if (r && !r->ok()) return r->status();
 
-  // Join the chunks' video tracks, rendition by rendition.
-  EncodedSpan joined;
-  const EncodedSpan& first = **results[1];
-  joined.frame_rate = first.frame_rate;
-  joined.video.resize(first.video.size());
-  for (size_t i = 0; i < first.video.size(); ++i) {
-    joined.video[i] = first.video[i];
-    joined.video[i].segments.clear();
-    joined.video[i].iframes.clear();
+  const EncodedSpan none;  // job 0 when there is nothing for it to do
+  std::vector<const EncodedSpan*> encoded;
+  std::vector<std::map<std::string, std::string>> inits;
+  for (size_t j = 0; j < spans.size(); ++j) {
+    encoded.push_back(results[j] ? &**results[j] : &none);
+    inits.push_back(views[j]->inits());
   }
-  for (size_t k = 0; k < chunks; ++k) {
-    const EncodedSpan& c = **results[k + 1];
-    if (c.frames == 0) {  // the source ended before this chunk (its duration was rounded up)
-      if (k == 0) return join_error("the first chunk has no frame");
-      continue;
-    }
-    if (joined.frames > 0 && (**results[k]).frames == 0)
-      return join_error("chunk " + std::to_string(k) + " is empty but chunk " +
-                        std::to_string(k + 1) + " is not");
-    for (size_t i = 0; i < c.video.size(); ++i) {
-      const package::Track& t = c.video[i];
-      if (k + 1 < chunks && (**results[k + 2]).frames > 0 && t.segments.size() != segments_per_chunk)
-        return join_error("chunk " + std::to_string(k + 1) + " of " + t.id + " has " +
-                          std::to_string(t.segments.size()) + " segments, expected " +
-                          std::to_string(segments_per_chunk));
-      STREAMLET_RETURN_IF_ERROR(append_track(joined.video[i], t, k));
-    }
-    joined.frames += c.frames;
-    joined.source_frames += c.source_frames;
-    joined.end_seconds = c.end_seconds;
-  }
-  for (auto& t : joined.video) {
-    const double seconds = t.duration_seconds();
-    t.frame_rate = seconds > 0 ? joined.frames / seconds : joined.frame_rate;
-  }
-  // One init segment per track serves every chunk only if all of them wrote the same one.
-  const auto inits = views[1]->inits();
-  for (size_t k = 1; k < chunks; ++k)
-    if ((**results[k + 1]).frames > 0 && views[k + 1]->inits() != inits)
-      return join_error("chunk " + std::to_string(k + 1) +
-                        "'s encoders wrote different init segments (codec headers) from chunk 1's");
-  for (const auto& [name, bytes] : inits) STREAMLET_RETURN_IF_ERROR(put_object(pub, name, bytes));
-
-  if (need_job0) {
-    const EncodedSpan& rest = **results[0];
-    // Job 0 decoded the whole video too: it must have seen the same end.
-    if (std::fabs(rest.end_seconds - joined.end_seconds) > 0.5 / kVideoTimescale)
-      return join_error("the chunks end at " + std::to_string(joined.end_seconds) +
-                        " s, the whole source at " + std::to_string(rest.end_seconds) + " s");
-    joined.audio = rest.audio;
-    joined.poster = rest.poster;
-    joined.storyboard = rest.storyboard;
-    joined.frame_rate_converted = rest.frame_rate_converted;
-  }
-  // The audio job's inits come through its view too.
-  for (const auto& [name, bytes] : views[0]->inits()) STREAMLET_RETURN_IF_ERROR(put_object(pub, name, bytes));
+  STREAMLET_ASSIGN_OR_RETURN(EncodedSpan joined, join_chunks(plan, encoded, inits, pub));
   return write_output(pub, output_label, name_of, options, info, joined,
                       std::chrono::duration<double>(Clock::now() - start).count(), progress,
                       cancel);

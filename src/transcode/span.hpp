@@ -6,8 +6,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "streamlet/package.hpp"
@@ -50,6 +52,12 @@ struct EncodedSpan {
   bool storyboard = false;    // storyboard.vtt written
 };
 
+// "<track>/init.mp4": what every chunk writes alike and the join writes once.
+inline bool is_init_segment(std::string_view name) {
+  constexpr std::string_view kInit = "/init.mp4";
+  return name.size() > kInit.size() && name.substr(name.size() - kInit.size()) == kInit;
+}
+
 // How the result names what was written: keys, or (the directory overload) absolute paths.
 using NameOf = std::function<std::string(const std::string& name)>;
 
@@ -70,6 +78,28 @@ Result<TranscodeResult> run_chunked(const std::string& input, const media::Media
                                     storage::Publication& pub, const std::string& output_label,
                                     const NameOf& name_of, const Options& options,
                                     ProgressCallback progress, CancelToken cancel);
+
+// How a chunked transcode cuts the source: spans[0] is job 0 (audio, poster, storyboard over
+// the whole source), spans[1..chunks] the video of each chunk. chunks == 0: not chunked (one
+// chunk, or a variable-frame-rate source), encode it whole.
+struct ChunkPlan {
+  std::vector<Span> spans;
+  size_t chunks = 0;
+  uint32_t segments_per_chunk = 0;
+  bool need_job0 = false;  // audio, poster or storyboard to make
+  double duration = 0;     // of the video stream, seconds
+};
+ChunkPlan plan_chunks(const media::MediaInfo& info, const Options& options);
+
+// Joins what the spans of `plan` encoded (results[j] for spans[j]; results[0] unused without
+// job 0) with the init segments each one wrote (by name), checking that it is the unchunked
+// ladder; writes one init segment per track into `pub`. kInternal when it is not.
+Result<EncodedSpan> join_chunks(const ChunkPlan& plan, const std::vector<const EncodedSpan*>& results,
+                                const std::vector<std::map<std::string, std::string>>& inits,
+                                storage::Publication& pub);
+
+// Everything transcode() checks about its options (kInvalidArgument).
+Status check_transcode_options(const Options& options);
 
 // Options::chunk_seconds and chunk_workers: kInvalidArgument with a readable message.
 Status check_chunk_options(const Options& options);

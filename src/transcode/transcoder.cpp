@@ -412,6 +412,8 @@ Result<TranscodeResult> run(const std::string& input, const media::MediaInfo& in
 
 }  // namespace
 
+Status detail::check_transcode_options(const Options& options) { return check_options(options); }
+
 size_t remove_abandoned_work_dirs(const std::string& parent) {
   return streamlet::detail::remove_stale_work_dirs(parent, "");
 }

@@ -437,3 +437,61 @@ TEST_CASE("jobs: higher priority goes first among jobs due together, oldest firs
   }
   CHECK(order == std::vector<std::string>{high, mid, low_old, low_new, neg});
 }
+
+TEST_CASE("jobs: a flow's parent is claimed only once every child succeeded, whoever ran them") {
+  QueueDir dir;
+  if (dir.postgres()) {
+    std::puts("skipped: the PostgreSQL queue has no flows yet");
+    std::exit(77);
+  }
+  sj::QueueOptions quick;  // a retry is due at once
+  quick.retry.base_backoff = std::chrono::milliseconds(1);
+  auto a = open_queue(dir, quick), b = open_queue(dir, quick);  // two instances: two workers
+  sj::NewJob join = new_job("join", "vid1", "{}");
+  std::vector<sj::NewJob> parts = {new_job("part", "vid1", R"({"part":0})"),
+                                   new_job("part", "vid1", R"({"part":1})")};
+  auto parent = a->enqueue_flow(join, parts);
+  REQUIRE(parent.ok());
+  CHECK(parent->waiting_children == 2);
+  // Children go first, to any instance; the parent waits while one is left.
+  auto first = a->claim();
+  REQUIRE((first.ok() && first->has_value()));
+  CHECK((**first).kind == "part");
+  CHECK((**first).parent_id == parent->id);
+  CHECK((**first).claimed_by == a->owner());
+  auto second = b->claim();
+  REQUIRE((second.ok() && second->has_value()));
+  CHECK((**second).kind == "part");
+  CHECK((**second).claimed_by == b->owner());
+  REQUIRE(a->complete((**first).id).ok());
+  auto early = a->claim();
+  REQUIRE(early.ok());
+  CHECK_FALSE(early->has_value());  // one child still running
+  // A failed child is retried alone; the parent still waits.
+  auto failed = b->fail((**second).id, "killed", true);
+  REQUIRE(failed.ok());
+  CHECK(failed->state == sj::JobState::kQueued);
+  CHECK(a->get(parent->id)->waiting_children == 1);
+  REQUIRE(b->retry((**second).id).status().code() == ErrorCode::kConflict);  // queued, not failed
+  // Due again after its backoff (1 ms), taken by either instance.
+  std::optional<sj::Job> again;
+  for (int i = 0; i < 100 && !again; ++i) {
+    auto r = b->claim();
+    REQUIRE(r.ok());
+    if (r->has_value()) again = **r;
+    else std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  REQUIRE(again);
+  CHECK(again->id == (**second).id);
+  CHECK(again->attempts == 2);
+  REQUIRE(b->complete(again->id).ok());
+  auto last = a->claim();
+  REQUIRE((last.ok() && last->has_value()));
+  CHECK((**last).id == parent->id);
+  CHECK((**last).waiting_children == 0);
+  // Only a flow's parent may mark its video.
+  sj::NewJob marking = new_job("part", "vid2", "{}");
+  marking.mark_video_queued = true;
+  CHECK(a->enqueue_flow(new_job("join", "vid2", "{}"), {marking}).status().code() ==
+        ErrorCode::kInvalidArgument);
+}
