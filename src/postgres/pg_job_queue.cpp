@@ -80,6 +80,17 @@ CREATE TABLE job_owners (
   heartbeat_ms bigint NOT NULL
 );
 )sql",
+      // 2: flows (enqueue_flow): a parent waits for its children to succeed (claimable only
+      // at none left, so the claim index holds only those); and who ran a job last.
+      R"sql(
+ALTER TABLE jobs ADD COLUMN parent_id text NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN waiting_children integer NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN claimed_by text NOT NULL DEFAULT '';
+DROP INDEX jobs_claim;
+CREATE INDEX jobs_claim ON jobs ((run_at_ms - priority::bigint * 60000), seq)
+  WHERE state = 'queued' AND waiting_children = 0;
+CREATE INDEX jobs_by_parent ON jobs (parent_id) WHERE parent_id <> '';
+)sql",
   };
   return steps;
 }
@@ -90,8 +101,8 @@ constexpr const char* kClaimOrder = " ORDER BY (run_at_ms - priority::bigint * 6
 constexpr const char* kCols =
     "id, kind, video_id, payload, state, attempts, max_attempts, last_error, cancel_requested,"
     " run_at_ms, lease_owner, lease_expires_at_ms, created_at_ms, updated_at_ms, owner_id,"
-    " priority, seq";
-constexpr int kColCount = 17;
+    " priority, parent_id, waiting_children, claimed_by, seq";
+constexpr int kColCount = 20;
 
 Job read_job(const QueryResult& r, int row) {
   Job j;
@@ -112,6 +123,9 @@ Job read_job(const QueryResult& r, int row) {
   j.updated_at_ms = r.int64(row, 13);
   j.owner_id = r.text(row, 14);
   j.priority = static_cast<int>(r.int64(row, 15));
+  j.parent_id = r.text(row, 16);
+  j.waiting_children = static_cast<int>(r.int64(row, 17));
+  j.claimed_by = r.text(row, 18);
   return j;
 }
 
@@ -168,44 +182,53 @@ class PgJobQueue final : public jobs::JobQueue {
     return Status::Ok();
   }
 
-  Result<Job> enqueue(const jobs::NewJob& in) override {
-    if (in.kind.empty()) return error(ErrorCode::kInvalidArgument, "a job needs a kind");
-    auto payload = nlohmann::json::parse(in.payload, nullptr, false);
-    if (!payload.is_object())
-      return error(ErrorCode::kInvalidArgument, "job payload must be a JSON object");
-    const int max_attempts = in.max_attempts.value_or(config_.queue.retry.max_attempts);
-    if (max_attempts < 1) return error(ErrorCode::kInvalidArgument, "max_attempts must be >= 1");
-    for (auto [field, value] : {std::pair{"kind", &in.kind}, std::pair{"video_id", &in.video_id},
-                                std::pair{"owner_id", &in.owner_id}})
-      STREAMLET_RETURN_IF_ERROR(no_nul(field, *value));
+  Result<Job> enqueue(const jobs::NewJob& in) override { return enqueue_flow(in, {}); }
+
+  Result<Job> enqueue_flow(const jobs::NewJob& in,
+                           const std::vector<jobs::NewJob>& children) override {
+    STREAMLET_ASSIGN_OR_RETURN(const int max_attempts, check_new(in));
+    std::vector<int> child_attempts;
+    for (const jobs::NewJob& c : children) {
+      if (c.mark_video_queued)
+        return error(ErrorCode::kInvalidArgument, "only a flow's parent may mark its video");
+      STREAMLET_ASSIGN_OR_RETURN(const int m, check_new(c));
+      child_attempts.push_back(m);
+    }
     if (in.mark_video_queued && !shares_catalog())
       return error(ErrorCode::kUnsupported,
                    "this job queue is not in the catalog's database: it cannot mark the video");
     if (in.mark_video_queued && in.video_id.empty())
       return error(ErrorCode::kInvalidArgument, "mark_video_queued needs a video_id");
     const int64_t now = streamlet::detail::now_ms();
-    Params p = {streamlet::detail::random_id(), in.kind,       in.video_id,
-                in.payload,                     max_attempts,  now,
-                in.owner_id,                    in.priority,   config_.channel};
-    const std::string insert =
-        std::string("WITH ins AS (INSERT INTO jobs(id, kind, video_id, payload, state,"
-                    " max_attempts, run_at_ms, created_at_ms, updated_at_ms, owner_id, priority)"
-                    " VALUES($1, $2, $3, $4, 'queued', $5::integer, $6::bigint, $6::bigint,"
-                    " $6::bigint, $7, $8::integer) RETURNING ") +
-        kCols + ") SELECT ins.*, pg_notify($9, ins.run_at_ms::text) FROM ins";
-    if (!in.mark_video_queued) {
-      // One statement: the job and its NOTIFY commit together.
-      STREAMLET_ASSIGN_OR_RETURN(auto r, pool_->exec(insert, p));
+    // One statement per job: the row and its NOTIFY (a parent's wakes nobody for long: it is
+    // not claimable before its children are done, whose completion notifies again).
+    auto insert = [&](Connection* c, const jobs::NewJob& j, int attempts,
+                      const std::string& parent, int waiting) -> Result<Job> {
+      Params p = {streamlet::detail::random_id(), j.kind,       j.video_id, j.payload,
+                  attempts,                       now,          j.owner_id, j.priority,
+                  parent,                         waiting,      config_.channel};
+      const std::string sql =
+          std::string("WITH ins AS (INSERT INTO jobs(id, kind, video_id, payload, state,"
+                      " max_attempts, run_at_ms, created_at_ms, updated_at_ms, owner_id,"
+                      " priority, parent_id, waiting_children) VALUES($1, $2, $3, $4, 'queued',"
+                      " $5::integer, $6::bigint, $6::bigint, $6::bigint, $7, $8::integer, $9,"
+                      " $10::integer) RETURNING ") +
+          kCols + ") SELECT ins.*, pg_notify($11, ins.run_at_ms::text) FROM ins";
+      STREAMLET_ASSIGN_OR_RETURN(auto r, c ? c->exec(sql, p) : pool_->exec(sql, p));
       return read_job(r, 0);
-    }
-    // The catalog's own status change on this transaction, then the job: both commit or
-    // neither (no such video: kNotFound, nothing inserted).
+    };
+    if (!in.mark_video_queued && children.empty()) return insert(nullptr, in, max_attempts, "", 0);
+    // The catalog's own status change on this transaction, then the parent and its children:
+    // all commit or none (no such video: kNotFound, nothing inserted).
     Job job;
     STREAMLET_RETURN_IF_ERROR(pool_->with_transaction([&](Connection& c) -> Status {
-      STREAMLET_RETURN_IF_ERROR(
-          detail::set_video_status(c, in.video_id, catalog::VideoStatus::kQueued).status());
-      STREAMLET_ASSIGN_OR_RETURN(auto r, c.exec(insert, p));
-      job = read_job(r, 0);
+      if (in.mark_video_queued)
+        STREAMLET_RETURN_IF_ERROR(
+            detail::set_video_status(c, in.video_id, catalog::VideoStatus::kQueued).status());
+      STREAMLET_ASSIGN_OR_RETURN(
+          job, insert(&c, in, max_attempts, "", static_cast<int>(children.size())));
+      for (size_t i = 0; i < children.size(); ++i)
+        STREAMLET_RETURN_IF_ERROR(insert(&c, children[i], child_attempts[i], job.id, 0).status());
       return Status::Ok();
     }));
     return job;
@@ -272,8 +295,8 @@ class PgJobQueue final : public jobs::JobQueue {
     std::string sql =
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1,"
         " lease_expires_at_ms = $2::bigint + $3::bigint, cancel_requested = false,"
-        " updated_at_ms = $2::bigint WHERE seq = (SELECT seq FROM jobs WHERE state = 'queued'"
-        " AND run_at_ms <= $2::bigint";
+        " updated_at_ms = $2::bigint, claimed_by = $1 WHERE seq = (SELECT seq FROM jobs"
+        " WHERE state = 'queued' AND waiting_children = 0 AND run_at_ms <= $2::bigint";
     if (!kinds.empty()) {
       sql += " AND kind IN (";
       for (size_t i = 0; i < kinds.size(); ++i) {
@@ -305,13 +328,27 @@ class PgJobQueue final : public jobs::JobQueue {
   }
 
   Status complete(std::string_view id) override {
-    STREAMLET_ASSIGN_OR_RETURN(
-        auto r, pool_->exec("UPDATE jobs SET state = 'succeeded', lease_owner = '',"
-                            " lease_expires_at_ms = 0, updated_at_ms = $1::bigint WHERE id = $2"
-                            " AND state = 'running' AND lease_owner = $3",
-                            {streamlet::detail::now_ms(), id, owner_}));
-    if (r.affected() == 0) return lease_lost(id).status();
-    return Status::Ok();
+    const int64_t now = streamlet::detail::now_ms();
+    return pool_->with_transaction([&](Connection& c) -> Status {
+      STREAMLET_ASSIGN_OR_RETURN(
+          auto r, c.exec("UPDATE jobs SET state = 'succeeded', lease_owner = '',"
+                         " lease_expires_at_ms = 0, updated_at_ms = $1::bigint WHERE id = $2"
+                         " AND state = 'running' AND lease_owner = $3 RETURNING parent_id",
+                         {now, id, owner_}));
+      if (r.rows() == 0) return lease_lost(id).status();
+      if (r.view(0, 0).empty()) return Status::Ok();
+      // A child of a flow: its parent waits for one child less. Children completing at once
+      // queue on the parent's row lock, so each decrement sees the one before. The last one
+      // makes the parent claimable: a NOTIFY, delivered on commit.
+      STREAMLET_ASSIGN_OR_RETURN(
+          auto p, c.exec("UPDATE jobs SET waiting_children = waiting_children - 1,"
+                         " updated_at_ms = $1::bigint WHERE id = $2 AND waiting_children > 0"
+                         " RETURNING waiting_children, run_at_ms",
+                         {now, r.text(0, 0)}));
+      if (p.rows() == 1 && p.int64(0, 0) == 0)
+        STREAMLET_RETURN_IF_ERROR(notify(c, std::max(now, p.int64(0, 1))));
+      return Status::Ok();
+    });
   }
 
   Result<Job> fail(std::string_view id, std::string_view reason, bool retryable) override {
@@ -511,6 +548,20 @@ class PgJobQueue final : public jobs::JobQueue {
   }
 
  private:
+  // A new job's fields checked; its max_attempts (the queue's retry policy when unset).
+  Result<int> check_new(const jobs::NewJob& in) const {
+    if (in.kind.empty()) return error(ErrorCode::kInvalidArgument, "a job needs a kind");
+    auto payload = nlohmann::json::parse(in.payload, nullptr, false);
+    if (!payload.is_object())
+      return error(ErrorCode::kInvalidArgument, "job payload must be a JSON object");
+    const int max_attempts = in.max_attempts.value_or(config_.queue.retry.max_attempts);
+    if (max_attempts < 1) return error(ErrorCode::kInvalidArgument, "max_attempts must be >= 1");
+    for (auto [field, value] : {std::pair{"kind", &in.kind}, std::pair{"video_id", &in.video_id},
+                                std::pair{"owner_id", &in.owner_id}})
+      STREAMLET_RETURN_IF_ERROR(no_nul(field, *value));
+    return max_attempts;
+  }
+
   std::chrono::milliseconds backoff(int attempts) const {
     auto delay = config_.queue.retry.base_backoff;
     for (int i = 1; i < attempts && delay < config_.queue.retry.max_backoff; ++i) delay *= 2;

@@ -194,7 +194,7 @@ TEST_CASE("accounts: sessions end on logout and on a password change, tokens or 
   CHECK(again.authenticate(tablet->token).status().code() == ErrorCode::kUnauthenticated);
 }
 
-TEST_CASE("accounts: disabling, roles and the last admin; users listed oldest first") {
+TEST_CASE("accounts: disabling, roles and the last admin, users listed oldest first") {
   CATALOG_STORE(dir);
   std::shared_ptr<sc::Catalog> catalog = dir.open();
   sa::AccountService accounts(catalog, sa::TokenSigner(sa::generate_secret()));

@@ -104,6 +104,60 @@ TEST_CASE("pg jobs: 8 queue instances claiming at once never get the same job") 
   CHECK(producer->count_by_state()->of(sj::JobState::kSucceeded) == kJobs);
 }
 
+TEST_CASE("pg jobs: a flow's 60 children completed at once by 6 hosts wake its parent exactly once") {
+  PostgresDatabase db;
+  STREAMLET_REQUIRE_POSTGRES(db);
+  auto producer = open_pg(db);
+  constexpr int kChildren = 60;
+  std::vector<sj::NewJob> children;
+  for (int i = 0; i < kChildren; ++i) {
+    sj::NewJob c = job("v");
+    c.kind = "part";
+    children.push_back(c);
+  }
+  sj::NewJob parent = job("v");
+  parent.kind = "join";
+  auto flow = producer->enqueue_flow(parent, children);
+  REQUIRE_MESSAGE(flow.ok(), flow.status().to_string());
+  CHECK(flow->waiting_children == kChildren);
+  // A worker that listens only for NOTIFY (600 s polls) is there for the parent alone.
+  std::atomic<int> joins{0};
+  sj::JobHandler handler;
+  handler.run = [&](const sj::Job&, const auto&, const auto&) {
+    ++joins;
+    return Status::Ok();
+  };
+  sj::WorkerPoolOptions joins_only = deaf_pool();
+  joins_only.kinds = {"join"};
+  sj::WorkerPool joiner(open_pg(db), handler, joins_only);
+  REQUIRE(joiner.start().ok());
+  std::vector<std::shared_ptr<sj::JobQueue>> hosts;
+  for (int i = 0; i < 6; ++i) hosts.push_back(open_pg(db));
+  std::atomic<int> errors{0}, parts{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 6; ++i)
+    threads.emplace_back([&, i] {
+      while (true) {
+        auto c = hosts[i]->claim({"part"});
+        if (!c.ok()) {
+          ++errors;
+          return;
+        }
+        if (!c->has_value()) return;
+        ++parts;
+        if ((*c)->parent_id != flow->id || !hosts[i]->complete((*c)->id).ok()) ++errors;
+      }
+    });
+  for (auto& t : threads) t.join();
+  CHECK(errors == 0);
+  CHECK(parts == kChildren);
+  // Every decrement counted (none lost to a race), and the last one's NOTIFY woke the joiner.
+  REQUIRE(eventually([&] { return producer->get(flow->id)->state == sj::JobState::kSucceeded; }, 60s));
+  CHECK(producer->get(flow->id)->waiting_children == 0);
+  CHECK(joins == 1);
+  joiner.stop();
+}
+
 TEST_CASE("pg jobs: a killed lease holder's job is taken over after its lease runs out") {
   PostgresDatabase db;
   STREAMLET_REQUIRE_POSTGRES(db);

@@ -75,7 +75,7 @@ TEST_CASE("http1: a request parses the same whatever the pieces it arrives in") 
   }
 }
 
-TEST_CASE("http1: absolute-form targets become origin-form; HTTP/1.0 keep-alive is opt-in") {
+TEST_CASE("http1: absolute-form targets become origin-form, HTTP/1.0 keep-alive is opt-in") {
   RequestParser p;
   auto r = parse(p, "GET http://example.com:8080/a/b?c HTTP/1.1\r\nHost: example.com\r\n\r\n", 5);
   REQUIRE(r.last == Event::kComplete);

@@ -172,6 +172,25 @@ class DataBackends {
 #endif
     return out;
   }
+  // The objects under `prefix` (e.g. "media/<id>/") as files, for tools that read a
+  // directory (ffprobe, the segment checks): DATA/<prefix> itself locally, a copy made in
+  // `scratch` on S3.
+  fs::path files_of(const std::string& prefix, const fs::path& scratch) {
+#ifdef STREAMLET_PLATFORM_PG_S3
+    const fs::path root = scratch / ("copy-" + db_->name());
+    auto st = storage_->list(prefix, [&](const storage::ObjectInfo& info) {
+      const fs::path file = root / info.key;
+      fs::create_directories(file.parent_path());
+      write_file(file, read_object(info.key));
+      return true;
+    });
+    REQUIRE_MESSAGE(st.ok(), st.to_string());
+    return root / prefix;
+#else
+    (void)scratch;
+    return data_ / prefix;
+#endif
+  }
 #ifdef STREAMLET_PLATFORM_PG_S3
   PostgresDatabase& postgres() { return *db_; }
   const s3::S3Options& s3_options() const { return s3_options_; }

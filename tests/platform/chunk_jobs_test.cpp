@@ -1,5 +1,6 @@
-// A video's chunks as jobs of the cluster's queue: worker processes on one SQLite catalog file
-// and one storage directory take the chunks of one video side by side, a worker killed
+// A video's chunks as jobs of the cluster's queue: worker processes on one catalog and one
+// storage (a SQLite file and a directory, or PostgreSQL and S3 in platform-pg-s3) take the
+// chunks of one video side by side, a worker killed
 // mid-chunk costs only that chunk another attempt, and the joined ladder is the one an
 // unchunked transcode publishes, packet for packet.
 #include <map>
@@ -21,10 +22,14 @@ fs::path chunky_clip() {
                   "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"});
 }
 
-// The options every node of the test runs with (the chunks' own come with the jobs).
+// The options every node of the test runs with (the chunks' own come with the jobs), on the
+// backends of `shared` (given after the suite's own flags for the node's data directory,
+// they win).
 std::vector<std::string> node_flags(const fs::path& shared, std::vector<std::string> more) {
-  std::vector<std::string> flags = {"--catalog", (shared / "catalog.db").string(),
-                                    "--storage", shared.string(),
+  auto& b = backends_of(shared);
+  std::vector<std::string> flags = {
+      "--catalog", b.catalog_url().empty() ? (shared / "catalog.db").string() : b.catalog_url(),
+      "--storage", b.storage_url().empty() ? shared.string() : b.storage_url(),
                                     "--ladder", "360p:600k,240p:300k", "--preset", "medium",
                                     "--transcode-threads", "1", "--segment-seconds", "2",
                                     "--job-lease", "2", "--no-progressive"};
@@ -54,8 +59,7 @@ std::string ready_status(const ServerProcess& s, const std::string& key, const s
 
 }  // namespace
 
-TEST_CASE("cluster: a video's chunks are jobs two workers take; a killed one's chunk alone is retried") {
-  if (kPlatformOnPgS3) skip_case("chunk jobs need queue flows: the SQLite queue has them, PostgreSQL's not yet");
+TEST_CASE("cluster: a video's chunks are jobs two workers take, a killed one's chunk alone is retried") {
   TempDir dir;
   const fs::path shared = dir / "shared", alone = dir / "alone";
   fs::create_directories(shared);
@@ -97,7 +101,7 @@ TEST_CASE("cluster: a video's chunks are jobs two workers take; a killed one's c
   CHECK(kinds["transcode-join"] == 1);
   CHECK_MESSAGE(retried == 1, "one chunk was running on the killed worker");
   // The join removed the staging.
-  CHECK_FALSE(fs::exists(shared / "chunks" / up.video_id));
+  CHECK_FALSE(has_objects(backends_of(shared).storage(), "chunks/" + up.video_id + "/"));
 
   // The same file on a node that does not chunk: the same ladder, packet for packet.
   ServerProcess whole(dir / "whole" / "data", "admin-key", node_flags(alone, {}));
@@ -105,10 +109,14 @@ TEST_CASE("cluster: a video's chunks are jobs two workers take; a killed one's c
   REQUIRE(ready_status(whole, key, ref.video_id) == "ready");
   const fs::path scratch = dir / "scratch";
   fs::create_directories(scratch);
+  const fs::path chunked_media =
+      backends_of(shared).files_of("media/" + up.video_id + "/", scratch);
+  const fs::path unchunked_media =
+      backends_of(alone).files_of("media/" + ref.video_id + "/", scratch);
   for (const char* track : {"360p", "240p"}) {
     CAPTURE(track);
-    const fs::path chunked = shared / "media" / up.video_id / track;
-    const fs::path unchunked = alone / "media" / ref.video_id / track;
+    const fs::path chunked = chunked_media / track;
+    const fs::path unchunked = unchunked_media / track;
     const auto a = segment_files(chunked), b = segment_files(unchunked);
     REQUIRE(a.size() == 3);
     REQUIRE(a.size() == b.size());
@@ -124,6 +132,6 @@ TEST_CASE("cluster: a video's chunks are jobs two workers take; a killed one's c
       CHECK(pa[i].key == pb[i].key);
     }
   }
-  const std::string master = (shared / "media" / up.video_id / "master.m3u8").string();
+  const std::string master = (chunked_media / "master.m3u8").string();
   CHECK(decode_errors(master) == "");
 }

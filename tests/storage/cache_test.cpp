@@ -388,7 +388,7 @@ TEST_CASE("range requests through the origin match the inner bytes, with the sam
   CHECK(f.counts.opens == 2);  // one for `direct`, one fetch into the cache
 }
 
-TEST_CASE("bad options and keys get clear errors; a foreign directory is never cleaned") {
+TEST_CASE("bad options and keys get clear errors, a foreign directory is never cleaned") {
   Fixture f;
   auto no_inner = storage::open_cached(nullptr, {.dir = f.cache_dir()});
   CHECK(no_inner.status().code() == ErrorCode::kInvalidArgument);

@@ -171,12 +171,48 @@ fs::path server_path() { return STREAMLET_SERVER_PATH; }
 
 }  // namespace streamlet::test
 
+namespace {
+
+// How many cases the run's filters selected (doctest's own count, read when the run ends).
+struct SelectedCases : doctest::IReporter {
+  static inline unsigned selected = 0;
+  explicit SelectedCases(const doctest::ContextOptions&) {}
+  void report_query(const doctest::QueryData&) override {}
+  void test_run_start() override {}
+  void test_run_end(const doctest::TestRunStats& stats) override {
+    selected = stats.numTestCasesPassingFilters;
+  }
+  void test_case_start(const doctest::TestCaseData&) override {}
+  void test_case_reenter(const doctest::TestCaseData&) override {}
+  void test_case_end(const doctest::CurrentTestCaseStats&) override {}
+  void test_case_exception(const doctest::TestCaseException&) override {}
+  void subcase_start(const doctest::SubcaseSignature&) override {}
+  void subcase_end() override {}
+  void log_assert(const doctest::AssertData&) override {}
+  void log_message(const doctest::MessageData&) override {}
+  void test_case_skipped(const doctest::TestCaseData&) override {}
+};
+DOCTEST_REGISTER_LISTENER("selected-cases", 1, SelectedCases);
+
+}  // namespace
+
 // doctest's main, except that a run in which a case skipped itself and none
 // failed exits with 77: CTest (SKIP_RETURN_CODE 77, one case per process)
-// reports it as skipped, never as passed.
+// reports it as skipped, never as passed; and a run asked for named cases
+// that selected none fails (a CTest name cut short, e.g. at a ';' CMake splits
+// lists on, would otherwise pass having run nothing).
 int main(int argc, char** argv) {
   doctest::Context context(argc, argv);
   const int result = context.run();
   if (context.shouldExit() || result != 0) return result;
+  bool named = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    named |= arg.starts_with("--test-case=") || arg.starts_with("-tc=");
+  }
+  if (named && SelectedCases::selected == 0) {
+    std::fprintf(stderr, "no test case matches the name asked for: nothing ran\n");
+    return 1;
+  }
   return streamlet::test::skipped_count() > 0 ? streamlet::test::kSkipExitCode : 0;
 }
