@@ -45,6 +45,10 @@ struct Options;
 // number of segments that lasts at least 60 s (so a joint every minute or more).
 double auto_chunk_seconds(const Options& options, int hardware_threads = 0);
 
+// The graph's window (Options::max_in_flight) for a ladder of `renditions` video rungs:
+// `requested`, or the automatic one when it is 0, never below 2 + renditions.
+int in_flight_window(int requested, int renditions);
+
 // A rendition as planned for a given source: sizes are even, aspect ratio is
 // kept, and rungs above the source are dropped (never upscale).
 struct PlannedRendition {
@@ -79,7 +83,11 @@ struct Options {
   // Tile width in pixels (even, 16..1280); the height follows the aspect ratio.
   int storyboard_tile_width = 160;
   // Packets (and so decoded frames) in flight through the graph at once; bounds memory.
-  int max_in_flight = 24;
+  // 0 = automatic (transcode::in_flight_window): 4 for one rung, whose x264 threads
+  // pipeline frames themselves, 8 more per further rung (their paces differ), at most 24.
+  // A value below 2 + the rungs is raised to it: fewer tokens than the frames the stages
+  // hold at once would stall the graph.
+  int max_in_flight = 0;
   // Cores to use; 0 = all hardware threads. x264 gets 1.5 threads per core, shared
   // among the rungs by their pixels; with N > 0 the decoder uses N threads too.
   int threads = 0;

@@ -46,3 +46,22 @@ TEST_CASE("x264 threads follow each rung's share of the pixels") {
   CHECK(tc::detail::encoder_threads(plan, 1) == std::vector<int>{1, 1, 1, 1});
   CHECK(tc::detail::encoder_threads({plan.front()}, 1) == std::vector<int>{1});
 }
+
+TEST_CASE("the smallest window of frames in flight still transcodes every frame, on any ladder") {
+  // A window below what the stages hold at once (the frame waiting for its duration, one in
+  // each rung) once stalled the graph, which then reported the input as truncated.
+  for (const std::string ladder : {"360p", "360p,240p:300k"}) {
+    CAPTURE(ladder);
+    TempDir d;
+    tc::Options o;
+    auto rungs = tc::parse_ladder(ladder);
+    REQUIRE(rungs.ok());
+    o.ladder = *rungs;
+    o.max_in_flight = 1;
+    auto r = tc::transcode(clip_480p_audio().string(), (d / "out").string(), o);
+    REQUIRE_MESSAGE(r.ok(), r.status().to_string());
+    REQUIRE(r->video.size() == o.ladder.size());
+    const auto joined = join_track(d / "out" / "360p", d.path());
+    CHECK(count_video_frames(joined) == count_video_frames(clip_480p_audio()));
+  }
+}
