@@ -130,6 +130,16 @@ int transcode_priority(uint64_t source_bytes);
 // kInvalidArgument, kUnsupported, kNotFound, kPermissionDenied) is not.
 bool is_retryable(const Status& failure);
 
+// The delay before the attempt that follows `attempts` tries (RetryPolicy's rule).
+std::chrono::milliseconds retry_delay(const RetryPolicy& retry, int attempts);
+
+// What every queue checks of a new job or flow (enqueue, enqueue_flow): a kind, a JSON object
+// payload, max_attempts >= 1, mark_video_queued only with a video and only on a flow's
+// parent (kInvalidArgument otherwise). Returns the max_attempts of `parent`, then of each
+// child: `retry`'s where a job leaves it unset.
+Result<std::vector<int>> check_new_jobs(const NewJob& parent, const std::vector<NewJob>& children,
+                                        const RetryPolicy& retry);
+
 // The queue store. Implementations are thread safe. Each instance is one
 // lease owner: jobs it claims are tied to it until completed, failed,
 // released or recovered by another instance after this one is gone.

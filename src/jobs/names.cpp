@@ -1,5 +1,7 @@
 // The job interface's own helpers (state names, the retry rule), apart from any backend:
 // the worker pool and every queue implementation use them, the SQLite queue is only one of those.
+#include <algorithm>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "streamlet/jobs.hpp"
@@ -49,6 +51,30 @@ bool is_retryable(const Status& failure) {
     default:
       return true;
   }
+}
+
+std::chrono::milliseconds retry_delay(const RetryPolicy& retry, int attempts) {
+  auto delay = retry.base_backoff;
+  for (int i = 1; i < attempts && delay < retry.max_backoff; ++i) delay *= 2;
+  return std::min(delay, retry.max_backoff);
+}
+
+Result<std::vector<int>> check_new_jobs(const NewJob& parent, const std::vector<NewJob>& children,
+                                        const RetryPolicy& retry) {
+  std::vector<int> attempts;
+  for (size_t i = 0; i <= children.size(); ++i) {
+    const NewJob& in = i == 0 ? parent : children[i - 1];
+    if (in.kind.empty()) return error(ErrorCode::kInvalidArgument, "a job needs a kind");
+    if (!nlohmann::json::parse(in.payload, nullptr, false).is_object())
+      return error(ErrorCode::kInvalidArgument, "job payload must be a JSON object");
+    attempts.push_back(in.max_attempts.value_or(retry.max_attempts));
+    if (attempts.back() < 1) return error(ErrorCode::kInvalidArgument, "max_attempts must be >= 1");
+    if (in.mark_video_queued && i > 0)
+      return error(ErrorCode::kInvalidArgument, "only a flow's parent may mark its video");
+    if (in.mark_video_queued && in.video_id.empty())
+      return error(ErrorCode::kInvalidArgument, "mark_video_queued needs a video_id");
+  }
+  return attempts;
 }
 
 }  // namespace streamlet::jobs

@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <charconv>
 #include <mutex>
-#include <nlohmann/json.hpp>
 
 #include "core/crypto.hpp"
 #include "catalog/sqlite_db.hpp"
@@ -162,12 +161,10 @@ class SqliteJobQueue final : public JobQueue {
   Result<Job> enqueue(const NewJob& in) override { return enqueue_flow(in, {}); }
 
   Result<Job> enqueue_flow(const NewJob& in, const std::vector<NewJob>& children) override {
-    STREAMLET_RETURN_IF_ERROR(check_new(in));
-    for (const NewJob& c : children) {
-      if (c.mark_video_queued)
-        return error(ErrorCode::kInvalidArgument, "only a flow's parent may mark its video");
-      STREAMLET_RETURN_IF_ERROR(check_new(c));
-    }
+    STREAMLET_RETURN_IF_ERROR(check_new_jobs(in, children, options_.retry).status());
+    if (in.mark_video_queued && !shares_catalog_)
+      return error(ErrorCode::kUnsupported,
+                   "this job queue is not in the catalog's database: it cannot mark the video");
     const int64_t now = detail::now_ms();
     std::lock_guard lock(db_->mutex());
     Transaction txn(*db_);
@@ -340,7 +337,7 @@ class SqliteJobQueue final : public JobQueue {
       state = "cancelled";
     } else if (retryable && job.attempts < job.max_attempts) {
       state = "queued";
-      run_at = now + backoff(job.attempts).count();
+      run_at = now + retry_delay(options_.retry, job.attempts).count();
     } else {
       state = "failed";
     }
@@ -438,26 +435,6 @@ class SqliteJobQueue final : public JobQueue {
   bool shares_catalog() const override { return shares_catalog_; }
 
  private:
-  std::chrono::milliseconds backoff(int attempts) const {
-    auto delay = options_.retry.base_backoff;
-    for (int i = 1; i < attempts && delay < options_.retry.max_backoff; ++i) delay *= 2;
-    return std::min(delay, options_.retry.max_backoff);
-  }
-
-  Status check_new(const NewJob& in) const {
-    if (in.kind.empty()) return error(ErrorCode::kInvalidArgument, "a job needs a kind");
-    auto payload = nlohmann::json::parse(in.payload, nullptr, false);
-    if (!payload.is_object())
-      return error(ErrorCode::kInvalidArgument, "job payload must be a JSON object");
-    if (in.max_attempts.value_or(options_.retry.max_attempts) < 1)
-      return error(ErrorCode::kInvalidArgument, "max_attempts must be >= 1");
-    if (in.mark_video_queued && !shares_catalog_)
-      return error(ErrorCode::kUnsupported,
-                   "this job queue is not in the catalog's database: it cannot mark the video");
-    if (in.mark_video_queued && in.video_id.empty())
-      return error(ErrorCode::kInvalidArgument, "mark_video_queued needs a video_id");
-    return Status::Ok();
-  }
 
   Result<std::string> insert_locked(const NewJob& in, const std::string& parent_id,
                                     int waiting_children, int64_t now) {

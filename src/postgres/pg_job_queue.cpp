@@ -11,7 +11,6 @@
 #include <cerrno>
 #include <charconv>
 #include <mutex>
-#include <nlohmann/json.hpp>
 
 #include "core/crypto.hpp"
 #include "core/text.hpp"
@@ -89,7 +88,6 @@ ALTER TABLE jobs ADD COLUMN claimed_by text NOT NULL DEFAULT '';
 DROP INDEX jobs_claim;
 CREATE INDEX jobs_claim ON jobs ((run_at_ms - priority::bigint * 60000), seq)
   WHERE state = 'queued' AND waiting_children = 0;
-CREATE INDEX jobs_by_parent ON jobs (parent_id) WHERE parent_id <> '';
 )sql",
   };
   return steps;
@@ -147,6 +145,13 @@ Status no_nul(std::string_view field, std::string_view value) {
   return Status::Ok();
 }
 
+Status no_nuls(const jobs::NewJob& in) {
+  for (auto [field, value] : {std::pair{"kind", &in.kind}, std::pair{"video_id", &in.video_id},
+                              std::pair{"owner_id", &in.owner_id}})
+    STREAMLET_RETURN_IF_ERROR(no_nul(field, *value));
+  return Status::Ok();
+}
+
 // A failure's reason is the system's own text (often a library's error): kept, made valid
 // UTF-8 without NULs, since PostgreSQL's text takes neither bad bytes nor NUL.
 std::string storable(std::string_view text) {
@@ -186,19 +191,13 @@ class PgJobQueue final : public jobs::JobQueue {
 
   Result<Job> enqueue_flow(const jobs::NewJob& in,
                            const std::vector<jobs::NewJob>& children) override {
-    STREAMLET_ASSIGN_OR_RETURN(const int max_attempts, check_new(in));
-    std::vector<int> child_attempts;
-    for (const jobs::NewJob& c : children) {
-      if (c.mark_video_queued)
-        return error(ErrorCode::kInvalidArgument, "only a flow's parent may mark its video");
-      STREAMLET_ASSIGN_OR_RETURN(const int m, check_new(c));
-      child_attempts.push_back(m);
-    }
+    STREAMLET_ASSIGN_OR_RETURN(const std::vector<int> attempts,
+                               jobs::check_new_jobs(in, children, config_.queue.retry));
+    STREAMLET_RETURN_IF_ERROR(no_nuls(in));
+    for (const jobs::NewJob& c : children) STREAMLET_RETURN_IF_ERROR(no_nuls(c));
     if (in.mark_video_queued && !shares_catalog())
       return error(ErrorCode::kUnsupported,
                    "this job queue is not in the catalog's database: it cannot mark the video");
-    if (in.mark_video_queued && in.video_id.empty())
-      return error(ErrorCode::kInvalidArgument, "mark_video_queued needs a video_id");
     const int64_t now = streamlet::detail::now_ms();
     // One statement per job: the row and its NOTIFY (a parent's wakes nobody for long: it is
     // not claimable before its children are done, whose completion notifies again).
@@ -217,7 +216,7 @@ class PgJobQueue final : public jobs::JobQueue {
       STREAMLET_ASSIGN_OR_RETURN(auto r, c ? c->exec(sql, p) : pool_->exec(sql, p));
       return read_job(r, 0);
     };
-    if (!in.mark_video_queued && children.empty()) return insert(nullptr, in, max_attempts, "", 0);
+    if (!in.mark_video_queued && children.empty()) return insert(nullptr, in, attempts[0], "", 0);
     // The catalog's own status change on this transaction, then the parent and its children:
     // all commit or none (no such video: kNotFound, nothing inserted).
     Job job;
@@ -226,9 +225,9 @@ class PgJobQueue final : public jobs::JobQueue {
         STREAMLET_RETURN_IF_ERROR(
             detail::set_video_status(c, in.video_id, catalog::VideoStatus::kQueued).status());
       STREAMLET_ASSIGN_OR_RETURN(
-          job, insert(&c, in, max_attempts, "", static_cast<int>(children.size())));
+          job, insert(&c, in, attempts[0], "", static_cast<int>(children.size())));
       for (size_t i = 0; i < children.size(); ++i)
-        STREAMLET_RETURN_IF_ERROR(insert(&c, children[i], child_attempts[i], job.id, 0).status());
+        STREAMLET_RETURN_IF_ERROR(insert(&c, children[i], attempts[i + 1], job.id, 0).status());
       return Status::Ok();
     }));
     return job;
@@ -369,7 +368,7 @@ class PgJobQueue final : public jobs::JobQueue {
         state = "cancelled";
       } else if (retryable && job.attempts < job.max_attempts) {
         state = "queued";
-        run_at = now + backoff(job.attempts).count();
+        run_at = now + jobs::retry_delay(config_.queue.retry, job.attempts).count();
       } else {
         state = "failed";
       }
@@ -548,25 +547,6 @@ class PgJobQueue final : public jobs::JobQueue {
   }
 
  private:
-  // A new job's fields checked; its max_attempts (the queue's retry policy when unset).
-  Result<int> check_new(const jobs::NewJob& in) const {
-    if (in.kind.empty()) return error(ErrorCode::kInvalidArgument, "a job needs a kind");
-    auto payload = nlohmann::json::parse(in.payload, nullptr, false);
-    if (!payload.is_object())
-      return error(ErrorCode::kInvalidArgument, "job payload must be a JSON object");
-    const int max_attempts = in.max_attempts.value_or(config_.queue.retry.max_attempts);
-    if (max_attempts < 1) return error(ErrorCode::kInvalidArgument, "max_attempts must be >= 1");
-    for (auto [field, value] : {std::pair{"kind", &in.kind}, std::pair{"video_id", &in.video_id},
-                                std::pair{"owner_id", &in.owner_id}})
-      STREAMLET_RETURN_IF_ERROR(no_nul(field, *value));
-    return max_attempts;
-  }
-
-  std::chrono::milliseconds backoff(int attempts) const {
-    auto delay = config_.queue.retry.base_backoff;
-    for (int i = 1; i < attempts && delay < config_.queue.retry.max_backoff; ++i) delay *= 2;
-    return std::min(delay, config_.queue.retry.max_backoff);
-  }
 
   Status notify(Connection& c, int64_t due_ms) {
     return c.exec("SELECT pg_notify($1, $2)", {config_.channel, std::to_string(due_ms)}).status();

@@ -416,7 +416,7 @@ Status detail::check_transcode_options(const Options& options) { return check_op
 
 int in_flight_window(int requested, int renditions) {
   renditions = std::max(1, renditions);
-  // Measured on 2 cores (docs/performance.md, "Frames in flight"): one 1080p rung runs as fast
+  // Measured on 2 cores (docs/performance.md, "Every ladder shape"): one 1080p rung runs as fast
   // with 4 packets in flight as with 24, at 62 MB less peak memory (a 1080p frame is 3 MB).
   const int window = requested > 0 ? requested : std::min(24, 4 + 8 * (renditions - 1));
   // Held at once: the frame the decoder keeps until the next gives its duration, one frame in
