@@ -84,7 +84,7 @@ struct Options {
   int storyboard_tile_width = 160;
   // Packets (and so decoded frames) in flight through the graph at once; bounds memory.
   // 0 = automatic (transcode::in_flight_window): 4 for one rung, whose x264 threads
-  // pipeline frames themselves, 8 more per further rung (their paces differ), at most 24.
+  // pipeline frames themselves, 24 for a ladder (their paces differ).
   // A value below 2 + the rungs is raised to it: fewer tokens than the frames the stages
   // hold at once would stall the graph.
   int max_in_flight = 0;

@@ -418,7 +418,9 @@ int in_flight_window(int requested, int renditions) {
   renditions = std::max(1, renditions);
   // Measured on 2 cores (docs/performance.md, "Every ladder shape"): one 1080p rung runs as fast
   // with 4 packets in flight as with 24, at 62 MB less peak memory (a 1080p frame is 3 MB).
-  const int window = requested > 0 ? requested : std::min(24, 4 + 8 * (renditions - 1));
+  // A ladder keeps the 24 it has always run with: its rungs' paces differ, and the window
+  // absorbs that.
+  const int window = requested > 0 ? requested : renditions == 1 ? 4 : 24;
   // Held at once: the frame the decoder keeps until the next gives its duration, one frame in
   // each rung, the packet being read. Fewer tokens than that and nothing runs.
   return std::max(window, 2 + renditions);
